@@ -1,0 +1,86 @@
+# hato - build, run, test.  See README.md.
+#
+#   make            build build/hatod and build/hato
+#   make run        install what is missing, build, start hatod on defaults
+#   make test       install what is missing, build, run every test
+#   make asan       the whole test suite again under ASan + UBSan
+#   make fuzz       build the libFuzzer targets and run each briefly
+#   make bench      side-by-side benchmark against Postfix's smtp-sink
+
+BUILD   ?= build
+CC      ?= cc
+PKGS    := libevent_core libevent_pthreads libevent_openssl openssl libcares inih libcrypt
+SRCDIRS := src/lib src/common src/conf src/queue src/lookup src/smtp
+INCS    := $(addprefix -I,$(SRCDIRS))
+WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -D_GNU_SOURCE $(WARN) $(INCS) -pthread \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+VERSION := 0.1.0
+CFLAGS  += -DHATO_VERSION='"$(VERSION)"'
+
+LIB_SRCS := $(foreach d,$(SRCDIRS),$(wildcard $(d)/*.c))
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+.PHONY: all run test unit e2e asan fuzz bench setup clean format format-check install
+
+all: $(BUILD)/hatod $(BUILD)/hato
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libhato.a: $(LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/hatod: $(BUILD)/obj/cmd/hatod.o $(BUILD)/libhato.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/hato: $(BUILD)/obj/cmd/hato.o $(BUILD)/libhato.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libhato.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $^ $(LDLIBS) \
+		$(shell pkg-config --libs cmocka)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+setup:
+	@scripts/setup.sh
+
+run: setup all
+	$(BUILD)/hatod -f
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+e2e: all
+	HATO_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/e2e
+
+test: setup
+	$(MAKE) all unit
+	$(MAKE) e2e
+
+asan: setup
+	$(MAKE) BUILD=build-asan CC=clang \
+		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		LDFLAGS="-fsanitize=address,undefined" all unit e2e
+
+fuzz: setup
+	@tests/fuzz/run.sh
+
+bench: setup all
+	@bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz

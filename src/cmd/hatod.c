@@ -1,0 +1,206 @@
+/*
+ * hatod.c - the hato daemon: read the configuration, bind the listeners,
+ * drop privileges, open the spool, run the event loop until SIGTERM/SIGINT.
+ *
+ * Order matters: listeners are bound while still root (ports below 1024),
+ * then the process becomes the unprivileged user for good, and only then
+ * is the spool touched, so every spool file belongs to that user.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "conf.h"
+#include "dns.h"
+#include "log.h"
+#include "queue.h"
+#include "server.h"
+
+#define SHUTDOWN_GRACE_SECONDS 10
+
+/* Usage text. */
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: hatod [-fnvVh] [-c FILE]\n"
+		   "  -c FILE  configuration file (default: built-in defaults)\n"
+		   "  -f       stay in the foreground, log to stderr\n"
+		   "  -n       check the configuration and exit\n"
+		   "  -v       verbose: log every command and reply\n"
+		   "  -V       print the version and exit\n"
+		   "  -h       this help\n");
+}
+
+/*
+ * As root: create the spool directory for the daemon user, then become
+ * that user and group for good.  As anyone else: stay who we are.
+ */
+static void drop_privileges(const struct conf *c)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if (geteuid() != 0)
+		return;
+	pw = getpwnam(c->user);
+	if (pw == NULL)
+		fatalx("event=startup error=\"user %s does not exist: create it (scripts/setup.sh "
+		       "does: useradd --system --user-group --no-create-home --shell "
+		       "/usr/sbin/nologin %s) or set [server] user\"",
+		       c->user, c->user);
+	gr = getgrnam(c->group);
+	if (gr == NULL)
+		fatalx("event=startup error=\"group %s does not exist: create it or set [server] "
+		       "group\"",
+		       c->group);
+	if (pw->pw_uid == 0)
+		fatalx("event=startup error=\"refusing to run as root: [server] user must be an "
+		       "unprivileged user\"");
+	if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST)
+		fatal("event=startup error=\"cannot create state directory %s\"", c->state_dir);
+	if (chown(c->state_dir, pw->pw_uid, gr->gr_gid) != 0)
+		fatal("event=startup error=\"cannot chown %s to %s\"", c->state_dir, c->user);
+	if (setgroups(1, &gr->gr_gid) != 0 || setresgid(gr->gr_gid, gr->gr_gid, gr->gr_gid) != 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
+		fatal("event=startup error=\"cannot drop privileges to %s:%s\"", c->user, c->group);
+	if (setuid(0) == 0)
+		fatalx("event=startup error=\"privileges could be regained after the drop\"");
+}
+
+/* Allow as many descriptors as the hard limit: one per session. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Force the loop to end when sessions do not drain in time. */
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (queue_inflight(srv->queue) == 0) {
+		log_warnx("event=shutdown_forced sessions=%zu", srv->nsessions);
+		event_base_loopexit(srv->base, NULL);
+	} else {
+		struct timeval tv = {1, 0};
+		evtimer_add(event_new(srv->base, -1, 0, grace_cb, srv), &tv);
+	}
+}
+
+/* SIGTERM/SIGINT: stop accepting, 421 to sessions, finish commits. */
+static void stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv = {SHUTDOWN_GRACE_SECONDS, 0};
+
+	(void)what;
+	if (srv->stopping)
+		return;
+	log_info("event=signal signal=%d action=shutdown", (int)sig);
+	server_stop(srv);
+	evtimer_add(event_new(srv->base, -1, 0, grace_cb, srv), &tv);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = getenv("HATO_CONFIG");
+	bool foreground = false, verbose = false, check = false;
+	struct server srv;
+	struct event *sigterm, *sigint;
+	char err[1024];
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:fnvVh")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'V':
+			printf("hatod %s\n", HATO_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (path != NULL && *path == '\0')
+		path = NULL;
+	memset(&srv, 0, sizeof(srv));
+	srv.conf = conf_load(path, err, sizeof(err));
+	if (srv.conf == NULL) {
+		fprintf(stderr, "hatod: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("hatod: configuration %s is valid\n", path ? path : "(built-in defaults)");
+		return 0;
+	}
+	log_init("hatod", foreground, verbose);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	srv.base = event_base_new();
+	if (srv.base == NULL)
+		fatalx("event=startup error=\"cannot create event base\"");
+	if (!server_bind(&srv, err, sizeof(err)))
+		fatalx("event=startup error=\"%s\"", err);
+	drop_privileges(srv.conf);
+	if (!foreground && daemon(1, 0) != 0)
+		fatal("event=startup error=\"cannot daemonize\"");
+	if (!dns_init(srv.base, err, sizeof(err)))
+		fatalx("event=startup error=\"%s\"", err);
+	srv.queue = queue_open(srv.conf->state_dir, srv.conf->commit_threads, srv.base, err,
+			       sizeof(err));
+	if (srv.queue == NULL)
+		fatalx("event=startup error=\"%s\"", err);
+	sigterm = evsignal_new(srv.base, SIGTERM, stop_cb, &srv);
+	sigint = evsignal_new(srv.base, SIGINT, stop_cb, &srv);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	server_start(&srv);
+	log_info("event=started version=%s config=%s state_dir=%s hostname=%s queued=%zu uid=%d",
+		 HATO_VERSION, path ? path : "built-in", srv.conf->state_dir, srv.conf->hostname,
+		 queue_count(srv.queue), (int)getuid());
+	if (foreground)
+		for (size_t i = 0; i < srv.conf->nlisteners; i++)
+			fprintf(stderr, "hatod: listening on %s (%s), state in %s\n",
+				srv.conf->listeners[i].address, srv.conf->listeners[i].name,
+				srv.conf->state_dir);
+	event_base_dispatch(srv.base);
+	queue_close(srv.queue);
+	dns_shutdown();
+	log_info("event=stopped");
+	event_free(sigterm);
+	event_free(sigint);
+	conf_free(srv.conf);
+	return 0;
+}

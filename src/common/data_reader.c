@@ -1,0 +1,141 @@
+/*
+ * data_reader.c - dot-unstuffing, end-of-data detection and header counting
+ * as small byte-at-a-time state machines.
+ */
+#include "data_reader.h"
+
+#include <ctype.h>
+
+enum {
+	DR_BOL,      /* start of a line after CRLF (or start of data) */
+	DR_BOL_BARE, /* start of a line after a bare LF: a dot here ends nothing */
+	DR_MID,      /* inside a line */
+	DR_CR,       /* CR seen inside a line */
+	DR_DOT,      /* "." at the start of a line after CRLF */
+	DR_DOT_CR,   /* ".\r" at the start of a line after CRLF */
+};
+
+/* Start a new DATA phase. */
+void data_reader_init(struct data_reader *r, size_t line_max)
+{
+	r->state = DR_BOL;
+	r->linelen = 0;
+	r->line_max = line_max;
+	r->flags = 0;
+}
+
+/* Count an octet of the current line against the limit. */
+static void line_octet(struct data_reader *r)
+{
+	if (++r->linelen + 2 > r->line_max)
+		r->flags |= DATA_LONG_LINE;
+}
+
+/* See data_reader.h. */
+size_t data_reader_feed(struct data_reader *r, const char *in, size_t len, char *out,
+			size_t *outlen, bool *done)
+{
+	size_t i, o = 0;
+
+	*done = false;
+	for (i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '\0')
+			r->flags |= DATA_NUL;
+		switch (r->state) {
+		case DR_BOL:
+			r->linelen = 0;
+			if (c == '.') {
+				line_octet(r);
+				r->state = DR_DOT; /* the first dot is always removed */
+				continue;
+			}
+			break;
+		case DR_BOL_BARE:
+			r->linelen = 0;
+			break;
+		case DR_DOT:
+			if (c == '\r') {
+				r->state = DR_DOT_CR;
+				continue;
+			}
+			break;
+		case DR_DOT_CR:
+			if (c == '\n') {
+				*outlen = o;
+				*done = true;
+				r->state = DR_BOL;
+				return i + 1;
+			}
+			r->flags |= DATA_BARE_CR; /* ".\rX": a bare CR after the dot */
+			out[o++] = '\r';
+			line_octet(r);
+			r->state = DR_MID;
+			break;
+		case DR_CR:
+			if (c == '\n') {
+				out[o++] = '\r';
+				out[o++] = '\n';
+				r->state = DR_BOL;
+				continue;
+			}
+			r->flags |= DATA_BARE_CR;
+			out[o++] = '\r';
+			line_octet(r);
+			r->state = DR_MID;
+			break;
+		}
+		/* Ordinary processing of c inside a line. */
+		if (c == '\r') {
+			r->state = DR_CR;
+		} else if (c == '\n') {
+			r->flags |= DATA_BARE_LF;
+			out[o++] = '\n';
+			r->state = DR_BOL_BARE;
+		} else {
+			out[o++] = c;
+			line_octet(r);
+			r->state = DR_MID;
+		}
+	}
+	*outlen = o;
+	return i;
+}
+
+/* Start counting a new message's headers. */
+void header_scan_init(struct header_scan *h)
+{
+	h->in_header = true;
+	h->match = 0;
+	h->linelen = 0;
+	h->received = 0;
+}
+
+/* See data_reader.h. */
+void header_scan_feed(struct header_scan *h, const char *p, size_t len)
+{
+	static const char want[] = "received:";
+
+	for (size_t i = 0; i < len && h->in_header; i++) {
+		char c = p[i];
+
+		if (c == '\n') {
+			if (h->linelen == 0)
+				h->in_header = false; /* the empty line ends the header */
+			h->linelen = 0;
+			h->match = 0;
+			continue;
+		}
+		if (c != '\r')
+			h->linelen++;
+		if (h->match < 0 || h->match == (int)sizeof(want) - 1)
+			continue;
+		if (tolower((unsigned char)c) == want[h->match]) {
+			if (++h->match == (int)sizeof(want) - 1)
+				h->received++;
+		} else {
+			h->match = -1;
+		}
+	}
+}

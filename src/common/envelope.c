@@ -1,0 +1,216 @@
+/*
+ * envelope.c - envelope records, their text format, and queue IDs.
+ */
+#include "envelope.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/time.h>
+
+#include "util.h"
+
+static const char *const body_names[] = {"unspecified", "7bit", "8bitmime"};
+static const char *const state_names[] = {"pending", "delivered", "failed"};
+
+/* An empty envelope. */
+void envelope_init(struct envelope *e)
+{
+	memset(e, 0, sizeof(*e));
+}
+
+/* Free everything the envelope owns. */
+void envelope_free(struct envelope *e)
+{
+	free(e->sender);
+	free(e->client);
+	free(e->client_name);
+	free(e->helo);
+	for (size_t i = 0; i < e->nrcpts; i++)
+		free(e->rcpts[i].addr);
+	free(e->rcpts);
+	envelope_init(e);
+}
+
+/* Append a pending recipient. */
+void envelope_add_rcpt(struct envelope *e, const char *addr)
+{
+	struct env_rcpt *r;
+
+	e->rcpts = xrealloc(e->rcpts, (e->nrcpts + 1) * sizeof(*e->rcpts));
+	r = &e->rcpts[e->nrcpts++];
+	memset(r, 0, sizeof(*r));
+	r->addr = xstrdup(addr);
+	r->state = RCPT_PENDING;
+}
+
+/* See envelope.h. */
+void envelope_format(const struct envelope *e, struct strbuf *b)
+{
+	strbuf_printf(b, "hato-envelope: %d\n", ENVELOPE_VERSION);
+	strbuf_printf(b, "id: %s\n", e->id);
+	strbuf_printf(b, "arrival: %lld\n", (long long)e->arrival);
+	strbuf_printf(b, "sender: %s\n", e->sender ? e->sender : "<>");
+	strbuf_printf(b, "size: %" PRIu64 "\n", e->size);
+	strbuf_printf(b, "body: %s\n", body_names[e->body]);
+	strbuf_printf(b, "smtputf8: %s\n", e->smtputf8 ? "yes" : "no");
+	strbuf_printf(b, "client: %s\n", e->client ? e->client : "");
+	strbuf_printf(b, "client-name: %s\n", e->client_name ? e->client_name : "");
+	strbuf_printf(b, "helo: %s\n", e->helo ? e->helo : "");
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const struct env_rcpt *r = &e->rcpts[i];
+		strbuf_printf(b, "rcpt: state=%s attempts=%u next=%lld addr=%s\n",
+			      state_names[r->state], r->attempts, (long long)r->next_attempt,
+			      r->addr);
+	}
+}
+
+/* Index of name in a table, -1 when absent. */
+static int lookup_name(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Parse "state=S attempts=N next=T addr=<...>". */
+static bool parse_rcpt(char *v, struct envelope *e)
+{
+	char state[16];
+	unsigned attempts;
+	long long next;
+	int off = 0, st;
+
+	if (sscanf(v, "state=%15s attempts=%u next=%lld addr=%n", state, &attempts, &next, &off) !=
+		    3 ||
+	    off == 0 || v[off] != '<')
+		return false;
+	if ((st = lookup_name(state_names, 3, state)) < 0)
+		return false;
+	envelope_add_rcpt(e, v + off);
+	e->rcpts[e->nrcpts - 1].state = (enum rcpt_state)st;
+	e->rcpts[e->nrcpts - 1].attempts = attempts;
+	e->rcpts[e->nrcpts - 1].next_attempt = (time_t)next;
+	return true;
+}
+
+/* Apply one "key: value" line; false if the key is unknown or value bad. */
+static bool parse_line(char *key, char *v, struct envelope *e, bool *have_version)
+{
+	uint64_t n;
+	int i;
+
+	if (strcmp(key, "hato-envelope") == 0) {
+		*have_version = true;
+		return parse_u64(v, ENVELOPE_VERSION, ENVELOPE_VERSION, &n);
+	} else if (strcmp(key, "id") == 0) {
+		return queue_id_valid(v) && strcpy_bounded(e->id, v, sizeof(e->id));
+	} else if (strcmp(key, "arrival") == 0) {
+		if (!parse_u64(v, 0, INT64_MAX, &n))
+			return false;
+		e->arrival = (time_t)n;
+	} else if (strcmp(key, "sender") == 0) {
+		free(e->sender);
+		e->sender = xstrdup(v);
+	} else if (strcmp(key, "size") == 0) {
+		return parse_u64(v, 0, UINT64_MAX, &e->size);
+	} else if (strcmp(key, "body") == 0) {
+		if ((i = lookup_name(body_names, 3, v)) < 0)
+			return false;
+		e->body = (enum body_type)i;
+	} else if (strcmp(key, "smtputf8") == 0) {
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+			return false;
+		e->smtputf8 = v[0] == 'y';
+	} else if (strcmp(key, "client") == 0) {
+		free(e->client);
+		e->client = xstrdup(v);
+	} else if (strcmp(key, "client-name") == 0) {
+		free(e->client_name);
+		e->client_name = xstrdup(v);
+	} else if (strcmp(key, "helo") == 0) {
+		free(e->helo);
+		e->helo = xstrdup(v);
+	} else if (strcmp(key, "rcpt") == 0) {
+		return parse_rcpt(v, e);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* See envelope.h. */
+bool envelope_parse(const char *text, size_t len, struct envelope *e, char *err, size_t errsz)
+{
+	char *copy = xstrndup(text, len), *line, *save = NULL;
+	bool have_version = false, ok = true;
+	unsigned lineno = 0;
+
+	envelope_init(e);
+	if (strlen(copy) != len) {
+		snprintf(err, errsz, "NUL byte in envelope");
+		free(copy);
+		return false;
+	}
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *colon = strstr(line, ": ");
+		lineno++;
+		if (colon == NULL) {
+			snprintf(err, errsz, "line %u: no \"key: value\"", lineno);
+			ok = false;
+			break;
+		}
+		*colon = '\0';
+		if (!parse_line(line, colon + 2, e, &have_version)) {
+			snprintf(err, errsz, "line %u: bad key or value for \"%s\"", lineno, line);
+			ok = false;
+			break;
+		}
+	}
+	if (ok && (!have_version || e->id[0] == '\0' || e->sender == NULL)) {
+		snprintf(err, errsz, "missing hato-envelope, id or sender");
+		ok = false;
+	}
+	free(copy);
+	if (!ok)
+		envelope_free(e);
+	return ok;
+}
+
+/*
+ * Queue IDs: 14 hex digits of microseconds since the epoch, then 6 of a
+ * counter seeded from the PID; sortable by arrival and unique as long as
+ * fewer than 16M IDs are made per microsecond.  Creation with O_EXCL
+ * catches the impossible rest.
+ */
+void queue_id_new(char id[QUEUE_ID_LEN + 1])
+{
+	static uint32_t counter;
+	static bool seeded;
+	struct timeval tv;
+	uint64_t us;
+
+	if (!seeded) {
+		counter = (uint32_t)getpid() << 8;
+		seeded = true;
+	}
+	gettimeofday(&tv, NULL);
+	us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	snprintf(id, QUEUE_ID_LEN + 1, "%014" PRIX64 "%06" PRIX32, (uint64_t)(us & 0xFFFFFFFFFFFFFFu),
+		 counter++ & 0xFFFFFFu);
+}
+
+/* Exactly QUEUE_ID_LEN upper-case hex digits. */
+bool queue_id_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!isxdigit((unsigned char)s[i]) || islower((unsigned char)s[i]))
+			return false;
+	return i == QUEUE_ID_LEN;
+}

@@ -1,0 +1,84 @@
+/*
+ * envelope.h - the envelope of a queued message and its file format.
+ *
+ * The file is versioned, human-readable "key: value" text, one key a line:
+ *
+ *   hato-envelope: 1
+ *   id: 0006A1B2C3D4E5F60001
+ *   arrival: 1764370000
+ *   sender: <alice@example.org>
+ *   size: 2048
+ *   body: 8bitmime            (7bit, 8bitmime or unspecified)
+ *   smtputf8: no
+ *   client: 192.0.2.1
+ *   client-name: mail.example.org
+ *   helo: mail.example.org
+ *   rcpt: state=pending attempts=0 next=0 addr=<bob@example.net>
+ *
+ * Recipient lines keep "addr=" last: the rest of the line is the address,
+ * so quoted local parts with spaces survive.  envelope_parse() accepts
+ * exactly what envelope_format() writes and reports the first bad line.
+ */
+#ifndef HATO_ENVELOPE_H
+#define HATO_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "strbuf.h"
+
+#define ENVELOPE_VERSION 1
+#define QUEUE_ID_LEN 20
+
+enum body_type {
+	BODY_UNSPECIFIED,
+	BODY_7BIT,
+	BODY_8BITMIME,
+};
+
+enum rcpt_state {
+	RCPT_PENDING,
+	RCPT_DELIVERED,
+	RCPT_FAILED,
+};
+
+struct env_rcpt {
+	char *addr; /* "<local@domain>" */
+	enum rcpt_state state;
+	unsigned attempts;
+	time_t next_attempt;
+};
+
+struct envelope {
+	char id[QUEUE_ID_LEN + 1];
+	time_t arrival;
+	char *sender; /* "<...>", "<>" for the null path */
+	uint64_t size;
+	enum body_type body;
+	bool smtputf8;
+	char *client;      /* peer IP address */
+	char *client_name; /* reverse DNS name or "unknown" */
+	char *helo;
+	struct env_rcpt *rcpts;
+	size_t nrcpts;
+};
+
+void envelope_init(struct envelope *e);
+void envelope_free(struct envelope *e);
+void envelope_add_rcpt(struct envelope *e, const char *addr);
+
+/* Serialise into b (appends). */
+void envelope_format(const struct envelope *e, struct strbuf *b);
+
+/* Parse text; on failure returns false and a reason in err. */
+bool envelope_parse(const char *text, size_t len, struct envelope *e, char *err, size_t errsz);
+
+/* A new queue ID: time-sortable, unique within this host, file-name safe. */
+void queue_id_new(char id[QUEUE_ID_LEN + 1]);
+
+/* Is s a well-formed queue ID? */
+bool queue_id_valid(const char *s);
+
+#endif

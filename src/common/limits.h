@@ -1,0 +1,31 @@
+/*
+ * limits.h - protocol constants fixed by the RFCs, and the built-in defaults
+ * of every configurable limit.  The configurable ones live in struct
+ * limits (conf.h) and are documented in docs/configuration.md.
+ */
+#ifndef HATO_LIMITS_H
+#define HATO_LIMITS_H
+
+/* RFC 5321 §4.5.3.1: fixed by the protocol. */
+#define ADDR_LOCAL_MAX 64   /* local part, octets */
+#define ADDR_DOMAIN_MAX 255 /* domain, octets */
+#define ADDR_PATH_MAX 256   /* path including the angle brackets */
+#define ADDR_LABEL_MAX 63   /* one DNS label */
+#define ESMTP_PARAMS_MAX 16 /* parameters on one MAIL/RCPT line */
+
+/* Defaults of the configurable limits (see struct limits). */
+#define DEFAULT_COMMAND_LINE_MAX 2048 /* 512 + room for ESMTP parameters */
+#define DEFAULT_TEXT_LINE_MAX 1000    /* RFC 5321 §4.5.3.1.6, CRLF included */
+#define DEFAULT_MESSAGE_SIZE_MAX (35u * 1024 * 1024)
+#define DEFAULT_RECIPIENTS_MAX 100
+#define DEFAULT_RECEIVED_MAX 100
+#define DEFAULT_ERRORS_SOFT 3
+#define DEFAULT_ERRORS_HARD 20
+#define DEFAULT_ERROR_DELAY_MS 1000
+#define DEFAULT_SESSIONS_MAX 10000
+#define DEFAULT_MIN_FREE_SPACE (100u * 1024 * 1024)
+#define DEFAULT_TIMEOUT_COMMAND 300 /* RFC 5321 §4.5.3.2.7: server timeout */
+#define DEFAULT_TIMEOUT_DATA 180    /* §4.5.3.2.5: data block */
+#define DEFAULT_TIMEOUT_DATA_TOTAL 600 /* §4.5.3.2.6: the whole DATA phase */
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * status.c - the one table of replies and their enhanced status codes.
+ */
+#include "status.h"
+
+#include <stdio.h>
+
+static const struct status_def {
+	int code;
+	const char *esc; /* NULL: greeting, EHLO/HELO and 354 carry none (RFC 2034 §3) */
+	const char *text;
+} status_table[STATUS_COUNT] = {
+	[STATUS_GREETING] = {220, NULL, "ESMTP"},
+	[STATUS_EHLO] = {250, NULL, "Hello"},
+	[STATUS_OK] = {250, "2.0.0", "OK"},
+	[STATUS_SENDER_OK] = {250, "2.1.0", "Sender OK"},
+	[STATUS_RCPT_OK] = {250, "2.1.5", "Recipient OK"},
+	[STATUS_QUEUED] = {250, "2.0.0", "OK queued"},
+	[STATUS_CHUNK_OK] = {250, "2.0.0", "Chunk received"},
+	[STATUS_RESET] = {250, "2.0.0", "Reset OK"},
+	[STATUS_NOOP] = {250, "2.0.0", "OK"},
+	[STATUS_HELP] = {214, "2.0.0", "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
+				       "NOOP QUIT VRFY HELP"},
+	[STATUS_VRFY] = {252, "2.5.0", "Cannot VRFY user, but will accept message and attempt "
+				       "delivery"},
+	[STATUS_BYE] = {221, "2.0.0", "Bye"},
+	[STATUS_START_DATA] = {354, NULL, "End data with <CR><LF>.<CR><LF>"},
+	[STATUS_SHUTDOWN] = {421, "4.3.2", "Service shutting down, closing connection"},
+	[STATUS_TIMEOUT] = {421, "4.4.2", "Timeout, closing connection"},
+	[STATUS_TOO_MANY_ERRORS] = {421, "4.7.0", "Too many errors, closing connection"},
+	[STATUS_TOO_MANY_SESSIONS] = {421, "4.7.0", "Too many connections, try again later"},
+	[STATUS_LOCAL_ERROR] = {451, "4.3.0", "Local error in processing, try again later"},
+	[STATUS_DISK_FULL] = {452, "4.3.1", "Insufficient system storage, try again later"},
+	[STATUS_TOO_MANY_RCPTS] = {452, "4.5.3", "Too many recipients"},
+	[STATUS_UNKNOWN_CMD] = {500, "5.5.1", "Command unrecognized"},
+	[STATUS_LINE_TOO_LONG] = {500, "5.5.2", "Line too long"},
+	[STATUS_BAD_CHAR] = {500, "5.5.2", "NUL or bare CR/LF in command"},
+	[STATUS_SYNTAX] = {501, "5.5.2", "Syntax error"},
+	[STATUS_BAD_ARGS] = {501, "5.5.4", "Invalid arguments"},
+	[STATUS_BAD_SENDER] = {501, "5.1.7", "Bad sender address syntax"},
+	[STATUS_BAD_RCPT] = {501, "5.1.3", "Bad recipient address syntax"},
+	[STATUS_NOT_IMPLEMENTED] = {502, "5.5.1", "Command not implemented"},
+	[STATUS_BAD_SEQUENCE] = {503, "5.5.1", "Bad sequence of commands"},
+	[STATUS_NO_RCPTS] = {554, "5.5.1", "No valid recipients"},
+	[STATUS_TOO_BIG] = {552, "5.3.4", "Message size exceeds fixed limit"},
+	[STATUS_SENDER_TOO_LONG] = {553, "5.1.7", "Sender address too long"},
+	[STATUS_RCPT_TOO_LONG] = {553, "5.1.3", "Recipient address too long"},
+	[STATUS_NON_ASCII] = {553, "5.6.7", "Non-ASCII address requires SMTPUTF8"},
+	[STATUS_RELAY_DENIED] = {554, "5.7.1", "Relay access denied"},
+	[STATUS_LOOP] = {554, "5.4.6", "Too many Received headers, mail loop suspected"},
+	[STATUS_BAD_LINE_ENDING] = {554, "5.6.0", "Message contains bare CR or LF; lines must end "
+						  "in CRLF"},
+	[STATUS_BAD_CONTENT] = {554, "5.6.0", "Message contains NUL bytes"},
+	[STATUS_DATA_LINE_LONG] = {500, "5.5.2", "Message line too long"},
+	[STATUS_UNKNOWN_PARAM] = {555, "5.5.4", "Unsupported parameter"},
+};
+
+/* Reply code of a status. */
+int status_code(enum status st)
+{
+	return status_table[st].code;
+}
+
+/* Enhanced status code of a status, "" for intermediate replies. */
+const char *status_esc(enum status st)
+{
+	return status_table[st].esc ? status_table[st].esc : "";
+}
+
+/* One wire line: "CODE[-| ]ESC TEXT\r\n". */
+size_t status_format(char *buf, size_t size, enum status st, const char *text, bool last)
+{
+	const struct status_def *d = &status_table[st];
+	int n;
+
+	if (text == NULL)
+		text = d->text;
+	if (d->esc)
+		n = snprintf(buf, size, "%d%c%s %s\r\n", d->code, last ? ' ' : '-', d->esc, text);
+	else
+		n = snprintf(buf, size, "%d%c%s\r\n", d->code, last ? ' ' : '-', text);
+	if (n < 0 || (size_t)n >= size)
+		return 0;
+	return (size_t)n;
+}

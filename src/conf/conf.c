@@ -1,0 +1,472 @@
+/*
+ * conf.c - defaults, the INI reader (inih) and value checks.
+ *
+ * Keys are described once, in key_table: section, name, type, where the
+ * value goes and its range.  The parser looks keys up there, so an unknown
+ * key cannot be silently ignored and a new key is one row.
+ */
+#include "conf.h"
+
+#include <arpa/inet.h>
+#include <ini.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "util.h"
+
+enum key_type {
+	KEY_STRING,  /* char * */
+	KEY_BOOL,    /* bool */
+	KEY_UINT,    /* unsigned, within [min, max] */
+	KEY_SIZET,   /* size_t, within [min, max] */
+	KEY_SIZE,    /* uint64_t with k/m/g suffix */
+	KEY_DOMAINS, /* local_domains list */
+	KEY_CIDRS,   /* trusted_networks list */
+};
+
+enum key_section {
+	SEC_SERVER,
+	SEC_LIMITS,
+	SEC_LISTENER,
+};
+
+struct key_def {
+	enum key_section section;
+	const char *name;
+	enum key_type type;
+	size_t offset; /* into struct conf, or struct listener_conf */
+	uint64_t min, max;
+};
+
+#define SRV(f) offsetof(struct conf, f)
+#define LIM(f) (offsetof(struct conf, limits) + offsetof(struct limits, f))
+#define LSN(f) offsetof(struct listener_conf, f)
+
+static const struct key_def key_table[] = {
+	{SEC_SERVER, "hostname", KEY_STRING, SRV(hostname), 0, 0},
+	{SEC_SERVER, "state_dir", KEY_STRING, SRV(state_dir), 0, 0},
+	{SEC_SERVER, "user", KEY_STRING, SRV(user), 0, 0},
+	{SEC_SERVER, "group", KEY_STRING, SRV(group), 0, 0},
+	{SEC_SERVER, "local_domains", KEY_DOMAINS, 0, 0, 0},
+	{SEC_SERVER, "trusted_networks", KEY_CIDRS, 0, 0, 0},
+	{SEC_SERVER, "reverse_dns", KEY_BOOL, SRV(reverse_dns), 0, 0},
+	{SEC_SERVER, "commit_threads", KEY_UINT, SRV(commit_threads), 1, 64},
+	{SEC_LIMITS, "command_line_max", KEY_SIZET, LIM(command_line_max), 512, 65536},
+	{SEC_LIMITS, "text_line_max", KEY_SIZET, LIM(text_line_max), 1000, 1048576},
+	{SEC_LIMITS, "message_size_max", KEY_SIZE, LIM(message_size_max), 1024,
+	 (uint64_t)1 << 40},
+	{SEC_LIMITS, "recipients_max", KEY_UINT, LIM(recipients_max), 1, 100000},
+	{SEC_LIMITS, "received_max", KEY_UINT, LIM(received_max), 1, 1000},
+	{SEC_LIMITS, "errors_soft", KEY_UINT, LIM(errors_soft), 0, 1000},
+	{SEC_LIMITS, "errors_hard", KEY_UINT, LIM(errors_hard), 1, 1000},
+	{SEC_LIMITS, "error_delay_ms", KEY_UINT, LIM(error_delay_ms), 0, 60000},
+	{SEC_LIMITS, "sessions_max", KEY_UINT, LIM(sessions_max), 1, 1000000},
+	{SEC_LIMITS, "min_free_space", KEY_SIZE, LIM(min_free_space), 0, UINT64_MAX},
+	{SEC_LIMITS, "timeout_command", KEY_UINT, LIM(timeout_command), 1, 86400},
+	{SEC_LIMITS, "timeout_data", KEY_UINT, LIM(timeout_data), 1, 86400},
+	{SEC_LIMITS, "timeout_data_total", KEY_UINT, LIM(timeout_data_total), 1, 86400},
+	{SEC_LISTENER, "address", KEY_STRING, LSN(address), 0, 0},
+};
+
+struct parse_ctx {
+	struct conf *c;
+	char err[512]; /* first error, "" when none */
+	char section[64];
+};
+
+/* Replace a list of strings by a comma/space separated value. */
+static bool set_domains(struct conf *c, const char *value)
+{
+	char *copy = xstrdup(value), *tok, *save = NULL;
+
+	for (size_t i = 0; i < c->nlocal_domains; i++)
+		free(c->local_domains[i]);
+	free(c->local_domains);
+	c->local_domains = NULL;
+	c->nlocal_domains = 0;
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		c->local_domains = xrealloc(c->local_domains,
+					    (c->nlocal_domains + 1) * sizeof(char *));
+		c->local_domains[c->nlocal_domains++] = xstrdup(tok);
+	}
+	free(copy);
+	return true;
+}
+
+/* Replace the trusted networks by a comma/space separated CIDR list. */
+static bool set_cidrs(struct conf *c, const char *value)
+{
+	char *copy = xstrdup(value), *tok, *save = NULL;
+	bool ok = true;
+
+	free(c->trusted);
+	c->trusted = NULL;
+	c->ntrusted = 0;
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		c->trusted = xrealloc(c->trusted, (c->ntrusted + 1) * sizeof(struct cidr));
+		if (!cidr_parse(tok, &c->trusted[c->ntrusted])) {
+			ok = false;
+			break;
+		}
+		c->ntrusted++;
+	}
+	free(copy);
+	return ok;
+}
+
+/* Store one value according to its key definition. */
+static bool set_value(struct conf *c, void *base, const struct key_def *k, const char *value)
+{
+	char *field = (char *)base + k->offset;
+	uint64_t n;
+
+	switch (k->type) {
+	case KEY_STRING:
+		if (*value == '\0')
+			return false;
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return true;
+	case KEY_BOOL:
+		if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0)
+			*(bool *)field = true;
+		else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0)
+			*(bool *)field = false;
+		else
+			return false;
+		return true;
+	case KEY_UINT:
+		if (!parse_u64(value, k->min, k->max, &n))
+			return false;
+		*(unsigned *)field = (unsigned)n;
+		return true;
+	case KEY_SIZET:
+		if (!parse_u64(value, k->min, k->max, &n))
+			return false;
+		*(size_t *)field = (size_t)n;
+		return true;
+	case KEY_SIZE:
+		if (!parse_size(value, &n) || n < k->min || n > k->max)
+			return false;
+		*(uint64_t *)field = n;
+		return true;
+	case KEY_DOMAINS:
+		return set_domains(c, value);
+	case KEY_CIDRS:
+		return set_cidrs(c, value);
+	}
+	return false;
+}
+
+/* The listener named name, created on first use. */
+static struct listener_conf *listener_get(struct conf *c, const char *name)
+{
+	struct listener_conf *l;
+
+	for (size_t i = 0; i < c->nlisteners; i++)
+		if (strcmp(c->listeners[i].name, name) == 0)
+			return &c->listeners[i];
+	c->listeners = xrealloc(c->listeners, (c->nlisteners + 1) * sizeof(*c->listeners));
+	l = &c->listeners[c->nlisteners++];
+	memset(l, 0, sizeof(*l));
+	l->name = xstrdup(name);
+	return l;
+}
+
+/* inih callback: one key = value in a section. */
+static int conf_ini_line(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	enum key_section sec;
+	void *base = ctx->c;
+	const char *lname = NULL;
+
+	if (ctx->err[0] != '\0')
+		return 0;
+	if (strcmp(section, "server") == 0) {
+		sec = SEC_SERVER;
+	} else if (strcmp(section, "limits") == 0) {
+		sec = SEC_LIMITS;
+	} else if (strncmp(section, "listener ", 9) == 0 && section[9] != '\0') {
+		sec = SEC_LISTENER;
+		lname = section + 9;
+	} else {
+		snprintf(ctx->err, sizeof(ctx->err), "unknown section [%s]", section);
+		return 0;
+	}
+	if (name == NULL) /* a section header alone */
+		return 1;
+	if (lname != NULL)
+		base = listener_get(ctx->c, lname);
+	for (size_t i = 0; i < sizeof(key_table) / sizeof(key_table[0]); i++) {
+		const struct key_def *k = &key_table[i];
+		if (k->section != sec || strcmp(k->name, name) != 0)
+			continue;
+		if (!set_value(ctx->c, base, k, value)) {
+			snprintf(ctx->err, sizeof(ctx->err), "key \"%s\" in [%s]: bad value \"%s\"",
+				 name, section, value);
+			return 0;
+		}
+		return 1;
+	}
+	snprintf(ctx->err, sizeof(ctx->err), "unknown key \"%s\" in [%s]", name, section);
+	return 0;
+}
+
+/* See conf.h. */
+bool conf_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[256], port[16];
+	const char *colon;
+	struct addrinfo hints, *res;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
+			return false;
+		memcpy(host, s + 1, (size_t)(close - s - 1));
+		host[close - s - 1] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+			return false;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+	}
+	if (!strcpy_bounded(port, colon + 1, sizeof(port)))
+		return false;
+	{
+		uint64_t p;
+		if (!parse_u64(port, 0, 65535, &p))
+			return false;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &res) != 0)
+		return false;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return true;
+}
+
+/* See conf.h. */
+bool cidr_parse(const char *s, struct cidr *out)
+{
+	char buf[64];
+	char *slash;
+	uint64_t prefix;
+	unsigned max;
+
+	if (!strcpy_bounded(buf, s, sizeof(buf)))
+		return false;
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else {
+		return false;
+	}
+	if (slash == NULL)
+		prefix = max;
+	else if (!parse_u64(slash + 1, 0, max, &prefix))
+		return false;
+	out->prefix = (unsigned)prefix;
+	return true;
+}
+
+/* Does addr (family's length) fall in the network? */
+static bool cidr_match(const struct cidr *n, int family, const unsigned char *addr)
+{
+	unsigned bits = n->prefix, i;
+
+	if (family != n->family)
+		return false;
+	for (i = 0; bits >= 8; i++, bits -= 8)
+		if (addr[i] != n->addr[i])
+			return false;
+	if (bits == 0)
+		return true;
+	return ((addr[i] ^ n->addr[i]) & (0xff00 >> bits)) == 0;
+}
+
+/* See conf.h. */
+bool conf_is_trusted(const struct conf *c, const struct sockaddr *sa)
+{
+	const unsigned char *addr;
+	int family = sa->sa_family;
+	unsigned char v4[4];
+
+	if (family == AF_INET) {
+		addr = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else if (family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		addr = (const unsigned char *)a6;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			memcpy(v4, addr + 12, 4);
+			addr = v4;
+			family = AF_INET;
+		}
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < c->ntrusted; i++)
+		if (cidr_match(&c->trusted[i], family, addr))
+			return true;
+	return false;
+}
+
+/* See conf.h. */
+bool conf_is_local_domain(const struct conf *c, const char *domain)
+{
+	for (size_t i = 0; i < c->nlocal_domains; i++)
+		if (strcasecmp(c->local_domains[i], domain) == 0)
+			return true;
+	return false;
+}
+
+/* The built-in defaults. */
+static struct conf *conf_defaults(void)
+{
+	struct conf *c = xcalloc(1, sizeof(*c));
+	char host[256];
+	const char *state = getenv("HATO_STATE");
+
+	if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	c->hostname = xstrdup(host);
+	c->state_dir = xstrdup(state && *state ? state : "./var/hato");
+	c->user = xstrdup("hato");
+	c->group = xstrdup("hato");
+	c->local_domains = xcalloc(2, sizeof(char *));
+	c->local_domains[c->nlocal_domains++] = xstrdup("localhost");
+	if (strcasecmp(host, "localhost") != 0)
+		c->local_domains[c->nlocal_domains++] = xstrdup(host);
+	c->reverse_dns = true;
+	c->commit_threads = 4;
+	c->limits = (struct limits){
+		.command_line_max = DEFAULT_COMMAND_LINE_MAX,
+		.text_line_max = DEFAULT_TEXT_LINE_MAX,
+		.message_size_max = DEFAULT_MESSAGE_SIZE_MAX,
+		.recipients_max = DEFAULT_RECIPIENTS_MAX,
+		.received_max = DEFAULT_RECEIVED_MAX,
+		.errors_soft = DEFAULT_ERRORS_SOFT,
+		.errors_hard = DEFAULT_ERRORS_HARD,
+		.error_delay_ms = DEFAULT_ERROR_DELAY_MS,
+		.sessions_max = DEFAULT_SESSIONS_MAX,
+		.min_free_space = DEFAULT_MIN_FREE_SPACE,
+		.timeout_command = DEFAULT_TIMEOUT_COMMAND,
+		.timeout_data = DEFAULT_TIMEOUT_DATA,
+		.timeout_data_total = DEFAULT_TIMEOUT_DATA_TOTAL,
+	};
+	return c;
+}
+
+/* Checks that span keys, and resolving listener addresses. */
+static bool conf_check(struct conf *c, char *err, size_t errsz)
+{
+	if (c->nlisteners == 0) {
+		snprintf(err, errsz, "no [listener NAME] section: hatod would listen nowhere");
+		return false;
+	}
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		struct listener_conf *l = &c->listeners[i];
+		if (l->address == NULL) {
+			snprintf(err, errsz, "[listener %s]: key \"address\" is required", l->name);
+			return false;
+		}
+		if (!conf_parse_address(l->address, &l->ss, &l->sslen)) {
+			snprintf(err, errsz,
+				 "[listener %s]: key \"address\": bad value \"%s\" (want "
+				 "IP:PORT or [IPv6]:PORT)",
+				 l->name, l->address);
+			return false;
+		}
+	}
+	if (c->limits.errors_soft > c->limits.errors_hard) {
+		snprintf(err, errsz, "[limits]: errors_soft is larger than errors_hard");
+		return false;
+	}
+	if (c->nlocal_domains == 0) {
+		snprintf(err, errsz, "[server]: local_domains is empty");
+		return false;
+	}
+	return true;
+}
+
+/* See conf.h. */
+struct conf *conf_load(const char *path, char *err, size_t errsz)
+{
+	struct conf *c = conf_defaults();
+	struct parse_ctx ctx;
+	int line;
+
+	if (path == NULL) {
+		struct listener_conf *l = listener_get(c, "smtp");
+		l->address = xstrdup("127.0.0.1:2525");
+	} else {
+		FILE *f = fopen(path, "r");
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.c = c;
+		if (f == NULL) {
+			snprintf(err, errsz, "%s: cannot open: %m", path);
+			conf_free(c);
+			return NULL;
+		}
+		line = ini_parse_file(f, conf_ini_line, &ctx);
+		fclose(f);
+		if (line != 0) {
+			if (ctx.err[0] == '\0')
+				snprintf(ctx.err, sizeof(ctx.err), "syntax error");
+			snprintf(err, errsz, "%s:%d: %s", path, line, ctx.err);
+			conf_free(c);
+			return NULL;
+		}
+		c->path = xstrdup(path);
+	}
+	if (!conf_check(c, err, errsz)) {
+		char tmp[512];
+		snprintf(tmp, sizeof(tmp), "%s: %s", path ? path : "built-in defaults", err);
+		snprintf(err, errsz, "%s", tmp);
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* See conf.h. */
+void conf_free(struct conf *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->hostname);
+	free(c->state_dir);
+	free(c->user);
+	free(c->group);
+	for (size_t i = 0; i < c->nlocal_domains; i++)
+		free(c->local_domains[i]);
+	free(c->local_domains);
+	free(c->trusted);
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		free(c->listeners[i].name);
+		free(c->listeners[i].address);
+	}
+	free(c->listeners);
+	free(c);
+}

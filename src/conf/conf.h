@@ -1,0 +1,81 @@
+/*
+ * conf.h - hato's configuration: built-in defaults, the INI file, checks.
+ *
+ * conf_load(NULL) gives the built-in defaults (one listener "smtp" on
+ * 127.0.0.1:2525, state in $HATO_STATE or ./var/hato).  conf_load(path)
+ * starts from the same defaults and applies the file; an unknown section
+ * or key, or a bad value, is an error naming file, line and key.  Every key
+ * is documented in docs/configuration.md and etc/hato.conf.example.
+ */
+#ifndef HATO_CONF_H
+#define HATO_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct cidr {
+	int family; /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned prefix;
+};
+
+struct limits {
+	size_t command_line_max;     /* octets, CRLF included */
+	size_t text_line_max;        /* octets of a DATA line, CRLF included */
+	uint64_t message_size_max;   /* octets */
+	unsigned recipients_max;     /* per transaction */
+	unsigned received_max;       /* Received: headers before a loop is assumed */
+	unsigned errors_soft;        /* errors before replies are delayed */
+	unsigned errors_hard;        /* errors before 421 and close */
+	unsigned error_delay_ms;     /* delay per reply past the soft limit */
+	unsigned sessions_max;       /* concurrent sessions, all listeners */
+	uint64_t min_free_space;     /* octets that must stay free in the spool */
+	unsigned timeout_command;    /* seconds waiting for a command */
+	unsigned timeout_data;       /* seconds waiting for the next DATA block */
+	unsigned timeout_data_total; /* seconds for the whole DATA phase */
+};
+
+struct listener_conf {
+	char *name;
+	char *address; /* as written: "127.0.0.1:2525", "[::1]:25" */
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+};
+
+struct conf {
+	char *path; /* NULL for built-in defaults */
+	char *hostname;
+	char *state_dir;
+	char *user;
+	char *group;
+	char **local_domains;
+	size_t nlocal_domains;
+	struct cidr *trusted;
+	size_t ntrusted;
+	bool reverse_dns;
+	unsigned commit_threads;
+	struct limits limits;
+	struct listener_conf *listeners;
+	size_t nlisteners;
+};
+
+/* Load defaults and, when path != NULL, the file.  NULL with a message in
+ * err on failure. */
+struct conf *conf_load(const char *path, char *err, size_t errsz);
+void conf_free(struct conf *c);
+
+/* Is domain (any case) one of ours? */
+bool conf_is_local_domain(const struct conf *c, const char *domain);
+
+/* Is the address in a trusted network? */
+bool conf_is_trusted(const struct conf *c, const struct sockaddr *sa);
+
+/* Parse "a.b.c.d/n" or "v6/n" (prefix optional). */
+bool cidr_parse(const char *s, struct cidr *out);
+
+/* Parse "host:port" / "[v6]:port" into a socket address. */
+bool conf_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+#endif

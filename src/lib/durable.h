@@ -1,0 +1,24 @@
+/*
+ * durable.h - the one durable-write protocol: create a temp file with
+ * O_EXCL, write it all, fsync it, rename it over the final name, fsync the
+ * directory.  durable_write_file() does the whole dance for small files
+ * (envelope rewrites); the queue's group commit uses the same steps, split
+ * so that one directory fsync covers a batch.  On any failure the temp file
+ * is removed and errno is kept for the caller.
+ */
+#ifndef HATO_DURABLE_H
+#define HATO_DURABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* write() all of buf, retrying short writes and EINTR. */
+bool write_all(int fd, const void *buf, size_t len);
+
+/* fsync the directory at path. */
+bool fsync_dir(const char *path);
+
+/* Write data to dir/name durably (via dir/name.tmp). */
+bool durable_write_file(const char *dir, const char *name, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * queue.h - the durable spool.
+ *
+ * Layout under the state directory (mode 0700):
+ *   incoming/ID.msg   message being received (streamed while it arrives)
+ *   incoming/ID.env   envelope, written at commit
+ *   queue/ID.msg      committed message: our Received: header + the message
+ *   queue/ID.env      committed envelope (envelope.h); its presence is the
+ *                     commit point: the .msg is renamed first
+ *
+ * queue_commit() hands a finished message to the commit threads, which
+ * write the envelope, fsync both files, rename them into queue/ and fsync
+ * queue/ once for the whole batch (group commit), then call back on the
+ * event loop.  Only then may the server say "250 queued".  A failed commit
+ * removes both files and reports errno.
+ *
+ * On open, incoming/ is emptied (nothing there was ever acknowledged) and
+ * queue/ is scanned: a .msg without its .env is an interrupted commit and is
+ * removed; everything else is accounted for.
+ */
+#ifndef HATO_QUEUE_H
+#define HATO_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+
+struct event_base;
+struct queue;
+
+#define QFILE_BUFSIZE 16384
+
+/* A message file being written in incoming/. */
+struct qfile {
+	struct queue *q;
+	char id[QUEUE_ID_LEN + 1];
+	int fd;
+	char *buf; /* write buffer of QFILE_BUFSIZE, NULL when closed */
+	size_t buflen;
+	uint64_t size; /* octets written so far */
+};
+
+/* Called on the event loop when a commit finished: err 0 or an errno. */
+typedef void (*queue_commit_cb)(void *arg, int err);
+
+struct queue *queue_open(const char *state_dir, unsigned threads, struct event_base *base,
+			 char *err, size_t errsz);
+/* Finish every commit in flight, then free the queue. */
+void queue_close(struct queue *q);
+size_t queue_count(const struct queue *q);
+/* Commits handed over and not yet called back. */
+size_t queue_inflight(struct queue *q);
+
+/* Is there room for need more octets beyond the configured reserve? */
+bool queue_has_space(struct queue *q, uint64_t need, uint64_t reserve);
+
+bool queue_file_open(struct queue *q, struct qfile *f);
+bool queue_file_write(struct qfile *f, const void *p, size_t n);
+void queue_file_abort(struct qfile *f);
+/* Takes over f (closed on return); cb runs later on the loop. */
+void queue_commit(struct qfile *f, const struct envelope *e, queue_commit_cb cb, void *arg);
+
+/* One committed message, as queue_scan reports it. */
+typedef void (*queue_scan_fn)(const struct envelope *e, uint64_t msg_size, void *arg);
+
+/* Read every envelope in STATE/queue, sorted by ID; false with err if the
+ * directory cannot be read.  Unreadable envelopes are reported by name. */
+bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * queue_commit.c - group commit on worker threads.
+ *
+ * Each commit thread takes every job waiting (up to COMMIT_BATCH_MAX),
+ * writes the envelopes, fsyncs all files of the batch, renames them into
+ * queue/ (message first, envelope last: the envelope is the commit point)
+ * and fsyncs queue/ once for the whole batch.  Several threads let the
+ * file system merge their fsyncs into shared journal commits.  Finished
+ * jobs go back to the event loop through an eventfd; callbacks run there.
+ */
+#include "queue_internal.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+
+#include "durable.h"
+#include "log.h"
+#include "util.h"
+
+#define COMMIT_BATCH_MAX 256
+
+/* "dir/ID.ext" into buf. */
+static void job_path(char *buf, size_t size, const char *dir, const char *id, const char *ext)
+{
+	snprintf(buf, size, "%s/%s.%s", dir, id, ext);
+}
+
+/* Undo whatever part of a job's files exist. */
+static void job_remove(struct queue *q, struct commit_job *j)
+{
+	char p[4096];
+
+	job_path(p, sizeof(p), q->queue_dir, j->id, "env");
+	unlink(p);
+	job_path(p, sizeof(p), q->queue_dir, j->id, "msg");
+	unlink(p);
+	job_path(p, sizeof(p), q->incoming_dir, j->id, "env");
+	unlink(p);
+	job_path(p, sizeof(p), q->incoming_dir, j->id, "msg");
+	unlink(p);
+}
+
+/* Make one batch durable; sets each job's err. */
+static void commit_batch(struct queue *q, struct commit_job *batch)
+{
+	char from[4096], to[4096];
+	struct commit_job *j;
+	int *envfd;
+	size_t n = 0, i;
+	bool any = false;
+
+	for (j = batch; j; j = j->next)
+		n++;
+	envfd = xcalloc(n, sizeof(int));
+	/* 1. envelopes written next to their messages */
+	for (j = batch, i = 0; j; j = j->next, i++) {
+		envfd[i] = -1;
+		if (j->err)
+			continue;
+		job_path(from, sizeof(from), q->incoming_dir, j->id, "env");
+		envfd[i] = open(from, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (envfd[i] < 0 || !write_all(envfd[i], j->env.s, j->env.len))
+			j->err = errno ? errno : EIO;
+	}
+	/* 2. data and envelopes on stable storage */
+	for (j = batch, i = 0; j; j = j->next, i++) {
+		if (!j->err && (fsync(j->fd) != 0 || fsync(envfd[i]) != 0))
+			j->err = errno ? errno : EIO;
+		if (close(j->fd) != 0 && !j->err)
+			j->err = errno ? errno : EIO;
+		if (envfd[i] >= 0 && close(envfd[i]) != 0 && !j->err)
+			j->err = errno ? errno : EIO;
+	}
+	free(envfd);
+	/* 3. into queue/: message first, then the envelope that commits it */
+	for (j = batch; j; j = j->next) {
+		if (j->err)
+			continue;
+		job_path(from, sizeof(from), q->incoming_dir, j->id, "msg");
+		job_path(to, sizeof(to), q->queue_dir, j->id, "msg");
+		if (rename(from, to) != 0) {
+			j->err = errno;
+			continue;
+		}
+		job_path(from, sizeof(from), q->incoming_dir, j->id, "env");
+		job_path(to, sizeof(to), q->queue_dir, j->id, "env");
+		if (rename(from, to) != 0) {
+			j->err = errno;
+			continue;
+		}
+		any = true;
+	}
+	/* 4. one directory fsync for the whole batch */
+	if (any && !fsync_dir(q->queue_dir)) {
+		int e = errno;
+		log_warn("event=commit_failed dir=%s", q->queue_dir);
+		for (j = batch; j; j = j->next)
+			if (!j->err)
+				j->err = e;
+	}
+	for (j = batch; j; j = j->next)
+		if (j->err)
+			job_remove(q, j);
+}
+
+/* Commit thread main loop. */
+static void *commit_thread(void *arg)
+{
+	struct queue *q = arg;
+
+	for (;;) {
+		struct commit_job *batch, *last, *j;
+		size_t n = 1;
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&q->lock);
+		while (q->todo == NULL && !q->stopping)
+			pthread_cond_wait(&q->cond, &q->lock);
+		if (q->todo == NULL) {
+			pthread_mutex_unlock(&q->lock);
+			return NULL;
+		}
+		batch = last = q->todo;
+		while (last->next && n < COMMIT_BATCH_MAX) {
+			last = last->next;
+			n++;
+		}
+		q->todo = last->next;
+		if (q->todo == NULL)
+			q->todo_tail = &q->todo;
+		last->next = NULL;
+		pthread_mutex_unlock(&q->lock);
+
+		commit_batch(q, batch);
+
+		pthread_mutex_lock(&q->lock);
+		for (j = batch; j->next; j = j->next)
+			;
+		j->next = q->done;
+		q->done = batch;
+		pthread_mutex_unlock(&q->lock);
+		if (write(q->wake_fd, &one, sizeof(one)) != sizeof(one))
+			log_warn("event=commit_wake_failed");
+	}
+}
+
+/* Run the callbacks of finished jobs on the loop. */
+static void commit_deliver(struct queue *q)
+{
+	struct commit_job *done, *j;
+
+	pthread_mutex_lock(&q->lock);
+	done = q->done;
+	q->done = NULL;
+	pthread_mutex_unlock(&q->lock);
+	while ((j = done) != NULL) {
+		done = j->next;
+		pthread_mutex_lock(&q->lock);
+		q->inflight--;
+		pthread_mutex_unlock(&q->lock);
+		if (j->err == 0)
+			q->count++;
+		j->cb(j->arg, j->err);
+		strbuf_free(&j->env);
+		free(j);
+	}
+}
+
+/* eventfd readable: commits finished. */
+static void commit_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t v;
+
+	(void)what;
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("event=commit_wake_read");
+	commit_deliver(arg);
+}
+
+/* Start the threads and the loop-side wake event. */
+bool queue_commit_start(struct queue *q, struct event_base *base, unsigned threads)
+{
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->cond, NULL);
+	q->todo_tail = &q->todo;
+	q->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (q->wake_fd < 0)
+		return false;
+	if (base != NULL) {
+		q->wake_ev = event_new(base, q->wake_fd, EV_READ | EV_PERSIST, commit_wake_cb, q);
+		event_add(q->wake_ev, NULL);
+	}
+	q->threads = xcalloc(threads, sizeof(pthread_t));
+	for (unsigned i = 0; i < threads; i++) {
+		if (pthread_create(&q->threads[i], NULL, commit_thread, q) != 0)
+			return false;
+		q->nthreads++;
+	}
+	return true;
+}
+
+/* Drain, join and release. */
+void queue_commit_stop(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->stopping = true;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	for (unsigned i = 0; i < q->nthreads; i++)
+		pthread_join(q->threads[i], NULL);
+	commit_deliver(q);
+	if (q->wake_ev)
+		event_free(q->wake_ev);
+	close(q->wake_fd);
+	free(q->threads);
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->cond);
+}
+
+/* Commits handed over and not yet called back. */
+size_t queue_inflight(struct queue *q)
+{
+	size_t n;
+
+	pthread_mutex_lock(&q->lock);
+	n = q->inflight;
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}

@@ -1,0 +1,331 @@
+/*
+ * queue_fs.c - spool directories, incoming message files, recovery and
+ * listing.  See queue.h for the layout and the commit point.
+ */
+#include "queue_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "durable.h"
+#include "log.h"
+#include "util.h"
+
+/* "dir/name" in a fresh allocation. */
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = xmalloc(n);
+	snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+/* mkdir that accepts an existing directory. */
+static bool ensure_dir(const char *path, char *err, size_t errsz)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return true;
+	snprintf(err, errsz, "cannot create %s: %s", path, strerror(errno));
+	return false;
+}
+
+/* Remove every file in incoming/: none was ever acknowledged. */
+static void clean_incoming(struct queue *q)
+{
+	DIR *d = opendir(q->incoming_dir);
+	struct dirent *de;
+	size_t removed = 0;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed)
+		log_info("event=recovery incoming_removed=%zu", removed);
+}
+
+/* Remove queue/ID.msg files whose envelope never got renamed in. */
+static void clean_orphans(struct queue *q)
+{
+	DIR *d = opendir(q->queue_dir);
+	struct dirent *de;
+	char env[QUEUE_ID_LEN + 8];
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		struct stat st;
+
+		if (len != QUEUE_ID_LEN + 4 || strcmp(de->d_name + QUEUE_ID_LEN, ".msg") != 0)
+			continue;
+		snprintf(env, sizeof(env), "%.*s.env", QUEUE_ID_LEN, de->d_name);
+		if (fstatat(dirfd(d), env, &st, 0) != 0 && errno == ENOENT) {
+			log_warnx("event=recovery queue_id=%.*s action=removed reason=\"message "
+				  "without envelope: commit was interrupted, never acknowledged\"",
+				  QUEUE_ID_LEN, de->d_name);
+			unlinkat(dirfd(d), de->d_name, 0);
+		}
+	}
+	closedir(d);
+}
+
+/* Count recovered messages. */
+static void count_one(const struct envelope *e, uint64_t size, void *arg)
+{
+	(void)e;
+	(void)size;
+	(*(size_t *)arg)++;
+}
+
+/* See queue.h. */
+struct queue *queue_open(const char *state_dir, unsigned threads, struct event_base *base,
+			 char *err, size_t errsz)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+
+	q->state_dir = xstrdup(state_dir);
+	q->incoming_dir = path_join(state_dir, "incoming");
+	q->queue_dir = path_join(state_dir, "queue");
+	if (!ensure_dir(q->state_dir, err, errsz) || !ensure_dir(q->incoming_dir, err, errsz) ||
+	    !ensure_dir(q->queue_dir, err, errsz))
+		goto fail;
+	if (access(q->queue_dir, R_OK | W_OK | X_OK) != 0 ||
+	    access(q->incoming_dir, R_OK | W_OK | X_OK) != 0) {
+		snprintf(err, errsz, "spool %s is not writable by this user: %s", state_dir,
+			 strerror(errno));
+		goto fail;
+	}
+	clean_incoming(q);
+	clean_orphans(q);
+	if (!queue_scan(state_dir, count_one, &q->count, err, errsz))
+		goto fail;
+	if (!queue_commit_start(q, base, threads)) {
+		snprintf(err, errsz, "cannot start commit threads: %s", strerror(errno));
+		goto fail;
+	}
+	return q;
+fail:
+	free(q->state_dir);
+	free(q->incoming_dir);
+	free(q->queue_dir);
+	free(q);
+	return NULL;
+}
+
+/* See queue.h. */
+void queue_close(struct queue *q)
+{
+	queue_commit_stop(q);
+	free(q->state_dir);
+	free(q->incoming_dir);
+	free(q->queue_dir);
+	free(q);
+}
+
+/* See queue.h. */
+size_t queue_count(const struct queue *q)
+{
+	return q->count;
+}
+
+/* See queue.h. */
+bool queue_has_space(struct queue *q, uint64_t need, uint64_t reserve)
+{
+	struct statvfs sv;
+
+	if (statvfs(q->queue_dir, &sv) != 0)
+		return false;
+	return (uint64_t)sv.f_bavail * sv.f_frsize >= need + reserve;
+}
+
+/* See queue.h. */
+bool queue_file_open(struct queue *q, struct qfile *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->q = q;
+	for (int tries = 0; tries < 3; tries++) {
+		char name[QUEUE_ID_LEN + 8];
+		queue_id_new(f->id);
+		snprintf(name, sizeof(name), "%s.msg", f->id);
+		char *path = path_join(q->incoming_dir, name);
+		f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		free(path);
+		if (f->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (f->fd < 0)
+		return false;
+	f->buf = xmalloc(QFILE_BUFSIZE);
+	return true;
+}
+
+/* Write out the buffer. */
+static bool qfile_flush(struct qfile *f)
+{
+	if (f->buflen == 0)
+		return true;
+	if (!write_all(f->fd, f->buf, f->buflen))
+		return false;
+	f->buflen = 0;
+	return true;
+}
+
+/* See queue.h. */
+bool queue_file_write(struct qfile *f, const void *p, size_t n)
+{
+	f->size += n;
+	if (f->buflen + n > QFILE_BUFSIZE) {
+		if (!qfile_flush(f))
+			return false;
+		if (n > QFILE_BUFSIZE)
+			return write_all(f->fd, p, n);
+	}
+	memcpy(f->buf + f->buflen, p, n);
+	f->buflen += n;
+	return true;
+}
+
+/* See queue.h. */
+void queue_file_abort(struct qfile *f)
+{
+	char name[QUEUE_ID_LEN + 8];
+
+	if (f->buf == NULL)
+		return;
+	close(f->fd);
+	snprintf(name, sizeof(name), "%s.msg", f->id);
+	{
+		char *path = path_join(f->q->incoming_dir, name);
+		unlink(path);
+		free(path);
+	}
+	free(f->buf);
+	f->buf = NULL;
+	f->fd = -1;
+}
+
+/* See queue.h: flush, then hand the open file to the commit threads. */
+void queue_commit(struct qfile *f, const struct envelope *e, queue_commit_cb cb, void *arg)
+{
+	struct queue *q = f->q;
+	struct commit_job *j = xcalloc(1, sizeof(*j));
+
+	memcpy(j->id, f->id, sizeof(j->id));
+	j->fd = f->fd;
+	j->cb = cb;
+	j->arg = arg;
+	strbuf_init(&j->env);
+	envelope_format(e, &j->env);
+	if (!qfile_flush(f))
+		j->err = errno ? errno : EIO;
+	free(f->buf);
+	f->buf = NULL;
+	f->fd = -1;
+	pthread_mutex_lock(&q->lock);
+	j->next = NULL;
+	*q->todo_tail = j;
+	q->todo_tail = &j->next;
+	q->inflight++;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Compare two names for qsort. */
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Read a whole small file. */
+static char *read_file(int dirfd_, const char *name, size_t *len)
+{
+	int fd = openat(dirfd_, name, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf;
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || st.st_size > 16 * 1024 * 1024) {
+		close(fd);
+		return NULL;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	n = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return buf;
+}
+
+/* See queue.h. */
+bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz)
+{
+	char *dir = path_join(state_dir, "queue");
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+
+	if (d == NULL) {
+		snprintf(err, errsz, "cannot read %s: %s", dir, strerror(errno));
+		free(dir);
+		return false;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len != QUEUE_ID_LEN + 4 || strcmp(de->d_name + QUEUE_ID_LEN, ".env") != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xrealloc(names, cap * sizeof(char *));
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	qsort(names, n, sizeof(char *), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		struct envelope e;
+		char perr[256], msg[QUEUE_ID_LEN + 8];
+		size_t len;
+		char *text = read_file(dirfd(d), names[i], &len);
+		struct stat st;
+
+		if (text == NULL || !envelope_parse(text, len, &e, perr, sizeof(perr))) {
+			log_warnx("event=queue_scan file=%s/%s error=\"%s\"", dir, names[i],
+				  text ? perr : strerror(errno));
+			free(text);
+			free(names[i]);
+			continue;
+		}
+		free(text);
+		snprintf(msg, sizeof(msg), "%s.msg", e.id);
+		if (fstatat(dirfd(d), msg, &st, 0) != 0)
+			log_warnx("event=queue_scan queue_id=%s error=\"envelope without message\"",
+				  e.id);
+		else
+			fn(&e, (uint64_t)st.st_size, arg);
+		envelope_free(&e);
+		free(names[i]);
+	}
+	free(names);
+	closedir(d);
+	free(dir);
+	return true;
+}

@@ -1,0 +1,46 @@
+/*
+ * queue_internal.h - shared between queue_fs.c and queue_commit.c only.
+ */
+#ifndef HATO_QUEUE_INTERNAL_H
+#define HATO_QUEUE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "queue.h"
+#include "strbuf.h"
+
+struct event;
+
+struct commit_job {
+	struct commit_job *next;
+	char id[QUEUE_ID_LEN + 1];
+	int fd;             /* message file, still open */
+	struct strbuf env;  /* envelope text */
+	queue_commit_cb cb;
+	void *arg;
+	int err;
+};
+
+struct queue {
+	char *state_dir;
+	char *incoming_dir;
+	char *queue_dir;
+	size_t count; /* messages in queue/ (recovered + committed since) */
+
+	/* commit threads */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct commit_job *todo, **todo_tail;
+	struct commit_job *done;
+	size_t inflight;
+	bool stopping;
+	pthread_t *threads;
+	unsigned nthreads;
+	int wake_fd; /* eventfd: commit threads -> loop */
+	struct event *wake_ev;
+};
+
+bool queue_commit_start(struct queue *q, struct event_base *base, unsigned threads);
+void queue_commit_stop(struct queue *q);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * server.c - listeners and the session registry: bind (as root, before the
+ * privilege drop), accept, and the orderly shutdown that never cuts a
+ * commit in half.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "conf.h"
+#include "log.h"
+#include "queue.h"
+#include "smtp_internal.h"
+#include "smtp_session.h"
+#include "util.h"
+
+#define LISTEN_BACKLOG 1024
+
+/* A connection was accepted on a listener. */
+static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	struct listener *l = arg;
+	int one = 1;
+
+	(void)ev;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	smtp_session_new(l, fd, sa, (socklen_t)salen);
+}
+
+/* accept() failed: usually out of descriptors; keep running. */
+static void accept_error_cb(struct evconnlistener *ev, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)ev;
+	log_warn("event=accept_failed listener=%s", l->lc->name);
+}
+
+/* See server.h. */
+bool server_bind(struct server *srv, char *err, size_t errsz)
+{
+	srv->nlisteners = srv->conf->nlisteners;
+	srv->listeners = xcalloc(srv->nlisteners, sizeof(struct listener));
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = &srv->listeners[i];
+		l->srv = srv;
+		l->lc = &srv->conf->listeners[i];
+		l->ev = evconnlistener_new_bind(
+			srv->base, accept_cb, l,
+			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+				LEV_OPT_DISABLED | (l->lc->ss.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
+			LISTEN_BACKLOG, (const struct sockaddr *)&l->lc->ss, (int)l->lc->sslen);
+		if (l->ev == NULL) {
+			snprintf(err, errsz, "listener %s: cannot listen on %s: %s", l->lc->name,
+				 l->lc->address, strerror(errno));
+			return false;
+		}
+		evconnlistener_set_error_cb(l->ev, accept_error_cb);
+	}
+	return true;
+}
+
+/* See server.h. */
+void server_start(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		evconnlistener_enable(srv->listeners[i].ev);
+		log_info("event=listening listener=%s address=%s", srv->listeners[i].lc->name,
+			 srv->listeners[i].lc->address);
+	}
+}
+
+/* See server.h. */
+void server_stop(struct server *srv)
+{
+	struct smtp_session *s, *next;
+
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		evconnlistener_free(srv->listeners[i].ev);
+		srv->listeners[i].ev = NULL;
+	}
+	log_info("event=stopping sessions=%zu commits_in_flight=%zu", srv->nsessions,
+		 queue_inflight(srv->queue));
+	for (s = srv->sessions; s; s = next) {
+		next = s->next;
+		smtp_session_shutdown(s);
+	}
+	if (server_drained(srv))
+		event_base_loopexit(srv->base, NULL);
+}
+
+/* See server.h. */
+bool server_drained(struct server *srv)
+{
+	return srv->stopping && srv->nsessions == 0 && queue_inflight(srv->queue) == 0;
+}

@@ -1,0 +1,45 @@
+/*
+ * server.h - the state shared by every listener and session of hatod: the
+ * configuration, the queue, the event base, and the session registry used
+ * for limits and shutdown.
+ */
+#ifndef HATO_SERVER_H
+#define HATO_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conf;
+struct queue;
+struct event_base;
+struct evconnlistener;
+struct listener_conf;
+struct smtp_session;
+
+struct listener {
+	struct server *srv;
+	const struct listener_conf *lc;
+	struct evconnlistener *ev;
+};
+
+struct server {
+	struct conf *conf;
+	struct queue *queue;
+	struct event_base *base;
+	struct listener *listeners;
+	size_t nlisteners;
+	struct smtp_session *sessions; /* doubly linked list */
+	size_t nsessions;
+	bool stopping;
+};
+
+/* Bind every configured listener (before privileges are dropped). */
+bool server_bind(struct server *srv, char *err, size_t errsz);
+/* Start accepting on the bound listeners. */
+void server_start(struct server *srv);
+/* Stop accepting, say 421 to idle sessions, let commits in flight finish. */
+void server_stop(struct server *srv);
+/* True once stopping and no session or commit remains. */
+bool server_drained(struct server *srv);
+
+#endif

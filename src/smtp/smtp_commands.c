@@ -1,0 +1,489 @@
+/*
+ * smtp_commands.c - the command table of the SMTP server and its handlers.
+ *
+ * Each row says in which states a verb is legal; smtp_dispatch() answers
+ * 503 for the others, so handlers never re-check the sequence.  Verbs that
+ * only a confused HTTP client sends close the session at once.  Handlers
+ * reply through smtp_reply() with a named status (status.h).
+ */
+#include "smtp_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "addr.h"
+#include "cmdline.h"
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+
+#define CMD_FORBIDDEN 0x1 /* close without a reply */
+
+/* Every state in which a command may be given (not DATA/COMMIT/CLOSING). */
+#define ST_ANY                                                                                     \
+	(STATE_BIT(SMTP_STATE_GREETED) | STATE_BIT(SMTP_STATE_READY) |                             \
+	 STATE_BIT(SMTP_STATE_MAIL) | STATE_BIT(SMTP_STATE_RCPT) | STATE_BIT(SMTP_STATE_BDAT))
+#define ST_AFTER_HELO (ST_ANY & ~STATE_BIT(SMTP_STATE_GREETED))
+
+struct smtp_cmd {
+	const char *verb;
+	void (*handler)(struct smtp_session *s, char *arg);
+	unsigned states; /* STATE_BITs in which the verb is legal */
+	unsigned flags;
+};
+
+static void cmd_ehlo(struct smtp_session *s, char *arg);
+static void cmd_helo(struct smtp_session *s, char *arg);
+static void cmd_mail(struct smtp_session *s, char *arg);
+static void cmd_rcpt(struct smtp_session *s, char *arg);
+static void cmd_data(struct smtp_session *s, char *arg);
+static void cmd_bdat(struct smtp_session *s, char *arg);
+static void cmd_rset(struct smtp_session *s, char *arg);
+static void cmd_noop(struct smtp_session *s, char *arg);
+static void cmd_quit(struct smtp_session *s, char *arg);
+static void cmd_vrfy(struct smtp_session *s, char *arg);
+static void cmd_help(struct smtp_session *s, char *arg);
+
+static const struct smtp_cmd smtp_commands[] = {
+	{"EHLO", cmd_ehlo, ST_ANY & ~STATE_BIT(SMTP_STATE_BDAT), 0},
+	{"HELO", cmd_helo, ST_ANY & ~STATE_BIT(SMTP_STATE_BDAT), 0},
+	{"MAIL", cmd_mail, STATE_BIT(SMTP_STATE_READY), 0},
+	{"RCPT", cmd_rcpt, STATE_BIT(SMTP_STATE_MAIL) | STATE_BIT(SMTP_STATE_RCPT), 0},
+	{"DATA", cmd_data, STATE_BIT(SMTP_STATE_MAIL) | STATE_BIT(SMTP_STATE_RCPT), 0},
+	/* BDAT is checked in its handler: its octets must be read even when refused */
+	{"BDAT", cmd_bdat, ST_ANY, 0},
+	{"RSET", cmd_rset, ST_ANY, 0},
+	{"NOOP", cmd_noop, ST_ANY, 0},
+	{"QUIT", cmd_quit, ST_ANY, 0},
+	{"VRFY", cmd_vrfy, ST_ANY, 0},
+	{"HELP", cmd_help, ST_ANY, 0},
+	{"GET", NULL, ST_ANY, CMD_FORBIDDEN},
+	{"POST", NULL, ST_ANY, CMD_FORBIDDEN},
+	{"HEAD", NULL, ST_ANY, CMD_FORBIDDEN},
+	{"PUT", NULL, ST_ANY, CMD_FORBIDDEN},
+	{"CONNECT", NULL, ST_ANY, CMD_FORBIDDEN},
+};
+
+#define NCOMMANDS (sizeof(smtp_commands) / sizeof(smtp_commands[0]))
+
+_Static_assert(NCOMMANDS <= 16, "cmd_counts in struct smtp_session is too small");
+
+/* Look up the verb, check the state, run the handler. */
+void smtp_dispatch(struct smtp_session *s, char *line)
+{
+	struct cmdline cmd;
+	size_t i;
+
+	if (!cmdline_split(line, &cmd) || cmd.verb[0] == '\0') {
+		smtp_reply(s, STATUS_UNKNOWN_CMD, NULL);
+		return;
+	}
+	if (log_verbose()) {
+		char esc[512];
+		/* never log credentials: AUTH lines are not echoed */
+		escape_text(line, strlen(line), esc, sizeof(esc));
+		log_debug("event=command session=%s state=%s line=\"%s\"", s->id,
+			  smtp_strstate(s->state), esc);
+	}
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strcmp(cmd.verb, smtp_commands[i].verb) == 0)
+			break;
+	if (i == NCOMMANDS) {
+		smtp_reply(s, STATUS_UNKNOWN_CMD, NULL);
+		return;
+	}
+	s->cmd_counts[i]++;
+	if (smtp_commands[i].flags & CMD_FORBIDDEN) {
+		log_info("event=forbidden_command session=%s client=%s verb=%s", s->id,
+			 s->peer_addr, cmd.verb);
+		smtp_close_now(s, "forbidden command");
+		return;
+	}
+	if (!(smtp_commands[i].states & STATE_BIT(s->state))) {
+		smtp_reply(s, STATUS_BAD_SEQUENCE, NULL);
+		return;
+	}
+	smtp_commands[i].handler(s, cmd.arg);
+}
+
+/* "ehlo=1 mail=1 rcpt=2 data=1 quit=1 commands=6" for the disconnect line. */
+const char *smtp_command_counts(const struct smtp_session *s, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < NCOMMANDS && off < size; i++) {
+		if (s->cmd_counts[i] == 0)
+			continue;
+		int n = snprintf(buf + off, size - off, "%s=%u ", smtp_commands[i].verb,
+				 s->cmd_counts[i]);
+		if (n < 0)
+			break;
+		for (int k = 0; k < n && off + (size_t)k < size; k++)
+			if (buf[off + k] >= 'A' && buf[off + k] <= 'Z')
+				buf[off + k] = (char)(buf[off + k] - 'A' + 'a');
+		off += (size_t)n;
+	}
+	if (off < size)
+		snprintf(buf + off, size - off, "commands=%u", s->ncommands);
+	return buf;
+}
+
+/* Common part of EHLO and HELO: validate the name, reset, remember it. */
+static bool greet_common(struct smtp_session *s, char *arg)
+{
+	arg = trim(arg);
+	if (*arg == '\0' || strlen(arg) >= sizeof(s->helo) || strchr(arg, ' ')) {
+		smtp_reply(s, STATUS_SYNTAX, "Syntax: %s hostname", s->esmtp ? "EHLO" : "HELO");
+		return false;
+	}
+	smtp_transaction_reset(s);
+	strcpy_bounded(s->helo, arg, sizeof(s->helo));
+	smtp_enter_state(s, SMTP_STATE_READY);
+	return true;
+}
+
+/* EHLO: ESMTP and the list of extensions. */
+static void cmd_ehlo(struct smtp_session *s, char *arg)
+{
+	char first[512], size[64];
+	const char *lines[8];
+	size_t n = 0;
+
+	s->esmtp = true;
+	if (!greet_common(s, arg))
+		return;
+	snprintf(first, sizeof(first), "%s Hello %s [%s]", s->srv->conf->hostname, s->helo,
+		 s->peer_addr);
+	snprintf(size, sizeof(size), "SIZE %llu",
+		 (unsigned long long)s->srv->conf->limits.message_size_max);
+	lines[n++] = first;
+	lines[n++] = "PIPELINING";
+	lines[n++] = size;
+	lines[n++] = "8BITMIME";
+	lines[n++] = "SMTPUTF8";
+	lines[n++] = "ENHANCEDSTATUSCODES";
+	lines[n++] = "CHUNKING";
+	smtp_reply_multi(s, STATUS_EHLO, lines, n);
+}
+
+/* HELO: plain SMTP. */
+static void cmd_helo(struct smtp_session *s, char *arg)
+{
+	s->esmtp = false;
+	if (!greet_common(s, arg))
+		return;
+	smtp_reply(s, STATUS_EHLO, "%s Hello %s [%s]", s->srv->conf->hostname, s->helo,
+		   s->peer_addr);
+}
+
+/* Skip "FROM:"/"TO:" and the optional spaces some clients put after it. */
+static char *after_keyword(char *arg, const char *kw)
+{
+	if (!has_prefix_ci(arg, kw))
+		return NULL;
+	arg += strlen(kw);
+	while (*arg == ' ')
+		arg++;
+	return arg;
+}
+
+/* Apply MAIL parameters; STATUS_OK or the error to answer. */
+static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, size_t n)
+{
+	bool seen_size = false, seen_body = false, seen_utf8 = false;
+	uint64_t size;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcasecmp(p[i].key, "SIZE") == 0) {
+			if (seen_size || !p[i].value || !parse_u64(p[i].value, 0, UINT64_MAX, &size))
+				return STATUS_BAD_ARGS;
+			seen_size = true;
+			if (size > s->srv->conf->limits.message_size_max)
+				return STATUS_TOO_BIG;
+			s->declared_size = size;
+		} else if (strcasecmp(p[i].key, "BODY") == 0) {
+			if (seen_body || !p[i].value)
+				return STATUS_BAD_ARGS;
+			seen_body = true;
+			if (strcasecmp(p[i].value, "7BIT") == 0)
+				s->env.body = BODY_7BIT;
+			else if (strcasecmp(p[i].value, "8BITMIME") == 0)
+				s->env.body = BODY_8BITMIME;
+			else
+				return STATUS_BAD_ARGS;
+		} else if (strcasecmp(p[i].key, "SMTPUTF8") == 0) {
+			if (seen_utf8 || p[i].value)
+				return STATUS_BAD_ARGS;
+			seen_utf8 = true;
+			s->env.smtputf8 = true;
+		} else {
+			return STATUS_UNKNOWN_PARAM;
+		}
+	}
+	return STATUS_OK;
+}
+
+/* The reply for a path that did not parse. */
+static enum status addr_status(enum addr_error e, bool sender)
+{
+	if (e == ADDR_ERR_TOO_LONG)
+		return sender ? STATUS_SENDER_TOO_LONG : STATUS_RCPT_TOO_LONG;
+	return sender ? STATUS_BAD_SENDER : STATUS_BAD_RCPT;
+}
+
+/* MAIL FROM:<reverse-path> [parameters] */
+static void cmd_mail(struct smtp_session *s, char *arg)
+{
+	struct esmtp_param params[ESMTP_PARAMS_MAX];
+	struct mailaddr a;
+	const char *end;
+	char *p, path[ADDR_PATH_MAX + 8];
+	size_t n = 0;
+	enum addr_error ae;
+	enum status st;
+
+	if ((p = after_keyword(arg, "FROM:")) == NULL) {
+		smtp_reply(s, STATUS_SYNTAX, "Syntax: MAIL FROM:<address>");
+		return;
+	}
+	if ((ae = addr_parse_path(p, &end, &a, ADDR_ALLOW_NULL)) != ADDR_OK) {
+		smtp_reply(s, addr_status(ae, true), NULL);
+		return;
+	}
+	p = (char *)end;
+	if (*p != '\0' && *p != ' ') {
+		smtp_reply(s, STATUS_BAD_SENDER, NULL);
+		return;
+	}
+	if (*p != '\0' && !s->esmtp) {
+		smtp_reply(s, STATUS_UNKNOWN_PARAM, "Parameters need EHLO");
+		return;
+	}
+	switch (esmtp_parse_params(p, params, ESMTP_PARAMS_MAX, &n)) {
+	case PARAM_OK:
+		break;
+	default:
+		smtp_reply(s, STATUS_BAD_ARGS, NULL);
+		return;
+	}
+	smtp_transaction_reset(s);
+	if ((st = mail_params(s, params, n)) != STATUS_OK) {
+		smtp_transaction_reset(s);
+		smtp_reply(s, st, NULL);
+		return;
+	}
+	if (a.utf8 && !s->env.smtputf8) {
+		smtp_transaction_reset(s);
+		smtp_reply(s, STATUS_NON_ASCII, NULL);
+		return;
+	}
+	if (s->declared_size &&
+	    !queue_has_space(s->srv->queue, s->declared_size,
+			     s->srv->conf->limits.min_free_space)) {
+		smtp_transaction_reset(s);
+		smtp_reply(s, STATUS_DISK_FULL, NULL);
+		return;
+	}
+	addr_format(&a, path, sizeof(path));
+	s->env.sender = xstrdup(path);
+	s->env.arrival = 0;
+	smtp_enter_state(s, SMTP_STATE_MAIL);
+	smtp_reply(s, STATUS_SENDER_OK, NULL);
+}
+
+/* May mail for this recipient be accepted from this client? */
+static bool rcpt_allowed(struct smtp_session *s, const struct mailaddr *a)
+{
+	if (a->kind == ADDR_KIND_POSTMASTER)
+		return true;
+	if (a->literal) {
+		/* "[192.0.2.1]" or "[IPv6:...]" naming the address the client reached */
+		const char *lit = a->domain + 1;
+		size_t len = strlen(s->local_addr);
+		if (strncasecmp(lit, "IPv6:", 5) == 0)
+			lit += 5;
+		if (strncmp(lit, s->local_addr, len) == 0 && lit[len] == ']')
+			return true;
+	} else if (conf_is_local_domain(s->srv->conf, a->domain)) {
+		return true;
+	}
+	return s->trusted;
+}
+
+/* RCPT TO:<forward-path> */
+static void cmd_rcpt(struct smtp_session *s, char *arg)
+{
+	struct esmtp_param params[ESMTP_PARAMS_MAX];
+	struct mailaddr a;
+	const char *end;
+	char *p, path[ADDR_PATH_MAX + 8];
+	size_t n;
+	enum addr_error ae;
+
+	if ((p = after_keyword(arg, "TO:")) == NULL) {
+		smtp_reply(s, STATUS_SYNTAX, "Syntax: RCPT TO:<address>");
+		return;
+	}
+	if ((ae = addr_parse_path(p, &end, &a, ADDR_ALLOW_POSTMASTER)) != ADDR_OK) {
+		smtp_reply(s, addr_status(ae, false), NULL);
+		return;
+	}
+	p = (char *)end;
+	if (*p != '\0' && *p != ' ') {
+		smtp_reply(s, STATUS_BAD_RCPT, NULL);
+		return;
+	}
+	if (esmtp_parse_params(p, params, ESMTP_PARAMS_MAX, &n) != PARAM_OK) {
+		smtp_reply(s, STATUS_BAD_ARGS, NULL);
+		return;
+	}
+	if (n > 0) {
+		smtp_reply(s, STATUS_UNKNOWN_PARAM, NULL);
+		return;
+	}
+	if (a.utf8 && !s->env.smtputf8) {
+		smtp_reply(s, STATUS_NON_ASCII, NULL);
+		return;
+	}
+	if (s->env.nrcpts >= s->srv->conf->limits.recipients_max) {
+		smtp_reply(s, STATUS_TOO_MANY_RCPTS, NULL);
+		return;
+	}
+	addr_format(&a, path, sizeof(path));
+	if (!rcpt_allowed(s, &a)) {
+		char esc[300];
+		escape_text(path, strlen(path), esc, sizeof(esc));
+		log_info("event=relay_denied session=%s client=%s rcpt=\"%s\"", s->id,
+			 s->peer_addr, esc);
+		smtp_reply(s, STATUS_RELAY_DENIED, NULL);
+		return;
+	}
+	for (size_t i = 0; i < s->env.nrcpts; i++)
+		if (strcmp(s->env.rcpts[i].addr, path) == 0)
+			goto ok; /* the same recipient twice is delivered once */
+	envelope_add_rcpt(&s->env, path);
+ok:
+	smtp_enter_state(s, SMTP_STATE_RCPT);
+	smtp_reply(s, STATUS_RCPT_OK, NULL);
+}
+
+/* Fill the envelope's fields known at the start of the message. */
+static void envelope_stamp(struct smtp_session *s)
+{
+	s->env.arrival = time(NULL);
+	free(s->env.client);
+	free(s->env.client_name);
+	free(s->env.helo);
+	s->env.client = xstrdup(s->peer_addr);
+	s->env.client_name = xstrdup(s->peer_name);
+	s->env.helo = xstrdup(s->helo);
+}
+
+/* DATA: 354 and the message stream. */
+static void cmd_data(struct smtp_session *s, char *arg)
+{
+	enum status st;
+
+	if (*arg != '\0') {
+		smtp_reply(s, STATUS_SYNTAX, "Syntax: DATA");
+		return;
+	}
+	if (s->state != SMTP_STATE_RCPT) {
+		smtp_reply(s, STATUS_NO_RCPTS, NULL);
+		return;
+	}
+	envelope_stamp(s);
+	if ((st = smtp_open_message(s)) != STATUS_OK) {
+		smtp_reply(s, st, NULL);
+		return;
+	}
+	smtp_begin_data(s);
+	smtp_reply(s, STATUS_START_DATA, NULL);
+}
+
+/* BDAT size [LAST] (RFC 3030): the octets follow whatever we answer. */
+static void cmd_bdat(struct smtp_session *s, char *arg)
+{
+	char *sz = arg, *last = strchr(arg, ' ');
+	uint64_t size;
+	bool is_last = false;
+
+	if (last) {
+		*last++ = '\0';
+		if (strcasecmp(last, "LAST") != 0) {
+			smtp_reply(s, STATUS_SYNTAX, "Syntax: BDAT size [LAST]");
+			return;
+		}
+		is_last = true;
+	}
+	if (!parse_u64(sz, 0, UINT64_MAX, &size)) {
+		smtp_reply(s, STATUS_SYNTAX, "Syntax: BDAT size [LAST]");
+		return;
+	}
+	if (s->state == SMTP_STATE_MAIL) {
+		smtp_begin_chunk(s, size, is_last, STATUS_NO_RCPTS);
+		return;
+	}
+	if (s->state != SMTP_STATE_RCPT && s->state != SMTP_STATE_BDAT) {
+		smtp_begin_chunk(s, size, is_last, STATUS_BAD_SEQUENCE);
+		return;
+	}
+	if (s->state == SMTP_STATE_RCPT) {
+		enum status st;
+		envelope_stamp(s);
+		if ((st = smtp_open_message(s)) != STATUS_OK) {
+			smtp_begin_chunk(s, size, is_last, st);
+			return;
+		}
+		smtp_enter_state(s, SMTP_STATE_BDAT);
+	}
+	smtp_begin_chunk(s, size, is_last, STATUS_OK);
+}
+
+/* RSET: forget the transaction. */
+static void cmd_rset(struct smtp_session *s, char *arg)
+{
+	if (*arg != '\0') {
+		smtp_reply(s, STATUS_SYNTAX, "Syntax: RSET");
+		return;
+	}
+	smtp_transaction_reset(s);
+	if (s->state != SMTP_STATE_GREETED)
+		smtp_enter_state(s, SMTP_STATE_READY);
+	smtp_reply(s, STATUS_RESET, NULL);
+}
+
+/* NOOP: nothing, successfully. */
+static void cmd_noop(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, STATUS_NOOP, NULL);
+}
+
+/* QUIT: 221 and close. */
+static void cmd_quit(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_close(s, STATUS_BYE);
+}
+
+/* VRFY: never a user list (RFC 5321 §3.5.3 allows 252). */
+static void cmd_vrfy(struct smtp_session *s, char *arg)
+{
+	if (*trim(arg) == '\0') {
+		smtp_reply(s, STATUS_SYNTAX, "Syntax: VRFY address");
+		return;
+	}
+	smtp_reply(s, STATUS_VRFY, NULL);
+}
+
+/* HELP: where to read. */
+static void cmd_help(struct smtp_session *s, char *arg)
+{
+	(void)arg;
+	smtp_reply(s, STATUS_HELP, NULL);
+}

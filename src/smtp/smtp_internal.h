@@ -1,0 +1,100 @@
+/*
+ * smtp_internal.h - the session structure, shared by smtp_session.c (I/O,
+ * states, DATA and BDAT streams, commit) and smtp_commands.c (the command
+ * table and its handlers).  Nothing outside src/smtp includes it.
+ */
+#ifndef HATO_SMTP_INTERNAL_H
+#define HATO_SMTP_INTERNAL_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "data_reader.h"
+#include "envelope.h"
+#include "queue.h"
+#include "server.h"
+#include "status.h"
+
+struct bufferevent;
+struct event;
+
+/* The states of RFC 5321 §4.1.4 as hato tracks them (DESIGN.md). */
+enum smtp_state {
+	SMTP_STATE_CONNECTED, /* accepted, reverse DNS running, no greeting yet */
+	SMTP_STATE_GREETED,   /* 220 sent, waiting for EHLO/HELO */
+	SMTP_STATE_READY,     /* EHLO/HELO done, no transaction */
+	SMTP_STATE_MAIL,      /* MAIL accepted, no recipient yet */
+	SMTP_STATE_RCPT,      /* at least one recipient accepted */
+	SMTP_STATE_DATA,      /* reading the DATA stream */
+	SMTP_STATE_BDAT,      /* inside a CHUNKING transaction */
+	SMTP_STATE_COMMIT,    /* message complete, waiting for the disk */
+	SMTP_STATE_CLOSING,   /* last reply queued, closing after the flush */
+	SMTP_STATE_COUNT
+};
+
+#define STATE_BIT(st) (1u << (st))
+
+struct smtp_session {
+	struct smtp_session *prev, *next; /* server's session list */
+	struct server *srv;
+	struct listener *l;
+	char id[17];
+	struct bufferevent *bev;
+	enum smtp_state state;
+
+	struct sockaddr_storage peer;
+	char peer_addr[INET6_ADDRSTRLEN];
+	char peer_name[256];  /* reverse DNS or "unknown" */
+	char local_addr[INET6_ADDRSTRLEN];
+	bool trusted;         /* client in trusted_networks */
+	char helo[256];
+	bool esmtp;
+
+	/* the transaction */
+	struct envelope env;
+	struct qfile qf;
+	bool qf_open;
+	uint64_t declared_size;
+	struct data_reader dr;
+	struct header_scan hs;
+	enum status data_error; /* sticky: first failure during DATA/BDAT, or STATUS_OK */
+	uint64_t bdat_remaining;
+	bool bdat_last;
+	bool in_chunk; /* reading BDAT octets */
+	enum status chunk_error; /* error to answer once the chunk is consumed */
+
+	/* input handling */
+	bool discarding; /* dropping an over-long line up to its LF */
+	bool paused;     /* error delay running */
+	bool gone;       /* connection lost while a lookup or commit runs */
+	bool dns_pending;
+	struct event *delay_ev;
+	struct event *data_timer;
+
+	/* counters for limits and the disconnect log line */
+	unsigned errors;
+	unsigned messages;
+	unsigned cmd_counts[16];
+	unsigned ncommands;
+};
+
+/* smtp_session.c */
+void smtp_reply(struct smtp_session *s, enum status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void smtp_reply_multi(struct smtp_session *s, enum status st, const char *const *lines,
+		      size_t n);
+void smtp_enter_state(struct smtp_session *s, enum smtp_state st);
+const char *smtp_strstate(enum smtp_state st);
+void smtp_close(struct smtp_session *s, enum status st);
+void smtp_close_now(struct smtp_session *s, const char *reason);
+void smtp_transaction_reset(struct smtp_session *s);
+enum status smtp_open_message(struct smtp_session *s);
+void smtp_begin_data(struct smtp_session *s);
+void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum status error);
+
+/* smtp_commands.c */
+void smtp_dispatch(struct smtp_session *s, char *line);
+const char *smtp_command_counts(const struct smtp_session *s, char *buf, size_t size);
+
+#endif

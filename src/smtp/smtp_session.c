@@ -1,0 +1,662 @@
+/*
+ * smtp_session.c - the SMTP server session: socket I/O, the bounded line
+ * reader, states and their side effects, the DATA and BDAT streams, and
+ * the hand-off to the queue.  Commands themselves live in smtp_commands.c.
+ *
+ * Input is processed in one loop (smtp_process_input) that runs until the
+ * buffer holds no complete unit or the session must wait (commit, error
+ * delay, close).  Replies are appended to the output buffer and leave
+ * together when the loop returns, which is how a pipelined batch gets its
+ * replies in order and flushed at the end of the batch (RFC 2920 §3.2).
+ *
+ * Failure handling: any failure during DATA or BDAT is sticky (data_error):
+ * the rest of the message is read and dropped, then one reply is chosen.
+ * A session whose client vanished while a commit or lookup is in flight is
+ * marked gone and freed by that callback, never before.
+ */
+#include "smtp_internal.h"
+#include "smtp_session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "dns.h"
+#include "log.h"
+#include "util.h"
+
+#define READ_HIGH_WATER (256 * 1024) /* bytes buffered per session at most */
+#define SCRATCH_SIZE 65536
+
+static const char *const state_names[SMTP_STATE_COUNT] = {
+	[SMTP_STATE_CONNECTED] = "CONNECTED", [SMTP_STATE_GREETED] = "GREETED",
+	[SMTP_STATE_READY] = "READY",         [SMTP_STATE_MAIL] = "MAIL",
+	[SMTP_STATE_RCPT] = "RCPT",           [SMTP_STATE_DATA] = "DATA",
+	[SMTP_STATE_BDAT] = "BDAT",           [SMTP_STATE_COMMIT] = "COMMIT",
+	[SMTP_STATE_CLOSING] = "CLOSING",
+};
+
+static void smtp_process_input(struct smtp_session *s);
+static void session_free(struct smtp_session *s);
+
+/* Name of a state for logs. */
+const char *smtp_strstate(enum smtp_state st)
+{
+	return state_names[st];
+}
+
+/* Set the read timeout that belongs to the current phase. */
+static void session_set_timeouts(struct smtp_session *s)
+{
+	const struct limits *lim = &s->srv->conf->limits;
+	bool data = s->state == SMTP_STATE_DATA || s->in_chunk;
+	struct timeval rt = {data ? lim->timeout_data : lim->timeout_command, 0};
+	struct timeval wt = {lim->timeout_command, 0};
+
+	bufferevent_set_timeouts(s->bev, &rt, &wt);
+}
+
+/* The whole DATA/BDAT phase took too long. */
+static void data_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("event=timeout session=%s state=%s phase=data_total", s->id,
+		 smtp_strstate(s->state));
+	smtp_close(s, STATUS_TIMEOUT);
+}
+
+/* Enter a state and perform what entering it means. */
+void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
+{
+	if (s->state == st)
+		return;
+	log_debug("event=state session=%s transition=\"%s -> %s\"", s->id,
+		  smtp_strstate(s->state), smtp_strstate(st));
+	s->state = st;
+	switch (st) {
+	case SMTP_STATE_DATA:
+	case SMTP_STATE_BDAT:
+		if (!evtimer_pending(s->data_timer, NULL)) {
+			struct timeval tv = {s->srv->conf->limits.timeout_data_total, 0};
+			evtimer_add(s->data_timer, &tv);
+		}
+		break;
+	case SMTP_STATE_CLOSING:
+		bufferevent_disable(s->bev, EV_READ);
+		/* fall through */
+	default:
+		evtimer_del(s->data_timer);
+		break;
+	}
+	if (st != SMTP_STATE_CLOSING)
+		session_set_timeouts(s);
+}
+
+/* Append one formatted line to the output. */
+static void reply_line(struct smtp_session *s, enum status st, const char *text, bool last)
+{
+	char line[1024];
+	size_t n = status_format(line, sizeof(line), st, text, last);
+
+	if (n == 0) /* the text was too long: the default text always fits */
+		n = status_format(line, sizeof(line), st, NULL, last);
+	bufferevent_write(s->bev, line, n);
+	if (status_code(st) >= 500)
+		s->errors++;
+	if (log_verbose()) {
+		char esc[256];
+		escape_text(line, n - 2, esc, sizeof(esc));
+		log_debug("event=reply session=%s text=\"%s\"", s->id, esc);
+	}
+}
+
+/* Send a reply; fmt == NULL uses the status' default text. */
+void smtp_reply(struct smtp_session *s, enum status st, const char *fmt, ...)
+{
+	char text[900];
+
+	if (s->bev == NULL)
+		return;
+	if (fmt != NULL) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(text, sizeof(text), fmt, ap);
+		va_end(ap);
+	}
+	reply_line(s, st, fmt ? text : NULL, true);
+}
+
+/* Send a multi-line reply (EHLO): every line but the last as "CODE-". */
+void smtp_reply_multi(struct smtp_session *s, enum status st, const char *const *lines, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		reply_line(s, st, lines[i], i + 1 == n);
+}
+
+/* Drop the transaction: the incoming file goes, the session stays. */
+void smtp_transaction_reset(struct smtp_session *s)
+{
+	if (s->qf_open) {
+		queue_file_abort(&s->qf);
+		s->qf_open = false;
+	}
+	envelope_free(&s->env);
+	s->declared_size = 0;
+	s->data_error = STATUS_OK;
+	s->bdat_last = false;
+}
+
+/* Say st (421, 221) and close once the output has left. */
+void smtp_close(struct smtp_session *s, enum status st)
+{
+	if (s->state == SMTP_STATE_CLOSING)
+		return;
+	smtp_reply(s, st, NULL);
+	smtp_transaction_reset(s);
+	s->in_chunk = false;
+	smtp_enter_state(s, SMTP_STATE_CLOSING);
+}
+
+/* Close without a reply: the peer is gone or must not be answered. */
+void smtp_close_now(struct smtp_session *s, const char *reason)
+{
+	log_debug("event=close session=%s reason=\"%s\"", s->id, reason);
+	if (s->state == SMTP_STATE_COMMIT || s->dns_pending) {
+		/* the callback in flight still points at s: free it there */
+		s->gone = true;
+		if (s->bev) {
+			bufferevent_free(s->bev);
+			s->bev = NULL;
+		}
+		return;
+	}
+	session_free(s);
+}
+
+/* Our trace header (RFC 5321 §4.4). */
+static void write_received(struct smtp_session *s)
+{
+	struct strbuf b;
+	char date[64], helo[300];
+	time_t now = time(NULL);
+	struct tm tm;
+	bool v6 = strchr(s->peer_addr, ':') != NULL;
+	const char *proto = s->esmtp ? (s->env.smtputf8 ? "UTF8SMTP" : "ESMTP") : "SMTP";
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	escape_text(s->helo, strlen(s->helo), helo, sizeof(helo));
+	strbuf_init(&b);
+	strbuf_printf(&b, "Received: from %s (%s [%s%s])\r\n\tby %s (hato) with %s id %s", helo,
+		      s->peer_name, v6 ? "IPv6:" : "", s->peer_addr, s->srv->conf->hostname, proto,
+		      s->qf.id);
+	if (s->env.nrcpts == 1)
+		strbuf_printf(&b, "\r\n\tfor %s", s->env.rcpts[0].addr);
+	strbuf_printf(&b, ";\r\n\t%s\r\n", date);
+	if (!queue_file_write(&s->qf, b.s, b.len))
+		s->data_error = (errno == ENOSPC || errno == EDQUOT) ? STATUS_DISK_FULL
+								     : STATUS_LOCAL_ERROR;
+	strbuf_free(&b);
+}
+
+/* Create the incoming message file and write our Received: header;
+ * STATUS_OK or the error to answer. */
+enum status smtp_open_message(struct smtp_session *s)
+{
+	const struct limits *lim = &s->srv->conf->limits;
+
+	if (!queue_has_space(s->srv->queue, s->declared_size, lim->min_free_space)) {
+		log_warnx("event=disk_full session=%s spool=%s", s->id, s->srv->conf->state_dir);
+		return STATUS_DISK_FULL;
+	}
+	if (!queue_file_open(s->srv->queue, &s->qf)) {
+		int e = errno;
+		log_warn("event=queue_open_failed session=%s", s->id);
+		return (e == ENOSPC || e == EDQUOT) ? STATUS_DISK_FULL : STATUS_LOCAL_ERROR;
+	}
+	s->qf_open = true;
+	memcpy(s->env.id, s->qf.id, sizeof(s->env.id));
+	s->env.size = 0;
+	s->data_error = STATUS_OK;
+	header_scan_init(&s->hs);
+	data_reader_init(&s->dr, lim->text_line_max);
+	write_received(s);
+	return STATUS_OK;
+}
+
+/* DATA accepted: the stream follows. */
+void smtp_begin_data(struct smtp_session *s)
+{
+	smtp_enter_state(s, SMTP_STATE_DATA);
+}
+
+/* BDAT accepted (or refused: error != STATUS_OK): size octets follow. */
+void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum status error)
+{
+	s->in_chunk = true;
+	s->bdat_remaining = size;
+	s->bdat_last = last;
+	s->chunk_error = error;
+	session_set_timeouts(s);
+}
+
+/* Message octets (already unstuffed): count, scan, store. */
+static void message_bytes(struct smtp_session *s, const char *p, size_t n)
+{
+	header_scan_feed(&s->hs, p, n);
+	s->env.size += n;
+	if (s->data_error != STATUS_OK)
+		return;
+	if (s->env.size > s->srv->conf->limits.message_size_max) {
+		s->data_error = STATUS_TOO_BIG;
+		return;
+	}
+	if (!queue_file_write(&s->qf, p, n))
+		s->data_error = (errno == ENOSPC || errno == EDQUOT) ? STATUS_DISK_FULL
+								     : STATUS_LOCAL_ERROR;
+}
+
+/* The commit finished (on the loop): answer and go on. */
+static void commit_done(void *arg, int err)
+{
+	struct smtp_session *s = arg;
+
+	if (err == 0)
+		log_info("event=queued session=%s queue_id=%s from=%s size=%llu rcpts=%zu%s",
+			 s->id, s->env.id, s->env.sender, (unsigned long long)s->env.size,
+			 s->env.nrcpts, s->gone ? " client=gone" : "");
+	else
+		log_warnx("event=commit_failed session=%s queue_id=%s error=\"%s\"", s->id,
+			  s->env.id, strerror(err));
+	if (s->gone) {
+		s->state = SMTP_STATE_CLOSING;
+		session_free(s);
+		return;
+	}
+	if (err == 0) {
+		s->messages++;
+		smtp_reply(s, STATUS_QUEUED, "OK queued as %s", s->env.id);
+	} else {
+		smtp_reply(s, (err == ENOSPC || err == EDQUOT) ? STATUS_DISK_FULL
+							       : STATUS_LOCAL_ERROR,
+			   NULL);
+	}
+	smtp_transaction_reset(s);
+	smtp_enter_state(s, SMTP_STATE_READY);
+	if (s->srv->stopping) {
+		smtp_close(s, STATUS_SHUTDOWN);
+		return;
+	}
+	smtp_process_input(s);
+}
+
+/* End of DATA or last BDAT chunk: refuse with the sticky error or commit. */
+static void message_end(struct smtp_session *s)
+{
+	enum status err = s->data_error;
+
+	if (err == STATUS_OK && s->hs.received > s->srv->conf->limits.received_max)
+		err = STATUS_LOOP;
+	if (err == STATUS_OK && (s->dr.flags & (DATA_BARE_LF | DATA_BARE_CR)))
+		err = STATUS_BAD_LINE_ENDING;
+	if (err == STATUS_OK && (s->dr.flags & DATA_NUL))
+		err = STATUS_BAD_CONTENT;
+	if (err == STATUS_OK && (s->dr.flags & DATA_LONG_LINE))
+		err = STATUS_DATA_LINE_LONG;
+	if (err != STATUS_OK) {
+		log_info("event=rejected session=%s from=%s size=%llu rcpts=%zu status=%d "
+			 "esc=%s",
+			 s->id, s->env.sender, (unsigned long long)s->env.size, s->env.nrcpts,
+			 status_code(err), status_esc(err));
+		smtp_reply(s, err, NULL);
+		smtp_transaction_reset(s);
+		smtp_enter_state(s, SMTP_STATE_READY);
+		return;
+	}
+	smtp_enter_state(s, SMTP_STATE_COMMIT);
+	s->qf_open = false;
+	queue_commit(&s->qf, &s->env, commit_done, s);
+}
+
+/* Feed buffered DATA octets; true when the end of data was reached. */
+static bool data_consume(struct smtp_session *s, struct evbuffer *in)
+{
+	static char scratch[SCRATCH_SIZE + 2];
+
+	while (evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		size_t take, used, outlen;
+		bool done;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		take = v.iov_len < SCRATCH_SIZE ? v.iov_len : SCRATCH_SIZE;
+		used = data_reader_feed(&s->dr, v.iov_base, take, scratch, &outlen, &done);
+		message_bytes(s, scratch, outlen);
+		evbuffer_drain(in, used);
+		if (done) {
+			message_end(s);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Feed buffered BDAT octets; true when the chunk is complete. */
+static bool chunk_consume(struct smtp_session *s, struct evbuffer *in)
+{
+	while (s->bdat_remaining > 0) {
+		struct evbuffer_iovec v;
+		size_t take;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return false;
+		take = v.iov_len < s->bdat_remaining ? v.iov_len : (size_t)s->bdat_remaining;
+		if (s->chunk_error == STATUS_OK)
+			message_bytes(s, v.iov_base, take);
+		evbuffer_drain(in, take);
+		s->bdat_remaining -= take;
+	}
+	s->in_chunk = false;
+	session_set_timeouts(s);
+	if (s->chunk_error != STATUS_OK) {
+		smtp_reply(s, s->chunk_error, NULL);
+		if (s->state >= SMTP_STATE_MAIL) { /* a refused chunk fails the transaction */
+			smtp_transaction_reset(s);
+			smtp_enter_state(s, SMTP_STATE_READY);
+		}
+		return true;
+	}
+	if (s->bdat_last) {
+		message_end(s);
+	} else if (s->data_error != STATUS_OK) {
+		smtp_reply(s, s->data_error, NULL);
+		smtp_transaction_reset(s);
+		smtp_enter_state(s, SMTP_STATE_READY);
+	} else {
+		smtp_reply(s, STATUS_CHUNK_OK, "%llu octets received",
+			   (unsigned long long)s->env.size);
+	}
+	return true;
+}
+
+/* Take one command line out of the buffer; false when none is complete. */
+static bool read_command(struct smtp_session *s, struct evbuffer *in)
+{
+	static char line[65536 + 2];
+	size_t max = s->srv->conf->limits.command_line_max, len = evbuffer_get_length(in);
+	struct evbuffer_ptr eol;
+
+	if (len == 0)
+		return false;
+	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	if (eol.pos < 0) {
+		if (len > max) { /* a line that never ends: memory stays bounded */
+			evbuffer_drain(in, len);
+			s->discarding = true;
+		}
+		return false;
+	}
+	len = (size_t)eol.pos + 1; /* with the LF */
+	if (s->discarding || len > max) {
+		evbuffer_drain(in, len);
+		s->discarding = false;
+		log_info("event=line_too_long session=%s", s->id);
+		smtp_reply(s, STATUS_LINE_TOO_LONG, NULL);
+		return true;
+	}
+	evbuffer_remove(in, line, len);
+	if (len < 2 || line[len - 2] != '\r' || memchr(line, '\0', len - 2) ||
+	    memchr(line, '\r', len - 2)) {
+		smtp_reply(s, STATUS_BAD_CHAR, NULL);
+		return true;
+	}
+	line[len - 2] = '\0';
+	s->ncommands++;
+	smtp_dispatch(s, line);
+	return true;
+}
+
+/* Error limits after each unit of input: soft delays, hard closes. */
+static void check_errors(struct smtp_session *s, unsigned before)
+{
+	const struct limits *lim = &s->srv->conf->limits;
+
+	if (s->errors == before || s->state == SMTP_STATE_CLOSING)
+		return;
+	if (s->errors >= lim->errors_hard) {
+		log_info("event=too_many_errors session=%s errors=%u", s->id, s->errors);
+		smtp_close(s, STATUS_TOO_MANY_ERRORS);
+	} else if (s->errors > lim->errors_soft && lim->error_delay_ms > 0) {
+		struct timeval tv = {lim->error_delay_ms / 1000, (lim->error_delay_ms % 1000) * 1000};
+		s->paused = true;
+		evtimer_add(s->delay_ev, &tv);
+	}
+}
+
+/* Run everything the buffered input allows. */
+static void smtp_process_input(struct smtp_session *s)
+{
+	struct evbuffer *in;
+
+	if (s->bev == NULL)
+		return;
+	in = bufferevent_get_input(s->bev);
+	while (!s->paused) {
+		unsigned before = s->errors;
+		bool progressed;
+
+		if (s->in_chunk)
+			progressed = chunk_consume(s, in);
+		else if (s->state == SMTP_STATE_DATA)
+			progressed = data_consume(s, in);
+		else if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
+			 s->state == SMTP_STATE_CONNECTED)
+			return;
+		else
+			progressed = read_command(s, in);
+		if (s->bev == NULL) /* closed at once (forbidden command) */
+			return;
+		check_errors(s, before);
+		if (!progressed)
+			return;
+	}
+}
+
+/* The error delay is over. */
+static void delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->paused = false;
+	smtp_process_input(s);
+}
+
+/* Input arrived. */
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	smtp_process_input(arg);
+}
+
+/* Output drained: a closing session can go now. */
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if (s->state == SMTP_STATE_CLOSING)
+		session_free(s);
+}
+
+/* EOF, error or timeout on the connection. */
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    s->state != SMTP_STATE_CLOSING) {
+		log_info("event=timeout session=%s state=%s", s->id, smtp_strstate(s->state));
+		smtp_close(s, STATUS_TIMEOUT);
+		return;
+	}
+	if (s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
+	    s->state >= SMTP_STATE_MAIL)
+		log_info("event=lost session=%s state=%s", s->id, smtp_strstate(s->state));
+	smtp_close_now(s, (what & BEV_EVENT_EOF) ? "eof" : (what & BEV_EVENT_TIMEOUT) ? "timeout"
+											 : "error");
+}
+
+/* Send the greeting and start reading. */
+static void greet(struct smtp_session *s)
+{
+	smtp_reply(s, STATUS_GREETING, "%s ESMTP hato", s->srv->conf->hostname);
+	smtp_enter_state(s, SMTP_STATE_GREETED);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	smtp_process_input(s);
+}
+
+/* Reverse DNS answered (or failed). */
+static void dns_done(void *arg, const char *name)
+{
+	struct smtp_session *s = arg;
+
+	s->dns_pending = false;
+	if (s->gone) {
+		session_free(s);
+		return;
+	}
+	strcpy_bounded(s->peer_name, name ? name : "unknown", sizeof(s->peer_name));
+	if (s->srv->stopping) {
+		smtp_close(s, STATUS_SHUTDOWN);
+		return;
+	}
+	greet(s);
+}
+
+/* Numeric text of a socket address. */
+static void addr_text(const struct sockaddr *sa, char *buf, size_t size, unsigned *port)
+{
+	const void *a;
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		a = &s6->sin6_addr;
+		*port = ntohs(s6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			inet_ntop(AF_INET, (const char *)a + 12, buf, (socklen_t)size);
+			return;
+		}
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		a = &s4->sin_addr;
+		*port = ntohs(s4->sin_port);
+	}
+	if (inet_ntop(sa->sa_family, a, buf, (socklen_t)size) == NULL)
+		strcpy_bounded(buf, "unknown", size);
+}
+
+/* See smtp_session.h. */
+void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa,
+		      socklen_t salen)
+{
+	static uint64_t counter;
+	struct server *srv = l->srv;
+	struct smtp_session *s;
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	unsigned port, lport;
+
+	if (srv->nsessions >= srv->conf->limits.sessions_max) {
+		char line[128];
+		size_t n = status_format(line, sizeof(line), STATUS_TOO_MANY_SESSIONS, NULL, true);
+		log_warnx("event=session_limit listener=%s sessions=%zu", l->lc->name,
+			  srv->nsessions);
+		if (write(fd, line, n) < 0) {
+			/* the client is told if it can be told; closing is what matters */
+		}
+		evutil_closesocket(fd);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->srv = srv;
+	s->l = l;
+	snprintf(s->id, sizeof(s->id), "%08llX%08llX", (unsigned long long)time(NULL) & 0xFFFFFFFF,
+		 (unsigned long long)++counter & 0xFFFFFFFF);
+	memcpy(&s->peer, sa, salen);
+	addr_text(sa, s->peer_addr, sizeof(s->peer_addr), &port);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+		addr_text((struct sockaddr *)&local, s->local_addr, sizeof(s->local_addr), &lport);
+	s->trusted = conf_is_trusted(srv->conf, sa);
+	strcpy_bounded(s->peer_name, "unknown", sizeof(s->peer_name));
+	envelope_init(&s->env);
+	s->state = SMTP_STATE_CONNECTED;
+	s->data_error = STATUS_OK;
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH_WATER);
+	s->delay_ev = evtimer_new(srv->base, delay_cb, s);
+	s->data_timer = evtimer_new(srv->base, data_timer_cb, s);
+	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	log_info("event=connect session=%s listener=%s client=%s port=%u trusted=%s", s->id,
+		 l->lc->name, s->peer_addr, port, s->trusted ? "yes" : "no");
+	if (srv->conf->reverse_dns) {
+		s->dns_pending = true;
+		dns_reverse(sa, dns_done, s);
+	} else {
+		greet(s);
+	}
+}
+
+/* See smtp_session.h. */
+void smtp_session_shutdown(struct smtp_session *s)
+{
+	if (s->state == SMTP_STATE_COMMIT || s->dns_pending)
+		return; /* their callbacks see srv->stopping */
+	smtp_close(s, STATUS_SHUTDOWN);
+}
+
+/* Unlink, log, release. */
+static void session_free(struct smtp_session *s)
+{
+	struct server *srv = s->srv;
+	char counts[256];
+
+	log_info("event=disconnect session=%s client=%s messages=%u errors=%u %s", s->id,
+		 s->peer_addr, s->messages, s->errors,
+		 smtp_command_counts(s, counts, sizeof(counts)));
+	smtp_transaction_reset(s);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	event_free(s->delay_ev);
+	event_free(s->data_timer);
+	if (s->bev)
+		bufferevent_free(s->bev);
+	free(s);
+	if (srv->stopping && server_drained(srv))
+		event_base_loopexit(srv->base, NULL);
+}
