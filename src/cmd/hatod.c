@@ -115,12 +115,21 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(event_new(srv->base, -1, 0, grace_cb, srv), &tv);
 }
 
+/* SIGHUP: nothing to reload yet; logged so nobody wonders. */
+static void hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	log_info("event=signal signal=HUP action=none reason=\"nothing is reloadable yet\"");
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = getenv("HATO_CONFIG");
 	bool foreground = false, verbose = false, check = false;
 	struct server srv;
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sighup;
 	char err[1024];
 	int ch;
 
@@ -186,6 +195,8 @@ int main(int argc, char **argv)
 	sigint = evsignal_new(srv.base, SIGINT, stop_cb, &srv);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	sighup = evsignal_new(srv.base, SIGHUP, hup_cb, NULL);
+	evsignal_add(sighup, NULL);
 	server_start(&srv);
 	log_info("event=started version=%s config=%s state_dir=%s hostname=%s queued=%zu uid=%d",
 		 HATO_VERSION, path ? path : "built-in", srv.conf->state_dir, srv.conf->hostname,
@@ -201,6 +212,7 @@ int main(int argc, char **argv)
 	log_info("event=stopped");
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
 	conf_free(srv.conf);
 	return 0;
 }
