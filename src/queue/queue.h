@@ -30,7 +30,7 @@
 struct event_base;
 struct queue;
 
-#define QFILE_BUFSIZE 16384
+#define QFILE_BUFSIZE 65536 /* messages up to this size are written by a commit thread */
 
 /* A message file being written in incoming/. */
 struct qfile {

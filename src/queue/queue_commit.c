@@ -58,11 +58,18 @@ static void commit_batch(struct queue *q, struct commit_job *batch)
 	for (j = batch; j; j = j->next)
 		n++;
 	envfd = xcalloc(n, sizeof(int));
-	/* 1. envelopes written next to their messages */
+	/* 1. small messages written out, envelopes next to their messages */
 	for (j = batch, i = 0; j; j = j->next, i++) {
 		envfd[i] = -1;
 		if (j->err)
 			continue;
+		if (j->fd < 0) {
+			j->fd = queue_create_msg(q, j->id);
+			if (j->fd < 0 || !write_all(j->fd, j->buf, j->buflen)) {
+				j->err = errno ? errno : EIO;
+				continue;
+			}
+		}
 		job_path(from, sizeof(from), q->incoming_dir, j->id, "env");
 		envfd[i] = open(from, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (envfd[i] < 0 || !write_all(envfd[i], j->env.s, j->env.len))
@@ -72,7 +79,7 @@ static void commit_batch(struct queue *q, struct commit_job *batch)
 	for (j = batch, i = 0; j; j = j->next, i++) {
 		if (!j->err && (fsync(j->fd) != 0 || fsync(envfd[i]) != 0))
 			j->err = errno ? errno : EIO;
-		if (close(j->fd) != 0 && !j->err)
+		if (j->fd >= 0 && close(j->fd) != 0 && !j->err)
 			j->err = errno ? errno : EIO;
 		if (envfd[i] >= 0 && close(envfd[i]) != 0 && !j->err)
 			j->err = errno ? errno : EIO;
@@ -168,6 +175,7 @@ static void commit_deliver(struct queue *q)
 			q->count++;
 		j->cb(j->arg, j->err);
 		strbuf_free(&j->env);
+		free(j->buf);
 		free(j);
 	}
 }

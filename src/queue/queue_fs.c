@@ -151,30 +151,40 @@ bool queue_has_space(struct queue *q, uint64_t need, uint64_t reserve)
 	return (uint64_t)sv.f_bavail * sv.f_frsize >= need + reserve;
 }
 
-/* See queue.h. */
+/*
+ * Create incoming/ID.msg.  O_EXCL: an ID collision (which the ID scheme
+ * rules out) fails the message instead of overwriting another.  Runs on a
+ * commit thread for messages that fit the buffer, on the loop only for
+ * messages larger than that.
+ */
+int queue_create_msg(struct queue *q, const char *id)
+{
+	char name[QUEUE_ID_LEN + 8], *path;
+	int fd;
+
+	snprintf(name, sizeof(name), "%s.msg", id);
+	path = path_join(q->incoming_dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	free(path);
+	return fd;
+}
+
+/* See queue.h: the file itself is created lazily (queue_file_write). */
 bool queue_file_open(struct queue *q, struct qfile *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->q = q;
-	for (int tries = 0; tries < 3; tries++) {
-		char name[QUEUE_ID_LEN + 8];
-		queue_id_new(f->id);
-		snprintf(name, sizeof(name), "%s.msg", f->id);
-		char *path = path_join(q->incoming_dir, name);
-		f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		free(path);
-		if (f->fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (f->fd < 0)
-		return false;
+	f->fd = -1;
+	queue_id_new(f->id);
 	f->buf = xmalloc(QFILE_BUFSIZE);
 	return true;
 }
 
-/* Write out the buffer. */
+/* Write out the buffer, creating the file first if need be. */
 static bool qfile_flush(struct qfile *f)
 {
+	if (f->fd < 0 && (f->fd = queue_create_msg(f->q, f->id)) < 0)
+		return false;
 	if (f->buflen == 0)
 		return true;
 	if (!write_all(f->fd, f->buf, f->buflen))
@@ -205,10 +215,11 @@ void queue_file_abort(struct qfile *f)
 
 	if (f->buf == NULL)
 		return;
-	close(f->fd);
-	snprintf(name, sizeof(name), "%s.msg", f->id);
-	{
-		char *path = path_join(f->q->incoming_dir, name);
+	if (f->fd >= 0) {
+		char *path;
+		close(f->fd);
+		snprintf(name, sizeof(name), "%s.msg", f->id);
+		path = path_join(f->q->incoming_dir, name);
 		unlink(path);
 		free(path);
 	}
@@ -217,21 +228,26 @@ void queue_file_abort(struct qfile *f)
 	f->fd = -1;
 }
 
-/* See queue.h: flush, then hand the open file to the commit threads. */
+/* See queue.h: hand the file, or the buffered message, to a commit thread. */
 void queue_commit(struct qfile *f, const struct envelope *e, queue_commit_cb cb, void *arg)
 {
 	struct queue *q = f->q;
 	struct commit_job *j = xcalloc(1, sizeof(*j));
 
 	memcpy(j->id, f->id, sizeof(j->id));
-	j->fd = f->fd;
 	j->cb = cb;
 	j->arg = arg;
 	strbuf_init(&j->env);
 	envelope_format(e, &j->env);
-	if (!qfile_flush(f))
+	if (f->fd >= 0 && !qfile_flush(f))
 		j->err = errno ? errno : EIO;
-	free(f->buf);
+	j->fd = f->fd;
+	if (f->fd < 0) { /* never written out: the commit thread creates the file */
+		j->buf = f->buf;
+		j->buflen = f->buflen;
+	} else {
+		free(f->buf);
+	}
 	f->buf = NULL;
 	f->fd = -1;
 	pthread_mutex_lock(&q->lock);

@@ -14,7 +14,9 @@ struct event;
 struct commit_job {
 	struct commit_job *next;
 	char id[QUEUE_ID_LEN + 1];
-	int fd;             /* message file, still open */
+	int fd;             /* message file, still open; -1: not created yet */
+	char *buf;          /* with fd == -1: the whole message */
+	size_t buflen;
 	struct strbuf env;  /* envelope text */
 	queue_commit_cb cb;
 	void *arg;
@@ -40,6 +42,7 @@ struct queue {
 	struct event *wake_ev;
 };
 
+int queue_create_msg(struct queue *q, const char *id);
 bool queue_commit_start(struct queue *q, struct event_base *base, unsigned threads);
 void queue_commit_stop(struct queue *q);
 

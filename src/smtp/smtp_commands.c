@@ -99,7 +99,7 @@ void smtp_dispatch(struct smtp_session *s, char *line)
 	if (smtp_commands[i].flags & CMD_FORBIDDEN) {
 		log_info("event=forbidden_command session=%s client=%s verb=%s", s->id,
 			 s->peer_addr, cmd.verb);
-		smtp_close_now(s, "forbidden command");
+		s->drop = true; /* smtp_process_input closes: s must outlive this call */
 		return;
 	}
 	if (!(smtp_commands[i].states & STATE_BIT(s->state))) {

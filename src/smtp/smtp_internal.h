@@ -68,6 +68,7 @@ struct smtp_session {
 	bool discarding; /* dropping an over-long line up to its LF */
 	bool paused;     /* error delay running */
 	bool gone;       /* connection lost while a lookup or commit runs */
+	bool drop;       /* close without a reply once the current input step ends */
 	bool dns_pending;
 	struct event *delay_ev;
 	struct event *data_timer;

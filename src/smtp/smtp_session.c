@@ -467,8 +467,10 @@ static void smtp_process_input(struct smtp_session *s)
 			return;
 		else
 			progressed = read_command(s, in);
-		if (s->bev == NULL) /* closed at once (forbidden command) */
+		if (s->drop) {
+			smtp_close_now(s, "forbidden command");
 			return;
+		}
 		check_errors(s, before);
 		if (!progressed)
 			return;
