@@ -1,0 +1,266 @@
+"""Shared harness for the end-to-end tests: start the real build/hatod on
+free loopback ports with a config written for the test, and look at what it
+put in its spool.
+
+Tests run as root in CI, so hatod drops to the `hato` user: every test
+directory is made world-traversable for that reason.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("HATO_BUILD", os.path.join(REPO, "build"))
+HATOD = os.path.join(BUILD, "hatod")
+HATO = os.path.join(BUILD, "hato")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, timeout=10.0, proc=None):
+    """Wait until host:port accepts connections."""
+    deadline = time.monotonic() + timeout
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("hatod exited with %d" % proc.returncode)
+        try:
+            with socket.socket(family) as s:
+                s.settimeout(0.5)
+                s.connect((host, port))
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listens on %s:%d" % (host, port))
+
+
+class Hatod:
+    """One hatod process with its own config, spool and ports."""
+
+    def __init__(self, root, server=None, limits=None, listeners=None):
+        self.root = root
+        self.state_dir = os.path.join(root, "state")
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.server = {
+            "state_dir": self.state_dir,
+            "hostname": "mx.test.example",
+            "local_domains": "localhost, test.example",
+            "reverse_dns": "no",
+        }
+        self.server.update(server or {})
+        self.limits = dict(limits or {})
+        self.listeners = listeners or {"smtp": "127.0.0.1:%d" % self.port}
+        self.conf_path = os.path.join(root, "hato.conf")
+        self.log_path = os.path.join(root, "hatod.log")
+        self.proc = None
+
+    def write_config(self):
+        lines = ["[server]"]
+        lines += ["%s = %s" % kv for kv in self.server.items()]
+        if self.limits:
+            lines.append("[limits]")
+            lines += ["%s = %s" % kv for kv in self.limits.items()]
+        for name, addr in self.listeners.items():
+            lines += ["[listener %s]" % name, "address = %s" % addr]
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def start(self, extra_args=()):
+        self.write_config()
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [HATOD, "-f", "-c", self.conf_path, *extra_args],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        for addr in self.listeners.values():
+            host, port = addr.rsplit(":", 1)
+            wait_port(host.strip("[]"), int(port), proc=self.proc)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Signal hatod and wait; returns its exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.log.close()
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def logs(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def queue_ids(self):
+        qdir = os.path.join(self.state_dir, "queue")
+        return sorted(n[:-4] for n in os.listdir(qdir) if n.endswith(".env"))
+
+    def queued(self):
+        """[(envelope dict, message bytes)] for every committed message."""
+        out = []
+        qdir = os.path.join(self.state_dir, "queue")
+        for qid in self.queue_ids():
+            with open(os.path.join(qdir, qid + ".env")) as f:
+                env = parse_envelope(f.read())
+            with open(os.path.join(qdir, qid + ".msg"), "rb") as f:
+                out.append((env, f.read()))
+        return out
+
+    def incoming(self):
+        return os.listdir(os.path.join(self.state_dir, "incoming"))
+
+
+def parse_envelope(text):
+    """Envelope file -> dict; 'rcpt' is the list of addresses."""
+    env = {"rcpt": []}
+    for line in text.splitlines():
+        key, _, value = line.partition(": ")
+        if key == "rcpt":
+            env["rcpt"].append(value.split("addr=", 1)[1])
+        else:
+            env[key] = value
+    return env
+
+
+def strip_received(msg):
+    """The message as the client sent it: our Received: header removed."""
+    assert msg.startswith(b"Received: "), msg[:80]
+    end = msg.index(b"\r\n", 0)
+    while msg[end + 2:end + 3] in (b"\t", b" "):
+        end = msg.index(b"\r\n", end + 2)
+    return msg[end + 2:]
+
+
+@pytest.fixture
+def testdir():
+    d = tempfile.mkdtemp(prefix="hato-test-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def make_hatod(testdir):
+    """Factory: make_hatod(server={...}, limits={...}) -> started Hatod."""
+    started = []
+
+    def make(**kw):
+        sub = tempfile.mkdtemp(dir=testdir)
+        os.chmod(sub, 0o755)
+        h = Hatod(sub, **kw).start()
+        started.append(h)
+        return h
+
+    yield make
+    for h in started:
+        h.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def hatod(make_hatod):
+    """A hatod on built-in limits, local domains localhost and test.example."""
+    return make_hatod()
+
+
+# ---------------------------------------------------------------------------
+# Helpers added for the client, relay, limits, crash, disk and config tests.
+
+class RawSMTP:
+    """A bare-socket SMTP client: sends exactly the bytes it is given and
+    reads whole replies, so tests can check codes and pipelining precisely.
+    Every read is bounded by the socket timeout."""
+
+    def __init__(self, host, port, timeout=10.0, greet=True):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.buf = b""
+        self.greeting = self.reply() if greet else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; unread: %r" % self.buf)
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """One complete reply, its lines joined by "\\n" without CRLF."""
+        lines = [self._line()]
+        while len(lines[-1]) > 3 and lines[-1][3] == "-":
+            lines.append(self._line())
+        return "\n".join(lines)
+
+    def cmd(self, line):
+        """Send one command line (CRLF added) and return its reply."""
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(line + b"\r\n")
+        return self.reply()
+
+    def replies(self, n):
+        return [self.reply() for _ in range(n)]
+
+    def eof(self, timeout=5.0):
+        """True when the server closes the connection (b"" from recv)
+        within timeout with nothing more sent; raises if it sends bytes."""
+        if self.buf:
+            raise AssertionError("unexpected bytes: %r" % self.buf)
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        if data:
+            raise AssertionError("unexpected bytes before close: %r" % data)
+        return True
+
+
+def restart_hatod(old, **kw):
+    """A new (not yet started) Hatod on the same root, so on the same
+    state_dir, with a fresh port.  The caller starts and stops it."""
+    return Hatod(old.root, **kw)
+
+
+def wait_ready(h, timeout=10.0):
+    """Wait until hatod greets: its listeners are bound before the spool is
+    opened and recovered, so a bound port alone does not mean ready."""
+    with RawSMTP(h.host, h.port, timeout=timeout) as c:
+        assert c.greeting.startswith("220 "), c.greeting
+        assert c.cmd("QUIT").startswith("221 ")
