@@ -2,9 +2,10 @@
  * hatod.c - the hato daemon: read the configuration, bind the listeners,
  * drop privileges, open the spool, run the event loop until SIGTERM/SIGINT.
  *
- * Order matters: listeners are bound while still root (ports below 1024),
- * then the process becomes the unprivileged user for good, and only then
- * is the spool touched, so every spool file belongs to that user.
+ * Order matters: listeners are bound and TLS keys read while still root
+ * (ports below 1024, root-only key files), then the process becomes the
+ * unprivileged user for good, and only then is the spool opened, so every
+ * spool file belongs to that user.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "queue.h"
 #include "server.h"
+#include "tls.h"
 
 #define SHUTDOWN_GRACE_SECONDS 10
 
@@ -39,14 +41,19 @@ static void usage(FILE *f)
 }
 
 /*
- * As root: create the spool directory for the daemon user, then become
- * that user and group for good.  As anyone else: stay who we are.
+ * As root: look up the daemon user and create the state directory for it,
+ * so that what is made before the drop (the self-signed certificate)
+ * already belongs to that user.  As anyone else: nothing; *uid is -1.
  */
-static void drop_privileges(const struct conf *c)
+static void prepare_state(const struct conf *c, uid_t *uid, gid_t *gid)
 {
 	struct passwd *pw;
 	struct group *gr;
 
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST)
+		fatal("event=startup error=\"cannot create state directory %s\"", c->state_dir);
 	if (geteuid() != 0)
 		return;
 	pw = getpwnam(c->user);
@@ -63,12 +70,19 @@ static void drop_privileges(const struct conf *c)
 	if (pw->pw_uid == 0)
 		fatalx("event=startup error=\"refusing to run as root: [server] user must be an "
 		       "unprivileged user\"");
-	if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST)
-		fatal("event=startup error=\"cannot create state directory %s\"", c->state_dir);
 	if (chown(c->state_dir, pw->pw_uid, gr->gr_gid) != 0)
 		fatal("event=startup error=\"cannot chown %s to %s\"", c->state_dir, c->user);
-	if (setgroups(1, &gr->gr_gid) != 0 || setresgid(gr->gr_gid, gr->gr_gid, gr->gr_gid) != 0 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
+	*uid = pw->pw_uid;
+	*gid = gr->gr_gid;
+}
+
+/* Become uid/gid for good (only when started as root). */
+static void drop_privileges(const struct conf *c, uid_t uid, gid_t gid)
+{
+	if (uid == (uid_t)-1)
+		return;
+	if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
+	    setresuid(uid, uid, uid) != 0)
 		fatal("event=startup error=\"cannot drop privileges to %s:%s\"", c->user, c->group);
 	if (setuid(0) == 0)
 		fatalx("event=startup error=\"privileges could be regained after the drop\"");
@@ -115,13 +129,20 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(event_new(srv->base, -1, 0, grace_cb, srv), &tv);
 }
 
-/* SIGHUP: nothing to reload yet; logged so nobody wonders. */
+/* SIGHUP: reload the TLS certificates; sessions are not touched. */
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
+	char err[512];
+
 	(void)sig;
 	(void)what;
 	(void)arg;
-	log_info("event=signal signal=HUP action=none reason=\"nothing is reloadable yet\"");
+	if (tls_reload(err, sizeof(err)))
+		log_info("event=signal signal=HUP action=reload_tls result=ok");
+	else
+		log_warnx("event=signal signal=HUP action=reload_tls result=failed error=\"%s\" "
+			  "note=\"the previous certificates stay in use\"",
+			  err);
 }
 
 int main(int argc, char **argv)
@@ -131,6 +152,8 @@ int main(int argc, char **argv)
 	struct server srv;
 	struct event *sigterm, *sigint, *sighup;
 	char err[1024];
+	uid_t uid;
+	gid_t gid;
 	int ch;
 
 	while ((ch = getopt(argc, argv, "c:fnvVh")) != -1) {
@@ -182,7 +205,10 @@ int main(int argc, char **argv)
 		fatalx("event=startup error=\"cannot create event base\"");
 	if (!server_bind(&srv, err, sizeof(err)))
 		fatalx("event=startup error=\"%s\"", err);
-	drop_privileges(srv.conf);
+	prepare_state(srv.conf, &uid, &gid);
+	if (!tls_init(srv.conf, uid, gid, err, sizeof(err)))
+		fatalx("event=startup error=\"%s\"", err);
+	drop_privileges(srv.conf, uid, gid);
 	if (!foreground && daemon(1, 0) != 0)
 		fatal("event=startup error=\"cannot daemonize\"");
 	if (!dns_init(srv.base, err, sizeof(err)))
@@ -209,6 +235,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(srv.base);
 	queue_close(srv.queue);
 	dns_shutdown();
+	tls_shutdown();
 	log_info("event=stopped");
 	event_free(sigterm);
 	event_free(sigint);

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "limits.h"
+#include "hato_limits.h"
 
 enum addr_kind {
 	ADDR_KIND_MAILBOX,    /* local@domain */

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "limits.h"
+#include "hato_limits.h"
 
 #define CMD_VERB_MAX 15
 

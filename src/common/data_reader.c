@@ -47,8 +47,9 @@ size_t data_reader_feed(struct data_reader *r, const char *in, size_t len, char 
 		case DR_BOL:
 			r->linelen = 0;
 			if (c == '.') {
-				line_octet(r);
-				r->state = DR_DOT; /* the first dot is always removed */
+				/* the first dot is always removed, and does not count
+				 * against the line limit (RFC 5321 §4.5.3.1.6) */
+				r->state = DR_DOT;
 				continue;
 			}
 			break;

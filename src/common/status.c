@@ -53,6 +53,9 @@ static const struct status_def {
 	[STATUS_BAD_CONTENT] = {554, "5.6.0", "Message contains NUL bytes"},
 	[STATUS_DATA_LINE_LONG] = {500, "5.5.2", "Message line too long"},
 	[STATUS_UNKNOWN_PARAM] = {555, "5.5.4", "Unsupported parameter"},
+	[STATUS_TLS_READY] = {220, "2.0.0", "Ready to start TLS"},
+	[STATUS_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available due to temporary reason"},
+	[STATUS_TLS_REQUIRED] = {530, "5.7.0", "Must issue a STARTTLS command first"},
 };
 
 /* Reply code of a status. */

@@ -53,6 +53,9 @@ enum status {
 	STATUS_BAD_CONTENT,       /* 554 5.6.0 NUL */
 	STATUS_DATA_LINE_LONG,    /* 500 5.5.2 (DATA text line) */
 	STATUS_UNKNOWN_PARAM,     /* 555 5.5.4 */
+	STATUS_TLS_READY,         /* 220 2.0.0 */
+	STATUS_TLS_UNAVAILABLE,   /* 454 4.7.0 */
+	STATUS_TLS_REQUIRED,      /* 530 5.7.0 */
 	STATUS_COUNT
 };
 

@@ -17,7 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "hato_limits.h"
 #include "util.h"
 
 enum key_type {
@@ -28,12 +28,15 @@ enum key_type {
 	KEY_SIZE,    /* uint64_t with k/m/g suffix */
 	KEY_DOMAINS, /* local_domains list */
 	KEY_CIDRS,   /* trusted_networks list */
+	KEY_TLSMODE, /* enum tls_mode */
+	KEY_TLSVER,  /* "TLSv1.2" / "TLSv1.3" into a char * */
 };
 
 enum key_section {
 	SEC_SERVER,
 	SEC_LIMITS,
 	SEC_LISTENER,
+	SEC_CERTIFICATE,
 };
 
 struct key_def {
@@ -47,6 +50,7 @@ struct key_def {
 #define SRV(f) offsetof(struct conf, f)
 #define LIM(f) (offsetof(struct conf, limits) + offsetof(struct limits, f))
 #define LSN(f) offsetof(struct listener_conf, f)
+#define CRT(f) offsetof(struct cert_conf, f)
 
 static const struct key_def key_table[] = {
 	{SEC_SERVER, "hostname", KEY_STRING, SRV(hostname), 0, 0},
@@ -57,6 +61,11 @@ static const struct key_def key_table[] = {
 	{SEC_SERVER, "trusted_networks", KEY_CIDRS, 0, 0, 0},
 	{SEC_SERVER, "reverse_dns", KEY_BOOL, SRV(reverse_dns), 0, 0},
 	{SEC_SERVER, "commit_threads", KEY_UINT, SRV(commit_threads), 1, 64},
+	{SEC_SERVER, "tls_cert", KEY_STRING, SRV(tls_cert), 0, 0},
+	{SEC_SERVER, "tls_key", KEY_STRING, SRV(tls_key), 0, 0},
+	{SEC_SERVER, "tls_ciphers", KEY_STRING, SRV(tls_ciphers), 0, 0},
+	{SEC_SERVER, "tls_ciphersuites", KEY_STRING, SRV(tls_ciphersuites), 0, 0},
+	{SEC_SERVER, "tls_min_version", KEY_TLSVER, SRV(tls_min_version), 0, 0},
 	{SEC_LIMITS, "command_line_max", KEY_SIZET, LIM(command_line_max), 512, 65536},
 	{SEC_LIMITS, "text_line_max", KEY_SIZET, LIM(text_line_max), 1000, 1048576},
 	{SEC_LIMITS, "message_size_max", KEY_SIZE, LIM(message_size_max), 1024,
@@ -71,7 +80,13 @@ static const struct key_def key_table[] = {
 	{SEC_LIMITS, "timeout_command", KEY_UINT, LIM(timeout_command), 1, 86400},
 	{SEC_LIMITS, "timeout_data", KEY_UINT, LIM(timeout_data), 1, 86400},
 	{SEC_LIMITS, "timeout_data_total", KEY_UINT, LIM(timeout_data_total), 1, 86400},
+	{SEC_LIMITS, "timeout_tls", KEY_UINT, LIM(timeout_tls), 1, 3600},
 	{SEC_LISTENER, "address", KEY_STRING, LSN(address), 0, 0},
+	{SEC_LISTENER, "tls", KEY_TLSMODE, LSN(tls), 0, 0},
+	{SEC_LISTENER, "tls_cert", KEY_STRING, LSN(tls_cert), 0, 0},
+	{SEC_LISTENER, "tls_key", KEY_STRING, LSN(tls_key), 0, 0},
+	{SEC_CERTIFICATE, "cert", KEY_STRING, CRT(cert), 0, 0},
+	{SEC_CERTIFICATE, "key", KEY_STRING, CRT(key), 0, 0},
 };
 
 struct parse_ctx {
@@ -160,6 +175,19 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 		return set_domains(c, value);
 	case KEY_CIDRS:
 		return set_cidrs(c, value);
+	case KEY_TLSMODE:
+		for (int m = TLS_MODE_NONE; m <= TLS_MODE_IMPLICIT; m++)
+			if (strcmp(value, tls_mode_name((enum tls_mode)m)) == 0) {
+				*(enum tls_mode *)field = (enum tls_mode)m;
+				return true;
+			}
+		return false;
+	case KEY_TLSVER:
+		if (strcmp(value, "TLSv1.2") != 0 && strcmp(value, "TLSv1.3") != 0)
+			return false;
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return true;
 	}
 	return false;
 }
@@ -176,7 +204,30 @@ static struct listener_conf *listener_get(struct conf *c, const char *name)
 	l = &c->listeners[c->nlisteners++];
 	memset(l, 0, sizeof(*l));
 	l->name = xstrdup(name);
+	l->tls = TLS_MODE_STARTTLS;
 	return l;
+}
+
+/* See conf.h. */
+const char *tls_mode_name(enum tls_mode m)
+{
+	static const char *const names[] = {"none", "starttls", "required", "implicit"};
+	return names[m];
+}
+
+/* The extra certificate named name, created on first use. */
+static struct cert_conf *cert_get(struct conf *c, const char *name)
+{
+	struct cert_conf *cc;
+
+	for (size_t i = 0; i < c->ncerts; i++)
+		if (strcmp(c->certs[i].name, name) == 0)
+			return &c->certs[i];
+	c->certs = xrealloc(c->certs, (c->ncerts + 1) * sizeof(*c->certs));
+	cc = &c->certs[c->ncerts++];
+	memset(cc, 0, sizeof(*cc));
+	cc->name = xstrdup(name);
+	return cc;
 }
 
 /* inih callback: one key = value in a section. */
@@ -196,14 +247,19 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 	} else if (strncmp(section, "listener ", 9) == 0 && section[9] != '\0') {
 		sec = SEC_LISTENER;
 		lname = section + 9;
+	} else if (strncmp(section, "certificate ", 12) == 0 && section[12] != '\0') {
+		sec = SEC_CERTIFICATE;
+		lname = section + 12;
 	} else {
 		snprintf(ctx->err, sizeof(ctx->err), "unknown section [%s]", section);
 		return 0;
 	}
 	if (name == NULL) /* a section header alone */
 		return 1;
-	if (lname != NULL)
+	if (sec == SEC_LISTENER)
 		base = listener_get(ctx->c, lname);
+	else if (sec == SEC_CERTIFICATE)
+		base = cert_get(ctx->c, lname);
 	for (size_t i = 0; i < sizeof(key_table) / sizeof(key_table[0]); i++) {
 		const struct key_def *k = &key_table[i];
 		if (k->section != sec || strcmp(k->name, name) != 0)
@@ -234,8 +290,9 @@ bool conf_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *l
 		host[close - s - 1] = '\0';
 		colon = close + 1;
 	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+		colon = strchr(s, ':');
+		/* one colon only: an IPv6 address must be written [addr]:port */
+		if (colon == NULL || strchr(colon + 1, ':') || (size_t)(colon - s) >= sizeof(host))
 			return false;
 		memcpy(host, s, (size_t)(colon - s));
 		host[colon - s] = '\0';
@@ -373,7 +430,11 @@ static struct conf *conf_defaults(void)
 		.timeout_command = DEFAULT_TIMEOUT_COMMAND,
 		.timeout_data = DEFAULT_TIMEOUT_DATA,
 		.timeout_data_total = DEFAULT_TIMEOUT_DATA_TOTAL,
+		.timeout_tls = DEFAULT_TIMEOUT_TLS,
 	};
+	c->tls_ciphers = xstrdup(DEFAULT_TLS_CIPHERS);
+	c->tls_ciphersuites = xstrdup(DEFAULT_TLS_CIPHERSUITES);
+	c->tls_min_version = xstrdup("TLSv1.2");
 	return c;
 }
 
@@ -390,6 +451,11 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 			snprintf(err, errsz, "[listener %s]: key \"address\" is required", l->name);
 			return false;
 		}
+		if ((l->tls_cert == NULL) != (l->tls_key == NULL)) {
+			snprintf(err, errsz, "[listener %s]: tls_cert and tls_key go together",
+				 l->name);
+			return false;
+		}
 		if (!conf_parse_address(l->address, &l->ss, &l->sslen)) {
 			snprintf(err, errsz,
 				 "[listener %s]: key \"address\": bad value \"%s\" (want "
@@ -397,6 +463,16 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 				 l->name, l->address);
 			return false;
 		}
+	}
+	for (size_t i = 0; i < c->ncerts; i++)
+		if (c->certs[i].cert == NULL || c->certs[i].key == NULL) {
+			snprintf(err, errsz, "[certificate %s]: cert and key are required",
+				 c->certs[i].name);
+			return false;
+		}
+	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+		snprintf(err, errsz, "[server]: tls_cert and tls_key go together");
+		return false;
 	}
 	if (c->limits.errors_soft > c->limits.errors_hard) {
 		snprintf(err, errsz, "[limits]: errors_soft is larger than errors_hard");
@@ -417,8 +493,11 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 	int line;
 
 	if (path == NULL) {
-		struct listener_conf *l = listener_get(c, "smtp");
-		l->address = xstrdup("127.0.0.1:2525");
+		listener_get(c, "smtp")->address = xstrdup("127.0.0.1:2525");
+		listener_get(c, "submission")->address = xstrdup("127.0.0.1:2587");
+		struct listener_conf *l = listener_get(c, "submissions");
+		l->address = xstrdup("127.0.0.1:2465");
+		l->tls = TLS_MODE_IMPLICIT;
 	} else {
 		FILE *f = fopen(path, "r");
 		memset(&ctx, 0, sizeof(ctx));
@@ -466,7 +545,20 @@ void conf_free(struct conf *c)
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].address);
+		free(c->listeners[i].tls_cert);
+		free(c->listeners[i].tls_key);
 	}
 	free(c->listeners);
+	for (size_t i = 0; i < c->ncerts; i++) {
+		free(c->certs[i].name);
+		free(c->certs[i].cert);
+		free(c->certs[i].key);
+	}
+	free(c->certs);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->tls_ciphers);
+	free(c->tls_ciphersuites);
+	free(c->tls_min_version);
 	free(c);
 }

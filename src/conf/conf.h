@@ -35,6 +35,14 @@ struct limits {
 	unsigned timeout_command;    /* seconds waiting for a command */
 	unsigned timeout_data;       /* seconds waiting for the next DATA block */
 	unsigned timeout_data_total; /* seconds for the whole DATA phase */
+	unsigned timeout_tls;        /* seconds for a TLS handshake */
+};
+
+enum tls_mode {
+	TLS_MODE_NONE,     /* plaintext only */
+	TLS_MODE_STARTTLS, /* STARTTLS offered */
+	TLS_MODE_REQUIRED, /* STARTTLS offered; MAIL refused until it is done */
+	TLS_MODE_IMPLICIT, /* TLS from the first byte (RFC 8314) */
 };
 
 struct listener_conf {
@@ -42,6 +50,16 @@ struct listener_conf {
 	char *address; /* as written: "127.0.0.1:2525", "[::1]:25" */
 	struct sockaddr_storage ss;
 	socklen_t sslen;
+	enum tls_mode tls;
+	char *tls_cert; /* NULL: the server's */
+	char *tls_key;
+};
+
+/* An extra certificate, chosen by SNI for the names it carries. */
+struct cert_conf {
+	char *name;
+	char *cert;
+	char *key;
 };
 
 struct conf {
@@ -56,6 +74,13 @@ struct conf {
 	size_t ntrusted;
 	bool reverse_dns;
 	unsigned commit_threads;
+	char *tls_cert; /* NULL: self-signed, generated in state_dir/tls */
+	char *tls_key;
+	char *tls_ciphers;      /* TLS 1.2 cipher list */
+	char *tls_ciphersuites; /* TLS 1.3 cipher suites */
+	char *tls_min_version;  /* "TLSv1.2" or "TLSv1.3" */
+	struct cert_conf *certs;
+	size_t ncerts;
 	struct limits limits;
 	struct listener_conf *listeners;
 	size_t nlisteners;
@@ -65,6 +90,9 @@ struct conf {
  * err on failure. */
 struct conf *conf_load(const char *path, char *err, size_t errsz);
 void conf_free(struct conf *c);
+
+/* "none", "starttls", ... */
+const char *tls_mode_name(enum tls_mode m);
 
 /* Is domain (any case) one of ours? */
 bool conf_is_local_domain(const struct conf *c, const char *domain);

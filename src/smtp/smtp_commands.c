@@ -8,6 +8,7 @@
  */
 #include "smtp_internal.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "cmdline.h"
 #include "conf.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #define CMD_FORBIDDEN 0x1 /* close without a reply */
@@ -46,6 +48,7 @@ static void cmd_noop(struct smtp_session *s, char *arg);
 static void cmd_quit(struct smtp_session *s, char *arg);
 static void cmd_vrfy(struct smtp_session *s, char *arg);
 static void cmd_help(struct smtp_session *s, char *arg);
+static void cmd_starttls(struct smtp_session *s, char *arg);
 
 static const struct smtp_cmd smtp_commands[] = {
 	{"EHLO", cmd_ehlo, ST_ANY & ~STATE_BIT(SMTP_STATE_BDAT), 0},
@@ -60,6 +63,7 @@ static const struct smtp_cmd smtp_commands[] = {
 	{"QUIT", cmd_quit, ST_ANY, 0},
 	{"VRFY", cmd_vrfy, ST_ANY, 0},
 	{"HELP", cmd_help, ST_ANY, 0},
+	{"STARTTLS", cmd_starttls, STATE_BIT(SMTP_STATE_READY), 0},
 	{"GET", NULL, ST_ANY, CMD_FORBIDDEN},
 	{"POST", NULL, ST_ANY, CMD_FORBIDDEN},
 	{"HEAD", NULL, ST_ANY, CMD_FORBIDDEN},
@@ -69,7 +73,7 @@ static const struct smtp_cmd smtp_commands[] = {
 
 #define NCOMMANDS (sizeof(smtp_commands) / sizeof(smtp_commands[0]))
 
-_Static_assert(NCOMMANDS <= 16, "cmd_counts in struct smtp_session is too small");
+_Static_assert(NCOMMANDS <= 20, "cmd_counts in struct smtp_session is too small");
 
 /* Look up the verb, check the state, run the handler. */
 void smtp_dispatch(struct smtp_session *s, char *line)
@@ -132,29 +136,38 @@ const char *smtp_command_counts(const struct smtp_session *s, char *buf, size_t 
 	return buf;
 }
 
-/* Common part of EHLO and HELO: validate the name, reset, remember it. */
-static bool greet_common(struct smtp_session *s, char *arg)
+/* Common part of EHLO and HELO: validate the name, reset, remember it.
+ * A refused greeting changes nothing in the session. */
+static bool greet_common(struct smtp_session *s, char *arg, bool esmtp)
 {
 	arg = trim(arg);
 	if (*arg == '\0' || strlen(arg) >= sizeof(s->helo) || strchr(arg, ' ')) {
-		smtp_reply(s, STATUS_SYNTAX, "Syntax: %s hostname", s->esmtp ? "EHLO" : "HELO");
+		smtp_reply(s, STATUS_SYNTAX, "Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
 		return false;
 	}
+	s->esmtp = esmtp;
 	smtp_transaction_reset(s);
 	strcpy_bounded(s->helo, arg, sizeof(s->helo));
 	smtp_enter_state(s, SMTP_STATE_READY);
 	return true;
 }
 
+/* Is STARTTLS on offer in this session? */
+static bool starttls_offered(const struct smtp_session *s)
+{
+	enum tls_mode m = smtp_tls_mode(s);
+
+	return (m == TLS_MODE_STARTTLS || m == TLS_MODE_REQUIRED) && s->ssl == NULL;
+}
+
 /* EHLO: ESMTP and the list of extensions. */
 static void cmd_ehlo(struct smtp_session *s, char *arg)
 {
 	char first[512], size[64];
-	const char *lines[8];
+	const char *lines[10];
 	size_t n = 0;
 
-	s->esmtp = true;
-	if (!greet_common(s, arg))
+	if (!greet_common(s, arg, true))
 		return;
 	snprintf(first, sizeof(first), "%s Hello %s [%s]", s->srv->conf->hostname, s->helo,
 		 s->peer_addr);
@@ -167,14 +180,15 @@ static void cmd_ehlo(struct smtp_session *s, char *arg)
 	lines[n++] = "SMTPUTF8";
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	lines[n++] = "CHUNKING";
+	if (starttls_offered(s))
+		lines[n++] = "STARTTLS";
 	smtp_reply_multi(s, STATUS_EHLO, lines, n);
 }
 
 /* HELO: plain SMTP. */
 static void cmd_helo(struct smtp_session *s, char *arg)
 {
-	s->esmtp = false;
-	if (!greet_common(s, arg))
+	if (!greet_common(s, arg, false))
 		return;
 	smtp_reply(s, STATUS_EHLO, "%s Hello %s [%s]", s->srv->conf->hostname, s->helo,
 		   s->peer_addr);
@@ -246,6 +260,10 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 	enum addr_error ae;
 	enum status st;
 
+	if (smtp_tls_mode(s) == TLS_MODE_REQUIRED && !s->tls) {
+		smtp_reply(s, STATUS_TLS_REQUIRED, NULL);
+		return;
+	}
 	if ((p = after_keyword(arg, "FROM:")) == NULL) {
 		smtp_reply(s, STATUS_SYNTAX, "Syntax: MAIL FROM:<address>");
 		return;
@@ -301,12 +319,17 @@ static bool rcpt_allowed(struct smtp_session *s, const struct mailaddr *a)
 	if (a->kind == ADDR_KIND_POSTMASTER)
 		return true;
 	if (a->literal) {
-		/* "[192.0.2.1]" or "[IPv6:...]" naming the address the client reached */
-		const char *lit = a->domain + 1;
-		size_t len = strlen(s->local_addr);
-		if (strncasecmp(lit, "IPv6:", 5) == 0)
-			lit += 5;
-		if (strncmp(lit, s->local_addr, len) == 0 && lit[len] == ']')
+		/* "[192.0.2.1]" or "[IPv6:...]" naming the address the client reached,
+		 * compared as an address, not as text (::1 is also 0:0:0:0:0:0:0:1) */
+		char lit[ADDR_DOMAIN_MAX + 1];
+		unsigned char want[16], got[16];
+		bool v6 = strncasecmp(a->domain, "[IPv6:", 6) == 0;
+		int fam = strchr(s->local_addr, ':') ? AF_INET6 : AF_INET;
+		strcpy_bounded(lit, a->domain + (v6 ? 6 : 1), sizeof(lit));
+		lit[strcspn(lit, "]")] = '\0';
+		if ((fam == AF_INET6) == v6 && inet_pton(fam, s->local_addr, want) == 1 &&
+		    inet_pton(fam, lit, got) == 1 &&
+		    memcmp(want, got, fam == AF_INET6 ? 16 : 4) == 0)
 			return true;
 	} else if (conf_is_local_domain(s->srv->conf, a->domain)) {
 		return true;
@@ -479,6 +502,29 @@ static void cmd_vrfy(struct smtp_session *s, char *arg)
 		return;
 	}
 	smtp_reply(s, STATUS_VRFY, NULL);
+}
+
+/* STARTTLS (RFC 3207): 220, then the handshake once this input step ends. */
+static void cmd_starttls(struct smtp_session *s, char *arg)
+{
+	if (*arg != '\0') {
+		smtp_reply(s, STATUS_BAD_ARGS, "Syntax: STARTTLS (no parameters)");
+		return;
+	}
+	if (s->ssl != NULL) {
+		smtp_reply(s, STATUS_BAD_SEQUENCE, "TLS already active");
+		return;
+	}
+	if (!starttls_offered(s)) {
+		smtp_reply(s, STATUS_NOT_IMPLEMENTED, "STARTTLS not offered here");
+		return;
+	}
+	if ((s->ssl = tls_new_ssl(s->l->lc)) == NULL) {
+		smtp_reply(s, STATUS_TLS_UNAVAILABLE, NULL);
+		return;
+	}
+	smtp_reply(s, STATUS_TLS_READY, NULL);
+	s->starttls_pending = true;
 }
 
 /* HELP: where to read. */

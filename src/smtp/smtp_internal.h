@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "data_reader.h"
 #include "envelope.h"
 #include "queue.h"
@@ -18,6 +19,7 @@
 
 struct bufferevent;
 struct event;
+typedef struct ssl_st SSL;
 
 /* The states of RFC 5321 §4.1.4 as hato tracks them (DESIGN.md). */
 enum smtp_state {
@@ -51,6 +53,14 @@ struct smtp_session {
 	char helo[256];
 	bool esmtp;
 
+	/* TLS */
+	SSL *ssl;               /* set once TLS starts (implicit or STARTTLS) */
+	bool tls;               /* handshake done */
+	char tls_version[16];   /* "TLSv1.3", kept past the SSL object */
+	char tls_cipher[64];
+	bool starttls_pending;  /* 220 sent; switch after this input step */
+	struct event *tls_timer; /* handshake deadline */
+
 	/* the transaction */
 	struct envelope env;
 	struct qfile qf;
@@ -69,6 +79,7 @@ struct smtp_session {
 	bool paused;     /* error delay running */
 	bool gone;       /* connection lost while a lookup or commit runs */
 	bool drop;       /* close without a reply once the current input step ends */
+	bool peer_eof;   /* the client half-closed: answer what it sent, then close */
 	bool dns_pending;
 	struct event *delay_ev;
 	struct event *data_timer;
@@ -76,7 +87,7 @@ struct smtp_session {
 	/* counters for limits and the disconnect log line */
 	unsigned errors;
 	unsigned messages;
-	unsigned cmd_counts[16];
+	unsigned cmd_counts[20];
 	unsigned ncommands;
 };
 
@@ -93,6 +104,7 @@ void smtp_transaction_reset(struct smtp_session *s);
 enum status smtp_open_message(struct smtp_session *s);
 void smtp_begin_data(struct smtp_session *s);
 void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum status error);
+enum tls_mode smtp_tls_mode(const struct smtp_session *s);
 
 /* smtp_commands.c */
 void smtp_dispatch(struct smtp_session *s, char *line);

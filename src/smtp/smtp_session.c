@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #define READ_HIGH_WATER (256 * 1024) /* bytes buffered per session at most */
@@ -47,6 +49,11 @@ static const char *const state_names[SMTP_STATE_COUNT] = {
 
 static void smtp_process_input(struct smtp_session *s);
 static void session_free(struct smtp_session *s);
+static void start_tls(struct smtp_session *s);
+static void tls_established(struct smtp_session *s);
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* Name of a state for logs. */
 const char *smtp_strstate(enum smtp_state st)
@@ -193,14 +200,21 @@ static void write_received(struct smtp_session *s)
 	time_t now = time(NULL);
 	struct tm tm;
 	bool v6 = strchr(s->peer_addr, ':') != NULL;
-	const char *proto = s->esmtp ? (s->env.smtputf8 ? "UTF8SMTP" : "ESMTP") : "SMTP";
+	char proto[16];
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	escape_text(s->helo, strlen(s->helo), helo, sizeof(helo));
+	/* RFC 3848 / RFC 6531 protocol names: ESMTP, ESMTPS, UTF8SMTPS ... */
+	snprintf(proto, sizeof(proto), "%s%s", !s->esmtp ? "SMTP" : s->env.smtputf8 ? "UTF8SMTP" : "ESMTP",
+		 s->esmtp && s->tls ? "S" : "");
 	strbuf_init(&b);
-	strbuf_printf(&b, "Received: from %s (%s [%s%s])\r\n\tby %s (hato) with %s id %s", helo,
-		      s->peer_name, v6 ? "IPv6:" : "", s->peer_addr, s->srv->conf->hostname, proto,
+	strbuf_printf(&b, "Received: from %s (%s [%s%s])\r\n", helo, s->peer_name,
+		      v6 ? "IPv6:" : "", s->peer_addr);
+	if (s->tls)
+		strbuf_printf(&b, "\t(using %s with cipher %s)\r\n", s->tls_version,
+			      s->tls_cipher);
+	strbuf_printf(&b, "\tby %s (hato) with %s id %s", s->srv->conf->hostname, proto,
 		      s->qf.id);
 	if (s->env.nrcpts == 1)
 		strbuf_printf(&b, "\r\n\tfor %s", s->env.rcpts[0].addr);
@@ -300,6 +314,9 @@ static void commit_done(void *arg, int err)
 		return;
 	}
 	smtp_process_input(s);
+	if (s->peer_eof && s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
+	    s->bev != NULL)
+		smtp_enter_state(s, SMTP_STATE_CLOSING); /* write_cb frees once the reply is out */
 }
 
 /* End of DATA or last BDAT chunk: refuse with the sticky error or commit. */
@@ -471,6 +488,10 @@ static void smtp_process_input(struct smtp_session *s)
 			smtp_close_now(s, "forbidden command");
 			return;
 		}
+		if (s->starttls_pending) {
+			start_tls(s);
+			return;
+		}
 		check_errors(s, before);
 		if (!progressed)
 			return;
@@ -484,6 +505,10 @@ static void delay_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (s->state == SMTP_STATE_CLOSING) { /* see write_cb */
+		session_free(s);
+		return;
+	}
 	s->paused = false;
 	smtp_process_input(s);
 }
@@ -495,14 +520,37 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	smtp_process_input(arg);
 }
 
-/* Output drained: a closing session can go now. */
+/* The socket's own buffer under a STARTTLS filter changed. */
+static void underlying_drained_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+				  void *arg)
+{
+	struct smtp_session *s = arg;
+	struct timeval now = {0, 0};
+
+	(void)info;
+	if (evbuffer_get_length(buf) == 0)
+		evtimer_add(s->delay_ev, &now); /* free outside libevent's write path */
+}
+
+/*
+ * Output drained: a closing session can go now.  Under a STARTTLS filter,
+ * "drained" means handed to the socket's bufferevent, not sent: wait for
+ * that buffer to empty too, or the last reply (221, 421) would be lost.
+ */
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
+	struct bufferevent *under;
 
 	(void)bev;
-	if (s->state == SMTP_STATE_CLOSING)
-		session_free(s);
+	if (s->state != SMTP_STATE_CLOSING)
+		return;
+	under = bufferevent_get_underlying(s->bev);
+	if (under && evbuffer_get_length(bufferevent_get_output(under)) > 0) {
+		evbuffer_add_cb(bufferevent_get_output(under), underlying_drained_cb, s);
+		return;
+	}
+	session_free(s);
 }
 
 /* EOF, error or timeout on the connection. */
@@ -511,17 +559,126 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	struct smtp_session *s = arg;
 
 	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		tls_established(s);
+		return;
+	}
+	if (s->ssl && !s->tls) {
+		char reason[256];
+		unsigned long e = bufferevent_get_openssl_error(s->bev);
+		log_info("event=tls_failed session=%s client=%s reason=\"%s\"", s->id,
+			 s->peer_addr,
+			 e ? tls_error_text(e, reason, sizeof(reason))
+			   : (what & BEV_EVENT_EOF) ? "client closed the connection"
+			   : (what & BEV_EVENT_TIMEOUT) ? "timeout" : "handshake failed");
+		smtp_close_now(s, "tls handshake failed");
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
 	    s->state != SMTP_STATE_CLOSING) {
 		log_info("event=timeout session=%s state=%s", s->id, smtp_strstate(s->state));
 		smtp_close(s, STATUS_TIMEOUT);
 		return;
 	}
+	if ((what & BEV_EVENT_EOF) && !s->peer_eof) {
+		/* A half-close still wants its replies: a client may send its whole
+		 * pipelined session and then shut down its side. */
+		s->peer_eof = true;
+		smtp_process_input(s);
+		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
+		    s->bev == NULL)
+			return; /* commit_done / write_cb finish the job */
+		if (s->state < SMTP_STATE_MAIL &&
+		    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0) {
+			smtp_enter_state(s, SMTP_STATE_CLOSING); /* flush the replies first */
+			return;
+		}
+	}
 	if (s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
 	    s->state >= SMTP_STATE_MAIL)
 		log_info("event=lost session=%s state=%s", s->id, smtp_strstate(s->state));
 	smtp_close_now(s, (what & BEV_EVENT_EOF) ? "eof" : (what & BEV_EVENT_TIMEOUT) ? "timeout"
 											 : "error");
+}
+
+/* The handshake did not finish in time. */
+static void tls_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("event=tls_failed session=%s client=%s reason=\"handshake timeout\"", s->id,
+		 s->peer_addr);
+	smtp_close_now(s, "tls handshake timeout");
+}
+
+/* Callbacks, buffer limits and timeouts of a (new) bufferevent. */
+static void session_attach(struct smtp_session *s, struct bufferevent *bev)
+{
+	s->bev = bev;
+	bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, READ_HIGH_WATER);
+	if (s->ssl)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+}
+
+/* Arm the handshake deadline. */
+static void tls_arm_timer(struct smtp_session *s)
+{
+	struct timeval tv = {s->srv->conf->limits.timeout_tls, 0};
+
+	evtimer_add(s->tls_timer, &tv);
+}
+
+/* The handshake finished. */
+static void tls_established(struct smtp_session *s)
+{
+	s->tls = true;
+	evtimer_del(s->tls_timer);
+	strcpy_bounded(s->tls_version, tls_version(s->ssl), sizeof(s->tls_version));
+	strcpy_bounded(s->tls_cipher, tls_cipher(s->ssl), sizeof(s->tls_cipher));
+	log_info("event=tls_established session=%s client=%s version=%s cipher=%s", s->id,
+		 s->peer_addr, s->tls_version, s->tls_cipher);
+}
+
+/*
+ * After "220 Ready to start TLS": everything the client sent after STARTTLS
+ * in plaintext is discarded, never executed inside TLS (CVE-2011-0411), and
+ * the session forgets what it knew (RFC 3207 §4.2).
+ */
+static void start_tls(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t junk = evbuffer_get_length(in);
+	struct bufferevent *fb;
+
+	s->starttls_pending = false;
+	if (junk > 0) {
+		log_info("event=starttls_plaintext_discarded session=%s client=%s octets=%zu", s->id,
+			 s->peer_addr, junk);
+		evbuffer_drain(in, junk);
+	}
+	fb = bufferevent_openssl_filter_new(s->srv->base, s->bev, s->ssl,
+					    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (fb == NULL) {
+		log_warnx("event=tls_failed session=%s reason=\"cannot create TLS filter\"", s->id);
+		smtp_close_now(s, "tls filter");
+		return;
+	}
+	session_attach(s, fb);
+	smtp_transaction_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	smtp_enter_state(s, SMTP_STATE_GREETED);
+	bufferevent_enable(fb, EV_READ | EV_WRITE);
+	tls_arm_timer(s);
+}
+
+/* The listener's TLS mode. */
+enum tls_mode smtp_tls_mode(const struct smtp_session *s)
+{
+	return s->l->lc->tls;
 }
 
 /* Send the greeting and start reading. */
@@ -609,11 +766,28 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	envelope_init(&s->env);
 	s->state = SMTP_STATE_CONNECTED;
 	s->data_error = STATUS_OK;
-	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH_WATER);
 	s->delay_ev = evtimer_new(srv->base, delay_cb, s);
 	s->data_timer = evtimer_new(srv->base, data_timer_cb, s);
+	s->tls_timer = evtimer_new(srv->base, tls_timer_cb, s);
+	if (l->lc->tls == TLS_MODE_IMPLICIT) {
+		s->ssl = tls_new_ssl(l->lc);
+		if (s->ssl == NULL) {
+			log_warnx("event=tls_failed listener=%s client=%s reason=\"no TLS context\"",
+				  l->lc->name, s->peer_addr);
+			evutil_closesocket(fd);
+			event_free(s->delay_ev);
+			event_free(s->data_timer);
+			event_free(s->tls_timer);
+			free(s);
+			return;
+		}
+		session_attach(s, bufferevent_openssl_socket_new(srv->base, fd, s->ssl,
+								 BUFFEREVENT_SSL_ACCEPTING,
+								 BEV_OPT_CLOSE_ON_FREE));
+		tls_arm_timer(s);
+	} else {
+		session_attach(s, bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE));
+	}
 	s->next = srv->sessions;
 	if (srv->sessions)
 		srv->sessions->prev = s;
@@ -643,8 +817,8 @@ static void session_free(struct smtp_session *s)
 	struct server *srv = s->srv;
 	char counts[256];
 
-	log_info("event=disconnect session=%s client=%s messages=%u errors=%u %s", s->id,
-		 s->peer_addr, s->messages, s->errors,
+	log_info("event=disconnect session=%s client=%s tls=%s messages=%u errors=%u %s", s->id,
+		 s->peer_addr, s->tls ? s->tls_version : "no", s->messages, s->errors,
 		 smtp_command_counts(s, counts, sizeof(counts)));
 	smtp_transaction_reset(s);
 	if (s->prev)
@@ -656,6 +830,7 @@ static void session_free(struct smtp_session *s)
 	srv->nsessions--;
 	event_free(s->delay_ev);
 	event_free(s->data_timer);
+	event_free(s->tls_timer);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	free(s);

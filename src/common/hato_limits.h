@@ -1,10 +1,10 @@
 /*
- * limits.h - protocol constants fixed by the RFCs, and the built-in defaults
+ * hato_limits.h - protocol constants fixed by the RFCs, and the built-in defaults
  * of every configurable limit.  The configurable ones live in struct
  * limits (conf.h) and are documented in docs/configuration.md.
  */
-#ifndef HATO_LIMITS_H
-#define HATO_LIMITS_H
+#ifndef HATO_HATO_LIMITS_H
+#define HATO_HATO_LIMITS_H
 
 /* RFC 5321 §4.5.3.1: fixed by the protocol. */
 #define ADDR_LOCAL_MAX 64   /* local part, octets */
@@ -27,5 +27,15 @@
 #define DEFAULT_TIMEOUT_COMMAND 300 /* RFC 5321 §4.5.3.2.7: server timeout */
 #define DEFAULT_TIMEOUT_DATA 180    /* §4.5.3.2.5: data block */
 #define DEFAULT_TIMEOUT_DATA_TOTAL 600 /* §4.5.3.2.6: the whole DATA phase */
+#define DEFAULT_TIMEOUT_TLS 30          /* a TLS handshake */
+
+/* TLS 1.2 ciphers: forward secrecy and AEAD only.  TLS 1.3: OpenSSL's set. */
+#define DEFAULT_TLS_CIPHERS                                                                        \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                               \
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
+#define DEFAULT_TLS_CIPHERSUITES                                                                   \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 #endif
