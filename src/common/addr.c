@@ -21,20 +21,35 @@ static bool is_atext(unsigned char c)
 	return isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/* Length of a well-formed UTF-8 sequence at p (non-ASCII lead), 0 if bad. */
+/*
+ * Length of a well-formed UTF-8 sequence at p (non-ASCII lead), 0 if bad:
+ * RFC 3629 §4, so no overlong forms, no surrogates, nothing past U+10FFFF.
+ */
 static size_t utf8_len(const unsigned char *p)
 {
+	unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second octet */
 	size_t n;
 
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
 		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
 		n = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		if (p[0] == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (p[0] == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
 		n = 4;
-	else
+		if (p[0] == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (p[0] == 0xf4)
+			hi = 0x8f; /* above U+10FFFF */
+	} else {
 		return 0;
-	for (size_t i = 1; i < n; i++)
+	}
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
 	return n;

@@ -146,7 +146,7 @@ static bool parse_line(char *key, char *v, struct envelope *e, bool *have_versio
 /* See envelope.h. */
 bool envelope_parse(const char *text, size_t len, struct envelope *e, char *err, size_t errsz)
 {
-	char *copy = xstrndup(text, len), *line, *save = NULL;
+	char *copy = xstrndup(text, len), *line, *next;
 	bool have_version = false, ok = true;
 	unsigned lineno = 0;
 
@@ -156,9 +156,16 @@ bool envelope_parse(const char *text, size_t len, struct envelope *e, char *err,
 		free(copy);
 		return false;
 	}
-	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *colon = strstr(line, ": ");
+	for (line = copy; line && *line; line = next) {
+		char *colon;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		lineno++;
+		if (*line == '\0')
+			continue; /* blank lines are counted, not meaningful */
+		colon = strstr(line, ": ");
 		if (colon == NULL) {
 			snprintf(err, errsz, "line %u: no \"key: value\"", lineno);
 			ok = false;

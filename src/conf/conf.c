@@ -91,20 +91,25 @@ static const struct key_def key_table[] = {
 
 struct parse_ctx {
 	struct conf *c;
-	char err[512]; /* first error, "" when none */
-	char section[64];
+	FILE *f;
+	int lineno;        /* of the line inih is working on */
+	int err_line;      /* where err was found, 0: use inih's count */
+	bool continuation; /* this line continues the previous value */
+	char err[512];     /* first error, "" when none */
 };
 
-/* Replace a list of strings by a comma/space separated value. */
-static bool set_domains(struct conf *c, const char *value)
+/* Replace (or extend) a list of strings by a comma/space separated value. */
+static bool set_domains(struct conf *c, const char *value, bool append)
 {
 	char *copy = xstrdup(value), *tok, *save = NULL;
 
-	for (size_t i = 0; i < c->nlocal_domains; i++)
+	for (size_t i = 0; !append && i < c->nlocal_domains; i++)
 		free(c->local_domains[i]);
-	free(c->local_domains);
-	c->local_domains = NULL;
-	c->nlocal_domains = 0;
+	if (!append) {
+		free(c->local_domains);
+		c->local_domains = NULL;
+		c->nlocal_domains = 0;
+	}
 	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		c->local_domains = xrealloc(c->local_domains,
 					    (c->nlocal_domains + 1) * sizeof(char *));
@@ -114,15 +119,17 @@ static bool set_domains(struct conf *c, const char *value)
 	return true;
 }
 
-/* Replace the trusted networks by a comma/space separated CIDR list. */
-static bool set_cidrs(struct conf *c, const char *value)
+/* Replace (or extend) the trusted networks by a comma/space separated list. */
+static bool set_cidrs(struct conf *c, const char *value, bool append)
 {
 	char *copy = xstrdup(value), *tok, *save = NULL;
 	bool ok = true;
 
-	free(c->trusted);
-	c->trusted = NULL;
-	c->ntrusted = 0;
+	if (!append) {
+		free(c->trusted);
+		c->trusted = NULL;
+		c->ntrusted = 0;
+	}
 	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		c->trusted = xrealloc(c->trusted, (c->ntrusted + 1) * sizeof(struct cidr));
 		if (!cidr_parse(tok, &c->trusted[c->ntrusted])) {
@@ -135,8 +142,9 @@ static bool set_cidrs(struct conf *c, const char *value)
 	return ok;
 }
 
-/* Store one value according to its key definition. */
-static bool set_value(struct conf *c, void *base, const struct key_def *k, const char *value)
+/* Store one value according to its key definition; append continues a list. */
+static bool set_value(struct conf *c, void *base, const struct key_def *k, const char *value,
+		      bool append)
 {
 	char *field = (char *)base + k->offset;
 	uint64_t n;
@@ -172,9 +180,9 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 		*(uint64_t *)field = n;
 		return true;
 	case KEY_DOMAINS:
-		return set_domains(c, value);
+		return set_domains(c, value, append);
 	case KEY_CIDRS:
-		return set_cidrs(c, value);
+		return set_cidrs(c, value, append);
 	case KEY_TLSMODE:
 		for (int m = TLS_MODE_NONE; m <= TLS_MODE_IMPLICIT; m++)
 			if (strcmp(value, tls_mode_name((enum tls_mode)m)) == 0) {
@@ -230,6 +238,58 @@ static struct cert_conf *cert_get(struct conf *c, const char *name)
 	return cc;
 }
 
+/* Is this a known section name ("server", "listener smtp", ...)? */
+static bool section_known(const char *name, size_t len)
+{
+	if ((len == 6 && strncmp(name, "server", 6) == 0) ||
+	    (len == 6 && strncmp(name, "limits", 6) == 0))
+		return true;
+	if (len > 9 && strncmp(name, "listener ", 9) == 0)
+		return true;
+	return len > 12 && strncmp(name, "certificate ", 12) == 0;
+}
+
+/*
+ * inih line reader: counts lines, refuses over-long lines (inih would split
+ * them into bogus keys), checks section names even for sections without
+ * keys (inih only reports keys), and marks continuation lines.
+ */
+static char *conf_reader(char *str, int num, void *stream)
+{
+	struct parse_ctx *ctx = stream;
+	size_t len;
+	char *p;
+
+	if (fgets(str, num, ctx->f) == NULL)
+		return NULL;
+	ctx->lineno++;
+	len = strlen(str);
+	if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(ctx->f)) {
+		int ch;
+		while ((ch = fgetc(ctx->f)) != EOF && ch != '\n')
+			;
+		if (ctx->err[0] == '\0') {
+			snprintf(ctx->err, sizeof(ctx->err), "line longer than %d characters",
+				 num - 2);
+			ctx->err_line = ctx->lineno;
+		}
+		str[0] = '\0';
+		return str;
+	}
+	p = str + strspn(str, " \t");
+	ctx->continuation = p != str && *p != '\0' && *p != '\n' && *p != '\r' && *p != ';' &&
+			    *p != '#';
+	if (*p == '[' && ctx->err[0] == '\0') {
+		char *close = strchr(p, ']');
+		if (close != NULL && !section_known(p + 1, (size_t)(close - p - 1))) {
+			snprintf(ctx->err, sizeof(ctx->err), "unknown section [%.*s]",
+				 (int)(close - p - 1), p + 1);
+			ctx->err_line = ctx->lineno;
+		}
+	}
+	return str;
+}
+
 /* inih callback: one key = value in a section. */
 static int conf_ini_line(void *user, const char *section, const char *name, const char *value)
 {
@@ -264,7 +324,15 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		const struct key_def *k = &key_table[i];
 		if (k->section != sec || strcmp(k->name, name) != 0)
 			continue;
-		if (!set_value(ctx->c, base, k, value)) {
+		bool list = k->type == KEY_DOMAINS || k->type == KEY_CIDRS;
+		if (ctx->continuation && !list) {
+			snprintf(ctx->err, sizeof(ctx->err),
+				 "key \"%s\" in [%s]: continuation line, but only lists may span "
+				 "lines",
+				 name, section);
+			return 0;
+		}
+		if (!set_value(ctx->c, base, k, value, ctx->continuation)) {
 			snprintf(ctx->err, sizeof(ctx->err), "key \"%s\" in [%s]: bad value \"%s\"",
 				 name, section, value);
 			return 0;
@@ -507,12 +575,14 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 			conf_free(c);
 			return NULL;
 		}
-		line = ini_parse_file(f, conf_ini_line, &ctx);
+		ctx.f = f;
+		line = ini_parse_stream(conf_reader, &ctx, conf_ini_line, &ctx);
 		fclose(f);
-		if (line != 0) {
+		if (line != 0 || ctx.err[0] != '\0') {
 			if (ctx.err[0] == '\0')
 				snprintf(ctx.err, sizeof(ctx.err), "syntax error");
-			snprintf(err, errsz, "%s:%d: %s", path, line, ctx.err);
+			snprintf(err, errsz, "%s:%d: %s", path, ctx.err_line ? ctx.err_line : line,
+				 ctx.err);
 			conf_free(c);
 			return NULL;
 		}

@@ -154,34 +154,42 @@ char *trim(char *s)
 	return s;
 }
 
+/* Is c kept as it is by escape_text? */
+static bool plain_char(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '\\' && c != '"';
+}
+
 /* Make peer text safe for one log line. */
 void escape_text(const char *in, size_t len, char *out, size_t outsz)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
+	size_t need = 0, o = 0, limit;
 
 	if (outsz == 0)
 		return;
+	for (size_t i = 0; i < len; i++)
+		need += plain_char((unsigned char)in[i]) ? 1 : 4;
+	/* when it all fits, all of it; otherwise as much as fits before "..." */
+	limit = need < outsz ? need : (outsz >= 4 ? outsz - 4 : 0);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
-		size_t need = (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') ? 1 : 4;
-		if (o + need + 4 > outsz) {
-			if (outsz >= 4) {
-				while (o + 4 > outsz)
-					o--;
-				memcpy(out + o, "...", 3);
-				o += 3;
-			}
-			break;
-		}
-		if (need == 1) {
+		if (plain_char(c)) {
+			if (o + 1 > limit)
+				break;
 			out[o++] = (char)c;
 		} else {
+			if (o + 4 > limit)
+				break;
 			out[o++] = '\\';
 			out[o++] = 'x';
 			out[o++] = hex[c >> 4];
 			out[o++] = hex[c & 15];
 		}
+	}
+	if (need >= outsz && outsz >= 4) {
+		memcpy(out + o, "...", 3);
+		o += 3;
 	}
 	out[o] = '\0';
 }
