@@ -14,11 +14,12 @@ SRCDIRS := src/lib src/common src/conf src/queue src/lookup src/tls src/smtp
 INCS    := $(addprefix -I,$(SRCDIRS))
 WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c17 -D_GNU_SOURCE $(WARN) $(INCS) -pthread \
+# override: `make CFLAGS=...` (make asan) replaces the optimisation flags only
+override CFLAGS += -std=c17 -D_GNU_SOURCE $(WARN) $(INCS) -pthread \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 VERSION := 0.1.0
-CFLAGS  += -DHATO_VERSION='"$(VERSION)"'
+override CFLAGS += -DHATO_VERSION='"$(VERSION)"'
 
 LIB_SRCS := $(foreach d,$(SRCDIRS),$(wildcard $(d)/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))

@@ -195,6 +195,7 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		printf("hatod: configuration %s is valid\n", path ? path : "(built-in defaults)");
+		conf_free(srv.conf);
 		return 0;
 	}
 	log_init("hatod", foreground, verbose);
@@ -233,6 +234,7 @@ int main(int argc, char **argv)
 				srv.conf->listeners[i].address, srv.conf->listeners[i].name,
 				srv.conf->state_dir);
 	event_base_dispatch(srv.base);
+	server_free(&srv);
 	queue_close(srv.queue);
 	dns_shutdown();
 	tls_shutdown();

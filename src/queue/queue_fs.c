@@ -315,7 +315,8 @@ bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, s
 		}
 		names[n++] = xstrdup(de->d_name);
 	}
-	qsort(names, n, sizeof(char *), cmp_names);
+	if (n > 0)
+		qsort(names, n, sizeof(char *), cmp_names);
 	for (size_t i = 0; i < n; i++) {
 		struct envelope e;
 		char perr[256], msg[QUEUE_ID_LEN + 8];

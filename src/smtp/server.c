@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -104,4 +105,15 @@ void server_stop(struct server *srv)
 bool server_drained(struct server *srv)
 {
 	return srv->stopping && srv->nsessions == 0 && queue_inflight(srv->queue) == 0;
+}
+
+/* See server.h. */
+void server_free(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].ev)
+			evconnlistener_free(srv->listeners[i].ev);
+	free(srv->listeners);
+	srv->listeners = NULL;
+	srv->nlisteners = 0;
 }

@@ -39,6 +39,8 @@ bool server_bind(struct server *srv, char *err, size_t errsz);
 void server_start(struct server *srv);
 /* Stop accepting, say 421 to idle sessions, let commits in flight finish. */
 void server_stop(struct server *srv);
+/* Release the listeners (after the loop has ended). */
+void server_free(struct server *srv);
 /* True once stopping and no session or commit remains. */
 bool server_drained(struct server *srv);
 

@@ -447,6 +447,10 @@ static void cmd_bdat(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_SYNTAX, "Syntax: BDAT size [LAST]");
 		return;
 	}
+	if (!s->esmtp) { /* CHUNKING is an ESMTP extension: not after HELO */
+		smtp_begin_chunk(s, size, is_last, STATUS_BAD_SEQUENCE);
+		return;
+	}
 	if (s->state == SMTP_STATE_MAIL) {
 		smtp_begin_chunk(s, size, is_last, STATUS_NO_RCPTS);
 		return;
