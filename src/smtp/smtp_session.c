@@ -378,7 +378,8 @@ static bool chunk_consume(struct smtp_session *s, struct evbuffer *in)
 		struct evbuffer_iovec v;
 		size_t take;
 
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		/* peek may report an empty chain of an empty buffer: check length */
+		if (evbuffer_get_length(in) == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			return false;
 		take = v.iov_len < s->bdat_remaining ? v.iov_len : (size_t)s->bdat_remaining;
 		if (s->chunk_error == STATUS_OK)
