@@ -9,7 +9,7 @@
 
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libevent_core libevent_pthreads libevent_openssl openssl libcares inih libcrypt
+PKGS    := libevent_core libevent_pthreads libevent_openssl openssl libcares inih libcrypt libidn2
 SRCDIRS := src/lib src/common src/conf src/queue src/lookup src/tls src/smtp
 INCS    := $(addprefix -I,$(SRCDIRS))
 WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes
@@ -57,10 +57,10 @@ run: setup all
 	$(BUILD)/hatod -f
 
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 e2e: all
-	HATO_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/e2e
+	HATO_BUILD=$(abspath $(BUILD)) HATO_SANITIZED=$(HATO_SANITIZED) /usr/bin/python3 -m pytest -q tests/e2e
 
 test: setup
 	$(MAKE) all unit
@@ -69,7 +69,7 @@ test: setup
 asan: setup
 	$(MAKE) BUILD=build-asan CC=clang \
 		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		LDFLAGS="-fsanitize=address,undefined" all unit e2e
+		LDFLAGS="-fsanitize=address,undefined" HATO_SANITIZED=1 all unit e2e
 
 fuzz: setup
 	@tests/fuzz/run.sh

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -25,7 +26,7 @@ static bool is_atext(unsigned char c)
  * Length of a well-formed UTF-8 sequence at p (non-ASCII lead), 0 if bad:
  * RFC 3629 §4, so no overlong forms, no surrogates, nothing past U+10FFFF.
  */
-static size_t utf8_len(const unsigned char *p)
+static size_t utf8_len(const unsigned char *p, size_t avail)
 {
 	unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second octet */
 	size_t n;
@@ -47,7 +48,7 @@ static size_t utf8_len(const unsigned char *p)
 	} else {
 		return 0;
 	}
-	if (p[1] < lo || p[1] > hi)
+	if (avail < n || p[1] < lo || p[1] > hi)
 		return 0;
 	for (size_t i = 2; i < n; i++)
 		if ((p[i] & 0xc0) != 0x80)
@@ -73,8 +74,8 @@ bool addr_valid_domain(const char *name, size_t len)
 			continue;
 		}
 		if (*p >= 0x80) {
-			size_t n = utf8_len(p);
-			if (n == 0 || p + n > end)
+			size_t n = utf8_len(p, (size_t)(end - p));
+			if (n == 0)
 				return false;
 			p += n;
 			label += n;
@@ -155,7 +156,7 @@ static const char *scan_local(const char *p, bool *utf8)
 					return NULL;
 				q += 2;
 			} else if (*q >= 0x80) {
-				size_t n = utf8_len(q);
+				size_t n = utf8_len(q, SIZE_MAX) /* NUL-terminated: the NUL stops it */;
 				if (n == 0)
 					return NULL;
 				*utf8 = true;
@@ -172,7 +173,7 @@ static const char *scan_local(const char *p, bool *utf8)
 		const unsigned char *atom = q;
 		while (*q) {
 			if (*q >= 0x80) {
-				size_t n = utf8_len(q);
+				size_t n = utf8_len(q, SIZE_MAX) /* NUL-terminated: the NUL stops it */;
 				if (n == 0)
 					return NULL;
 				*utf8 = true;

@@ -205,8 +205,14 @@ void queue_id_new(char id[QUEUE_ID_LEN + 1])
 		counter = (uint32_t)getpid() << 8;
 		seeded = true;
 	}
+	static uint64_t last_us;
+
 	gettimeofday(&tv, NULL);
 	us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	/* sortable even when the clock steps back: never below the last ID */
+	if (us < last_us)
+		us = last_us;
+	last_us = us;
 	snprintf(id, QUEUE_ID_LEN + 1, "%014" PRIX64 "%06" PRIX32, (uint64_t)(us & 0xFFFFFFFFFFFFFFu),
 		 counter++ & 0xFFFFFFu);
 }

@@ -8,6 +8,7 @@
 #include "conf.h"
 
 #include <arpa/inet.h>
+#include <idn2.h>
 #include <ini.h>
 #include <netdb.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "hato_limits.h"
 #include "util.h"
 
@@ -95,6 +97,7 @@ struct parse_ctx {
 	int lineno;        /* of the line inih is working on */
 	int err_line;      /* where err was found, 0: use inih's count */
 	bool continuation; /* this line continues the previous value */
+	bool have_key;     /* a key came before in this section */
 	char err[512];     /* first error, "" when none */
 };
 
@@ -258,6 +261,7 @@ static char *conf_reader(char *str, int num, void *stream)
 {
 	struct parse_ctx *ctx = stream;
 	size_t len;
+	bool content;
 	char *p;
 
 	if (fgets(str, num, ctx->f) == NULL)
@@ -277,9 +281,12 @@ static char *conf_reader(char *str, int num, void *stream)
 		return str;
 	}
 	p = str + strspn(str, " \t");
-	ctx->continuation = p != str && *p != '\0' && *p != '\n' && *p != '\r' && *p != ';' &&
-			    *p != '#';
-	if (*p == '[' && ctx->err[0] == '\0') {
+	content = *p != '\0' && *p != '\n' && *p != '\r' && *p != ';' && *p != '#';
+	/* as inih sees it: indented text continues the previous key, if any */
+	ctx->continuation = content && p != str && ctx->have_key;
+	if (content && !ctx->continuation)
+		ctx->have_key = *p != '[';
+	if (*p == '[' && !ctx->continuation && ctx->err[0] == '\0') {
 		char *close = strchr(p, ']');
 		if (close != NULL && !section_known(p + 1, (size_t)(close - p - 1))) {
 			snprintf(ctx->err, sizeof(ctx->err), "unknown section [%.*s]",
@@ -455,13 +462,39 @@ bool conf_is_trusted(const struct conf *c, const struct sockaddr *sa)
 	return false;
 }
 
+/* The A-label form of a domain, lower case, in a new allocation; NULL if
+ * it is not a valid IDNA2008 name. */
+static char *domain_ascii(const char *domain)
+{
+	char *out = NULL, *copy;
+
+	if (idn2_to_ascii_8z(domain, &out, IDN2_NONTRANSITIONAL) != IDN2_OK)
+		return NULL;
+	copy = xstrdup(out);
+	idn2_free(out);
+	for (char *p = copy; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return copy;
+}
+
 /* See conf.h. */
 bool conf_is_local_domain(const struct conf *c, const char *domain)
 {
+	char *ascii;
+	bool found = false;
+
 	for (size_t i = 0; i < c->nlocal_domains; i++)
-		if (strcasecmp(c->local_domains[i], domain) == 0)
+		if (strcasecmp(c->local_domains[i], domain) == 0 ||
+		    (c->local_domains_ascii[i] &&
+		     strcasecmp(c->local_domains_ascii[i], domain) == 0))
 			return true;
-	return false;
+	if ((ascii = domain_ascii(domain)) == NULL)
+		return false;
+	for (size_t i = 0; i < c->nlocal_domains && !found; i++)
+		found = c->local_domains_ascii[i] && strcmp(c->local_domains_ascii[i], ascii) == 0;
+	free(ascii);
+	return found;
 }
 
 /* The built-in defaults. */
@@ -550,6 +583,18 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 		snprintf(err, errsz, "[server]: local_domains is empty");
 		return false;
 	}
+	c->local_domains_ascii = xcalloc(c->nlocal_domains, sizeof(char *));
+	for (size_t i = 0; i < c->nlocal_domains; i++) {
+		const char *d = c->local_domains[i];
+		if (addr_valid_domain(d, strlen(d)))
+			c->local_domains_ascii[i] = domain_ascii(d);
+		/* the system's host name is taken as it is, whatever it looks like */
+		if (c->local_domains_ascii[i] == NULL && strcmp(d, c->hostname) != 0) {
+			snprintf(err, errsz, "[server]: local_domains: \"%s\" is not a valid domain",
+				 c->local_domains[i]);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -608,9 +653,13 @@ void conf_free(struct conf *c)
 	free(c->state_dir);
 	free(c->user);
 	free(c->group);
-	for (size_t i = 0; i < c->nlocal_domains; i++)
+	for (size_t i = 0; i < c->nlocal_domains; i++) {
 		free(c->local_domains[i]);
+		if (c->local_domains_ascii)
+			free(c->local_domains_ascii[i]);
+	}
 	free(c->local_domains);
+	free(c->local_domains_ascii);
 	free(c->trusted);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);

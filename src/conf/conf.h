@@ -69,6 +69,7 @@ struct conf {
 	char *user;
 	char *group;
 	char **local_domains;
+	char **local_domains_ascii; /* the same as A-labels, lower case */
 	size_t nlocal_domains;
 	struct cidr *trusted;
 	size_t ntrusted;
@@ -94,7 +95,8 @@ void conf_free(struct conf *c);
 /* "none", "starttls", ... */
 const char *tls_mode_name(enum tls_mode m);
 
-/* Is domain (any case) one of ours? */
+/* Is domain one of ours?  Case-insensitive, and an internationalized
+ * domain matches in its U-label and A-label (xn--) forms alike. */
 bool conf_is_local_domain(const struct conf *c, const char *domain);
 
 /* Is the address in a trusted network? */

@@ -32,6 +32,8 @@ static void strbuf_reserve(struct strbuf *b, size_t n)
 {
 	if (b->len + n + 1 <= b->cap)
 		return;
+	if (b->cap == 0) /* after strbuf_free */
+		b->cap = 256;
 	while (b->len + n + 1 > b->cap)
 		b->cap *= 2;
 	b->s = xrealloc(b->s, b->cap);

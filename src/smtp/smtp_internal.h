@@ -77,6 +77,7 @@ struct smtp_session {
 	/* input handling */
 	bool discarding; /* dropping an over-long line up to its LF */
 	bool paused;     /* error delay running */
+	bool output_full; /* replies piled up: input waits for write_cb */
 	bool gone;       /* connection lost while a lookup or commit runs */
 	bool drop;       /* close without a reply once the current input step ends */
 	bool peer_eof;   /* the client half-closed: answer what it sent, then close */

@@ -36,7 +36,8 @@
 #include "tls.h"
 #include "util.h"
 
-#define READ_HIGH_WATER (256 * 1024) /* bytes buffered per session at most */
+#define READ_HIGH_WATER (256 * 1024) /* input bytes buffered per session at most */
+#define WRITE_HIGH_WATER (64 * 1024) /* replies queued before input processing waits */
 #define SCRATCH_SIZE 65536
 
 static const char *const state_names[SMTP_STATE_COUNT] = {
@@ -326,6 +327,10 @@ static void message_end(struct smtp_session *s)
 
 	if (err == STATUS_OK && s->hs.received > s->srv->conf->limits.received_max)
 		err = STATUS_LOOP;
+	/* the reserve must survive this message too (SIZE= may have been absent) */
+	if (err == STATUS_OK &&
+	    !queue_has_space(s->srv->queue, s->qf.buflen, s->srv->conf->limits.min_free_space))
+		err = STATUS_DISK_FULL;
 	if (err == STATUS_OK && (s->dr.flags & (DATA_BARE_LF | DATA_BARE_CR)))
 		err = STATUS_BAD_LINE_ENDING;
 	if (err == STATUS_OK && (s->dr.flags & DATA_NUL))
@@ -476,6 +481,14 @@ static void smtp_process_input(struct smtp_session *s)
 		unsigned before = s->errors;
 		bool progressed;
 
+		/* A client that pipelines and never reads its replies: stop here;
+		 * the input fills to READ_HIGH_WATER and reading stops too.
+		 * write_cb resumes once the replies have left. */
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > WRITE_HIGH_WATER) {
+			s->output_full = true;
+			return;
+		}
+
 		if (s->in_chunk)
 			progressed = chunk_consume(s, in);
 		else if (s->state == SMTP_STATE_DATA)
@@ -544,8 +557,13 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	struct bufferevent *under;
 
 	(void)bev;
-	if (s->state != SMTP_STATE_CLOSING)
+	if (s->state != SMTP_STATE_CLOSING) {
+		if (s->output_full) {
+			s->output_full = false;
+			smtp_process_input(s);
+		}
 		return;
+	}
 	under = bufferevent_get_underlying(s->bev);
 	if (under && evbuffer_get_length(bufferevent_get_output(under)) > 0) {
 		evbuffer_add_cb(bufferevent_get_output(under), underlying_drained_cb, s);

@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# bench/run.sh - side-by-side SMTP receive benchmark: hatod against Postfix's
+# smtp-sink (which accepts mail and throws it away: the protocol ceiling).
+#
+# Postfix's smtp-source sends BENCH_MESSAGES messages of BENCH_SIZE octets
+# (default 20000 x 2048), one new connection per message, with 1 and then 20
+# parallel sessions, to each target on a free 127.0.0.1 port.  hatod fsyncs
+# every message before its 250, so the ratio hatod/smtp-sink is the price of
+# durability plus hato's own overhead.  For hatod it also checks that every
+# message sent is in the queue (STATE/queue/*.env).  A benchmark, not a test.
+#
+#   bench/run.sh                      (or: make bench)
+#   BENCH_MESSAGES=2000 bench/run.sh  a quick run
+#
+# Environment:
+#   BENCH_MESSAGES  messages per run (20000)
+#   BENCH_SIZE      payload octets per message (2048)
+#   BENCH_SESSIONS  parallel session counts ("1 20")
+#   BENCH_TARGETS   what to measure ("smtp-sink hatod")
+#   BENCH_HATOD     the hatod binary ($BUILD/hatod, so build/hatod)
+#   BENCH_TIMEOUT   seconds allowed per run (900)
+#   BENCH_TMPDIR    where the queue and logs go (${TMPDIR:-/tmp}; a real disk, not tmpfs)
+#   BENCH_KEEP=1    keep the temp dir (hatod logs, queue) instead of removing it
+#
+# Installs Postfix's tools (package postfix, left unconfigured and not started)
+# when they are missing.  Starts only loopback listeners, and stops only the
+# processes it started, by PID.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+MESSAGES=${BENCH_MESSAGES:-20000}
+SIZE=${BENCH_SIZE:-2048}
+HATOD=${BENCH_HATOD:-${BUILD:-build}/hatod} # make bench BUILD=dir passes BUILD
+TARGETS=${BENCH_TARGETS:-smtp-sink hatod}
+SESSIONS=${BENCH_SESSIONS:-1 20}
+RUN_TIMEOUT=${BENCH_TIMEOUT:-900}
+TMPBASE=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
+KEEP=${BENCH_KEEP:-0}
+
+SMTP_SOURCE=/usr/sbin/smtp-source
+SMTP_SINK=/usr/sbin/smtp-sink
+SENDER=bench@localhost
+RECIPIENT=bench@localhost
+
+say() { printf 'bench: %s\n' "$*"; }
+die() {
+	printf 'bench: ERROR: %s\n' "$*" >&2
+	exit 1
+}
+
+for v in MESSAGES SIZE RUN_TIMEOUT; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer, not '${!v}'"
+done
+for s in $SESSIONS; do
+	[[ $s =~ ^[1-9][0-9]*$ ]] || die "BENCH_SESSIONS must be positive integers, not '$s'"
+done
+for t in $TARGETS; do
+	[[ $t == smtp-sink || $t == hatod ]] || die "unknown target '$t' (smtp-sink, hatod)"
+done
+is_root=false
+[[ $(id -u) -eq 0 ]] && is_root=true
+
+# --- processes we started, and cleanup ------------------------------------
+
+PIDS=()
+WORK=""
+
+# Stop one process we started: TERM, up to 10 s, then KILL.  Returns its
+# exit status when it was still ours to reap.
+stop_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		say "pid $pid did not stop after TERM within 10 s: KILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# Stop a process we started and forget it (so a reused pid is never hit).
+stop_ours() {
+	local pid=$1 keep=() p
+	stop_pid "$pid"
+	for p in "${PIDS[@]}"; do
+		[[ $p == "$pid" ]] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		stop_pid "$pid"
+	done
+	if [[ -n $WORK && -d $WORK ]]; then
+		if [[ $KEEP == 1 ]]; then
+			say "kept $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- Postfix's smtp-source and smtp-sink ----------------------------------
+
+# Pids of running Postfix master processes (to tell whether the install
+# started one).
+postfix_masters() {
+	local p
+	for p in $(pgrep -x master 2>/dev/null || true); do
+		[[ $(readlink "/proc/$p/exe" 2>/dev/null) == */postfix/* ]] && echo "$p"
+	done
+	return 0
+}
+
+install_postfix_tools() {
+	if [[ -x $SMTP_SOURCE && -x $SMTP_SINK ]]; then
+		say "smtp-source and smtp-sink present"
+		return
+	fi
+	if ! $is_root; then
+		die "Postfix's smtp-source/smtp-sink are missing; as root run:
+  echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postfix"
+	fi
+	local before policy_made=false log
+	before=$(postfix_masters)
+	say "installing postfix (main_mailer_type 'No configuration': nothing is configured or started)"
+	echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+	# Keep invoke-rc.d from starting services during the install.
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		policy_made=true
+	fi
+	log=$(mktemp "$TMPBASE/hato-bench-apt.XXXXXX")
+	local ok=true
+	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends -o DPkg::Lock::Timeout=300 postfix; } >"$log" 2>&1 || ok=false
+	$policy_made && rm -f /usr/sbin/policy-rc.d
+	if ! $ok; then
+		cat "$log" >&2
+		rm -f "$log"
+		die "apt-get install postfix failed"
+	fi
+	rm -f "$log"
+	[[ -x $SMTP_SOURCE && -x $SMTP_SINK ]] || die "postfix installed but $SMTP_SOURCE or $SMTP_SINK is missing"
+	local p
+	for p in $(postfix_masters); do
+		if ! grep -qx "$p" <<<"$before"; then
+			say "the postfix install started a master (pid $p): stopping it"
+			stop_pid "$p"
+		fi
+	done
+	say "installed postfix; smtp-source and smtp-sink ready"
+}
+
+# --- helpers --------------------------------------------------------------
+
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=python3
+
+# A TCP port on 127.0.0.1 that nobody listens on right now.
+free_port() {
+	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Wait up to 10 s for pid $1 to accept connections on 127.0.0.1:$2.
+wait_port() {
+	local pid=$1 port=$2 i
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# Results, one line each: target sessions msgs seconds rate
+RESULTS=()
+FAILED=0
+
+# Run smtp-source against 127.0.0.1:$2 with $3 sessions; record as target $1.
+load() {
+	local target=$1 port=$2 sessions=$3 log=$WORK/source-$1-$3.log t0 t1 secs rate
+	say "$target: $MESSAGES messages of $SIZE octets, $sessions session(s)"
+	t0=$(date +%s.%N)
+	if ! timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$sessions" -l "$SIZE" -m "$MESSAGES" \
+		-f "$SENDER" -t "$RECIPIENT" "127.0.0.1:$port" >"$log" 2>&1; then
+		say "$target: smtp-source failed or timed out (${RUN_TIMEOUT}s); its output:"
+		tail -n 20 "$log" | sed 's/^/  | /'
+		FAILED=1
+		return 1
+	fi
+	t1=$(date +%s.%N)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	rate=$(awk -v n="$MESSAGES" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+	say "$target: $sessions session(s): $MESSAGES msgs in ${secs}s = $rate msg/s"
+	RESULTS+=("$target $sessions $MESSAGES $secs $rate")
+}
+
+bench_sink() {
+	local sessions=$1 port pid log=$WORK/smtp-sink-$1.log
+	port=$(free_port)
+	local user_opt=()
+	$is_root && user_opt=(-u nobody)
+	# backlog 1000; -m: room for every session at once
+	"$SMTP_SINK" "${user_opt[@]}" -m 1000 "127.0.0.1:$port" 1000 >"$log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	wait_port "$pid" "$port" || { tail -n 20 "$log" >&2; die "smtp-sink did not start on 127.0.0.1:$port"; }
+	say "smtp-sink pid $pid on 127.0.0.1:$port"
+	load smtp-sink "$port" "$sessions" || true
+	stop_ours "$pid"
+}
+
+bench_hatod() {
+	local sessions=$1 port pid dir=$WORK/hatod-$1 conf log queued
+	port=$(free_port)
+	mkdir -p "$dir"
+	chmod 0755 "$WORK" "$dir" # user hato must reach the state dir when we are root
+	conf=$dir/hato.conf
+	log=$dir/hatod.log
+	cat >"$conf" <<-EOF
+		[server]
+		state_dir = $dir/state
+		local_domains = localhost
+		[limits]
+		sessions_max = 1000
+		[listener smtp]
+		address = 127.0.0.1:$port
+	EOF
+	"$HATOD" -f -c "$conf" >"$log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	if ! wait_port "$pid" "$port"; then
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		die "hatod did not start on 127.0.0.1:$port (log above)"
+	fi
+	say "hatod pid $pid on 127.0.0.1:$port, state $dir/state"
+	if load hatod "$port" "$sessions"; then
+		queued=$(find "$dir/state/queue" -maxdepth 1 -name '*.env' 2>/dev/null | wc -l)
+		if [[ $queued -eq $MESSAGES ]]; then
+			say "hatod: queue holds $queued envelopes = messages sent"
+		else
+			say "hatod: MISMATCH: queue holds $queued envelopes, $MESSAGES messages were sent"
+			FAILED=1
+		fi
+	fi
+	if ! kill -0 "$pid" 2>/dev/null; then
+		say "hatod: pid $pid died during the run"
+		FAILED=1
+	fi
+	stop_ours "$pid"
+	local warns
+	warns=$(grep -cE 'level=(warning|error|fatal|panic)' "$log" || true)
+	if [[ $warns -gt 0 || $FAILED -ne 0 ]]; then
+		say "hatod: $warns warning/error lines in its log; the last ones:"
+		grep -E 'level=(warning|error|fatal|panic)' "$log" | tail -n 10 | sed 's/^/  | /'
+	fi
+}
+
+# --- main -----------------------------------------------------------------
+
+install_postfix_tools
+if [[ " $TARGETS " == *" hatod "* ]]; then
+	[[ -x $HATOD ]] || die "$HATOD not found: build it first (make), or set BENCH_HATOD"
+	if $is_root && ! getent passwd hato >/dev/null; then
+		die "no user hato for hatod to drop to: run scripts/setup.sh"
+	fi
+fi
+[[ -d $TMPBASE ]] || die "BENCH_TMPDIR $TMPBASE is not a directory"
+WORK=$(mktemp -d "$TMPBASE/hato-bench.XXXXXX")
+fstype=$(df --output=fstype "$WORK" | tail -n 1)
+say "$(nproc) cores, $(uname -sr), temp dir $WORK on $fstype"
+[[ $fstype == tmpfs ]] && say "warning: $WORK is on tmpfs: fsync costs nothing there, hatod will look faster than on disk"
+
+for s in $SESSIONS; do
+	for t in $TARGETS; do
+		case $t in
+		smtp-sink) bench_sink "$s" ;;
+		hatod) bench_hatod "$s" ;;
+		esac
+	done
+done
+
+echo
+printf '%-10s %8s %8s %10s %10s\n' target sessions msgs seconds msg/s
+for r in "${RESULTS[@]}"; do
+	# shellcheck disable=SC2086
+	printf '%-10s %8s %8s %10s %10s\n' $r
+done
+echo
+for s in $SESSIONS; do
+	sink=$(printf '%s\n' "${RESULTS[@]}" | awk -v s="$s" '$1 == "smtp-sink" && $2 == s { print $5 }')
+	hato=$(printf '%s\n' "${RESULTS[@]}" | awk -v s="$s" '$1 == "hatod" && $2 == s { print $5 }')
+	if [[ -n $sink && -n $hato ]]; then
+		awk -v s="$s" -v a="$hato" -v b="$sink" \
+			'BEGIN { printf "ratio hatod/smtp-sink, %s session(s): %.2f\n", s, (b > 0 ? a / b : 0) }'
+	fi
+done
+if [[ $FAILED -ne 0 ]]; then
+	say "FAILED: see the messages above"
+	exit 1
+fi

@@ -1,0 +1,215 @@
+"""Crash safety and orderly shutdown.
+
+kill -9 in the middle of a load of concurrent smtplib clients: every
+message that got "250 ... queued as ID" is in queue/ byte for byte after a
+restart on the same spool, nothing half-received survives in incoming/, and
+no message file is left without its envelope.  SIGTERM answers idle and
+mid-transaction clients with 421 4.3.2 and hatod exits 0.
+"""
+import os
+import pwd
+import re
+import signal
+import smtplib
+import threading
+import time
+
+from conftest import RawSMTP, restart_hatod, strip_received, wait_ready
+
+QUEUED_RE = re.compile(rb"2\.0\.0 OK queued as ([0-9A-F]{20})")
+THREADS = 4
+PER_THREAD = 50
+KILL_AFTER = 60
+
+
+def spool_files(h):
+    q = sorted(os.listdir(os.path.join(h.state_dir, "queue")))
+    return q, sorted(h.incoming())
+
+
+def test_kill9_under_load_loses_nothing_acknowledged(make_hatod):
+    h = make_hatod()
+    acked = {}  # queue id -> body
+    sent = set()  # every body we tried to send
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    def worker(t):
+        s = None
+        try:
+            s = smtplib.SMTP(h.host, h.port, timeout=10)
+            s.ehlo("crash%d.example" % t)
+            for i in range(PER_THREAD):
+                body = (b"Subject: crash %d/%d\r\nMessage-Id: <%d.%d@crash>\r\n\r\n"
+                        % (t, i, t, i) + (b"thread %d message %d\r\n" % (t, i)) * (1 + i % 7))
+                with lock:
+                    sent.add(body)
+                code, _ = s.mail("t%d@localhost" % t)
+                assert code == 250
+                code, _ = s.rcpt("r%d@localhost" % i)
+                assert code == 250
+                code, text = s.data(body)
+                if code != 250:
+                    return
+                m = QUEUED_RE.fullmatch(text)
+                assert m, text
+                with lock:
+                    acked[m.group(1).decode()] = (t, i, body)
+                    if len(acked) >= KILL_AFTER:
+                        enough.set()
+        except (smtplib.SMTPException, OSError):
+            return  # the server went away: whatever had no 250 is not ours to check
+        finally:
+            if s is not None:
+                s.close()
+
+    # one more client stays in the middle of DATA: its file is in incoming/
+    half = RawSMTP(h.host, h.port)
+    half.cmd("EHLO half.example")
+    half.cmd("MAIL FROM:<half@localhost>")
+    half.cmd("RCPT TO:<half@localhost>")
+    assert half.cmd("DATA").startswith("354 ")
+    # more than any write buffer, so that it is really on disk at the crash
+    half.send(b"Subject: never finished\r\n\r\n" + (b"h" * 78 + b"\r\n") * 2000)
+    threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(THREADS)]
+    for th in threads:
+        th.start()
+    assert enough.wait(30), "hatod did not acknowledge %d messages in 30 s" % KILL_AFTER
+    assert h.kill9() == -signal.SIGKILL
+    for th in threads:
+        th.join(15)
+        assert not th.is_alive()
+    half.close()
+
+    with lock:
+        acked = dict(acked)
+    assert KILL_AFTER <= len(acked) < THREADS * PER_THREAD, \
+        "the kill did not land in the middle (%d acknowledged)" % len(acked)
+    # what a crash can leave besides: a commit cut before its envelope was
+    # renamed into queue/, and a commit cut before anything was renamed
+    orphan = "00000000000001ABCDEF"
+    with open(os.path.join(h.state_dir, "queue", orphan + ".msg"), "wb") as f:
+        f.write(b"Received: partial\r\n")
+    for ext in ("msg", "env"):
+        with open(os.path.join(h.state_dir, "incoming", "00000000000002ABCDEF." + ext),
+                  "wb") as f:
+            f.write(b"partial\n")
+
+    h2 = restart_hatod(h)
+    try:
+        h2.start()
+        wait_ready(h2)  # the spool is recovered before the first greeting
+        queue, incoming = spool_files(h2)
+        assert incoming == []
+        msgs = {n[:-4] for n in queue if n.endswith(".msg")}
+        envs = {n[:-4] for n in queue if n.endswith(".env")}
+        assert msgs == envs, (msgs ^ envs)
+        assert orphan not in msgs
+        assert all(n.endswith((".msg", ".env")) for n in queue), queue
+        # every acknowledged message is there, intact
+        missing = set(acked) - envs
+        assert not missing, "acknowledged but lost: %s" % sorted(missing)
+        stored = {env["id"]: (env, msg) for env, msg in h2.queued()}
+        for qid, (t, i, body) in acked.items():
+            env, msg = stored[qid]
+            assert env["sender"] == "<t%d@localhost>" % t
+            assert env["rcpt"] == ["<r%d@localhost>" % i]
+            assert env["size"] == str(len(body))
+            assert strip_received(msg) == body
+        # queue IDs sort by time: each thread's messages in the order sent
+        for t in range(THREADS):
+            mine = sorted((i, qid) for qid, (tt, i, _) in acked.items() if tt == t)
+            assert [q for _, q in mine] == sorted(q for _, q in mine)
+        # spool files belong to the daemon user, private
+        hato_uid = pwd.getpwnam("hato").pw_uid
+        for name in queue:
+            st = os.stat(os.path.join(h2.state_dir, "queue", name))
+            assert (st.st_uid, st.st_mode & 0o777) == (hato_uid, 0o600), name
+        # what was committed without a 250 reaching the client is whole too
+        for qid, (env, msg) in stored.items():
+            assert strip_received(msg) in sent, qid
+        # and the restarted server works on the recovered spool
+        with smtplib.SMTP(h2.host, h2.port, timeout=10) as s:
+            assert s.sendmail("after@localhost", ["x@localhost"], b"\r\nafter\r\n") == {}
+        assert len(h2.queue_ids()) == len(stored) + 1
+        assert "queued=%d " % len(stored) in h2.logs()
+    finally:
+        h2.kill9()
+
+
+def test_sigterm_idle_client_gets_421_and_exit_0(make_hatod):
+    h = make_hatod()
+    idle = RawSMTP(h.host, h.port)
+    busy = RawSMTP(h.host, h.port)
+    try:
+        assert idle.cmd("EHLO idle.example").startswith("250-")
+        assert busy.cmd("EHLO busy.example").startswith("250-")
+        assert busy.cmd("MAIL FROM:<a@localhost>") == "250 2.1.0 Sender OK"
+        assert busy.cmd("RCPT TO:<b@localhost>") == "250 2.1.5 Recipient OK"
+        assert busy.cmd("DATA").startswith("354 ")
+        busy.send(b"Subject: cut\r\n\r\npart")
+        time.sleep(0.1)
+        h.proc.send_signal(signal.SIGTERM)
+        assert idle.reply() == "421 4.3.2 Service shutting down, closing connection"
+        assert idle.eof()
+        assert busy.reply() == "421 4.3.2 Service shutting down, closing connection"
+        assert busy.eof()
+        assert h.proc.wait(10) == 0
+    finally:
+        idle.close()
+        busy.close()
+    assert h.queue_ids() == []
+    assert h.incoming() == []
+
+
+def test_sigterm_lets_a_finished_message_commit(make_hatod):
+    # the client sent its final dot just before SIGTERM: it still gets 250,
+    # then 421, and the message is in the queue
+    h = make_hatod()
+    with RawSMTP(h.host, h.port) as c:
+        c.cmd("EHLO last.example")
+        c.send(b"MAIL FROM:<a@localhost>\r\nRCPT TO:<b@localhost>\r\nDATA\r\n")
+        assert c.replies(3)[2].startswith("354 ")
+        c.send(b"Subject: last\r\n\r\nlast one\r\n.\r\n")
+        h.proc.send_signal(signal.SIGTERM)
+        r = c.reply()
+        if r.startswith("250 "):
+            m = QUEUED_RE.fullmatch(r[4:].encode())
+            assert m, r
+            assert c.reply() == "421 4.3.2 Service shutting down, closing connection"
+            [(env, msg)] = h.queued()
+            assert env["id"] == m.group(1).decode()
+            assert strip_received(msg) == b"Subject: last\r\n\r\nlast one\r\n"
+        else:  # the signal won the race: refused, and nothing kept
+            assert r == "421 4.3.2 Service shutting down, closing connection"
+        assert c.eof()
+    assert h.proc.wait(10) == 0
+    assert h.incoming() == []
+
+
+def test_no_new_connections_after_sigterm(make_hatod):
+    h = make_hatod()
+    idle = RawSMTP(h.host, h.port)
+    try:
+        idle.cmd("EHLO a.example")
+        h.proc.send_signal(signal.SIGTERM)
+        assert idle.reply().startswith("421 4.3.2 ")
+        assert h.proc.wait(10) == 0
+    finally:
+        idle.close()
+    try:
+        RawSMTP(h.host, h.port, timeout=2)
+        connected = True
+    except OSError:
+        connected = False
+    assert not connected
+
+
+def test_sighup_is_harmless(hatod):
+    with RawSMTP(hatod.host, hatod.port) as c:
+        c.cmd("EHLO hup.example")
+        hatod.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.2)
+        assert hatod.proc.poll() is None
+        assert c.cmd("NOOP") == "250 2.0.0 OK"
+    assert "signal=HUP" in hatod.logs()

@@ -1,0 +1,609 @@
+/*
+ * test_conf.c - unit tests for src/conf/conf.c: conf_load() on built-in
+ * defaults and on files written to a temporary directory (every key,
+ * "[listener NAME]" sections with IPv4 and "[::1]:25" addresses, errors
+ * naming file, line and key for unknown keys, bad values and unknown
+ * sections), cidr_parse(), conf_is_trusted() and conf_is_local_domain().
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "hato_limits.h"
+
+#define MAX_FILES 64
+
+static char tmpdir[64];
+static char files[MAX_FILES][128];
+static size_t nfiles;
+
+/* Make the temporary directory for config files. */
+static int setup_dir(void **state)
+{
+	(void)state;
+	strcpy(tmpdir, "/tmp/hato-test-conf.XXXXXX");
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+/* Remove the files written and the directory. */
+static int teardown_dir(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < nfiles; i++)
+		unlink(files[i]);
+	return rmdir(tmpdir);
+}
+
+/* Write text to a new file in the temporary directory; returns its path. */
+static const char *write_conf(const char *text)
+{
+	char *path;
+	FILE *f;
+
+	assert_true(nfiles < MAX_FILES);
+	path = files[nfiles];
+	snprintf(path, sizeof(files[0]), "%s/hato-%zu.conf", tmpdir, nfiles);
+	nfiles++;
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+/* Load text as a file and expect success. */
+static struct conf *load_ok(const char *text)
+{
+	char err[512] = "";
+	const char *path = write_conf(text);
+	struct conf *c = conf_load(path, err, sizeof(err));
+
+	if (c == NULL)
+		fail_msg("conf_load failed: %s", err);
+	assert_string_equal(c->path, path);
+	return c;
+}
+
+/* Load text as a file and expect failure; the error must name the file,
+ * "FILE:LINE:" when line > 0, and contain every non-NULL fragment. */
+static void load_fail(const char *text, int line, const char *frag1, const char *frag2)
+{
+	char err[512] = "", want[256];
+	const char *path = write_conf(text);
+	struct conf *c = conf_load(path, err, sizeof(err));
+
+	if (c != NULL) {
+		conf_free(c);
+		fail_msg("accepted:\n%s", text);
+	}
+	if (strstr(err, path) == NULL)
+		fail_msg("error \"%s\" does not name the file %s", err, path);
+	if (line > 0) {
+		snprintf(want, sizeof(want), "%s:%d:", path, line);
+		if (strstr(err, want) == NULL)
+			fail_msg("error \"%s\" does not name line %d", err, line);
+	}
+	if (frag1 && strstr(err, frag1) == NULL)
+		fail_msg("error \"%s\" does not contain \"%s\"", err, frag1);
+	if (frag2 && strstr(err, frag2) == NULL)
+		fail_msg("error \"%s\" does not contain \"%s\"", err, frag2);
+}
+
+/* An IPv4 socket address. */
+static struct sockaddr_in sin4(const char *ip)
+{
+	struct sockaddr_in s;
+
+	memset(&s, 0, sizeof(s));
+	s.sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, ip, &s.sin_addr), 1);
+	return s;
+}
+
+/* An IPv6 socket address. */
+static struct sockaddr_in6 sin6(const char *ip)
+{
+	struct sockaddr_in6 s;
+
+	memset(&s, 0, sizeof(s));
+	s.sin6_family = AF_INET6;
+	assert_int_equal(inet_pton(AF_INET6, ip, &s.sin6_addr), 1);
+	return s;
+}
+
+/* Is ip (v4 or v6 text) trusted by c? */
+static bool trusted(const struct conf *c, const char *ip)
+{
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 s = sin6(ip);
+		return conf_is_trusted(c, (struct sockaddr *)&s);
+	} else {
+		struct sockaddr_in s = sin4(ip);
+		return conf_is_trusted(c, (struct sockaddr *)&s);
+	}
+}
+
+#define LISTENER "[listener smtp]\naddress = 127.0.0.1:2525\n"
+
+/* The listener called name, or NULL. */
+static const struct listener_conf *find_listener(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->nlisteners; i++)
+		if (strcmp(c->listeners[i].name, name) == 0)
+			return &c->listeners[i];
+	return NULL;
+}
+
+/* Without a file: "smtp" on 127.0.0.1:2525, everything on loopback, default limits. */
+static void test_defaults(void **state)
+{
+	char err[256] = "";
+	struct conf *c;
+	const struct listener_conf *l;
+	const struct sockaddr_in *sa;
+
+	(void)state;
+	unsetenv("HATO_STATE");
+	c = conf_load(NULL, err, sizeof(err));
+	assert_non_null(c);
+	assert_null(c->path);
+	assert_string_equal(c->state_dir, "./var/hato");
+	assert_string_equal(c->user, "hato");
+	l = find_listener(c, "smtp");
+	assert_non_null(l);
+	assert_string_equal(l->address, "127.0.0.1:2525");
+	sa = (const struct sockaddr_in *)&l->ss;
+	assert_int_equal(sa->sin_family, AF_INET);
+	assert_int_equal(ntohs(sa->sin_port), 2525);
+	assert_int_equal(l->sslen, sizeof(struct sockaddr_in));
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		sa = (const struct sockaddr_in *)&c->listeners[i].ss;
+		assert_int_equal(sa->sin_family, AF_INET);
+		assert_int_equal(ntohl(sa->sin_addr.s_addr), INADDR_LOOPBACK);
+	}
+	assert_int_equal(c->limits.text_line_max, DEFAULT_TEXT_LINE_MAX);
+	assert_int_equal(c->limits.message_size_max, DEFAULT_MESSAGE_SIZE_MAX);
+	assert_int_equal(c->limits.recipients_max, DEFAULT_RECIPIENTS_MAX);
+	assert_true(c->reverse_dns);
+	assert_true(conf_is_local_domain(c, "localhost"));
+	/* No network is trusted by default, loopback included. */
+	assert_int_equal(c->ntrusted, 0);
+	assert_false(trusted(c, "127.0.0.1"));
+	assert_false(trusted(c, "::1"));
+	conf_free(c);
+	setenv("HATO_STATE", "/srv/hato-state", 1);
+	c = conf_load(NULL, err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->state_dir, "/srv/hato-state");
+	conf_free(c);
+	unsetenv("HATO_STATE");
+}
+
+/* Every key of every section is read into its field. */
+static void test_all_keys(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_ok("; a comment\n"
+	            "[server]\n"
+	            "hostname = mx.example.org\n"
+	            "state_dir = /var/spool/hato\n"
+	            "user = mail\n"
+	            "group = mailgrp\n"
+	            "local_domains = example.org, example.net\n"
+	            "trusted_networks = 10.0.0.0/8\n"
+	            "reverse_dns = no\n"
+	            "commit_threads = 8\n"
+	            "[limits]\n"
+	            "command_line_max = 1024\n"
+	            "text_line_max = 2000\n"
+	            "message_size_max = 10m\n"
+	            "recipients_max = 50\n"
+	            "received_max = 30\n"
+	            "errors_soft = 2\n"
+	            "errors_hard = 10\n"
+	            "error_delay_ms = 500\n"
+	            "sessions_max = 100\n"
+	            "min_free_space = 1g\n"
+	            "timeout_command = 60\n"
+	            "timeout_data = 61\n"
+	            "timeout_data_total = 62\n" LISTENER);
+	assert_string_equal(c->hostname, "mx.example.org");
+	assert_string_equal(c->state_dir, "/var/spool/hato");
+	assert_string_equal(c->user, "mail");
+	assert_string_equal(c->group, "mailgrp");
+	assert_int_equal(c->nlocal_domains, 2);
+	assert_string_equal(c->local_domains[0], "example.org");
+	assert_string_equal(c->local_domains[1], "example.net");
+	assert_int_equal(c->ntrusted, 1);
+	assert_false(c->reverse_dns);
+	assert_int_equal(c->commit_threads, 8);
+	assert_int_equal(c->limits.command_line_max, 1024);
+	assert_int_equal(c->limits.text_line_max, 2000);
+	assert_int_equal(c->limits.message_size_max, 10 * 1024 * 1024);
+	assert_int_equal(c->limits.recipients_max, 50);
+	assert_int_equal(c->limits.received_max, 30);
+	assert_int_equal(c->limits.errors_soft, 2);
+	assert_int_equal(c->limits.errors_hard, 10);
+	assert_int_equal(c->limits.error_delay_ms, 500);
+	assert_int_equal(c->limits.sessions_max, 100);
+	assert_int_equal(c->limits.min_free_space, 1024 * 1024 * 1024);
+	assert_int_equal(c->limits.timeout_command, 60);
+	assert_int_equal(c->limits.timeout_data, 61);
+	assert_int_equal(c->limits.timeout_data_total, 62);
+	conf_free(c);
+}
+
+/* "[listener NAME]" sections with IPv4, "[::1]:25" and wildcard addresses. */
+static void test_listeners(void **state)
+{
+	struct conf *c;
+	const struct sockaddr_in *s4;
+	const struct sockaddr_in6 *s6;
+	struct in6_addr lo6 = IN6ADDR_LOOPBACK_INIT;
+
+	(void)state;
+	c = load_ok("[listener smtp]\naddress = 192.0.2.10:25\n"
+	            "[listener submission]\naddress = [::1]:25\n"
+	            "[listener any]\naddress = *:2465\n");
+	assert_int_equal(c->nlisteners, 3);
+	assert_string_equal(c->listeners[0].name, "smtp");
+	assert_string_equal(c->listeners[0].address, "192.0.2.10:25");
+	s4 = (const struct sockaddr_in *)&c->listeners[0].ss;
+	assert_int_equal(s4->sin_family, AF_INET);
+	assert_int_equal(ntohs(s4->sin_port), 25);
+	assert_int_equal(ntohl(s4->sin_addr.s_addr), 0xC000020A);
+	assert_string_equal(c->listeners[1].name, "submission");
+	assert_string_equal(c->listeners[1].address, "[::1]:25");
+	s6 = (const struct sockaddr_in6 *)&c->listeners[1].ss;
+	assert_int_equal(s6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(s6->sin6_port), 25);
+	assert_memory_equal(&s6->sin6_addr, &lo6, sizeof(lo6));
+	assert_int_equal(c->listeners[1].sslen, sizeof(struct sockaddr_in6));
+	assert_string_equal(c->listeners[2].name, "any");
+	assert_int_equal(ntohs(((const struct sockaddr_in *)&c->listeners[2].ss)->sin_port), 2465);
+	conf_free(c);
+}
+
+/* Bad listener addresses are refused, naming the listener and the key. */
+static void test_bad_listener_address(void **state)
+{
+	static const char *const bad[] = {
+	    "localhost:25", "127.0.0.1", "127.0.0.1:",    "127.0.0.1:65536", "[::1]25", "[::1]",
+	    "::1]:25",      "1.2.3.4:x", "[127.0.0.1:25", "256.0.0.1:25",    "::1:25",
+	};
+	char text[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[listener mx]\naddress = %s\n", bad[i]);
+		load_fail(text, 0, "mx", "address");
+	}
+}
+
+/* An unknown key names file, line and key. */
+static void test_unknown_key(void **state)
+{
+	(void)state;
+	load_fail("[server]\nhostname = mx.example.org\nbogus_key = 1\n" LISTENER, 3, "bogus_key",
+	          NULL);
+	load_fail(LISTENER "[limits]\n\n; comment\nmax_size = 10\n", 6, "max_size", NULL);
+	load_fail("[listener smtp]\naddress = 127.0.0.1:25\nport = 25\n", 3, "port", NULL);
+	/* Keys belong to their own section. */
+	load_fail("[limits]\nhostname = x\n" LISTENER, 2, "hostname", NULL);
+}
+
+/* A bad value names file, line, key and value. */
+static void test_bad_values(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *key;
+		const char *value;
+	} bad[] = {
+	    {"[server]\ncommit_threads = 0\n", "commit_threads", "0"},
+	    {"[server]\ncommit_threads = 65\n", "commit_threads", "65"},
+	    {"[server]\ncommit_threads = four\n", "commit_threads", "four"},
+	    {"[server]\nreverse_dns = maybe\n", "reverse_dns", "maybe"},
+	    {"[server]\nhostname =\n", "hostname", NULL},
+	    {"[server]\ntrusted_networks = 10.0.0.0/33\n", "trusted_networks", "10.0.0.0/33"},
+	    {"[server]\ntrusted_networks = 10.0.0.0/8, bogus\n", "trusted_networks", "bogus"},
+	    {"[limits]\ntext_line_max = 999\n", "text_line_max", "999"},
+	    {"[limits]\nmessage_size_max = 10x\n", "message_size_max", "10x"},
+	    {"[limits]\nmessage_size_max = 1023\n", "message_size_max", "1023"},
+	    {"[limits]\nmessage_size_max = 2048g\n", "message_size_max", "2048g"},
+	    {"[limits]\nrecipients_max = -1\n", "recipients_max", "-1"},
+	    {"[limits]\ntimeout_data = 86401\n", "timeout_data", "86401"},
+	    {"[listener smtp]\naddress =\n", "address", NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		load_fail(bad[i].text, 2, bad[i].key, bad[i].value);
+}
+
+/* Expect an unknown-section error naming the file and the header line
+ * (header) or the line of its first key (header + 1). */
+static void load_fail_section(const char *text, int header, const char *section)
+{
+	char err[512] = "", at_header[256], at_key[256];
+	const char *path = write_conf(text);
+	struct conf *c = conf_load(path, err, sizeof(err));
+
+	if (c != NULL) {
+		conf_free(c);
+		fail_msg("accepted:\n%s", text);
+	}
+	snprintf(at_header, sizeof(at_header), "%s:%d:", path, header);
+	snprintf(at_key, sizeof(at_key), "%s:%d:", path, header + 1);
+	if (strstr(err, at_header) == NULL && strstr(err, at_key) == NULL)
+		fail_msg("error \"%s\" does not name line %d or %d", err, header, header + 1);
+	if (strstr(err, section) == NULL)
+		fail_msg("error \"%s\" does not name [%s]", err, section);
+}
+
+/* An unknown section is an error naming it. */
+static void test_unknown_section(void **state)
+{
+	(void)state;
+	load_fail_section(LISTENER "[srever]\nhostname = x\n", 3, "[srever]");
+	load_fail_section("[listener]\naddress = 127.0.0.1:25\n", 1, "[listener]");
+	load_fail_section("[Server]\nhostname = x\n" LISTENER, 1, "[Server]");
+	/* A key before any section. */
+	load_fail("hostname = x\n" LISTENER, 1, "section", NULL);
+}
+
+/* An unknown section with no keys in it is an error too (conf.h). */
+static void test_unknown_empty_section(void **state)
+{
+	(void)state;
+	load_fail("[limit]\n; recipients_max = 10\n" LISTENER, 0, "limit", NULL);
+}
+
+/*
+ * A long (but sensible) list of local domains on one line is either read
+ * whole or refused with an error naming that line: never cut into pieces
+ * that are reported as a "syntax error" on a line that does not exist.
+ */
+static void test_long_line(void **state)
+{
+	char text[1024] = "[server]\nlocal_domains =", err[512] = "", want[256];
+	const char *path;
+	struct conf *c;
+
+	(void)state;
+	for (int i = 0; i < 20; i++) {
+		char one[32];
+		snprintf(one, sizeof(one), " domain%02d.example.org", i);
+		strcat(text, one);
+	}
+	strcat(text, "\n" LISTENER);
+	path = write_conf(text);
+	c = conf_load(path, err, sizeof(err));
+	if (c == NULL) {
+		snprintf(want, sizeof(want), "%s:2:", path);
+		if (strstr(err, want) == NULL || strstr(err, "syntax error") != NULL)
+			fail_msg("long line refused with \"%s\"", err);
+		return;
+	}
+	assert_int_equal(c->nlocal_domains, 20);
+	assert_true(conf_is_local_domain(c, "domain19.example.org"));
+	conf_free(c);
+}
+
+/*
+ * A list continued on an indented line (inih's multi-line values) must not
+ * silently lose its first line: either every domain is read, or the file
+ * is refused with an error naming the key.
+ */
+static void test_multiline_list(void **state)
+{
+	char err[512] = "";
+	const char *path = write_conf("[server]\nlocal_domains = a.example\n  b.example\n"
+	                              "trusted_networks = 10.0.0.0/8\n  192.168.0.0/16\n" LISTENER);
+	struct conf *c = conf_load(path, err, sizeof(err));
+
+	(void)state;
+	if (c == NULL) {
+		assert_non_null(strstr(err, "local_domains"));
+		return;
+	}
+	assert_true(conf_is_local_domain(c, "b.example"));
+	if (!conf_is_local_domain(c, "a.example"))
+		fail_msg("local_domains continued on a second line lost \"a.example\"");
+	assert_true(trusted(c, "192.168.1.1"));
+	if (!trusted(c, "10.1.1.1"))
+		fail_msg("trusted_networks continued on a second line lost \"10.0.0.0/8\"");
+	conf_free(c);
+}
+
+/*
+ * An indented first key of a section is an ordinary key for inih (there is
+ * nothing to continue): local_domains there replaces the built-in list,
+ * it is not appended to it.
+ */
+static void test_indented_first_key(void **state)
+{
+	char err[512] = "";
+	const char *path = write_conf("[server]\n  local_domains = a.example\n" LISTENER);
+	struct conf *c = conf_load(path, err, sizeof(err));
+
+	(void)state;
+	if (c == NULL)
+		return; /* refusing indented keys is fine too */
+	assert_true(conf_is_local_domain(c, "a.example"));
+	if (conf_is_local_domain(c, "localhost")) {
+		conf_free(c);
+		fail_msg("the built-in local_domains were kept next to the file's list");
+	}
+	conf_free(c);
+}
+
+/* Cross-key checks: no listener, errors_soft over errors_hard, no domains. */
+static void test_cross_checks(void **state)
+{
+	(void)state;
+	load_fail("[server]\nhostname = x\n", 0, "listener", NULL);
+	load_fail("[limits]\nerrors_soft = 5\nerrors_hard = 4\n" LISTENER, 0, "errors_soft", NULL);
+	load_fail("[server]\nlocal_domains = ,\n" LISTENER, 0, "local_domains", NULL);
+}
+
+/* A missing file is an error naming it. */
+static void test_missing_file(void **state)
+{
+	char err[512] = "", path[128];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/does-not-exist.conf", tmpdir);
+	assert_null(conf_load(path, err, sizeof(err)));
+	assert_non_null(strstr(err, path));
+}
+
+/* cidr_parse: IPv4 and IPv6 with and without a prefix length. */
+static void test_cidr_parse(void **state)
+{
+	static const char *const bad[] = {
+	    "",          "/8",     "10.0.0.0/33", "::/129",       "10.0.0.0/",   "10.0.0.0/x",
+	    "10.0.0/8",  "host/8", "10.0.0.0/-1", "10.0.0.0/8/9", "10.0.0.0 /8", "10.0.0.0/ 8",
+	    "[::1]/128",
+	};
+	struct cidr n;
+	unsigned char want4[4] = {10, 0, 0, 0};
+
+	(void)state;
+	assert_true(cidr_parse("10.0.0.0/8", &n));
+	assert_int_equal(n.family, AF_INET);
+	assert_int_equal(n.prefix, 8);
+	assert_memory_equal(n.addr, want4, 4);
+	assert_true(cidr_parse("192.0.2.1", &n));
+	assert_int_equal(n.family, AF_INET);
+	assert_int_equal(n.prefix, 32);
+	assert_true(cidr_parse("2001:db8::/32", &n));
+	assert_int_equal(n.family, AF_INET6);
+	assert_int_equal(n.prefix, 32);
+	assert_int_equal(n.addr[0], 0x20);
+	assert_int_equal(n.addr[3], 0xb8);
+	assert_true(cidr_parse("::1", &n));
+	assert_int_equal(n.family, AF_INET6);
+	assert_int_equal(n.prefix, 128);
+	assert_true(cidr_parse("0.0.0.0/0", &n));
+	assert_int_equal(n.prefix, 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cidr_parse(bad[i], &n))
+			fail_msg("\"%s\" accepted", bad[i]);
+}
+
+/* conf_is_trusted with the list read from a file (commas and spaces). */
+static void test_trusted_from_file(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_ok("[server]\ntrusted_networks = 10.0.0.0/8, 192.0.2.128/25 2001:db8::/32,::1\n"
+	            "local_domains = example.org\n" LISTENER);
+	assert_int_equal(c->ntrusted, 4);
+	assert_true(trusted(c, "10.1.2.3"));
+	assert_true(trusted(c, "10.255.255.255"));
+	assert_false(trusted(c, "11.0.0.0"));
+	assert_false(trusted(c, "9.255.255.255"));
+	assert_true(trusted(c, "192.0.2.128"));
+	assert_true(trusted(c, "192.0.2.255"));
+	assert_false(trusted(c, "192.0.2.127"));
+	assert_true(trusted(c, "2001:db8::1"));
+	assert_true(trusted(c, "2001:db8:ffff::1"));
+	assert_false(trusted(c, "2001:db9::1"));
+	assert_true(trusted(c, "::1"));
+	assert_false(trusted(c, "::2"));
+	/* IPv4-mapped IPv6 addresses are matched as IPv4. */
+	assert_true(trusted(c, "::ffff:10.9.9.9"));
+	assert_false(trusted(c, "::ffff:11.9.9.9"));
+	/* The families never mix otherwise. */
+	assert_false(trusted(c, "127.0.0.1"));
+	conf_free(c);
+}
+
+/* Prefix lengths that are not byte-aligned, /0 and non-IP families. */
+static void test_trusted_prefixes(void **state)
+{
+	struct conf c;
+	struct cidr nets[3];
+	struct sockaddr_un un;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.trusted = nets;
+	c.ntrusted = 1;
+	assert_true(cidr_parse("192.0.2.0/31", &nets[0]));
+	assert_true(trusted(&c, "192.0.2.0"));
+	assert_true(trusted(&c, "192.0.2.1"));
+	assert_false(trusted(&c, "192.0.2.2"));
+	assert_true(cidr_parse("128.0.0.0/1", &nets[0]));
+	assert_true(trusted(&c, "200.1.1.1"));
+	assert_false(trusted(&c, "127.255.255.255"));
+	assert_true(cidr_parse("172.16.0.0/12", &nets[0]));
+	assert_true(trusted(&c, "172.31.255.255"));
+	assert_false(trusted(&c, "172.32.0.0"));
+	assert_true(cidr_parse("fe80::/10", &nets[0]));
+	assert_true(trusted(&c, "febf::1"));
+	assert_false(trusted(&c, "fec0::1"));
+	assert_true(cidr_parse("2001:db8::1/127", &nets[0]));
+	assert_true(trusted(&c, "2001:db8::1"));
+	assert_false(trusted(&c, "2001:db8::2"));
+	assert_true(cidr_parse("0.0.0.0/0", &nets[0]));
+	assert_true(trusted(&c, "1.2.3.4"));
+	assert_false(trusted(&c, "2001:db8::1"));
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	assert_false(conf_is_trusted(&c, (struct sockaddr *)&un));
+	c.ntrusted = 0;
+	assert_false(trusted(&c, "1.2.3.4"));
+}
+
+/* conf_is_local_domain ignores case and matches whole names only. */
+static void test_local_domains(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_ok("[server]\nlocal_domains = Example.ORG mail.example.net\n" LISTENER);
+	assert_true(conf_is_local_domain(c, "example.org"));
+	assert_true(conf_is_local_domain(c, "EXAMPLE.ORG"));
+	assert_true(conf_is_local_domain(c, "MAIL.Example.Net"));
+	assert_false(conf_is_local_domain(c, "example.com"));
+	assert_false(conf_is_local_domain(c, "sub.example.org"));
+	assert_false(conf_is_local_domain(c, "example.org."));
+	assert_false(conf_is_local_domain(c, "example"));
+	assert_false(conf_is_local_domain(c, ""));
+	/* The file replaces the default list. */
+	assert_false(conf_is_local_domain(c, "localhost"));
+	conf_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),           cmocka_unit_test(test_all_keys),
+	    cmocka_unit_test(test_listeners),          cmocka_unit_test(test_bad_listener_address),
+	    cmocka_unit_test(test_unknown_key),        cmocka_unit_test(test_bad_values),
+	    cmocka_unit_test(test_unknown_section),    cmocka_unit_test(test_unknown_empty_section),
+	    cmocka_unit_test(test_long_line),          cmocka_unit_test(test_multiline_list),
+	    cmocka_unit_test(test_indented_first_key), cmocka_unit_test(test_cross_checks),
+	    cmocka_unit_test(test_missing_file),       cmocka_unit_test(test_cidr_parse),
+	    cmocka_unit_test(test_trusted_from_file),  cmocka_unit_test(test_trusted_prefixes),
+	    cmocka_unit_test(test_local_domains),
+	};
+
+	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}

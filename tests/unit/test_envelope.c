@@ -1,0 +1,394 @@
+/*
+ * test_envelope.c - unit tests for src/common/envelope.c: the envelope text
+ * format (exact output of envelope_format, envelope_parse round trips with
+ * quoted local parts holding spaces, rejection of bad files with an error
+ * naming the line) and queue IDs (queue_id_new, queue_id_valid).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "envelope.h"
+#include "strbuf.h"
+#include "util.h"
+
+/* A fully populated envelope with awkward recipients. */
+static void make_envelope(struct envelope *e)
+{
+	envelope_init(e);
+	strcpy(e->id, "0006A1B2C3D4E5F60001");
+	e->arrival = 1764370000;
+	e->sender = xstrdup("<alice@example.org>");
+	e->size = 2048;
+	e->body = BODY_8BITMIME;
+	e->smtputf8 = true;
+	e->client = xstrdup("192.0.2.1");
+	e->client_name = xstrdup("mail.example.org");
+	e->helo = xstrdup("[192.0.2.1]");
+	envelope_add_rcpt(e, "<bob@example.net>");
+	envelope_add_rcpt(e, "<\"john  smith\"@example.net>");
+	envelope_add_rcpt(e, "<\"addr= state=failed: x\"@example.net>");
+	envelope_add_rcpt(e, "<j\xc3\xb6rg@b\xc3\xbc"
+	                     "cher.example>");
+	e->rcpts[1].state = RCPT_DELIVERED;
+	e->rcpts[1].attempts = 3;
+	e->rcpts[1].next_attempt = 1764371234;
+	e->rcpts[2].state = RCPT_FAILED;
+	e->rcpts[2].attempts = 4294967295u;
+}
+
+/* Compare two optional strings. */
+static void assert_str_eq_or_null(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		assert_ptr_equal(a, b);
+	else
+		assert_string_equal(a, b);
+}
+
+/* Every field of a and b is equal. */
+static void assert_envelope_equal(const struct envelope *a, const struct envelope *b)
+{
+	assert_string_equal(a->id, b->id);
+	assert_int_equal(a->arrival, b->arrival);
+	assert_str_eq_or_null(a->sender, b->sender);
+	assert_int_equal(a->size, b->size);
+	assert_int_equal(a->body, b->body);
+	assert_int_equal(a->smtputf8, b->smtputf8);
+	assert_str_eq_or_null(a->client, b->client);
+	assert_str_eq_or_null(a->client_name, b->client_name);
+	assert_str_eq_or_null(a->helo, b->helo);
+	assert_int_equal(a->nrcpts, b->nrcpts);
+	for (size_t i = 0; i < a->nrcpts; i++) {
+		assert_string_equal(a->rcpts[i].addr, b->rcpts[i].addr);
+		assert_int_equal(a->rcpts[i].state, b->rcpts[i].state);
+		assert_int_equal(a->rcpts[i].attempts, b->rcpts[i].attempts);
+		assert_int_equal(a->rcpts[i].next_attempt, b->rcpts[i].next_attempt);
+	}
+}
+
+/* Parse text, expecting failure with every fragment in err. */
+static void expect_parse_error(const char *text, const char *frag1, const char *frag2)
+{
+	struct envelope e;
+	char err[256] = "";
+
+	if (envelope_parse(text, strlen(text), &e, err, sizeof(err)))
+		fail_msg("accepted:\n%s", text);
+	if (frag1 && strstr(err, frag1) == NULL)
+		fail_msg("error \"%s\" does not contain \"%s\"", err, frag1);
+	if (frag2 && strstr(err, frag2) == NULL)
+		fail_msg("error \"%s\" does not contain \"%s\"", err, frag2);
+	/* A failed parse leaves nothing allocated behind. */
+	assert_null(e.sender);
+	assert_null(e.rcpts);
+	assert_int_equal(e.nrcpts, 0);
+}
+
+/* The header lines every valid test file starts with. */
+#define GOOD_HEAD "hato-envelope: 1\nid: 0006A1B2C3D4E5F60001\nsender: <a@example.org>\n"
+
+/* envelope_format writes the documented key: value lines in order. */
+static void test_format_exact(void **state)
+{
+	struct envelope e;
+	struct strbuf b;
+
+	(void)state;
+	make_envelope(&e);
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	assert_string_equal(b.s, "hato-envelope: 1\n"
+	                         "id: 0006A1B2C3D4E5F60001\n"
+	                         "arrival: 1764370000\n"
+	                         "sender: <alice@example.org>\n"
+	                         "size: 2048\n"
+	                         "body: 8bitmime\n"
+	                         "smtputf8: yes\n"
+	                         "client: 192.0.2.1\n"
+	                         "client-name: mail.example.org\n"
+	                         "helo: [192.0.2.1]\n"
+	                         "rcpt: state=pending attempts=0 next=0 addr=<bob@example.net>\n"
+	                         "rcpt: state=delivered attempts=3 next=1764371234 "
+	                         "addr=<\"john  smith\"@example.net>\n"
+	                         "rcpt: state=failed attempts=4294967295 next=0 "
+	                         "addr=<\"addr= state=failed: x\"@example.net>\n"
+	                         "rcpt: state=pending attempts=0 next=0 addr=<j\xc3\xb6rg@b\xc3\xbc"
+	                         "cher.example>\n");
+	strbuf_free(&b);
+	envelope_free(&e);
+}
+
+/* format then parse gives back every field, quoted spaces included. */
+static void test_round_trip(void **state)
+{
+	struct envelope e, back;
+	struct strbuf b, b2;
+	char err[256] = "";
+
+	(void)state;
+	make_envelope(&e);
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	if (!envelope_parse(b.s, b.len, &back, err, sizeof(err)))
+		fail_msg("parse failed: %s", err);
+	assert_envelope_equal(&e, &back);
+	assert_string_equal(back.rcpts[1].addr, "<\"john  smith\"@example.net>");
+	/* And the text is stable: formatting the parsed envelope is identical. */
+	strbuf_init(&b2);
+	envelope_format(&back, &b2);
+	assert_string_equal(b.s, b2.s);
+	strbuf_free(&b);
+	strbuf_free(&b2);
+	envelope_free(&back);
+	envelope_free(&e);
+}
+
+/* Each body type and a null sender survive the round trip. */
+static void test_round_trip_variants(void **state)
+{
+	static const enum body_type bodies[] = {BODY_UNSPECIFIED, BODY_7BIT, BODY_8BITMIME};
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct envelope e, back;
+		struct strbuf b;
+		char err[256] = "";
+
+		envelope_init(&e);
+		queue_id_new(e.id);
+		e.sender = xstrdup("<>");
+		e.body = bodies[i];
+		e.client = xstrdup("2001:db8::1");
+		e.client_name = xstrdup("unknown");
+		e.helo = xstrdup("x");
+		envelope_add_rcpt(&e, "<postmaster>");
+		strbuf_init(&b);
+		envelope_format(&e, &b);
+		if (!envelope_parse(b.s, b.len, &back, err, sizeof(err)))
+			fail_msg("parse failed: %s", err);
+		assert_envelope_equal(&e, &back);
+		strbuf_free(&b);
+		envelope_free(&back);
+		envelope_free(&e);
+	}
+}
+
+/* A NULL sender is written as "<>". */
+static void test_null_sender_written(void **state)
+{
+	struct envelope e;
+	struct strbuf b;
+
+	(void)state;
+	envelope_init(&e);
+	strcpy(e.id, "0006A1B2C3D4E5F60001");
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	assert_non_null(strstr(b.s, "\nsender: <>\n"));
+	strbuf_free(&b);
+	envelope_free(&e);
+}
+
+/* A minimal file (version, id, sender) parses with defaults for the rest. */
+static void test_parse_minimal(void **state)
+{
+	struct envelope e;
+	char err[256] = "";
+
+	(void)state;
+	assert_true(envelope_parse(GOOD_HEAD, strlen(GOOD_HEAD), &e, err, sizeof(err)));
+	assert_string_equal(e.id, "0006A1B2C3D4E5F60001");
+	assert_string_equal(e.sender, "<a@example.org>");
+	assert_int_equal(e.nrcpts, 0);
+	assert_int_equal(e.body, BODY_UNSPECIFIED);
+	assert_int_equal(e.size, 0);
+	envelope_free(&e);
+}
+
+/* Only len bytes are parsed, and a NUL inside them is an error. */
+static void test_parse_len_and_nul(void **state)
+{
+	static const char text[] = GOOD_HEAD "size: 5\n";
+	struct envelope e;
+	char err[256] = "";
+
+	(void)state;
+	/* Cut off "size: 5\n": the parse must not see it. */
+	assert_true(envelope_parse(text, strlen(GOOD_HEAD), &e, err, sizeof(err)));
+	assert_int_equal(e.size, 0);
+	envelope_free(&e);
+	assert_false(
+	    envelope_parse(GOOD_HEAD "\0size: 5\n", strlen(GOOD_HEAD) + 9, &e, err, sizeof(err)));
+	assert_non_null(strstr(err, "NUL"));
+}
+
+/* A wrong or missing version is rejected. */
+static void test_parse_bad_version(void **state)
+{
+	(void)state;
+	expect_parse_error("hato-envelope: 2\nid: 0006A1B2C3D4E5F60001\nsender: <>\n", "line 1",
+	                   "hato-envelope");
+	expect_parse_error("hato-envelope: 0\nid: 0006A1B2C3D4E5F60001\nsender: <>\n", "line 1",
+	                   "hato-envelope");
+	expect_parse_error("hato-envelope: one\nid: 0006A1B2C3D4E5F60001\nsender: <>\n", "line 1",
+	                   "hato-envelope");
+	expect_parse_error("id: 0006A1B2C3D4E5F60001\nsender: <>\n", "hato-envelope", NULL);
+}
+
+/* An unknown key is rejected with its line number and name. */
+static void test_parse_unknown_key(void **state)
+{
+	(void)state;
+	expect_parse_error(GOOD_HEAD "colour: blue\n", "line 4", "colour");
+	expect_parse_error("hato-envelope: 1\nID: 0006A1B2C3D4E5F60001\n", "line 2", "ID");
+}
+
+/* A missing id or sender is rejected. */
+static void test_parse_missing_fields(void **state)
+{
+	(void)state;
+	expect_parse_error("hato-envelope: 1\nsender: <>\n", "id", NULL);
+	expect_parse_error("hato-envelope: 1\nid: 0006A1B2C3D4E5F60001\n", "sender", NULL);
+	expect_parse_error("", "hato-envelope", NULL);
+}
+
+/* Bad values for each key name the line and the key. */
+static void test_parse_bad_values(void **state)
+{
+	(void)state;
+	expect_parse_error("hato-envelope: 1\nid: 0006a1b2c3d4e5f60001\n", "line 2", "id");
+	expect_parse_error("hato-envelope: 1\nid: 0006A1B2C3D4E5F6000\n", "line 2", "id");
+	expect_parse_error(GOOD_HEAD "arrival: 12x\n", "line 4", "arrival");
+	expect_parse_error(GOOD_HEAD "arrival: -1\n", "line 4", "arrival");
+	expect_parse_error(GOOD_HEAD "size: 18446744073709551616\n", "line 4", "size");
+	expect_parse_error(GOOD_HEAD "body: binarymime\n", "line 4", "body");
+	expect_parse_error(GOOD_HEAD "smtputf8: maybe\n", "line 4", "smtputf8");
+	expect_parse_error(GOOD_HEAD "rcpt: state=lost attempts=0 next=0 addr=<b@x>\n", "line 4",
+	                   "rcpt");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 addr=b@x\n", "line 4",
+	                   "rcpt");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=x next=0 addr=<b@x>\n", "line 4",
+	                   "rcpt");
+	expect_parse_error(GOOD_HEAD "rcpt: addr=<b@x>\n", "line 4", "rcpt");
+	expect_parse_error(GOOD_HEAD "no colon here\n", "line 4", NULL);
+	expect_parse_error(GOOD_HEAD "size:5\n", "line 4", NULL);
+}
+
+/*
+ * A bad line after an empty line is still seen, and reported with its real
+ * line number: an operator opening the file at "line N" must land on it.
+ */
+static void test_parse_line_number_after_blank_line(void **state)
+{
+	static const char text[] = GOOD_HEAD "\nbogus: x\n";
+	struct envelope e;
+	char err[256] = "";
+
+	(void)state;
+	if (envelope_parse(text, strlen(text), &e, err, sizeof(err))) {
+		envelope_free(&e);
+		fail_msg("the bad key after a blank line was not even read");
+	}
+	if (strstr(err, "bogus") == NULL || strstr(err, "line 5") == NULL)
+		fail_msg("error does not name line 5 and its key: \"%s\"", err);
+}
+
+/* Lines after a blank line are not dropped: a recipient there is kept. */
+static void test_parse_blank_line_keeps_reading(void **state)
+{
+	static const char text[] = GOOD_HEAD "\nrcpt: state=pending attempts=0 next=0 addr=<b@x>\n"
+	                                     "\n\nsize: 7\n";
+	struct envelope e;
+	char err[256] = "";
+
+	(void)state;
+	if (!envelope_parse(text, strlen(text), &e, err, sizeof(err)))
+		return; /* refusing blank lines outright is fine too */
+	if (e.nrcpts != 1 || e.size != 7) {
+		size_t n = e.nrcpts;
+		envelope_free(&e);
+		fail_msg("lines after a blank line were ignored: %zu recipients", n);
+	}
+	assert_string_equal(e.rcpts[0].addr, "<b@x>");
+	envelope_free(&e);
+}
+
+/* queue_id_new: valid IDs, strictly increasing, time-prefixed. */
+static void test_queue_id_new(void **state)
+{
+	char prev[QUEUE_ID_LEN + 1], id[QUEUE_ID_LEN + 1], prefix[15];
+	struct timeval tv;
+	uint64_t now_us, id_us;
+
+	(void)state;
+	gettimeofday(&tv, NULL);
+	now_us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	queue_id_new(prev);
+	assert_int_equal(strlen(prev), QUEUE_ID_LEN);
+	assert_true(queue_id_valid(prev));
+	memcpy(prefix, prev, 14);
+	prefix[14] = '\0';
+	assert_int_equal(sscanf(prefix, "%14" SCNx64, &id_us), 1);
+	assert_true(id_us + 1000000 > now_us && id_us < now_us + 10000000);
+	for (int i = 0; i < 100000; i++) {
+		queue_id_new(id);
+		if (!queue_id_valid(id))
+			fail_msg("invalid id %s", id);
+		if (strcmp(prev, id) >= 0)
+			fail_msg("ids not increasing: %s then %s", prev, id);
+		strcpy(prev, id);
+	}
+}
+
+/* queue_id_valid: exactly 20 upper-case hex digits, nothing else. */
+static void test_queue_id_valid(void **state)
+{
+	static const char *const bad[] = {
+	    "",
+	    "0006a1b2c3d4e5f60001",
+	    "0006A1B2C3D4E5F6000",
+	    "0006A1B2C3D4E5F600011",
+	    "0006A1B2C3D4E5F6000G",
+	    "0006A1B2C3D4E5F6000 ",
+	    "../../../etc/passwd0",
+	    "0006A1B2C3D4E5F6000\n",
+	};
+
+	(void)state;
+	assert_true(queue_id_valid("0006A1B2C3D4E5F60001"));
+	assert_true(queue_id_valid("FFFFFFFFFFFFFFFFFFFF"));
+	assert_true(queue_id_valid("00000000000000000000"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (queue_id_valid(bad[i]))
+			fail_msg("\"%s\" accepted", bad[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_format_exact),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_round_trip_variants),
+	    cmocka_unit_test(test_null_sender_written),
+	    cmocka_unit_test(test_parse_minimal),
+	    cmocka_unit_test(test_parse_len_and_nul),
+	    cmocka_unit_test(test_parse_bad_version),
+	    cmocka_unit_test(test_parse_unknown_key),
+	    cmocka_unit_test(test_parse_missing_fields),
+	    cmocka_unit_test(test_parse_bad_values),
+	    cmocka_unit_test(test_parse_line_number_after_blank_line),
+	    cmocka_unit_test(test_parse_blank_line_keeps_reading),
+	    cmocka_unit_test(test_queue_id_new),
+	    cmocka_unit_test(test_queue_id_valid),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
