@@ -25,8 +25,11 @@
 #include "queue.h"
 #include "server.h"
 #include "tls.h"
+#include "users.h"
+#include "worker.h"
 
 #define SHUTDOWN_GRACE_SECONDS 10
+#define AUTH_THREADS 2 /* password checks (yescrypt) off the event loop */
 
 /* Usage text. */
 static void usage(FILE *f)
@@ -129,14 +132,20 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(event_new(srv->base, -1, 0, grace_cb, srv), &tv);
 }
 
-/* SIGHUP: reload the TLS certificates; sessions are not touched. */
+/* SIGHUP: re-read the users file and the TLS certificates; sessions go on. */
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
+	struct server *srv = arg;
 	char err[512];
 
 	(void)sig;
 	(void)what;
-	(void)arg;
+	if (!userdb_refresh(srv->users, err, sizeof(err)))
+		log_warnx("event=signal signal=HUP action=reload_users result=failed error=\"%s\"",
+			  err);
+	else
+		log_info("event=signal signal=HUP action=reload_users result=ok users=%zu",
+			 userdb_count(srv->users));
 	if (tls_reload(err, sizeof(err)))
 		log_info("event=signal signal=HUP action=reload_tls result=ok");
 	else
@@ -218,16 +227,21 @@ int main(int argc, char **argv)
 			       sizeof(err));
 	if (srv.queue == NULL)
 		fatalx("event=startup error=\"%s\"", err);
+	srv.users = userdb_open(srv.conf->users_file, err, sizeof(err));
+	if (srv.users == NULL)
+		fatalx("event=startup error=\"%s\"", err);
+	srv.workers = workers_new(srv.base, AUTH_THREADS);
 	sigterm = evsignal_new(srv.base, SIGTERM, stop_cb, &srv);
 	sigint = evsignal_new(srv.base, SIGINT, stop_cb, &srv);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
-	sighup = evsignal_new(srv.base, SIGHUP, hup_cb, NULL);
+	sighup = evsignal_new(srv.base, SIGHUP, hup_cb, &srv);
 	evsignal_add(sighup, NULL);
 	server_start(&srv);
-	log_info("event=started version=%s config=%s state_dir=%s hostname=%s queued=%zu uid=%d",
+	log_info("event=started version=%s config=%s state_dir=%s hostname=%s queued=%zu users=%zu "
+		 "uid=%d",
 		 HATO_VERSION, path ? path : "built-in", srv.conf->state_dir, srv.conf->hostname,
-		 queue_count(srv.queue), (int)getuid());
+		 queue_count(srv.queue), userdb_count(srv.users), (int)getuid());
 	if (foreground)
 		for (size_t i = 0; i < srv.conf->nlisteners; i++)
 			fprintf(stderr, "hatod: listening on %s (%s), state in %s\n",
@@ -235,6 +249,8 @@ int main(int argc, char **argv)
 				srv.conf->state_dir);
 	event_base_dispatch(srv.base);
 	server_free(&srv);
+	workers_free(srv.workers);
+	userdb_free(srv.users);
 	queue_close(srv.queue);
 	dns_shutdown();
 	tls_shutdown();

@@ -29,6 +29,8 @@ void envelope_free(struct envelope *e)
 	free(e->client);
 	free(e->client_name);
 	free(e->helo);
+	free(e->auth_user);
+	free(e->auth_param);
 	for (size_t i = 0; i < e->nrcpts; i++)
 		free(e->rcpts[i].addr);
 	free(e->rcpts);
@@ -60,6 +62,10 @@ void envelope_format(const struct envelope *e, struct strbuf *b)
 	strbuf_printf(b, "client: %s\n", e->client ? e->client : "");
 	strbuf_printf(b, "client-name: %s\n", e->client_name ? e->client_name : "");
 	strbuf_printf(b, "helo: %s\n", e->helo ? e->helo : "");
+	if (e->auth_user)
+		strbuf_printf(b, "auth-user: %s\n", e->auth_user);
+	if (e->auth_param)
+		strbuf_printf(b, "auth-param: %s\n", e->auth_param);
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct env_rcpt *r = &e->rcpts[i];
 		strbuf_printf(b, "rcpt: state=%s attempts=%u next=%lld addr=%s\n",
@@ -135,6 +141,12 @@ static bool parse_line(char *key, char *v, struct envelope *e, bool *have_versio
 	} else if (strcmp(key, "helo") == 0) {
 		free(e->helo);
 		e->helo = xstrdup(v);
+	} else if (strcmp(key, "auth-user") == 0) {
+		free(e->auth_user);
+		e->auth_user = xstrdup(v);
+	} else if (strcmp(key, "auth-param") == 0) {
+		free(e->auth_param);
+		e->auth_param = xstrdup(v);
 	} else if (strcmp(key, "rcpt") == 0) {
 		return parse_rcpt(v, e);
 	} else {

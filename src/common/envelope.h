@@ -13,6 +13,8 @@
  *   client: 192.0.2.1
  *   client-name: mail.example.org
  *   helo: mail.example.org
+ *   auth-user: alice          (only when authenticated)
+ *   auth-param: <>            (only when MAIL had AUTH=)
  *   rcpt: state=pending attempts=0 next=0 addr=<bob@example.net>
  *
  * Recipient lines keep "addr=" last: the rest of the line is the address,
@@ -61,6 +63,8 @@ struct envelope {
 	char *client;      /* peer IP address */
 	char *client_name; /* reverse DNS name or "unknown" */
 	char *helo;
+	char *auth_user;  /* the authenticated submitter, or NULL */
+	char *auth_param; /* MAIL ... AUTH= (xtext-decoded), or NULL */
 	struct env_rcpt *rcpts;
 	size_t nrcpts;
 };

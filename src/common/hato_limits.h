@@ -28,6 +28,11 @@
 #define DEFAULT_TIMEOUT_DATA 180    /* §4.5.3.2.5: data block */
 #define DEFAULT_TIMEOUT_DATA_TOTAL 600 /* §4.5.3.2.6: the whole DATA phase */
 #define DEFAULT_TIMEOUT_TLS 30          /* a TLS handshake */
+#define DEFAULT_AUTH_FAILURES_MAX 3     /* per session, then 421 */
+#define DEFAULT_AUTH_DELAY_MS 1000      /* first failure; doubles each time */
+#define DEFAULT_AUTH_CLIENT_FAILURES 10 /* per client address ... */
+#define DEFAULT_AUTH_CLIENT_WINDOW 600  /* ... within this many seconds ... */
+#define DEFAULT_AUTH_CLIENT_LOCKOUT 900 /* ... then AUTH is refused this long */
 
 /* TLS 1.2 ciphers: forward secrecy and AEAD only.  TLS 1.3: OpenSSL's set. */
 #define DEFAULT_TLS_CIPHERS                                                                        \

@@ -56,6 +56,23 @@ static const struct status_def {
 	[STATUS_TLS_READY] = {220, "2.0.0", "Ready to start TLS"},
 	[STATUS_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available due to temporary reason"},
 	[STATUS_TLS_REQUIRED] = {530, "5.7.0", "Must issue a STARTTLS command first"},
+	[STATUS_AUTH_OK] = {235, "2.7.0", "Authentication successful"},
+	[STATUS_AUTH_CHALLENGE] = {334, NULL, ""},
+	[STATUS_AUTH_CANCELLED] = {501, "5.7.0", "Authentication cancelled"},
+	[STATUS_AUTH_BAD_BASE64] = {501, "5.5.2", "Cannot decode base64 response"},
+	[STATUS_AUTH_LINE_TOO_LONG] = {500, "5.5.6", "Authentication exchange line is too long"},
+	[STATUS_AUTH_FAILED] = {535, "5.7.8", "Authentication credentials invalid"},
+	[STATUS_AUTH_ENCRYPT] = {538, "5.7.11", "Encryption required for requested authentication "
+						"mechanism"},
+	[STATUS_AUTH_REQUIRED] = {530, "5.7.0", "Authentication required"},
+	[STATUS_AUTH_MECH] = {504, "5.5.4", "Unrecognized authentication type"},
+	[STATUS_AUTH_LOCKED] = {454, "4.7.0", "Too many failed authentications from this address, "
+					      "try again later"},
+	[STATUS_AUTH_TEMPFAIL] = {454, "4.7.0", "Temporary authentication failure"},
+	[STATUS_AUTH_TOO_MANY] = {421, "4.7.0", "Too many failed authentications, closing "
+						"connection"},
+	[STATUS_SENDER_NOT_OWNED] = {553, "5.7.1", "Sender address not owned by authenticated "
+						   "user"},
 };
 
 /* Reply code of a status. */

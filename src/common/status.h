@@ -56,6 +56,19 @@ enum status {
 	STATUS_TLS_READY,         /* 220 2.0.0 */
 	STATUS_TLS_UNAVAILABLE,   /* 454 4.7.0 */
 	STATUS_TLS_REQUIRED,      /* 530 5.7.0 */
+	STATUS_AUTH_OK,           /* 235 2.7.0 */
+	STATUS_AUTH_CHALLENGE,    /* 334, no enhanced code: text is base64 */
+	STATUS_AUTH_CANCELLED,    /* 501 5.7.0 */
+	STATUS_AUTH_BAD_BASE64,   /* 501 5.5.2 */
+	STATUS_AUTH_LINE_TOO_LONG, /* 500 5.5.6 */
+	STATUS_AUTH_FAILED,       /* 535 5.7.8 */
+	STATUS_AUTH_ENCRYPT,      /* 538 5.7.11 */
+	STATUS_AUTH_REQUIRED,     /* 530 5.7.0 */
+	STATUS_AUTH_MECH,         /* 504 5.5.4 */
+	STATUS_AUTH_LOCKED,       /* 454 4.7.0 */
+	STATUS_AUTH_TEMPFAIL,     /* 454 4.7.0 */
+	STATUS_AUTH_TOO_MANY,     /* 421 4.7.0 */
+	STATUS_SENDER_NOT_OWNED,  /* 553 5.7.1 */
 	STATUS_COUNT
 };
 

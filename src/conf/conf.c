@@ -32,6 +32,7 @@ enum key_type {
 	KEY_CIDRS,   /* trusted_networks list */
 	KEY_TLSMODE, /* enum tls_mode */
 	KEY_TLSVER,  /* "TLSv1.2" / "TLSv1.3" into a char * */
+	KEY_AUTHMODE, /* enum auth_mode */
 };
 
 enum key_section {
@@ -68,6 +69,8 @@ static const struct key_def key_table[] = {
 	{SEC_SERVER, "tls_ciphers", KEY_STRING, SRV(tls_ciphers), 0, 0},
 	{SEC_SERVER, "tls_ciphersuites", KEY_STRING, SRV(tls_ciphersuites), 0, 0},
 	{SEC_SERVER, "tls_min_version", KEY_TLSVER, SRV(tls_min_version), 0, 0},
+	{SEC_SERVER, "users_file", KEY_STRING, SRV(users_file), 0, 0},
+	{SEC_SERVER, "received_hide_client", KEY_BOOL, SRV(received_hide_client), 0, 0},
 	{SEC_LIMITS, "command_line_max", KEY_SIZET, LIM(command_line_max), 512, 65536},
 	{SEC_LIMITS, "text_line_max", KEY_SIZET, LIM(text_line_max), 1000, 1048576},
 	{SEC_LIMITS, "message_size_max", KEY_SIZE, LIM(message_size_max), 1024,
@@ -83,8 +86,14 @@ static const struct key_def key_table[] = {
 	{SEC_LIMITS, "timeout_data", KEY_UINT, LIM(timeout_data), 1, 86400},
 	{SEC_LIMITS, "timeout_data_total", KEY_UINT, LIM(timeout_data_total), 1, 86400},
 	{SEC_LIMITS, "timeout_tls", KEY_UINT, LIM(timeout_tls), 1, 3600},
+	{SEC_LIMITS, "auth_failures_max", KEY_UINT, LIM(auth_failures_max), 1, 100},
+	{SEC_LIMITS, "auth_delay_ms", KEY_UINT, LIM(auth_delay_ms), 0, 60000},
+	{SEC_LIMITS, "auth_client_failures", KEY_UINT, LIM(auth_client_failures), 1, 100000},
+	{SEC_LIMITS, "auth_client_window", KEY_UINT, LIM(auth_client_window), 1, 86400},
+	{SEC_LIMITS, "auth_client_lockout", KEY_UINT, LIM(auth_client_lockout), 0, 86400},
 	{SEC_LISTENER, "address", KEY_STRING, LSN(address), 0, 0},
 	{SEC_LISTENER, "tls", KEY_TLSMODE, LSN(tls), 0, 0},
+	{SEC_LISTENER, "auth", KEY_AUTHMODE, LSN(auth), 0, 0},
 	{SEC_LISTENER, "tls_cert", KEY_STRING, LSN(tls_cert), 0, 0},
 	{SEC_LISTENER, "tls_key", KEY_STRING, LSN(tls_key), 0, 0},
 	{SEC_CERTIFICATE, "cert", KEY_STRING, CRT(cert), 0, 0},
@@ -193,6 +202,13 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 				return true;
 			}
 		return false;
+	case KEY_AUTHMODE:
+		for (int m = AUTH_MODE_NONE; m <= AUTH_MODE_REQUIRED; m++)
+			if (strcmp(value, auth_mode_name((enum auth_mode)m)) == 0) {
+				*(enum auth_mode *)field = (enum auth_mode)m;
+				return true;
+			}
+		return false;
 	case KEY_TLSVER:
 		if (strcmp(value, "TLSv1.2") != 0 && strcmp(value, "TLSv1.3") != 0)
 			return false;
@@ -226,6 +242,41 @@ const char *tls_mode_name(enum tls_mode m)
 	return names[m];
 }
 
+/* See conf.h. */
+const char *auth_mode_name(enum auth_mode m)
+{
+	static const char *const names[] = {"none", "optional", "required"};
+	return names[m];
+}
+
+/* [senders] user = addr, addr ...: a user's sender addresses (repeatable). */
+static bool set_senders(struct conf *c, const char *user, const char *value)
+{
+	struct sender_conf *sc = NULL;
+	char *copy, *tok, *save = NULL;
+
+	for (size_t i = 0; i < c->nsenders; i++)
+		if (strcmp(c->senders[i].user, user) == 0)
+			sc = &c->senders[i];
+	if (sc == NULL) {
+		c->senders = xrealloc(c->senders, (c->nsenders + 1) * sizeof(*c->senders));
+		sc = &c->senders[c->nsenders++];
+		memset(sc, 0, sizeof(*sc));
+		sc->user = xstrdup(user);
+	}
+	copy = xstrdup(value);
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (strcmp(tok, "*") != 0 && strchr(tok, '@') == NULL) {
+			free(copy);
+			return false;
+		}
+		sc->addrs = xrealloc(sc->addrs, (sc->naddrs + 1) * sizeof(char *));
+		sc->addrs[sc->naddrs++] = xstrdup(tok);
+	}
+	free(copy);
+	return true;
+}
+
 /* The extra certificate named name, created on first use. */
 static struct cert_conf *cert_get(struct conf *c, const char *name)
 {
@@ -245,7 +296,8 @@ static struct cert_conf *cert_get(struct conf *c, const char *name)
 static bool section_known(const char *name, size_t len)
 {
 	if ((len == 6 && strncmp(name, "server", 6) == 0) ||
-	    (len == 6 && strncmp(name, "limits", 6) == 0))
+	    (len == 6 && strncmp(name, "limits", 6) == 0) ||
+	    (len == 7 && strncmp(name, "senders", 7) == 0))
 		return true;
 	if (len > 9 && strncmp(name, "listener ", 9) == 0)
 		return true;
@@ -314,6 +366,17 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 	} else if (strncmp(section, "listener ", 9) == 0 && section[9] != '\0') {
 		sec = SEC_LISTENER;
 		lname = section + 9;
+	} else if (strcmp(section, "senders") == 0) {
+		if (name == NULL)
+			return 1;
+		if (!set_senders(ctx->c, name, value)) {
+			snprintf(ctx->err, sizeof(ctx->err),
+				 "user \"%s\" in [senders]: bad value \"%s\" (want addresses, "
+				 "@domain or *)",
+				 name, value);
+			return 0;
+		}
+		return 1;
 	} else if (strncmp(section, "certificate ", 12) == 0 && section[12] != '\0') {
 		sec = SEC_CERTIFICATE;
 		lname = section + 12;
@@ -532,6 +595,11 @@ static struct conf *conf_defaults(void)
 		.timeout_data = DEFAULT_TIMEOUT_DATA,
 		.timeout_data_total = DEFAULT_TIMEOUT_DATA_TOTAL,
 		.timeout_tls = DEFAULT_TIMEOUT_TLS,
+		.auth_failures_max = DEFAULT_AUTH_FAILURES_MAX,
+		.auth_delay_ms = DEFAULT_AUTH_DELAY_MS,
+		.auth_client_failures = DEFAULT_AUTH_CLIENT_FAILURES,
+		.auth_client_window = DEFAULT_AUTH_CLIENT_WINDOW,
+		.auth_client_lockout = DEFAULT_AUTH_CLIENT_LOCKOUT,
 	};
 	c->tls_ciphers = xstrdup(DEFAULT_TLS_CIPHERS);
 	c->tls_ciphersuites = xstrdup(DEFAULT_TLS_CIPHERSUITES);
@@ -607,10 +675,13 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 
 	if (path == NULL) {
 		listener_get(c, "smtp")->address = xstrdup("127.0.0.1:2525");
-		listener_get(c, "submission")->address = xstrdup("127.0.0.1:2587");
-		struct listener_conf *l = listener_get(c, "submissions");
+		struct listener_conf *l = listener_get(c, "submission");
+		l->address = xstrdup("127.0.0.1:2587");
+		l->auth = AUTH_MODE_REQUIRED;
+		l = listener_get(c, "submissions");
 		l->address = xstrdup("127.0.0.1:2465");
 		l->tls = TLS_MODE_IMPLICIT;
+		l->auth = AUTH_MODE_REQUIRED;
 	} else {
 		FILE *f = fopen(path, "r");
 		memset(&ctx, 0, sizeof(ctx));
@@ -632,6 +703,11 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 			return NULL;
 		}
 		c->path = xstrdup(path);
+	}
+	if (c->users_file == NULL) {
+		size_t n = strlen(c->state_dir) + 8;
+		c->users_file = xmalloc(n);
+		snprintf(c->users_file, n, "%s/users", c->state_dir);
 	}
 	if (!conf_check(c, err, errsz)) {
 		char tmp[512];
@@ -674,6 +750,14 @@ void conf_free(struct conf *c)
 		free(c->certs[i].key);
 	}
 	free(c->certs);
+	for (size_t i = 0; i < c->nsenders; i++) {
+		for (size_t j = 0; j < c->senders[i].naddrs; j++)
+			free(c->senders[i].addrs[j]);
+		free(c->senders[i].addrs);
+		free(c->senders[i].user);
+	}
+	free(c->senders);
+	free(c->users_file);
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->tls_ciphers);

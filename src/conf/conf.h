@@ -36,6 +36,18 @@ struct limits {
 	unsigned timeout_data;       /* seconds waiting for the next DATA block */
 	unsigned timeout_data_total; /* seconds for the whole DATA phase */
 	unsigned timeout_tls;        /* seconds for a TLS handshake */
+	unsigned auth_failures_max;  /* failed AUTH in a session before 421 */
+	unsigned auth_delay_ms;      /* delay of a failure reply, doubled per failure */
+	unsigned auth_client_failures; /* failures per client address in the window */
+	unsigned auth_client_window; /* seconds over which client failures count */
+	unsigned auth_client_lockout; /* seconds AUTH is refused after that */
+};
+
+/* [senders]: which MAIL FROM addresses a user may use. */
+struct sender_conf {
+	char *user;
+	char **addrs; /* "addr@domain", "@domain" (any address there) or "*" */
+	size_t naddrs;
 };
 
 enum tls_mode {
@@ -45,12 +57,19 @@ enum tls_mode {
 	TLS_MODE_IMPLICIT, /* TLS from the first byte (RFC 8314) */
 };
 
+enum auth_mode {
+	AUTH_MODE_NONE,     /* AUTH not offered (port 25) */
+	AUTH_MODE_OPTIONAL, /* offered over TLS */
+	AUTH_MODE_REQUIRED, /* offered over TLS; MAIL refused until done */
+};
+
 struct listener_conf {
 	char *name;
 	char *address; /* as written: "127.0.0.1:2525", "[::1]:25" */
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	enum tls_mode tls;
+	enum auth_mode auth;
 	char *tls_cert; /* NULL: the server's */
 	char *tls_key;
 };
@@ -82,6 +101,10 @@ struct conf {
 	char *tls_min_version;  /* "TLSv1.2" or "TLSv1.3" */
 	struct cert_conf *certs;
 	size_t ncerts;
+	char *users_file;          /* user:hash lines; default state_dir/users */
+	bool received_hide_client; /* authenticated mail: leave the client's IP out */
+	struct sender_conf *senders;
+	size_t nsenders;
 	struct limits limits;
 	struct listener_conf *listeners;
 	size_t nlisteners;
@@ -94,6 +117,8 @@ void conf_free(struct conf *c);
 
 /* "none", "starttls", ... */
 const char *tls_mode_name(enum tls_mode m);
+/* "none", "optional", "required" */
+const char *auth_mode_name(enum auth_mode m);
 
 /* Is domain one of ours?  Case-insensitive, and an internationalized
  * domain matches in its U-label and A-label (xn--) forms alike. */

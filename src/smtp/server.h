@@ -11,6 +11,8 @@
 
 struct conf;
 struct queue;
+struct userdb;
+struct workers;
 struct event_base;
 struct evconnlistener;
 struct listener_conf;
@@ -25,6 +27,8 @@ struct listener {
 struct server {
 	struct conf *conf;
 	struct queue *queue;
+	struct userdb *users;     /* AUTH users (users_file) */
+	struct workers *workers;  /* password checks */
 	struct event_base *base;
 	struct listener *listeners;
 	size_t nlisteners;

@@ -8,7 +8,7 @@
  */
 #include "smtp_internal.h"
 
-#include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,7 @@
 #include "cmdline.h"
 #include "conf.h"
 #include "log.h"
+#include "policy.h"
 #include "tls.h"
 #include "util.h"
 
@@ -64,6 +65,7 @@ static const struct smtp_cmd smtp_commands[] = {
 	{"VRFY", cmd_vrfy, ST_ANY, 0},
 	{"HELP", cmd_help, ST_ANY, 0},
 	{"STARTTLS", cmd_starttls, STATE_BIT(SMTP_STATE_READY), 0},
+	{"AUTH", smtp_cmd_auth, STATE_BIT(SMTP_STATE_READY), 0},
 	{"GET", NULL, ST_ANY, CMD_FORBIDDEN},
 	{"POST", NULL, ST_ANY, CMD_FORBIDDEN},
 	{"HEAD", NULL, ST_ANY, CMD_FORBIDDEN},
@@ -87,8 +89,10 @@ void smtp_dispatch(struct smtp_session *s, char *line)
 	}
 	if (log_verbose()) {
 		char esc[512];
-		/* never log credentials: AUTH lines are not echoed */
-		escape_text(line, strlen(line), esc, sizeof(esc));
+		/* never log credentials: of AUTH only the mechanism */
+		size_t n = strcmp(cmd.verb, "AUTH") == 0 ? strcspn(cmd.arg, " ") + (size_t)(cmd.arg - line)
+							: strlen(line);
+		escape_text(line, n, esc, sizeof(esc));
 		log_debug("event=command session=%s state=%s line=\"%s\"", s->id,
 			  smtp_strstate(s->state), esc);
 	}
@@ -164,7 +168,7 @@ static bool starttls_offered(const struct smtp_session *s)
 static void cmd_ehlo(struct smtp_session *s, char *arg)
 {
 	char first[512], size[64];
-	const char *lines[10];
+	const char *lines[12];
 	size_t n = 0;
 
 	if (!greet_common(s, arg, true))
@@ -182,6 +186,8 @@ static void cmd_ehlo(struct smtp_session *s, char *arg)
 	lines[n++] = "CHUNKING";
 	if (starttls_offered(s))
 		lines[n++] = "STARTTLS";
+	if (smtp_auth_offered(s))
+		lines[n++] = "AUTH PLAIN LOGIN";
 	smtp_reply_multi(s, STATUS_EHLO, lines, n);
 }
 
@@ -205,10 +211,35 @@ static char *after_keyword(char *arg, const char *kw)
 	return arg;
 }
 
+/* Decode xtext (RFC 3461 §4): "+XX" hex escapes, printable ASCII otherwise. */
+static bool xtext_decode(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (const char *p = in; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '+') {
+			unsigned v;
+			if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) ||
+			    sscanf(p + 1, "%2x", &v) != 1)
+				return false;
+			c = (unsigned char)v;
+			p += 2;
+		} else if (c < 33 || c > 126 || c == '=') {
+			return false;
+		}
+		if (o + 1 >= size)
+			return false;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return o > 0;
+}
+
 /* Apply MAIL parameters; STATUS_OK or the error to answer. */
 static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, size_t n)
 {
-	bool seen_size = false, seen_body = false, seen_utf8 = false;
+	bool seen_size = false, seen_body = false, seen_utf8 = false, seen_auth = false;
 	uint64_t size;
 
 	for (size_t i = 0; i < n; i++) {
@@ -229,6 +260,15 @@ static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, si
 				s->env.body = BODY_8BITMIME;
 			else
 				return STATUS_BAD_ARGS;
+		} else if (strcasecmp(p[i].key, "AUTH") == 0) {
+			/* RFC 4954 §5: an xtext mailbox or <>; parsed and kept */
+			char decoded[ADDR_PATH_MAX + 1];
+			if (seen_auth || !p[i].value ||
+			    !xtext_decode(p[i].value, decoded, sizeof(decoded)))
+				return STATUS_BAD_ARGS;
+			seen_auth = true;
+			free(s->env.auth_param);
+			s->env.auth_param = xstrdup(decoded);
 		} else if (strcasecmp(p[i].key, "SMTPUTF8") == 0) {
 			if (seen_utf8 || p[i].value)
 				return STATUS_BAD_ARGS;
@@ -262,6 +302,10 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 
 	if (smtp_tls_mode(s) == TLS_MODE_REQUIRED && !s->tls) {
 		smtp_reply(s, STATUS_TLS_REQUIRED, NULL);
+		return;
+	}
+	if (s->l->lc->auth == AUTH_MODE_REQUIRED && s->auth_user == NULL) {
+		smtp_reply(s, STATUS_AUTH_REQUIRED, NULL);
 		return;
 	}
 	if ((p = after_keyword(arg, "FROM:")) == NULL) {
@@ -299,6 +343,17 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_NON_ASCII, NULL);
 		return;
 	}
+	if (s->auth_user && !policy_sender_allowed(s->srv->conf, s->auth_user, &a)) {
+		char esc[ADDR_PATH_MAX * 4], user[256];
+		addr_format(&a, path, sizeof(path));
+		escape_text(path, strlen(path), esc, sizeof(esc));
+		escape_text(s->auth_user, strlen(s->auth_user), user, sizeof(user));
+		log_info("event=sender_refused session=%s user=\"%s\" from=\"%s\"", s->id, user,
+			 esc);
+		smtp_transaction_reset(s);
+		smtp_reply(s, STATUS_SENDER_NOT_OWNED, NULL);
+		return;
+	}
 	if (s->declared_size &&
 	    !queue_has_space(s->srv->queue, s->declared_size,
 			     s->srv->conf->limits.min_free_space)) {
@@ -311,30 +366,6 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 	s->env.arrival = 0;
 	smtp_enter_state(s, SMTP_STATE_MAIL);
 	smtp_reply(s, STATUS_SENDER_OK, NULL);
-}
-
-/* May mail for this recipient be accepted from this client? */
-static bool rcpt_allowed(struct smtp_session *s, const struct mailaddr *a)
-{
-	if (a->kind == ADDR_KIND_POSTMASTER)
-		return true;
-	if (a->literal) {
-		/* "[192.0.2.1]" or "[IPv6:...]" naming the address the client reached,
-		 * compared as an address, not as text (::1 is also 0:0:0:0:0:0:0:1) */
-		char lit[ADDR_DOMAIN_MAX + 1];
-		unsigned char want[16], got[16];
-		bool v6 = strncasecmp(a->domain, "[IPv6:", 6) == 0;
-		int fam = strchr(s->local_addr, ':') ? AF_INET6 : AF_INET;
-		strcpy_bounded(lit, a->domain + (v6 ? 6 : 1), sizeof(lit));
-		lit[strcspn(lit, "]")] = '\0';
-		if ((fam == AF_INET6) == v6 && inet_pton(fam, s->local_addr, want) == 1 &&
-		    inet_pton(fam, lit, got) == 1 &&
-		    memcmp(want, got, fam == AF_INET6 ? 16 : 4) == 0)
-			return true;
-	} else if (conf_is_local_domain(s->srv->conf, a->domain)) {
-		return true;
-	}
-	return s->trusted;
 }
 
 /* RCPT TO:<forward-path> */
@@ -377,7 +408,7 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 		return;
 	}
 	addr_format(&a, path, sizeof(path));
-	if (!rcpt_allowed(s, &a)) {
+	if (!policy_rcpt_allowed(s->srv->conf, &a, s->local_addr, s->trusted, s->auth_user)) {
 		char esc[300];
 		escape_text(path, strlen(path), esc, sizeof(esc));
 		log_info("event=relay_denied session=%s client=%s rcpt=\"%s\"", s->id,
@@ -404,6 +435,8 @@ static void envelope_stamp(struct smtp_session *s)
 	s->env.client = xstrdup(s->peer_addr);
 	s->env.client_name = xstrdup(s->peer_name);
 	s->env.helo = xstrdup(s->helo);
+	free(s->env.auth_user);
+	s->env.auth_user = s->auth_user ? xstrdup(s->auth_user) : NULL;
 }
 
 /* DATA: 354 and the message stream. */

@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "data_reader.h"
 #include "envelope.h"
+#include "header_fix.h"
 #include "queue.h"
 #include "server.h"
 #include "status.h"
@@ -30,6 +31,7 @@ enum smtp_state {
 	SMTP_STATE_RCPT,      /* at least one recipient accepted */
 	SMTP_STATE_DATA,      /* reading the DATA stream */
 	SMTP_STATE_BDAT,      /* inside a CHUNKING transaction */
+	SMTP_STATE_AUTH,      /* inside an AUTH exchange (RFC 4954) */
 	SMTP_STATE_COMMIT,    /* message complete, waiting for the disk */
 	SMTP_STATE_CLOSING,   /* last reply queued, closing after the flush */
 	SMTP_STATE_COUNT
@@ -61,6 +63,13 @@ struct smtp_session {
 	bool starttls_pending;  /* 220 sent; switch after this input step */
 	struct event *tls_timer; /* handshake deadline */
 
+	/* AUTH (smtp_auth.c) */
+	char *auth_user;       /* set once authenticated */
+	int auth_step;         /* enum auth_step of smtp_auth.c */
+	char *auth_name;       /* LOGIN: the user name, awaiting the password */
+	unsigned auth_failures;
+	bool auth_pending;     /* a password check runs on a worker */
+
 	/* the transaction */
 	struct envelope env;
 	struct qfile qf;
@@ -69,6 +78,9 @@ struct smtp_session {
 	struct data_reader dr;
 	struct header_scan hs;
 	enum status data_error; /* sticky: first failure during DATA/BDAT, or STATUS_OK */
+	bool fixing;            /* submission fix-ups (RFC 6409 §8) on this message */
+	struct header_fix hfix;
+	struct strbuf fixbuf;   /* fixed-up bytes on their way to the file */
 	uint64_t bdat_remaining;
 	bool bdat_last;
 	bool in_chunk; /* reading BDAT octets */
@@ -76,6 +88,7 @@ struct smtp_session {
 
 	/* input handling */
 	bool discarding; /* dropping an over-long line up to its LF */
+	bool discarding_auth; /* ... and it belongs to an AUTH exchange */
 	bool paused;     /* error delay running */
 	bool output_full; /* replies piled up: input waits for write_cb */
 	bool gone;       /* connection lost while a lookup or commit runs */
@@ -98,6 +111,7 @@ void smtp_reply(struct smtp_session *s, enum status st, const char *fmt, ...)
 void smtp_reply_multi(struct smtp_session *s, enum status st, const char *const *lines,
 		      size_t n);
 void smtp_enter_state(struct smtp_session *s, enum smtp_state st);
+void smtp_resume_input(struct smtp_session *s);
 const char *smtp_strstate(enum smtp_state st);
 void smtp_close(struct smtp_session *s, enum status st);
 void smtp_close_now(struct smtp_session *s, const char *reason);
@@ -106,6 +120,13 @@ enum status smtp_open_message(struct smtp_session *s);
 void smtp_begin_data(struct smtp_session *s);
 void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum status error);
 enum tls_mode smtp_tls_mode(const struct smtp_session *s);
+
+/* smtp_auth.c */
+void smtp_cmd_auth(struct smtp_session *s, char *arg);
+void smtp_auth_continue(struct smtp_session *s, char *line);
+void smtp_auth_abort(struct smtp_session *s, enum status st);
+bool smtp_auth_delay_done(struct smtp_session *s);
+bool smtp_auth_offered(const struct smtp_session *s);
 
 /* smtp_commands.c */
 void smtp_dispatch(struct smtp_session *s, char *line);

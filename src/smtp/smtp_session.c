@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,12 +46,12 @@ static const char *const state_names[SMTP_STATE_COUNT] = {
 	[SMTP_STATE_READY] = "READY",         [SMTP_STATE_MAIL] = "MAIL",
 	[SMTP_STATE_RCPT] = "RCPT",           [SMTP_STATE_DATA] = "DATA",
 	[SMTP_STATE_BDAT] = "BDAT",           [SMTP_STATE_COMMIT] = "COMMIT",
-	[SMTP_STATE_CLOSING] = "CLOSING",
+	[SMTP_STATE_CLOSING] = "CLOSING",     [SMTP_STATE_AUTH] = "AUTH",
 };
 
-static void smtp_process_input(struct smtp_session *s);
 static void session_free(struct smtp_session *s);
 static void start_tls(struct smtp_session *s);
+static void fixups_start(struct smtp_session *s);
 static void tls_established(struct smtp_session *s);
 static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
@@ -181,7 +182,7 @@ void smtp_close(struct smtp_session *s, enum status st)
 void smtp_close_now(struct smtp_session *s, const char *reason)
 {
 	log_debug("event=close session=%s reason=\"%s\"", s->id, reason);
-	if (s->state == SMTP_STATE_COMMIT || s->dns_pending) {
+	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending) {
 		/* the callback in flight still points at s: free it there */
 		s->gone = true;
 		if (s->bev) {
@@ -206,15 +207,24 @@ static void write_received(struct smtp_session *s)
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	escape_text(s->helo, strlen(s->helo), helo, sizeof(helo));
-	/* RFC 3848 / RFC 6531 protocol names: ESMTP, ESMTPS, UTF8SMTPS ... */
-	snprintf(proto, sizeof(proto), "%s%s", !s->esmtp ? "SMTP" : s->env.smtputf8 ? "UTF8SMTP" : "ESMTP",
-		 s->esmtp && s->tls ? "S" : "");
+	/* RFC 3848 / RFC 6531 protocol names: ESMTP, ESMTPS, ESMTPSA, UTF8SMTPSA ... */
+	snprintf(proto, sizeof(proto), "%s%s%s",
+		 !s->esmtp ? "SMTP" : s->env.smtputf8 ? "UTF8SMTP" : "ESMTP",
+		 s->esmtp && s->tls ? "S" : "", s->esmtp && s->auth_user ? "A" : "");
 	strbuf_init(&b);
-	strbuf_printf(&b, "Received: from %s (%s [%s%s])\r\n", helo, s->peer_name,
-		      v6 ? "IPv6:" : "", s->peer_addr);
+	if (s->auth_user && s->srv->conf->received_hide_client)
+		strbuf_printf(&b, "Received: from %s\r\n", helo);
+	else
+		strbuf_printf(&b, "Received: from %s (%s [%s%s])\r\n", helo, s->peer_name,
+			      v6 ? "IPv6:" : "", s->peer_addr);
 	if (s->tls)
 		strbuf_printf(&b, "\t(using %s with cipher %s)\r\n", s->tls_version,
 			      s->tls_cipher);
+	if (s->auth_user) {
+		char user[300];
+		escape_text(s->auth_user, strlen(s->auth_user), user, sizeof(user));
+		strbuf_printf(&b, "\t(Authenticated sender: %s)\r\n", user);
+	}
 	strbuf_printf(&b, "\tby %s (hato) with %s id %s", s->srv->conf->hostname, proto,
 		      s->qf.id);
 	if (s->env.nrcpts == 1)
@@ -248,6 +258,9 @@ enum status smtp_open_message(struct smtp_session *s)
 	header_scan_init(&s->hs);
 	data_reader_init(&s->dr, lim->text_line_max);
 	write_received(s);
+	s->fixing = false;
+	if (s->auth_user)
+		fixups_start(s);
 	return STATUS_OK;
 }
 
@@ -267,7 +280,15 @@ void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum sta
 	session_set_timeouts(s);
 }
 
-/* Message octets (already unstuffed): count, scan, store. */
+/* Write to the message file; a failure becomes the sticky error. */
+static void store(struct smtp_session *s, const char *p, size_t n)
+{
+	if (n > 0 && !queue_file_write(&s->qf, p, n))
+		s->data_error = (errno == ENOSPC || errno == EDQUOT) ? STATUS_DISK_FULL
+								     : STATUS_LOCAL_ERROR;
+}
+
+/* Message octets (already unstuffed): count, scan, fix up, store. */
 static void message_bytes(struct smtp_session *s, const char *p, size_t n)
 {
 	header_scan_feed(&s->hs, p, n);
@@ -278,9 +299,44 @@ static void message_bytes(struct smtp_session *s, const char *p, size_t n)
 		s->data_error = STATUS_TOO_BIG;
 		return;
 	}
-	if (!queue_file_write(&s->qf, p, n))
-		s->data_error = (errno == ENOSPC || errno == EDQUOT) ? STATUS_DISK_FULL
-								     : STATUS_LOCAL_ERROR;
+	if (!s->fixing) {
+		store(s, p, n);
+		return;
+	}
+	header_fix_feed(&s->hfix, p, n, &s->fixbuf);
+	store(s, s->fixbuf.s, s->fixbuf.len);
+	s->fixbuf.len = 0;
+}
+
+/* Start the submission fix-ups: Date and Message-ID if missing, no Bcc. */
+static void fixups_start(struct smtp_session *s)
+{
+	char date[64], msgid[QUEUE_ID_LEN + 300];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	snprintf(msgid, sizeof(msgid), "<%s@%s>", s->qf.id, s->srv->conf->hostname);
+	header_fix_init(&s->hfix, date, msgid);
+	if (s->fixbuf.s == NULL)
+		strbuf_init(&s->fixbuf);
+	s->fixing = true;
+}
+
+/* The end of a fixed-up message: what the header still needs. */
+static void fixups_finish(struct smtp_session *s)
+{
+	if (!s->fixing)
+		return;
+	header_fix_finish(&s->hfix, &s->fixbuf);
+	store(s, s->fixbuf.s, s->fixbuf.len);
+	s->fixbuf.len = 0;
+	log_info("event=submission_fixups session=%s queue_id=%s added_date=%s "
+		 "added_message_id=%s removed_bcc=%u",
+		 s->id, s->qf.id, header_fix_added_date(&s->hfix) ? "yes" : "no",
+		 header_fix_added_msgid(&s->hfix) ? "yes" : "no",
+		 header_fix_removed_bcc(&s->hfix));
 }
 
 /* The commit finished (on the loop): answer and go on. */
@@ -314,7 +370,7 @@ static void commit_done(void *arg, int err)
 		smtp_close(s, STATUS_SHUTDOWN);
 		return;
 	}
-	smtp_process_input(s);
+	smtp_resume_input(s);
 	if (s->peer_eof && s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
 	    s->bev != NULL)
 		smtp_enter_state(s, SMTP_STATE_CLOSING); /* write_cb frees once the reply is out */
@@ -327,6 +383,10 @@ static void message_end(struct smtp_session *s)
 
 	if (err == STATUS_OK && s->hs.received > s->srv->conf->limits.received_max)
 		err = STATUS_LOOP;
+	if (err == STATUS_OK) {
+		fixups_finish(s);
+		err = s->data_error;
+	}
 	/* the reserve must survive this message too (SIZE= may have been absent) */
 	if (err == STATUS_OK &&
 	    !queue_has_space(s->srv->queue, s->qf.buflen, s->srv->conf->limits.min_free_space))
@@ -420,35 +480,54 @@ static bool read_command(struct smtp_session *s, struct evbuffer *in)
 {
 	static char line[65536 + 2];
 	size_t max = s->srv->conf->limits.command_line_max, len = evbuffer_get_length(in);
+	bool auth_line = s->state == SMTP_STATE_AUTH;
 	struct evbuffer_ptr eol;
 
 	if (len == 0)
 		return false;
 	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	if (!s->discarding && (eol.pos < 0 ? len > max : (size_t)eol.pos + 1 > max)) {
+		/* remember whether the over-long line is an AUTH exchange (500 5.5.6) */
+		char head[5];
+		evbuffer_copyout(in, head, sizeof(head));
+		s->discarding_auth = auth_line || strncasecmp(head, "AUTH ", 5) == 0;
+		s->discarding = true;
+	}
 	if (eol.pos < 0) {
-		if (len > max) { /* a line that never ends: memory stays bounded */
+		if (s->discarding) /* a line that never ends: memory stays bounded */
 			evbuffer_drain(in, len);
-			s->discarding = true;
-		}
 		return false;
 	}
 	len = (size_t)eol.pos + 1; /* with the LF */
-	if (s->discarding || len > max) {
+	if (s->discarding) {
 		evbuffer_drain(in, len);
 		s->discarding = false;
 		log_info("event=line_too_long session=%s", s->id);
-		smtp_reply(s, STATUS_LINE_TOO_LONG, NULL);
+		if (s->discarding_auth)
+			smtp_auth_abort(s, STATUS_AUTH_LINE_TOO_LONG);
+		else
+			smtp_reply(s, STATUS_LINE_TOO_LONG, NULL);
 		return true;
 	}
 	evbuffer_remove(in, line, len);
 	if (len < 2 || line[len - 2] != '\r' || memchr(line, '\0', len - 2) ||
 	    memchr(line, '\r', len - 2)) {
-		smtp_reply(s, STATUS_BAD_CHAR, NULL);
+		if (auth_line)
+			smtp_auth_abort(s, STATUS_BAD_CHAR);
+		else
+			smtp_reply(s, STATUS_BAD_CHAR, NULL);
 		return true;
 	}
 	line[len - 2] = '\0';
+	if (auth_line) {
+		smtp_auth_continue(s, line);
+		explicit_bzero(line, len);
+		return true;
+	}
 	s->ncommands++;
 	smtp_dispatch(s, line);
+	if (has_prefix_ci(line, "AUTH "))
+		explicit_bzero(line, len); /* an initial response holds a password */
 	return true;
 }
 
@@ -470,7 +549,7 @@ static void check_errors(struct smtp_session *s, unsigned before)
 }
 
 /* Run everything the buffered input allows. */
-static void smtp_process_input(struct smtp_session *s)
+void smtp_resume_input(struct smtp_session *s)
 {
 	struct evbuffer *in;
 
@@ -494,7 +573,7 @@ static void smtp_process_input(struct smtp_session *s)
 		else if (s->state == SMTP_STATE_DATA)
 			progressed = data_consume(s, in);
 		else if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
-			 s->state == SMTP_STATE_CONNECTED)
+			 s->state == SMTP_STATE_CONNECTED || s->auth_pending)
 			return;
 		else
 			progressed = read_command(s, in);
@@ -523,15 +602,18 @@ static void delay_cb(evutil_socket_t fd, short what, void *arg)
 		session_free(s);
 		return;
 	}
+	smtp_auth_delay_done(s); /* a delayed 535, if that is what waited */
 	s->paused = false;
-	smtp_process_input(s);
+	if (s->state == SMTP_STATE_CLOSING)
+		return;
+	smtp_resume_input(s);
 }
 
 /* Input arrived. */
 static void read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
-	smtp_process_input(arg);
+	smtp_resume_input(arg);
 }
 
 /* The socket's own buffer under a STARTTLS filter changed. */
@@ -560,7 +642,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	if (s->state != SMTP_STATE_CLOSING) {
 		if (s->output_full) {
 			s->output_full = false;
-			smtp_process_input(s);
+			smtp_resume_input(s);
 		}
 		return;
 	}
@@ -603,7 +685,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		/* A half-close still wants its replies: a client may send its whole
 		 * pipelined session and then shut down its side. */
 		s->peer_eof = true;
-		smtp_process_input(s);
+		smtp_resume_input(s);
 		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
 		    s->bev == NULL)
 			return; /* commit_done / write_cb finish the job */
@@ -706,7 +788,7 @@ static void greet(struct smtp_session *s)
 	smtp_reply(s, STATUS_GREETING, "%s ESMTP hato", s->srv->conf->hostname);
 	smtp_enter_state(s, SMTP_STATE_GREETED);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	smtp_process_input(s);
+	smtp_resume_input(s);
 }
 
 /* Reverse DNS answered (or failed). */
@@ -825,7 +907,7 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 /* See smtp_session.h. */
 void smtp_session_shutdown(struct smtp_session *s)
 {
-	if (s->state == SMTP_STATE_COMMIT || s->dns_pending)
+	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending)
 		return; /* their callbacks see srv->stopping */
 	smtp_close(s, STATUS_SHUTDOWN);
 }
@@ -840,6 +922,10 @@ static void session_free(struct smtp_session *s)
 		 s->peer_addr, s->tls ? s->tls_version : "no", s->messages, s->errors,
 		 smtp_command_counts(s, counts, sizeof(counts)));
 	smtp_transaction_reset(s);
+	free(s->auth_user);
+	free(s->auth_name);
+	if (s->fixbuf.s)
+		strbuf_free(&s->fixbuf);
 	if (s->prev)
 		s->prev->next = s->next;
 	else

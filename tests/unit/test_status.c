@@ -117,7 +117,7 @@ static void test_every_status_well_formed(void **state)
 		size_t n = status_format(buf, sizeof(buf), (enum status)st, NULL, true);
 
 		assert_true(code >= 200 && code <= 599);
-		assert_true(n > 6);
+		assert_true(n >= 6); /* "334 \r\n": an empty SASL challenge */
 		assert_int_equal(n, strlen(buf));
 		assert_memory_equal(buf + n - 2, "\r\n", 2);
 		assert_null(memchr(buf, '\r', n - 2));

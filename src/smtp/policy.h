@@ -1,0 +1,27 @@
+/*
+ * policy.h - who may send what, decided in one place.
+ *
+ * Relay: an authenticated user may send to any domain; so may a client in
+ * trusted_networks; everyone else only to local domains (and to an address
+ * literal naming the address the client connected to, and <postmaster>).
+ * Senders: an authenticated user may use as MAIL FROM only the addresses
+ * [senders] gives them; without an entry, user@ each local domain (or the
+ * login itself when it is an address).  The null sender <> is always allowed.
+ */
+#ifndef HATO_POLICY_H
+#define HATO_POLICY_H
+
+#include <stdbool.h>
+
+struct conf;
+struct mailaddr;
+
+/* May mail to a be accepted from this client?  local_addr is the address
+ * the client connected to (for address literals). */
+bool policy_rcpt_allowed(const struct conf *c, const struct mailaddr *a, const char *local_addr,
+			 bool trusted, const char *auth_user);
+
+/* May the authenticated user send as a? */
+bool policy_sender_allowed(const struct conf *c, const char *user, const struct mailaddr *a);
+
+#endif

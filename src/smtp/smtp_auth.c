@@ -1,0 +1,316 @@
+/*
+ * smtp_auth.c - SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) and LOGIN.
+ *
+ * AUTH is offered and accepted only over TLS; before TLS it is refused
+ * with 538 5.7.11 without looking at the credentials.  The password check
+ * (yescrypt: slow on purpose) runs on a worker thread, and takes the same
+ * time for unknown users (userdb_hash_for gives a dummy hash).  Each
+ * failure delays its 535 reply, doubling per failure; at auth_failures_max
+ * the session gets 421, and failures also count against the client's
+ * address across sessions (auth_limit.c).  Credentials are never logged;
+ * the buffers that held a password are wiped.
+ */
+#include "smtp_internal.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth_limit.h"
+#include "base64.h"
+#include "log.h"
+#include "users.h"
+#include "util.h"
+#include "worker.h"
+
+#define AUTH_USER_MAX 255
+#define AUTH_PASSWORD_MAX 1024
+#define AUTH_DELAY_CAP_MS 30000
+
+enum auth_step {
+	AUTH_STEP_NONE,
+	AUTH_STEP_PLAIN,      /* waiting for the PLAIN response */
+	AUTH_STEP_LOGIN_USER, /* waiting for the LOGIN user name */
+	AUTH_STEP_LOGIN_PASS, /* waiting for the LOGIN password */
+	AUTH_STEP_CHECKING,   /* a worker checks the password */
+	AUTH_STEP_DELAY,      /* a failure reply waits out its delay */
+};
+
+struct auth_job {
+	struct smtp_session *s;
+	char *user;
+	char *password;
+	char *hash;
+	bool ok;
+};
+
+/* Is AUTH listed in EHLO (and accepted) in this session? */
+bool smtp_auth_offered(const struct smtp_session *s)
+{
+	return s->l->lc->auth != AUTH_MODE_NONE && s->tls && s->auth_user == NULL;
+}
+
+/* Leave the exchange with a reply; the session goes back to READY. */
+void smtp_auth_abort(struct smtp_session *s, enum status st)
+{
+	free(s->auth_name);
+	s->auth_name = NULL;
+	s->auth_step = AUTH_STEP_NONE;
+	smtp_enter_state(s, SMTP_STATE_READY);
+	smtp_reply(s, st, NULL);
+}
+
+/* Decode a client response; false (and the reply sent) when it is bad. */
+static bool auth_decode(struct smtp_session *s, const char *line, unsigned char *out,
+			size_t outsz, size_t *outlen)
+{
+	size_t len = strlen(line);
+
+	if (strcmp(line, "*") == 0) {
+		smtp_auth_abort(s, STATUS_AUTH_CANCELLED);
+		return false;
+	}
+	if (strcmp(line, "=") == 0) { /* an empty initial response (RFC 4954 §4) */
+		*outlen = 0;
+		return true;
+	}
+	if (BASE64_DECODED_MAX(len) > outsz || !base64_decode(line, len, out, outlen)) {
+		smtp_auth_abort(s, STATUS_AUTH_BAD_BASE64);
+		return false;
+	}
+	return true;
+}
+
+/* Worker thread: the slow part. */
+static void auth_check_work(void *arg)
+{
+	struct auth_job *j = arg;
+
+	j->ok = password_verify(j->password, j->hash);
+}
+
+/* Loop: the check is done. */
+static void auth_check_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct smtp_session *s = j->s;
+	const struct limits *lim = &s->srv->conf->limits;
+	char user[AUTH_USER_MAX * 4 + 1];
+
+	explicit_bzero(j->password, strlen(j->password));
+	free(j->password);
+	free(j->hash);
+	s->auth_pending = false;
+	escape_text(j->user, strlen(j->user), user, sizeof(user));
+	if (s->gone) {
+		free(j->user);
+		free(j);
+		smtp_close_now(s, "gone during AUTH");
+		return;
+	}
+	if (j->ok) {
+		log_info("event=auth session=%s client=%s result=ok user=\"%s\"", s->id, s->peer_addr,
+			 user);
+		s->auth_user = j->user;
+		s->auth_step = AUTH_STEP_NONE;
+		smtp_enter_state(s, SMTP_STATE_READY);
+		smtp_reply(s, STATUS_AUTH_OK, NULL);
+	} else {
+		unsigned shift = s->auth_failures < 15 ? s->auth_failures : 15;
+		unsigned delay = lim->auth_delay_ms << shift;
+		struct timeval tv;
+
+		s->auth_failures++;
+		if (delay > AUTH_DELAY_CAP_MS)
+			delay = AUTH_DELAY_CAP_MS;
+		log_info("event=auth session=%s client=%s result=failed user=\"%s\" failures=%u",
+			 s->id, s->peer_addr, user, s->auth_failures);
+		if (auth_limit_fail(lim, (struct sockaddr *)&s->peer, time(NULL)))
+			log_warnx("event=auth_lockout client=%s seconds=%u", s->peer_addr,
+				  lim->auth_client_lockout);
+		free(j->user);
+		/* the 535 waits out the delay; nothing else is read meanwhile */
+		s->auth_step = AUTH_STEP_DELAY;
+		s->paused = true;
+		tv.tv_sec = delay / 1000;
+		tv.tv_usec = (delay % 1000) * 1000;
+		evtimer_add(s->delay_ev, &tv);
+	}
+	free(j);
+	if (s->paused)
+		return;
+	if (s->srv->stopping) {
+		smtp_close(s, STATUS_SHUTDOWN);
+		return;
+	}
+	smtp_resume_input(s);
+}
+
+/* Called by the delay timer: send the delayed 535 (and maybe 421). */
+bool smtp_auth_delay_done(struct smtp_session *s)
+{
+	if (s->auth_step != AUTH_STEP_DELAY)
+		return false;
+	smtp_auth_abort(s, STATUS_AUTH_FAILED);
+	if (s->auth_failures >= s->srv->conf->limits.auth_failures_max) {
+		log_info("event=auth_too_many session=%s client=%s failures=%u", s->id,
+			 s->peer_addr, s->auth_failures);
+		smtp_close(s, STATUS_AUTH_TOO_MANY);
+	}
+	return true;
+}
+
+/* Hand user/password to a worker; takes ownership of both. */
+static void auth_check(struct smtp_session *s, char *user, char *password)
+{
+	struct auth_job *j = xcalloc(1, sizeof(*j));
+	char err[512];
+
+	if (!userdb_refresh(s->srv->users, err, sizeof(err)))
+		log_warnx("event=users_reload_failed error=\"%s\" note=\"the previous users stay\"",
+			  err);
+	j->s = s;
+	j->user = user;
+	j->password = password;
+	j->hash = userdb_hash_for(s->srv->users, user);
+	if (j->hash == NULL) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+		free(user);
+		free(j);
+		smtp_auth_abort(s, STATUS_AUTH_TEMPFAIL);
+		return;
+	}
+	s->auth_step = AUTH_STEP_CHECKING;
+	s->auth_pending = true;
+	workers_submit(s->srv->workers, auth_check_work, auth_check_done, j);
+}
+
+/* A NUL-free C string from n octets, or NULL when too long or NUL inside. */
+static char *octets_string(const unsigned char *p, size_t n, size_t max)
+{
+	if (n == 0 || n > max || memchr(p, '\0', n))
+		return NULL;
+	return xstrndup((const char *)p, n);
+}
+
+/* PLAIN: authzid NUL authcid NUL passwd (RFC 4616), lengths explicit. */
+static void auth_plain(struct smtp_session *s, const unsigned char *msg, size_t n)
+{
+	const unsigned char *nul1 = memchr(msg, '\0', n), *nul2;
+	size_t zlen, clen;
+	char *user, *password;
+
+	if (nul1 == NULL || (nul2 = memchr(nul1 + 1, '\0', n - (size_t)(nul1 + 1 - msg))) == NULL) {
+		smtp_auth_abort(s, STATUS_AUTH_FAILED);
+		return;
+	}
+	zlen = (size_t)(nul1 - msg);
+	clen = (size_t)(nul2 - nul1 - 1);
+	/* an authorization identity, if given, must be the user itself */
+	if (zlen > 0 && (zlen != clen || memcmp(msg, nul1 + 1, clen) != 0)) {
+		char esc[64];
+		escape_text((const char *)msg, zlen, esc, sizeof(esc));
+		log_info("event=auth session=%s client=%s result=failed reason=\"authzid differs\" "
+			 "authzid=\"%s\"",
+			 s->id, s->peer_addr, esc);
+		smtp_auth_abort(s, STATUS_AUTH_FAILED);
+		return;
+	}
+	user = octets_string(nul1 + 1, clen, AUTH_USER_MAX);
+	password = octets_string(nul2 + 1, n - (size_t)(nul2 + 1 - msg), AUTH_PASSWORD_MAX);
+	if (user == NULL || password == NULL) {
+		free(user);
+		if (password) {
+			explicit_bzero(password, strlen(password));
+			free(password);
+		}
+		smtp_auth_abort(s, STATUS_AUTH_FAILED);
+		return;
+	}
+	auth_check(s, user, password);
+}
+
+/* A line of the exchange arrived (never a command). */
+void smtp_auth_continue(struct smtp_session *s, char *line)
+{
+	unsigned char buf[BASE64_DECODED_MAX(65536)];
+	size_t n;
+
+	if (!auth_decode(s, line, buf, sizeof(buf), &n))
+		return;
+	switch (s->auth_step) {
+	case AUTH_STEP_PLAIN:
+		auth_plain(s, buf, n);
+		break;
+	case AUTH_STEP_LOGIN_USER:
+		if ((s->auth_name = octets_string(buf, n, AUTH_USER_MAX)) == NULL) {
+			smtp_auth_abort(s, STATUS_AUTH_FAILED);
+			break;
+		}
+		s->auth_step = AUTH_STEP_LOGIN_PASS;
+		smtp_reply(s, STATUS_AUTH_CHALLENGE, "UGFzc3dvcmQ6"); /* "Password:" */
+		break;
+	case AUTH_STEP_LOGIN_PASS: {
+		char *password = octets_string(buf, n, AUTH_PASSWORD_MAX);
+		char *user = s->auth_name;
+		s->auth_name = NULL;
+		if (password == NULL) {
+			free(user);
+			smtp_auth_abort(s, STATUS_AUTH_FAILED);
+			break;
+		}
+		auth_check(s, user, password);
+		break;
+	}
+	default:
+		smtp_auth_abort(s, STATUS_BAD_SEQUENCE);
+		break;
+	}
+	explicit_bzero(buf, n);
+}
+
+/* AUTH mechanism [initial-response] */
+void smtp_cmd_auth(struct smtp_session *s, char *arg)
+{
+	char *mech = arg, *initial = strchr(arg, ' ');
+
+	if (initial)
+		*initial++ = '\0';
+	if (s->l->lc->auth == AUTH_MODE_NONE) {
+		smtp_reply(s, STATUS_NOT_IMPLEMENTED, "AUTH not offered here");
+		return;
+	}
+	if (!s->tls) { /* never look at credentials sent in the clear */
+		smtp_reply(s, STATUS_AUTH_ENCRYPT, NULL);
+		return;
+	}
+	if (s->auth_user != NULL) {
+		smtp_reply(s, STATUS_BAD_SEQUENCE, "Already authenticated");
+		return;
+	}
+	if (auth_limit_locked(&s->srv->conf->limits, (struct sockaddr *)&s->peer, time(NULL))) {
+		log_info("event=auth session=%s client=%s result=refused reason=lockout", s->id,
+			 s->peer_addr);
+		smtp_reply(s, STATUS_AUTH_LOCKED, NULL);
+		return;
+	}
+	if (strcasecmp(mech, "PLAIN") == 0) {
+		s->auth_step = AUTH_STEP_PLAIN;
+	} else if (strcasecmp(mech, "LOGIN") == 0) {
+		s->auth_step = AUTH_STEP_LOGIN_USER;
+	} else {
+		smtp_reply(s, *mech ? STATUS_AUTH_MECH : STATUS_SYNTAX, NULL);
+		return;
+	}
+	smtp_enter_state(s, SMTP_STATE_AUTH);
+	if (initial && *initial) {
+		smtp_auth_continue(s, initial);
+		return;
+	}
+	smtp_reply(s, STATUS_AUTH_CHALLENGE,
+		   s->auth_step == AUTH_STEP_PLAIN ? "" : "VXNlcm5hbWU6"); /* "Username:" */
+}
