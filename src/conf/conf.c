@@ -33,6 +33,7 @@ enum key_type {
 	KEY_TLSMODE, /* enum tls_mode */
 	KEY_TLSVER,  /* "TLSv1.2" / "TLSv1.3" into a char * */
 	KEY_AUTHMODE, /* enum auth_mode */
+	KEY_SYNC,     /* commit_sync: "fsync" / "syncfs" into a bool */
 };
 
 enum key_section {
@@ -64,6 +65,7 @@ static const struct key_def key_table[] = {
 	{SEC_SERVER, "trusted_networks", KEY_CIDRS, 0, 0, 0},
 	{SEC_SERVER, "reverse_dns", KEY_BOOL, SRV(reverse_dns), 0, 0},
 	{SEC_SERVER, "commit_threads", KEY_UINT, SRV(commit_threads), 1, 64},
+	{SEC_SERVER, "commit_sync", KEY_SYNC, SRV(commit_syncfs), 0, 0},
 	{SEC_SERVER, "tls_cert", KEY_STRING, SRV(tls_cert), 0, 0},
 	{SEC_SERVER, "tls_key", KEY_STRING, SRV(tls_key), 0, 0},
 	{SEC_SERVER, "tls_ciphers", KEY_STRING, SRV(tls_ciphers), 0, 0},
@@ -202,6 +204,11 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 				return true;
 			}
 		return false;
+	case KEY_SYNC:
+		if (strcmp(value, "fsync") != 0 && strcmp(value, "syncfs") != 0)
+			return false;
+		*(bool *)field = value[1] == 'y';
+		return true;
 	case KEY_AUTHMODE:
 		for (int m = AUTH_MODE_NONE; m <= AUTH_MODE_REQUIRED; m++)
 			if (strcmp(value, auth_mode_name((enum auth_mode)m)) == 0) {

@@ -94,6 +94,7 @@ struct conf {
 	size_t ntrusted;
 	bool reverse_dns;
 	unsigned commit_threads;
+	bool commit_syncfs; /* commit_sync = syncfs */
 	char *tls_cert; /* NULL: self-signed, generated in state_dir/tls */
 	char *tls_key;
 	char *tls_ciphers;      /* TLS 1.2 cipher list */

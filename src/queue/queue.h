@@ -45,8 +45,8 @@ struct qfile {
 /* Called on the event loop when a commit finished: err 0 or an errno. */
 typedef void (*queue_commit_cb)(void *arg, int err);
 
-struct queue *queue_open(const char *state_dir, unsigned threads, struct event_base *base,
-			 char *err, size_t errsz);
+struct queue *queue_open(const char *state_dir, unsigned threads, bool use_syncfs,
+			 struct event_base *base, char *err, size_t errsz);
 /* Finish every commit in flight, then free the queue. */
 void queue_close(struct queue *q);
 size_t queue_count(const struct queue *q);

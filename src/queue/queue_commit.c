@@ -2,10 +2,13 @@
  * queue_commit.c - group commit on worker threads.
  *
  * Each commit thread takes every job waiting (up to COMMIT_BATCH_MAX),
- * writes the envelopes, fsyncs all files of the batch, renames them into
- * queue/ (message first, envelope last: the envelope is the commit point)
- * and fsyncs queue/ once for the whole batch.  Several threads let the
- * file system merge their fsyncs into shared journal commits.  Finished
+ * writes the envelopes, makes all files of the batch durable (an fsync per
+ * file, or with commit_sync = syncfs one syncfs() for the batch), renames
+ * them into queue/ (message first, envelope last: the envelope is the
+ * commit point) and fsyncs queue/ once for the whole batch.  The data is
+ * durable before any rename, so a crash can leave a committed message
+ * missing from queue/ (never acknowledged) but never a torn one.  Several
+ * threads let the file system merge their syncs.  Finished
  * jobs go back to the event loop through an eventfd; callbacks run there.
  */
 #include "queue_internal.h"
@@ -75,9 +78,16 @@ static void commit_batch(struct queue *q, struct commit_job *batch)
 		if (envfd[i] < 0 || !write_all(envfd[i], j->env.s, j->env.len))
 			j->err = errno ? errno : EIO;
 	}
-	/* 2. data and envelopes on stable storage */
+	/* 2. data and envelopes on stable storage: a file fsync each, or one
+	 * syncfs of the spool's file system for the whole batch */
+	if (q->use_syncfs && syncfs(q->queue_dirfd) != 0) {
+		int e = errno;
+		for (j = batch; j; j = j->next)
+			if (!j->err)
+				j->err = e;
+	}
 	for (j = batch, i = 0; j; j = j->next, i++) {
-		if (!j->err && (fsync(j->fd) != 0 || fsync(envfd[i]) != 0))
+		if (!q->use_syncfs && !j->err && (fsync(j->fd) != 0 || fsync(envfd[i]) != 0))
 			j->err = errno ? errno : EIO;
 		if (j->fd >= 0 && close(j->fd) != 0 && !j->err)
 			j->err = errno ? errno : EIO;

@@ -91,10 +91,13 @@ static void count_one(const struct envelope *e, uint64_t size, void *arg)
 }
 
 /* See queue.h. */
-struct queue *queue_open(const char *state_dir, unsigned threads, struct event_base *base,
-			 char *err, size_t errsz)
+struct queue *queue_open(const char *state_dir, unsigned threads, bool use_syncfs,
+			 struct event_base *base, char *err, size_t errsz)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
+
+	q->use_syncfs = use_syncfs;
+	q->queue_dirfd = -1;
 
 	q->state_dir = xstrdup(state_dir);
 	q->incoming_dir = path_join(state_dir, "incoming");
@@ -108,6 +111,11 @@ struct queue *queue_open(const char *state_dir, unsigned threads, struct event_b
 			 strerror(errno));
 		goto fail;
 	}
+	q->queue_dirfd = open(q->queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (q->queue_dirfd < 0) {
+		snprintf(err, errsz, "cannot open %s: %s", q->queue_dir, strerror(errno));
+		goto fail;
+	}
 	clean_incoming(q);
 	clean_orphans(q);
 	if (!queue_scan(state_dir, count_one, &q->count, err, errsz))
@@ -118,6 +126,8 @@ struct queue *queue_open(const char *state_dir, unsigned threads, struct event_b
 	}
 	return q;
 fail:
+	if (q->queue_dirfd >= 0)
+		close(q->queue_dirfd);
 	free(q->state_dir);
 	free(q->incoming_dir);
 	free(q->queue_dir);
@@ -129,6 +139,7 @@ fail:
 void queue_close(struct queue *q)
 {
 	queue_commit_stop(q);
+	close(q->queue_dirfd);
 	free(q->state_dir);
 	free(q->incoming_dir);
 	free(q->queue_dir);

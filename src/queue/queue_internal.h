@@ -28,6 +28,8 @@ struct queue {
 	char *incoming_dir;
 	char *queue_dir;
 	size_t count; /* messages in queue/ (recovered + committed since) */
+	bool use_syncfs; /* commit_sync = syncfs */
+	int queue_dirfd; /* for syncfs */
 
 	/* commit threads */
 	pthread_mutex_t lock;
