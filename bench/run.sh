@@ -21,6 +21,7 @@
 #   BENCH_TIMEOUT   seconds allowed per run (900)
 #   BENCH_TMPDIR    where the queue and logs go (${TMPDIR:-/tmp}; a real disk, not tmpfs)
 #   BENCH_KEEP=1    keep the temp dir (hatod logs, queue) instead of removing it
+#   BENCH_COMMIT_SYNC  hatod's commit_sync: fsync (default) or syncfs
 #
 # Installs Postfix's tools (package postfix, left unconfigured and not started)
 # when they are missing.  Starts only loopback listeners, and stops only the
@@ -37,6 +38,7 @@ SESSIONS=${BENCH_SESSIONS:-1 20}
 RUN_TIMEOUT=${BENCH_TIMEOUT:-900}
 TMPBASE=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 KEEP=${BENCH_KEEP:-0}
+COMMIT_SYNC=${BENCH_COMMIT_SYNC:-fsync}
 
 SMTP_SOURCE=/usr/sbin/smtp-source
 SMTP_SINK=/usr/sbin/smtp-sink
@@ -235,6 +237,7 @@ bench_hatod() {
 		[server]
 		state_dir = $dir/state
 		local_domains = localhost
+		commit_sync = $COMMIT_SYNC
 		[limits]
 		sessions_max = 1000
 		[listener smtp]
