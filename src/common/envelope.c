@@ -31,8 +31,11 @@ void envelope_free(struct envelope *e)
 	free(e->helo);
 	free(e->auth_user);
 	free(e->auth_param);
-	for (size_t i = 0; i < e->nrcpts; i++)
+	for (size_t i = 0; i < e->nrcpts; i++) {
 		free(e->rcpts[i].addr);
+		free(e->rcpts[i].orig);
+		free(e->rcpts[i].error);
+	}
 	free(e->rcpts);
 	envelope_init(e);
 }
@@ -47,6 +50,33 @@ void envelope_add_rcpt(struct envelope *e, const char *addr)
 	memset(r, 0, sizeof(*r));
 	r->addr = xstrdup(addr);
 	r->state = RCPT_PENDING;
+}
+
+/* See envelope.h. */
+void env_rcpt_set_error(struct env_rcpt *r, const char *text)
+{
+	free(r->error);
+	r->error = text ? xstrdup(text) : NULL;
+	for (char *p = r->error; p && *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+}
+
+/* See envelope.h. */
+void env_rcpt_set_orig(struct env_rcpt *r, const char *orig)
+{
+	free(r->orig);
+	r->orig = orig ? xstrdup(orig) : NULL;
+}
+
+/* See envelope.h. */
+size_t envelope_pending(const struct envelope *e)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->nrcpts; i++)
+		n += e->rcpts[i].state == RCPT_PENDING;
+	return n;
 }
 
 /* See envelope.h. */
@@ -71,6 +101,10 @@ void envelope_format(const struct envelope *e, struct strbuf *b)
 		strbuf_printf(b, "rcpt: state=%s attempts=%u next=%lld addr=%s\n",
 			      state_names[r->state], r->attempts, (long long)r->next_attempt,
 			      r->addr);
+		if (r->orig)
+			strbuf_printf(b, "rcpt-orig: %s\n", r->orig);
+		if (r->error)
+			strbuf_printf(b, "rcpt-error: %s\n", r->error);
 	}
 }
 
@@ -149,6 +183,13 @@ static bool parse_line(char *key, char *v, struct envelope *e, bool *have_versio
 		e->auth_param = xstrdup(v);
 	} else if (strcmp(key, "rcpt") == 0) {
 		return parse_rcpt(v, e);
+	} else if (strcmp(key, "rcpt-orig") == 0 || strcmp(key, "rcpt-error") == 0) {
+		if (e->nrcpts == 0)
+			return false; /* belongs to the rcpt line before it */
+		if (key[5] == 'o')
+			env_rcpt_set_orig(&e->rcpts[e->nrcpts - 1], v);
+		else
+			env_rcpt_set_error(&e->rcpts[e->nrcpts - 1], v);
 	} else {
 		return false;
 	}

@@ -16,9 +16,12 @@
  *   auth-user: alice          (only when authenticated)
  *   auth-param: <>            (only when MAIL had AUTH=)
  *   rcpt: state=pending attempts=0 next=0 addr=<bob@example.net>
+ *   rcpt-orig: <info@example.net>   (optional: the RCPT TO before aliases)
+ *   rcpt-error: 4.2.0 mailbox full  (optional: the last attempt's result)
  *
  * Recipient lines keep "addr=" last: the rest of the line is the address,
- * so quoted local parts with spaces survive.  envelope_parse() accepts
+ * so quoted local parts with spaces survive.  rcpt-orig and rcpt-error
+ * belong to the rcpt line before them.  envelope_parse() accepts
  * exactly what envelope_format() writes and reports the first bad line.
  */
 #ifndef HATO_ENVELOPE_H
@@ -47,10 +50,12 @@ enum rcpt_state {
 };
 
 struct env_rcpt {
-	char *addr; /* "<local@domain>" */
+	char *addr; /* "<local@domain>": where it goes */
+	char *orig; /* the RCPT TO it came from (aliases), or NULL when the same */
 	enum rcpt_state state;
 	unsigned attempts;
-	time_t next_attempt;
+	time_t next_attempt; /* 0: as soon as possible */
+	char *error;         /* the last attempt's result, one line, or NULL */
 };
 
 struct envelope {
@@ -72,6 +77,11 @@ struct envelope {
 void envelope_init(struct envelope *e);
 void envelope_free(struct envelope *e);
 void envelope_add_rcpt(struct envelope *e, const char *addr);
+/* Set (or clear with NULL) a recipient's last error / original address. */
+void env_rcpt_set_error(struct env_rcpt *r, const char *text);
+void env_rcpt_set_orig(struct env_rcpt *r, const char *orig);
+/* Recipients not yet delivered or failed. */
+size_t envelope_pending(const struct envelope *e);
 
 /* Serialise into b (appends). */
 void envelope_format(const struct envelope *e, struct strbuf *b);

@@ -34,6 +34,12 @@
 #define DEFAULT_AUTH_CLIENT_WINDOW 600  /* ... within this many seconds ... */
 #define DEFAULT_AUTH_CLIENT_LOCKOUT 900 /* ... then AUTH is refused this long */
 
+/* Delivery: retries 5m, 10m, 20m, 40m, then hourly, for 5 days. */
+#define DEFAULT_RETRY_SCHEDULE {300, 600, 1200, 2400, 3600}
+#define DEFAULT_QUEUE_LIFETIME (5 * 86400)
+#define DEFAULT_DELIVERY_CONCURRENCY 20
+#define DEFAULT_DELIVERY_CONCURRENCY_DOMAIN 5
+
 /* TLS 1.2 ciphers: forward secrecy and AEAD only.  TLS 1.3: OpenSSL's set. */
 #define DEFAULT_TLS_CIPHERS                                                                        \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \

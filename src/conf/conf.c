@@ -34,6 +34,11 @@ enum key_type {
 	KEY_TLSVER,  /* "TLSv1.2" / "TLSv1.3" into a char * */
 	KEY_AUTHMODE, /* enum auth_mode */
 	KEY_SYNC,     /* commit_sync: "fsync" / "syncfs" into a bool */
+	KEY_DURATION, /* unsigned seconds: "30s", "5m", "2h", "5d" */
+	KEY_RETRY,    /* retry_schedule: a list of durations */
+	KEY_MODE,     /* 0600 or 0660 */
+	KEY_LIST,     /* char ** list with a size_t count right after it */
+	KEY_STRING_EMPTY, /* char *, may be empty */
 };
 
 enum key_section {
@@ -41,6 +46,8 @@ enum key_section {
 	SEC_LIMITS,
 	SEC_LISTENER,
 	SEC_CERTIFICATE,
+	SEC_DELIVERY,
+	SEC_DOMAIN,
 };
 
 struct key_def {
@@ -55,6 +62,7 @@ struct key_def {
 #define LIM(f) (offsetof(struct conf, limits) + offsetof(struct limits, f))
 #define LSN(f) offsetof(struct listener_conf, f)
 #define CRT(f) offsetof(struct cert_conf, f)
+#define DOM(f) offsetof(struct domain_conf, f)
 
 static const struct key_def key_table[] = {
 	{SEC_SERVER, "hostname", KEY_STRING, SRV(hostname), 0, 0},
@@ -72,6 +80,21 @@ static const struct key_def key_table[] = {
 	{SEC_SERVER, "tls_ciphersuites", KEY_STRING, SRV(tls_ciphersuites), 0, 0},
 	{SEC_SERVER, "tls_min_version", KEY_TLSVER, SRV(tls_min_version), 0, 0},
 	{SEC_SERVER, "users_file", KEY_STRING, SRV(users_file), 0, 0},
+	{SEC_SERVER, "control_socket", KEY_STRING, SRV(control_socket), 0, 0},
+	{SEC_SERVER, "control_socket_mode", KEY_MODE, SRV(control_socket_mode), 0, 0},
+	{SEC_DELIVERY, "mailbox_path", KEY_STRING, SRV(mailbox_path), 0, 0},
+	{SEC_DELIVERY, "aliases_file", KEY_STRING, SRV(aliases_file), 0, 0},
+	{SEC_DELIVERY, "recipient_delimiter", KEY_STRING_EMPTY, SRV(recipient_delimiter), 0, 0},
+	{SEC_DELIVERY, "alias_commands", KEY_BOOL, SRV(alias_commands), 0, 0},
+	{SEC_DELIVERY, "alias_files", KEY_BOOL, SRV(alias_files), 0, 0},
+	{SEC_DELIVERY, "retry_schedule", KEY_RETRY, 0, 0, 0},
+	{SEC_DELIVERY, "queue_lifetime", KEY_DURATION, SRV(queue_lifetime), 1, 365 * 86400},
+	{SEC_DELIVERY, "concurrency", KEY_UINT, SRV(delivery_concurrency), 1, 10000},
+	{SEC_DELIVERY, "concurrency_per_destination", KEY_UINT, SRV(delivery_concurrency_domain),
+	 1, 10000},
+	{SEC_DOMAIN, "mailboxes", KEY_LIST, DOM(mailboxes), 0, 0},
+	{SEC_DOMAIN, "catch_all", KEY_STRING, DOM(catch_all), 0, 0},
+	{SEC_DOMAIN, "lmtp", KEY_STRING, DOM(lmtp), 0, 0},
 	{SEC_SERVER, "received_hide_client", KEY_BOOL, SRV(received_hide_client), 0, 0},
 	{SEC_LIMITS, "command_line_max", KEY_SIZET, LIM(command_line_max), 512, 65536},
 	{SEC_LIMITS, "text_line_max", KEY_SIZET, LIM(text_line_max), 1000, 1048576},
@@ -156,12 +179,86 @@ static bool set_cidrs(struct conf *c, const char *value, bool append)
 	return ok;
 }
 
+/* See conf.h. */
+bool parse_duration(const char *s, unsigned *out)
+{
+	char buf[32];
+	size_t len = strlen(s);
+	unsigned mult = 1;
+	uint64_t v;
+
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, s, len + 1);
+	switch (buf[len - 1]) {
+	case 's':
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	default:
+		len++; /* no unit: seconds */
+	}
+	buf[len - 1] = '\0';
+	if (!parse_u64(buf, 0, UINT32_MAX / mult, &v))
+		return false;
+	*out = (unsigned)v * mult;
+	return true;
+}
+
+/* retry_schedule = 5m 10m 20m 40m 1h: waits after each failed attempt. */
+static bool set_retry(struct conf *c, const char *value)
+{
+	char *copy = xstrdup(value), *tok, *save = NULL;
+	bool ok = true;
+
+	free(c->retry_schedule);
+	c->retry_schedule = NULL;
+	c->nretry = 0;
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		c->retry_schedule = xrealloc(c->retry_schedule, (c->nretry + 1) * sizeof(unsigned));
+		if (!parse_duration(tok, &c->retry_schedule[c->nretry]) ||
+		    c->retry_schedule[c->nretry] == 0) {
+			ok = false;
+			break;
+		}
+		c->nretry++;
+	}
+	free(copy);
+	return ok && c->nretry > 0;
+}
+
+/* Replace a list of names by a comma/space separated value. */
+static bool set_list(char ***list, size_t *n, const char *value)
+{
+	char *copy = xstrdup(value), *tok, *save = NULL;
+
+	for (size_t i = 0; i < *n; i++)
+		free((*list)[i]);
+	free(*list);
+	*list = NULL;
+	*n = 0;
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		*list = xrealloc(*list, (*n + 1) * sizeof(char *));
+		(*list)[(*n)++] = xstrdup(tok);
+	}
+	free(copy);
+	return true;
+}
+
 /* Store one value according to its key definition; append continues a list. */
 static bool set_value(struct conf *c, void *base, const struct key_def *k, const char *value,
 		      bool append)
 {
 	char *field = (char *)base + k->offset;
 	uint64_t n;
+	unsigned d;
 
 	switch (k->type) {
 	case KEY_STRING:
@@ -204,6 +301,24 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 				return true;
 			}
 		return false;
+	case KEY_DURATION:
+		if (!parse_duration(value, &d) || d < k->min || d > k->max)
+			return false;
+		*(unsigned *)field = d;
+		return true;
+	case KEY_RETRY:
+		return set_retry(c, value);
+	case KEY_MODE:
+		if (strcmp(value, "0600") != 0 && strcmp(value, "0660") != 0)
+			return false;
+		*(unsigned *)field = value[2] == '6' ? 0660 : 0600;
+		return true;
+	case KEY_LIST:
+		return set_list((char ***)field, (size_t *)(field + sizeof(char **)), value);
+	case KEY_STRING_EMPTY:
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return true;
 	case KEY_SYNC:
 		if (strcmp(value, "fsync") != 0 && strcmp(value, "syncfs") != 0)
 			return false;
@@ -284,6 +399,30 @@ static bool set_senders(struct conf *c, const char *user, const char *value)
 	return true;
 }
 
+/* The [domain NAME] section's record, created on first use. */
+static struct domain_conf *domain_get(struct conf *c, const char *name)
+{
+	struct domain_conf *d;
+
+	for (size_t i = 0; i < c->ndomains; i++)
+		if (strcasecmp(c->domains[i].name, name) == 0)
+			return &c->domains[i];
+	c->domains = xrealloc(c->domains, (c->ndomains + 1) * sizeof(*c->domains));
+	d = &c->domains[c->ndomains++];
+	memset(d, 0, sizeof(*d));
+	d->name = xstrdup(name);
+	return d;
+}
+
+/* See conf.h. */
+const struct domain_conf *conf_domain(const struct conf *c, const char *domain)
+{
+	for (size_t i = 0; i < c->ndomains; i++)
+		if (strcasecmp(c->domains[i].name, domain) == 0)
+			return &c->domains[i];
+	return NULL;
+}
+
 /* The extra certificate named name, created on first use. */
 static struct cert_conf *cert_get(struct conf *c, const char *name)
 {
@@ -304,7 +443,10 @@ static bool section_known(const char *name, size_t len)
 {
 	if ((len == 6 && strncmp(name, "server", 6) == 0) ||
 	    (len == 6 && strncmp(name, "limits", 6) == 0) ||
-	    (len == 7 && strncmp(name, "senders", 7) == 0))
+	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
+	    (len == 8 && strncmp(name, "delivery", 8) == 0))
+		return true;
+	if (len > 7 && strncmp(name, "domain ", 7) == 0)
 		return true;
 	if (len > 9 && strncmp(name, "listener ", 9) == 0)
 		return true;
@@ -387,6 +529,11 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 	} else if (strncmp(section, "certificate ", 12) == 0 && section[12] != '\0') {
 		sec = SEC_CERTIFICATE;
 		lname = section + 12;
+	} else if (strcmp(section, "delivery") == 0) {
+		sec = SEC_DELIVERY;
+	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
+		sec = SEC_DOMAIN;
+		lname = section + 7;
 	} else {
 		snprintf(ctx->err, sizeof(ctx->err), "unknown section [%s]", section);
 		return 0;
@@ -397,6 +544,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		base = listener_get(ctx->c, lname);
 	else if (sec == SEC_CERTIFICATE)
 		base = cert_get(ctx->c, lname);
+	else if (sec == SEC_DOMAIN)
+		base = domain_get(ctx->c, lname);
 	for (size_t i = 0; i < sizeof(key_table) / sizeof(key_table[0]); i++) {
 		const struct key_def *k = &key_table[i];
 		if (k->section != sec || strcmp(k->name, name) != 0)
@@ -548,6 +697,15 @@ static char *domain_ascii(const char *domain)
 	return copy;
 }
 
+/* Is name one of local_domains as written (before the A-label forms exist)? */
+static bool conf_is_local_domain_text(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->nlocal_domains; i++)
+		if (strcasecmp(c->local_domains[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* See conf.h. */
 bool conf_is_local_domain(const struct conf *c, const char *domain)
 {
@@ -608,6 +766,17 @@ static struct conf *conf_defaults(void)
 		.auth_client_window = DEFAULT_AUTH_CLIENT_WINDOW,
 		.auth_client_lockout = DEFAULT_AUTH_CLIENT_LOCKOUT,
 	};
+	c->recipient_delimiter = xstrdup("+");
+	c->control_socket_mode = 0600;
+	c->queue_lifetime = DEFAULT_QUEUE_LIFETIME;
+	c->delivery_concurrency = DEFAULT_DELIVERY_CONCURRENCY;
+	c->delivery_concurrency_domain = DEFAULT_DELIVERY_CONCURRENCY_DOMAIN;
+	{
+		static const unsigned retry[] = DEFAULT_RETRY_SCHEDULE;
+		c->nretry = sizeof(retry) / sizeof(retry[0]);
+		c->retry_schedule = xmalloc(sizeof(retry));
+		memcpy(c->retry_schedule, retry, sizeof(retry));
+	}
 	c->tls_ciphers = xstrdup(DEFAULT_TLS_CIPHERS);
 	c->tls_ciphersuites = xstrdup(DEFAULT_TLS_CIPHERSUITES);
 	c->tls_min_version = xstrdup("TLSv1.2");
@@ -648,6 +817,15 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 		}
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
 		snprintf(err, errsz, "[server]: tls_cert and tls_key go together");
+		return false;
+	}
+	for (size_t i = 0; i < c->ndomains; i++)
+		if (!conf_is_local_domain_text(c, c->domains[i].name)) {
+			snprintf(err, errsz, "[domain %s]: not one of local_domains", c->domains[i].name);
+			return false;
+		}
+	if (strstr(c->mailbox_path, "%u") == NULL) {
+		snprintf(err, errsz, "[delivery]: mailbox_path must contain %%u (the user)");
 		return false;
 	}
 	if (c->limits.errors_soft > c->limits.errors_hard) {
@@ -711,6 +889,16 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 		}
 		c->path = xstrdup(path);
 	}
+	if (c->control_socket == NULL) {
+		size_t n = strlen(c->state_dir) + 16;
+		c->control_socket = xmalloc(n);
+		snprintf(c->control_socket, n, "%s/control.sock", c->state_dir);
+	}
+	if (c->mailbox_path == NULL) {
+		size_t n = strlen(c->state_dir) + 16;
+		c->mailbox_path = xmalloc(n);
+		snprintf(c->mailbox_path, n, "%s/mail/%%d/%%u", c->state_dir);
+	}
 	if (c->users_file == NULL) {
 		size_t n = strlen(c->state_dir) + 8;
 		c->users_file = xmalloc(n);
@@ -764,6 +952,20 @@ void conf_free(struct conf *c)
 		free(c->senders[i].user);
 	}
 	free(c->senders);
+	for (size_t i = 0; i < c->ndomains; i++) {
+		for (size_t j = 0; j < c->domains[i].nmailboxes; j++)
+			free(c->domains[i].mailboxes[j]);
+		free(c->domains[i].mailboxes);
+		free(c->domains[i].name);
+		free(c->domains[i].catch_all);
+		free(c->domains[i].lmtp);
+	}
+	free(c->domains);
+	free(c->retry_schedule);
+	free(c->mailbox_path);
+	free(c->aliases_file);
+	free(c->recipient_delimiter);
+	free(c->control_socket);
 	free(c->users_file);
 	free(c->tls_cert);
 	free(c->tls_key);

@@ -43,6 +43,15 @@ struct limits {
 	unsigned auth_client_lockout; /* seconds AUTH is refused after that */
 };
 
+/* [domain NAME]: how a local domain's mail is delivered. */
+struct domain_conf {
+	char *name;
+	char **mailboxes; /* mailbox names besides the AUTH users */
+	size_t nmailboxes;
+	char *catch_all; /* local part that gets mail for unknown addresses */
+	char *lmtp;      /* "unix:/path" or "host:port": deliver by LMTP */
+};
+
 /* [senders]: which MAIL FROM addresses a user may use. */
 struct sender_conf {
 	char *user;
@@ -106,6 +115,23 @@ struct conf {
 	bool received_hide_client; /* authenticated mail: leave the client's IP out */
 	struct sender_conf *senders;
 	size_t nsenders;
+	char *control_socket;         /* default state_dir/control.sock */
+	unsigned control_socket_mode; /* 0600 or 0660 */
+
+	/* [delivery] */
+	char *mailbox_path;        /* template: %d domain, %u user (lower case) */
+	char *aliases_file;        /* /etc/aliases syntax; NULL: none */
+	char *recipient_delimiter; /* "+": user+tag@ is user@; "" disables */
+	bool alias_commands;       /* allow "|command" alias targets */
+	bool alias_files;          /* allow "/file" alias targets */
+	unsigned *retry_schedule;  /* seconds between attempts; the last repeats */
+	size_t nretry;
+	unsigned queue_lifetime;   /* seconds until a recipient fails */
+	unsigned delivery_concurrency;        /* deliveries at once */
+	unsigned delivery_concurrency_domain; /* ... per destination */
+	struct domain_conf *domains;
+	size_t ndomains;
+
 	struct limits limits;
 	struct listener_conf *listeners;
 	size_t nlisteners;
@@ -120,6 +146,12 @@ void conf_free(struct conf *c);
 const char *tls_mode_name(enum tls_mode m);
 /* "none", "optional", "required" */
 const char *auth_mode_name(enum auth_mode m);
+
+/* The [domain NAME] of a local domain, or NULL (plain Maildir delivery). */
+const struct domain_conf *conf_domain(const struct conf *c, const char *domain);
+
+/* Parse "30s", "5m", "2h", "5d" (or plain seconds). */
+bool parse_duration(const char *s, unsigned *out);
 
 /* Is domain one of ours?  Case-insensitive, and an internationalized
  * domain matches in its U-label and A-label (xn--) forms alike. */
