@@ -41,11 +41,13 @@ declare -A SRCS=(
 	[cmdline]="src/common/cmdline.c"
 	[data_reader]="src/common/data_reader.c"
 	[envelope]="src/common/envelope.c src/lib/util.c src/lib/strbuf.c"
+	[header_fix]="src/common/header_fix.c src/lib/strbuf.c src/lib/util.c"
 )
 declare -A PKGS=()
 
 # Longest input per target: envelopes and DATA streams need room.
-declare -A MAXLEN=([addr]=512 [cmdline]=2048 [data_reader]=8192 [envelope]=4096)
+declare -A MAXLEN=([addr]=512 [cmdline]=2048 [data_reader]=8192 [envelope]=4096
+	[header_fix]=8192)
 
 die() {
 	echo "fuzz: $*" >&2
