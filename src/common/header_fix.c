@@ -55,9 +55,12 @@ static bool is_ftext(char c)
 /* Is the held field name exactly name (lower case), ignoring ASCII case? */
 static bool name_is(const struct header_fix *h, const char *name)
 {
-	size_t n = strlen(name);
+	size_t n = strlen(name), plen = h->plen;
 
-	if (h->plen != n)
+	/* obsolete syntax (RFC 5322 §4.5): "Bcc : x" is a Bcc too */
+	while (plen > 0 && (h->prefix[plen - 1] == ' ' || h->prefix[plen - 1] == '\t'))
+		plen--;
+	if (plen != n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = h->prefix[i];
@@ -150,7 +153,7 @@ static bool line_start_octet(struct header_fix *h, char c, struct strbuf *out)
 	case HF_NAME:
 	case HF_NAME_WSP:
 		if (c == ':') {
-			field_start(h, out, h->state == HF_NAME);
+			field_start(h, out, true);
 			return false; /* the colon goes with its line */
 		}
 		if (c == ' ' || c == '\t' || (is_ftext(c) && h->state == HF_NAME)) {

@@ -108,8 +108,7 @@ static enum kind classify(const char *l, size_t n, size_t *namelen)
 	if (k + w > HEADER_FIX_NAME_MAX)
 		return LINE_FIELD; /* too long to hold: a field, not one of ours */
 	if (k + w < n && l[k + w] == ':') {
-		if (w == 0)
-			*namelen = k;
+		*namelen = k; /* "Bcc :" (obsolete WSP before the colon) names a Bcc too */
 		return LINE_FIELD;
 	}
 	return LINE_END;

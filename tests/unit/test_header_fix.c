@@ -172,14 +172,20 @@ static void test_bcc_lookalikes_kept(void **state)
 	                         "Resent-Bcc: 3\r\n"
 	                         "Bc: 4\r\n"
 	                         "Bccc: 5\r\n"
-	                         "Bcc : 6\r\n" /* obsolete space before ':' is not matched */
-	                         " 6b\r\n"
 	                         "Date: d\r\n"
 	                         "Message-ID: m\r\n"
 	                         "\r\n";
 
 	(void)state;
 	check(in, in, false, false, 0);
+}
+
+/* The obsolete space before the colon (RFC 5322 §4.5) still names a Bcc. */
+static void test_bcc_obsolete_space_removed(void **state)
+{
+	(void)state;
+	check("To: a\r\nBcc : 6\r\n 6b\r\nBCC\t: 7\r\nDate: d\r\nMessage-ID: m\r\n\r\nbody\r\n",
+	      "To: a\r\nDate: d\r\nMessage-ID: m\r\n\r\nbody\r\n", false, false, 2);
 }
 
 /* Other fields pass byte for byte: odd spacing, tabs, 8-bit, folding. */
@@ -224,8 +230,8 @@ static void test_only_missing_added(void **state)
 static void test_lookalikes_do_not_count(void **state)
 {
 	(void)state;
-	check("Resent-Date: x\r\nX-Message-ID: y\r\nDate : z\r\nMessage-IDs: w\r\n\r\n",
-	      "Resent-Date: x\r\nX-Message-ID: y\r\nDate : z\r\nMessage-IDs: w\r\n" ADD_BOTH "\r\n",
+	check("Resent-Date: x\r\nX-Message-ID: y\r\nMessage-IDs: w\r\n\r\n",
+	      "Resent-Date: x\r\nX-Message-ID: y\r\nMessage-IDs: w\r\n" ADD_BOTH "\r\n",
 	      true, true, 0);
 }
 
@@ -598,6 +604,7 @@ int main(void)
 	    cmocka_unit_test(test_bcc_any_case),
 	    cmocka_unit_test(test_field_after_bcc_kept),
 	    cmocka_unit_test(test_bcc_lookalikes_kept),
+	    cmocka_unit_test(test_bcc_obsolete_space_removed),
 	    cmocka_unit_test(test_other_fields_byte_for_byte),
 	    cmocka_unit_test(test_both_added_before_empty_line),
 	    cmocka_unit_test(test_only_missing_added),
