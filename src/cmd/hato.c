@@ -4,32 +4,42 @@
  * Both work on the files directly, whether or not hatod is running (hatod
  * re-reads the users file when it changes); they find them like hatod
  * does (-c FILE, $HATO_CONFIG, $HATO_STATE, or the built-in ./var/hato).
+ * `hato queue flush` and `hato queue delete ID` ask the running hatod over
+ * its control socket (control.h) and print its reply.
  *
  * Exit codes are sysexits(3): EX_USAGE bad arguments or no terminal to ask
  * on, EX_DATAERR a malformed users file or unusable password, EX_NOUSER no
  * such user, EX_CANTCREAT the user exists already or the file cannot be
  * created, EX_IOERR other I/O, EX_NOPERM permission denied, EX_CONFIG a bad
- * configuration.  Errors are one line on stderr, "hato: ...".  Passwords
- * are read without echo (or from stdin with --stdin), never printed, and
- * wiped from memory once hashed.
+ * configuration, EX_NOINPUT no spool, EX_UNAVAILABLE hatod not running,
+ * EX_TEMPFAIL hatod did not answer in time, EX_PROTOCOL a garbled reply; 1
+ * when hatod refused the request (ERR).  Errors are one line on stderr,
+ * "hato: ...".  Passwords are read without echo (or from stdin with
+ * --stdin), never printed, and wiped from memory once hashed.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sysexits.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "control.h"
 #include "durable.h"
 #include "envelope.h"
+#include "local.h"
 #include "queue.h"
 #include "users.h"
 #include "util.h"
@@ -44,8 +54,13 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: hato [-c FILE] COMMAND\n"
 	           "commands:\n"
-	           "  queue                       list queued messages: ID, age, size, sender, "
-	           "recipients\n"
+	           "  aliases check               check the aliases file: loops, refused and\n"
+	           "                              unknown targets (exit 65 on a problem)\n"
+	           "  queue                       list the queue: ID, age, size, sender and, per\n"
+	           "                              recipient, its state, attempts, next attempt,\n"
+	           "                              original address and last error\n"
+	           "  queue flush                 ask hatod to retry all pending recipients now\n"
+	           "  queue delete ID             ask hatod to drop a message (no bounce)\n"
 	           "  user add NAME [--stdin]     add an SMTP AUTH user; the password is asked "
 	           "twice\n"
 	           "                              without echo, or read as one line from stdin\n"
@@ -77,32 +92,325 @@ struct listing {
 	time_t now;
 };
 
-/* Print one queued message. */
+/* Print text from an envelope for a terminal: control characters (from a
+ * remote server's reply, say) as \xNN, everything else as it is. */
+static void print_text(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch < 0x20 || ch == 0x7f)
+			printf("\\x%02x", ch);
+		else
+			putchar(ch);
+	}
+}
+
+/* The NEXT column: "now", "in 5m", or "-" when nothing is left to do. */
+static void format_next(const struct env_rcpt *r, time_t now, char *buf, size_t size)
+{
+	char age[32];
+
+	if (r->state != RCPT_PENDING) {
+		snprintf(buf, size, "-");
+	} else if (r->next_attempt <= now) {
+		snprintf(buf, size, "now");
+	} else {
+		time_t left = r->next_attempt - now;
+
+		if (left > 60)
+			left = (left + 59) / 60 * 60; /* 4m59s is "in 5m", not "in 4m" */
+		format_age(left, age, sizeof(age));
+		snprintf(buf, size, "in %s", age);
+	}
+}
+
+/* A recipient's state as the envelope file spells it. */
+static const char *rcpt_state_name(enum rcpt_state s)
+{
+	switch (s) {
+	case RCPT_PENDING:
+		return "pending";
+	case RCPT_DELIVERED:
+		return "delivered";
+	case RCPT_FAILED:
+		return "failed";
+	}
+	return "?";
+}
+
+/* Columns of a recipient line; its address starts at QUEUE_RCPT_INDENT. */
+#define QUEUE_RCPT_FMT "  %-9s %5s %-9s "
+#define QUEUE_RCPT_INDENT 28
+
+/* Print one queued message: its line, then one line per recipient, with
+ * the original address (before aliases) and the last error below it. */
 static void print_message(const struct envelope *e, uint64_t msg_size, void *arg)
 {
 	struct listing *l = arg;
-	char age[32];
+	char age[32], next[40], tries[16];
 
 	format_age(l->now - e->arrival, age, sizeof(age));
-	printf("%-20s %6s %9llu %s\n", e->id, age, (unsigned long long)msg_size, e->sender);
-	for (size_t i = 0; i < e->nrcpts; i++)
-		printf("%38s %s\n", "", e->rcpts[i].addr);
+	printf("%-20s %6s %9llu ", e->id, age, (unsigned long long)msg_size);
+	print_text(e->sender);
+	putchar('\n');
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const struct env_rcpt *r = &e->rcpts[i];
+
+		format_next(r, l->now, next, sizeof(next));
+		snprintf(tries, sizeof(tries), "%u", r->attempts);
+		printf(QUEUE_RCPT_FMT, rcpt_state_name(r->state), tries, next);
+		print_text(r->addr);
+		putchar('\n');
+		if (r->orig != NULL && strcmp(r->orig, r->addr) != 0) {
+			printf("%*sorig: ", QUEUE_RCPT_INDENT, "");
+			print_text(r->orig);
+			putchar('\n');
+		}
+		if (r->error != NULL) {
+			printf("%*serror: ", QUEUE_RCPT_INDENT, "");
+			print_text(r->error);
+			putchar('\n');
+		}
+	}
 	l->count++;
 }
 
-/* hato queue */
-static int cmd_queue(const struct conf *c)
+/* hato queue: list the spool, with or without hatod running. */
+static int queue_list(const struct conf *c)
 {
 	struct listing l = {0, time(NULL)};
 	char err[512];
 
 	printf("%-20s %6s %9s %s\n", "ID", "AGE", "SIZE", "SENDER / RECIPIENTS");
+	printf(QUEUE_RCPT_FMT "%s\n", "STATE", "TRIES", "NEXT", "RECIPIENT");
 	if (!queue_scan(c->state_dir, print_message, &l, err, sizeof(err))) {
+		int e = errno;
+
 		fprintf(stderr, "hato: %s\n", err);
-		return 1;
+		return e == ENOENT ? EX_NOINPUT : e == EACCES ? EX_NOPERM : EX_IOERR;
 	}
 	printf("-- %zu message%s in %s/queue\n", l.count, l.count == 1 ? "" : "s", c->state_dir);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "hato: cannot write the list: %s\n", strerror(errno));
+		return EX_IOERR;
+	}
 	return 0;
+}
+
+/* Milliseconds on the monotonic clock. */
+static long long control_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for events or the deadline passes: 0, ETIMEDOUT
+ * or an errno. */
+static int control_wait(int fd, short events, long long deadline)
+{
+	for (;;) {
+		long long left = deadline - control_now_ms();
+		struct pollfd p = {fd, events, 0};
+		int n;
+
+		if (left <= 0)
+			return ETIMEDOUT;
+		n = poll(&p, 1, (int)left);
+		if (n > 0)
+			return 0;
+		if (n == 0)
+			return ETIMEDOUT;
+		if (errno != EINTR)
+			return errno;
+	}
+}
+
+/* Connect to hatod's control socket before the deadline: 0 with *fdp set,
+ * or an errno (ENOENT or ECONNREFUSED: nobody listens there). */
+static int control_connect(const char *path, long long deadline, int *fdp)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(int);
+	int fd, e;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (!strcpy_bounded(sun.sun_path, path, sizeof(sun.sun_path)))
+		return ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	while (connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		e = errno;
+		if (e == EAGAIN) { /* Linux: hatod's listen queue is full; try again */
+			if (control_now_ms() + 50 >= deadline) {
+				close(fd);
+				return ETIMEDOUT;
+			}
+			poll(NULL, 0, 50);
+			continue;
+		}
+		if (e == EINPROGRESS || e == EINTR) { /* goes on in the background */
+			e = control_wait(fd, POLLOUT, deadline);
+			if (e == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+				e = errno;
+		}
+		if (e != 0) {
+			close(fd);
+			return e;
+		}
+		break;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+/* Send one request line and read the one-line reply until hatod closes:
+ * 0 with reply set (its LF removed), ETIMEDOUT, EPROTO for a reply that is
+ * missing, too long or not one line, or another errno. */
+static int control_exchange(int fd, const char *request, long long deadline, char *reply,
+                            size_t size)
+{
+	char line[CONTROL_LINE_MAX + 2];
+	size_t len, off = 0, got = 0;
+	int e;
+
+	if (!xsnprintf_ok(line, sizeof(line), "%s\n", request))
+		return EMSGSIZE;
+	len = strlen(line);
+	while (off < len) {
+		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+
+		if (n > 0)
+			off += (size_t)n;
+		else if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return errno;
+		else if ((e = control_wait(fd, POLLOUT, deadline)) != 0)
+			return e;
+	}
+	for (;;) {
+		ssize_t n = recv(fd, reply + got, size - 1 - got, 0);
+
+		if (n == 0 || (n < 0 && errno == ECONNRESET && got > 0))
+			break; /* hatod closed the connection after its reply */
+		if (n > 0) {
+			got += (size_t)n;
+			if (got == size - 1)
+				return EPROTO;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			return errno;
+		} else if ((e = control_wait(fd, POLLIN, deadline)) != 0) {
+			return e;
+		}
+	}
+	reply[got] = '\0';
+	if (got == 0 || reply[got - 1] != '\n')
+		return EPROTO;
+	reply[--got] = '\0';
+	for (size_t i = 0; i < got; i++)
+		if ((unsigned char)reply[i] < 0x20 || reply[i] == 0x7f)
+			return EPROTO;
+	return 0;
+}
+
+/* Send request to hatod and print its reply: 0 for OK, 1 for ERR (the
+ * reason on stderr), a sysexits code when hatod cannot be reached. */
+static int queue_control(const struct conf *c, const char *request)
+{
+	const char *path = c->control_socket;
+	long long deadline = control_now_ms() + CONTROL_TIMEOUT_SECONDS * 1000LL;
+	char reply[CONTROL_REPLY_MAX + 1];
+	int fd = -1, e;
+
+	e = control_connect(path, deadline, &fd);
+	if (e == ENOENT || e == ECONNREFUSED) {
+		fprintf(stderr, "hato: hatod is not running (no control socket at %s)\n", path);
+		return EX_UNAVAILABLE;
+	}
+	if (e == 0) {
+		e = control_exchange(fd, request, deadline, reply, sizeof(reply));
+		close(fd);
+	}
+	switch (e) {
+	case 0:
+		break;
+	case ENAMETOOLONG:
+		fprintf(stderr, "hato: control_socket %s: too long for a unix socket\n", path);
+		return EX_CONFIG;
+	case EACCES:
+	case EPERM:
+		fprintf(stderr,
+		        "hato: cannot connect to hatod at %s: %s (see control_socket_mode)\n", path,
+		        strerror(e));
+		return EX_NOPERM;
+	case ETIMEDOUT:
+		fprintf(stderr, "hato: hatod did not answer within %d s (%s)\n",
+		        CONTROL_TIMEOUT_SECONDS, path);
+		return EX_TEMPFAIL;
+	case EPROTO:
+		fprintf(stderr, "hato: no valid reply from hatod at %s\n", path);
+		return EX_PROTOCOL;
+	case EPIPE:
+	case ECONNRESET:
+		fprintf(stderr, "hato: hatod at %s closed the connection: %s\n", path, strerror(e));
+		return EX_UNAVAILABLE;
+	default:
+		fprintf(stderr, "hato: cannot talk to hatod at %s: %s\n", path, strerror(e));
+		return EX_IOERR;
+	}
+	if (strncmp(reply, "OK", 2) == 0 && (reply[2] == '\0' || reply[2] == ' ')) {
+		printf("%s\n", reply);
+		return 0;
+	}
+	if (strncmp(reply, "ERR ", 4) == 0) {
+		fprintf(stderr, "hato: %s\n", reply + 4);
+		return 1;
+	}
+	fprintf(stderr, "hato: unexpected reply from hatod: %s\n", reply);
+	return EX_PROTOCOL;
+}
+
+/* One-line usage of `hato queue`, as an error. */
+static int queue_usage(void)
+{
+	fprintf(stderr, "hato: usage: hato [-c FILE] queue [flush | delete ID]\n");
+	return EX_USAGE;
+}
+
+/* hato queue delete ID: the ID as `hato queue` shows it (case does not
+ * matter). */
+static int queue_delete(const struct conf *c, const char *arg)
+{
+	char id[QUEUE_ID_LEN + 1], shown[QUEUE_ID_LEN * 4 + 8], request[QUEUE_ID_LEN + 8];
+	size_t len = strlen(arg);
+
+	for (size_t i = 0; i < len && i < QUEUE_ID_LEN; i++)
+		id[i] = (char)toupper((unsigned char)arg[i]);
+	id[len < QUEUE_ID_LEN ? len : QUEUE_ID_LEN] = '\0';
+	if (len != QUEUE_ID_LEN || !queue_id_valid(id)) {
+		escape_text(arg, len, shown, sizeof(shown));
+		fprintf(stderr,
+		        "hato: bad queue ID \"%s\": %d hex digits, as hato queue lists them\n",
+		        shown, QUEUE_ID_LEN);
+		return EX_USAGE;
+	}
+	snprintf(request, sizeof(request), "DELETE %s", id);
+	return queue_control(c, request);
+}
+
+/* hato queue [flush | delete ID]: argv[0] is "queue". */
+static int cmd_queue(const struct conf *c, int argc, char **argv)
+{
+	if (argc == 1)
+		return queue_list(c);
+	if (argc == 2 && strcmp(argv[1], "flush") == 0)
+		return queue_control(c, "FLUSH");
+	if (argc == 3 && strcmp(argv[1], "delete") == 0)
+		return queue_delete(c, argv[2]);
+	return queue_usage();
 }
 
 /* The exit code for a users-file failure with errno e; other for the rest. */
@@ -437,6 +745,53 @@ static int cmd_user(const struct conf *c, int argc, char **argv)
 	return user_set(c, name, strcmp(verb, "add") == 0, from_stdin);
 }
 
+/* Print one problem that `hato aliases check` found. */
+static void print_alias_problem(const char *problem, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "hato: aliases: %s\n", problem);
+}
+
+/*
+ * hato aliases check: parse [delivery] aliases_file and resolve every entry
+ * in each local domain it applies to (local_check_aliases).  0 when clean,
+ * EX_DATAERR for problems or a syntax error, EX_NOINPUT when the file is
+ * missing or not configured, EX_NOPERM, EX_IOERR.
+ */
+static int cmd_aliases(const struct conf *c, int argc, char **argv)
+{
+	struct aliases *al;
+	struct userdb *db;
+	char err[1024];
+	size_t problems;
+	int e;
+
+	if (argc != 2 || strcmp(argv[1], "check") != 0) {
+		fprintf(stderr, "hato: usage: hato [-c FILE] aliases check\n");
+		return EX_USAGE;
+	}
+	if (c->aliases_file == NULL) {
+		fprintf(stderr, "hato: aliases: no aliases_file in [delivery]\n");
+		return EX_NOINPUT;
+	}
+	if ((al = aliases_open(c->aliases_file, err, sizeof(err))) == NULL) {
+		e = errno;
+		fprintf(stderr, "hato: aliases: %s\n", err);
+		return e == ENOENT ? EX_NOINPUT : users_exit_code(e, EX_IOERR);
+	}
+	if ((db = userdb_open(c->users_file, err, sizeof(err))) == NULL) {
+		e = errno;
+		fprintf(stderr, "hato: %s\n", err);
+		aliases_free(al);
+		return users_exit_code(e, EX_IOERR);
+	}
+	problems = local_check_aliases(c, db, al, print_alias_problem, NULL);
+	printf("aliases: %zu entries, %zu problems\n", aliases_count(al), problems);
+	aliases_free(al);
+	userdb_free(db);
+	return problems == 0 ? 0 : EX_DATAERR;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = getenv("HATO_CONFIG");
@@ -476,9 +831,11 @@ int main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	if (strcmp(argv[optind], "queue") == 0) {
-		rc = cmd_queue(c);
+		rc = cmd_queue(c, argc - optind, argv + optind);
 	} else if (strcmp(argv[optind], "user") == 0) {
 		rc = cmd_user(c, argc - optind, argv + optind);
+	} else if (strcmp(argv[optind], "aliases") == 0) {
+		rc = cmd_aliases(c, argc - optind, argv + optind);
 	} else {
 		fprintf(stderr, "hato: unknown command \"%s\"\n", argv[optind]);
 		usage(stderr);

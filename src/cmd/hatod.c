@@ -19,10 +19,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "aliases.h"
 #include "conf.h"
+#include "control.h"
 #include "dns.h"
 #include "log.h"
 #include "queue.h"
+#include "scheduler.h"
 #include "server.h"
 #include "tls.h"
 #include "users.h"
@@ -128,6 +131,9 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	if (srv->stopping)
 		return;
 	log_info("event=signal signal=%d action=shutdown", (int)sig);
+	control_close(srv->control); /* no flush or delete while stopping */
+	srv->control = NULL;
+	scheduler_stop(srv->scheduler);
 	server_stop(srv);
 	evtimer_add(event_new(srv->base, -1, 0, grace_cb, srv), &tv);
 }
@@ -230,7 +236,15 @@ int main(int argc, char **argv)
 	srv.users = userdb_open(srv.conf->users_file, err, sizeof(err));
 	if (srv.users == NULL)
 		fatalx("event=startup error=\"%s\"", err);
+	if (srv.conf->aliases_file &&
+	    (srv.aliases = aliases_open(srv.conf->aliases_file, err, sizeof(err))) == NULL)
+		fatalx("event=startup error=\"%s\"", err);
 	srv.workers = workers_new(srv.base, AUTH_THREADS);
+	srv.scheduler = scheduler_new(&srv);
+	scheduler_load(srv.scheduler);
+	srv.control = control_open(srv.base, srv.conf, srv.scheduler, err, sizeof(err));
+	if (srv.control == NULL)
+		fatalx("event=startup error=\"%s\"", err);
 	sigterm = evsignal_new(srv.base, SIGTERM, stop_cb, &srv);
 	sigint = evsignal_new(srv.base, SIGINT, stop_cb, &srv);
 	evsignal_add(sigterm, NULL);
@@ -248,9 +262,12 @@ int main(int argc, char **argv)
 				srv.conf->listeners[i].address, srv.conf->listeners[i].name,
 				srv.conf->state_dir);
 	event_base_dispatch(srv.base);
+	control_close(srv.control);
 	server_free(&srv);
+	scheduler_free(srv.scheduler);
 	workers_free(srv.workers);
 	userdb_free(srv.users);
+	aliases_free(srv.aliases);
 	queue_close(srv.queue);
 	dns_shutdown();
 	tls_shutdown();

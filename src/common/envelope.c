@@ -79,32 +79,47 @@ size_t envelope_pending(const struct envelope *e)
 	return n;
 }
 
+/* A value for one line: CR and LF (which no value may hold) become spaces,
+ * so no value can ever add a line to the envelope. */
+static const char *one_line(const char *v, char *buf, size_t size)
+{
+	if (v == NULL || strpbrk(v, "\r\n") == NULL)
+		return v ? v : "";
+	strcpy_bounded(buf, v, size);
+	for (char *p = buf; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	return buf;
+}
+
 /* See envelope.h. */
 void envelope_format(const struct envelope *e, struct strbuf *b)
 {
+	char t[1024];
+
 	strbuf_printf(b, "hato-envelope: %d\n", ENVELOPE_VERSION);
 	strbuf_printf(b, "id: %s\n", e->id);
 	strbuf_printf(b, "arrival: %lld\n", (long long)e->arrival);
-	strbuf_printf(b, "sender: %s\n", e->sender ? e->sender : "<>");
+	strbuf_printf(b, "sender: %s\n", e->sender ? one_line(e->sender, t, sizeof(t)) : "<>");
 	strbuf_printf(b, "size: %" PRIu64 "\n", e->size);
 	strbuf_printf(b, "body: %s\n", body_names[e->body]);
 	strbuf_printf(b, "smtputf8: %s\n", e->smtputf8 ? "yes" : "no");
-	strbuf_printf(b, "client: %s\n", e->client ? e->client : "");
-	strbuf_printf(b, "client-name: %s\n", e->client_name ? e->client_name : "");
-	strbuf_printf(b, "helo: %s\n", e->helo ? e->helo : "");
+	strbuf_printf(b, "client: %s\n", one_line(e->client, t, sizeof(t)));
+	strbuf_printf(b, "client-name: %s\n", one_line(e->client_name, t, sizeof(t)));
+	strbuf_printf(b, "helo: %s\n", one_line(e->helo, t, sizeof(t)));
 	if (e->auth_user)
-		strbuf_printf(b, "auth-user: %s\n", e->auth_user);
+		strbuf_printf(b, "auth-user: %s\n", one_line(e->auth_user, t, sizeof(t)));
 	if (e->auth_param)
-		strbuf_printf(b, "auth-param: %s\n", e->auth_param);
+		strbuf_printf(b, "auth-param: %s\n", one_line(e->auth_param, t, sizeof(t)));
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct env_rcpt *r = &e->rcpts[i];
 		strbuf_printf(b, "rcpt: state=%s attempts=%u next=%lld addr=%s\n",
 			      state_names[r->state], r->attempts, (long long)r->next_attempt,
-			      r->addr);
+			      one_line(r->addr, t, sizeof(t)));
 		if (r->orig)
-			strbuf_printf(b, "rcpt-orig: %s\n", r->orig);
+			strbuf_printf(b, "rcpt-orig: %s\n", one_line(r->orig, t, sizeof(t)));
 		if (r->error)
-			strbuf_printf(b, "rcpt-error: %s\n", r->error);
+			strbuf_printf(b, "rcpt-error: %s\n", one_line(r->error, t, sizeof(t)));
 	}
 }
 

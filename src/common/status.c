@@ -71,6 +71,9 @@ static const struct status_def {
 	[STATUS_AUTH_TEMPFAIL] = {454, "4.7.0", "Temporary authentication failure"},
 	[STATUS_AUTH_TOO_MANY] = {421, "4.7.0", "Too many failed authentications, closing "
 						"connection"},
+	[STATUS_USER_UNKNOWN] = {550, "5.1.1", "Recipient address rejected: user unknown"},
+	[STATUS_MISCONFIGURED] = {451, "4.3.5", "Recipient address cannot be resolved: local "
+						"configuration error"},
 	[STATUS_SENDER_NOT_OWNED] = {553, "5.7.1", "Sender address not owned by authenticated "
 						   "user"},
 };

@@ -82,6 +82,7 @@ static const struct key_def key_table[] = {
 	{SEC_SERVER, "users_file", KEY_STRING, SRV(users_file), 0, 0},
 	{SEC_SERVER, "control_socket", KEY_STRING, SRV(control_socket), 0, 0},
 	{SEC_SERVER, "control_socket_mode", KEY_MODE, SRV(control_socket_mode), 0, 0},
+	{SEC_DELIVERY, "hold", KEY_BOOL, SRV(delivery_hold), 0, 0},
 	{SEC_DELIVERY, "mailbox_path", KEY_STRING, SRV(mailbox_path), 0, 0},
 	{SEC_DELIVERY, "aliases_file", KEY_STRING, SRV(aliases_file), 0, 0},
 	{SEC_DELIVERY, "recipient_delimiter", KEY_STRING_EMPTY, SRV(recipient_delimiter), 0, 0},
@@ -863,6 +864,9 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 		struct listener_conf *l = listener_get(c, "submission");
 		l->address = xstrdup("127.0.0.1:2587");
 		l->auth = AUTH_MODE_REQUIRED;
+		/* the developer's server: every name at localhost is a mailbox */
+		struct domain_conf *d = domain_get(c, "localhost");
+		set_list(&d->mailboxes, &d->nmailboxes, "*");
 		l = listener_get(c, "submissions");
 		l->address = xstrdup("127.0.0.1:2465");
 		l->tls = TLS_MODE_IMPLICIT;

@@ -119,6 +119,7 @@ struct conf {
 	unsigned control_socket_mode; /* 0600 or 0660 */
 
 	/* [delivery] */
+	bool delivery_hold;        /* hold = yes: nothing leaves the queue */
 	char *mailbox_path;        /* template: %d domain, %u user (lower case) */
 	char *aliases_file;        /* /etc/aliases syntax; NULL: none */
 	char *recipient_delimiter; /* "+": user+tag@ is user@; "" disables */

@@ -69,6 +69,11 @@ static void clean_orphans(struct queue *q)
 		size_t len = strlen(de->d_name);
 		struct stat st;
 
+		if (len == QUEUE_ID_LEN + 8 && strcmp(de->d_name + QUEUE_ID_LEN, ".env.tmp") == 0) {
+			/* an envelope rewrite that never got renamed: the old one stands */
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
 		if (len != QUEUE_ID_LEN + 4 || strcmp(de->d_name + QUEUE_ID_LEN, ".msg") != 0)
 			continue;
 		snprintf(env, sizeof(env), "%.*s.env", QUEUE_ID_LEN, de->d_name);

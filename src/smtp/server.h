@@ -13,6 +13,9 @@ struct conf;
 struct queue;
 struct userdb;
 struct workers;
+struct scheduler;
+struct aliases;
+struct control;
 struct event_base;
 struct evconnlistener;
 struct listener_conf;
@@ -29,6 +32,9 @@ struct server {
 	struct queue *queue;
 	struct userdb *users;     /* AUTH users (users_file) */
 	struct workers *workers;  /* password checks */
+	struct scheduler *scheduler;
+	struct control *control;  /* the admin socket (NULL once stopping) */
+	struct aliases *aliases;  /* aliases_file, or NULL */
 	struct event_base *base;
 	struct listener *listeners;
 	size_t nlisteners;

@@ -34,6 +34,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "log.h"
+#include "scheduler.h"
 #include "tls.h"
 #include "util.h"
 
@@ -351,6 +352,8 @@ static void commit_done(void *arg, int err)
 	else
 		log_warnx("event=commit_failed session=%s queue_id=%s error=\"%s\"", s->id,
 			  s->env.id, strerror(err));
+	if (err == 0)
+		scheduler_add(s->srv->scheduler, s->env.id); /* delivered at once */
 	if (s->gone) {
 		s->state = SMTP_STATE_CLOSING;
 		session_free(s);
@@ -555,6 +558,10 @@ void smtp_resume_input(struct smtp_session *s)
 
 	if (s->bev == NULL)
 		return;
+	/* Input can arrive with the client's TLS Finished, before libevent's
+	 * CONNECTED event: the session must know it is encrypted first. */
+	if (s->ssl && !s->tls && tls_handshake_done(s->ssl))
+		tls_established(s);
 	in = bufferevent_get_input(s->bev);
 	while (!s->paused) {
 		unsigned before = s->errors;
@@ -735,6 +742,8 @@ static void tls_arm_timer(struct smtp_session *s)
 /* The handshake finished. */
 static void tls_established(struct smtp_session *s)
 {
+	if (s->tls)
+		return; /* seen already, from the input path */
 	s->tls = true;
 	evtimer_del(s->tls_timer);
 	strcpy_bounded(s->tls_version, tls_version(s->ssl), sizeof(s->tls_version));

@@ -344,6 +344,12 @@ SSL *tls_new_ssl(const struct listener_conf *lc)
 }
 
 /* See tls.h. */
+bool tls_handshake_done(SSL *ssl)
+{
+	return SSL_is_init_finished(ssl);
+}
+
+/* See tls.h. */
 const char *tls_version(SSL *ssl)
 {
 	return SSL_get_version(ssl);

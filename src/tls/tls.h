@@ -33,6 +33,9 @@ bool tls_reload(char *err, size_t errsz);
 /* A new server-side SSL for a connection on this listener. */
 SSL *tls_new_ssl(const struct listener_conf *lc);
 
+/* Has the handshake of ssl completed? */
+bool tls_handshake_done(SSL *ssl);
+
 /* "TLSv1.3" and "TLS_AES_256_GCM_SHA384" of an established connection. */
 const char *tls_version(SSL *ssl);
 const char *tls_cipher(SSL *ssl);

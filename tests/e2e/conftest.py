@@ -48,7 +48,8 @@ def wait_port(host, port, timeout=10.0, proc=None):
 class Hatod:
     """One hatod process with its own config, spool and ports."""
 
-    def __init__(self, root, server=None, limits=None, listeners=None):
+    def __init__(self, root, server=None, limits=None, listeners=None, extra=None,
+                 delivery=None):
         self.root = root
         self.state_dir = os.path.join(root, "state")
         self.port = free_port()
@@ -62,6 +63,13 @@ class Hatod:
         self.server.update(server or {})
         self.limits = dict(limits or {})
         self.listeners = listeners or {"smtp": "127.0.0.1:%d" % self.port}
+        # [delivery] keys, and raw sections ([domain ...], [senders] ...)
+        # Deliveries are held unless a test asks for them: most tests look
+        # at what was received, in the queue.
+        self.delivery = {"hold": "yes"}
+        self.delivery.update(delivery or {})
+        # None: every local domain gets "mailboxes = *" (any name exists)
+        self.extra = extra
         self.conf_path = os.path.join(root, "hato.conf")
         self.log_path = os.path.join(root, "hatod.log")
         self.proc = None
@@ -72,6 +80,14 @@ class Hatod:
         if self.limits:
             lines.append("[limits]")
             lines += ["%s = %s" % kv for kv in self.limits.items()]
+        if self.delivery:
+            lines.append("[delivery]")
+            lines += ["%s = %s" % kv for kv in self.delivery.items()]
+        if self.extra is None:
+            for d in self.server["local_domains"].replace(",", " ").split():
+                lines += ["[domain %s]" % d, "mailboxes = *"]
+        elif self.extra:
+            lines.append(self.extra)
         for name, spec in self.listeners.items():
             lines.append("[listener %s]" % name)
             if isinstance(spec, str):
@@ -118,6 +134,21 @@ class Hatod:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def maildir(self, user, domain="localhost"):
+        """The files in new/ of user@domain's Maildir (default mailbox_path)."""
+        d = os.path.join(self.state_dir, "mail", domain, user, "new")
+        if not os.path.isdir(d):
+            return []
+        return sorted(os.path.join(d, n) for n in os.listdir(d))
+
+    def wait_log(self, text, timeout=10.0, count=1):
+        """Wait until text appears count times in the log."""
+        deadline = time.monotonic() + timeout
+        while self.logs().count(text) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError("no %r in the log:\n%s" % (text, self.logs()[-3000:]))
+            time.sleep(0.02)
+
     def queue_ids(self):
         qdir = os.path.join(self.state_dir, "queue")
         return sorted(n[:-4] for n in os.listdir(qdir) if n.endswith(".env"))
@@ -138,12 +169,16 @@ class Hatod:
 
 
 def parse_envelope(text):
-    """Envelope file -> dict; 'rcpt' is the list of addresses."""
-    env = {"rcpt": []}
+    """Envelope file -> dict; 'rcpt' is the list of addresses where mail
+    goes, 'orig' the RCPT TO each came from (as the client wrote it)."""
+    env = {"rcpt": [], "orig": []}
     for line in text.splitlines():
         key, _, value = line.partition(": ")
         if key == "rcpt":
             env["rcpt"].append(value.split("addr=", 1)[1])
+            env["orig"].append(env["rcpt"][-1])
+        elif key == "rcpt-orig":
+            env["orig"][-1] = value
         else:
             env[key] = value
     return env

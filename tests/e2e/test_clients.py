@@ -39,7 +39,10 @@ def test_smtplib_many_recipients(hatod):
         assert s.sendmail("sender@localhost", rcpts, body) == {}
     [(env, msg)] = hatod.queued()
     assert env["sender"] == "<sender@localhost>"
-    assert env["rcpt"] == ["<a@localhost>", "<b@test.example>", "<C@LOCALHOST>",
+    # where mail goes (the mailbox, lower case), and the RCPT as written
+    assert env["rcpt"] == ["<a@localhost>", "<b@test.example>", "<c@localhost>",
+                           "<postmaster@localhost>"]
+    assert env["orig"] == ["<a@localhost>", "<b@test.example>", "<C@LOCALHOST>",
                            "<postmaster@localhost>"]
     assert env["body"] == "unspecified"
     assert env["smtputf8"] == "no"
@@ -380,13 +383,16 @@ def test_hato_queue_lists_messages(hatod):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.decode().splitlines()
     assert lines[0].split() == ["ID", "AGE", "SIZE", "SENDER", "/", "RECIPIENTS"]
-    assert re.fullmatch(r"%s +\d+s +%d <alice@localhost>" % (ids[0], sizes[0]), lines[1])
-    assert lines[2].strip() == "<bob@localhost>"
-    assert lines[3].strip() == "<carol@test.example>"
-    assert re.fullmatch(r"%s +\d+s +%d <>" % (ids[1], sizes[1]), lines[4])
-    assert lines[5].strip() == "<postmaster>"
-    assert lines[6] == "-- 2 messages in %s/queue" % hatod.state_dir
-    assert len(lines) == 7
+    assert lines[1].split() == ["STATE", "TRIES", "NEXT", "RECIPIENT"]
+    assert re.fullmatch(r"%s +\d+s +%d <alice@localhost>" % (ids[0], sizes[0]), lines[2])
+    # held (conftest): every recipient pending, never tried, due now
+    assert lines[3].split() == ["pending", "0", "now", "<bob@localhost>"]
+    assert lines[4].split() == ["pending", "0", "now", "<carol@test.example>"]
+    assert re.fullmatch(r"%s +\d+s +%d <>" % (ids[1], sizes[1]), lines[5])
+    assert lines[6].split() == ["pending", "0", "now", "<postmaster@localhost>"]
+    assert lines[7].split() == ["orig:", "<postmaster>"]
+    assert lines[8] == "-- 2 messages in %s/queue" % hatod.state_dir
+    assert len(lines) == 9
 
 
 def test_hato_queue_empty(hatod):

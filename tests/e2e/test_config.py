@@ -206,7 +206,8 @@ def test_ipv6_listener_smtplib(make_hatod):
         assert s.sendmail("a@localhost", ["b@localhost", "c@[IPv6:::1]"], body) == {}
     [(env, msg)] = h.queued()
     assert env["client"] == "::1"
-    assert env["rcpt"] == ["<b@localhost>", "<c@[IPv6:::1]>"]
+    assert env["rcpt"] == ["<b@localhost>", "<c@localhost>"]
+    assert env["orig"] == ["<b@localhost>", "<c@[IPv6:::1]>"]
     assert msg.startswith(b"Received: from v6.example (unknown [IPv6:::1])\r\n")
     assert strip_received(msg) == body
     # an IPv6 listener is IPv6-only

@@ -1,0 +1,64 @@
+/*
+ * control.h - hatod's control socket: how `hato queue flush` and
+ * `hato queue delete ID` reach the running daemon.
+ *
+ * A unix stream socket at [server] control_socket (default
+ * state_dir/control.sock), mode control_socket_mode (0600 or 0660), owned
+ * by whoever calls control_open: hatod calls it after dropping privileges,
+ * so the socket belongs to the daemon user and its group.  A stale socket
+ * file left by a hatod that died is replaced; a live one (something accepts
+ * connections on it) or a file that is not a socket is an error.
+ *
+ * Protocol: one request line per connection (LF or CRLF, at most
+ * CONTROL_LINE_MAX octets before the line end), one reply line, then the
+ * server closes the connection.
+ *
+ *   PING         OK hatod VERSION
+ *   FLUSH        OK flushed                 (scheduler_flush)
+ *   DELETE ID    OK deleted ID | ERR REASON (scheduler_delete)
+ *   other        ERR unknown request
+ *
+ * A line that is too long gets "ERR request too long"; a client that sends
+ * nothing for CONTROL_TIMEOUT_SECONDS is dropped.  Everything runs on the
+ * event loop and never blocks it; every request is logged as
+ * "event=control uid=... request=... result=...".
+ */
+#ifndef HATO_CONTROL_H
+#define HATO_CONTROL_H
+
+#include <stddef.h>
+
+#include "envelope.h"
+
+#define CONTROL_LINE_MAX 256       /* octets of a request, its line end not counted */
+#define CONTROL_REPLY_MAX 1024     /* octets of a reply, its LF included */
+#define CONTROL_TIMEOUT_SECONDS 5  /* to send a request / read a reply (both ends) */
+#define CONTROL_CONNECTIONS_MAX 16 /* at once; more get "ERR busy" */
+
+struct conf;
+struct control;
+struct event_base;
+struct scheduler;
+
+enum control_req {
+	CONTROL_REQ_UNKNOWN, /* anything else: "ERR unknown request" */
+	CONTROL_REQ_PING,
+	CONTROL_REQ_FLUSH,
+	CONTROL_REQ_DELETE, /* id_out holds a valid queue ID */
+	CONTROL_REQ_BAD_ID, /* DELETE without one well-formed queue ID */
+};
+
+/* Create the socket (after the privilege drop) and serve it on base; NULL
+ * with a message in err when it cannot be created. */
+struct control *control_open(struct event_base *base, const struct conf *c, struct scheduler *sc,
+                             char *err, size_t errsz);
+/* Close every connection and the socket, and unlink the socket file if it
+ * is still the one control_open made.  NULL is allowed. */
+void control_close(struct control *ctl);
+
+/* Parse one request line (its line end removed).  Verbs are
+ * case-insensitive, separated from the ID by one space.  id_out must hold
+ * QUEUE_ID_LEN + 1 octets; it is set only for CONTROL_REQ_DELETE. */
+enum control_req control_parse(const char *line, char *id_out);
+
+#endif

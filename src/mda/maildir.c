@@ -1,0 +1,455 @@
+/*
+ * maildir.c - local delivery into a Maildir.
+ *
+ * The Maildir dance is hato's durable-write protocol (durable.c) with the
+ * Maildir's own names: write dir/tmp/NAME (O_EXCL, 0600), fsync it, link it
+ * to dir/new/NAME, fsync dir/new, then drop the tmp name.  A reader only
+ * ever scans new/ and cur/, so a crash at any point leaves either nothing
+ * visible or the whole message; the queue still holds the message until we
+ * report OUTCOME_DELIVERED, so "nothing visible" is simply retried.
+ *
+ * NAME is "<sec>.M<usec>P<pid>Q<counter>.<host>,S=<size>": time, process
+ * and a process-wide atomic counter make it unique across threads and
+ * processes on this host; the host part separates hosts sharing a Maildir
+ * over NFS; S= lets IMAP servers know the size without a stat().
+ *
+ * Failure mapping (STYLE 12, decided here once): ENOSPC/EDQUOT become
+ * TEMPFAIL 4.3.1, any other system error TEMPFAIL 4.2.0 with the errno text
+ * and the path; a CR or LF in an address (it would inject header lines) is a
+ * PERMFAIL.  Every failure removes what was written: nothing is left in
+ * tmp/, nothing half-written can appear in new/.
+ *
+ * Blocking code: it runs on a worker thread.  Everything per delivery lives
+ * in one heap job (the 64 KiB copy buffer included) so worker stacks stay
+ * small; the only shared state is the atomic counter.
+ */
+#include "maildir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "durable.h"
+#include "util.h"
+
+/* Enhanced status codes of a Maildir delivery, in one place. */
+#define MAILDIR_ESC_DELIVERED "2.0.0"
+#define MAILDIR_ESC_DISK_FULL "4.3.1"  /* mail system full */
+#define MAILDIR_ESC_IO "4.2.0"         /* other mailbox status: retry */
+#define MAILDIR_ESC_BAD_RCPT "5.1.3"   /* bad destination mailbox address syntax */
+#define MAILDIR_ESC_BAD_SENDER "5.1.7" /* bad sender's mailbox address syntax */
+
+#define MAILDIR_COPY_BUF (64 * 1024)
+#define MAILDIR_HOST_MAX 256 /* escaped host part of a file name, NUL included */
+
+/* Everything one delivery needs, allocated once so a thread's stack stays small. */
+struct maildir_job {
+	char dir[PATH_MAX];     /* the Maildir, without trailing slashes */
+	char tmp[PATH_MAX];     /* dir/tmp/NAME */
+	char new[PATH_MAX];     /* dir/new/NAME */
+	char newdir[PATH_MAX];  /* dir/new */
+	char scratch[PATH_MAX]; /* mkdir -p; on failure, the path that failed */
+	char host[MAILDIR_HOST_MAX];
+	char buf[MAILDIR_COPY_BUF];
+};
+
+/* Process-wide sequence number: the Q part of unique names. */
+static _Atomic uint64_t maildir_seq;
+
+/* Append s lower-cased (ASCII only, other bytes kept) at out[*n]; false if it does not fit. */
+static bool append_lower(char *out, size_t outsz, size_t *n, const char *s)
+{
+	for (; *s; s++) {
+		char c = *s;
+
+		if (*n + 1 >= outsz)
+			return false;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		out[(*n)++] = c;
+	}
+	return true;
+}
+
+/* Is s safe as one path component: non-empty, no '/', not hidden ("." / "..")? */
+static bool component_ok(const char *s)
+{
+	return s != NULL && s[0] != '\0' && s[0] != '.' && strchr(s, '/') == NULL;
+}
+
+/* See maildir.h. */
+bool maildir_path(const char *tmpl, const char *user, const char *domain, char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	if (tmpl == NULL || out == NULL || outsz == 0)
+		return false;
+	out[0] = '\0';
+	if (!component_ok(user) || !component_ok(domain))
+		return false;
+	for (const char *p = tmpl; *p; p++) {
+		bool ok = true;
+
+		if (*p != '%') {
+			ok = n + 1 < outsz;
+			if (ok)
+				out[n++] = *p;
+		} else if (p[1] == '%') {
+			ok = n + 1 < outsz;
+			if (ok)
+				out[n++] = '%';
+			p++;
+		} else if (p[1] == 'u' || p[1] == 'd') {
+			ok = append_lower(out, outsz, &n, p[1] == 'u' ? user : domain);
+			p++;
+		} else {
+			ok = false; /* unknown escape or a lone trailing '%': a config typo */
+		}
+		if (!ok) {
+			out[0] = '\0';
+			return false;
+		}
+	}
+	out[n] = '\0';
+	return true;
+}
+
+/* Does s contain a CR or LF, which would end a header line early? */
+static bool has_crlf(const char *s)
+{
+	return strpbrk(s, "\r\n") != NULL;
+}
+
+/* Is s a bracketed reverse path ("<>" or "<...>") fit for one header line? */
+static bool return_path_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	return len >= 2 && s[0] == '<' && s[len - 1] == '>' && !has_crlf(s);
+}
+
+/*
+ * Escape the host name for a Maildir file name: '/' and ':' as the Maildir
+ * convention says (\057, \072), ',' too (\054) because readers split the
+ * ",S=" info on it, and control/space/non-ASCII bytes so a name stays one
+ * clean token.  false (ENAMETOOLONG) when it does not fit.
+ */
+static bool escape_host(const char *host, char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)host; *p; p++) {
+		bool esc = *p == '/' || *p == ':' || *p == ',' || *p <= ' ' || *p >= 0x7f;
+
+		if (n + (esc ? 4 : 1) >= outsz) {
+			errno = ENAMETOOLONG;
+			return false;
+		}
+		if (esc)
+			n += (size_t)snprintf(out + n, outsz - n, "\\%03o", *p);
+		else
+			out[n++] = (char)*p;
+	}
+	out[n] = '\0';
+	return true;
+}
+
+/* Fill r for a failed system call: errno text first so a long path cannot truncate it away. */
+static void set_sys_error(struct delivery_result *r, int err, const char *what, const char *path)
+{
+	char ebuf[128];
+	const char *etext = strerror_r(err, ebuf, sizeof(ebuf)); /* GNU: thread-safe */
+	bool full = err == ENOSPC;
+
+#ifdef EDQUOT
+	full = full || err == EDQUOT;
+#endif
+	result_set(r, OUTCOME_TEMPFAIL, full ? MAILDIR_ESC_DISK_FULL : MAILDIR_ESC_IO,
+	           "maildir %s failed: %s: %s", what, etext, path);
+}
+
+/* fsync the directory holding path (path is cut at its last '/' and restored). */
+static bool fsync_parent(char *path)
+{
+	char *slash = strrchr(path, '/');
+	bool ok;
+	int e;
+
+	if (slash == NULL)
+		return fsync_dir(".");
+	if (slash == path)
+		return fsync_dir("/");
+	*slash = '\0';
+	ok = fsync_dir(path);
+	e = errno;
+	*slash = '/';
+	errno = e;
+	return ok;
+}
+
+/* Make one directory (0700) or accept an existing one; a new entry is fsynced into its parent. */
+static bool mkdir_one(char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) == 0)
+		return fsync_parent(path);
+	if (errno != EEXIST)
+		return false;
+	if (stat(path, &st) != 0)
+		return false;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return false;
+	}
+	return true;
+}
+
+/* mkdir -p path in place; on failure errno is set and path is cut at the component that failed. */
+static bool mkdir_p(char *path)
+{
+	char *p = path;
+
+	while (*p == '/')
+		p++;
+	while (*p) {
+		char *slash = strchr(p, '/');
+
+		if (slash != NULL)
+			*slash = '\0';
+		if (!mkdir_one(path))
+			return false;
+		if (slash == NULL)
+			break;
+		*slash = '/';
+		p = slash + 1;
+		while (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+/* Create j->dir and its tmp/, new/, cur/ as needed; on failure j->scratch names the culprit. */
+static bool maildir_create(struct maildir_job *j)
+{
+	static const char *const subs[] = {"tmp", "new", "cur"};
+
+	if (!strcpy_bounded(j->scratch, j->dir, sizeof(j->scratch))) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	if (!mkdir_p(j->scratch))
+		return false;
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (!xsnprintf_ok(j->scratch, sizeof(j->scratch), "%s/%s", j->dir, subs[i])) {
+			errno = ENAMETOOLONG;
+			return false;
+		}
+		if (!mkdir_one(j->scratch))
+			return false;
+	}
+	return true;
+}
+
+/* Build the unique NAME and the tmp/new paths for a file of size bytes. */
+static bool maildir_names(struct maildir_job *j, const char *hostname, uint64_t size)
+{
+	char name[NAME_MAX + 1];
+	char sysname[256];
+	struct timespec ts;
+	uint64_t seq = atomic_fetch_add_explicit(&maildir_seq, 1, memory_order_relaxed);
+
+	if (hostname == NULL || hostname[0] == '\0') {
+		if (gethostname(sysname, sizeof(sysname)) != 0 || sysname[0] == '\0')
+			strcpy_bounded(sysname, "localhost", sizeof(sysname));
+		sysname[sizeof(sysname) - 1] = '\0';
+		hostname = sysname;
+	}
+	if (!escape_host(hostname, j->host, sizeof(j->host)))
+		return false;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!xsnprintf_ok(name, sizeof(name), "%lld.M%ldP%ldQ%" PRIu64 ".%s,S=%" PRIu64,
+	                  (long long)ts.tv_sec, ts.tv_nsec / 1000, (long)getpid(), seq, j->host,
+	                  size) ||
+	    !xsnprintf_ok(j->tmp, sizeof(j->tmp), "%s/tmp/%s", j->dir, name) ||
+	    !xsnprintf_ok(j->new, sizeof(j->new), "%s/new/%s", j->dir, name) ||
+	    !xsnprintf_ok(j->newdir, sizeof(j->newdir), "%s/new", j->dir)) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	return true;
+}
+
+/* Would a link() failure mean "this file system has no hard links" (so rename instead)? */
+static bool link_unsupported(int err)
+{
+	return err == EPERM || err == EOPNOTSUPP || err == ENOSYS;
+}
+
+/* See maildir.h. */
+void maildir_deliver(const char *dir, const char *msg_path, const char *return_path,
+                     const char *delivered_to, const char *hostname, struct delivery_result *r)
+{
+	struct maildir_job *j;
+	struct stat st;
+	size_t hlen, dlen;
+	uint64_t left;
+	int in = -1, out = -1, rc;
+	bool tmp_made = false, new_made = false, delivered = false, changed = false;
+
+	if (dir == NULL || dir[0] == '\0' || msg_path == NULL || return_path == NULL ||
+	    delivered_to == NULL) {
+		set_sys_error(r, EINVAL, "delivery", dir != NULL ? dir : "(no maildir)");
+		return;
+	}
+	/* Addresses come from our own envelope; a CR/LF there is corruption, never retryable. */
+	if (!return_path_ok(return_path)) {
+		result_set(r, OUTCOME_PERMFAIL, MAILDIR_ESC_BAD_SENDER,
+		           "maildir: unusable Return-Path address");
+		return;
+	}
+	if (has_crlf(delivered_to) || delivered_to[0] == '\0') {
+		result_set(r, OUTCOME_PERMFAIL, MAILDIR_ESC_BAD_RCPT,
+		           "maildir: unusable Delivered-To address");
+		return;
+	}
+
+	j = xmalloc(sizeof(*j));
+	if (!strcpy_bounded(j->dir, dir, sizeof(j->dir))) {
+		set_sys_error(r, ENAMETOOLONG, "delivery", dir);
+		goto out;
+	}
+	for (dlen = strlen(j->dir); dlen > 1 && j->dir[dlen - 1] == '/'; dlen--)
+		j->dir[dlen - 1] = '\0';
+
+	in = open(msg_path, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) != 0) {
+		set_sys_error(r, errno, "reading message", msg_path);
+		goto out;
+	}
+	if (!xsnprintf_ok(j->buf, sizeof(j->buf), "Return-Path: %s\r\nDelivered-To: %s\r\n",
+	                  return_path, delivered_to)) {
+		set_sys_error(r, ENAMETOOLONG, "header", delivered_to);
+		goto out;
+	}
+	hlen = strlen(j->buf);
+	left = (uint64_t)st.st_size;
+	if (!maildir_names(j, hostname, hlen + left)) {
+		set_sys_error(r, errno, "naming", j->dir);
+		goto out;
+	}
+
+	/* The common case is an existing Maildir: try first, create on ENOENT only. */
+	out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0 && errno == ENOENT) {
+		if (!maildir_create(j)) {
+			set_sys_error(r, errno, "mkdir", j->scratch);
+			goto out;
+		}
+		out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	}
+	if (out < 0) {
+		set_sys_error(r, errno, "create", j->tmp);
+		goto out;
+	}
+	tmp_made = true;
+
+	if (!write_all(out, j->buf, hlen)) {
+		set_sys_error(r, errno, "write", j->tmp);
+		goto out;
+	}
+	/* The queued file is immutable; if its size moves anyway, S= would lie: retry later. */
+	for (;;) {
+		ssize_t n = read(in, j->buf, sizeof(j->buf));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			set_sys_error(r, errno, "reading message", msg_path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((uint64_t)n > left) {
+			changed = true;
+			break;
+		}
+		left -= (uint64_t)n;
+		if (!write_all(out, j->buf, (size_t)n)) {
+			set_sys_error(r, errno, "write", j->tmp);
+			goto out;
+		}
+	}
+	if (changed || left != 0) {
+		result_set(r, OUTCOME_TEMPFAIL, MAILDIR_ESC_IO,
+		           "maildir: message file changed size during delivery: %s", msg_path);
+		goto out;
+	}
+	if (fsync(out) != 0) {
+		set_sys_error(r, errno, "fsync", j->tmp);
+		goto out;
+	}
+	/* close() is where NFS reports a full disk or quota: it must be checked. */
+	if (close(out) != 0) {
+		out = -1;
+		set_sys_error(r, errno, "close", j->tmp);
+		goto out;
+	}
+	out = -1;
+
+	/*
+	 * link(), not rename(): it never replaces an existing new/NAME.  new/
+	 * may be missing in a half-made Maildir; a file system without hard
+	 * links gets rename(), safe because NAME is unique.
+	 */
+	rc = link(j->tmp, j->new) == 0 ? 0 : errno;
+	if (rc == ENOENT) {
+		if (!maildir_create(j)) {
+			set_sys_error(r, errno, "mkdir", j->scratch);
+			goto out;
+		}
+		rc = link(j->tmp, j->new) == 0 ? 0 : errno;
+	}
+	if (rc != 0 && link_unsupported(rc)) {
+		rc = rename(j->tmp, j->new) == 0 ? 0 : errno;
+		if (rc == 0)
+			tmp_made = false;
+	}
+	if (rc != 0) {
+		set_sys_error(r, rc, "link", j->new);
+		goto out;
+	}
+	new_made = true;
+	/* Until new/ is fsynced the entry may vanish in a crash: not delivered yet. */
+	if (!fsync_dir(j->newdir)) {
+		set_sys_error(r, errno, "fsync", j->newdir);
+		goto out;
+	}
+	delivered = true;
+	result_set(r, OUTCOME_DELIVERED, MAILDIR_ESC_DELIVERED, "delivered to maildir %s", j->new);
+
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	/*
+	 * Undo on failure.  Removing new/NAME after a failed directory fsync
+	 * trades a possible loss of the copy for no duplicate: the queue still
+	 * has the message and will deliver it again.
+	 */
+	if (!delivered && new_made)
+		unlink(j->new);
+	if (tmp_made)
+		unlink(j->tmp); /* after success: only the new/ name remains */
+	free(j);
+}

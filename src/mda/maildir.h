@@ -1,0 +1,44 @@
+/*
+ * maildir.h - local delivery into a Maildir (blocking: call it from a
+ * worker thread, never from the event loop).
+ *
+ * maildir_path() turns the mailbox_path template into a directory for one
+ * recipient and refuses names that could climb out of it.  maildir_deliver()
+ * writes "Return-Path:" and "Delivered-To:" followed by the queued message
+ * into dir/tmp/NAME, fsyncs it, links it to dir/new/NAME and fsyncs new/;
+ * tmp/, new/, cur/ (and missing parents) are created on demand, mode 0700.
+ *
+ * Failure: the outcome comes back in a struct delivery_result.  A full disk
+ * or quota is OUTCOME_TEMPFAIL 4.3.1; any other I/O error, permission
+ * problem or unreadable message is OUTCOME_TEMPFAIL 4.2.0, so the queue
+ * keeps the message and retries.  On every failure the tmp file is removed
+ * and nothing is left in new/.  Both functions are thread-safe.
+ */
+#ifndef HATO_MAILDIR_H
+#define HATO_MAILDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "outcome.h"
+
+/*
+ * Expand a mailbox_path template into out: "%d" is the domain, "%u" the user
+ * (both lower-cased ASCII; non-ASCII kept), "%%" a percent sign.  Refuses
+ * (false) a user or domain that is empty, contains '/', or starts with '.',
+ * any other '%' sequence, or a result that does not fit in outsz.
+ */
+bool maildir_path(const char *tmpl, const char *user, const char *domain, char *out, size_t outsz);
+
+/*
+ * Deliver the queued message file msg_path (CRLF lines, copied byte for byte)
+ * into the Maildir at dir, preceded by "Return-Path: <return_path>" (given
+ * with its angle brackets, "<>" for the null sender) and "Delivered-To:
+ * delivered_to" (without brackets).  hostname goes into the unique file
+ * name; NULL means gethostname().  The result is written to r; on
+ * OUTCOME_DELIVERED r->text names the file in new/.
+ */
+void maildir_deliver(const char *dir, const char *msg_path, const char *return_path,
+                     const char *delivered_to, const char *hostname, struct delivery_result *r);
+
+#endif

@@ -1,0 +1,518 @@
+/*
+ * scheduler.c - the queue runner.
+ *
+ * Every committed message is held in memory as a qentry (its envelope
+ * with per-recipient state).  scheduler_run() starts a delivery job for
+ * each message with a recipient due, within the global and per-destination
+ * limits, and arms one timer for the next due time.  A job runs on a
+ * delivery worker thread: it delivers each due recipient in turn, and
+ * after EACH recipient rewrites the envelope durably (durable_write_file),
+ * so a crash between a delivery and the envelope update can deliver again
+ * only the one recipient in flight (the documented window).  When no
+ * recipient is pending the message leaves the queue: envelope first (the
+ * commit point), then the message file.  The job's outcome returns to the
+ * loop, which swaps in the new envelope and schedules again.
+ */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "conf.h"
+#include "durable.h"
+#include "envelope.h"
+#include "hato_limits.h"
+#include "log.h"
+#include "maildir.h"
+#include "outcome.h"
+#include "queue.h"
+#include "server.h"
+#include "util.h"
+#include "worker.h"
+
+#define DEST_MAX 64   /* destinations tracked for per-destination limits */
+#define TIMER_MAX 3600 /* never sleep longer than this */
+
+struct qentry {
+	struct qentry *next;
+	struct envelope env;
+	bool busy; /* a job owns a copy of it right now */
+	char dest[256];
+};
+
+struct dest_count {
+	char name[256];
+	unsigned active;
+};
+
+struct scheduler {
+	struct server *srv;
+	struct qentry *entries;
+	struct workers *workers;
+	struct event *timer;
+	unsigned active;
+	bool stopping;
+	struct dest_count dests[DEST_MAX];
+	char queue_dir[4096];
+};
+
+struct delivery_job {
+	struct scheduler *sc;
+	struct qentry *e;
+	struct envelope env; /* the job's copy */
+	bool removed;        /* the message left the queue */
+};
+
+/* Deep copy of an envelope, through its text form. */
+static void envelope_copy(struct envelope *dst, const struct envelope *src)
+{
+	struct strbuf b;
+	char err[128];
+
+	strbuf_init(&b);
+	envelope_format(src, &b);
+	if (!envelope_parse(b.s, b.len, dst, err, sizeof(err)))
+		fatalx("event=scheduler_bug error=\"envelope copy: %s\"", err);
+	strbuf_free(&b);
+}
+
+/* The earliest next attempt among pending recipients; 0 when none pend
+ * (a finished message that only needs removing is due at once). */
+static time_t entry_due(const struct qentry *e)
+{
+	time_t due = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		const struct env_rcpt *r = &e->env.rcpts[i];
+		if (r->state != RCPT_PENDING)
+			continue;
+		if (!any || r->next_attempt < due)
+			due = r->next_attempt;
+		any = true;
+	}
+	return due;
+}
+
+/* Split "<local@domain>" at its last '@'. */
+static bool split_addr(const char *addr, char *local, size_t lsz, char *domain, size_t dsz)
+{
+	size_t len = strlen(addr);
+	const char *at;
+
+	if (len < 3 || addr[0] != '<' || addr[len - 1] != '>')
+		return false;
+	at = addr + len - 1;
+	while (at > addr && *at != '@')
+		at--;
+	if (at == addr || (size_t)(at - addr - 1) >= lsz || (size_t)(addr + len - 1 - at - 1) >= dsz)
+		return false;
+	memcpy(local, addr + 1, (size_t)(at - addr - 1));
+	local[at - addr - 1] = '\0';
+	memcpy(domain, at + 1, (size_t)(addr + len - 1 - at - 1));
+	domain[addr + len - 1 - at - 1] = '\0';
+	return true;
+}
+
+/* Where a recipient goes: "maildir", "lmtp:TARGET" or "smtp:DOMAIN". */
+static void rcpt_dest(const struct conf *c, const char *addr, char *out, size_t size)
+{
+	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1];
+	const struct domain_conf *d;
+
+	if (!split_addr(addr, local, sizeof(local), domain, sizeof(domain))) {
+		snprintf(out, size, "maildir"); /* <postmaster> and such: local */
+		return;
+	}
+	if (!conf_is_local_domain(c, domain)) {
+		snprintf(out, size, "smtp:%s", domain);
+		return;
+	}
+	d = conf_domain(c, domain);
+	if (d && d->lmtp)
+		snprintf(out, size, "lmtp:%s", d->lmtp);
+	else
+		snprintf(out, size, "maildir");
+}
+
+/* Deliver one recipient (worker thread); the outcome in r. */
+static void deliver_one(const struct conf *c, const struct envelope *env, const char *msg_path,
+			const char *addr, struct delivery_result *r)
+{
+	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1], dest[300], dir[4096], to[600];
+
+	rcpt_dest(c, addr, dest, sizeof(dest));
+	if (strncmp(dest, "smtp:", 5) == 0) {
+		result_set(r, OUTCOME_TEMPFAIL, "4.4.0", "no route to %s: remote delivery is not "
+							  "available in this version",
+			   dest + 5);
+		return;
+	}
+	if (strncmp(dest, "lmtp:", 5) == 0) {
+		result_set(r, OUTCOME_TEMPFAIL, "4.3.0", "LMTP delivery to %s is not available in "
+							  "this version",
+			   dest + 5);
+		return;
+	}
+	if (!split_addr(addr, local, sizeof(local), domain, sizeof(domain))) {
+		/* "<postmaster>": the postmaster of our host name */
+		strcpy_bounded(local, "postmaster", sizeof(local));
+		strcpy_bounded(domain, c->hostname, sizeof(domain));
+	}
+	if (!maildir_path(c->mailbox_path, local, domain, dir, sizeof(dir))) {
+		result_set(r, OUTCOME_PERMFAIL, "5.1.3", "no valid mailbox path for %s", addr);
+		return;
+	}
+	snprintf(to, sizeof(to), "%s@%s", local, domain);
+	maildir_deliver(dir, msg_path, env->sender, to, c->hostname, r);
+}
+
+/* Rewrite the envelope durably, or remove the message when nothing pends. */
+static bool job_persist(struct delivery_job *j)
+{
+	struct scheduler *sc = j->sc;
+	char name[QUEUE_ID_LEN + 8], path[4200];
+	struct strbuf b;
+	bool ok;
+
+	if (envelope_pending(&j->env) == 0) {
+		/* the envelope goes first: it is the commit point */
+		snprintf(path, sizeof(path), "%s/%s.env", sc->queue_dir, j->env.id);
+		if (unlink(path) != 0 && errno != ENOENT) {
+			log_warn("event=queue_remove_failed queue_id=%s file=%s", j->env.id, path);
+			return false;
+		}
+		snprintf(path, sizeof(path), "%s/%s.msg", sc->queue_dir, j->env.id);
+		unlink(path);
+		fsync_dir(sc->queue_dir);
+		j->removed = true;
+		return true;
+	}
+	snprintf(name, sizeof(name), "%s.env", j->env.id);
+	strbuf_init(&b);
+	envelope_format(&j->env, &b);
+	ok = durable_write_file(sc->queue_dir, name, b.s, b.len);
+	if (!ok)
+		log_warn("event=envelope_write_failed queue_id=%s", j->env.id);
+	strbuf_free(&b);
+	return ok;
+}
+
+/* Worker thread: deliver every due recipient of one message. */
+static void job_work(void *arg)
+{
+	struct delivery_job *j = arg;
+	const struct conf *c = j->sc->srv->conf;
+	char msg_path[4200];
+	time_t now = time(NULL);
+
+	snprintf(msg_path, sizeof(msg_path), "%s/%s.msg", j->sc->queue_dir, j->env.id);
+	for (size_t i = 0; i < j->env.nrcpts; i++) {
+		struct env_rcpt *r = &j->env.rcpts[i];
+		struct delivery_result res;
+		char line[300], esc[600];
+
+		if (r->state != RCPT_PENDING || r->next_attempt > now)
+			continue;
+		deliver_one(c, &j->env, msg_path, r->addr, &res);
+		r->attempts++;
+		if (res.outcome == OUTCOME_DELIVERED) {
+			r->state = RCPT_DELIVERED;
+		} else if (res.outcome == OUTCOME_PERMFAIL) {
+			r->state = RCPT_FAILED;
+		} else {
+			time_t next = backoff_next(c->retry_schedule, c->nretry, c->queue_lifetime,
+						   j->env.arrival, r->attempts, time(NULL));
+			if (next == (time_t)-1) {
+				r->state = RCPT_FAILED;
+				res.outcome = OUTCOME_PERMFAIL;
+				snprintf(line, sizeof(line), "%.200s", res.text);
+				result_set(&res, OUTCOME_PERMFAIL, "5.4.7",
+					   "gave up after %u attempts in %us: %s", r->attempts,
+					   c->queue_lifetime, line);
+			} else {
+				r->next_attempt = next;
+			}
+		}
+		snprintf(line, sizeof(line), "%s %s", res.esc, res.text);
+		env_rcpt_set_error(r, line);
+		escape_text(res.text, strlen(res.text), esc, sizeof(esc));
+		log_info("event=delivery queue_id=%s rcpt=%s status=%s esc=%s attempts=%u delay=%llds "
+			 "text=\"%s\"",
+			 j->env.id, r->addr, outcome_name(res.outcome), res.esc, r->attempts,
+			 (long long)(time(NULL) - j->env.arrival), esc);
+		if (r->state == RCPT_FAILED)
+			log_info("event=bounce_due queue_id=%s rcpt=%s sender=%s note=\"bounces come "
+				 "with remote delivery\"",
+				 j->env.id, r->addr, j->env.sender);
+		if (!job_persist(j))
+			return; /* the in-memory state stays; retried after a restart */
+	}
+	if (!j->removed && envelope_pending(&j->env) == 0)
+		job_persist(j);
+}
+
+static void scheduler_run(struct scheduler *sc);
+
+/* The destination's counter, created on demand. */
+static struct dest_count *dest_get(struct scheduler *sc, const char *name)
+{
+	struct dest_count *free_slot = NULL;
+
+	for (size_t i = 0; i < DEST_MAX; i++) {
+		if (sc->dests[i].active > 0 && strcmp(sc->dests[i].name, name) == 0)
+			return &sc->dests[i];
+		if (sc->dests[i].active == 0 && free_slot == NULL)
+			free_slot = &sc->dests[i];
+	}
+	if (free_slot)
+		strcpy_bounded(free_slot->name, name, sizeof(free_slot->name));
+	return free_slot;
+}
+
+/* Loop: a job finished. */
+static void job_done(void *arg)
+{
+	struct delivery_job *j = arg;
+	struct scheduler *sc = j->sc;
+	struct qentry *e = j->e, **pp;
+	struct dest_count *d = dest_get(sc, e->dest);
+
+	if (d && d->active > 0)
+		d->active--;
+	sc->active--;
+	e->busy = false;
+	envelope_free(&e->env);
+	e->env = j->env; /* the job's copy is the truth now */
+	if (j->removed) {
+		for (pp = &sc->entries; *pp; pp = &(*pp)->next)
+			if (*pp == e) {
+				*pp = e->next;
+				break;
+			}
+		log_info("event=removed queue_id=%s", e->env.id);
+		envelope_free(&e->env);
+		free(e);
+	}
+	free(j);
+	scheduler_run(sc);
+}
+
+/* Start a job for e. */
+static void job_start(struct scheduler *sc, struct qentry *e, struct dest_count *d)
+{
+	struct delivery_job *j = xcalloc(1, sizeof(*j));
+
+	j->sc = sc;
+	j->e = e;
+	envelope_copy(&j->env, &e->env);
+	e->busy = true;
+	sc->active++;
+	if (d)
+		d->active++;
+	workers_submit(sc->workers, job_work, job_done, j);
+}
+
+/* Timer: something is due. */
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	scheduler_run(arg);
+}
+
+/* Start whatever is due and allowed; arm the timer for the rest. */
+static void scheduler_run(struct scheduler *sc)
+{
+	const struct conf *c = sc->srv->conf;
+	time_t now = time(NULL), next = 0;
+	bool any = false;
+
+	if (sc->stopping || c->delivery_hold)
+		return;
+	for (struct qentry *e = sc->entries; e; e = e->next) {
+		time_t due;
+		if (e->busy)
+			continue;
+		due = entry_due(e);
+		if (due <= now && sc->active < c->delivery_concurrency) {
+			struct dest_count *d = NULL;
+			/* the destination of the first due recipient limits the job */
+			for (size_t i = 0; i < e->env.nrcpts; i++)
+				if (e->env.rcpts[i].state == RCPT_PENDING &&
+				    e->env.rcpts[i].next_attempt <= now) {
+					rcpt_dest(c, e->env.rcpts[i].addr, e->dest, sizeof(e->dest));
+					break;
+				}
+			d = dest_get(sc, e->dest);
+			if (d == NULL || d->active < c->delivery_concurrency_domain) {
+				job_start(sc, e, d);
+				continue;
+			}
+			due = now + 1; /* the destination is busy: look again soon */
+		} else if (due <= now) {
+			due = now + 1;
+		}
+		if (!any || due < next)
+			next = due;
+		any = true;
+	}
+	evtimer_del(sc->timer);
+	if (any) {
+		time_t wait = next > now ? next - now : 0;
+		struct timeval tv = {wait > TIMER_MAX ? TIMER_MAX : wait, 0};
+		if (wait == 0)
+			tv.tv_usec = 100000; /* busy: poll gently */
+		evtimer_add(sc->timer, &tv);
+	}
+}
+
+/* Add a parsed envelope as a queue entry. */
+static void entry_add(struct scheduler *sc, const struct envelope *env)
+{
+	struct qentry *e = xcalloc(1, sizeof(*e));
+
+	envelope_copy(&e->env, env);
+	e->next = sc->entries;
+	sc->entries = e;
+}
+
+/* See scheduler.h. */
+struct scheduler *scheduler_new(struct server *srv)
+{
+	struct scheduler *sc = xcalloc(1, sizeof(*sc));
+
+	sc->srv = srv;
+	snprintf(sc->queue_dir, sizeof(sc->queue_dir), "%s/queue", srv->conf->state_dir);
+	sc->workers = workers_new(srv->base, srv->conf->delivery_concurrency);
+	sc->timer = evtimer_new(srv->base, timer_cb, sc);
+	return sc;
+}
+
+/* queue_scan callback for scheduler_load. */
+static void load_one(const struct envelope *e, uint64_t size, void *arg)
+{
+	(void)size;
+	entry_add(arg, e);
+}
+
+/* See scheduler.h. */
+void scheduler_load(struct scheduler *sc)
+{
+	char err[512];
+
+	if (!queue_scan(sc->srv->conf->state_dir, load_one, sc, err, sizeof(err)))
+		log_warnx("event=scheduler_load error=\"%s\"", err);
+	scheduler_run(sc);
+}
+
+/* See scheduler.h. */
+void scheduler_add(struct scheduler *sc, const char *queue_id)
+{
+	char name[QUEUE_ID_LEN + 8], path[4200], err[256];
+	struct envelope env;
+	struct strbuf b;
+	FILE *f;
+	size_t n;
+	char buf[8192];
+
+	snprintf(name, sizeof(name), "%s.env", queue_id);
+	snprintf(path, sizeof(path), "%s/%s", sc->queue_dir, name);
+	if ((f = fopen(path, "r")) == NULL) {
+		log_warn("event=scheduler_add_failed queue_id=%s", queue_id);
+		return;
+	}
+	strbuf_init(&b);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		strbuf_add(&b, buf, n);
+	fclose(f);
+	if (!envelope_parse(b.s, b.len, &env, err, sizeof(err))) {
+		log_warnx("event=scheduler_add_failed queue_id=%s error=\"%s\"", queue_id, err);
+		strbuf_free(&b);
+		return;
+	}
+	strbuf_free(&b);
+	entry_add(sc, &env);
+	envelope_free(&env);
+	scheduler_run(sc);
+}
+
+/* See scheduler.h. */
+void scheduler_flush(struct scheduler *sc)
+{
+	for (struct qentry *e = sc->entries; e; e = e->next)
+		for (size_t i = 0; !e->busy && i < e->env.nrcpts; i++)
+			if (e->env.rcpts[i].state == RCPT_PENDING)
+				e->env.rcpts[i].next_attempt = 0;
+	log_info("event=flush active=%u", sc->active);
+	scheduler_run(sc);
+}
+
+/* See scheduler.h. */
+bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, size_t errsz)
+{
+	struct qentry **pp, *e;
+	char path[4200];
+
+	for (pp = &sc->entries; (e = *pp) != NULL; pp = &e->next)
+		if (strcmp(e->env.id, queue_id) == 0)
+			break;
+	if (e == NULL) {
+		snprintf(err, errsz, "no message %s in the queue", queue_id);
+		return false;
+	}
+	if (e->busy) {
+		snprintf(err, errsz, "message %s is being delivered right now; try again", queue_id);
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/%s.env", sc->queue_dir, queue_id);
+	if (unlink(path) != 0) {
+		snprintf(err, errsz, "cannot remove %s: %s", path, strerror(errno));
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/%s.msg", sc->queue_dir, queue_id);
+	unlink(path);
+	fsync_dir(sc->queue_dir);
+	*pp = e->next;
+	log_info("event=deleted queue_id=%s from=%s rcpts=%zu pending=%zu", queue_id, e->env.sender,
+		 e->env.nrcpts, envelope_pending(&e->env));
+	envelope_free(&e->env);
+	free(e);
+	return true;
+}
+
+/* See scheduler.h. */
+size_t scheduler_active(const struct scheduler *sc)
+{
+	return sc->active;
+}
+
+/* See scheduler.h. */
+void scheduler_stop(struct scheduler *sc)
+{
+	sc->stopping = true;
+	evtimer_del(sc->timer);
+}
+
+/* See scheduler.h. */
+void scheduler_free(struct scheduler *sc)
+{
+	struct qentry *e, *next;
+
+	sc->stopping = true;
+	workers_free(sc->workers); /* finishes the jobs in flight */
+	event_free(sc->timer);
+	for (e = sc->entries; e; e = next) {
+		next = e->next;
+		envelope_free(&e->env);
+		free(e);
+	}
+	free(sc);
+}

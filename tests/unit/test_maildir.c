@@ -1,0 +1,529 @@
+/*
+ * test_maildir.c - unit tests for src/mda/maildir.c: mailbox_path template
+ * expansion and its refusals, and Maildir delivery on a real file system
+ * (directories made on demand, exact bytes, 0600, S= size, unique names,
+ * a 5 MB copy, concurrent threads, every failure leaving tmp/ and new/
+ * clean, and a full disk on a tiny tmpfs when we may mount one).
+ * Each test works in its own mkdtemp() directory under /tmp.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "maildir.h"
+
+#define HDR "Return-Path: <a@b>\r\nDelivered-To: c@d\r\n"
+#define MSG "Subject: hi\r\n\r\nhello\r\n"
+
+/* Per-test scratch: a fresh directory and the message file inside it. */
+struct fixture {
+	char root[64];
+	char md[128]; /* root/mail/example.org/c: missing until delivery */
+	char msg[128];
+};
+
+/* Remove one entry during the depth-first walk. */
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Write len bytes to path, mode 0600. */
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+/* Read a whole file into a malloc'd buffer; its length in *len. */
+static char *read_whole(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	assert_non_null(buf);
+	assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/* Number of entries (other than . and ..) in dir/sub; the last name in name if given. */
+static int count_in(const char *dir, const char *sub, char *name, size_t namesz)
+{
+	char path[512];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	d = opendir(path);
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (name != NULL)
+			snprintf(name, namesz, "%s", de->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Make the scratch directory and the default message. */
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	strcpy(f->root, "/tmp/hato-maildir-XXXXXX");
+	if (mkdtemp(f->root) == NULL)
+		return -1;
+	snprintf(f->md, sizeof(f->md), "%s/mail/example.org/c", f->root);
+	snprintf(f->msg, sizeof(f->msg), "%s/msg", f->root);
+	write_file(f->msg, MSG, strlen(MSG));
+	*state = f;
+	return 0;
+}
+
+/* Remove the scratch directory (detaching the disk-full test's tmpfs if a check failed). */
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char mnt[128];
+
+	snprintf(mnt, sizeof(mnt), "%s/tiny", f->root);
+	umount2(mnt, MNT_DETACH);
+	nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* Templates expand %d, %u and %%, lower-casing ASCII and keeping other bytes. */
+static void test_path_expand(void **state)
+{
+	char out[256];
+
+	(void)state;
+	assert_true(maildir_path("/var/mail/%d/%u", "Bob", "Example.ORG", out, sizeof(out)));
+	assert_string_equal(out, "/var/mail/example.org/bob");
+	assert_true(maildir_path("/m/%u@%d/100%%", "a.b", "x", out, sizeof(out)));
+	assert_string_equal(out, "/m/a.b@x/100%");
+	assert_true(maildir_path("/m/%u", "\xc3\x9cSER", "x", out, sizeof(out)));
+	assert_string_equal(out, "/m/\xc3\x9c"
+	                         "ser");
+	assert_true(maildir_path("plain", "u", "d", out, sizeof(out)));
+	assert_string_equal(out, "plain");
+	assert_true(maildir_path("/m/%u", "100%d", "x", out, sizeof(out)));
+	assert_string_equal(out, "/m/100%d"); /* substituted text is not expanded again */
+}
+
+/* Users and domains that could leave the mail tree, or are empty, are refused. */
+static void test_path_refusals(void **state)
+{
+	static const char *const bad[] = {"../x", "a/b", ".hidden", "", ".", "..", "/"};
+	char out[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		strcpy(out, "junk");
+		if (maildir_path("/m/%d/%u", bad[i], "example.org", out, sizeof(out)))
+			fail_msg("user \"%s\" accepted", bad[i]);
+		assert_string_equal(out, "");
+		if (maildir_path("/m/%d/%u", "bob", bad[i], out, sizeof(out)))
+			fail_msg("domain \"%s\" accepted", bad[i]);
+	}
+	assert_false(maildir_path("/m/%u", NULL, "d", out, sizeof(out)));
+	assert_false(maildir_path("/m/%x", "u", "d", out, sizeof(out)));
+	assert_false(maildir_path("/m/%u%", "u", "d", out, sizeof(out)));
+	assert_false(maildir_path(NULL, "u", "d", out, sizeof(out)));
+}
+
+/* A result must fit with its NUL: exactly fitting works, one byte less is refused. */
+static void test_path_overflow(void **state)
+{
+	char out[16];
+
+	(void)state;
+	assert_true(maildir_path("/m/%d/%u", "user", "dom.ain", out, 16)); /* 15 + NUL */
+	assert_string_equal(out, "/m/dom.ain/user");
+	assert_false(maildir_path("/m/%d/%u", "user", "dom.ain", out, 15));
+	assert_string_equal(out, "");
+	assert_false(maildir_path("/m/%%/%u", "u", "d", out, 5)); /* "/m/%/u" is 6 */
+	assert_false(maildir_path("", "u", "d", out, 0));
+}
+
+/* Delivery makes dir (and parents) with tmp/new/cur 0700 and one exact 0600 file in new/. */
+static void test_deliver_creates_exact_file(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char name[300], path[512], want_text[600];
+	struct stat st;
+	size_t len;
+	char *got;
+
+	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "mx.example", &r);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	assert_string_equal(r.esc, "2.0.0");
+	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
+	assert_int_equal(count_in(f->md, "tmp", NULL, 0), 0);
+	assert_int_equal(count_in(f->md, "cur", NULL, 0), 0);
+	for (const char *sub = "tmp"; sub != NULL; sub = strcmp(sub, "tmp") == 0   ? "new"
+	                                                 : strcmp(sub, "new") == 0 ? "cur"
+	                                                                           : NULL) {
+		snprintf(path, sizeof(path), "%s/%s", f->md, sub);
+		assert_int_equal(stat(path, &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+		assert_int_equal(st.st_mode & 07777, 0700);
+	}
+	snprintf(path, sizeof(path), "%s/mail", f->root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+
+	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
+	snprintf(want_text, sizeof(want_text), "delivered to maildir %s", path);
+	assert_string_equal(r.text, want_text);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	got = read_whole(path, &len);
+	assert_int_equal(len, strlen(HDR MSG));
+	assert_memory_equal(got, HDR MSG, len);
+	free(got);
+}
+
+/* The name is "<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>" and S= is the file's size. */
+static void test_deliver_name_and_size(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char name[300], path[512], pid[32];
+	unsigned long long sec, usec, q, size;
+	struct stat st;
+	int used = 0;
+
+	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "mx/a:b,c", &r);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
+	assert_int_equal(sscanf(name, "%llu.M%lluP%31[0-9]Q%llu.%n", &sec, &usec, pid, &q, &used),
+	                 4);
+	assert_true(used > 0);
+	assert_true(usec < 1000000);
+	assert_int_equal(strtol(pid, NULL, 10), getpid());
+	/* '/', ':' and ',' in the host are escaped so they cannot split the name. */
+	assert_true(strncmp(name + used, "mx\\057a\\072b\\054c,S=", 19) == 0);
+	assert_int_equal(sscanf(strstr(name, ",S=") + 3, "%llu", &size), 1);
+	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(size, (unsigned long long)st.st_size);
+	assert_int_equal(size, strlen(HDR MSG));
+}
+
+/* Two deliveries of the same message give two distinct files. */
+static void test_deliver_twice_distinct(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r1, r2;
+
+	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r1);
+	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r2);
+	assert_int_equal(r1.outcome, OUTCOME_DELIVERED);
+	assert_int_equal(r2.outcome, OUTCOME_DELIVERED);
+	assert_string_not_equal(r1.text, r2.text);
+	assert_int_equal(count_in(f->md, "new", NULL, 0), 2);
+	assert_int_equal(count_in(f->md, "tmp", NULL, 0), 0);
+}
+
+/* A 5 MB message (many buffer-fulls, odd tail) is copied byte for byte. */
+static void test_deliver_large(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	const size_t n = 5 * 1024 * 1024 + 7;
+	char *msg = malloc(n), *got, name[300], path[512];
+	size_t len, hl = strlen(HDR);
+	uint32_t x = 12345;
+
+	assert_non_null(msg);
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		msg[i] = (i % 78 == 76) ? '\r' : (i % 78 == 77) ? '\n' : (char)(x >> 24);
+	}
+	write_file(f->msg, msg, n);
+	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
+	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
+	got = read_whole(path, &len);
+	assert_int_equal(len, hl + n);
+	assert_memory_equal(got, HDR, hl);
+	assert_true(memcmp(got + hl, msg, n) == 0);
+	free(got);
+	free(msg);
+}
+
+/* The null sender "<>" is written as "Return-Path: <>". */
+static void test_deliver_null_sender(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char name[300], path[512];
+	const char *want = "Return-Path: <>\r\nDelivered-To: c@d\r\n" MSG;
+	size_t len;
+	char *got;
+
+	maildir_deliver(f->md, f->msg, "<>", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
+	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
+	got = read_whole(path, &len);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(got, want, len);
+	free(got);
+}
+
+/* A regular file where a directory should be: TEMPFAIL 4.2.0 naming the path and errno. */
+static void test_deliver_component_not_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char file[256], md[300];
+
+	snprintf(file, sizeof(file), "%s/file", f->root);
+	write_file(file, "x", 1);
+	snprintf(md, sizeof(md), "%s/sub/Maildir", file);
+	maildir_deliver(md, f->msg, "<a@b>", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
+	assert_string_equal(r.esc, "4.2.0");
+	assert_non_null(strstr(r.text, "Not a directory"));
+	assert_non_null(strstr(r.text, file));
+}
+
+/* new/ is a regular file: the link fails, 4.2.0, and the written tmp file is removed. */
+static void test_deliver_new_not_dir_cleans_tmp(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/mail", f->root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/mail/example.org", f->root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(mkdir(f->md, 0700), 0);
+	snprintf(path, sizeof(path), "%s/tmp", f->md);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/new", f->md);
+	write_file(path, "x", 1);
+
+	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
+	assert_string_equal(r.esc, "4.2.0");
+	assert_non_null(strstr(r.text, "Not a directory"));
+	assert_non_null(strstr(r.text, path));
+	assert_int_equal(count_in(f->md, "tmp", NULL, 0), 0);
+}
+
+/* A half-made Maildir (tmp/ only) gets its new/ and cur/ on demand. */
+static void test_deliver_completes_half_maildir(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/half", f->root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/half/tmp", f->root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/half/", f->root); /* trailing slash is fine too */
+	maildir_deliver(path, f->msg, "<a@b>", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	assert_null(strstr(r.text, "//"));
+	assert_int_equal(count_in(path, "new", NULL, 0), 1);
+	assert_int_equal(count_in(path, "cur", NULL, 0), 0);
+	assert_int_equal(count_in(path, "tmp", NULL, 0), 0);
+}
+
+/* A missing or unreadable message file is TEMPFAIL 4.2.0 and leaves nothing behind. */
+static void test_deliver_bad_message_file(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/nonexistent", f->root);
+	maildir_deliver(f->md, path, "<a@b>", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
+	assert_string_equal(r.esc, "4.2.0");
+	assert_non_null(strstr(r.text, "No such file or directory"));
+	assert_non_null(strstr(r.text, path));
+
+	/* A directory opens but cannot be read: read() says EISDIR. */
+	maildir_deliver(f->md, f->root, "<a@b>", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
+	assert_string_equal(r.esc, "4.2.0");
+	assert_non_null(strstr(r.text, "Is a directory"));
+	assert_int_equal(count_in(f->md, "new", NULL, 0), 0);
+	assert_int_equal(count_in(f->md, "tmp", NULL, 0), 0);
+
+	/* A mode-000 file; as root, read it as "nobody" (the tree is 0711 for the lookup). */
+	assert_int_equal(chmod(f->msg, 0), 0);
+	assert_int_equal(chmod(f->root, 0711), 0);
+	if (geteuid() == 0)
+		assert_int_equal(seteuid(65534), 0);
+	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
+	if (getuid() == 0)
+		assert_int_equal(seteuid(0), 0);
+	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
+	assert_string_equal(r.esc, "4.2.0");
+	assert_non_null(strstr(r.text, "Permission denied"));
+	assert_non_null(strstr(r.text, f->msg));
+	assert_int_equal(count_in(f->md, "new", NULL, 0), 0);
+}
+
+/* Addresses with CR/LF (header injection) or without brackets are refused, nothing written. */
+static void test_deliver_bad_addresses(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+
+	maildir_deliver(f->md, f->msg, "<a@b>\r\nX-Evil: 1", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_PERMFAIL);
+	assert_string_equal(r.esc, "5.1.7");
+	maildir_deliver(f->md, f->msg, "a@b", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_PERMFAIL);
+	maildir_deliver(f->md, f->msg, "", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_PERMFAIL);
+	maildir_deliver(f->md, f->msg, "<a@b>", "c@d\nX-Evil: 1", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_PERMFAIL);
+	assert_string_equal(r.esc, "5.1.3");
+	assert_int_equal(count_in(f->md, "new", NULL, 0), -1); /* never even created */
+}
+
+struct thread_arg {
+	const struct fixture *f;
+	int failures;
+};
+
+#define THREADS 4
+#define PER_THREAD 25
+
+/* Deliver PER_THREAD messages from one thread. */
+static void *deliver_many(void *p)
+{
+	struct thread_arg *a = p;
+	struct delivery_result r;
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		maildir_deliver(a->f->md, a->f->msg, "<a@b>", "c@d", "h", &r);
+		if (r.outcome != OUTCOME_DELIVERED)
+			a->failures++;
+	}
+	return NULL;
+}
+
+/* Threads delivering at once (same second, same pid) never collide on a name. */
+static void test_deliver_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[THREADS];
+	struct thread_arg a[THREADS];
+
+	for (int i = 0; i < THREADS; i++) {
+		a[i] = (struct thread_arg){f, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, deliver_many, &a[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(a[i].failures, 0);
+	}
+	assert_int_equal(count_in(f->md, "new", NULL, 0), THREADS * PER_THREAD);
+	assert_int_equal(count_in(f->md, "tmp", NULL, 0), 0);
+}
+
+/* A full disk (64 KiB tmpfs) is TEMPFAIL 4.3.1, nothing in new/ or tmp/, earlier mail intact. */
+static void test_deliver_disk_full(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char mnt[256], cmd[512], md[300];
+	const size_t n = 256 * 1024;
+	char *big;
+
+	snprintf(mnt, sizeof(mnt), "%s/tiny", f->root);
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=64k tmpfs %s 2>/dev/null", mnt);
+	if (system(cmd) != 0) {
+		print_message("SKIP disk-full test: cannot mount a tmpfs (needs root)\n");
+		skip();
+	}
+	snprintf(md, sizeof(md), "%s/Maildir", mnt);
+	maildir_deliver(md, f->msg, "<a@b>", "c@d", "h", &r); /* a small one fits */
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+
+	big = malloc(n);
+	assert_non_null(big);
+	memset(big, 'x', n);
+	write_file(f->msg, big, n);
+	free(big);
+	maildir_deliver(md, f->msg, "<a@b>", "c@d", "h", &r);
+
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	int new_count = count_in(md, "new", NULL, 0), tmp_count = count_in(md, "tmp", NULL, 0);
+	assert_int_equal(system(cmd), 0);
+
+	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
+	assert_string_equal(r.esc, "4.3.1");
+	assert_non_null(strstr(r.text, "No space left on device"));
+	assert_int_equal(new_count, 1);
+	assert_int_equal(tmp_count, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_path_expand),
+	    cmocka_unit_test(test_path_refusals),
+	    cmocka_unit_test(test_path_overflow),
+	    cmocka_unit_test_setup_teardown(test_deliver_creates_exact_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_name_and_size, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_twice_distinct, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_null_sender, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_component_not_dir, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_new_not_dir_cleans_tmp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_completes_half_maildir, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_bad_message_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_bad_addresses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_disk_full, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
