@@ -28,6 +28,7 @@
 #include "scheduler.h"
 #include "server.h"
 #include "tls.h"
+#include "util.h"
 #include "users.h"
 #include "worker.h"
 
@@ -58,7 +59,7 @@ static void prepare_state(const struct conf *c, uid_t *uid, gid_t *gid)
 
 	*uid = (uid_t)-1;
 	*gid = (gid_t)-1;
-	if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST)
+	if (!mkdir_parents(c->state_dir, 0700))
 		fatal("event=startup error=\"cannot create state directory %s\"", c->state_dir);
 	if (geteuid() != 0)
 		return;

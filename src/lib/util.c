@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 /* Report an allocation failure and exit; there is no sane way on. */
 static void oom(size_t n)
@@ -133,6 +134,28 @@ bool xsnprintf_ok(char *dst, size_t size, const char *fmt, ...)
 	n = vsnprintf(dst, size, fmt, ap);
 	va_end(ap);
 	return n >= 0 && (size_t)n < size;
+}
+
+/* See util.h. */
+bool mkdir_parents(const char *path, unsigned mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return false;
+		*p = '/';
+	}
+	return mkdir(buf, (mode_t)mode) == 0 || errno == EEXIST;
 }
 
 /* Does s start with prefix, ignoring ASCII case? */

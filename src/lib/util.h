@@ -32,6 +32,10 @@ bool strcpy_bounded(char *dst, const char *src, size_t size);
 bool xsnprintf_ok(char *dst, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* mkdir -p: missing parents get mode 0755, the directory itself mode;
+ * an existing directory is fine.  false with errno on failure. */
+bool mkdir_parents(const char *path, unsigned mode);
+
 /* Case-insensitive ASCII prefix test. */
 bool has_prefix_ci(const char *s, const char *prefix);
 

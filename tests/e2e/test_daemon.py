@@ -54,7 +54,8 @@ def test_builtin_defaults_listen_on_2525(testdir):
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 2525)) == 0:
             pytest.skip("something already listens on 2525")
-    env = dict(os.environ, HATO_STATE=os.path.join(testdir, "state"))
+    # missing parents are made, as for the README's ./var/hato
+    env = dict(os.environ, HATO_STATE=os.path.join(testdir, "var", "state"))
     env.pop("HATO_CONFIG", None)
     p = subprocess.Popen([HATOD, "-f"], env=env, cwd=testdir,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -67,7 +68,7 @@ def test_builtin_defaults_listen_on_2525(testdir):
         out = p.communicate(timeout=10)[0].decode()
     assert p.returncode == 0
     assert "listening on 127.0.0.1:2525" in out
-    assert os.path.join(testdir, "state") in out
+    assert os.path.join(testdir, "var", "state") in out
 
 
 def test_two_thousand_concurrent_sessions(make_hatod):
