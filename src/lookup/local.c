@@ -257,6 +257,31 @@ static void mailbox_add(struct resolver *r, const char *name, size_t di)
 }
 
 /* Is user@<any form of domain di> a user of the users file? */
+struct nocase_find {
+	const char *name;
+	bool found;
+};
+
+/* userdb_each callback: a name equal to want, ignoring ASCII case. */
+static void nocase_cb(const char *user, void *arg)
+{
+	struct nocase_find *f = arg;
+
+	if (!f->found && strcasecmp(user, f->name) == 0)
+		f->found = true;
+}
+
+/* Is name a user, ignoring case (local parts of mailboxes are)? */
+static bool user_exists(const struct userdb *db, const char *name)
+{
+	struct nocase_find f = {name, false};
+
+	if (userdb_exists(db, name))
+		return true;
+	userdb_each(db, nocase_cb, &f);
+	return f.found;
+}
+
 static bool user_in_domain(const struct resolver *r, const char *user, size_t di)
 {
 	const char *forms[3];
@@ -270,7 +295,7 @@ static bool user_in_domain(const struct resolver *r, const char *user, size_t di
 		if (forms[i] == NULL || (i > 0 && strcmp(forms[i], forms[i - 1]) == 0))
 			continue;
 		if (xsnprintf_ok(buf, sizeof(buf), "%s@%s", user, forms[i]))
-			found = userdb_exists(r->users, buf);
+			found = user_exists(r->users, buf);
 	}
 	free(lc);
 	return found;
@@ -288,10 +313,10 @@ static bool mailbox_exists(const struct resolver *r, const char *name, const cha
 	if (strcmp(name, "postmaster") == 0 || strcmp(name, "abuse") == 0)
 		return true;
 	if (r->users != NULL) {
-		if (userdb_exists(r->users, name) || user_in_domain(r, name, di))
+		if (user_exists(r->users, name) || user_in_domain(r, name, di))
 			return true;
 		if (plain != NULL && strcmp(plain, name) != 0 &&
-		    (userdb_exists(r->users, plain) || user_in_domain(r, plain, di)))
+		    (user_exists(r->users, plain) || user_in_domain(r, plain, di)))
 			return true;
 	}
 	if (dc == NULL)

@@ -8,7 +8,10 @@
  * delivery worker thread: it delivers each due recipient in turn, and
  * after EACH recipient rewrites the envelope durably (durable_write_file),
  * so a crash between a delivery and the envelope update can deliver again
- * only the one recipient in flight (the documented window).  When no
+ * only the one recipient in flight (the documented window).  LMTP
+ * recipients are the exception: when the first due one for a target is
+ * reached, all of that target's due recipients go in one LMTP transaction,
+ * so for them the window is that transaction's recipients.  When no
  * recipient is pending the message leaves the queue: envelope first (the
  * commit point), then the message file.  The job's outcome returns to the
  * loop, which swaps in the new envelope and schedules again.
@@ -29,6 +32,7 @@
 #include "durable.h"
 #include "envelope.h"
 #include "hato_limits.h"
+#include "lmtp.h"
 #include "log.h"
 #include "maildir.h"
 #include "outcome.h"
@@ -39,11 +43,13 @@
 
 #define DEST_MAX 64   /* destinations tracked for per-destination limits */
 #define TIMER_MAX 3600 /* never sleep longer than this */
+#define LMTP_TIMEOUT 300 /* seconds per LMTP connect, read or write (RFC 5321 §4.5.3.2) */
 
 struct qentry {
 	struct qentry *next;
 	struct envelope env;
-	bool busy; /* a job owns a copy of it right now */
+	bool busy;  /* a job owns a copy of it right now */
+	bool flush; /* flushed while busy: due again when the job ends */
 	char dest[256];
 };
 
@@ -68,6 +74,12 @@ struct delivery_job {
 	struct qentry *e;
 	struct envelope env; /* the job's copy */
 	bool removed;        /* the message left the queue */
+};
+
+/* The LMTP results of one job run, by recipient index (allocated on first use). */
+struct lmtp_batch {
+	struct delivery_result *res;
+	bool *have; /* res[i] is recipient i's result of this run */
 };
 
 /* Deep copy of an envelope, through its text form. */
@@ -156,9 +168,8 @@ static void deliver_one(const struct conf *c, const struct envelope *env, const 
 		return;
 	}
 	if (strncmp(dest, "lmtp:", 5) == 0) {
-		result_set(r, OUTCOME_TEMPFAIL, "4.3.0", "LMTP delivery to %s is not available in "
-							  "this version",
-			   dest + 5);
+		/* lmtp_batch_result() takes these; a Maildir would be the wrong place */
+		result_set(r, OUTCOME_TEMPFAIL, "4.3.0", "LMTP recipient %s outside a batch", addr);
 		return;
 	}
 	if (!split_addr(addr, local, sizeof(local), domain, sizeof(domain))) {
@@ -172,6 +183,63 @@ static void deliver_one(const struct conf *c, const struct envelope *env, const 
 	}
 	snprintf(to, sizeof(to), "%s@%s", local, domain);
 	maildir_deliver(dir, msg_path, env->sender, to, c->hostname, r);
+}
+
+/*
+ * If recipient i goes by LMTP, put its result in *res and return true: the first of a
+ * target's due recipients delivers them all in one transaction, the others take their
+ * stored result.  false for any other destination.
+ */
+static bool lmtp_batch_result(struct delivery_job *j, struct lmtp_batch *b, const char *msg_path,
+                              size_t i, time_t now, struct delivery_result *res)
+{
+	const struct conf *c = j->sc->srv->conf;
+	size_t n = 0, total = j->env.nrcpts;
+	char dest[300], other[300];
+
+	rcpt_dest(c, j->env.rcpts[i].addr, dest, sizeof(dest));
+	if (strncmp(dest, "lmtp:", 5) != 0)
+		return false;
+	if (b->res == NULL) {
+		b->res = xcalloc(total, sizeof(*b->res));
+		b->have = xcalloc(total, sizeof(*b->have));
+	}
+	if (!b->have[i]) {
+		/* earlier recipients of this target are done already: the group starts at i */
+		size_t *idx = xcalloc(total, sizeof(*idx));
+		const char **rcpts = xcalloc(total, sizeof(*rcpts));
+		struct delivery_result *out = xcalloc(total, sizeof(*out));
+
+		for (size_t k = i; k < total; k++) {
+			const struct env_rcpt *r = &j->env.rcpts[k];
+
+			if (r->state != RCPT_PENDING || r->next_attempt > now)
+				continue;
+			rcpt_dest(c, r->addr, other, sizeof(other));
+			if (strcmp(other, dest) == 0) {
+				idx[n] = k;
+				rcpts[n++] = r->addr;
+			}
+		}
+		lmtp_deliver(dest + 5, c->hostname, msg_path, j->env.sender, rcpts, n, LMTP_TIMEOUT,
+		             out);
+		for (size_t k = 0; k < n; k++) {
+			b->res[idx[k]] = out[k];
+			b->have[idx[k]] = true;
+		}
+		free(idx);
+		free(rcpts);
+		free(out);
+	}
+	*res = b->res[i];
+	return true;
+}
+
+/* Free what lmtp_batch_result() allocated. */
+static void lmtp_batch_free(struct lmtp_batch *b)
+{
+	free(b->res);
+	free(b->have);
 }
 
 /* Rewrite the envelope durably, or remove the message when nothing pends. */
@@ -212,6 +280,7 @@ static void job_work(void *arg)
 	const struct conf *c = j->sc->srv->conf;
 	char msg_path[4200];
 	time_t now = time(NULL);
+	struct lmtp_batch lb = {NULL, NULL};
 
 	snprintf(msg_path, sizeof(msg_path), "%s/%s.msg", j->sc->queue_dir, j->env.id);
 	for (size_t i = 0; i < j->env.nrcpts; i++) {
@@ -221,7 +290,8 @@ static void job_work(void *arg)
 
 		if (r->state != RCPT_PENDING || r->next_attempt > now)
 			continue;
-		deliver_one(c, &j->env, msg_path, r->addr, &res);
+		if (!lmtp_batch_result(j, &lb, msg_path, i, now, &res))
+			deliver_one(c, &j->env, msg_path, r->addr, &res);
 		r->attempts++;
 		if (res.outcome == OUTCOME_DELIVERED) {
 			r->state = RCPT_DELIVERED;
@@ -252,9 +322,12 @@ static void job_work(void *arg)
 			log_info("event=bounce_due queue_id=%s rcpt=%s sender=%s note=\"bounces come "
 				 "with remote delivery\"",
 				 j->env.id, r->addr, j->env.sender);
-		if (!job_persist(j))
+		if (!job_persist(j)) {
+			lmtp_batch_free(&lb);
 			return; /* the in-memory state stays; retried after a restart */
+		}
 	}
+	lmtp_batch_free(&lb);
 	if (!j->removed && envelope_pending(&j->env) == 0)
 		job_persist(j);
 }
@@ -291,6 +364,12 @@ static void job_done(void *arg)
 	e->busy = false;
 	envelope_free(&e->env);
 	e->env = j->env; /* the job's copy is the truth now */
+	if (e->flush) { /* a flush came while the job ran: it still counts */
+		e->flush = false;
+		for (size_t i = 0; i < e->env.nrcpts; i++)
+			if (e->env.rcpts[i].state == RCPT_PENDING)
+				e->env.rcpts[i].next_attempt = 0;
+	}
 	if (j->removed) {
 		for (pp = &sc->entries; *pp; pp = &(*pp)->next)
 			if (*pp == e) {
@@ -447,10 +526,12 @@ void scheduler_add(struct scheduler *sc, const char *queue_id)
 /* See scheduler.h. */
 void scheduler_flush(struct scheduler *sc)
 {
-	for (struct qentry *e = sc->entries; e; e = e->next)
+	for (struct qentry *e = sc->entries; e; e = e->next) {
+		e->flush = e->busy; /* the job's copy wins at its end: redo it then */
 		for (size_t i = 0; !e->busy && i < e->env.nrcpts; i++)
 			if (e->env.rcpts[i].state == RCPT_PENDING)
 				e->env.rcpts[i].next_attempt = 0;
+	}
 	log_info("event=flush active=%u", sc->active);
 	scheduler_run(sc);
 }

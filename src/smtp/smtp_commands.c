@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "aliases.h"
 #include "local.h"
+#include "users.h"
 #include "log.h"
 #include "policy.h"
 #include "tls.h"
@@ -414,6 +415,9 @@ static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a
 		rcpt_add(s, path, NULL);
 		return STATUS_OK;
 	}
+	if (!userdb_refresh(s->srv->users, err, sizeof(err)))
+		log_warnx("event=users_reload_failed error=\"%s\" note=\"the previous users stay\"",
+			  err);
 	if (s->srv->aliases && !aliases_refresh(s->srv->aliases, err, sizeof(err)))
 		log_warnx("event=aliases_reload_failed error=\"%s\" note=\"the previous aliases "
 			  "stay\"",

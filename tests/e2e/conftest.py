@@ -98,6 +98,8 @@ class Hatod:
 
     def start(self, extra_args=()):
         self.write_config()
+        # a restart appends to the same log: only what comes after counts
+        self.log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [HATOD, "-f", "-c", self.conf_path, *extra_args],
@@ -109,7 +111,7 @@ class Hatod:
         # Ports are bound before privileges drop and the spool opens: ready
         # means the "event=started" line.
         deadline = time.monotonic() + 15
-        while "event=started" not in self.logs():
+        while "event=started" not in self.logs()[self.log_start:]:
             if self.proc.poll() is not None:
                 raise RuntimeError("hatod exited with %d:\n%s" % (self.proc.returncode, self.logs()))
             if time.monotonic() > deadline:
