@@ -32,6 +32,8 @@ PACKAGES=(
 	libio-socket-ssl-perl # swaks --tls / --tlsc in the TLS tests
 	libnet-ssleay-perl    # (the same)
 	msmtp              # e2e SMTP client
+	dovecot-core       # e2e LMTP tests: a private Dovecot instance (dovecot, doveadm)
+	dovecot-lmtpd      # (its lmtp service)
 )
 
 HATO_USER=hato
