@@ -2,26 +2,26 @@
  * aliases.c - the aliases file: read, parse, look up, refresh.  See
  * aliases.h for the syntax and the API.
  *
- * The file is read whole (at most ALIASES_FILE_MAX) and parsed into an
- * array of entries sorted by folded name, so a lookup is a bsearch.  Names
- * and address targets are checked with the RFC 5321 path parser (addr.c),
- * so what the file says is something an SMTP client could have said too.
- * Targets are split per physical line: a target never spans a line break,
- * which keeps every error's line number exact.
+ * The file is read whole (at most ALIASES_FILE_MAX, by filewatch.c, which
+ * also tells when it changed) and parsed into an array of entries sorted by
+ * folded name, so a lookup is a bsearch.  Names and address targets are
+ * checked with the RFC 5321 path parser (addr.c), so what the file says is
+ * something an SMTP client could have said too.  Targets are split per
+ * physical line: a target never spans a line break, which keeps every
+ * error's line number exact.
  */
 #include "aliases.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "addr.h"
+#include "errbuf.h"
+#include "filewatch.h"
 #include "hato_limits.h"
+#include "unquoted.h"
 #include "util.h"
 
 /* Longest alias name or address target: "local@domain". */
@@ -37,36 +37,12 @@ struct alias_entry {
 	unsigned line;
 };
 
-/* What tells one version of the file from another. */
-struct file_stamp {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-};
-
 struct aliases {
 	char *path;            /* NULL: no file, no entries */
 	struct alias_entry *v; /* sorted by name */
 	size_t n;
-	struct file_stamp stamp; /* of the version loaded */
-	bool bad;                /* bad_stamp is a version that did not parse */
-	struct file_stamp bad_stamp;
-	char bad_err[512];
+	struct filewatch fw; /* the version loaded, the last bad one */
 };
-
-/* Fill err and set errno to e. */
-static void set_err(char *err, size_t errsz, int e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void set_err(char *err, size_t errsz, int e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap); /* a cut message is still a message */
-	va_end(ap);
-	errno = e;
-}
 
 /* ASCII lower case, whatever the locale. */
 static char lower(char ch)
@@ -105,28 +81,11 @@ bool aliases_fold_local(const char *local, char *out, size_t outsz)
 	return true;
 }
 
-/* The last '@' of s outside double quotes, or NULL. */
-static const char *last_at(const char *s)
-{
-	const char *at = NULL;
-	bool quoted = false;
-
-	for (; *s != '\0'; s++) {
-		if (quoted && *s == '\\' && s[1] != '\0')
-			s++;
-		else if (*s == '"')
-			quoted = !quoted;
-		else if (!quoted && *s == '@')
-			at = s;
-	}
-	return at;
-}
-
 /* Fold "user" or "user@domain" into key (local part folded, domain in
  * lower case); false when it does not fit or is badly quoted. */
 static bool fold_name(const char *name, char *key, size_t keysz)
 {
-	const char *at = last_at(name);
+	const char *at = unquoted_rchr(name, '@');
 	char local[ALIAS_NAME_MAX + 1];
 	size_t n;
 
@@ -158,7 +117,7 @@ static bool mailbox_ok(const char *s, bool literal_ok)
 
 	if (strlen(s) > ALIAS_NAME_MAX)
 		return false;
-	if (last_at(s) == NULL)
+	if (unquoted_rchr(s, '@') == NULL)
 		snprintf(path, sizeof(path), "<%s@" CHECK_DOMAIN ">", s); /* fits: checked */
 	else
 		snprintf(path, sizeof(path), "<%s>", s);
@@ -231,7 +190,7 @@ static char *target_parse(const char *t, char *why, size_t whysz)
 		else
 			out = xstrdup(s);
 	} else if (t[0] == '\\') {
-		if (last_at(t + 1) == NULL && mailbox_ok(t + 1, false))
+		if (unquoted_rchr(t + 1, '@') == NULL && mailbox_ok(t + 1, false))
 			out = xstrdup(t);
 		else
 			snprintf(why, whysz, "bad target \"%s\" (\\NAME wants a local name)",
@@ -321,22 +280,6 @@ static int key_cmp(const void *key, const void *elem)
 	return strcmp(key, ((const struct alias_entry *)elem)->name);
 }
 
-/* The colon that ends the name on line s, outside quotes, or NULL. */
-static char *name_end(char *s)
-{
-	bool quoted = false;
-
-	for (; *s != '\0'; s++) {
-		if (quoted && *s == '\\' && s[1] != '\0')
-			s++;
-		else if (*s == '"')
-			quoted = !quoted;
-		else if (!quoted && *s == ':')
-			return s;
-	}
-	return NULL;
-}
-
 /* Does entry e have targets?  Error naming its line if not. */
 static bool entry_complete(const char *path, const struct alias_entry *e, char *err, size_t errsz)
 {
@@ -350,19 +293,20 @@ static bool entry_complete(const char *path, const struct alias_entry *e, char *
 static bool entry_start(const char *path, unsigned lineno, char *line, struct alias_entry **v,
                         size_t *n, char *err, size_t errsz)
 {
-	char key[ALIAS_NAME_MAX + 1], shown[160], *colon = name_end(line), *name;
+	const char *colon = unquoted_chr(line, ':'); /* the end of the name */
+	char key[ALIAS_NAME_MAX + 1], shown[160], *name;
 	struct alias_entry *e;
 
 	if (colon == NULL) {
 		set_err(err, errsz, EINVAL, "%s:%u: no ':' after the alias name", path, lineno);
 		return false;
 	}
-	*colon = '\0';
+	line[colon - line] = '\0';
 	name = trim(line);
 	/* a quoted '@' ("a@b"@x) would make the key ambiguous: refused */
 	if (!mailbox_ok(name, false) || !fold_name(name, key, sizeof(key)) ||
 	    strchr(key, '@') != strrchr(key, '@') ||
-	    (last_at(name) == NULL && strchr(key, '@') != NULL)) {
+	    (unquoted_rchr(name, '@') == NULL && strchr(key, '@') != NULL)) {
 		escape_text(name, strlen(name), shown, sizeof(shown));
 		set_err(err, errsz, EINVAL,
 		        "%s:%u: bad alias name \"%s\" (want a local part or local@domain)", path,
@@ -439,114 +383,20 @@ fail:
 	return false;
 }
 
-/* The stamp of st. */
-static void stamp_from(struct file_stamp *s, const struct stat *st)
+/* filewatch parse callback: parse the file and, if all of it parsed,
+ * replace the entries of the aliases arg. */
+static bool aliases_replace(void *arg, const char *path, const char *buf, size_t len, char *err,
+                            size_t errsz)
 {
-	memset(s, 0, sizeof(*s));
-	s->dev = st->st_dev;
-	s->ino = st->st_ino;
-	s->size = st->st_size;
-	s->mtime = st->st_mtim;
-}
-
-/* Same version of the file? */
-static bool stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
-}
-
-/* Read the whole file at path into *bufp (NUL-terminated, caller frees);
- * the stamp comes from the descriptor read, so it describes these bytes. */
-static bool aliases_read(const char *path, char **bufp, size_t *lenp, struct file_stamp *stamp,
-                         char *err, size_t errsz)
-{
-	struct stat sb;
-	size_t len = 0;
-	char *buf;
-	int fd, e;
-
-	/* O_NONBLOCK: a FIFO put in the file's place must not hang the caller */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		set_err(err, errsz, errno, "%s: %s", path, strerror(errno));
-		return false;
-	}
-	if (fstat(fd, &sb) != 0) {
-		e = errno;
-		close(fd);
-		set_err(err, errsz, e, "%s: %s", path, strerror(e));
-		return false;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		close(fd);
-		set_err(err, errsz, EINVAL, "%s: not a regular file", path);
-		return false;
-	}
-	if (sb.st_size > ALIASES_FILE_MAX) {
-		close(fd);
-		set_err(err, errsz, EFBIG, "%s: larger than %d octets", path, ALIASES_FILE_MAX);
-		return false;
-	}
-	/* one more octet than the size: a file that grew is seen, not cut */
-	buf = xmalloc((size_t)sb.st_size + 2);
-	for (;;) {
-		ssize_t r = read(fd, buf + len, (size_t)sb.st_size + 1 - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			e = errno;
-			free(buf);
-			close(fd);
-			set_err(err, errsz, e, "%s: %s", path, strerror(e));
-			return false;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > (size_t)sb.st_size) {
-			free(buf);
-			close(fd);
-			set_err(err, errsz, EAGAIN, "%s: changed while being read", path);
-			return false;
-		}
-	}
-	close(fd);
-	buf[len] = '\0';
-	stamp_from(stamp, &sb);
-	*bufp = buf;
-	*lenp = len;
-	return true;
-}
-
-/* Read and parse al->path; on success replace the contents, on a parse
- * error remember that version as bad. */
-static bool aliases_load(struct aliases *al, char *err, size_t errsz)
-{
-	struct file_stamp stamp;
+	struct aliases *al = arg;
 	struct alias_entry *v;
-	size_t len, n;
-	char *buf;
+	size_t n;
 
-	if (!aliases_read(al->path, &buf, &len, &stamp, err, errsz))
+	if (!aliases_parse(path, buf, len, &v, &n, err, errsz))
 		return false;
-	if (!aliases_parse(al->path, buf, len, &v, &n, err, errsz)) {
-		int e = errno;
-
-		free(buf);
-		al->bad = true;
-		al->bad_stamp = stamp;
-		strcpy_bounded(al->bad_err, err, sizeof(al->bad_err));
-		errno = e;
-		return false;
-	}
-	free(buf);
 	entries_free(al->v, al->n);
 	al->v = v;
 	al->n = n;
-	al->stamp = stamp;
-	al->bad = false;
 	return true;
 }
 
@@ -558,7 +408,8 @@ struct aliases *aliases_open(const char *path, char *err, size_t errsz)
 	if (path == NULL)
 		return al;
 	al->path = xstrdup(path);
-	if (!aliases_load(al, err, errsz)) {
+	filewatch_init(&al->fw, al->path, ALIASES_FILE_MAX, 0, aliases_replace, al);
+	if (!filewatch_load(&al->fw, err, errsz)) {
 		int e = errno;
 
 		aliases_free(al);
@@ -571,23 +422,9 @@ struct aliases *aliases_open(const char *path, char *err, size_t errsz)
 /* See aliases.h. */
 bool aliases_refresh(struct aliases *al, char *err, size_t errsz)
 {
-	struct file_stamp now;
-	struct stat st;
-
 	if (al->path == NULL)
 		return true;
-	if (stat(al->path, &st) != 0) {
-		set_err(err, errsz, errno, "%s: %s", al->path, strerror(errno));
-		return false;
-	}
-	stamp_from(&now, &st);
-	if (stamp_equal(&now, &al->stamp))
-		return true;
-	if (al->bad && stamp_equal(&now, &al->bad_stamp)) {
-		set_err(err, errsz, EINVAL, "%s", al->bad_err);
-		return false;
-	}
-	return aliases_load(al, err, errsz);
+	return filewatch_refresh(&al->fw, err, errsz);
 }
 
 /* See aliases.h. */

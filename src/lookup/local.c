@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "hato_limits.h"
+#include "unquoted.h"
 #include "util.h"
 
 /* A folded local part. */
@@ -103,23 +104,6 @@ static long domain_index(const struct conf *c, const char *domain)
 	return found;
 }
 
-/* The last '@' of s outside double quotes, or NULL. */
-static const char *last_at(const char *s)
-{
-	const char *at = NULL;
-	bool quoted = false;
-
-	for (; *s != '\0'; s++) {
-		if (quoted && *s == '\\' && s[1] != '\0')
-			s++;
-		else if (*s == '"')
-			quoted = !quoted;
-		else if (!quoted && *s == '@')
-			at = s;
-	}
-	return at;
-}
-
 /* The local part without its subaddress, into base (same size as name). */
 static void strip_subaddress(const struct conf *c, const char *name, char *base, size_t size)
 {
@@ -187,8 +171,8 @@ static bool target_seen(const struct local_targets *out, const char *addr, bool 
 				return true;
 			continue;
 		}
-		at1 = last_at(a);
-		at2 = last_at(addr);
+		at1 = unquoted_rchr(a, '@');
+		at2 = unquoted_rchr(addr, '@');
 		if (at1 != NULL && at2 != NULL && at1 - a == at2 - addr &&
 		    strncmp(a, addr, (size_t)(at1 - a)) == 0 && strcasecmp(at1, at2) == 0)
 			return true;
@@ -384,7 +368,7 @@ static enum local_status target_resolve(struct resolver *r, const char *t, size_
 		set_why(r, "no such mailbox %s@%s%s", shown, r->c->local_domains[di], via);
 		return LOCAL_UNKNOWN;
 	}
-	at = last_at(t);
+	at = unquoted_rchr(t, '@');
 	if (at == NULL)
 		return resolve(r, t, di);
 	dj = domain_index(r->c, at + 1);

@@ -2,12 +2,13 @@
  * users.c - the SMTP AUTH password file: parse, look up, refresh, verify,
  * edit.  See users.h for the format and the API.
  *
- * The file is read whole (at most USERDB_FILE_MAX) and parsed into an array
- * sorted by name; a bad line refuses the whole file, because a half-loaded
- * file would silently lock some users out.  Edits hold "<file>.lock" (an
- * empty file that stays), so two `hato user` runs cannot lose each other's
- * change, and under that lock a "<file>.tmp" can only be the leftover of a
- * writer that died, which is removed so durable_write_file's O_EXCL works.
+ * The file is read whole (at most USERDB_FILE_MAX, by filewatch.c, which
+ * also tells when it changed) and parsed into an array sorted by name; a
+ * bad line refuses the whole file, because a half-loaded file would
+ * silently lock some users out.  Edits hold "<file>.lock" (an empty file
+ * that stays), so two `hato user` runs cannot lose each other's change, and
+ * under that lock a "<file>.tmp" can only be the leftover of a writer that
+ * died, which is removed so durable_write_file's O_EXCL works.
  */
 #include "users.h"
 
@@ -15,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "durable.h"
+#include "errbuf.h"
+#include "filewatch.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -38,6 +40,10 @@ static const char dummy_hash[] =
 /* Longest line: a name, ':', the longest hash crypt can return. */
 #define USERDB_LINE_MAX (USERDB_NAME_MAX + 1 + CRYPT_OUTPUT_SIZE)
 
+/* How the file is read: no file is an empty one, and a file that grows
+ * while it is read is read on (up to USERDB_FILE_MAX). */
+#define USERDB_READ (FILEWATCH_MISSING_EMPTY | FILEWATCH_MAY_GROW)
+
 struct user_entry {
 	char *user;
 	char *hash;
@@ -45,37 +51,12 @@ struct user_entry {
 	unsigned line;
 };
 
-/* What tells one version of the file from another. */
-struct file_stamp {
-	bool present;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-};
-
 struct userdb {
 	char *path;
 	struct user_entry *users; /* sorted by name */
 	size_t nusers;
-	struct file_stamp stamp; /* of the version loaded */
-	bool bad;                /* bad_stamp is a version that did not parse */
-	struct file_stamp bad_stamp;
-	char bad_err[512];
+	struct filewatch fw; /* the version loaded, the last bad one */
 };
-
-/* Fill err and set errno to e. */
-static void set_err(char *err, size_t errsz, int e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void set_err(char *err, size_t errsz, int e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap); /* a cut message is still a message */
-	va_end(ap);
-	errno = e;
-}
 
 /* See users.h. */
 bool userdb_name_ok(const char *name)
@@ -184,113 +165,6 @@ static void entries_free(struct user_entry *v, size_t n)
 	free(v);
 }
 
-/* The stamp of st. */
-static void stamp_from(struct file_stamp *s, const struct stat *st)
-{
-	memset(s, 0, sizeof(*s));
-	s->present = true;
-	s->dev = st->st_dev;
-	s->ino = st->st_ino;
-	s->size = st->st_size;
-	s->mtime = st->st_mtim;
-}
-
-/* Same version of the file? */
-static bool stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
-{
-	if (a->present != b->present)
-		return false;
-	if (!a->present)
-		return true;
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
-}
-
-/*
- * Read the whole file at path into *bufp (NUL-terminated, caller frees).
- * A missing file is an empty buffer and a stamp with present false; st, if
- * not NULL, gets the file's stat (zeroed when missing).  The stamp comes
- * from the descriptor read, so it describes exactly these bytes.
- */
-static bool users_read(const char *path, char **bufp, size_t *lenp, struct file_stamp *stamp,
-                       struct stat *st, char *err, size_t errsz)
-{
-	struct stat sb;
-	size_t len = 0, cap;
-	char *buf;
-	int fd, e;
-
-	*bufp = NULL;
-	*lenp = 0;
-	memset(stamp, 0, sizeof(*stamp));
-	if (st != NULL)
-		memset(st, 0, sizeof(*st));
-	/* O_NONBLOCK: a FIFO put in the file's place must not hang the loop */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			*bufp = xstrdup("");
-			return true;
-		}
-		set_err(err, errsz, errno, "%s: %s", path, strerror(errno));
-		return false;
-	}
-	if (fstat(fd, &sb) != 0) {
-		e = errno;
-		close(fd);
-		set_err(err, errsz, e, "%s: %s", path, strerror(e));
-		return false;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		close(fd);
-		set_err(err, errsz, EINVAL, "%s: not a regular file", path);
-		return false;
-	}
-	if (sb.st_size > USERDB_FILE_MAX) {
-		close(fd);
-		set_err(err, errsz, EFBIG, "%s: larger than %d octets", path, USERDB_FILE_MAX);
-		return false;
-	}
-	cap = (size_t)sb.st_size + 1;
-	buf = xmalloc(cap);
-	for (;;) {
-		ssize_t n;
-
-		if (len + 1 == cap) {
-			if (cap > USERDB_FILE_MAX) {
-				free(buf);
-				close(fd);
-				set_err(err, errsz, EFBIG, "%s: larger than %d octets", path,
-				        USERDB_FILE_MAX);
-				return false;
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			e = errno;
-			free(buf);
-			close(fd);
-			set_err(err, errsz, e, "%s: %s", path, strerror(e));
-			return false;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	stamp_from(stamp, &sb);
-	if (st != NULL)
-		*st = sb;
-	*bufp = buf;
-	*lenp = len;
-	return true;
-}
-
 /*
  * Parse len octets of the file at path into an array sorted by name.  Every
  * error names path:line; a name is printed only once it is known to be made
@@ -368,33 +242,20 @@ fail:
 	return false;
 }
 
-/* Read and parse db->path; on success replace the contents, on a parse
- * error remember that version as bad. */
-static bool userdb_load(struct userdb *db, char *err, size_t errsz)
+/* filewatch parse callback: parse the file and, if all of it parsed,
+ * replace the entries of the userdb arg. */
+static bool userdb_replace(void *arg, const char *path, const char *buf, size_t len, char *err,
+                           size_t errsz)
 {
-	struct file_stamp stamp;
+	struct userdb *db = arg;
 	struct user_entry *v;
-	size_t len, n;
-	char *buf;
+	size_t n;
 
-	if (!users_read(db->path, &buf, &len, &stamp, NULL, err, errsz))
-		return false; /* not remembered: EACCES in a chown window passes */
-	if (!users_parse(db->path, buf, len, &v, &n, err, errsz)) {
-		int e = errno;
-
-		free(buf);
-		db->bad = true;
-		db->bad_stamp = stamp;
-		strcpy_bounded(db->bad_err, err, sizeof(db->bad_err));
-		errno = e;
+	if (!users_parse(path, buf, len, &v, &n, err, errsz))
 		return false;
-	}
-	free(buf);
 	entries_free(db->users, db->nusers);
 	db->users = v;
 	db->nusers = n;
-	db->stamp = stamp;
-	db->bad = false;
 	return true;
 }
 
@@ -404,7 +265,8 @@ struct userdb *userdb_open(const char *path, char *err, size_t errsz)
 	struct userdb *db = xcalloc(1, sizeof(*db));
 
 	db->path = xstrdup(path);
-	if (!userdb_load(db, err, errsz)) {
+	filewatch_init(&db->fw, db->path, USERDB_FILE_MAX, USERDB_READ, userdb_replace, db);
+	if (!filewatch_load(&db->fw, err, errsz)) {
 		int e = errno;
 
 		userdb_free(db);
@@ -414,26 +276,11 @@ struct userdb *userdb_open(const char *path, char *err, size_t errsz)
 	return db;
 }
 
-/* See users.h. */
+/* See users.h.  A read error is not remembered as a bad version
+ * (filewatch.h): EACCES in fix_owner_mode's window passes at the next one. */
 bool userdb_refresh(struct userdb *db, char *err, size_t errsz)
 {
-	struct file_stamp now;
-	struct stat st;
-
-	memset(&now, 0, sizeof(now));
-	if (stat(db->path, &st) == 0)
-		stamp_from(&now, &st);
-	else if (errno != ENOENT) {
-		set_err(err, errsz, errno, "%s: %s", db->path, strerror(errno));
-		return false;
-	}
-	if (stamp_equal(&now, &db->stamp))
-		return true;
-	if (db->bad && stamp_equal(&now, &db->bad_stamp)) {
-		set_err(err, errsz, EINVAL, "%s", db->bad_err);
-		return false;
-	}
-	return userdb_load(db, err, errsz);
+	return filewatch_refresh(&db->fw, err, errsz);
 }
 
 /* See users.h. */
@@ -618,7 +465,7 @@ static bool userdb_edit(const char *path, const char *user, const char *hash, ch
 	char *dir = NULL, *name = NULL, *tmp = NULL, *buf = NULL;
 	struct user_entry *v = NULL;
 	const struct user_entry *hit;
-	struct file_stamp stamp;
+	struct filewatch_stamp stamp;
 	struct stat old;
 	struct strbuf out;
 	size_t n = 0, len = 0;
@@ -652,7 +499,8 @@ static bool userdb_edit(const char *path, const char *user, const char *hash, ch
 		set_err(err, errsz, errno, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
-	if (!users_read(path, &buf, &len, &stamp, &old, err, errsz) ||
+	if (!filewatch_read(path, USERDB_FILE_MAX, USERDB_READ, &buf, &len, &stamp, &old, err,
+	                    errsz) ||
 	    !users_parse(path, buf, len, &v, &n, err, errsz))
 		goto done;
 	if (stamp.present && geteuid() != 0 && old.st_uid != geteuid()) {
