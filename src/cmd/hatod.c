@@ -230,8 +230,8 @@ int main(int argc, char **argv)
 		fatal("event=startup error=\"cannot daemonize\"");
 	if (!dns_init(srv.base, err, sizeof(err)))
 		fatalx("event=startup error=\"%s\"", err);
-	srv.queue = queue_open(srv.conf->state_dir, srv.conf->commit_threads, srv.conf->commit_syncfs, srv.base, err,
-			       sizeof(err));
+	srv.queue = queue_open(srv.conf->state_dir, srv.conf->commit_threads,
+			       srv.conf->commit_syncfs, srv.base, err, sizeof(err));
 	if (srv.queue == NULL)
 		fatalx("event=startup error=\"%s\"", err);
 	srv.users = userdb_open(srv.conf->users_file, err, sizeof(err));

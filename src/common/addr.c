@@ -156,7 +156,8 @@ static const char *scan_local(const char *p, bool *utf8)
 					return NULL;
 				q += 2;
 			} else if (*q >= 0x80) {
-				size_t n = utf8_len(q, SIZE_MAX) /* NUL-terminated: the NUL stops it */;
+				size_t n = utf8_len(
+					q, SIZE_MAX) /* NUL-terminated: the NUL stops it */;
 				if (n == 0)
 					return NULL;
 				*utf8 = true;
@@ -173,7 +174,8 @@ static const char *scan_local(const char *p, bool *utf8)
 		const unsigned char *atom = q;
 		while (*q) {
 			if (*q >= 0x80) {
-				size_t n = utf8_len(q, SIZE_MAX) /* NUL-terminated: the NUL stops it */;
+				size_t n = utf8_len(
+					q, SIZE_MAX) /* NUL-terminated: the NUL stops it */;
 				if (n == 0)
 					return NULL;
 				*utf8 = true;
@@ -193,8 +195,7 @@ static const char *scan_local(const char *p, bool *utf8)
 }
 
 /* See addr.h. */
-enum addr_error addr_parse_path(const char *s, const char **end, struct mailaddr *a,
-				unsigned flags)
+enum addr_error addr_parse_path(const char *s, const char **end, struct mailaddr *a, unsigned flags)
 {
 	const char *p = s, *lp, *lend, *dom, *dend;
 	bool utf8 = false;

@@ -281,8 +281,8 @@ void queue_id_new(char id[QUEUE_ID_LEN + 1])
 	if (us < last_us)
 		us = last_us;
 	last_us = us;
-	snprintf(id, QUEUE_ID_LEN + 1, "%014" PRIX64 "%06" PRIX32, (uint64_t)(us & 0xFFFFFFFFFFFFFFu),
-		 counter++ & 0xFFFFFFu);
+	snprintf(id, QUEUE_ID_LEN + 1, "%014" PRIX64 "%06" PRIX32,
+		 (uint64_t)(us & 0xFFFFFFFFFFFFFFu), counter++ & 0xFFFFFFu);
 }
 
 /* Exactly QUEUE_ID_LEN upper-case hex digits. */

@@ -24,9 +24,9 @@
 #define DEFAULT_ERROR_DELAY_MS 1000
 #define DEFAULT_SESSIONS_MAX 10000
 #define DEFAULT_MIN_FREE_SPACE (100u * 1024 * 1024)
-#define DEFAULT_TIMEOUT_COMMAND 300 /* RFC 5321 §4.5.3.2.7: server timeout */
-#define DEFAULT_TIMEOUT_DATA 180    /* §4.5.3.2.5: data block */
-#define DEFAULT_TIMEOUT_DATA_TOTAL 600 /* §4.5.3.2.6: the whole DATA phase */
+#define DEFAULT_TIMEOUT_COMMAND 300     /* RFC 5321 §4.5.3.2.7: server timeout */
+#define DEFAULT_TIMEOUT_DATA 180        /* §4.5.3.2.5: data block */
+#define DEFAULT_TIMEOUT_DATA_TOTAL 600  /* §4.5.3.2.6: the whole DATA phase */
 #define DEFAULT_TIMEOUT_TLS 30          /* a TLS handshake */
 #define DEFAULT_AUTH_FAILURES_MAX 3     /* per session, then 421 */
 #define DEFAULT_AUTH_DELAY_MS 1000      /* first failure; doubles each time */
@@ -35,7 +35,10 @@
 #define DEFAULT_AUTH_CLIENT_LOCKOUT 900 /* ... then AUTH is refused this long */
 
 /* Delivery: retries 5m, 10m, 20m, 40m, then hourly, for 5 days. */
-#define DEFAULT_RETRY_SCHEDULE {300, 600, 1200, 2400, 3600}
+#define DEFAULT_RETRY_SCHEDULE                                                                     \
+	{                                                                                          \
+		300, 600, 1200, 2400, 3600                                                         \
+	}
 #define DEFAULT_QUEUE_LIFETIME (5 * 86400)
 #define DEFAULT_DELIVERY_CONCURRENCY 20
 #define DEFAULT_DELIVERY_CONCURRENCY_DOMAIN 5

@@ -31,7 +31,7 @@ static void copy_value(char *dst, const char *src, const char *what)
 
 	if (len == 0 || len >= HEADER_FIX_VALUE_MAX || strpbrk(src, "\r\n") != NULL) {
 		fprintf(stderr, "hato: header_fix_init: bad %s value (empty, too long or CR/LF)\n",
-		        what);
+			what);
 		abort();
 	}
 	memcpy(dst, src, len + 1);

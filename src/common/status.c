@@ -19,10 +19,12 @@ static const struct status_def {
 	[STATUS_CHUNK_OK] = {250, "2.0.0", "Chunk received"},
 	[STATUS_RESET] = {250, "2.0.0", "Reset OK"},
 	[STATUS_NOOP] = {250, "2.0.0", "OK"},
-	[STATUS_HELP] = {214, "2.0.0", "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
-				       "NOOP QUIT VRFY HELP"},
-	[STATUS_VRFY] = {252, "2.5.0", "Cannot VRFY user, but will accept message and attempt "
-				       "delivery"},
+	[STATUS_HELP] = {214, "2.0.0",
+			 "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
+			 "NOOP QUIT VRFY HELP"},
+	[STATUS_VRFY] = {252, "2.5.0",
+			 "Cannot VRFY user, but will accept message and attempt "
+			 "delivery"},
 	[STATUS_BYE] = {221, "2.0.0", "Bye"},
 	[STATUS_START_DATA] = {354, NULL, "End data with <CR><LF>.<CR><LF>"},
 	[STATUS_SHUTDOWN] = {421, "4.3.2", "Service shutting down, closing connection"},
@@ -48,8 +50,9 @@ static const struct status_def {
 	[STATUS_NON_ASCII] = {553, "5.6.7", "Non-ASCII address requires SMTPUTF8"},
 	[STATUS_RELAY_DENIED] = {554, "5.7.1", "Relay access denied"},
 	[STATUS_LOOP] = {554, "5.4.6", "Too many Received headers, mail loop suspected"},
-	[STATUS_BAD_LINE_ENDING] = {554, "5.6.0", "Message contains bare CR or LF; lines must end "
-						  "in CRLF"},
+	[STATUS_BAD_LINE_ENDING] = {554, "5.6.0",
+				    "Message contains bare CR or LF; lines must end "
+				    "in CRLF"},
 	[STATUS_BAD_CONTENT] = {554, "5.6.0", "Message contains NUL bytes"},
 	[STATUS_DATA_LINE_LONG] = {500, "5.5.2", "Message line too long"},
 	[STATUS_UNKNOWN_PARAM] = {555, "5.5.4", "Unsupported parameter"},
@@ -62,20 +65,25 @@ static const struct status_def {
 	[STATUS_AUTH_BAD_BASE64] = {501, "5.5.2", "Cannot decode base64 response"},
 	[STATUS_AUTH_LINE_TOO_LONG] = {500, "5.5.6", "Authentication exchange line is too long"},
 	[STATUS_AUTH_FAILED] = {535, "5.7.8", "Authentication credentials invalid"},
-	[STATUS_AUTH_ENCRYPT] = {538, "5.7.11", "Encryption required for requested authentication "
-						"mechanism"},
+	[STATUS_AUTH_ENCRYPT] = {538, "5.7.11",
+				 "Encryption required for requested authentication "
+				 "mechanism"},
 	[STATUS_AUTH_REQUIRED] = {530, "5.7.0", "Authentication required"},
 	[STATUS_AUTH_MECH] = {504, "5.5.4", "Unrecognized authentication type"},
-	[STATUS_AUTH_LOCKED] = {454, "4.7.0", "Too many failed authentications from this address, "
-					      "try again later"},
+	[STATUS_AUTH_LOCKED] = {454, "4.7.0",
+				"Too many failed authentications from this address, "
+				"try again later"},
 	[STATUS_AUTH_TEMPFAIL] = {454, "4.7.0", "Temporary authentication failure"},
-	[STATUS_AUTH_TOO_MANY] = {421, "4.7.0", "Too many failed authentications, closing "
-						"connection"},
+	[STATUS_AUTH_TOO_MANY] = {421, "4.7.0",
+				  "Too many failed authentications, closing "
+				  "connection"},
 	[STATUS_USER_UNKNOWN] = {550, "5.1.1", "Recipient address rejected: user unknown"},
-	[STATUS_MISCONFIGURED] = {451, "4.3.5", "Recipient address cannot be resolved: local "
-						"configuration error"},
-	[STATUS_SENDER_NOT_OWNED] = {553, "5.7.1", "Sender address not owned by authenticated "
-						   "user"},
+	[STATUS_MISCONFIGURED] = {451, "4.3.5",
+				  "Recipient address cannot be resolved: local "
+				  "configuration error"},
+	[STATUS_SENDER_NOT_OWNED] = {553, "5.7.1",
+				     "Sender address not owned by authenticated "
+				     "user"},
 };
 
 /* Reply code of a status. */

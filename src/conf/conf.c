@@ -23,21 +23,21 @@
 #include "util.h"
 
 enum key_type {
-	KEY_STRING,  /* char * */
-	KEY_BOOL,    /* bool */
-	KEY_UINT,    /* unsigned, within [min, max] */
-	KEY_SIZET,   /* size_t, within [min, max] */
-	KEY_SIZE,    /* uint64_t with k/m/g suffix */
-	KEY_DOMAINS, /* local_domains list */
-	KEY_CIDRS,   /* trusted_networks list */
-	KEY_TLSMODE, /* enum tls_mode */
-	KEY_TLSVER,  /* "TLSv1.2" / "TLSv1.3" into a char * */
-	KEY_AUTHMODE, /* enum auth_mode */
-	KEY_SYNC,     /* commit_sync: "fsync" / "syncfs" into a bool */
-	KEY_DURATION, /* unsigned seconds: "30s", "5m", "2h", "5d" */
-	KEY_RETRY,    /* retry_schedule: a list of durations */
-	KEY_MODE,     /* 0600 or 0660 */
-	KEY_LIST,     /* char ** list with a size_t count right after it */
+	KEY_STRING,       /* char * */
+	KEY_BOOL,         /* bool */
+	KEY_UINT,         /* unsigned, within [min, max] */
+	KEY_SIZET,        /* size_t, within [min, max] */
+	KEY_SIZE,         /* uint64_t with k/m/g suffix */
+	KEY_DOMAINS,      /* local_domains list */
+	KEY_CIDRS,        /* trusted_networks list */
+	KEY_TLSMODE,      /* enum tls_mode */
+	KEY_TLSVER,       /* "TLSv1.2" / "TLSv1.3" into a char * */
+	KEY_AUTHMODE,     /* enum auth_mode */
+	KEY_SYNC,         /* commit_sync: "fsync" / "syncfs" into a bool */
+	KEY_DURATION,     /* unsigned seconds: "30s", "5m", "2h", "5d" */
+	KEY_RETRY,        /* retry_schedule: a list of durations */
+	KEY_MODE,         /* 0600 or 0660 */
+	KEY_LIST,         /* char ** list with a size_t count right after it */
 	KEY_STRING_EMPTY, /* char *, may be empty */
 };
 
@@ -91,16 +91,15 @@ static const struct key_def key_table[] = {
 	{SEC_DELIVERY, "retry_schedule", KEY_RETRY, 0, 0, 0},
 	{SEC_DELIVERY, "queue_lifetime", KEY_DURATION, SRV(queue_lifetime), 1, 365 * 86400},
 	{SEC_DELIVERY, "concurrency", KEY_UINT, SRV(delivery_concurrency), 1, 10000},
-	{SEC_DELIVERY, "concurrency_per_destination", KEY_UINT, SRV(delivery_concurrency_domain),
-	 1, 10000},
+	{SEC_DELIVERY, "concurrency_per_destination", KEY_UINT, SRV(delivery_concurrency_domain), 1,
+	 10000},
 	{SEC_DOMAIN, "mailboxes", KEY_LIST, DOM(mailboxes), 0, 0},
 	{SEC_DOMAIN, "catch_all", KEY_STRING, DOM(catch_all), 0, 0},
 	{SEC_DOMAIN, "lmtp", KEY_STRING, DOM(lmtp), 0, 0},
 	{SEC_SERVER, "received_hide_client", KEY_BOOL, SRV(received_hide_client), 0, 0},
 	{SEC_LIMITS, "command_line_max", KEY_SIZET, LIM(command_line_max), 512, 65536},
 	{SEC_LIMITS, "text_line_max", KEY_SIZET, LIM(text_line_max), 1000, 1048576},
-	{SEC_LIMITS, "message_size_max", KEY_SIZE, LIM(message_size_max), 1024,
-	 (uint64_t)1 << 40},
+	{SEC_LIMITS, "message_size_max", KEY_SIZE, LIM(message_size_max), 1024, (uint64_t)1 << 40},
 	{SEC_LIMITS, "recipients_max", KEY_UINT, LIM(recipients_max), 1, 100000},
 	{SEC_LIMITS, "received_max", KEY_UINT, LIM(received_max), 1, 1000},
 	{SEC_LIMITS, "errors_soft", KEY_UINT, LIM(errors_soft), 0, 1000},
@@ -149,8 +148,8 @@ static bool set_domains(struct conf *c, const char *value, bool append)
 		c->nlocal_domains = 0;
 	}
 	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		c->local_domains = xrealloc(c->local_domains,
-					    (c->nlocal_domains + 1) * sizeof(char *));
+		c->local_domains =
+			xrealloc(c->local_domains, (c->nlocal_domains + 1) * sizeof(char *));
 		c->local_domains[c->nlocal_domains++] = xstrdup(tok);
 	}
 	free(copy);
@@ -822,7 +821,8 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 	}
 	for (size_t i = 0; i < c->ndomains; i++)
 		if (!conf_is_local_domain_text(c, c->domains[i].name)) {
-			snprintf(err, errsz, "[domain %s]: not one of local_domains", c->domains[i].name);
+			snprintf(err, errsz, "[domain %s]: not one of local_domains",
+				 c->domains[i].name);
 			return false;
 		}
 	if (strstr(c->mailbox_path, "%u") == NULL) {
@@ -844,7 +844,8 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 			c->local_domains_ascii[i] = domain_ascii(d);
 		/* the system's host name is taken as it is, whatever it looks like */
 		if (c->local_domains_ascii[i] == NULL && strcmp(d, c->hostname) != 0) {
-			snprintf(err, errsz, "[server]: local_domains: \"%s\" is not a valid domain",
+			snprintf(err, errsz,
+				 "[server]: local_domains: \"%s\" is not a valid domain",
 				 c->local_domains[i]);
 			return false;
 		}

@@ -22,25 +22,25 @@ struct cidr {
 };
 
 struct limits {
-	size_t command_line_max;     /* octets, CRLF included */
-	size_t text_line_max;        /* octets of a DATA line, CRLF included */
-	uint64_t message_size_max;   /* octets */
-	unsigned recipients_max;     /* per transaction */
-	unsigned received_max;       /* Received: headers before a loop is assumed */
-	unsigned errors_soft;        /* errors before replies are delayed */
-	unsigned errors_hard;        /* errors before 421 and close */
-	unsigned error_delay_ms;     /* delay per reply past the soft limit */
-	unsigned sessions_max;       /* concurrent sessions, all listeners */
-	uint64_t min_free_space;     /* octets that must stay free in the spool */
-	unsigned timeout_command;    /* seconds waiting for a command */
-	unsigned timeout_data;       /* seconds waiting for the next DATA block */
-	unsigned timeout_data_total; /* seconds for the whole DATA phase */
-	unsigned timeout_tls;        /* seconds for a TLS handshake */
-	unsigned auth_failures_max;  /* failed AUTH in a session before 421 */
-	unsigned auth_delay_ms;      /* delay of a failure reply, doubled per failure */
+	size_t command_line_max;       /* octets, CRLF included */
+	size_t text_line_max;          /* octets of a DATA line, CRLF included */
+	uint64_t message_size_max;     /* octets */
+	unsigned recipients_max;       /* per transaction */
+	unsigned received_max;         /* Received: headers before a loop is assumed */
+	unsigned errors_soft;          /* errors before replies are delayed */
+	unsigned errors_hard;          /* errors before 421 and close */
+	unsigned error_delay_ms;       /* delay per reply past the soft limit */
+	unsigned sessions_max;         /* concurrent sessions, all listeners */
+	uint64_t min_free_space;       /* octets that must stay free in the spool */
+	unsigned timeout_command;      /* seconds waiting for a command */
+	unsigned timeout_data;         /* seconds waiting for the next DATA block */
+	unsigned timeout_data_total;   /* seconds for the whole DATA phase */
+	unsigned timeout_tls;          /* seconds for a TLS handshake */
+	unsigned auth_failures_max;    /* failed AUTH in a session before 421 */
+	unsigned auth_delay_ms;        /* delay of a failure reply, doubled per failure */
 	unsigned auth_client_failures; /* failures per client address in the window */
-	unsigned auth_client_window; /* seconds over which client failures count */
-	unsigned auth_client_lockout; /* seconds AUTH is refused after that */
+	unsigned auth_client_window;   /* seconds over which client failures count */
+	unsigned auth_client_lockout;  /* seconds AUTH is refused after that */
 };
 
 /* [domain NAME]: how a local domain's mail is delivered. */
@@ -104,7 +104,7 @@ struct conf {
 	bool reverse_dns;
 	unsigned commit_threads;
 	bool commit_syncfs; /* commit_sync = syncfs */
-	char *tls_cert; /* NULL: self-signed, generated in state_dir/tls */
+	char *tls_cert;     /* NULL: self-signed, generated in state_dir/tls */
 	char *tls_key;
 	char *tls_ciphers;      /* TLS 1.2 cipher list */
 	char *tls_ciphersuites; /* TLS 1.3 cipher suites */
@@ -127,7 +127,7 @@ struct conf {
 	bool alias_files;          /* allow "/file" alias targets */
 	unsigned *retry_schedule;  /* seconds between attempts; the last repeats */
 	size_t nretry;
-	unsigned queue_lifetime;   /* seconds until a recipient fails */
+	unsigned queue_lifetime;              /* seconds until a recipient fails */
 	unsigned delivery_concurrency;        /* deliveries at once */
 	unsigned delivery_concurrency_domain; /* ... per destination */
 	struct domain_conf *domains;

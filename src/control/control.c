@@ -108,7 +108,7 @@ static void control_write_cb(struct bufferevent *bev, void *arg)
  * closes once it is written.  Text that does not fit is cut, never a line
  * end inside it: callers pass one line. */
 static void control_reply(struct control_conn *conn, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 static void control_reply(struct control_conn *conn, const char *fmt, ...)
 {
 	char buf[CONTROL_REPLY_MAX];
@@ -127,8 +127,8 @@ static void control_reply(struct control_conn *conn, const char *fmt, ...)
 	bufferevent_disable(conn->bev, EV_READ);
 	if (bufferevent_write(conn->bev, buf, (size_t)n) != 0) {
 		log_warnx("event=control uid=%lu pid=%ld result=error error=\"cannot queue the "
-		          "reply\"",
-		          conn->uid, conn->pid);
+			  "reply\"",
+			  conn->uid, conn->pid);
 		control_conn_free(conn);
 	}
 }
@@ -152,51 +152,51 @@ static void control_handle(struct control_conn *conn, const char *line, size_t l
 	escape_text(line, len, shown, sizeof(shown));
 	if (memchr(line, '\0', len) != NULL) {
 		log_warnx("event=control uid=%lu pid=%ld request=unknown line=\"%s\" "
-		          "result=error error=\"unknown request\"",
-		          conn->uid, conn->pid, shown);
+			  "result=error error=\"unknown request\"",
+			  conn->uid, conn->pid, shown);
 		control_reply(conn, "ERR unknown request");
 		return;
 	}
 	switch (control_parse(line, id)) {
 	case CONTROL_REQ_PING:
 		log_debug("event=control uid=%lu pid=%ld request=ping result=ok", conn->uid,
-		          conn->pid);
+			  conn->pid);
 		control_reply(conn, "OK hatod %s", HATO_VERSION);
 		break;
 	case CONTROL_REQ_FLUSH:
 		scheduler_flush(ctl->sc);
 		log_info("event=control uid=%lu pid=%ld request=flush result=ok", conn->uid,
-		         conn->pid);
+			 conn->pid);
 		control_reply(conn, "OK flushed");
 		break;
 	case CONTROL_REQ_DELETE:
 		err[0] = '\0';
 		if (scheduler_delete(ctl->sc, id, err, sizeof(err))) {
-			log_info(
-			    "event=control uid=%lu pid=%ld request=delete queue_id=%s result=ok",
-			    conn->uid, conn->pid, id);
+			log_info("event=control uid=%lu pid=%ld request=delete queue_id=%s "
+				 "result=ok",
+				 conn->uid, conn->pid, id);
 			control_reply(conn, "OK deleted %s", id);
 		} else {
 			if (err[0] == '\0')
 				snprintf(err, sizeof(err), "cannot delete %s", id);
 			one_line(err);
 			log_warnx("event=control uid=%lu pid=%ld request=delete queue_id=%s "
-			          "result=error error=\"%s\"",
-			          conn->uid, conn->pid, id, err);
+				  "result=error error=\"%s\"",
+				  conn->uid, conn->pid, id, err);
 			control_reply(conn, "ERR %s", err);
 		}
 		break;
 	case CONTROL_REQ_BAD_ID:
 		log_warnx("event=control uid=%lu pid=%ld request=delete line=\"%s\" "
-		          "result=error error=\"bad queue ID\"",
-		          conn->uid, conn->pid, shown);
+			  "result=error error=\"bad queue ID\"",
+			  conn->uid, conn->pid, shown);
 		control_reply(conn, "ERR bad queue ID (%d upper-case hex digits)", QUEUE_ID_LEN);
 		break;
 	case CONTROL_REQ_UNKNOWN:
 	default:
 		log_warnx("event=control uid=%lu pid=%ld request=unknown line=\"%s\" "
-		          "result=error error=\"unknown request\"",
-		          conn->uid, conn->pid, shown);
+			  "result=error error=\"unknown request\"",
+			  conn->uid, conn->pid, shown);
 		control_reply(conn, "ERR unknown request");
 		break;
 	}
@@ -206,8 +206,8 @@ static void control_handle(struct control_conn *conn, const char *line, size_t l
 static void control_too_long(struct control_conn *conn)
 {
 	log_warnx("event=control uid=%lu pid=%ld result=error error=\"request too long\" "
-	          "limit=%d",
-	          conn->uid, conn->pid, CONTROL_LINE_MAX);
+		  "limit=%d",
+		  conn->uid, conn->pid, CONTROL_LINE_MAX);
 	control_reply(conn, "ERR request too long (at most %d octets)", CONTROL_LINE_MAX);
 }
 
@@ -276,16 +276,16 @@ static void control_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT)
 		log_warnx("event=control uid=%lu pid=%ld result=timeout phase=%s", conn->uid,
-		          conn->pid, conn->replied ? "reply" : "request");
+			  conn->pid, conn->replied ? "reply" : "request");
 	else if ((what & BEV_EVENT_ERROR) && EVUTIL_SOCKET_ERROR() != EPIPE &&
-	         EVUTIL_SOCKET_ERROR() != ECONNRESET)
+		 EVUTIL_SOCKET_ERROR() != ECONNRESET)
 		log_warn("event=control uid=%lu pid=%ld result=error", conn->uid, conn->pid);
 	control_conn_free(conn);
 }
 
 /* A client connected. */
 static void control_accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
-                              int salen, void *arg)
+			      int salen, void *arg)
 {
 	static const char busy[] = "ERR busy\n";
 	struct control *ctl = arg;
@@ -303,7 +303,7 @@ static void control_accept_cb(struct evconnlistener *ev, evutil_socket_t fd, str
 	}
 	if (ctl->nconns >= CONTROL_CONNECTIONS_MAX) {
 		log_warnx("event=control uid=%lu pid=%ld result=busy connections=%zu",
-		          (unsigned long)cred.uid, (long)cred.pid, ctl->nconns);
+			  (unsigned long)cred.uid, (long)cred.pid, ctl->nconns);
 		/* non-blocking and short: it fits the socket buffer or is lost */
 		(void)send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		evutil_closesocket(fd);
@@ -316,8 +316,8 @@ static void control_accept_cb(struct evconnlistener *ev, evutil_socket_t fd, str
 	conn->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (conn->bev == NULL) {
 		log_warnx("event=control uid=%lu pid=%ld result=error error=\"cannot create a "
-		          "bufferevent\"",
-		          conn->uid, conn->pid);
+			  "bufferevent\"",
+			  conn->uid, conn->pid);
 		evutil_closesocket(fd);
 		free(conn);
 		return;
@@ -347,7 +347,7 @@ static void control_accept_error_cb(struct evconnlistener *ev, void *arg)
  * process serves it, or it is not a socket.
  */
 static bool control_remove_stale(const char *path, const struct sockaddr_un *sun, char *err,
-                                 size_t errsz)
+				 size_t errsz)
 {
 	struct stat st;
 	int fd, rc, e;
@@ -376,12 +376,12 @@ static bool control_remove_stale(const char *path, const struct sockaddr_un *sun
 	}
 	if (e != ECONNREFUSED) {
 		snprintf(err, errsz, "control_socket %s: cannot check the existing socket: %s",
-		         path, strerror(e));
+			 path, strerror(e));
 		return false;
 	}
 	if (unlink(path) != 0 && errno != ENOENT) {
 		snprintf(err, errsz, "control_socket %s: cannot remove the stale socket: %s", path,
-		         strerror(errno));
+			 strerror(errno));
 		return false;
 	}
 	log_info("event=control action=remove_stale path=%s", path);
@@ -390,7 +390,7 @@ static bool control_remove_stale(const char *path, const struct sockaddr_un *sun
 
 /* See control.h. */
 struct control *control_open(struct event_base *base, const struct conf *c, struct scheduler *sc,
-                             char *err, size_t errsz)
+			     char *err, size_t errsz)
 {
 	struct sockaddr_un sun;
 	struct control *ctl;
@@ -401,9 +401,9 @@ struct control *control_open(struct event_base *base, const struct conf *c, stru
 	sun.sun_family = AF_UNIX;
 	if (!strcpy_bounded(sun.sun_path, c->control_socket, sizeof(sun.sun_path))) {
 		snprintf(err, errsz,
-		         "control_socket %s: too long for a unix socket (at most %zu "
-		         "octets)",
-		         c->control_socket, sizeof(sun.sun_path) - 1);
+			 "control_socket %s: too long for a unix socket (at most %zu "
+			 "octets)",
+			 c->control_socket, sizeof(sun.sun_path) - 1);
 		return NULL;
 	}
 	if (!control_remove_stale(c->control_socket, &sun, err, errsz))
@@ -415,7 +415,7 @@ struct control *control_open(struct event_base *base, const struct conf *c, stru
 	}
 	if (bind(fd, (const struct sockaddr *)&sun, sizeof(sun)) != 0) {
 		snprintf(err, errsz, "control_socket %s: bind: %s", c->control_socket,
-		         strerror(errno));
+			 strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -423,7 +423,7 @@ struct control *control_open(struct event_base *base, const struct conf *c, stru
 	if (chmod(c->control_socket, c->control_socket_mode) != 0 ||
 	    lstat(c->control_socket, &st) != 0) {
 		snprintf(err, errsz, "control_socket %s: chmod %04o: %s", c->control_socket,
-		         c->control_socket_mode, strerror(errno));
+			 c->control_socket_mode, strerror(errno));
 		unlink(c->control_socket);
 		close(fd);
 		return NULL;
@@ -434,12 +434,12 @@ struct control *control_open(struct event_base *base, const struct conf *c, stru
 	ctl->path = xstrdup(c->control_socket);
 	ctl->dev = st.st_dev;
 	ctl->ino = st.st_ino;
-	ctl->listener =
-	    evconnlistener_new(base, control_accept_cb, ctl,
-	                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, CONTROL_BACKLOG, fd);
+	ctl->listener = evconnlistener_new(base, control_accept_cb, ctl,
+					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+					   CONTROL_BACKLOG, fd);
 	if (ctl->listener == NULL) {
 		snprintf(err, errsz, "control_socket %s: listen: %s", c->control_socket,
-		         strerror(errno));
+			 strerror(errno));
 		unlink(c->control_socket);
 		close(fd);
 		free(ctl->path);
@@ -448,7 +448,7 @@ struct control *control_open(struct event_base *base, const struct conf *c, stru
 	}
 	evconnlistener_set_error_cb(ctl->listener, control_accept_error_cb);
 	log_info("event=control action=listening path=%s mode=%04o", ctl->path,
-	         c->control_socket_mode);
+		 c->control_socket_mode);
 	return ctl;
 }
 

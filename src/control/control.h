@@ -51,7 +51,7 @@ enum control_req {
 /* Create the socket (after the privilege drop) and serve it on base; NULL
  * with a message in err when it cannot be created. */
 struct control *control_open(struct event_base *base, const struct conf *c, struct scheduler *sc,
-                             char *err, size_t errsz);
+			     char *err, size_t errsz);
 /* Close every connection and the socket, and unlink the socket file if it
  * is still the one control_open made.  NULL is allowed. */
 void control_close(struct control *ctl);

@@ -13,6 +13,6 @@
 
 /* Fill err (errsz octets) from fmt and set errno to e. */
 void set_err(char *err, size_t errsz, int e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 #endif

@@ -43,7 +43,7 @@ static bool stamp_equal(const struct filewatch_stamp *a, const struct filewatch_
  * first buffer and is refused too.
  */
 bool filewatch_read(const char *path, size_t max, unsigned flags, char **bufp, size_t *lenp,
-                    struct filewatch_stamp *stamp, struct stat *st, char *err, size_t errsz)
+		    struct filewatch_stamp *stamp, struct stat *st, char *err, size_t errsz)
 {
 	bool grow = (flags & FILEWATCH_MAY_GROW) != 0;
 	struct stat sb;
@@ -130,7 +130,7 @@ fail:
 
 /* See filewatch.h. */
 void filewatch_init(struct filewatch *fw, const char *path, size_t max, unsigned flags,
-                    filewatch_parse_fn *parse, void *arg)
+		    filewatch_parse_fn *parse, void *arg)
 {
 	memset(fw, 0, sizeof(*fw));
 	fw->path = path;

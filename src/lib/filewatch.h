@@ -49,12 +49,12 @@ struct filewatch_stamp {
  * file is refused without blocking.
  */
 bool filewatch_read(const char *path, size_t max, unsigned flags, char **bufp, size_t *lenp,
-                    struct filewatch_stamp *stamp, struct stat *st, char *err, size_t errsz);
+		    struct filewatch_stamp *stamp, struct stat *st, char *err, size_t errsz);
 
 /* Parse len octets of path (buf is NUL-terminated) and, only when all of it
  * parsed, replace arg's contents; false with err and errno otherwise. */
 typedef bool filewatch_parse_fn(void *arg, const char *path, const char *buf, size_t len, char *err,
-                                size_t errsz);
+				size_t errsz);
 
 struct filewatch {
 	const char *path; /* the owner's: must outlive the filewatch */
@@ -71,7 +71,7 @@ struct filewatch {
 /* Watch path, read with filewatch_read(max, flags) and handed to parse(arg);
  * nothing is read yet. */
 void filewatch_init(struct filewatch *fw, const char *path, size_t max, unsigned flags,
-                    filewatch_parse_fn *parse, void *arg);
+		    filewatch_parse_fn *parse, void *arg);
 
 /* Read and parse the file, whatever its stamp; on a parse error remember
  * that version as bad. */

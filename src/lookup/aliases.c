@@ -180,8 +180,8 @@ static char *target_parse(const char *t, char *why, size_t whysz)
 		s = unq = unquote(t);
 	if (has_prefix_ci(s, ":include:")) {
 		snprintf(why, whysz,
-		         "\"%s\": :include: is not supported (list the targets in this file)",
-		         shown);
+			 "\"%s\": :include: is not supported (list the targets in this file)",
+			 shown);
 	} else if (s[0] == '|' || s[0] == '/') {
 		if (has_control(s))
 			snprintf(why, whysz, "\"%s\": control character in target", shown);
@@ -194,19 +194,19 @@ static char *target_parse(const char *t, char *why, size_t whysz)
 			out = xstrdup(t);
 		else
 			snprintf(why, whysz, "bad target \"%s\" (\\NAME wants a local name)",
-			         shown);
+				 shown);
 	} else {
 		char *inner = t[0] == '<' && len > 2 && t[len - 1] == '>' ? xstrndup(t + 1, len - 2)
-		                                                          : xstrdup(t);
+									  : xstrdup(t);
 		if (mailbox_ok(inner, true))
 			out = inner;
 		else
 			free(inner);
 		if (out == NULL)
 			snprintf(why, whysz,
-			         "bad target \"%s\" (want a name, an address, \"|command\" or "
-			         "/file, separated by commas)",
-			         shown);
+				 "bad target \"%s\" (want a name, an address, \"|command\" or "
+				 "/file, separated by commas)",
+				 shown);
 	}
 	free(unq);
 	return out;
@@ -227,7 +227,7 @@ static void entries_free(struct alias_entry *v, size_t n)
 /* Split text (the rest of one physical line) at commas outside quotes and
  * add the targets to e.  False with "path:line: ..." on a bad target. */
 static bool targets_parse(const char *path, unsigned lineno, const char *text,
-                          struct alias_entry *e, char *err, size_t errsz)
+			  struct alias_entry *e, char *err, size_t errsz)
 {
 	const char *p = text;
 
@@ -291,7 +291,7 @@ static bool entry_complete(const char *path, const struct alias_entry *e, char *
 
 /* Parse one logical-line start "name: targets" at lineno into a new entry. */
 static bool entry_start(const char *path, unsigned lineno, char *line, struct alias_entry **v,
-                        size_t *n, char *err, size_t errsz)
+			size_t *n, char *err, size_t errsz)
 {
 	const char *colon = unquoted_chr(line, ':'); /* the end of the name */
 	char key[ALIAS_NAME_MAX + 1], shown[160], *name;
@@ -309,8 +309,8 @@ static bool entry_start(const char *path, unsigned lineno, char *line, struct al
 	    (unquoted_rchr(name, '@') == NULL && strchr(key, '@') != NULL)) {
 		escape_text(name, strlen(name), shown, sizeof(shown));
 		set_err(err, errsz, EINVAL,
-		        "%s:%u: bad alias name \"%s\" (want a local part or local@domain)", path,
-		        lineno, shown);
+			"%s:%u: bad alias name \"%s\" (want a local part or local@domain)", path,
+			lineno, shown);
 		return false;
 	}
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
@@ -323,7 +323,7 @@ static bool entry_start(const char *path, unsigned lineno, char *line, struct al
 
 /* Parse len octets of the file at path into an array sorted by name. */
 static bool aliases_parse(const char *path, const char *buf, size_t len, struct alias_entry **out,
-                          size_t *nout, char *err, size_t errsz)
+			  size_t *nout, char *err, size_t errsz)
 {
 	struct alias_entry *v = NULL;
 	size_t n = 0, off = 0;
@@ -350,8 +350,8 @@ static bool aliases_parse(const char *path, const char *buf, size_t len, struct 
 		} else if (first != line) {
 			if (n == 0) {
 				set_err(err, errsz, EINVAL,
-				        "%s:%u: continuation line without an alias above it", path,
-				        lineno);
+					"%s:%u: continuation line without an alias above it", path,
+					lineno);
 				ok = false;
 			} else {
 				ok = targets_parse(path, lineno, first, &v[n - 1], err, errsz);
@@ -372,7 +372,7 @@ static bool aliases_parse(const char *path, const char *buf, size_t len, struct 
 		if (strcmp(v[i - 1].name, v[i].name) == 0) {
 			unsigned a = v[i - 1].line, b = v[i].line;
 			set_err(err, errsz, EINVAL, "%s:%u: duplicate alias %s (also on line %u)",
-			        path, a > b ? a : b, v[i].name, a > b ? b : a);
+				path, a > b ? a : b, v[i].name, a > b ? b : a);
 			goto fail;
 		}
 	*out = v;
@@ -386,7 +386,7 @@ fail:
 /* filewatch parse callback: parse the file and, if all of it parsed,
  * replace the entries of the aliases arg. */
 static bool aliases_replace(void *arg, const char *path, const char *buf, size_t len, char *err,
-                            size_t errsz)
+			    size_t errsz)
 {
 	struct aliases *al = arg;
 	struct alias_entry *v;
@@ -465,7 +465,7 @@ const char *const *aliases_get(const struct aliases *al, const char *name, size_
 
 /* See aliases.h. */
 const char *const *aliases_lookup(const struct aliases *al, const char *local, const char *domain,
-                                  size_t *n)
+				  size_t *n)
 {
 	char key[ALIAS_NAME_MAX + 1];
 	const struct alias_entry *e = NULL;
@@ -496,9 +496,9 @@ size_t aliases_count(const struct aliases *al)
 
 /* See aliases.h. */
 void aliases_each(const struct aliases *al,
-                  void (*fn)(const char *name, const char *const *targets, size_t n, unsigned line,
-                             void *arg),
-                  void *arg)
+		  void (*fn)(const char *name, const char *const *targets, size_t n, unsigned line,
+			     void *arg),
+		  void *arg)
 {
 	for (size_t i = 0; al != NULL && i < al->n; i++)
 		fn(al->v[i].name, (const char *const *)al->v[i].targets, al->v[i].ntargets,

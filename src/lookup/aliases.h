@@ -60,7 +60,7 @@ void aliases_free(struct aliases *al);
 /* The targets of local@domain, else those of local (domain NULL or "":
  * local only), or NULL; *n is their count.  local may be quoted. */
 const char *const *aliases_lookup(const struct aliases *al, const char *local, const char *domain,
-                                  size_t *n);
+				  size_t *n);
 
 /* The targets of exactly name ("user" or "user@domain", any case), or
  * NULL: no fallback from user@domain to user. */
@@ -72,9 +72,9 @@ size_t aliases_count(const struct aliases *al);
 /* Call fn for every entry, in name order; name is in lower case, unquoted;
  * line is where it starts in the file. */
 void aliases_each(const struct aliases *al,
-                  void (*fn)(const char *name, const char *const *targets, size_t n, unsigned line,
-                             void *arg),
-                  void *arg);
+		  void (*fn)(const char *name, const char *const *targets, size_t n, unsigned line,
+			     void *arg),
+		  void *arg);
 
 /* The path read, or NULL. */
 const char *aliases_path(const struct aliases *al);

@@ -88,9 +88,10 @@ static void dns_sock_state(void *data, ares_socket_t fd, int readable, int writa
 		return;
 	}
 	slot->fd = fd;
-	slot->ev = event_new(dns.base, fd,
-			     (short)((readable ? EV_READ : 0) | (writable ? EV_WRITE : 0) | EV_PERSIST),
-			     dns_sock_cb, NULL);
+	slot->ev = event_new(
+		dns.base, fd,
+		(short)((readable ? EV_READ : 0) | (writable ? EV_WRITE : 0) | EV_PERSIST),
+		dns_sock_cb, NULL);
 	event_add(slot->ev, NULL);
 }
 
@@ -165,8 +166,8 @@ void dns_reverse(const struct sockaddr *sa, dns_name_cb cb, void *arg)
 				   dns_reverse_done, r);
 	} else {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-		ares_gethostbyaddr(dns.channel, &sin6->sin6_addr, sizeof(sin6->sin6_addr),
-				   AF_INET6, dns_reverse_done, r);
+		ares_gethostbyaddr(dns.channel, &sin6->sin6_addr, sizeof(sin6->sin6_addr), AF_INET6,
+				   dns_reverse_done, r);
 	}
 	dns_arm_timer();
 }

@@ -314,7 +314,7 @@ static bool mailbox_exists(const struct resolver *r, const char *name, const cha
 /* The targets of the alias name (folded) in domain di: "name@domain" in
  * either form of the domain, then "name". */
 static const char *const *alias_find(const struct resolver *r, const char *name, size_t di,
-                                     size_t *n)
+				     size_t *n)
 {
 	const char *forms[2] = {r->c->local_domains[di], NULL};
 	const char *const *t;
@@ -351,8 +351,8 @@ static enum local_status target_resolve(struct resolver *r, const char *t, size_
 		escape_text(t, strlen(t), shown, sizeof(shown));
 		via_text(r, via, sizeof(via));
 		set_why(r, "%s target \"%s\" refused%s: [delivery] %s is off",
-		        cmd ? "command" : "file", shown, via,
-		        cmd ? "alias_commands" : "alias_files");
+			cmd ? "command" : "file", shown, via,
+			cmd ? "alias_commands" : "alias_files");
 		return LOCAL_REFUSED;
 	}
 	if (t[0] == '\\') { /* the mailbox itself, no aliases */
@@ -402,7 +402,7 @@ static bool done_has(const struct resolver *r, const char *key)
 /* Enter the alias name (folded; shown as reached, from) of domain di:
  * LOCAL_OK when it may be expanded (pushed), else a loop with why set. */
 static enum local_status alias_push(struct resolver *r, const char *name, const char *from,
-                                    size_t di)
+				    size_t di)
 {
 	char key[LOCAL_KEY_MAX], shown[LOCAL_KEY_MAX], via[512];
 
@@ -417,7 +417,7 @@ static enum local_status alias_push(struct resolver *r, const char *name, const 
 	if (r->depth >= LOCAL_DEPTH_MAX) {
 		via_text(r, via, sizeof(via));
 		set_why(r, "aliases nested deeper than %d levels%s -> %s", LOCAL_DEPTH_MAX, via,
-		        shown);
+			shown);
 		return LOCAL_LOOP;
 	}
 	strcpy(r->keys[r->depth], key);
@@ -429,7 +429,7 @@ static enum local_status alias_push(struct resolver *r, const char *name, const 
 /* Expand the alias name (its targets t[0..n-1]) reached as from in
  * domain di. */
 static enum local_status alias_expand(struct resolver *r, const char *name, const char *from,
-                                      size_t di, const char *const *t, size_t n)
+				      size_t di, const char *const *t, size_t n)
 {
 	char key[LOCAL_KEY_MAX], shown[LOCAL_KEY_MAX];
 	enum local_status st;
@@ -506,8 +506,8 @@ static enum local_status resolve(struct resolver *r, const char *local, size_t d
 
 /* Start a resolution into out. */
 static void resolver_init(struct resolver *r, const struct conf *c, const struct userdb *users,
-                          const struct aliases *al, size_t top, struct local_targets *out,
-                          char *why, size_t whysz)
+			  const struct aliases *al, size_t top, struct local_targets *out,
+			  char *why, size_t whysz)
 {
 	memset(r, 0, sizeof(*r));
 	r->c = c;
@@ -533,9 +533,9 @@ static void resolver_done(struct resolver *r)
 
 /* See local.h. */
 enum local_status local_resolve(const struct conf *c, const struct userdb *users,
-                                const struct aliases *al, const char *local_part,
-                                const char *domain, struct local_targets *out, char *why,
-                                size_t whysz)
+				const struct aliases *al, const char *local_part,
+				const char *domain, struct local_targets *out, char *why,
+				size_t whysz)
 {
 	struct resolver r;
 	enum local_status st;
@@ -593,13 +593,13 @@ struct check {
 /* Report one problem of the entry name (line) in domain dom (NULL: in
  * every local domain it applies to). */
 static void check_report(struct check *k, unsigned line, const char *name, const char *dom,
-                         const char *why)
+			 const char *why)
 {
 	char buf[1024], shown[LOCAL_KEY_MAX];
 
 	escape_text(name, strlen(name), shown, sizeof(shown));
 	snprintf(buf, sizeof(buf), "%s:%u: %s%s%s: %s", aliases_path(k->al), line, shown,
-	         dom != NULL ? "@" : "", dom != NULL ? dom : "", why);
+		 dom != NULL ? "@" : "", dom != NULL ? dom : "", why);
 	k->report(buf, k->arg);
 	k->problems++;
 }
@@ -607,7 +607,7 @@ static void check_report(struct check *k, unsigned line, const char *name, const
 /* Resolve the target t of the alias name (folded local part) as its
  * expansion in domain di would; why says what went wrong. */
 static enum local_status check_target(const struct check *k, const char *name, const char *t,
-                                      size_t di, char *why, size_t whysz)
+				      size_t di, char *why, size_t whysz)
 {
 	struct local_targets out;
 	struct resolver r;
@@ -642,7 +642,7 @@ static void check_entry(const char *name, const char *const *t, size_t n, unsign
 		di = domain_index(k->c, at + 1);
 		if (di < 0) {
 			check_report(k, line, local, at + 1,
-			             "the domain is not one of local_domains: never used");
+				     "the domain is not one of local_domains: never used");
 			return;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -673,7 +673,7 @@ static void check_entry(const char *name, const char *const *t, size_t n, unsign
 
 		for (size_t d = 0; d < nd; d++) {
 			failed[d] = apply[d] && check_target(k, name, t[i], d, whys[d],
-			                                     sizeof(whys[d])) != LOCAL_OK;
+							     sizeof(whys[d])) != LOCAL_OK;
 			if (!failed[d])
 				continue;
 			nfailed++;
@@ -697,8 +697,8 @@ static void check_entry(const char *name, const char *const *t, size_t n, unsign
 
 /* See local.h. */
 size_t local_check_aliases(const struct conf *c, const struct userdb *users,
-                           const struct aliases *al, void (*report)(const char *problem, void *arg),
-                           void *arg)
+			   const struct aliases *al, void (*report)(const char *problem, void *arg),
+			   void *arg)
 {
 	struct check k = {c, users, al, report, arg, 0};
 

@@ -70,9 +70,9 @@ struct local_targets {
 /* Resolve local_part@domain (see above).  users and al may be NULL (none).
  * out is set empty first and filled only on LOCAL_OK. */
 enum local_status local_resolve(const struct conf *c, const struct userdb *users,
-                                const struct aliases *al, const char *local_part,
-                                const char *domain, struct local_targets *out, char *why,
-                                size_t whysz);
+				const struct aliases *al, const char *local_part,
+				const char *domain, struct local_targets *out, char *why,
+				size_t whysz);
 
 /* Free the targets and make t empty. */
 void local_targets_free(struct local_targets *t);
@@ -89,7 +89,7 @@ const char *local_status_name(enum local_status s);
  * number of problems.
  */
 size_t local_check_aliases(const struct conf *c, const struct userdb *users,
-                           const struct aliases *al, void (*report)(const char *problem, void *arg),
-                           void *arg);
+			   const struct aliases *al, void (*report)(const char *problem, void *arg),
+			   void *arg);
 
 #endif

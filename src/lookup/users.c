@@ -35,7 +35,7 @@
  * thrown away.  It must stay a valid hash so that crypt does the full work.
  */
 static const char dummy_hash[] =
-    "$y$j9T$oXsJxl.9BFTRwlCZLDYMR0$YfIOhe0so.pqGpi.jBHdweOuS/NNrf191hYFACNsWh.";
+	"$y$j9T$oXsJxl.9BFTRwlCZLDYMR0$YfIOhe0so.pqGpi.jBHdweOuS/NNrf191hYFACNsWh.";
 
 /* Longest line: a name, ':', the longest hash crypt can return. */
 #define USERDB_LINE_MAX (USERDB_NAME_MAX + 1 + CRYPT_OUTPUT_SIZE)
@@ -66,8 +66,8 @@ bool userdb_name_ok(const char *name)
 	for (n = 0; name[n] != '\0'; n++) {
 		unsigned char c = (unsigned char)name[n];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '+' || c == '-' ||
-		          c == '@';
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '+' || c == '-' ||
+			  c == '@';
 		if (!ok || n >= USERDB_NAME_MAX)
 			return false;
 	}
@@ -91,12 +91,12 @@ static const struct {
 	const char *prefix;
 	size_t hash_len;
 } hash_methods[] = {
-    {"$y$", 43},  /* yescrypt, what password_hash makes */
-    {"$gy$", 43}, /* gost-yescrypt */
-    {"$7$", 43},  /* scrypt */
-    {"$6$", 86},  /* SHA-512-crypt */
-    {"$2b$", 53}, /* bcrypt: 22 octets of salt, then the hash */
-    {"$2y$", 53}, {"$2a$", 53},
+	{"$y$", 43},  /* yescrypt, what password_hash makes */
+	{"$gy$", 43}, /* gost-yescrypt */
+	{"$7$", 43},  /* scrypt */
+	{"$6$", 86},  /* SHA-512-crypt */
+	{"$2b$", 53}, /* bcrypt: 22 octets of salt, then the hash */
+	{"$2y$", 53}, {"$2a$", 53},
 };
 
 /* Is hash a complete hash of a method we accept?  libxcrypt has the last
@@ -171,7 +171,7 @@ static void entries_free(struct user_entry *v, size_t n)
  * of safe characters, and a hash never is.
  */
 static bool users_parse(const char *path, const char *buf, size_t len, struct user_entry **out,
-                        size_t *nout, char *err, size_t errsz)
+			size_t *nout, char *err, size_t errsz)
 {
 	struct user_entry *v = NULL;
 	size_t n = 0, off = 0;
@@ -194,13 +194,13 @@ static bool users_parse(const char *path, const char *buf, size_t len, struct us
 		}
 		if (linelen > USERDB_LINE_MAX) {
 			set_err(err, errsz, EINVAL, "%s:%u: line longer than %d octets", path,
-			        lineno, USERDB_LINE_MAX);
+				lineno, USERDB_LINE_MAX);
 			goto fail;
 		}
 		colon = memchr(p, ':', linelen);
 		if (colon == NULL) {
 			set_err(err, errsz, EINVAL, "%s:%u: no ':' between user name and hash",
-			        path, lineno);
+				path, lineno);
 			goto fail;
 		}
 		v = xrealloc(v, (n + 1) * sizeof(*v));
@@ -212,15 +212,15 @@ static bool users_parse(const char *path, const char *buf, size_t len, struct us
 		e->line = lineno;
 		if (!userdb_name_ok(e->user)) {
 			set_err(err, errsz, EINVAL,
-			        "%s:%u: bad user name (1-%d characters of A-Z a-z 0-9 . _ + - @)",
-			        path, lineno, USERDB_NAME_MAX);
+				"%s:%u: bad user name (1-%d characters of A-Z a-z 0-9 . _ + - @)",
+				path, lineno, USERDB_NAME_MAX);
 			goto fail;
 		}
 		if (!hash_ok(e->hash)) {
 			set_err(err, errsz, EINVAL,
-			        "%s:%u: bad password hash for %s (want a complete yescrypt $y$, "
-			        "SHA-512-crypt $6$ or bcrypt $2b$ hash)",
-			        path, lineno, e->user);
+				"%s:%u: bad password hash for %s (want a complete yescrypt $y$, "
+				"SHA-512-crypt $6$ or bcrypt $2b$ hash)",
+				path, lineno, e->user);
 			goto fail;
 		}
 		off += span;
@@ -231,7 +231,7 @@ static bool users_parse(const char *path, const char *buf, size_t len, struct us
 		if (strcmp(v[i - 1].user, v[i].user) == 0) {
 			unsigned a = v[i - 1].line, b = v[i].line;
 			set_err(err, errsz, EINVAL, "%s:%u: duplicate user %s (also on line %u)",
-			        path, a > b ? a : b, v[i].user, a > b ? b : a);
+				path, a > b ? a : b, v[i].user, a > b ? b : a);
 			goto fail;
 		}
 	*out = v;
@@ -245,7 +245,7 @@ fail:
 /* filewatch parse callback: parse the file and, if all of it parsed,
  * replace the entries of the userdb arg. */
 static bool userdb_replace(void *arg, const char *path, const char *buf, size_t len, char *err,
-                           size_t errsz)
+			   size_t errsz)
 {
 	struct userdb *db = arg;
 	struct user_entry *v;
@@ -429,7 +429,7 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	set_err(err, errsz, e, "%s: written, but cannot restore its owner and mode 0600: %s", path,
-	        strerror(e));
+		strerror(e));
 	return false;
 }
 
@@ -460,7 +460,7 @@ static int users_lock(const char *path, char *err, size_t errsz)
 /* Set user's hash, or delete user when hash is NULL: read, change, write
  * durably, all under the edit lock. */
 static bool userdb_edit(const char *path, const char *user, const char *hash, char *err,
-                        size_t errsz)
+			size_t errsz)
 {
 	char *dir = NULL, *name = NULL, *tmp = NULL, *buf = NULL;
 	struct user_entry *v = NULL;
@@ -475,8 +475,8 @@ static bool userdb_edit(const char *path, const char *user, const char *hash, ch
 	strbuf_init(&out);
 	if (!userdb_name_ok(user)) {
 		set_err(err, errsz, EINVAL,
-		        "bad user name (1-%d characters of A-Z a-z 0-9 . _ + - @)",
-		        USERDB_NAME_MAX);
+			"bad user name (1-%d characters of A-Z a-z 0-9 . _ + - @)",
+			USERDB_NAME_MAX);
 		goto done;
 	}
 	if (hash != NULL && !hash_ok(hash)) {
@@ -500,12 +500,12 @@ static bool userdb_edit(const char *path, const char *user, const char *hash, ch
 		goto done;
 	}
 	if (!filewatch_read(path, USERDB_FILE_MAX, USERDB_READ, &buf, &len, &stamp, &old, err,
-	                    errsz) ||
+			    errsz) ||
 	    !users_parse(path, buf, len, &v, &n, err, errsz))
 		goto done;
 	if (stamp.present && geteuid() != 0 && old.st_uid != geteuid()) {
 		set_err(err, errsz, EPERM, "%s: owned by uid %u: edit it as root or as that user",
-		        path, (unsigned)old.st_uid);
+			path, (unsigned)old.st_uid);
 		goto done;
 	}
 	hit = entries_find(v, n, user);

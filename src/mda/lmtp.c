@@ -135,7 +135,7 @@ static bool conn_wait(struct lmtp_conn *c, short events, const char *esc)
 
 /* Connect a fresh non-blocking socket to addr within the timeout; false with c->err set. */
 static bool conn_connect(struct lmtp_conn *c, int family, const struct sockaddr *addr,
-                         socklen_t len)
+			 socklen_t len)
 {
 	int err = 0;
 	socklen_t elen = sizeof(err);
@@ -273,7 +273,7 @@ static bool conn_getline(struct lmtp_conn *c)
 			break;
 		if (n + 1 >= sizeof(c->line)) {
 			conn_fail(c, LMTP_ESC_SESSION, "reply line longer than %d bytes during %s",
-			          LMTP_LINE_MAX, c->phase);
+				  LMTP_LINE_MAX, c->phase);
 			return false;
 		}
 		c->line[n++] = ch;
@@ -339,7 +339,7 @@ static bool conn_reply(struct lmtp_conn *c, struct lmtp_reply *rep)
 
 		if (i == LMTP_REPLY_LINES_MAX) {
 			conn_fail(c, LMTP_ESC_SESSION, "reply longer than %d lines during %s",
-			          LMTP_REPLY_LINES_MAX, c->phase);
+				  LMTP_REPLY_LINES_MAX, c->phase);
 			return false;
 		}
 		if (!conn_getline(c))
@@ -347,7 +347,7 @@ static bool conn_reply(struct lmtp_conn *c, struct lmtp_reply *rep)
 		if (!reply_code(c->line, &code, &sep) || (i > 0 && code != rep->code)) {
 			escape_text(c->line, strlen(c->line), shown, sizeof(shown));
 			conn_fail(c, LMTP_ESC_SESSION, "garbled reply \"%s\" during %s", shown,
-			          c->phase);
+				  c->phase);
 			return false;
 		}
 		rep->code = code;
@@ -425,12 +425,12 @@ static bool conn_send_message(struct lmtp_conn *c, int in)
 static void rcpt_settle(struct delivery_result *r, const struct lmtp_reply *rep, const char *target)
 {
 	result_set(r, outcome_from_reply(rep->code), rep->esc, "lmtp %s said: %s", target,
-	           rep->text);
+		   rep->text);
 }
 
 /* Give every recipient without a final answer the same outcome. */
 static void settle_rest(enum lmtp_rcpt_state *st, size_t n, struct delivery_result *results,
-                        enum outcome o, const char *esc, const char *text)
+			enum outcome o, const char *esc, const char *text)
 {
 	for (size_t i = 0; i < n; i++)
 		if (st[i] != LMTP_RCPT_DONE) {
@@ -450,8 +450,8 @@ static bool path_ok(const char *s)
 
 /* Refuse before connecting what cannot be sent: bad addresses, an unusable hostname. */
 static bool check_args(const char *target, const char *hostname, const char *sender,
-                       const char *const *rcpts, size_t n, enum lmtp_rcpt_state *st,
-                       struct delivery_result *results)
+		       const char *const *rcpts, size_t n, enum lmtp_rcpt_state *st,
+		       struct delivery_result *results)
 {
 	size_t open = 0;
 
@@ -459,13 +459,13 @@ static bool check_args(const char *target, const char *hostname, const char *sen
 	    strpbrk(hostname, "\r\n ") != NULL) {
 		for (size_t i = 0; i < n; i++)
 			result_set(&results[i], OUTCOME_TEMPFAIL, LMTP_ESC_CONFIG,
-			           "lmtp %s: unusable LHLO host name", target);
+				   "lmtp %s: unusable LHLO host name", target);
 		return false;
 	}
 	if (sender == NULL || !path_ok(sender)) {
 		for (size_t i = 0; i < n; i++)
 			result_set(&results[i], OUTCOME_PERMFAIL, LMTP_ESC_BAD_SENDER,
-			           "lmtp %s: unusable sender address", target);
+				   "lmtp %s: unusable sender address", target);
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -474,7 +474,7 @@ static bool check_args(const char *target, const char *hostname, const char *sen
 			continue;
 		}
 		result_set(&results[i], OUTCOME_PERMFAIL, LMTP_ESC_BAD_RCPT,
-		           "lmtp %s: unusable recipient address", target);
+			   "lmtp %s: unusable recipient address", target);
 		st[i] = LMTP_RCPT_DONE;
 	}
 	return open > 0;
@@ -492,14 +492,14 @@ enum lmtp_end {
 static enum lmtp_end session_refused(struct lmtp_conn *c, const struct lmtp_reply *rep)
 {
 	conn_fail(c, rep->code / 100 == 4 ? rep->esc : LMTP_ESC_SESSION, "refused during %s: %s",
-	          c->phase, rep->text);
+		  c->phase, rep->text);
 	return LMTP_END_FAILED_QUIT;
 }
 
 /* MAIL FROM or DATA refused: the reply is the answer of every recipient still open. */
 static enum lmtp_end transaction_refused(const struct lmtp_reply *rep, const char *target,
-                                         enum lmtp_rcpt_state *st, size_t n,
-                                         struct delivery_result *results)
+					 enum lmtp_rcpt_state *st, size_t n,
+					 struct delivery_result *results)
 {
 	for (size_t i = 0; i < n; i++)
 		if (st[i] != LMTP_RCPT_DONE) {
@@ -511,14 +511,14 @@ static enum lmtp_end transaction_refused(const struct lmtp_reply *rep, const cha
 
 /* The dialogue from connect to the last reply after the dot; QUIT is the caller's. */
 static enum lmtp_end lmtp_session(struct lmtp_conn *c, const char *hostname, const char *sender,
-                                  const char *const *rcpts, size_t n, int in,
-                                  enum lmtp_rcpt_state *st, struct delivery_result *results)
+				  const char *const *rcpts, size_t n, int in,
+				  enum lmtp_rcpt_state *st, struct delivery_result *results)
 {
 	struct lmtp_reply rep;
 	size_t accepted = 0;
 
 	if (strncmp(c->target, "unix:", 5) == 0 ? !conn_open_unix(c, c->target + 5)
-	                                        : !conn_open_inet(c))
+						: !conn_open_inet(c))
 		return LMTP_END_FAILED;
 	c->phase = "greeting";
 	if (!conn_reply(c, &rep))
@@ -576,8 +576,8 @@ static enum lmtp_end lmtp_session(struct lmtp_conn *c, const char *hostname, con
 
 /* See lmtp.h. */
 void lmtp_deliver(const char *target, const char *hostname, const char *msg_path,
-                  const char *sender, const char *const *rcpts, size_t n, unsigned timeout_seconds,
-                  struct delivery_result *results)
+		  const char *sender, const char *const *rcpts, size_t n, unsigned timeout_seconds,
+		  struct delivery_result *results)
 {
 	struct lmtp_conn *c;
 	struct lmtp_reply rep;

@@ -34,7 +34,7 @@
  * reply code when it has none).
  */
 void lmtp_deliver(const char *target, const char *hostname, const char *msg_path,
-                  const char *sender, const char *const *rcpts, size_t n, unsigned timeout_seconds,
-                  struct delivery_result *results);
+		  const char *sender, const char *const *rcpts, size_t n, unsigned timeout_seconds,
+		  struct delivery_result *results);
 
 #endif

@@ -174,7 +174,7 @@ static void set_sys_error(struct delivery_result *r, int err, const char *what, 
 	full = full || err == EDQUOT;
 #endif
 	result_set(r, OUTCOME_TEMPFAIL, full ? MAILDIR_ESC_DISK_FULL : MAILDIR_ESC_IO,
-	           "maildir %s failed: %s: %s", what, etext, path);
+		   "maildir %s failed: %s: %s", what, etext, path);
 }
 
 /* fsync the directory holding path (path is cut at its last '/' and restored). */
@@ -278,8 +278,8 @@ static bool maildir_names(struct maildir_job *j, const char *hostname, uint64_t 
 		return false;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (!xsnprintf_ok(name, sizeof(name), "%lld.M%ldP%ldQ%" PRIu64 ".%s,S=%" PRIu64,
-	                  (long long)ts.tv_sec, ts.tv_nsec / 1000, (long)getpid(), seq, j->host,
-	                  size) ||
+			  (long long)ts.tv_sec, ts.tv_nsec / 1000, (long)getpid(), seq, j->host,
+			  size) ||
 	    !xsnprintf_ok(j->tmp, sizeof(j->tmp), "%s/tmp/%s", j->dir, name) ||
 	    !xsnprintf_ok(j->new, sizeof(j->new), "%s/new/%s", j->dir, name) ||
 	    !xsnprintf_ok(j->newdir, sizeof(j->newdir), "%s/new", j->dir)) {
@@ -297,7 +297,7 @@ static bool link_unsupported(int err)
 
 /* See maildir.h. */
 void maildir_deliver(const char *dir, const char *msg_path, const char *return_path,
-                     const char *delivered_to, const char *hostname, struct delivery_result *r)
+		     const char *delivered_to, const char *hostname, struct delivery_result *r)
 {
 	struct maildir_job *j;
 	struct stat st;
@@ -314,12 +314,12 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 	/* Addresses come from our own envelope; a CR/LF there is corruption, never retryable. */
 	if (!return_path_ok(return_path)) {
 		result_set(r, OUTCOME_PERMFAIL, MAILDIR_ESC_BAD_SENDER,
-		           "maildir: unusable Return-Path address");
+			   "maildir: unusable Return-Path address");
 		return;
 	}
 	if (has_crlf(delivered_to) || delivered_to[0] == '\0') {
 		result_set(r, OUTCOME_PERMFAIL, MAILDIR_ESC_BAD_RCPT,
-		           "maildir: unusable Delivered-To address");
+			   "maildir: unusable Delivered-To address");
 		return;
 	}
 
@@ -337,7 +337,7 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 		goto out;
 	}
 	if (!xsnprintf_ok(j->buf, sizeof(j->buf), "Return-Path: %s\r\nDelivered-To: %s\r\n",
-	                  return_path, delivered_to)) {
+			  return_path, delivered_to)) {
 		set_sys_error(r, ENAMETOOLONG, "header", delivered_to);
 		goto out;
 	}
@@ -391,7 +391,7 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 	}
 	if (changed || left != 0) {
 		result_set(r, OUTCOME_TEMPFAIL, MAILDIR_ESC_IO,
-		           "maildir: message file changed size during delivery: %s", msg_path);
+			   "maildir: message file changed size during delivery: %s", msg_path);
 		goto out;
 	}
 	if (fsync(out) != 0) {

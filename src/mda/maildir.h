@@ -39,6 +39,6 @@ bool maildir_path(const char *tmpl, const char *user, const char *domain, char *
  * OUTCOME_DELIVERED r->text names the file in new/.
  */
 void maildir_deliver(const char *dir, const char *msg_path, const char *return_path,
-                     const char *delivered_to, const char *hostname, struct delivery_result *r);
+		     const char *delivered_to, const char *hostname, struct delivery_result *r);
 
 #endif

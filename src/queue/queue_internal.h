@@ -14,10 +14,10 @@ struct event;
 struct commit_job {
 	struct commit_job *next;
 	char id[QUEUE_ID_LEN + 1];
-	int fd;             /* message file, still open; -1: not created yet */
-	char *buf;          /* with fd == -1: the whole message */
+	int fd;    /* message file, still open; -1: not created yet */
+	char *buf; /* with fd == -1: the whole message */
 	size_t buflen;
-	struct strbuf env;  /* envelope text */
+	struct strbuf env; /* envelope text */
 	queue_commit_cb cb;
 	void *arg;
 	int err;
@@ -27,7 +27,7 @@ struct queue {
 	char *state_dir;
 	char *incoming_dir;
 	char *queue_dir;
-	size_t count; /* messages in queue/ (recovered + committed since) */
+	size_t count;    /* messages in queue/ (recovered + committed since) */
 	bool use_syncfs; /* commit_sync = syncfs */
 	int queue_dirfd; /* for syncfs */
 

@@ -41,8 +41,8 @@
 #include "util.h"
 #include "worker.h"
 
-#define DEST_MAX 64   /* destinations tracked for per-destination limits */
-#define TIMER_MAX 3600 /* never sleep longer than this */
+#define DEST_MAX 64      /* destinations tracked for per-destination limits */
+#define TIMER_MAX 3600   /* never sleep longer than this */
 #define LMTP_TIMEOUT 300 /* seconds per LMTP connect, read or write (RFC 5321 §4.5.3.2) */
 
 struct qentry {
@@ -124,7 +124,8 @@ static bool split_addr(const char *addr, char *local, size_t lsz, char *domain, 
 	at = addr + len - 1;
 	while (at > addr && *at != '@')
 		at--;
-	if (at == addr || (size_t)(at - addr - 1) >= lsz || (size_t)(addr + len - 1 - at - 1) >= dsz)
+	if (at == addr || (size_t)(at - addr - 1) >= lsz ||
+	    (size_t)(addr + len - 1 - at - 1) >= dsz)
 		return false;
 	memcpy(local, addr + 1, (size_t)(at - addr - 1));
 	local[at - addr - 1] = '\0';
@@ -162,8 +163,9 @@ static void deliver_one(const struct conf *c, const struct envelope *env, const 
 
 	rcpt_dest(c, addr, dest, sizeof(dest));
 	if (strncmp(dest, "smtp:", 5) == 0) {
-		result_set(r, OUTCOME_TEMPFAIL, "4.4.0", "no route to %s: remote delivery is not "
-							  "available in this version",
+		result_set(r, OUTCOME_TEMPFAIL, "4.4.0",
+			   "no route to %s: remote delivery is not "
+			   "available in this version",
 			   dest + 5);
 		return;
 	}
@@ -191,7 +193,7 @@ static void deliver_one(const struct conf *c, const struct envelope *env, const 
  * stored result.  false for any other destination.
  */
 static bool lmtp_batch_result(struct delivery_job *j, struct lmtp_batch *b, const char *msg_path,
-                              size_t i, time_t now, struct delivery_result *res)
+			      size_t i, time_t now, struct delivery_result *res)
 {
 	const struct conf *c = j->sc->srv->conf;
 	size_t n = 0, total = j->env.nrcpts;
@@ -222,7 +224,7 @@ static bool lmtp_batch_result(struct delivery_job *j, struct lmtp_batch *b, cons
 			}
 		}
 		lmtp_deliver(dest + 5, c->hostname, msg_path, j->env.sender, rcpts, n, LMTP_TIMEOUT,
-		             out);
+			     out);
 		for (size_t k = 0; k < n; k++) {
 			b->res[idx[k]] = out[k];
 			b->have[idx[k]] = true;
@@ -314,12 +316,14 @@ static void job_work(void *arg)
 		snprintf(line, sizeof(line), "%s %s", res.esc, res.text);
 		env_rcpt_set_error(r, line);
 		escape_text(res.text, strlen(res.text), esc, sizeof(esc));
-		log_info("event=delivery queue_id=%s rcpt=%s status=%s esc=%s attempts=%u delay=%llds "
+		log_info("event=delivery queue_id=%s rcpt=%s status=%s esc=%s attempts=%u "
+			 "delay=%llds "
 			 "text=\"%s\"",
 			 j->env.id, r->addr, outcome_name(res.outcome), res.esc, r->attempts,
 			 (long long)(time(NULL) - j->env.arrival), esc);
 		if (r->state == RCPT_FAILED)
-			log_info("event=bounce_due queue_id=%s rcpt=%s sender=%s note=\"bounces come "
+			log_info("event=bounce_due queue_id=%s rcpt=%s sender=%s note=\"bounces "
+				 "come "
 				 "with remote delivery\"",
 				 j->env.id, r->addr, j->env.sender);
 		if (!job_persist(j)) {
@@ -364,7 +368,7 @@ static void job_done(void *arg)
 	e->busy = false;
 	envelope_free(&e->env);
 	e->env = j->env; /* the job's copy is the truth now */
-	if (e->flush) { /* a flush came while the job ran: it still counts */
+	if (e->flush) {  /* a flush came while the job ran: it still counts */
 		e->flush = false;
 		for (size_t i = 0; i < e->env.nrcpts; i++)
 			if (e->env.rcpts[i].state == RCPT_PENDING)
@@ -427,7 +431,8 @@ static void scheduler_run(struct scheduler *sc)
 			for (size_t i = 0; i < e->env.nrcpts; i++)
 				if (e->env.rcpts[i].state == RCPT_PENDING &&
 				    e->env.rcpts[i].next_attempt <= now) {
-					rcpt_dest(c, e->env.rcpts[i].addr, e->dest, sizeof(e->dest));
+					rcpt_dest(c, e->env.rcpts[i].addr, e->dest,
+						  sizeof(e->dest));
 					break;
 				}
 			d = dest_get(sc, e->dest);
@@ -550,7 +555,8 @@ bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, siz
 		return false;
 	}
 	if (e->busy) {
-		snprintf(err, errsz, "message %s is being delivered right now; try again", queue_id);
+		snprintf(err, errsz, "message %s is being delivered right now; try again",
+			 queue_id);
 		return false;
 	}
 	snprintf(path, sizeof(path), "%s/%s.env", sc->queue_dir, queue_id);

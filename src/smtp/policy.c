@@ -74,6 +74,5 @@ bool policy_sender_allowed(const struct conf *c, const char *user, const struct 
 		return strlen(a->local) == (size_t)(at - user) &&
 		       strncasecmp(user, a->local, (size_t)(at - user)) == 0 &&
 		       strcasecmp(at + 1, a->domain) == 0;
-	return strcasecmp(a->local, user) == 0 && !a->literal &&
-	       conf_is_local_domain(c, a->domain);
+	return strcasecmp(a->local, user) == 0 && !a->literal && conf_is_local_domain(c, a->domain);
 }

@@ -25,8 +25,8 @@
 #define LISTEN_BACKLOG 1024
 
 /* A connection was accepted on a listener. */
-static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
-		      int salen, void *arg)
+static void accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+		      void *arg)
 {
 	struct listener *l = arg;
 	int one = 1;
@@ -57,7 +57,8 @@ bool server_bind(struct server *srv, char *err, size_t errsz)
 		l->ev = evconnlistener_new_bind(
 			srv->base, accept_cb, l,
 			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
-				LEV_OPT_DISABLED | (l->lc->ss.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
+				LEV_OPT_DISABLED |
+				(l->lc->ss.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
 			LISTEN_BACKLOG, (const struct sockaddr *)&l->lc->ss, (int)l->lc->sslen);
 		if (l->ev == NULL) {
 			snprintf(err, errsz, "listener %s: cannot listen on %s: %s", l->lc->name,

@@ -30,11 +30,11 @@ struct listener {
 struct server {
 	struct conf *conf;
 	struct queue *queue;
-	struct userdb *users;     /* AUTH users (users_file) */
-	struct workers *workers;  /* password checks */
+	struct userdb *users;    /* AUTH users (users_file) */
+	struct workers *workers; /* password checks */
 	struct scheduler *scheduler;
-	struct control *control;  /* the admin socket (NULL once stopping) */
-	struct aliases *aliases;  /* aliases_file, or NULL */
+	struct control *control; /* the admin socket (NULL once stopping) */
+	struct aliases *aliases; /* aliases_file, or NULL */
 	struct event_base *base;
 	struct listener *listeners;
 	size_t nlisteners;

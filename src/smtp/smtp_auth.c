@@ -64,8 +64,8 @@ void smtp_auth_abort(struct smtp_session *s, enum status st)
 }
 
 /* Decode a client response; false (and the reply sent) when it is bad. */
-static bool auth_decode(struct smtp_session *s, const char *line, unsigned char *out,
-			size_t outsz, size_t *outlen)
+static bool auth_decode(struct smtp_session *s, const char *line, unsigned char *out, size_t outsz,
+			size_t *outlen)
 {
 	size_t len = strlen(line);
 
@@ -112,8 +112,8 @@ static void auth_check_done(void *arg)
 		return;
 	}
 	if (j->ok) {
-		log_info("event=auth session=%s client=%s result=ok user=\"%s\"", s->id, s->peer_addr,
-			 user);
+		log_info("event=auth session=%s client=%s result=ok user=\"%s\"", s->id,
+			 s->peer_addr, user);
 		s->auth_user = j->user;
 		s->auth_step = AUTH_STEP_NONE;
 		smtp_enter_state(s, SMTP_STATE_READY);

@@ -93,8 +93,9 @@ void smtp_dispatch(struct smtp_session *s, char *line)
 	if (log_verbose()) {
 		char esc[512];
 		/* never log credentials: of AUTH only the mechanism */
-		size_t n = strcmp(cmd.verb, "AUTH") == 0 ? strcspn(cmd.arg, " ") + (size_t)(cmd.arg - line)
-							: strlen(line);
+		size_t n = strcmp(cmd.verb, "AUTH") == 0
+				   ? strcspn(cmd.arg, " ") + (size_t)(cmd.arg - line)
+				   : strlen(line);
 		escape_text(line, n, esc, sizeof(esc));
 		log_debug("event=command session=%s state=%s line=\"%s\"", s->id,
 			  smtp_strstate(s->state), esc);
@@ -249,7 +250,8 @@ static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, si
 
 	for (size_t i = 0; i < n; i++) {
 		if (strcasecmp(p[i].key, "SIZE") == 0) {
-			if (seen_size || !p[i].value || !parse_u64(p[i].value, 0, UINT64_MAX, &size))
+			if (seen_size || !p[i].value ||
+			    !parse_u64(p[i].value, 0, UINT64_MAX, &size))
 				return STATUS_BAD_ARGS;
 			seen_size = true;
 			if (size > s->srv->conf->limits.message_size_max)
@@ -359,9 +361,8 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_SENDER_NOT_OWNED, NULL);
 		return;
 	}
-	if (s->declared_size &&
-	    !queue_has_space(s->srv->queue, s->declared_size,
-			     s->srv->conf->limits.min_free_space)) {
+	if (s->declared_size && !queue_has_space(s->srv->queue, s->declared_size,
+						 s->srv->conf->limits.min_free_space)) {
 		smtp_transaction_reset(s);
 		smtp_reply(s, STATUS_DISK_FULL, NULL);
 		return;
@@ -403,8 +404,7 @@ static const char *local_domain_of(struct smtp_session *s, const struct mailaddr
  * later); aliases expand here, so the envelope holds where mail goes, each
  * with the RCPT it came from.  Remote recipients go in as they are.
  */
-static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a,
-				const char *path)
+static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a, const char *path)
 {
 	const char *domain = local_domain_of(s, a);
 	struct local_targets t;
@@ -433,8 +433,8 @@ static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a
 	}
 	for (size_t i = 0; i < t.n; i++)
 		rcpt_add(s, t.t[i].addr, path);
-	log_debug("event=rcpt_resolved session=%s rcpt=%s targets=%zu why=\"%s\"", s->id, path,
-		  t.n, esc);
+	log_debug("event=rcpt_resolved session=%s rcpt=%s targets=%zu why=\"%s\"", s->id, path, t.n,
+		  esc);
 	local_targets_free(&t);
 	return STATUS_OK;
 }
@@ -483,8 +483,8 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 	if (!policy_rcpt_allowed(s->srv->conf, &a, s->local_addr, s->trusted, s->auth_user)) {
 		char esc[300];
 		escape_text(path, strlen(path), esc, sizeof(esc));
-		log_info("event=relay_denied session=%s client=%s rcpt=\"%s\"", s->id,
-			 s->peer_addr, esc);
+		log_info("event=relay_denied session=%s client=%s rcpt=\"%s\"", s->id, s->peer_addr,
+			 esc);
 		smtp_reply(s, STATUS_RELAY_DENIED, NULL);
 		return;
 	}

@@ -49,26 +49,26 @@ struct smtp_session {
 
 	struct sockaddr_storage peer;
 	char peer_addr[INET6_ADDRSTRLEN];
-	char peer_name[256];  /* reverse DNS or "unknown" */
+	char peer_name[256]; /* reverse DNS or "unknown" */
 	char local_addr[INET6_ADDRSTRLEN];
-	bool trusted;         /* client in trusted_networks */
+	bool trusted; /* client in trusted_networks */
 	char helo[256];
 	bool esmtp;
 
 	/* TLS */
-	SSL *ssl;               /* set once TLS starts (implicit or STARTTLS) */
-	bool tls;               /* handshake done */
-	char tls_version[16];   /* "TLSv1.3", kept past the SSL object */
+	SSL *ssl;             /* set once TLS starts (implicit or STARTTLS) */
+	bool tls;             /* handshake done */
+	char tls_version[16]; /* "TLSv1.3", kept past the SSL object */
 	char tls_cipher[64];
-	bool starttls_pending;  /* 220 sent; switch after this input step */
+	bool starttls_pending;   /* 220 sent; switch after this input step */
 	struct event *tls_timer; /* handshake deadline */
 
 	/* AUTH (smtp_auth.c) */
-	char *auth_user;       /* set once authenticated */
-	int auth_step;         /* enum auth_step of smtp_auth.c */
-	char *auth_name;       /* LOGIN: the user name, awaiting the password */
+	char *auth_user; /* set once authenticated */
+	int auth_step;   /* enum auth_step of smtp_auth.c */
+	char *auth_name; /* LOGIN: the user name, awaiting the password */
 	unsigned auth_failures;
-	bool auth_pending;     /* a password check runs on a worker */
+	bool auth_pending; /* a password check runs on a worker */
 
 	/* the transaction */
 	struct envelope env;
@@ -80,20 +80,20 @@ struct smtp_session {
 	enum status data_error; /* sticky: first failure during DATA/BDAT, or STATUS_OK */
 	bool fixing;            /* submission fix-ups (RFC 6409 §8) on this message */
 	struct header_fix hfix;
-	struct strbuf fixbuf;   /* fixed-up bytes on their way to the file */
+	struct strbuf fixbuf; /* fixed-up bytes on their way to the file */
 	uint64_t bdat_remaining;
 	bool bdat_last;
-	bool in_chunk; /* reading BDAT octets */
+	bool in_chunk;           /* reading BDAT octets */
 	enum status chunk_error; /* error to answer once the chunk is consumed */
 
 	/* input handling */
-	bool discarding; /* dropping an over-long line up to its LF */
+	bool discarding;      /* dropping an over-long line up to its LF */
 	bool discarding_auth; /* ... and it belongs to an AUTH exchange */
-	bool paused;     /* error delay running */
-	bool output_full; /* replies piled up: input waits for write_cb */
-	bool gone;       /* connection lost while a lookup or commit runs */
-	bool drop;       /* close without a reply once the current input step ends */
-	bool peer_eof;   /* the client half-closed: answer what it sent, then close */
+	bool paused;          /* error delay running */
+	bool output_full;     /* replies piled up: input waits for write_cb */
+	bool gone;            /* connection lost while a lookup or commit runs */
+	bool drop;            /* close without a reply once the current input step ends */
+	bool peer_eof;        /* the client half-closed: answer what it sent, then close */
 	bool dns_pending;
 	struct event *delay_ev;
 	struct event *data_timer;
@@ -108,8 +108,7 @@ struct smtp_session {
 /* smtp_session.c */
 void smtp_reply(struct smtp_session *s, enum status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void smtp_reply_multi(struct smtp_session *s, enum status st, const char *const *lines,
-		      size_t n);
+void smtp_reply_multi(struct smtp_session *s, enum status st, const char *const *lines, size_t n);
 void smtp_enter_state(struct smtp_session *s, enum smtp_state st);
 void smtp_resume_input(struct smtp_session *s);
 const char *smtp_strstate(enum smtp_state st);

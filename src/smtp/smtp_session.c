@@ -92,8 +92,8 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 {
 	if (s->state == st)
 		return;
-	log_debug("event=state session=%s transition=\"%s -> %s\"", s->id,
-		  smtp_strstate(s->state), smtp_strstate(st));
+	log_debug("event=state session=%s transition=\"%s -> %s\"", s->id, smtp_strstate(s->state),
+		  smtp_strstate(st));
 	s->state = st;
 	switch (st) {
 	case SMTP_STATE_DATA:
@@ -210,7 +210,9 @@ static void write_received(struct smtp_session *s)
 	escape_text(s->helo, strlen(s->helo), helo, sizeof(helo));
 	/* RFC 3848 / RFC 6531 protocol names: ESMTP, ESMTPS, ESMTPSA, UTF8SMTPSA ... */
 	snprintf(proto, sizeof(proto), "%s%s%s",
-		 !s->esmtp ? "SMTP" : s->env.smtputf8 ? "UTF8SMTP" : "ESMTP",
+		 !s->esmtp         ? "SMTP"
+		 : s->env.smtputf8 ? "UTF8SMTP"
+				   : "ESMTP",
 		 s->esmtp && s->tls ? "S" : "", s->esmtp && s->auth_user ? "A" : "");
 	strbuf_init(&b);
 	if (s->auth_user && s->srv->conf->received_hide_client)
@@ -219,15 +221,13 @@ static void write_received(struct smtp_session *s)
 		strbuf_printf(&b, "Received: from %s (%s [%s%s])\r\n", helo, s->peer_name,
 			      v6 ? "IPv6:" : "", s->peer_addr);
 	if (s->tls)
-		strbuf_printf(&b, "\t(using %s with cipher %s)\r\n", s->tls_version,
-			      s->tls_cipher);
+		strbuf_printf(&b, "\t(using %s with cipher %s)\r\n", s->tls_version, s->tls_cipher);
 	if (s->auth_user) {
 		char user[300];
 		escape_text(s->auth_user, strlen(s->auth_user), user, sizeof(user));
 		strbuf_printf(&b, "\t(Authenticated sender: %s)\r\n", user);
 	}
-	strbuf_printf(&b, "\tby %s (hato) with %s id %s", s->srv->conf->hostname, proto,
-		      s->qf.id);
+	strbuf_printf(&b, "\tby %s (hato) with %s id %s", s->srv->conf->hostname, proto, s->qf.id);
 	if (s->env.nrcpts == 1)
 		strbuf_printf(&b, "\r\n\tfor %s", s->env.rcpts[0].addr);
 	strbuf_printf(&b, ";\r\n\t%s\r\n", date);
@@ -336,8 +336,7 @@ static void fixups_finish(struct smtp_session *s)
 	log_info("event=submission_fixups session=%s queue_id=%s added_date=%s "
 		 "added_message_id=%s removed_bcc=%u",
 		 s->id, s->qf.id, header_fix_added_date(&s->hfix) ? "yes" : "no",
-		 header_fix_added_msgid(&s->hfix) ? "yes" : "no",
-		 header_fix_removed_bcc(&s->hfix));
+		 header_fix_added_msgid(&s->hfix) ? "yes" : "no", header_fix_removed_bcc(&s->hfix));
 }
 
 /* The commit finished (on the loop): answer and go on. */
@@ -346,9 +345,9 @@ static void commit_done(void *arg, int err)
 	struct smtp_session *s = arg;
 
 	if (err == 0)
-		log_info("event=queued session=%s queue_id=%s from=%s size=%llu rcpts=%zu%s",
-			 s->id, s->env.id, s->env.sender, (unsigned long long)s->env.size,
-			 s->env.nrcpts, s->gone ? " client=gone" : "");
+		log_info("event=queued session=%s queue_id=%s from=%s size=%llu rcpts=%zu%s", s->id,
+			 s->env.id, s->env.sender, (unsigned long long)s->env.size, s->env.nrcpts,
+			 s->gone ? " client=gone" : "");
 	else
 		log_warnx("event=commit_failed session=%s queue_id=%s error=\"%s\"", s->id,
 			  s->env.id, strerror(err));
@@ -363,8 +362,8 @@ static void commit_done(void *arg, int err)
 		s->messages++;
 		smtp_reply(s, STATUS_QUEUED, "OK queued as %s", s->env.id);
 	} else {
-		smtp_reply(s, (err == ENOSPC || err == EDQUOT) ? STATUS_DISK_FULL
-							       : STATUS_LOCAL_ERROR,
+		smtp_reply(s,
+			   (err == ENOSPC || err == EDQUOT) ? STATUS_DISK_FULL : STATUS_LOCAL_ERROR,
 			   NULL);
 	}
 	smtp_transaction_reset(s);
@@ -545,7 +544,8 @@ static void check_errors(struct smtp_session *s, unsigned before)
 		log_info("event=too_many_errors session=%s errors=%u", s->id, s->errors);
 		smtp_close(s, STATUS_TOO_MANY_ERRORS);
 	} else if (s->errors > lim->errors_soft && lim->error_delay_ms > 0) {
-		struct timeval tv = {lim->error_delay_ms / 1000, (lim->error_delay_ms % 1000) * 1000};
+		struct timeval tv = {lim->error_delay_ms / 1000,
+				     (lim->error_delay_ms % 1000) * 1000};
 		s->paused = true;
 		evtimer_add(s->delay_ev, &tv);
 	}
@@ -674,11 +674,11 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->ssl && !s->tls) {
 		char reason[256];
 		unsigned long e = bufferevent_get_openssl_error(s->bev);
-		log_info("event=tls_failed session=%s client=%s reason=\"%s\"", s->id,
-			 s->peer_addr,
-			 e ? tls_error_text(e, reason, sizeof(reason))
-			   : (what & BEV_EVENT_EOF) ? "client closed the connection"
-			   : (what & BEV_EVENT_TIMEOUT) ? "timeout" : "handshake failed");
+		log_info("event=tls_failed session=%s client=%s reason=\"%s\"", s->id, s->peer_addr,
+			 e                            ? tls_error_text(e, reason, sizeof(reason))
+			 : (what & BEV_EVENT_EOF)     ? "client closed the connection"
+			 : (what & BEV_EVENT_TIMEOUT) ? "timeout"
+						      : "handshake failed");
 		smtp_close_now(s, "tls handshake failed");
 		return;
 	}
@@ -705,8 +705,9 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
 	    s->state >= SMTP_STATE_MAIL)
 		log_info("event=lost session=%s state=%s", s->id, smtp_strstate(s->state));
-	smtp_close_now(s, (what & BEV_EVENT_EOF) ? "eof" : (what & BEV_EVENT_TIMEOUT) ? "timeout"
-											 : "error");
+	smtp_close_now(s, (what & BEV_EVENT_EOF)       ? "eof"
+			  : (what & BEV_EVENT_TIMEOUT) ? "timeout"
+						       : "error");
 }
 
 /* The handshake did not finish in time. */
@@ -765,12 +766,12 @@ static void start_tls(struct smtp_session *s)
 
 	s->starttls_pending = false;
 	if (junk > 0) {
-		log_info("event=starttls_plaintext_discarded session=%s client=%s octets=%zu", s->id,
-			 s->peer_addr, junk);
+		log_info("event=starttls_plaintext_discarded session=%s client=%s octets=%zu",
+			 s->id, s->peer_addr, junk);
 		evbuffer_drain(in, junk);
 	}
-	fb = bufferevent_openssl_filter_new(s->srv->base, s->bev, s->ssl,
-					    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	fb = bufferevent_openssl_filter_new(s->srv->base, s->bev, s->ssl, BUFFEREVENT_SSL_ACCEPTING,
+					    BEV_OPT_CLOSE_ON_FREE);
 	if (fb == NULL) {
 		log_warnx("event=tls_failed session=%s reason=\"cannot create TLS filter\"", s->id);
 		smtp_close_now(s, "tls filter");
@@ -882,8 +883,9 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	if (l->lc->tls == TLS_MODE_IMPLICIT) {
 		s->ssl = tls_new_ssl(l->lc);
 		if (s->ssl == NULL) {
-			log_warnx("event=tls_failed listener=%s client=%s reason=\"no TLS context\"",
-				  l->lc->name, s->peer_addr);
+			log_warnx(
+				"event=tls_failed listener=%s client=%s reason=\"no TLS context\"",
+				l->lc->name, s->peer_addr);
 			evutil_closesocket(fd);
 			event_free(s->delay_ev);
 			event_free(s->data_timer);

@@ -108,9 +108,8 @@ static SSL_CTX *ctx_new(const char *cert, const char *key, char *err, size_t err
 		snprintf(err, errsz, "TLS context: %s", last_error(e, sizeof(e)));
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(ctx, strcmp(c->tls_min_version, "TLSv1.3") == 0
-						   ? TLS1_3_VERSION
-						   : TLS1_2_VERSION);
+	SSL_CTX_set_min_proto_version(
+		ctx, strcmp(c->tls_min_version, "TLSv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 					 SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);

@@ -257,7 +257,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(out_bcc == 0 && out_date && out_msgid);
 	for (size_t i = 0; i + 6 <= hend; i++)
 		CHECK(!(o[i] == '\r' && o[i + 1] == '\n' && name_eq(o + i + 2, 3, "bcc") &&
-		        o[i + 5] == ':'));
+			o[i + 5] == ':'));
 	CHECK(!(hend >= 4 && name_eq(o, 3, "bcc") && o[3] == ':'));
 
 	/* Counters agree with the input's header section. */

@@ -154,26 +154,26 @@ static void test_routing_chars_are_plain(void **state)
 static void test_local_syntax_errors(void **state)
 {
 	static const char *const bad[] = {
-	    "",
-	    "alice@example.org",
-	    "<alice@example.org",
-	    "<alice@example.org ",
-	    "<alice>",
-	    "<@example.org>",
-	    "<.a@example.org>",
-	    "<a.@example.org>",
-	    "<a..b@example.org>",
-	    "<a b@example.org>",
-	    "< a@example.org>",
-	    "<a(b)@example.org>",
-	    "<a,b@example.org>",
-	    "<\"unterminated@example.org>",
-	    "<\"ctl\x01\"@example.org>",
-	    "<\"tab\there\"@example.org>",
-	    "<\"bad\\\x01\"@example.org>",
-	    "<\"a\"b@example.org>",
-	    "<a\"b\"@example.org>",
-	    "<a@example.org >",
+		"",
+		"alice@example.org",
+		"<alice@example.org",
+		"<alice@example.org ",
+		"<alice>",
+		"<@example.org>",
+		"<.a@example.org>",
+		"<a.@example.org>",
+		"<a..b@example.org>",
+		"<a b@example.org>",
+		"< a@example.org>",
+		"<a(b)@example.org>",
+		"<a,b@example.org>",
+		"<\"unterminated@example.org>",
+		"<\"ctl\x01\"@example.org>",
+		"<\"tab\there\"@example.org>",
+		"<\"bad\\\x01\"@example.org>",
+		"<\"a\"b@example.org>",
+		"<a\"b\"@example.org>",
+		"<a@example.org >",
 	};
 
 	(void)state;
@@ -185,15 +185,15 @@ static void test_local_syntax_errors(void **state)
 static void test_domain_syntax(void **state)
 {
 	static const char *const bad[] = {
-	    "<a@>",
-	    "<a@-example.org>",
-	    "<a@example-.org>",
-	    "<a@example..org>",
-	    "<a@.example.org>",
-	    "<a@example.org.>",
-	    "<a@exa_mple.org>",
-	    "<a@exa mple.org>",
-	    "<a@example.org:25>",
+		"<a@>",
+		"<a@-example.org>",
+		"<a@example-.org>",
+		"<a@example..org>",
+		"<a@.example.org>",
+		"<a@example.org.>",
+		"<a@exa_mple.org>",
+		"<a@exa mple.org>",
+		"<a@example.org:25>",
 	};
 
 	(void)state;
@@ -209,16 +209,17 @@ static void test_domain_syntax(void **state)
 static void test_address_literals(void **state)
 {
 	static const char *const good[] = {
-	    "[192.0.2.1]",          "[IPv6:::1]",   "[ipv6:2001:db8::1]", "[IPv6:::ffff:192.0.2.1]",
-	    "[x-tag:some-content]", "[Tag9:a!~Z^]",
+		"[192.0.2.1]",          "[IPv6:::1]",
+		"[ipv6:2001:db8::1]",   "[IPv6:::ffff:192.0.2.1]",
+		"[x-tag:some-content]", "[Tag9:a!~Z^]",
 	};
 	static const char *const bad[] = {
-	    "<a@[1.2.3]>",     "<a@[256.1.1.1]>",  "<a@[IPv6:1.2.3.4]>",
-	    "<a@[IPv6:::g]>",  "<a@[ipv6:zz::1]>", "<a@[::1]>",
-	    "<a@[]>",          "<a@[1.2.3.4>",     "<a@[1.2.3.4]x>",
-	    "<a@[:abc]>",      "<a@[tag:]>",       "<a@[t_g:abc]>",
-	    "<a@[tag:a\\b]>",  "<a@[tag:a[b]>",    "<a@[tag:a b]>",
-	    "<a@x.[1.2.3.4]>",
+		"<a@[1.2.3]>",     "<a@[256.1.1.1]>",  "<a@[IPv6:1.2.3.4]>",
+		"<a@[IPv6:::g]>",  "<a@[ipv6:zz::1]>", "<a@[::1]>",
+		"<a@[]>",          "<a@[1.2.3.4>",     "<a@[1.2.3.4]x>",
+		"<a@[:abc]>",      "<a@[tag:]>",       "<a@[t_g:abc]>",
+		"<a@[tag:a\\b]>",  "<a@[tag:a[b]>",    "<a@[tag:a b]>",
+		"<a@x.[1.2.3.4]>",
 	};
 	struct mailaddr a;
 	char path[300];
@@ -325,12 +326,12 @@ static void test_utf8_accepted(void **state)
 	assert_true(a.utf8);
 	assert_string_equal(a.local, "j\xc3\xb6rg");
 	assert_int_equal(parse("<user@b\xc3\xbc"
-	                       "cher.example>",
-	                       0, &a),
-	                 ADDR_OK);
+			       "cher.example>",
+			       0, &a),
+			 ADDR_OK);
 	assert_true(a.utf8);
 	assert_string_equal(a.domain, "b\xc3\xbc"
-	                              "cher.example");
+				      "cher.example");
 	assert_int_equal(parse("<\"j\xc3\xb6 rg\"@example.org>", 0, &a), ADDR_OK);
 	assert_true(a.utf8);
 	/* 3- and 4-octet sequences: U+20AC and U+1F600. */
@@ -344,20 +345,20 @@ static void test_utf8_accepted(void **state)
 static void test_utf8_malformed(void **state)
 {
 	static const char *const bad[] = {
-	    "<\x80@example.org>",
-	    "<a\xbf@example.org>",
-	    "<\xc3@example.org>",
-	    "<\xc3(@example.org>",
-	    "<\xc0\xaf@example.org>",
-	    "<\xc1\xbf@example.org>",
-	    "<\xe2\x82@example.org>",
-	    "<\xf0\x9f\x98@example.org>",
-	    "<\xf5\x80\x80\x80@example.org>",
-	    "<\xff@example.org>",
-	    "<\"\xc3\"@example.org>",
-	    "<a@b\xc3.example>",
-	    "<a@\x80.example>",
-	    "<a@\xfe.example>",
+		"<\x80@example.org>",
+		"<a\xbf@example.org>",
+		"<\xc3@example.org>",
+		"<\xc3(@example.org>",
+		"<\xc0\xaf@example.org>",
+		"<\xc1\xbf@example.org>",
+		"<\xe2\x82@example.org>",
+		"<\xf0\x9f\x98@example.org>",
+		"<\xf5\x80\x80\x80@example.org>",
+		"<\xff@example.org>",
+		"<\"\xc3\"@example.org>",
+		"<a@b\xc3.example>",
+		"<a@\x80.example>",
+		"<a@\xfe.example>",
 	};
 
 	(void)state;
@@ -372,12 +373,12 @@ static void test_utf8_malformed(void **state)
 static void test_utf8_overlong_and_surrogates(void **state)
 {
 	static const char *const bad[] = {
-	    "<\xe0\x80\x80@example.org>",     /* overlong U+0000 */
-	    "<\xe0\x9f\xbf@example.org>",     /* overlong U+07FF */
-	    "<\xed\xa0\x80@example.org>",     /* surrogate U+D800 */
-	    "<\xf0\x80\x80\x80@example.org>", /* overlong U+0000 */
-	    "<\xf4\x90\x80\x80@example.org>", /* U+110000 */
-	    "<a@\xed\xbf\xbf.example>",       /* surrogate U+DFFF in a domain */
+		"<\xe0\x80\x80@example.org>",     /* overlong U+0000 */
+		"<\xe0\x9f\xbf@example.org>",     /* overlong U+07FF */
+		"<\xed\xa0\x80@example.org>",     /* surrogate U+D800 */
+		"<\xf0\x80\x80\x80@example.org>", /* overlong U+0000 */
+		"<\xf4\x90\x80\x80@example.org>", /* U+110000 */
+		"<a@\xed\xbf\xbf.example>",       /* surrogate U+DFFF in a domain */
 	};
 
 	(void)state;
@@ -389,12 +390,12 @@ static void test_utf8_overlong_and_surrogates(void **state)
 static void test_format_round_trip(void **state)
 {
 	static const char *const paths[] = {
-	    "<alice@example.org>",
-	    "<\"john smith\"@example.org>",
-	    "<a@[IPv6:::1]>",
-	    "<j\xc3\xb6rg@example.org>",
-	    "<>",
-	    "<Postmaster>",
+		"<alice@example.org>",
+		"<\"john smith\"@example.org>",
+		"<a@[IPv6:::1]>",
+		"<j\xc3\xb6rg@example.org>",
+		"<>",
+		"<Postmaster>",
 	};
 	struct mailaddr a, b;
 	char buf[ADDR_PATH_MAX + 1];
@@ -442,8 +443,8 @@ static void test_valid_domain(void **state)
 	assert_true(addr_valid_domain("a", 1));
 	assert_true(addr_valid_domain("xn--bcher-kva.example", 21));
 	assert_true(addr_valid_domain("b\xc3\xbc"
-	                              "cher.example",
-	                              15));
+				      "cher.example",
+				      15));
 	assert_false(addr_valid_domain("", 0));
 	assert_false(addr_valid_domain("a..b", 4));
 	assert_false(addr_valid_domain("-a", 2));
@@ -474,14 +475,14 @@ static void test_valid_domain(void **state)
 static void test_valid_domain_reads_only_len(void **state)
 {
 	static const char *const names[] = {
-	    "ab", "a\xc3", "a\xe2\x82", "a\xf0\x9f\x98", "b\xc3\xbc", "\xe2",
+		"ab", "a\xc3", "a\xe2\x82", "a\xf0\x9f\x98", "b\xc3\xbc", "\xe2",
 	};
 	long page = sysconf(_SC_PAGESIZE);
 	char *map;
 
 	(void)state;
 	map = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-	           0);
+		   0);
 	assert_true(map != MAP_FAILED);
 	assert_int_equal(mprotect(map + page, (size_t)page, PROT_NONE), 0);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -499,25 +500,25 @@ static void test_valid_domain_reads_only_len(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_simple_mailbox),
-	    cmocka_unit_test(test_null_path),
-	    cmocka_unit_test(test_postmaster),
-	    cmocka_unit_test(test_quoted_local),
-	    cmocka_unit_test(test_routing_chars_are_plain),
-	    cmocka_unit_test(test_local_syntax_errors),
-	    cmocka_unit_test(test_domain_syntax),
-	    cmocka_unit_test(test_address_literals),
-	    cmocka_unit_test(test_source_route),
-	    cmocka_unit_test(test_local_part_limit),
-	    cmocka_unit_test(test_path_limit),
-	    cmocka_unit_test(test_domain_limit),
-	    cmocka_unit_test(test_utf8_accepted),
-	    cmocka_unit_test(test_utf8_malformed),
-	    cmocka_unit_test(test_utf8_overlong_and_surrogates),
-	    cmocka_unit_test(test_format_round_trip),
-	    cmocka_unit_test(test_format_too_small),
-	    cmocka_unit_test(test_valid_domain),
-	    cmocka_unit_test(test_valid_domain_reads_only_len),
+		cmocka_unit_test(test_simple_mailbox),
+		cmocka_unit_test(test_null_path),
+		cmocka_unit_test(test_postmaster),
+		cmocka_unit_test(test_quoted_local),
+		cmocka_unit_test(test_routing_chars_are_plain),
+		cmocka_unit_test(test_local_syntax_errors),
+		cmocka_unit_test(test_domain_syntax),
+		cmocka_unit_test(test_address_literals),
+		cmocka_unit_test(test_source_route),
+		cmocka_unit_test(test_local_part_limit),
+		cmocka_unit_test(test_path_limit),
+		cmocka_unit_test(test_domain_limit),
+		cmocka_unit_test(test_utf8_accepted),
+		cmocka_unit_test(test_utf8_malformed),
+		cmocka_unit_test(test_utf8_overlong_and_surrogates),
+		cmocka_unit_test(test_format_round_trip),
+		cmocka_unit_test(test_format_too_small),
+		cmocka_unit_test(test_valid_domain),
+		cmocka_unit_test(test_valid_domain_reads_only_len),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

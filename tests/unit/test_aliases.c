@@ -110,17 +110,17 @@ static void test_parse_basic(void **state)
 
 	(void)state;
 	al = open_ok("# a comment\n"
-	             "\n"
-	             "postmaster: root\n"
-	             "root: alice,\n"
-	             "\tbob@example.net,\n"
-	             "   # an indented comment inside the entry\n"
-	             "\n"
-	             "  carol\n"
-	             "crlf: dave\r\n"
-	             "   , erin\r\n"
-	             "spaced :  frank ,  , grace,\n"
-	             "last: heidi");
+		     "\n"
+		     "postmaster: root\n"
+		     "root: alice,\n"
+		     "\tbob@example.net,\n"
+		     "   # an indented comment inside the entry\n"
+		     "\n"
+		     "  carol\n"
+		     "crlf: dave\r\n"
+		     "   , erin\r\n"
+		     "spaced :  frank ,  , grace,\n"
+		     "last: heidi");
 	assert_int_equal(aliases_count(al), 5);
 	expect_targets(al, "postmaster", "root", NULL);
 	expect_targets(al, "root", "alice", "bob@example.net", "carol", NULL);
@@ -140,10 +140,10 @@ static void test_parse_targets(void **state)
 
 	(void)state;
 	al = open_ok("list: \"|/usr/bin/handler --a, --b \\\"x\\\"\", |/bin/simple arg\n"
-	             "files: /var/mail/archive, \"/var/mail/with space\"\n"
-	             "angle: <bob@example.net>, \"john doe\"@example.net, \"eve\"\n"
-	             "keep: \\keep, keep@elsewhere.example\n"
-	             "\"john doe\": alice\n");
+		     "files: /var/mail/archive, \"/var/mail/with space\"\n"
+		     "angle: <bob@example.net>, \"john doe\"@example.net, \"eve\"\n"
+		     "keep: \\keep, keep@elsewhere.example\n"
+		     "\"john doe\": alice\n");
 	expect_targets(al, "list", "|/usr/bin/handler --a, --b \"x\"", "|/bin/simple arg", NULL);
 	expect_targets(al, "files", "/var/mail/archive", "/var/mail/with space", NULL);
 	expect_targets(al, "angle", "bob@example.net", "\"john doe\"@example.net", "\"eve\"", NULL);
@@ -161,24 +161,24 @@ static void test_parse_errors(void **state)
 		unsigned line;
 		const char *frag;
 	} cases[] = {
-	    {"a: b\nno colon here\n", 2, "no ':'"},
-	    {"  b, c\n", 1, "continuation line without an alias"},
-	    {"# x\n\na: b\nbad name: c\n", 4, "bad alias name"},
-	    {"a: b c\n", 1, "bad target"},
-	    {"a: b # trailing comment\n", 1, "bad target"},
-	    {"a: b\nc: :include:/etc/list\n", 2, ":include: is not supported"},
-	    {"a: b\nc: \":include:/etc/list\"\n", 2, ":include: is not supported"},
-	    {"a: \"|unterminated, b\n", 1, "unterminated quote"},
-	    {"a: b\nempty:\nc: d\n", 2, "has no targets"},
-	    {"a: b\nempty: , ,\n", 2, "has no targets"},
-	    {"a: b\nc: d\nA: e\n", 3, "duplicate alias a (also on line 1)"},
-	    {"a: |   \n", 1, "empty command"},
-	    {"a: \"|cmd\x01\"\n", 1, "control character"},
-	    {"a: b@\n", 1, "bad target"},
-	    {"a@[127.0.0.1]: b\n", 1, "bad alias name"},
-	    {"\"a@b\": c\n", 1, "bad alias name"},
-	    {"\"a@b\"@example.org: c\n", 1, "bad alias name"},
-	    {"a: \\b@example.org\n", 1, "\\NAME wants a local name"},
+		{"a: b\nno colon here\n", 2, "no ':'"},
+		{"  b, c\n", 1, "continuation line without an alias"},
+		{"# x\n\na: b\nbad name: c\n", 4, "bad alias name"},
+		{"a: b c\n", 1, "bad target"},
+		{"a: b # trailing comment\n", 1, "bad target"},
+		{"a: b\nc: :include:/etc/list\n", 2, ":include: is not supported"},
+		{"a: b\nc: \":include:/etc/list\"\n", 2, ":include: is not supported"},
+		{"a: \"|unterminated, b\n", 1, "unterminated quote"},
+		{"a: b\nempty:\nc: d\n", 2, "has no targets"},
+		{"a: b\nempty: , ,\n", 2, "has no targets"},
+		{"a: b\nc: d\nA: e\n", 3, "duplicate alias a (also on line 1)"},
+		{"a: |   \n", 1, "empty command"},
+		{"a: \"|cmd\x01\"\n", 1, "control character"},
+		{"a: b@\n", 1, "bad target"},
+		{"a@[127.0.0.1]: b\n", 1, "bad alias name"},
+		{"\"a@b\": c\n", 1, "bad alias name"},
+		{"\"a@b\"@example.org: c\n", 1, "bad alias name"},
+		{"a: \\b@example.org\n", 1, "\\NAME wants a local name"},
 	};
 	char err[512], want[256];
 
@@ -247,8 +247,8 @@ static void test_lookup_precedence(void **state)
 
 	(void)state;
 	al = open_ok("info: alice\n"
-	             "Info@Example.ORG: bob, carol\n"
-	             "\"john doe\": dave\n");
+		     "Info@Example.ORG: bob, carol\n"
+		     "\"john doe\": dave\n");
 	t = aliases_lookup(al, "info", "example.org", &n);
 	assert_non_null(t);
 	assert_int_equal(n, 2);
@@ -288,7 +288,7 @@ static void test_fold_local(void **state)
 
 /* Entries come out of aliases_each in name order with their lines. */
 static void each_fn(const char *name, const char *const *targets, size_t n, unsigned line,
-                    void *arg)
+		    void *arg)
 {
 	char *buf = arg;
 	char one[128];
@@ -348,15 +348,15 @@ static void test_refresh(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_parse_basic, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_parse_targets, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_parse_errors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_parse_nul, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_and_null, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lookup_precedence, setup, teardown),
-	    cmocka_unit_test(test_fold_local),
-	    cmocka_unit_test_setup_teardown(test_each, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_basic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_targets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_nul, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_and_null, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_precedence, setup, teardown),
+		cmocka_unit_test(test_fold_local),
+		cmocka_unit_test_setup_teardown(test_each, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

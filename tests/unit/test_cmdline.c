@@ -25,7 +25,7 @@ static bool split(const char *line, char *copy, size_t size, struct cmdline *cmd
 
 /* Parse a copy of s into params; returns the esmtp_parse_params result. */
 static enum param_error params(const char *s, char *copy, size_t size, struct esmtp_param *p,
-                               size_t max, size_t *n)
+			       size_t max, size_t *n)
 {
 	assert_true(strlen(s) < size);
 	strcpy(copy, s);
@@ -86,10 +86,10 @@ static void test_split_extra_spaces(void **state)
 static void test_split_bad_verbs(void **state)
 {
 	static const char *const bad[] = {
-	    "ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPQRSTUVWXYZ x",
-	    "MAIL:FROM",        "X1 a",
-	    "GET/ HTTP/1.1",    "QU\tIT",
-	    "DATA\r",           "\xc3\xa9HLO",
+		"ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPQRSTUVWXYZ x",
+		"MAIL:FROM",        "X1 a",
+		"GET/ HTTP/1.1",    "QU\tIT",
+		"DATA\r",           "\xc3\xa9HLO",
 	};
 	char buf[64];
 	struct cmdline cmd;
@@ -111,9 +111,9 @@ static void test_params_basic(void **state)
 	size_t n;
 
 	(void)state;
-	assert_int_equal(
-	    params(" SIZE=1000 BODY=8BITMIME SMTPUTF8", buf, sizeof(buf), p, ESMTP_PARAMS_MAX, &n),
-	    PARAM_OK);
+	assert_int_equal(params(" SIZE=1000 BODY=8BITMIME SMTPUTF8", buf, sizeof(buf), p,
+				ESMTP_PARAMS_MAX, &n),
+			 PARAM_OK);
 	assert_int_equal(n, 3);
 	assert_string_equal(p[0].key, "SIZE");
 	assert_string_equal(p[0].value, "1000");
@@ -176,8 +176,8 @@ static void test_params_values(void **state)
 static void test_params_syntax_errors(void **state)
 {
 	static const char *const bad[] = {
-	    "=1",   "-A=1",      "SIZE=",  "SIZE==1", "SIZE=1=2", "SI_ZE=1", "SIZE=a\tb",
-	    "A\tB", "SIZE=\x7f", "A=\x01", "A.B",     "A B=",     "=",       "\xc3\xa9=1",
+		"=1",   "-A=1",      "SIZE=",  "SIZE==1", "SIZE=1=2", "SI_ZE=1", "SIZE=a\tb",
+		"A\tB", "SIZE=\x7f", "A=\x01", "A.B",     "A B=",     "=",       "\xc3\xa9=1",
 	};
 	char buf[64];
 	struct esmtp_param p[4];
@@ -208,7 +208,7 @@ static void test_params_too_many(void **state)
 	assert_string_equal(p[ESMTP_PARAMS_MAX - 1].value, "15");
 	strcat(line, " ONEMORE");
 	assert_int_equal(params(line, buf, sizeof(buf), p, ESMTP_PARAMS_MAX, &n),
-	                 PARAM_ERR_TOO_MANY);
+			 PARAM_ERR_TOO_MANY);
 	assert_int_equal(params("A B", buf, sizeof(buf), p, 0, &n), PARAM_ERR_TOO_MANY);
 	assert_int_equal(params("", buf, sizeof(buf), p, 0, &n), PARAM_OK);
 	assert_int_equal(n, 0);
@@ -217,11 +217,11 @@ static void test_params_too_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_split_verb_and_arg),   cmocka_unit_test(test_split_no_arg),
-	    cmocka_unit_test(test_split_extra_spaces),   cmocka_unit_test(test_split_bad_verbs),
-	    cmocka_unit_test(test_params_basic),         cmocka_unit_test(test_params_empty),
-	    cmocka_unit_test(test_params_spacing),       cmocka_unit_test(test_params_values),
-	    cmocka_unit_test(test_params_syntax_errors), cmocka_unit_test(test_params_too_many),
+		cmocka_unit_test(test_split_verb_and_arg),   cmocka_unit_test(test_split_no_arg),
+		cmocka_unit_test(test_split_extra_spaces),   cmocka_unit_test(test_split_bad_verbs),
+		cmocka_unit_test(test_params_basic),         cmocka_unit_test(test_params_empty),
+		cmocka_unit_test(test_params_spacing),       cmocka_unit_test(test_params_values),
+		cmocka_unit_test(test_params_syntax_errors), cmocka_unit_test(test_params_too_many),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -197,29 +197,29 @@ static void test_all_keys(void **state)
 
 	(void)state;
 	c = load_ok("; a comment\n"
-	            "[server]\n"
-	            "hostname = mx.example.org\n"
-	            "state_dir = /var/spool/hato\n"
-	            "user = mail\n"
-	            "group = mailgrp\n"
-	            "local_domains = example.org, example.net\n"
-	            "trusted_networks = 10.0.0.0/8\n"
-	            "reverse_dns = no\n"
-	            "commit_threads = 8\n"
-	            "[limits]\n"
-	            "command_line_max = 1024\n"
-	            "text_line_max = 2000\n"
-	            "message_size_max = 10m\n"
-	            "recipients_max = 50\n"
-	            "received_max = 30\n"
-	            "errors_soft = 2\n"
-	            "errors_hard = 10\n"
-	            "error_delay_ms = 500\n"
-	            "sessions_max = 100\n"
-	            "min_free_space = 1g\n"
-	            "timeout_command = 60\n"
-	            "timeout_data = 61\n"
-	            "timeout_data_total = 62\n" LISTENER);
+		    "[server]\n"
+		    "hostname = mx.example.org\n"
+		    "state_dir = /var/spool/hato\n"
+		    "user = mail\n"
+		    "group = mailgrp\n"
+		    "local_domains = example.org, example.net\n"
+		    "trusted_networks = 10.0.0.0/8\n"
+		    "reverse_dns = no\n"
+		    "commit_threads = 8\n"
+		    "[limits]\n"
+		    "command_line_max = 1024\n"
+		    "text_line_max = 2000\n"
+		    "message_size_max = 10m\n"
+		    "recipients_max = 50\n"
+		    "received_max = 30\n"
+		    "errors_soft = 2\n"
+		    "errors_hard = 10\n"
+		    "error_delay_ms = 500\n"
+		    "sessions_max = 100\n"
+		    "min_free_space = 1g\n"
+		    "timeout_command = 60\n"
+		    "timeout_data = 61\n"
+		    "timeout_data_total = 62\n" LISTENER);
 	assert_string_equal(c->hostname, "mx.example.org");
 	assert_string_equal(c->state_dir, "/var/spool/hato");
 	assert_string_equal(c->user, "mail");
@@ -256,8 +256,8 @@ static void test_listeners(void **state)
 
 	(void)state;
 	c = load_ok("[listener smtp]\naddress = 192.0.2.10:25\n"
-	            "[listener submission]\naddress = [::1]:25\n"
-	            "[listener any]\naddress = *:2465\n");
+		    "[listener submission]\naddress = [::1]:25\n"
+		    "[listener any]\naddress = *:2465\n");
 	assert_int_equal(c->nlisteners, 3);
 	assert_string_equal(c->listeners[0].name, "smtp");
 	assert_string_equal(c->listeners[0].address, "192.0.2.10:25");
@@ -281,8 +281,8 @@ static void test_listeners(void **state)
 static void test_bad_listener_address(void **state)
 {
 	static const char *const bad[] = {
-	    "localhost:25", "127.0.0.1", "127.0.0.1:",    "127.0.0.1:65536", "[::1]25", "[::1]",
-	    "::1]:25",      "1.2.3.4:x", "[127.0.0.1:25", "256.0.0.1:25",    "::1:25",
+		"localhost:25", "127.0.0.1", "127.0.0.1:",    "127.0.0.1:65536", "[::1]25", "[::1]",
+		"::1]:25",      "1.2.3.4:x", "[127.0.0.1:25", "256.0.0.1:25",    "::1:25",
 	};
 	char text[256];
 
@@ -298,7 +298,7 @@ static void test_unknown_key(void **state)
 {
 	(void)state;
 	load_fail("[server]\nhostname = mx.example.org\nbogus_key = 1\n" LISTENER, 3, "bogus_key",
-	          NULL);
+		  NULL);
 	load_fail(LISTENER "[limits]\n\n; comment\nmax_size = 10\n", 6, "max_size", NULL);
 	load_fail("[listener smtp]\naddress = 127.0.0.1:25\nport = 25\n", 3, "port", NULL);
 	/* Keys belong to their own section. */
@@ -313,20 +313,20 @@ static void test_bad_values(void **state)
 		const char *key;
 		const char *value;
 	} bad[] = {
-	    {"[server]\ncommit_threads = 0\n", "commit_threads", "0"},
-	    {"[server]\ncommit_threads = 65\n", "commit_threads", "65"},
-	    {"[server]\ncommit_threads = four\n", "commit_threads", "four"},
-	    {"[server]\nreverse_dns = maybe\n", "reverse_dns", "maybe"},
-	    {"[server]\nhostname =\n", "hostname", NULL},
-	    {"[server]\ntrusted_networks = 10.0.0.0/33\n", "trusted_networks", "10.0.0.0/33"},
-	    {"[server]\ntrusted_networks = 10.0.0.0/8, bogus\n", "trusted_networks", "bogus"},
-	    {"[limits]\ntext_line_max = 999\n", "text_line_max", "999"},
-	    {"[limits]\nmessage_size_max = 10x\n", "message_size_max", "10x"},
-	    {"[limits]\nmessage_size_max = 1023\n", "message_size_max", "1023"},
-	    {"[limits]\nmessage_size_max = 2048g\n", "message_size_max", "2048g"},
-	    {"[limits]\nrecipients_max = -1\n", "recipients_max", "-1"},
-	    {"[limits]\ntimeout_data = 86401\n", "timeout_data", "86401"},
-	    {"[listener smtp]\naddress =\n", "address", NULL},
+		{"[server]\ncommit_threads = 0\n", "commit_threads", "0"},
+		{"[server]\ncommit_threads = 65\n", "commit_threads", "65"},
+		{"[server]\ncommit_threads = four\n", "commit_threads", "four"},
+		{"[server]\nreverse_dns = maybe\n", "reverse_dns", "maybe"},
+		{"[server]\nhostname =\n", "hostname", NULL},
+		{"[server]\ntrusted_networks = 10.0.0.0/33\n", "trusted_networks", "10.0.0.0/33"},
+		{"[server]\ntrusted_networks = 10.0.0.0/8, bogus\n", "trusted_networks", "bogus"},
+		{"[limits]\ntext_line_max = 999\n", "text_line_max", "999"},
+		{"[limits]\nmessage_size_max = 10x\n", "message_size_max", "10x"},
+		{"[limits]\nmessage_size_max = 1023\n", "message_size_max", "1023"},
+		{"[limits]\nmessage_size_max = 2048g\n", "message_size_max", "2048g"},
+		{"[limits]\nrecipients_max = -1\n", "recipients_max", "-1"},
+		{"[limits]\ntimeout_data = 86401\n", "timeout_data", "86401"},
+		{"[listener smtp]\naddress =\n", "address", NULL},
 	};
 
 	(void)state;
@@ -412,7 +412,7 @@ static void test_multiline_list(void **state)
 {
 	char err[512] = "";
 	const char *path = write_conf("[server]\nlocal_domains = a.example\n  b.example\n"
-	                              "trusted_networks = 10.0.0.0/8\n  192.168.0.0/16\n" LISTENER);
+				      "trusted_networks = 10.0.0.0/8\n  192.168.0.0/16\n" LISTENER);
 	struct conf *c = conf_load(path, err, sizeof(err));
 
 	(void)state;
@@ -475,9 +475,9 @@ static void test_missing_file(void **state)
 static void test_cidr_parse(void **state)
 {
 	static const char *const bad[] = {
-	    "",          "/8",     "10.0.0.0/33", "::/129",       "10.0.0.0/",   "10.0.0.0/x",
-	    "10.0.0/8",  "host/8", "10.0.0.0/-1", "10.0.0.0/8/9", "10.0.0.0 /8", "10.0.0.0/ 8",
-	    "[::1]/128",
+		"",          "/8",     "10.0.0.0/33", "::/129",       "10.0.0.0/",   "10.0.0.0/x",
+		"10.0.0/8",  "host/8", "10.0.0.0/-1", "10.0.0.0/8/9", "10.0.0.0 /8", "10.0.0.0/ 8",
+		"[::1]/128",
 	};
 	struct cidr n;
 	unsigned char want4[4] = {10, 0, 0, 0};
@@ -512,7 +512,7 @@ static void test_trusted_from_file(void **state)
 
 	(void)state;
 	c = load_ok("[server]\ntrusted_networks = 10.0.0.0/8, 192.0.2.128/25 2001:db8::/32,::1\n"
-	            "local_domains = example.org\n" LISTENER);
+		    "local_domains = example.org\n" LISTENER);
 	assert_int_equal(c->ntrusted, 4);
 	assert_true(trusted(c, "10.1.2.3"));
 	assert_true(trusted(c, "10.255.255.255"));
@@ -594,15 +594,23 @@ static void test_local_domains(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),           cmocka_unit_test(test_all_keys),
-	    cmocka_unit_test(test_listeners),          cmocka_unit_test(test_bad_listener_address),
-	    cmocka_unit_test(test_unknown_key),        cmocka_unit_test(test_bad_values),
-	    cmocka_unit_test(test_unknown_section),    cmocka_unit_test(test_unknown_empty_section),
-	    cmocka_unit_test(test_long_line),          cmocka_unit_test(test_multiline_list),
-	    cmocka_unit_test(test_indented_first_key), cmocka_unit_test(test_cross_checks),
-	    cmocka_unit_test(test_missing_file),       cmocka_unit_test(test_cidr_parse),
-	    cmocka_unit_test(test_trusted_from_file),  cmocka_unit_test(test_trusted_prefixes),
-	    cmocka_unit_test(test_local_domains),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_listeners),
+		cmocka_unit_test(test_bad_listener_address),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_unknown_section),
+		cmocka_unit_test(test_unknown_empty_section),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_multiline_list),
+		cmocka_unit_test(test_indented_first_key),
+		cmocka_unit_test(test_cross_checks),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_cidr_parse),
+		cmocka_unit_test(test_trusted_from_file),
+		cmocka_unit_test(test_trusted_prefixes),
+		cmocka_unit_test(test_local_domains),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -173,20 +173,20 @@ static char *ask(struct fixture *f, const char *line)
 static void test_parse(void **state)
 {
 	static const char *unknown[] = {
-	    "",        " ",           "PING ",   " PING", "PINGX",          "FLUSH now",
-	    "FLUSHES", "DELETEX " ID, "DEL " ID, "HELO",  "GET / HTTP/1.0", "ping\r",
-	    "STATUS",
+		"",        " ",           "PING ",   " PING", "PINGX",          "FLUSH now",
+		"FLUSHES", "DELETEX " ID, "DEL " ID, "HELO",  "GET / HTTP/1.0", "ping\r",
+		"STATUS",
 	};
 	static const char *bad_id[] = {
-	    "DELETE",
-	    "DELETE ",
-	    "DELETE  " ID,
-	    "DELETE " ID " ",
-	    "DELETE " ID "0",
-	    "DELETE 0006a1b2c3d4e5f60001",
-	    "DELETE 0006A1B2C3D4E5F6000",
-	    "DELETE ../../etc/passwd",
-	    "DELETE " ID " " ID,
+		"DELETE",
+		"DELETE ",
+		"DELETE  " ID,
+		"DELETE " ID " ",
+		"DELETE " ID "0",
+		"DELETE 0006a1b2c3d4e5f60001",
+		"DELETE 0006A1B2C3D4E5F6000",
+		"DELETE ../../etc/passwd",
+		"DELETE " ID " " ID,
 	};
 	char id[QUEUE_ID_LEN + 1];
 
@@ -223,9 +223,9 @@ static void test_requests(void **state)
 	assert_string_equal(deleted, ID);
 	/* the scheduler's reason, kept on one line */
 	assert_string_equal(ask(f, "DELETE " OTHER_ID "\n"),
-	                    "ERR no such message " OTHER_ID "  in the queue\n");
+			    "ERR no such message " OTHER_ID "  in the queue\n");
 	assert_string_equal(ask(f, "DELETE nope\n"),
-	                    "ERR bad queue ID (20 upper-case hex digits)\n");
+			    "ERR bad queue ID (20 upper-case hex digits)\n");
 	assert_string_equal(ask(f, "EHLO x\n"), "ERR unknown request\n");
 	assert_string_equal(talk(f, "PING\0x\n", 7, false), "ERR unknown request\n");
 	/* one request per connection: what follows is ignored */
@@ -252,10 +252,10 @@ static void test_line_limit(void **state)
 	assert_string_equal(talk(f, line, CONTROL_LINE_MAX + 2, false), "ERR unknown request\n");
 	memcpy(line + CONTROL_LINE_MAX, "A\n", 2);
 	assert_string_equal(talk(f, line, CONTROL_LINE_MAX + 2, false),
-	                    "ERR request too long (at most 256 octets)\n");
+			    "ERR request too long (at most 256 octets)\n");
 	memset(line, 'A', sizeof(line));
 	assert_string_equal(talk(f, line, sizeof(line), false),
-	                    "ERR request too long (at most 256 octets)\n");
+			    "ERR request too long (at most 256 octets)\n");
 	/* the server went on */
 	assert_string_equal(ask(f, "PING\n"), "OK hatod " HATO_VERSION "\n");
 	fixture_free(f);
@@ -348,9 +348,9 @@ static void test_path_too_long(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse),         cmocka_unit_test(test_requests),
-	    cmocka_unit_test(test_line_limit),    cmocka_unit_test(test_mode),
-	    cmocka_unit_test(test_existing_file), cmocka_unit_test(test_path_too_long),
+		cmocka_unit_test(test_parse),         cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_line_limit),    cmocka_unit_test(test_mode),
+		cmocka_unit_test(test_existing_file), cmocka_unit_test(test_path_too_long),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,7 +33,7 @@ struct result {
  * len + 2, everything consumed unless the end was found.
  */
 static void feed(const char *in, size_t len, size_t line_max, const size_t *cuts, size_t ncuts,
-                 struct result *res)
+		 struct result *res)
 {
 	struct data_reader r;
 	size_t pos = 0, call = 0;
@@ -182,21 +182,21 @@ static void test_smuggling_variants(void **state)
 		const char *out;
 		unsigned flags;
 	} cases[] = {
-	    {"a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", DATA_BARE_LF},
-	    {"a\r.\rb\r\n.\r\n", "a\r.\rb\r\n", DATA_BARE_CR},
-	    {"a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", DATA_BARE_LF},
-	    {"a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", DATA_BARE_LF},
-	    {"a\r.\r\nb\r\n.\r\n", "a\r.\r\nb\r\n", DATA_BARE_CR},
-	    {"a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", DATA_BARE_CR},
-	    {"a\n.\rb\r\n.\r\n", "a\n.\rb\r\n", DATA_BARE_LF | DATA_BARE_CR},
-	    {"a\r.\nb\r\n.\r\n", "a\r.\nb\r\n", DATA_BARE_LF | DATA_BARE_CR},
-	    {"a\r\n.\r\r\nb\r\n.\r\n", "a\r\n\r\r\nb\r\n", DATA_BARE_CR},
-	    {"a\r\n.\n\r\nb\r\n.\r\n", "a\r\n\n\r\nb\r\n", DATA_BARE_LF},
-	    {"a\r\n\n.\r\nb\r\n.\r\n", "a\r\n\n.\r\nb\r\n", DATA_BARE_LF},
-	    {"a\r\n\r.\r\nb\r\n.\r\n", "a\r\n\r.\r\nb\r\n", DATA_BARE_CR},
-	    {"\n.\r\nb\r\n.\r\n", "\n.\r\nb\r\n", DATA_BARE_LF},
-	    {".\nb\r\n.\r\n", "\nb\r\n", DATA_BARE_LF},
-	    {".\rb\r\n.\r\n", "\rb\r\n", DATA_BARE_CR},
+		{"a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", DATA_BARE_LF},
+		{"a\r.\rb\r\n.\r\n", "a\r.\rb\r\n", DATA_BARE_CR},
+		{"a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", DATA_BARE_LF},
+		{"a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", DATA_BARE_LF},
+		{"a\r.\r\nb\r\n.\r\n", "a\r.\r\nb\r\n", DATA_BARE_CR},
+		{"a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", DATA_BARE_CR},
+		{"a\n.\rb\r\n.\r\n", "a\n.\rb\r\n", DATA_BARE_LF | DATA_BARE_CR},
+		{"a\r.\nb\r\n.\r\n", "a\r.\nb\r\n", DATA_BARE_LF | DATA_BARE_CR},
+		{"a\r\n.\r\r\nb\r\n.\r\n", "a\r\n\r\r\nb\r\n", DATA_BARE_CR},
+		{"a\r\n.\n\r\nb\r\n.\r\n", "a\r\n\n\r\nb\r\n", DATA_BARE_LF},
+		{"a\r\n\n.\r\nb\r\n.\r\n", "a\r\n\n.\r\nb\r\n", DATA_BARE_LF},
+		{"a\r\n\r.\r\nb\r\n.\r\n", "a\r\n\r.\r\nb\r\n", DATA_BARE_CR},
+		{"\n.\r\nb\r\n.\r\n", "\n.\r\nb\r\n", DATA_BARE_LF},
+		{".\nb\r\n.\r\n", "\nb\r\n", DATA_BARE_LF},
+		{".\rb\r\n.\r\n", "\rb\r\n", DATA_BARE_CR},
 	};
 
 	(void)state;
@@ -207,7 +207,7 @@ static void test_smuggling_variants(void **state)
 		feed_all(cases[i].in, len, LINE_MAX_DEFAULT, &res);
 		if (!res.done || res.consumed != len)
 			fail_msg("case %zu: ended at %zu of %zu (done=%d)", i, res.consumed, len,
-			         res.done);
+				 res.done);
 		assert_output(&res, cases[i].out, strlen(cases[i].out));
 		if (res.flags != cases[i].flags)
 			fail_msg("case %zu: flags %#x, want %#x", i, res.flags, cases[i].flags);
@@ -218,7 +218,7 @@ static void test_smuggling_variants(void **state)
 static void test_smuggling_at_end_of_input(void **state)
 {
 	static const char *const ins[] = {
-	    "a\n.\n", "a\r.\r", "a\n.\r\n", "a\r\n.\n", "a\r.\r\n", "a\n.\r",
+		"a\n.\n", "a\r.\r", "a\n.\r\n", "a\r\n.\n", "a\r.\r\n", "a\n.\r",
 	};
 
 	(void)state;
@@ -301,14 +301,14 @@ static const struct {
 	const char *s;
 	size_t len;
 } stream_inputs[] = {
-    INPUT("Subject: hi\r\n\r\nhello\r\n..dot\r\n.\r\n"),
-    INPUT("a\n.\nb\r.\rc\r\n.\nd\r\n.\re\r\n.\r\r\n\n.\r\n..\r\n.\r\nAFTER"),
-    INPUT("x\0y\r\n123456789012345\r\n.x\r\n.\r"),
-    INPUT(".\r\n"),
-    INPUT("\r\n.\r\n"),
-    INPUT("..\r\n.\r\n.\r\n"),
-    INPUT("\r\r\n.\r\n"),
-    INPUT("a\r\n.\r.\r\n.\r\n"),
+	INPUT("Subject: hi\r\n\r\nhello\r\n..dot\r\n.\r\n"),
+	INPUT("a\n.\nb\r.\rc\r\n.\nd\r\n.\re\r\n.\r\r\n\n.\r\n..\r\n.\r\nAFTER"),
+	INPUT("x\0y\r\n123456789012345\r\n.x\r\n.\r"),
+	INPUT(".\r\n"),
+	INPUT("\r\n.\r\n"),
+	INPUT("..\r\n.\r\n.\r\n"),
+	INPUT("\r\r\n.\r\n"),
+	INPUT("a\r\n.\r.\r\n.\r\n"),
 };
 
 /* Feeding one byte at a time gives exactly what one big feed gives. */
@@ -380,16 +380,16 @@ static unsigned count_received(const char *msg, size_t chunk)
 static void test_header_scan_counts(void **state)
 {
 	static const char msg[] = "Received: from a\r\n"
-	                          "\tby b; Mon, 1 Jan 2024\r\n"
-	                          "RECEIVED: from c\r\n"
-	                          "received:from d\r\n"
-	                          "Received-SPF: pass\r\n"
-	                          "X-Received: no\r\n"
-	                          " Received: folded\r\n"
-	                          "Subject: Received: no\r\n"
-	                          "Receive: no\r\n"
-	                          "\r\n"
-	                          "Received: in the body\r\n";
+				  "\tby b; Mon, 1 Jan 2024\r\n"
+				  "RECEIVED: from c\r\n"
+				  "received:from d\r\n"
+				  "Received-SPF: pass\r\n"
+				  "X-Received: no\r\n"
+				  " Received: folded\r\n"
+				  "Subject: Received: no\r\n"
+				  "Receive: no\r\n"
+				  "\r\n"
+				  "Received: in the body\r\n";
 
 	(void)state;
 	assert_int_equal(count_received(msg, sizeof(msg)), 3);
@@ -416,7 +416,7 @@ static void test_header_scan_body_ignored(void **state)
 static void test_header_scan_split(void **state)
 {
 	static const char msg[] = "Received: a\r\nReceived: b\r\nX: Received:\r\nreceived: c\r\n"
-	                          "\r\nReceived: body\r\n";
+				  "\r\nReceived: body\r\n";
 
 	(void)state;
 	for (size_t chunk = 1; chunk <= sizeof(msg); chunk++)
@@ -426,22 +426,22 @@ static void test_header_scan_split(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_simple_message),
-	    cmocka_unit_test(test_empty_message),
-	    cmocka_unit_test(test_dot_unstuffing),
-	    cmocka_unit_test(test_stops_at_terminator),
-	    cmocka_unit_test(test_incomplete),
-	    cmocka_unit_test(test_smuggling_variants),
-	    cmocka_unit_test(test_smuggling_at_end_of_input),
-	    cmocka_unit_test(test_real_end_after_bare),
-	    cmocka_unit_test(test_long_line),
-	    cmocka_unit_test(test_nul),
-	    cmocka_unit_test(test_one_byte_at_a_time),
-	    cmocka_unit_test(test_every_split),
-	    cmocka_unit_test(test_init_resets),
-	    cmocka_unit_test(test_header_scan_counts),
-	    cmocka_unit_test(test_header_scan_body_ignored),
-	    cmocka_unit_test(test_header_scan_split),
+		cmocka_unit_test(test_simple_message),
+		cmocka_unit_test(test_empty_message),
+		cmocka_unit_test(test_dot_unstuffing),
+		cmocka_unit_test(test_stops_at_terminator),
+		cmocka_unit_test(test_incomplete),
+		cmocka_unit_test(test_smuggling_variants),
+		cmocka_unit_test(test_smuggling_at_end_of_input),
+		cmocka_unit_test(test_real_end_after_bare),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_nul),
+		cmocka_unit_test(test_one_byte_at_a_time),
+		cmocka_unit_test(test_every_split),
+		cmocka_unit_test(test_init_resets),
+		cmocka_unit_test(test_header_scan_counts),
+		cmocka_unit_test(test_header_scan_body_ignored),
+		cmocka_unit_test(test_header_scan_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

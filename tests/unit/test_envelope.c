@@ -36,7 +36,7 @@ static void make_envelope(struct envelope *e)
 	envelope_add_rcpt(e, "<\"john  smith\"@example.net>");
 	envelope_add_rcpt(e, "<\"addr= state=failed: x\"@example.net>");
 	envelope_add_rcpt(e, "<j\xc3\xb6rg@b\xc3\xbc"
-	                     "cher.example>");
+			     "cher.example>");
 	e->rcpts[1].state = RCPT_DELIVERED;
 	e->rcpts[1].attempts = 3;
 	e->rcpts[1].next_attempt = 1764371234;
@@ -106,22 +106,22 @@ static void test_format_exact(void **state)
 	strbuf_init(&b);
 	envelope_format(&e, &b);
 	assert_string_equal(b.s, "hato-envelope: 1\n"
-	                         "id: 0006A1B2C3D4E5F60001\n"
-	                         "arrival: 1764370000\n"
-	                         "sender: <alice@example.org>\n"
-	                         "size: 2048\n"
-	                         "body: 8bitmime\n"
-	                         "smtputf8: yes\n"
-	                         "client: 192.0.2.1\n"
-	                         "client-name: mail.example.org\n"
-	                         "helo: [192.0.2.1]\n"
-	                         "rcpt: state=pending attempts=0 next=0 addr=<bob@example.net>\n"
-	                         "rcpt: state=delivered attempts=3 next=1764371234 "
-	                         "addr=<\"john  smith\"@example.net>\n"
-	                         "rcpt: state=failed attempts=4294967295 next=0 "
-	                         "addr=<\"addr= state=failed: x\"@example.net>\n"
-	                         "rcpt: state=pending attempts=0 next=0 addr=<j\xc3\xb6rg@b\xc3\xbc"
-	                         "cher.example>\n");
+				 "id: 0006A1B2C3D4E5F60001\n"
+				 "arrival: 1764370000\n"
+				 "sender: <alice@example.org>\n"
+				 "size: 2048\n"
+				 "body: 8bitmime\n"
+				 "smtputf8: yes\n"
+				 "client: 192.0.2.1\n"
+				 "client-name: mail.example.org\n"
+				 "helo: [192.0.2.1]\n"
+				 "rcpt: state=pending attempts=0 next=0 addr=<bob@example.net>\n"
+				 "rcpt: state=delivered attempts=3 next=1764371234 "
+				 "addr=<\"john  smith\"@example.net>\n"
+				 "rcpt: state=failed attempts=4294967295 next=0 "
+				 "addr=<\"addr= state=failed: x\"@example.net>\n"
+				 "rcpt: state=pending attempts=0 next=0 addr=<j\xc3\xb6rg@b\xc3\xbc"
+				 "cher.example>\n");
 	strbuf_free(&b);
 	envelope_free(&e);
 }
@@ -225,8 +225,8 @@ static void test_parse_len_and_nul(void **state)
 	assert_true(envelope_parse(text, strlen(GOOD_HEAD), &e, err, sizeof(err)));
 	assert_int_equal(e.size, 0);
 	envelope_free(&e);
-	assert_false(
-	    envelope_parse(GOOD_HEAD "\0size: 5\n", strlen(GOOD_HEAD) + 9, &e, err, sizeof(err)));
+	assert_false(envelope_parse(GOOD_HEAD "\0size: 5\n", strlen(GOOD_HEAD) + 9, &e, err,
+				    sizeof(err)));
 	assert_non_null(strstr(err, "NUL"));
 }
 
@@ -235,11 +235,11 @@ static void test_parse_bad_version(void **state)
 {
 	(void)state;
 	expect_parse_error("hato-envelope: 2\nid: 0006A1B2C3D4E5F60001\nsender: <>\n", "line 1",
-	                   "hato-envelope");
+			   "hato-envelope");
 	expect_parse_error("hato-envelope: 0\nid: 0006A1B2C3D4E5F60001\nsender: <>\n", "line 1",
-	                   "hato-envelope");
+			   "hato-envelope");
 	expect_parse_error("hato-envelope: one\nid: 0006A1B2C3D4E5F60001\nsender: <>\n", "line 1",
-	                   "hato-envelope");
+			   "hato-envelope");
 	expect_parse_error("id: 0006A1B2C3D4E5F60001\nsender: <>\n", "hato-envelope", NULL);
 }
 
@@ -272,11 +272,11 @@ static void test_parse_bad_values(void **state)
 	expect_parse_error(GOOD_HEAD "body: binarymime\n", "line 4", "body");
 	expect_parse_error(GOOD_HEAD "smtputf8: maybe\n", "line 4", "smtputf8");
 	expect_parse_error(GOOD_HEAD "rcpt: state=lost attempts=0 next=0 addr=<b@x>\n", "line 4",
-	                   "rcpt");
+			   "rcpt");
 	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 addr=b@x\n", "line 4",
-	                   "rcpt");
+			   "rcpt");
 	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=x next=0 addr=<b@x>\n", "line 4",
-	                   "rcpt");
+			   "rcpt");
 	expect_parse_error(GOOD_HEAD "rcpt: addr=<b@x>\n", "line 4", "rcpt");
 	expect_parse_error(GOOD_HEAD "no colon here\n", "line 4", NULL);
 	expect_parse_error(GOOD_HEAD "size:5\n", "line 4", NULL);
@@ -305,7 +305,7 @@ static void test_parse_line_number_after_blank_line(void **state)
 static void test_parse_blank_line_keeps_reading(void **state)
 {
 	static const char text[] = GOOD_HEAD "\nrcpt: state=pending attempts=0 next=0 addr=<b@x>\n"
-	                                     "\n\nsize: 7\n";
+					     "\n\nsize: 7\n";
 	struct envelope e;
 	char err[256] = "";
 
@@ -352,14 +352,14 @@ static void test_queue_id_new(void **state)
 static void test_queue_id_valid(void **state)
 {
 	static const char *const bad[] = {
-	    "",
-	    "0006a1b2c3d4e5f60001",
-	    "0006A1B2C3D4E5F6000",
-	    "0006A1B2C3D4E5F600011",
-	    "0006A1B2C3D4E5F6000G",
-	    "0006A1B2C3D4E5F6000 ",
-	    "../../../etc/passwd0",
-	    "0006A1B2C3D4E5F6000\n",
+		"",
+		"0006a1b2c3d4e5f60001",
+		"0006A1B2C3D4E5F6000",
+		"0006A1B2C3D4E5F600011",
+		"0006A1B2C3D4E5F6000G",
+		"0006A1B2C3D4E5F6000 ",
+		"../../../etc/passwd0",
+		"0006A1B2C3D4E5F6000\n",
 	};
 
 	(void)state;
@@ -374,20 +374,20 @@ static void test_queue_id_valid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_format_exact),
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_round_trip_variants),
-	    cmocka_unit_test(test_null_sender_written),
-	    cmocka_unit_test(test_parse_minimal),
-	    cmocka_unit_test(test_parse_len_and_nul),
-	    cmocka_unit_test(test_parse_bad_version),
-	    cmocka_unit_test(test_parse_unknown_key),
-	    cmocka_unit_test(test_parse_missing_fields),
-	    cmocka_unit_test(test_parse_bad_values),
-	    cmocka_unit_test(test_parse_line_number_after_blank_line),
-	    cmocka_unit_test(test_parse_blank_line_keeps_reading),
-	    cmocka_unit_test(test_queue_id_new),
-	    cmocka_unit_test(test_queue_id_valid),
+		cmocka_unit_test(test_format_exact),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_round_trip_variants),
+		cmocka_unit_test(test_null_sender_written),
+		cmocka_unit_test(test_parse_minimal),
+		cmocka_unit_test(test_parse_len_and_nul),
+		cmocka_unit_test(test_parse_bad_version),
+		cmocka_unit_test(test_parse_unknown_key),
+		cmocka_unit_test(test_parse_missing_fields),
+		cmocka_unit_test(test_parse_bad_values),
+		cmocka_unit_test(test_parse_line_number_after_blank_line),
+		cmocka_unit_test(test_parse_blank_line_keeps_reading),
+		cmocka_unit_test(test_queue_id_new),
+		cmocka_unit_test(test_queue_id_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

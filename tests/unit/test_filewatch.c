@@ -27,8 +27,7 @@ struct owner {
 };
 
 /* Parse callback: "bad" does not parse; anything else is taken whole. */
-static bool parse(void *arg, const char *path, const char *buf, size_t len, char *err,
-		  size_t errsz)
+static bool parse(void *arg, const char *path, const char *buf, size_t len, char *err, size_t errsz)
 {
 	struct owner *o = arg;
 

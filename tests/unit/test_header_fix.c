@@ -76,7 +76,7 @@ static void run_all(const char *in, size_t len, struct result *r)
 
 /* Assert a run produced want[0..wantlen) and the given counters. */
 static void assert_result(struct result *r, const char *want, size_t wantlen, bool date, bool msgid,
-                          unsigned bcc)
+			  unsigned bcc)
 {
 	assert_int_equal(r->out.len, wantlen);
 	assert_memory_equal(r->out.s, want, wantlen);
@@ -91,7 +91,7 @@ static void assert_result(struct result *r, const char *want, size_t wantlen, bo
  * and split in two at every possible point.
  */
 static void check_n(const char *in, size_t len, const char *want, size_t wantlen, bool date,
-                    bool msgid, unsigned bcc)
+		    bool msgid, unsigned bcc)
 {
 	struct result r;
 	size_t one = 1;
@@ -168,13 +168,13 @@ static void test_field_after_bcc_kept(void **state)
 static void test_bcc_lookalikes_kept(void **state)
 {
 	static const char in[] = "Bcc-Like: 1\r\n"
-	                         "X-Bcc: 2\r\n"
-	                         "Resent-Bcc: 3\r\n"
-	                         "Bc: 4\r\n"
-	                         "Bccc: 5\r\n"
-	                         "Date: d\r\n"
-	                         "Message-ID: m\r\n"
-	                         "\r\n";
+				 "X-Bcc: 2\r\n"
+				 "Resent-Bcc: 3\r\n"
+				 "Bc: 4\r\n"
+				 "Bccc: 5\r\n"
+				 "Date: d\r\n"
+				 "Message-ID: m\r\n"
+				 "\r\n";
 
 	(void)state;
 	check(in, in, false, false, 0);
@@ -192,16 +192,16 @@ static void test_bcc_obsolete_space_removed(void **state)
 static void test_other_fields_byte_for_byte(void **state)
 {
 	static const char in[] = "Received: from a by b;\r\n"
-	                         "\tMon, 1 Jan 2024 00:00:00 +0000\r\n"
-	                         "Subject:no space\r\n"
-	                         "Subject:   many  spaces \t\r\n"
-	                         "X-Empty:\r\n"
-	                         "X-8bit: caf\xc3\xa9 \xff\r\n"
-	                         "X-Odd: colon: inside: value\r\n"
-	                         "x-weird!#$%&'*+-/=?^_`{|}~name: v\r\n"
-	                         "Date: d\r\n"
-	                         "Message-ID: m\r\n"
-	                         "\r\n";
+				 "\tMon, 1 Jan 2024 00:00:00 +0000\r\n"
+				 "Subject:no space\r\n"
+				 "Subject:   many  spaces \t\r\n"
+				 "X-Empty:\r\n"
+				 "X-8bit: caf\xc3\xa9 \xff\r\n"
+				 "X-Odd: colon: inside: value\r\n"
+				 "x-weird!#$%&'*+-/=?^_`{|}~name: v\r\n"
+				 "Date: d\r\n"
+				 "Message-ID: m\r\n"
+				 "\r\n";
 
 	(void)state;
 	check(in, in, false, false, 0);
@@ -231,23 +231,23 @@ static void test_lookalikes_do_not_count(void **state)
 {
 	(void)state;
 	check("Resent-Date: x\r\nX-Message-ID: y\r\nMessage-IDs: w\r\n\r\n",
-	      "Resent-Date: x\r\nX-Message-ID: y\r\nMessage-IDs: w\r\n" ADD_BOTH "\r\n",
-	      true, true, 0);
+	      "Resent-Date: x\r\nX-Message-ID: y\r\nMessage-IDs: w\r\n" ADD_BOTH "\r\n", true, true,
+	      0);
 }
 
 /* After the empty line nothing is looked at: Bcc, Date, empty lines stay. */
 static void test_body_untouched(void **state)
 {
 	static const char body[] = "Bcc: x@example.org\r\n"
-	                           " continued\r\n"
-	                           "bcc: y\r\n"
-	                           "Date: z\r\n"
-	                           "\r\n"
-	                           "\r\n"
-	                           "no colon here\r\n"
-	                           "bare\nlf and bare\rcr\r\n"
-	                           "\x00\x01\xff binary\r\n"
-	                           "last line without crlf";
+				   " continued\r\n"
+				   "bcc: y\r\n"
+				   "Date: z\r\n"
+				   "\r\n"
+				   "\r\n"
+				   "no colon here\r\n"
+				   "bare\nlf and bare\rcr\r\n"
+				   "\x00\x01\xff binary\r\n"
+				   "last line without crlf";
 	char in[512], want[512];
 	size_t inlen, wantlen;
 
@@ -360,12 +360,12 @@ static void test_nul_octets(void **state)
 static void test_random_splits(void **state)
 {
 	static const char in[] = "Received: by x;\r\n\tdate\r\n"
-	                         "bcc: one,\r\n two\r\n"
-	                         "Subject: a\r\n"
-	                         "BCC:\r\n"
-	                         "X-Bcc: kept\r\n"
-	                         "\r\n"
-	                         "Bcc: body\r\n\r\n.\r\nend";
+				 "bcc: one,\r\n two\r\n"
+				 "Subject: a\r\n"
+				 "BCC:\r\n"
+				 "X-Bcc: kept\r\n"
+				 "\r\n"
+				 "Bcc: body\r\n\r\n.\r\nend";
 	struct result whole, r;
 	unsigned seed = 12345;
 
@@ -435,7 +435,7 @@ static void test_long_lines(void **state)
 	free(want);
 	run_chunks(in, inlen, &r);
 	assert_result(&r, "A: b\r\n" ADD_BOTH "\r\nbody", strlen("A: b\r\n" ADD_BOTH "\r\nbody"),
-	              true, true, 1);
+		      true, true, 1);
 	free(in);
 
 	/* a 100 KB field name is a field (not ours): a later Bcc still goes */
@@ -600,32 +600,32 @@ static void test_bad_values_abort(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bcc_removed_with_continuations),
-	    cmocka_unit_test(test_bcc_any_case),
-	    cmocka_unit_test(test_field_after_bcc_kept),
-	    cmocka_unit_test(test_bcc_lookalikes_kept),
-	    cmocka_unit_test(test_bcc_obsolete_space_removed),
-	    cmocka_unit_test(test_other_fields_byte_for_byte),
-	    cmocka_unit_test(test_both_added_before_empty_line),
-	    cmocka_unit_test(test_only_missing_added),
-	    cmocka_unit_test(test_lookalikes_do_not_count),
-	    cmocka_unit_test(test_body_untouched),
-	    cmocka_unit_test(test_no_body),
-	    cmocka_unit_test(test_empty_message),
-	    cmocka_unit_test(test_empty_header_section),
-	    cmocka_unit_test(test_header_only),
-	    cmocka_unit_test(test_header_only_no_final_crlf),
-	    cmocka_unit_test(test_non_header_line_ends_header),
-	    cmocka_unit_test(test_leading_continuation),
-	    cmocka_unit_test(test_bare_lf),
-	    cmocka_unit_test(test_nul_octets),
-	    cmocka_unit_test(test_random_splits),
-	    cmocka_unit_test(test_long_lines),
-	    cmocka_unit_test(test_name_limit),
-	    cmocka_unit_test(test_queries),
-	    cmocka_unit_test(test_finish_is_final),
-	    cmocka_unit_test(test_init_resets),
-	    cmocka_unit_test(test_bad_values_abort),
+		cmocka_unit_test(test_bcc_removed_with_continuations),
+		cmocka_unit_test(test_bcc_any_case),
+		cmocka_unit_test(test_field_after_bcc_kept),
+		cmocka_unit_test(test_bcc_lookalikes_kept),
+		cmocka_unit_test(test_bcc_obsolete_space_removed),
+		cmocka_unit_test(test_other_fields_byte_for_byte),
+		cmocka_unit_test(test_both_added_before_empty_line),
+		cmocka_unit_test(test_only_missing_added),
+		cmocka_unit_test(test_lookalikes_do_not_count),
+		cmocka_unit_test(test_body_untouched),
+		cmocka_unit_test(test_no_body),
+		cmocka_unit_test(test_empty_message),
+		cmocka_unit_test(test_empty_header_section),
+		cmocka_unit_test(test_header_only),
+		cmocka_unit_test(test_header_only_no_final_crlf),
+		cmocka_unit_test(test_non_header_line_ends_header),
+		cmocka_unit_test(test_leading_continuation),
+		cmocka_unit_test(test_bare_lf),
+		cmocka_unit_test(test_nul_octets),
+		cmocka_unit_test(test_random_splits),
+		cmocka_unit_test(test_long_lines),
+		cmocka_unit_test(test_name_limit),
+		cmocka_unit_test(test_queries),
+		cmocka_unit_test(test_finish_is_final),
+		cmocka_unit_test(test_init_resets),
+		cmocka_unit_test(test_bad_values_abort),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

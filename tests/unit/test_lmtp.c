@@ -167,7 +167,7 @@ static void *fake_main(void *arg)
 				break;
 			for (size_t i = 0; i < naccepted; i++)
 				say(fd, i < MAX_RCPTS && f->data_replies[i] ? f->data_replies[i]
-				                                            : "250 2.0.0 Saved");
+									    : "250 2.0.0 Saved");
 		} else if (strcmp(line, "QUIT") == 0) {
 			say(fd, "221 2.0.0 Bye");
 			break;
@@ -232,17 +232,17 @@ static int teardown(void **state)
 
 /* Run one delivery of f->msg to rcpts against the scripted server. */
 static void run(struct fake *f, const char *const *rcpts, size_t n, unsigned timeout,
-                struct delivery_result *res)
+		struct delivery_result *res)
 {
 	fake_start(f);
 	lmtp_deliver(f->target, "mx.test.example", f->msg, "<alice@test.example>", rcpts, n,
-	             timeout, res);
+		     timeout, res);
 	fake_join(f);
 }
 
 /* Assert r's outcome, esc, and that its text is "lmtp TARGET said: " + said. */
 static void check(const struct fake *f, const struct delivery_result *r, enum outcome o,
-                  const char *esc, const char *said)
+		  const char *esc, const char *said)
 {
 	char want[300];
 
@@ -267,11 +267,11 @@ static void test_all_accepted(void **state)
 	check(f, &res[0], OUTCOME_DELIVERED, "2.0.0", "250 2.0.0 Saved");
 	check(f, &res[1], OUTCOME_DELIVERED, "2.0.0", "250 2.0.0 <carol@localhost> Ok: saved");
 	assert_string_equal(f->cmds, "LHLO mx.test.example\n"
-	                             "MAIL FROM:<alice@test.example>\n"
-	                             "RCPT TO:<bob@localhost>\n"
-	                             "RCPT TO:<carol@localhost>\n"
-	                             "DATA\n"
-	                             "QUIT\n");
+				     "MAIL FROM:<alice@test.example>\n"
+				     "RCPT TO:<bob@localhost>\n"
+				     "RCPT TO:<carol@localhost>\n"
+				     "DATA\n"
+				     "QUIT\n");
 	assert_string_equal(f->data, MSG ".\r\n");
 }
 
@@ -372,7 +372,7 @@ static void test_dot_stuffing(void **state)
 
 	check(f, &res[0], OUTCOME_DELIVERED, "2.0.0", NULL);
 	assert_string_equal(f->data, "..starts\r\n\r\n...two\r\n..\r\nmid.dle\r\n.. space\r\n"
-	                             "no end\r\n.\r\n");
+				     "no end\r\n.\r\n");
 }
 
 /* A refused MAIL FROM is every recipient's answer; no RCPT is sent. */
@@ -458,17 +458,17 @@ static void test_greeting_421_and_bad_target(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_all_accepted, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rcpt_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_data_reply_452, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_close_mid_data, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_dot_stuffing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mail_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_all_refused_multiline, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_garbled_greeting, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_greeting_421_and_bad_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rcpt_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_reply_452, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_mid_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dot_stuffing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mail_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_refused_multiline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbled_greeting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_greeting_421_and_bad_target, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,17 +28,17 @@
 /* Every test's configuration: users_file (%s) and [delivery] keys (%s)
  * come from the test. */
 static const char conf_format[] = "[server]\n"
-                                  "hostname = mx.example.org\n"
-                                  "local_domains = example.org, example.net, catch.example\n"
-                                  "users_file = %s\n"
-                                  "[listener smtp]\n"
-                                  "address = 127.0.0.1:2525\n"
-                                  "[domain example.org]\n"
-                                  "mailboxes = carol, Info-Desk\n"
-                                  "[domain catch.example]\n"
-                                  "catch_all = bucket\n"
-                                  "[delivery]\n"
-                                  "%s";
+				  "hostname = mx.example.org\n"
+				  "local_domains = example.org, example.net, catch.example\n"
+				  "users_file = %s\n"
+				  "[listener smtp]\n"
+				  "address = 127.0.0.1:2525\n"
+				  "[domain example.org]\n"
+				  "mailboxes = carol, Info-Desk\n"
+				  "[domain catch.example]\n"
+				  "catch_all = bucket\n"
+				  "[delivery]\n"
+				  "%s";
 
 static char tmpdir[64];
 
@@ -103,14 +103,14 @@ static void load(const char *delivery, const char *aliases)
 	char keys[512];
 
 	write_file("users",
-	           "alice:" HASH "\n"
-	           "dave@example.net:" HASH "\n"
-	           "Frank:" HASH "\n",
-	           users_path, sizeof(users_path));
+		   "alice:" HASH "\n"
+		   "dave@example.net:" HASH "\n"
+		   "Frank:" HASH "\n",
+		   users_path, sizeof(users_path));
 	if (aliases != NULL)
 		write_file("aliases", aliases, aliases_path, sizeof(aliases_path));
 	snprintf(keys, sizeof(keys), "%s%s%s%s", aliases != NULL ? "aliases_file = " : "",
-	         aliases != NULL ? aliases_path : "", aliases != NULL ? "\n" : "", delivery);
+		 aliases != NULL ? aliases_path : "", aliases != NULL ? "\n" : "", delivery);
 	snprintf(conf_text, sizeof(conf_text), conf_format, users_path, keys);
 	write_file("hato.conf", conf_text, conf_path, sizeof(conf_path));
 	fx.c = conf_load(conf_path, err, sizeof(err));
@@ -148,10 +148,10 @@ static void expect_ok(const char *local, const char *domain, ...)
 
 		if (i >= fx.out.n)
 			fail_msg("%s@%s: %zu targets, wanted more (%s)", local, domain, fx.out.n,
-			         want);
+				 want);
 		if (strcmp(fx.out.t[i].addr, want + remote) != 0 || fx.out.t[i].local == remote)
 			fail_msg("%s@%s: target %zu is %s (%s), want %s", local, domain, i,
-			         fx.out.t[i].addr, fx.out.t[i].local ? "local" : "remote", want);
+				 fx.out.t[i].addr, fx.out.t[i].local ? "local" : "remote", want);
 		i++;
 	}
 	va_end(ap);
@@ -161,13 +161,13 @@ static void expect_ok(const char *local, const char *domain, ...)
 
 /* Expect status st, no targets, and why containing frag. */
 static void expect_fail(const char *local, const char *domain, enum local_status st,
-                        const char *frag)
+			const char *frag)
 {
 	enum local_status got = resolve(local, domain);
 
 	if (got != st)
 		fail_msg("%s@%s: %s (%s), want %s", local, domain, local_status_name(got), fx.why,
-		         local_status_name(st));
+			 local_status_name(st));
 	assert_int_equal(fx.out.n, 0);
 	assert_null(fx.out.t);
 	if (frag != NULL && strstr(fx.why, frag) == NULL)
@@ -230,13 +230,13 @@ static void test_no_users_no_aliases(void **state)
 	load("", NULL);
 	local_targets_free(&fx.out);
 	assert_int_equal(local_resolve(fx.c, NULL, NULL, "postmaster", "example.org", &fx.out,
-	                               fx.why, sizeof(fx.why)),
-	                 LOCAL_OK);
+				       fx.why, sizeof(fx.why)),
+			 LOCAL_OK);
 	assert_int_equal(fx.out.n, 1);
 	local_targets_free(&fx.out);
 	assert_int_equal(local_resolve(fx.c, NULL, NULL, "alice", "example.org", &fx.out, fx.why,
-	                               sizeof(fx.why)),
-	                 LOCAL_UNKNOWN);
+				       sizeof(fx.why)),
+			 LOCAL_UNKNOWN);
 }
 
 /* catch_all takes what nothing else does, in its domain only; it may be
@@ -253,12 +253,12 @@ static void test_catch_all(void **state)
 	teardown(state);
 	setup(state);
 	load("", "bucket@catch.example: alice, bob@remote.example\n"
-	         "broken@catch.example: ghost\n");
+		 "broken@catch.example: ghost\n");
 	expect_ok("whatever", "catch.example", "<alice@catch.example>", "!<bob@remote.example>",
-	          NULL);
+		  NULL);
 	/* ghost is unknown, so goes to the catch-all: that is fine */
 	expect_ok("broken", "catch.example", "<alice@catch.example>", "!<bob@remote.example>",
-	          NULL);
+		  NULL);
 }
 
 /* "user+tag" is "user" (mailbox and alias); the full local part is looked
@@ -267,7 +267,7 @@ static void test_subaddress(void **state)
 {
 	(void)state;
 	load("", "sales: carol\n"
-	         "sales+vip: alice\n");
+		 "sales+vip: alice\n");
 	expect_ok("alice+tag", "example.org", "<alice@example.org>", NULL);
 	expect_ok("alice+a+b", "example.org", "<alice@example.org>", NULL);
 	expect_ok("sales+x", "example.org", "<carol@example.org>", NULL);
@@ -306,8 +306,8 @@ static void test_recursive_two_users(void **state)
 {
 	(void)state;
 	load("", "team: lead, alice\n"
-	         "lead: boss\n"
-	         "boss: carol\n");
+		 "lead: boss\n"
+		 "boss: carol\n");
 	expect_ok("team", "example.org", "<carol@example.org>", "<alice@example.org>", NULL);
 	assert_string_equal(fx.why, "alias team");
 }
@@ -318,10 +318,10 @@ static void test_remote_and_other_domain(void **state)
 {
 	(void)state;
 	load("", "fwd: Bob@Remote.Example, <dave@example.net>, \"john doe\"@remote.example\n"
-	         "cross: admin@example.net\n"
-	         "admin@example.net: dave\n");
+		 "cross: admin@example.net\n"
+		 "admin@example.net: dave\n");
 	expect_ok("fwd", "example.org", "!<Bob@Remote.Example>", "<dave@example.net>",
-	          "!<\"john doe\"@remote.example>", NULL);
+		  "!<\"john doe\"@remote.example>", NULL);
 	expect_ok("cross", "example.org", "<dave@example.net>", NULL);
 	/* a local name in the alias's own domain: dave is not in example.org */
 	teardown(state);
@@ -337,22 +337,22 @@ static void test_loops(void **state)
 {
 	(void)state;
 	load("", "a: b\n"
-	         "b: a\n"
-	         "self: self\n"
-	         "c: alice, d\n"
-	         "d: e\n"
-	         "e: c\n"
-	         "tagged: tagged+x\n"
-	         "alice: \\alice, alice@remote.example\n"
-	         "other: x@example.net\n"
-	         "x@example.net: other@example.org\n");
+		 "b: a\n"
+		 "self: self\n"
+		 "c: alice, d\n"
+		 "d: e\n"
+		 "e: c\n"
+		 "tagged: tagged+x\n"
+		 "alice: \\alice, alice@remote.example\n"
+		 "other: x@example.net\n"
+		 "x@example.net: other@example.org\n");
 	expect_fail("a", "example.org", LOCAL_LOOP, "alias loop: a -> b -> a");
 	expect_fail("b", "example.org", LOCAL_LOOP, "alias loop: b -> a -> b");
 	expect_fail("self", "example.org", LOCAL_LOOP, "alias loop: self -> self");
 	expect_fail("c", "example.org", LOCAL_LOOP, "alias loop: c -> d -> e -> c");
 	expect_fail("tagged", "example.org", LOCAL_LOOP, "alias loop: tagged -> tagged+x");
 	expect_fail("other", "example.org", LOCAL_LOOP,
-	            "alias loop: other -> x@example.net -> other");
+		    "alias loop: other -> x@example.net -> other");
 	expect_ok("alice", "example.org", "<alice@example.org>", "!<alice@remote.example>", NULL);
 }
 
@@ -379,8 +379,8 @@ static void test_depth_limit(void **state)
 static void test_commands_and_files(void **state)
 {
 	static const char aliases[] = "cmd: \"|/usr/bin/handler --list, x\"\n"
-	                              "file: /var/mail/archive\n"
-	                              "both: alice, cmd, file\n";
+				      "file: /var/mail/archive\n"
+				      "both: alice, cmd, file\n";
 
 	(void)state;
 	load("", aliases);
@@ -396,7 +396,7 @@ static void test_commands_and_files(void **state)
 	setup(state);
 	load("alias_commands = yes\nalias_files = yes\n", aliases);
 	expect_ok("both", "example.org", "<alice@example.org>", "|/usr/bin/handler --list, x",
-	          "/var/mail/archive", NULL);
+		  "/var/mail/archive", NULL);
 }
 
 /* Targets reached more than once - by case, subaddress, two paths or a
@@ -406,11 +406,11 @@ static void test_dedup(void **state)
 {
 	(void)state;
 	load("", "team: alice, ALICE, alice+x, list, bob@remote.example, bob@REMOTE.Example\n"
-	         "list: carol, alice, sub\n"
-	         "sub: carol\n"
-	         "diamond: list, sub, list\n");
+		 "list: carol, alice, sub\n"
+		 "sub: carol\n"
+		 "diamond: list, sub, list\n");
 	expect_ok("team", "example.org", "<alice@example.org>", "<carol@example.org>",
-	          "!<bob@remote.example>", NULL);
+		  "!<bob@remote.example>", NULL);
 	expect_ok("diamond", "example.org", "<carol@example.org>", "<alice@example.org>", NULL);
 }
 
@@ -420,7 +420,7 @@ static void test_case_insensitive(void **state)
 {
 	(void)state;
 	load("", "Sales@Example.ORG: Carol\n"
-	         "HELP: Alice\n");
+		 "HELP: Alice\n");
 	expect_ok("SALES", "EXAMPLE.org", "<carol@example.org>", NULL);
 	expect_ok("help", "example.NET", "<alice@example.net>", NULL);
 	expect_fail("sales", "example.net", LOCAL_UNKNOWN, NULL);
@@ -442,7 +442,7 @@ static void test_domain_alias_precedence(void **state)
 {
 	(void)state;
 	load("", "info: alice\n"
-	         "info@example.org: carol\n");
+		 "info@example.org: carol\n");
 	expect_ok("info", "example.org", "<carol@example.org>", NULL);
 	expect_ok("info", "example.net", "<alice@example.net>", NULL);
 	expect_ok("info+tag", "example.org", "<carol@example.org>", NULL);
@@ -465,11 +465,11 @@ static void test_check_aliases(void **state)
 
 	(void)state;
 	load("", "good: alice, carol@example.org, bob@remote.example\n"
-	         "loop: loop\n"
-	         "cmd: |/bin/true\n"
-	         "ghost: nobody, alice\n"
-	         "ghost@example.org: alice\n"
-	         "far@remote.example: alice\n");
+		 "loop: loop\n"
+		 "cmd: |/bin/true\n"
+		 "ghost: nobody, alice\n"
+		 "ghost@example.org: alice\n"
+		 "far@remote.example: alice\n");
 	problems = local_check_aliases(fx.c, fx.users, fx.al, collect, buf);
 	assert_non_null(strstr(buf, ":2: loop: alias loop: loop -> loop\n"));
 	assert_non_null(strstr(buf, ":3: cmd: command target \"|/bin/true\" refused"));
@@ -485,25 +485,25 @@ static void test_check_aliases(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_users_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_domain_mailboxes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unknown, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_postmaster_abuse, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_no_users_no_aliases, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_catch_all, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_subaddress, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_delimiter_disabled, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_delimiter_set, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_recursive_two_users, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_remote_and_other_domain, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_loops, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_commands_and_files, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_case_insensitive, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_quoted_local_part, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_domain_alias_precedence, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_check_aliases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_users_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domain_mailboxes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_postmaster_abuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_users_no_aliases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_catch_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subaddress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delimiter_disabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delimiter_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recursive_two_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remote_and_other_domain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commands_and_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_case_insensitive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quoted_local_part, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domain_alias_precedence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_aliases, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

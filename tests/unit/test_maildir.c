@@ -137,7 +137,7 @@ static void test_path_expand(void **state)
 	assert_string_equal(out, "/m/a.b@x/100%");
 	assert_true(maildir_path("/m/%u", "\xc3\x9cSER", "x", out, sizeof(out)));
 	assert_string_equal(out, "/m/\xc3\x9c"
-	                         "ser");
+				 "ser");
 	assert_true(maildir_path("plain", "u", "d", out, sizeof(out)));
 	assert_string_equal(out, "plain");
 	assert_true(maildir_path("/m/%u", "100%d", "x", out, sizeof(out)));
@@ -196,8 +196,8 @@ static void test_deliver_creates_exact_file(void **state)
 	assert_int_equal(count_in(f->md, "tmp", NULL, 0), 0);
 	assert_int_equal(count_in(f->md, "cur", NULL, 0), 0);
 	for (const char *sub = "tmp"; sub != NULL; sub = strcmp(sub, "tmp") == 0   ? "new"
-	                                                 : strcmp(sub, "new") == 0 ? "cur"
-	                                                                           : NULL) {
+							 : strcmp(sub, "new") == 0 ? "cur"
+										   : NULL) {
 		snprintf(path, sizeof(path), "%s/%s", f->md, sub);
 		assert_int_equal(stat(path, &st), 0);
 		assert_true(S_ISDIR(st.st_mode));
@@ -232,7 +232,7 @@ static void test_deliver_name_and_size(void **state)
 	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
 	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
 	assert_int_equal(sscanf(name, "%llu.M%lluP%31[0-9]Q%llu.%n", &sec, &usec, pid, &q, &used),
-	                 4);
+			 4);
 	assert_true(used > 0);
 	assert_true(usec < 1000000);
 	assert_int_equal(strtol(pid, NULL, 10), getpid());
@@ -508,21 +508,23 @@ static void test_deliver_disk_full(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_path_expand),
-	    cmocka_unit_test(test_path_refusals),
-	    cmocka_unit_test(test_path_overflow),
-	    cmocka_unit_test_setup_teardown(test_deliver_creates_exact_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_name_and_size, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_twice_distinct, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_large, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_null_sender, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_component_not_dir, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_new_not_dir_cleans_tmp, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_completes_half_maildir, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_bad_message_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_bad_addresses, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_concurrent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deliver_disk_full, setup, teardown),
+		cmocka_unit_test(test_path_expand),
+		cmocka_unit_test(test_path_refusals),
+		cmocka_unit_test(test_path_overflow),
+		cmocka_unit_test_setup_teardown(test_deliver_creates_exact_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_name_and_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_twice_distinct, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_null_sender, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_component_not_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_new_not_dir_cleans_tmp, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_completes_half_maildir, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_bad_message_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_bad_addresses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_disk_full, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -90,12 +90,12 @@ static void test_codes(void **state)
 		int code;
 		const char *esc;
 	} want[] = {
-	    {STATUS_OK, 250, "2.0.0"},           {STATUS_RCPT_OK, 250, "2.1.5"},
-	    {STATUS_BYE, 221, "2.0.0"},          {STATUS_SHUTDOWN, 421, "4.3.2"},
-	    {STATUS_DISK_FULL, 452, "4.3.1"},    {STATUS_UNKNOWN_CMD, 500, "5.5.1"},
-	    {STATUS_BAD_SEQUENCE, 503, "5.5.1"}, {STATUS_TOO_BIG, 552, "5.3.4"},
-	    {STATUS_NON_ASCII, 553, "5.6.7"},    {STATUS_RELAY_DENIED, 554, "5.7.1"},
-	    {STATUS_LOOP, 554, "5.4.6"},         {STATUS_UNKNOWN_PARAM, 555, "5.5.4"},
+		{STATUS_OK, 250, "2.0.0"},           {STATUS_RCPT_OK, 250, "2.1.5"},
+		{STATUS_BYE, 221, "2.0.0"},          {STATUS_SHUTDOWN, 421, "4.3.2"},
+		{STATUS_DISK_FULL, 452, "4.3.1"},    {STATUS_UNKNOWN_CMD, 500, "5.5.1"},
+		{STATUS_BAD_SEQUENCE, 503, "5.5.1"}, {STATUS_TOO_BIG, 552, "5.3.4"},
+		{STATUS_NON_ASCII, 553, "5.6.7"},    {STATUS_RELAY_DENIED, 554, "5.7.1"},
+		{STATUS_LOOP, 554, "5.4.6"},         {STATUS_UNKNOWN_PARAM, 555, "5.5.4"},
 	};
 
 	(void)state;
@@ -133,7 +133,7 @@ static void test_every_status_well_formed(void **state)
 			fail_msg("status %d: \"%s\" does not start with \"%s\"", st, buf, prefix);
 		/* The continuation form differs only in the fourth byte. */
 		assert_int_equal(status_format(cont, sizeof(cont), (enum status)st, NULL, false),
-		                 n);
+				 n);
 		assert_int_equal(cont[3], '-');
 		cont[3] = ' ';
 		assert_string_equal(cont, buf);
@@ -143,13 +143,13 @@ static void test_every_status_well_formed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_format_ok),
-	    cmocka_unit_test(test_format_continuation),
-	    cmocka_unit_test(test_format_354),
-	    cmocka_unit_test(test_format_custom_text),
-	    cmocka_unit_test(test_format_too_small),
-	    cmocka_unit_test(test_codes),
-	    cmocka_unit_test(test_every_status_well_formed),
+		cmocka_unit_test(test_format_ok),
+		cmocka_unit_test(test_format_continuation),
+		cmocka_unit_test(test_format_354),
+		cmocka_unit_test(test_format_custom_text),
+		cmocka_unit_test(test_format_too_small),
+		cmocka_unit_test(test_codes),
+		cmocka_unit_test(test_every_status_well_formed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

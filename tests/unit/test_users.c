@@ -145,12 +145,12 @@ static void test_parse_good(void **state)
 	char *h;
 
 	put_text(f->path,
-	         "# SMTP AUTH users\n"
-	         "\n"
-	         "zed:" HASH_A "\n"
-	         "alice@example.org:" SHA512_VECTOR_HASH "\n"
-	         "# bcrypt, from elsewhere\n"
-	         "bob.b_c+d-e:$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW");
+		 "# SMTP AUTH users\n"
+		 "\n"
+		 "zed:" HASH_A "\n"
+		 "alice@example.org:" SHA512_VECTOR_HASH "\n"
+		 "# bcrypt, from elsewhere\n"
+		 "bob.b_c+d-e:$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW");
 	db = userdb_open(f->path, err, sizeof(err));
 	assert_non_null(db);
 	assert_int_equal(userdb_count(db), 3);
@@ -177,21 +177,21 @@ static void test_parse_bad(void **state)
 		unsigned line;
 		const char *what;
 	} cases[] = {
-	    {"alice:" HASH_A "\nbob " HASH_B "\n", 0, 2, "no ':'"},
-	    {"# c\n\nal ice:" HASH_A "\n", 0, 3, "bad user name"},
-	    {":" HASH_A "\n", 0, 1, "bad user name"},
-	    {"a:b:" HASH_A "\n", 0, 1, "bad password hash"}, /* the first ':' ends the name */
-	    {"alice:\n", 0, 1, "bad password hash"},
-	    {"alice:secret\n", 0, 1, "bad password hash"},
-	    {"alice:$y$j9T$s2OWmbFbziwFUcLKJCDp4/\n", 0, 1, "bad password hash"},
-	    {"alice:$1$abcdefgh$G//4keteveJp0qb8z2DxG/\n", 0, 1, "bad password hash"},
-	    {"alice:abJnggxhB/yWI\n", 0, 1, "bad password hash"},
-	    {"alice:" HASH_A "\r\n", 0, 1, "bad password hash"},
-	    {"alice:" HASH_A " \n", 0, 1, "bad password hash"},
-	    {"alice:" HASH_A "\nbob:" HASH_B "\nalice:" HASH_B "\n", 0, 3,
-	     "duplicate user alice (also on line 1)"},
-	    {"alice:" HASH_A "\nb\0b:" HASH_B "\n",
-	     sizeof("alice:" HASH_A "\nb\0b:" HASH_B "\n") - 1, 2, "NUL byte"},
+		{"alice:" HASH_A "\nbob " HASH_B "\n", 0, 2, "no ':'"},
+		{"# c\n\nal ice:" HASH_A "\n", 0, 3, "bad user name"},
+		{":" HASH_A "\n", 0, 1, "bad user name"},
+		{"a:b:" HASH_A "\n", 0, 1, "bad password hash"}, /* the first ':' ends the name */
+		{"alice:\n", 0, 1, "bad password hash"},
+		{"alice:secret\n", 0, 1, "bad password hash"},
+		{"alice:$y$j9T$s2OWmbFbziwFUcLKJCDp4/\n", 0, 1, "bad password hash"},
+		{"alice:$1$abcdefgh$G//4keteveJp0qb8z2DxG/\n", 0, 1, "bad password hash"},
+		{"alice:abJnggxhB/yWI\n", 0, 1, "bad password hash"},
+		{"alice:" HASH_A "\r\n", 0, 1, "bad password hash"},
+		{"alice:" HASH_A " \n", 0, 1, "bad password hash"},
+		{"alice:" HASH_A "\nbob:" HASH_B "\nalice:" HASH_B "\n", 0, 3,
+		 "duplicate user alice (also on line 1)"},
+		{"alice:" HASH_A "\nb\0b:" HASH_B "\n",
+		 sizeof("alice:" HASH_A "\nb\0b:" HASH_B "\n") - 1, 2, "NUL byte"},
 	};
 	struct fixture *f = *state;
 	char err[512], want[256];
@@ -375,10 +375,10 @@ static void test_verify_bcrypt(void **state)
 	char *h = make_hash("$2b$", 5, "bcrypt me");
 
 	(void)state;
-	assert_true(
-	    password_verify("U*U", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"));
-	assert_false(
-	    password_verify("U*V", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"));
+	assert_true(password_verify(
+		"U*U", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"));
+	assert_false(password_verify(
+		"U*V", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"));
 	assert_true(strncmp(h, "$2b$05$", 7) == 0);
 	assert_true(password_verify("bcrypt me", h));
 	assert_false(password_verify("bcrypt m", h));
@@ -389,14 +389,14 @@ static void test_verify_bcrypt(void **state)
 static void test_verify_bad_hashes(void **state)
 {
 	static const char *const bad[] = {
-	    "",
-	    "*",
-	    "!" HASH_A,
-	    "$y$j9T$s2OWmbFbziwFUcLKJCDp4/",
-	    "$y$j9T$s2OWmbFbziwFUcLKJCDp4/$",
-	    HASH_A "x",
-	    "$1$abcdefgh$G//4keteveJp0qb8z2DxG/",
-	    "abJnggxhB/yWI",
+		"",
+		"*",
+		"!" HASH_A,
+		"$y$j9T$s2OWmbFbziwFUcLKJCDp4/",
+		"$y$j9T$s2OWmbFbziwFUcLKJCDp4/$",
+		HASH_A "x",
+		"$1$abcdefgh$G//4keteveJp0qb8z2DxG/",
+		"abJnggxhB/yWI",
 	};
 
 	(void)state;
@@ -421,7 +421,7 @@ static void test_set_delete_round_trip(void **state)
 	assert_true(userdb_set(f->path, "alice", HASH_A, err, sizeof(err)));
 	text = slurp(f->path);
 	assert_string_equal(text, "# users\nzed:" HASH_A "\nalice:" HASH_A
-	                          "\nbob@example.org:" HASH_A "\n");
+				  "\nbob@example.org:" HASH_A "\n");
 	free(text);
 
 	db = userdb_open(f->path, err, sizeof(err));
@@ -566,32 +566,32 @@ static void test_stale_temp_file(void **state)
 static void test_name_validation(void **state)
 {
 	static const char *const good[] = {
-	    "a",
-	    "alice",
-	    "Alice",
-	    "alice@example.org",
-	    "a.b_c+d-e",
-	    "0",
-	    "@",
-	    "-x",
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 64 */
+		"a",
+		"alice",
+		"Alice",
+		"alice@example.org",
+		"a.b_c+d-e",
+		"0",
+		"@",
+		"-x",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 64 */
 	};
 	static const char *const bad[] = {
-	    "",
-	    "a:b",
-	    "a b",
-	    "a\tb",
-	    "a\n",
-	    "a\r",
-	    "caf\xc3\xa9",
-	    "a/b",
-	    "a\\b",
-	    "a\"b",
-	    "a#b",
-	    "a,b",
-	    "a\x7f",
-	    "#x",
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
+		"",
+		"a:b",
+		"a b",
+		"a\tb",
+		"a\n",
+		"a\r",
+		"caf\xc3\xa9",
+		"a/b",
+		"a\\b",
+		"a\"b",
+		"a#b",
+		"a,b",
+		"a\x7f",
+		"#x",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
 	};
 
 	(void)state;
@@ -606,26 +606,26 @@ static void test_name_validation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_parse_good, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_parse_bad, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_parse_long_line, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_file_is_empty, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hash_for, setup, teardown),
-	    cmocka_unit_test(test_verify_yescrypt),
-	    cmocka_unit_test(test_verify_sha512),
-	    cmocka_unit_test(test_verify_bcrypt),
-	    cmocka_unit_test(test_verify_bad_hashes),
-	    cmocka_unit_test_setup_teardown(test_set_delete_round_trip, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_set_appends_after_unterminated_line, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_delete_missing_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_set_refuses, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mode_0600, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_owner_kept, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stale_temp_file, setup, teardown),
-	    cmocka_unit_test(test_name_validation),
+		cmocka_unit_test_setup_teardown(test_parse_good, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_long_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file_is_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_a_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_for, setup, teardown),
+		cmocka_unit_test(test_verify_yescrypt),
+		cmocka_unit_test(test_verify_sha512),
+		cmocka_unit_test(test_verify_bcrypt),
+		cmocka_unit_test(test_verify_bad_hashes),
+		cmocka_unit_test_setup_teardown(test_set_delete_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_appends_after_unterminated_line, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_delete_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mode_0600, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_temp_file, setup, teardown),
+		cmocka_unit_test(test_name_validation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,7 +49,7 @@ static void test_parse_u64_out_of_range(void **state)
 static void test_parse_u64_junk(void **state)
 {
 	static const char *const bad[] = {
-	    "", "-1", "+1", " 1", "1 ", "1x", "0x10", "1.5", "1e3", "\t1", "1\n", "one",
+		"", "-1", "+1", " 1", "1 ", "1x", "0x10", "1.5", "1e3", "\t1", "1\n", "one",
 	};
 	uint64_t v = 42;
 
@@ -68,18 +68,18 @@ static void test_parse_size_suffixes(void **state)
 		const char *s;
 		uint64_t v;
 	} good[] = {
-	    {"0", 0},
-	    {"1024", 1024},
-	    {"10k", 10240},
-	    {"10K", 10240},
-	    {"3m", 3u * 1024 * 1024},
-	    {"35M", 35u * 1024 * 1024},
-	    {"2g", 2ull * 1024 * 1024 * 1024},
-	    {"2G", 2ull * 1024 * 1024 * 1024},
-	    {"0k", 0},
-	    {"18446744073709551615", UINT64_MAX},
-	    {"18014398509481983k", 18014398509481983ull * 1024},
-	    {"17179869183g", 17179869183ull << 30},
+		{"0", 0},
+		{"1024", 1024},
+		{"10k", 10240},
+		{"10K", 10240},
+		{"3m", 3u * 1024 * 1024},
+		{"35M", 35u * 1024 * 1024},
+		{"2g", 2ull * 1024 * 1024 * 1024},
+		{"2G", 2ull * 1024 * 1024 * 1024},
+		{"0k", 0},
+		{"18446744073709551615", UINT64_MAX},
+		{"18014398509481983k", 18014398509481983ull * 1024},
+		{"17179869183g", 17179869183ull << 30},
 	};
 	uint64_t v;
 
@@ -96,21 +96,21 @@ static void test_parse_size_suffixes(void **state)
 static void test_parse_size_junk(void **state)
 {
 	static const char *const bad[] = {
-	    "",
-	    "k",
-	    "10kb",
-	    "10t",
-	    "10b",
-	    "-1k",
-	    "1 k",
-	    " 1k",
-	    "1.5m",
-	    "m10",
-	    "kk",
-	    "1kk",
-	    "18014398509481984k",
-	    "17179869184g",
-	    "18446744073709551616",
+		"",
+		"k",
+		"10kb",
+		"10t",
+		"10b",
+		"-1k",
+		"1 k",
+		" 1k",
+		"1.5m",
+		"m10",
+		"kk",
+		"1kk",
+		"18014398509481984k",
+		"17179869184g",
+		"18446744073709551616",
 	};
 	uint64_t v = 42;
 
@@ -238,18 +238,18 @@ static void test_prefix_and_trim(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_u64_range),
-	    cmocka_unit_test(test_parse_u64_out_of_range),
-	    cmocka_unit_test(test_parse_u64_junk),
-	    cmocka_unit_test(test_parse_size_suffixes),
-	    cmocka_unit_test(test_parse_size_junk),
-	    cmocka_unit_test(test_escape_text_escapes),
-	    cmocka_unit_test(test_escape_text_truncates),
-	    cmocka_unit_test(test_escape_text_tiny),
-	    cmocka_unit_test(test_escape_text_exact_fit),
-	    cmocka_unit_test(test_strcpy_bounded),
-	    cmocka_unit_test(test_xsnprintf_ok),
-	    cmocka_unit_test(test_prefix_and_trim),
+		cmocka_unit_test(test_parse_u64_range),
+		cmocka_unit_test(test_parse_u64_out_of_range),
+		cmocka_unit_test(test_parse_u64_junk),
+		cmocka_unit_test(test_parse_size_suffixes),
+		cmocka_unit_test(test_parse_size_junk),
+		cmocka_unit_test(test_escape_text_escapes),
+		cmocka_unit_test(test_escape_text_truncates),
+		cmocka_unit_test(test_escape_text_tiny),
+		cmocka_unit_test(test_escape_text_exact_fit),
+		cmocka_unit_test(test_strcpy_bounded),
+		cmocka_unit_test(test_xsnprintf_ok),
+		cmocka_unit_test(test_prefix_and_trim),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
