@@ -233,6 +233,11 @@ bool envelope_parse(const char *text, size_t len, struct envelope *e, char *err,
 		lineno++;
 		if (*line == '\0')
 			continue; /* blank lines are counted, not meaningful */
+		if (strchr(line, '\r') != NULL) { /* never written: no value holds one */
+			snprintf(err, errsz, "line %u: carriage return", lineno);
+			ok = false;
+			break;
+		}
 		colon = strstr(line, ": ");
 		if (colon == NULL) {
 			snprintf(err, errsz, "line %u: no \"key: value\"", lineno);

@@ -371,6 +371,20 @@ static void test_queue_id_valid(void **state)
 			fail_msg("\"%s\" accepted", bad[i]);
 }
 
+/* A carriage return in a value is refused: format never writes one, and
+ * a value must survive format and parse unchanged. */
+static void test_parse_refuses_cr(void **state)
+{
+	static const char text[] = "hato-envelope: 1\nid: 0006A1B2C3D4E5F60001\n"
+				   "sender: <a@b>\nhelo: x\ry\n";
+	struct envelope e;
+	char err[256] = "";
+
+	(void)state;
+	assert_false(envelope_parse(text, strlen(text), &e, err, sizeof(err)));
+	assert_non_null(strstr(err, "line 4"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_parse_blank_line_keeps_reading),
 		cmocka_unit_test(test_queue_id_new),
 		cmocka_unit_test(test_queue_id_valid),
+		cmocka_unit_test(test_parse_refuses_cr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
