@@ -32,6 +32,7 @@ PACKAGES=(
 	libio-socket-ssl-perl # swaks --tls / --tlsc in the TLS tests
 	libnet-ssleay-perl    # (the same)
 	msmtp              # e2e SMTP client
+	python3-aiosmtpd   # e2e: a third-party SMTP server for hato send
 	dovecot-core       # e2e LMTP tests: a private Dovecot instance (dovecot, doveadm)
 	dovecot-lmtpd      # (its lmtp service)
 )

@@ -237,7 +237,8 @@ static bool al_angle(struct alist *al)
 		} else {
 			const char *s = al->p;
 
-			while (al->p < al->end && !is_wsp(*al->p) && strchr("(\"[<>", *al->p) == NULL)
+			while (al->p < al->end && !is_wsp(*al->p) &&
+			       strchr("(\"[<>", *al->p) == NULL)
 				al->p++;
 			strbuf_add(&al->angle, s, (size_t)(al->p - s));
 		}
@@ -366,7 +367,7 @@ static bool al_parse(struct alist *al)
 
 /* See message.h. */
 bool message_parse_addr_list(const char *value, size_t len, struct message_addrs *out, char *err,
-                             size_t errsize)
+			     size_t errsize)
 {
 	struct alist al = {.p = value, .end = value + len, .out = out};
 	bool ok;
@@ -397,7 +398,8 @@ bool message_normalize(const char *in, size_t len, struct strbuf *out, char *err
 			return false;
 		}
 		if (in[i] == '\r' && (i + 1 == len || in[i + 1] != '\n')) {
-			set_err(err, errsize, "line %zu: bare CR (a CR must be followed by LF)", line);
+			set_err(err, errsize, "line %zu: bare CR (a CR must be followed by LF)",
+				line);
 			return false;
 		}
 		if (in[i] != '\n')
@@ -480,8 +482,8 @@ static bool next_field(const char *msg, size_t hend, size_t *pos, struct field *
 	eol = line_end(msg, hend, *pos);
 	f->value = 0;
 	f->name_len = msg[*pos] == ' ' || msg[*pos] == '\t'
-	                  ? 0
-	                  : field_name(msg + *pos, eol - *pos, &f->value);
+			      ? 0
+			      : field_name(msg + *pos, eol - *pos, &f->value);
 	f->value += *pos; /* a line without a name: its value is all of it */
 	while (eol < hend && (msg[eol] == ' ' || msg[eol] == '\t'))
 		eol = line_end(msg, hend, eol);
@@ -520,7 +522,7 @@ static bool add_field(struct strbuf *out, bool present, const char *name, const 
 
 /* See message.h. */
 bool message_prepare(const char *in, size_t len, const struct message_fill *fill,
-                     struct strbuf *out, struct message_addrs *rcpts, char *err, size_t errsize)
+		     struct strbuf *out, struct message_addrs *rcpts, char *err, size_t errsize)
 {
 	static const char *const rcpt_fields[] = {"To", "Cc", "Bcc"};
 	bool blank, has_from = false, has_date = false, has_msgid = false, added = false;
@@ -545,7 +547,7 @@ bool message_prepare(const char *in, size_t len, const struct message_fill *fill
 			if (!field_is(m.s, &f, rcpt_fields[i]))
 				continue;
 			if (!message_parse_addr_list(m.s + f.value, f.end - f.value, rcpts, why,
-			                             sizeof(why))) {
+						     sizeof(why))) {
 				set_err(err, errsize, "%s: %s", rcpt_fields[i], why);
 				strbuf_free(&m);
 				return false;
@@ -598,7 +600,7 @@ bool message_format_date(time_t t, char *buf, size_t size)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct tm tm;
 	long off;
 
@@ -606,21 +608,21 @@ bool message_format_date(time_t t, char *buf, size_t size)
 		return false;
 	off = tm.tm_gmtoff / 60;
 	return xsnprintf_ok(buf, size, "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld",
-	                    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-	                    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
-	                    (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60);
+			    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+			    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
+			    (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60);
 }
 
 /* See message.h. */
 bool message_format_msgid(time_t t, const unsigned char rnd[8], const char *host, char *buf,
-                          size_t size)
+			  size_t size)
 {
 	struct tm tm;
 
 	if (gmtime_r(&t, &tm) == NULL)
 		return false;
-	return xsnprintf_ok(buf, size, "<%04d%02d%02d%02d%02d%02d.%02x%02x%02x%02x%02x%02x%02x%02x@%s>",
-	                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	                    tm.tm_sec, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7],
-	                    host);
+	return xsnprintf_ok(
+		buf, size, "<%04d%02d%02d%02d%02d%02d.%02x%02x%02x%02x%02x%02x%02x%02x@%s>",
+		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], host);
 }

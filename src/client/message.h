@@ -60,7 +60,7 @@ bool message_addrs_add(struct message_addrs *a, const char *addr);
  * addresses before the error may have been appended.
  */
 bool message_parse_addr_list(const char *value, size_t len, struct message_addrs *out, char *err,
-                             size_t errsize);
+			     size_t errsize);
 
 /*
  * Append in[0..len) to out with every line ended by CRLF: LF and CRLF are
@@ -99,7 +99,7 @@ struct message_fill {
  * False with err set ("line 3: bare CR", "Cc: missing '>'").
  */
 bool message_prepare(const char *in, size_t len, const struct message_fill *fill,
-                     struct strbuf *out, struct message_addrs *rcpts, char *err, size_t errsize);
+		     struct strbuf *out, struct message_addrs *rcpts, char *err, size_t errsize);
 
 /* Does msg contain octets above 127 (BODY=8BITMIME)? */
 bool message_is_8bit(const char *msg, size_t len);
@@ -118,6 +118,6 @@ bool message_format_date(time_t t, char *buf, size_t size);
 /* "<20240101000000.0123456789abcdef@host>" from t (UTC), 8 random octets
  * and host; false when size is too small. */
 bool message_format_msgid(time_t t, const unsigned char rnd[8], const char *host, char *buf,
-                          size_t size);
+			  size_t size);
 
 #endif

@@ -63,24 +63,24 @@
 
 #define SEND_USAGE                                                                                 \
 	"usage: hato send --server HOST[:PORT] [--tls starttls|implicit|none] [--user NAME]\n"     \
-	"                 [--password-file FILE] [--insecure] [-f ADDR] [-t] [-v]\n"                \
+	"                 [--password-file FILE] [--insecure] [-f ADDR] [-t] [-v]\n"               \
 	"                 [--batch DIR] [--timeout SECONDS] [RECIPIENT...]\n"
 
 /* The options, and what follows from them. */
 struct send_args {
-	char host[256];          /* from --server, without brackets */
-	unsigned port;           /* 0 until chosen */
+	char host[256]; /* from --server, without brackets */
+	unsigned port;  /* 0 until chosen */
 	enum submit_tls tls;
-	const char *user;        /* --user */
+	const char *user; /* --user */
 	const char *password_file;
-	const char *batch;       /* --batch DIR */
+	const char *batch; /* --batch DIR */
 	bool insecure, extract, verbose;
-	unsigned timeout;        /* --timeout, 0 for the defaults */
-	const char *from_arg;    /* -f as given, NULL when not */
-	struct message_addrs rcpts;           /* from the arguments */
-	char fqdn[256];                       /* this machine */
-	char sender[ADDR_PATH_MAX + 1];       /* envelope sender, "" for <> */
-	char header_from[ADDR_PATH_MAX + 1];  /* From: for a message without one */
+	unsigned timeout;                    /* --timeout, 0 for the defaults */
+	const char *from_arg;                /* -f as given, NULL when not */
+	struct message_addrs rcpts;          /* from the arguments */
+	char fqdn[256];                      /* this machine */
+	char sender[ADDR_PATH_MAX + 1];      /* envelope sender, "" for <> */
+	char header_from[ADDR_PATH_MAX + 1]; /* From: for a message without one */
 };
 
 /* Long options that have no short form. */
@@ -229,7 +229,7 @@ static int choose_sender(struct send_args *a)
 	}
 	if (!have_dflt)
 		return usage_error("cannot make an address of user \"%s\" at %s: give -f ADDR",
-		                   user != NULL ? user : "?", a->fqdn);
+				   user != NULL ? user : "?", a->fqdn);
 	strcpy_bounded(a->header_from, dflt, sizeof(a->header_from));
 	return 0;
 }
@@ -238,15 +238,15 @@ static int choose_sender(struct send_args *a)
 static int parse_args(int argc, char **argv, struct send_args *a)
 {
 	static const struct option longopts[] = {
-	    {"server", required_argument, NULL, OPT_SERVER},
-	    {"tls", required_argument, NULL, OPT_TLS},
-	    {"user", required_argument, NULL, OPT_USER},
-	    {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-	    {"insecure", no_argument, NULL, OPT_INSECURE},
-	    {"batch", required_argument, NULL, OPT_BATCH},
-	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-	    {"help", no_argument, NULL, OPT_HELP},
-	    {NULL, 0, NULL, 0},
+		{"server", required_argument, NULL, OPT_SERVER},
+		{"tls", required_argument, NULL, OPT_TLS},
+		{"user", required_argument, NULL, OPT_USER},
+		{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+		{"insecure", no_argument, NULL, OPT_INSECURE},
+		{"batch", required_argument, NULL, OPT_BATCH},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"help", no_argument, NULL, OPT_HELP},
+		{NULL, 0, NULL, 0},
 	};
 	const char *server = NULL, *tls = NULL;
 	char err[256];
@@ -278,7 +278,7 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 		case OPT_TIMEOUT:
 			if (!parse_u64(optarg, 1, SEND_TIMEOUT_MAX, &v))
 				return usage_error("--timeout %s: seconds, 1-%d", optarg,
-				                   SEND_TIMEOUT_MAX);
+						   SEND_TIMEOUT_MAX);
 			a->timeout = (unsigned)v;
 			break;
 		case 'f':
@@ -314,12 +314,12 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 		return usage_error("--tls %s: starttls, implicit or none", tls);
 	if (a->port == 0)
 		a->port = a->tls == SUBMIT_TLS_STARTTLS   ? SEND_PORT_STARTTLS
-		          : a->tls == SUBMIT_TLS_IMPLICIT ? SEND_PORT_IMPLICIT
-		                                          : SEND_PORT_NONE;
+			  : a->tls == SUBMIT_TLS_IMPLICIT ? SEND_PORT_IMPLICIT
+							  : SEND_PORT_NONE;
 	if (a->user != NULL && a->tls == SUBMIT_TLS_NONE)
 		return usage_error("refusing to send a password over an unencrypted connection "
-		                   "(--tls none): use --tls starttls or implicit, or leave out "
-		                   "--user");
+				   "(--tls none): use --tls starttls or implicit, or leave out "
+				   "--user");
 	if (a->user != NULL) {
 		for (const char *p = a->user; *p != '\0'; p++)
 			if ((unsigned char)*p < ' ' || *p == 0x7f)
@@ -335,7 +335,7 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 	}
 	if (a->rcpts.n == 0 && !a->extract)
 		return usage_error("no recipients: give them as arguments, or -t to take them from "
-		                   "To, Cc and Bcc");
+				   "To, Cc and Bcc");
 	local_fqdn(a->fqdn, sizeof(a->fqdn));
 	return choose_sender(a);
 }
@@ -397,8 +397,8 @@ static int ask_password(const struct send_args *a, char *pw, size_t size)
 	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0 || tcgetattr(fd, &old) != 0) {
 		fprintf(stderr,
-		        "hato: no terminal to ask for the password on: use --password-file or "
-		        "HATO_PASSWORD\n");
+			"hato: no terminal to ask for the password on: use --password-file or "
+			"HATO_PASSWORD\n");
 		if (fd >= 0)
 			close(fd);
 		return EX_USAGE;
@@ -445,7 +445,7 @@ static int get_password(const struct send_args *a, char *pw, size_t size)
 		fd = open(a->password_file, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			fprintf(stderr, "hato: cannot open the password file %s: %s\n",
-			        a->password_file, strerror(errno));
+				a->password_file, strerror(errno));
 			return EX_NOINPUT;
 		}
 		rc = read_line_fd(fd, pw, size, &why);
@@ -484,7 +484,7 @@ static int read_all(int fd, const char *what, struct strbuf *b)
 			return 0;
 		if (b->len + (size_t)r > SEND_MESSAGE_MAX) {
 			fprintf(stderr, "hato: %s: the message is larger than %u octets\n", what,
-			        SEND_MESSAGE_MAX);
+				SEND_MESSAGE_MAX);
 			return EX_DATAERR;
 		}
 		strbuf_add(b, chunk, (size_t)r);
@@ -493,7 +493,7 @@ static int read_all(int fd, const char *what, struct strbuf *b)
 
 /* A fresh Date: and Message-ID: for the next message. */
 static void fresh_ids(const struct send_args *a, char *date, size_t dsize, char *msgid,
-                      size_t msize)
+		      size_t msize)
 {
 	unsigned char rnd[8];
 	time_t now = time(NULL);
@@ -515,7 +515,7 @@ static void fresh_ids(const struct send_args *a, char *date, size_t dsize, char 
 /* Prepare raw[0..len) for sending into out, its recipients into rcpts:
  * 0, or an exit code with the error printed (label first). */
 static int prepare(const struct send_args *a, const char *label, const char *raw, size_t len,
-                   struct strbuf *out, struct message_addrs *rcpts)
+		   struct strbuf *out, struct message_addrs *rcpts)
 {
 	char date[64], msgid[ADDR_DOMAIN_MAX + 64], err[512];
 	struct message_fill fill = {.extract = a->extract};
@@ -539,15 +539,15 @@ static int prepare(const struct send_args *a, const char *label, const char *raw
 
 /* Send one prepared message over s. */
 static int send_one(struct submit_session *s, const struct send_args *a, const char *label,
-                    const struct strbuf *msg, const struct message_addrs *rcpts)
+		    const struct strbuf *msg, const struct message_addrs *rcpts)
 {
 	struct submit_message m = {
-	    .label = label,
-	    .sender = a->sender,
-	    .rcpts = (const char *const *)rcpts->v,
-	    .nrcpts = rcpts->n,
-	    .data = msg->s,
-	    .len = msg->len,
+		.label = label,
+		.sender = a->sender,
+		.rcpts = (const char *const *)rcpts->v,
+		.nrcpts = rcpts->n,
+		.data = msg->s,
+		.len = msg->len,
 	};
 
 	return submit_session_send(s, &m);
@@ -593,7 +593,7 @@ static char **batch_list(const char *dir, size_t *n)
 	*n = 0;
 	if (d == NULL) {
 		fprintf(stderr, "hato: cannot read the batch directory %s: %s\n", dir,
-		        strerror(errno));
+			strerror(errno));
 		return NULL;
 	}
 	errno = 0;
@@ -614,7 +614,7 @@ static char **batch_list(const char *dir, size_t *n)
 	}
 	if (errno != 0) {
 		fprintf(stderr, "hato: cannot read the batch directory %s: %s\n", dir,
-		        strerror(errno));
+			strerror(errno));
 		for (size_t i = 0; i < *n; i++)
 			free(names[i]);
 		free(names);
@@ -629,7 +629,7 @@ static char **batch_list(const char *dir, size_t *n)
 
 /* Read and prepare one batch file: 0 or an exit code (printed). */
 static int batch_prepare(const struct send_args *a, const char *path, const char *label,
-                         struct strbuf *msg, struct message_addrs *rcpts)
+			 struct strbuf *msg, struct message_addrs *rcpts)
 {
 	struct strbuf raw;
 	int fd, rc;
@@ -690,7 +690,8 @@ static int send_batch(const struct send_args *a, const struct submit_opts *o)
 	if (sent < n)
 		fprintf(stderr, "hato: %zu of %zu messages in %s sent\n", sent, n, a->batch);
 	else if (a->verbose)
-		fprintf(stderr, "* %zu message%s in %s sent\n", sent, sent == 1 ? "" : "s", a->batch);
+		fprintf(stderr, "* %zu message%s in %s sent\n", sent, sent == 1 ? "" : "s",
+			a->batch);
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -719,18 +720,18 @@ int submit_main(int argc, char **argv)
 		return rc;
 	}
 	o = (struct submit_opts){
-	    .host = a.host,
-	    .port = a.port,
-	    .tls = a.tls,
-	    .insecure = a.insecure,
-	    .verbose = a.verbose,
-	    .helo = a.fqdn,
-	    .user = a.user,
-	    .password = pw,
-	    .timeout_connect = a.timeout != 0 ? a.timeout : SEND_TIMEOUT_CONNECT,
-	    .timeout_greeting = a.timeout != 0 ? a.timeout : SEND_TIMEOUT_GREETING,
-	    .timeout_command = a.timeout != 0 ? a.timeout : SEND_TIMEOUT_COMMAND,
-	    .timeout_data_end = a.timeout != 0 ? a.timeout : SEND_TIMEOUT_DATA_END,
+		.host = a.host,
+		.port = a.port,
+		.tls = a.tls,
+		.insecure = a.insecure,
+		.verbose = a.verbose,
+		.helo = a.fqdn,
+		.user = a.user,
+		.password = pw,
+		.timeout_connect = a.timeout != 0 ? a.timeout : SEND_TIMEOUT_CONNECT,
+		.timeout_greeting = a.timeout != 0 ? a.timeout : SEND_TIMEOUT_GREETING,
+		.timeout_command = a.timeout != 0 ? a.timeout : SEND_TIMEOUT_COMMAND,
+		.timeout_data_end = a.timeout != 0 ? a.timeout : SEND_TIMEOUT_DATA_END,
 	};
 	rc = a.batch != NULL ? send_batch(&a, &o) : send_stdin(&a, &o);
 	explicit_bzero(pw, sizeof(pw));

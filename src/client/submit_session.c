@@ -70,25 +70,25 @@ struct reply {
 /* What the server's EHLO reply offers. */
 struct caps {
 	bool starttls;
-	bool auth;                /* AUTH with any mechanism */
+	bool auth; /* AUTH with any mechanism */
 	bool auth_plain;
 	bool auth_login;
-	bool eightbit;            /* 8BITMIME */
-	bool smtputf8;            /* SMTPUTF8 */
-	unsigned long long size;  /* SIZE limit, 0 when none given */
-	char auth_mechs[200];     /* as offered, for errors */
+	bool eightbit;           /* 8BITMIME */
+	bool smtputf8;           /* SMTPUTF8 */
+	unsigned long long size; /* SIZE limit, 0 when none given */
+	char auth_mechs[200];    /* as offered, for errors */
 };
 
 struct submit_session {
 	const struct submit_opts *o;
-	const char *label;  /* "" or "FILE: " before each error line */
-	const char *phase;  /* what we wait for, for I/O errors: "the greeting" */
+	const char *label; /* "" or "FILE: " before each error line */
+	const char *phase; /* what we wait for, for I/O errors: "the greeting" */
 	int fd;
 	SSL_CTX *ctx;
 	SSL *ssl;
-	bool broken;        /* out of step: no more commands, not even QUIT */
-	bool used;          /* a transaction ran: RSET before the next */
-	bool quiet;         /* QUIT: whatever fails now is not worth a line */
+	bool broken; /* out of step: no more commands, not even QUIT */
+	bool used;   /* a transaction ran: RSET before the next */
+	bool quiet;  /* QUIT: whatever fails now is not worth a line */
 	struct caps caps;
 	char helo[ADDR_DOMAIN_MAX + 1];
 	size_t rpos, rlen;
@@ -139,8 +139,8 @@ sess_break(struct submit_session *s, int rc, const char *fmt, ...)
 }
 
 /* -v: one line of the dialogue (or of what happens around it). */
-static void __attribute__((format(printf, 2, 3))) trace(const struct submit_session *s,
-                                                         const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3)))
+trace(const struct submit_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -174,7 +174,7 @@ static int conn_wait(struct submit_session *s, short events, long long deadline,
 
 		if (left <= 0)
 			return sess_break(s, EX_TEMPFAIL, "timeout after %u s waiting for %s", secs,
-			                  s->phase);
+					  s->phase);
 		n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
 		if (n > 0)
 			return 0;
@@ -199,11 +199,11 @@ static int ssl_want(struct submit_session *s, int r, short *events)
 		return 0;
 	case SSL_ERROR_ZERO_RETURN:
 		return sess_break(s, EX_TEMPFAIL, "the server closed the connection during %s",
-		                  s->phase);
+				  s->phase);
 	case SSL_ERROR_SYSCALL:
 		if (errno != 0 && ERR_peek_error() == 0)
 			return sess_break(s, EX_TEMPFAIL, "connection lost during %s: %s", s->phase,
-			                  strerror(errno));
+					  strerror(errno));
 		break;
 	default:
 		break;
@@ -212,10 +212,10 @@ static int ssl_want(struct submit_session *s, int r, short *events)
 	    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
 		ERR_clear_error();
 		return sess_break(s, EX_TEMPFAIL, "the server closed the connection during %s",
-		                  s->phase);
+				  s->phase);
 	}
 	return sess_break(s, EX_PROTOCOL, "TLS error during %s: %s", s->phase,
-	                  ssl_error_text(buf, sizeof(buf), "unknown"));
+			  ssl_error_text(buf, sizeof(buf), "unknown"));
 }
 
 /* Write all of buf; each wait may last timeout_command.  0 or an exit code. */
@@ -239,7 +239,7 @@ static int conn_write(struct submit_session *s, const char *buf, size_t len)
 			w = send(s->fd, buf, n, MSG_NOSIGNAL);
 			if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				return sess_break(s, EX_TEMPFAIL, "connection lost during %s: %s",
-				                  s->phase, strerror(errno));
+						  s->phase, strerror(errno));
 		}
 		if (w > 0) {
 			buf += w;
@@ -270,11 +270,11 @@ static int conn_fill(struct submit_session *s, long long deadline, unsigned secs
 			r = recv(s->fd, s->rbuf, sizeof(s->rbuf), 0);
 			if (r == 0)
 				return sess_break(s, EX_TEMPFAIL,
-				                  "the server closed the connection during %s",
-				                  s->phase);
+						  "the server closed the connection during %s",
+						  s->phase);
 			if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				return sess_break(s, EX_TEMPFAIL, "connection lost during %s: %s",
-				                  s->phase, strerror(errno));
+						  s->phase, strerror(errno));
 		}
 		if (r > 0) {
 			s->rlen = (size_t)r;
@@ -301,8 +301,8 @@ static int conn_getline(struct submit_session *s, long long deadline, unsigned s
 			break;
 		if (n == SUBMIT_LINE_MAX)
 			return sess_break(s, EX_PROTOCOL,
-			                  "garbled reply: a line longer than %d octets during %s",
-			                  SUBMIT_LINE_MAX, s->phase);
+					  "garbled reply: a line longer than %d octets during %s",
+					  SUBMIT_LINE_MAX, s->phase);
 		s->line[n++] = ch;
 	}
 	if (n > 0 && s->line[n - 1] == '\r')
@@ -369,7 +369,7 @@ static void caps_line(struct caps *c, const char *text)
 /* Read one whole reply before deadline; with caps, note what EHLO offers.
  * 0 or an exit code. */
 static int conn_reply(struct submit_session *s, struct reply *rep, long long deadline,
-                      unsigned secs, struct caps *caps)
+		      unsigned secs, struct caps *caps)
 {
 	size_t len = 0;
 	char sep = '-';
@@ -380,20 +380,23 @@ static int conn_reply(struct submit_session *s, struct reply *rep, long long dea
 		int code, rc;
 
 		if (i == SUBMIT_REPLY_LINES_MAX)
-			return sess_break(s, EX_PROTOCOL, "garbled reply: more than %d lines during %s",
-			                  SUBMIT_REPLY_LINES_MAX, s->phase);
+			return sess_break(s, EX_PROTOCOL,
+					  "garbled reply: more than %d lines during %s",
+					  SUBMIT_REPLY_LINES_MAX, s->phase);
 		if ((rc = conn_getline(s, deadline, secs)) != 0)
 			return rc;
 		trace(s, "S: %s", s->line);
 		if (!reply_code(s->line, &code, &sep) || (i > 0 && code != rep->code))
 			return sess_break(s, EX_PROTOCOL, "garbled reply \"%s\" during %s", s->line,
-			                  s->phase);
+					  s->phase);
 		rep->code = code;
 		if (caps != NULL && i > 0 && code == 250)
 			caps_line(caps, s->line + 4); /* the first line is the server's name */
-		text = i == 0 ? s->line : s->line + 4;
-		if (i > 0 && sep == '\0')
-			text = "";
+		/* the first line whole ("451 4.3.0 try", its '-' made a space), the text
+		 * of each further line after a space */
+		if (i == 0 && sep == '-')
+			s->line[3] = ' ';
+		text = i == 0 ? s->line : sep == '\0' ? "" : s->line + 4;
 		tlen = strlen(text);
 		if (i > 0 && tlen > 0 && len + 1 < sizeof(rep->text))
 			rep->text[len++] = ' ';
@@ -414,7 +417,7 @@ static int conn_reply(struct submit_session *s, struct reply *rep, long long dea
  * instead of the line (credentials).  0 or an exit code.
  */
 static int conn_cmd(struct submit_session *s, struct reply *rep, const char *phase,
-                    const char *shown, const char *cmd, unsigned secs, struct caps *caps)
+		    const char *shown, const char *cmd, unsigned secs, struct caps *caps)
 {
 	char line[SUBMIT_CMD_MAX];
 	size_t len = strlen(cmd);
@@ -496,11 +499,11 @@ static int sess_connect(struct submit_session *s)
 	rc = getaddrinfo(s->o->host, port, &hints, &res);
 	if (rc != 0)
 		return sess_error(s, rc == EAI_AGAIN ? EX_TEMPFAIL : EX_UNAVAILABLE,
-		                  "cannot resolve %s: %s", s->o->host,
-		                  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+				  "cannot resolve %s: %s", s->o->host,
+				  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
-		                NI_NUMERICHOST) != 0)
+				NI_NUMERICHOST) != 0)
 			strcpy_bounded(addr, "?", sizeof(addr));
 		trace(s, "* connecting to %s (%s) port %u", s->o->host, addr, s->o->port);
 		if ((err = connect_one(s, ai)) == 0)
@@ -511,8 +514,8 @@ static int sess_connect(struct submit_session *s)
 	if (s->fd >= 0)
 		return 0;
 	return sess_error(s, err == ETIMEDOUT ? EX_TEMPFAIL : EX_UNAVAILABLE,
-	                  "cannot connect to %s port %u (%s): %s", s->o->host, s->o->port, addr,
-	                  strerror(err));
+			  "cannot connect to %s port %u (%s): %s", s->o->host, s->o->port, addr,
+			  strerror(err));
 }
 
 /* Is host an IPv4 or IPv6 address rather than a name? */
@@ -533,25 +536,26 @@ static int sess_tls(struct submit_session *s)
 	s->ctx = SSL_CTX_new(TLS_client_method());
 	if (s->ctx == NULL)
 		return sess_break(s, EX_SOFTWARE, "cannot set up TLS: %s",
-		                  ssl_error_text(buf, sizeof(buf), "unknown"));
+				  ssl_error_text(buf, sizeof(buf), "unknown"));
 	SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
 	if (o->insecure) {
 		SSL_CTX_set_verify(s->ctx, SSL_VERIFY_NONE, NULL);
 	} else {
 		if (SSL_CTX_set_default_verify_paths(s->ctx) != 1)
-			return sess_break(s, EX_SOFTWARE, "cannot load the system's CA certificates: %s",
-			                  ssl_error_text(buf, sizeof(buf), "unknown"));
+			return sess_break(s, EX_SOFTWARE,
+					  "cannot load the system's CA certificates: %s",
+					  ssl_error_text(buf, sizeof(buf), "unknown"));
 		SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
 	}
 	s->ssl = SSL_new(s->ctx);
 	if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1)
 		return sess_break(s, EX_SOFTWARE, "cannot set up TLS: %s",
-		                  ssl_error_text(buf, sizeof(buf), "unknown"));
+				  ssl_error_text(buf, sizeof(buf), "unknown"));
 	if (host_is_ip(o->host)) {
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), o->host) != 1)
 			return sess_break(s, EX_SOFTWARE, "cannot set up TLS for %s", o->host);
 	} else if (SSL_set_tlsext_host_name(s->ssl, o->host) != 1 ||
-	           SSL_set1_host(s->ssl, o->host) != 1) {
+		   SSL_set1_host(s->ssl, o->host) != 1) {
 		return sess_break(s, EX_SOFTWARE, "cannot set up TLS for %s", o->host);
 	}
 	s->phase = "the TLS handshake";
@@ -572,15 +576,16 @@ static int sess_tls(struct submit_session *s)
 			continue;
 		}
 		if (!o->insecure && SSL_get_verify_result(s->ssl) != X509_V_OK)
-			return sess_break(s, EX_UNAVAILABLE,
-			                  "TLS certificate verification failed for %s: %s "
-			                  "(--insecure skips the check)",
-			                  o->host,
-			                  X509_verify_cert_error_string(SSL_get_verify_result(s->ssl)));
+			return sess_break(
+				s, EX_UNAVAILABLE,
+				"TLS certificate verification failed for %s: %s "
+				"(--insecure skips the check)",
+				o->host,
+				X509_verify_cert_error_string(SSL_get_verify_result(s->ssl)));
 		return sess_break(s, EX_UNAVAILABLE, "TLS handshake with %s failed: %s", o->host,
-		                  ssl_error_text(buf, sizeof(buf),
-		                                 errno != 0 ? strerror(errno)
-		                                            : "the server closed the connection"));
+				  ssl_error_text(buf, sizeof(buf),
+						 errno != 0 ? strerror(errno)
+							    : "the server closed the connection"));
 	}
 	trace(s, "* TLS %s %s, certificate %s", SSL_get_version(s->ssl),
 	      SSL_CIPHER_get_name(SSL_get_current_cipher(s->ssl)),
@@ -608,7 +613,8 @@ static int sess_ehlo(struct submit_session *s)
 			return rc;
 		if (rep.code == 250)
 			return 0;
-		return sess_error(s, refusal_rc(&rep, EX_UNAVAILABLE), "HELO refused: %s", rep.text);
+		return sess_error(s, refusal_rc(&rep, EX_UNAVAILABLE), "HELO refused: %s",
+				  rep.text);
 	}
 	return sess_error(s, refusal_rc(&rep, EX_UNAVAILABLE), "EHLO refused: %s", rep.text);
 }
@@ -621,19 +627,19 @@ static int sess_starttls(struct submit_session *s)
 
 	if (!s->caps.starttls)
 		return sess_error(s, EX_UNAVAILABLE,
-		                  "%s does not offer STARTTLS (--tls implicit for port 465; "
-		                  "--tls none sends everything in the clear)",
-		                  s->o->host);
+				  "%s does not offer STARTTLS (--tls implicit for port 465; "
+				  "--tls none sends everything in the clear)",
+				  s->o->host);
 	if ((rc = conn_cmd(s, &rep, "STARTTLS", NULL, "STARTTLS", s->o->timeout_command, NULL)) !=
 	    0)
 		return rc;
 	if (rep.code != 220)
 		return sess_error(s, refusal_rc(&rep, EX_UNAVAILABLE), "STARTTLS refused: %s",
-		                  rep.text);
+				  rep.text);
 	if (s->rpos != s->rlen)
 		return sess_break(s, EX_PROTOCOL,
-		                  "%s sent data after its reply to STARTTLS, before TLS began",
-		                  s->o->host);
+				  "%s sent data after its reply to STARTTLS, before TLS began",
+				  s->o->host);
 	if ((rc = sess_tls(s)) != 0)
 		return rc;
 	return sess_ehlo(s);
@@ -660,12 +666,13 @@ static int sess_auth(struct submit_session *s)
 		return sess_error(s, EX_SOFTWARE, "refusing to send a password without TLS");
 	if (!s->caps.auth)
 		return sess_error(s, EX_UNAVAILABLE,
-		                  "%s does not offer AUTH (cannot log in as %s; leave out --user?)",
-		                  o->host, o->user);
+				  "%s does not offer AUTH (cannot log in as %s; leave out --user?)",
+				  o->host, o->user);
 	if (!s->caps.auth_plain && !s->caps.auth_login)
-		return sess_error(s, EX_UNAVAILABLE,
-		                  "%s offers no AUTH mechanism hato can use (PLAIN, LOGIN), only: %s",
-		                  o->host, s->caps.auth_mechs);
+		return sess_error(
+			s, EX_UNAVAILABLE,
+			"%s offers no AUTH mechanism hato can use (PLAIN, LOGIN), only: %s",
+			o->host, s->caps.auth_mechs);
 	if (ulen > 255 || plen > SUBMIT_PASSWORD_MAX)
 		return sess_error(s, EX_USAGE, "user name or password too long");
 	if (s->caps.auth_plain) {
@@ -677,21 +684,21 @@ static int sess_auth(struct submit_session *s)
 		b64(raw, 2 + ulen + plen, enc);
 		snprintf(cmd, sizeof(cmd), "AUTH PLAIN %s", enc);
 		rc = conn_cmd(s, &rep, "AUTH PLAIN", "AUTH PLAIN ********", cmd, o->timeout_command,
-		              NULL);
+			      NULL);
 		if (rc == 0 && rep.code == 334) /* wanted the response after an empty challenge */
 			rc = conn_cmd(s, &rep, "AUTH PLAIN", "********", enc, o->timeout_command,
-			              NULL);
+				      NULL);
 	} else {
 		rc = conn_cmd(s, &rep, "AUTH LOGIN", NULL, "AUTH LOGIN", o->timeout_command, NULL);
 		if (rc == 0 && rep.code == 334) {
 			b64(o->user, ulen, enc);
 			rc = conn_cmd(s, &rep, "AUTH LOGIN", "********", enc, o->timeout_command,
-			              NULL);
+				      NULL);
 		}
 		if (rc == 0 && rep.code == 334) {
 			b64(o->password, plen, enc);
 			rc = conn_cmd(s, &rep, "AUTH LOGIN", "********", enc, o->timeout_command,
-			              NULL);
+				      NULL);
 		}
 	}
 	explicit_bzero(raw, sizeof(raw));
@@ -703,11 +710,11 @@ static int sess_auth(struct submit_session *s)
 		if ((rc = conn_cmd(s, &rep, "AUTH", NULL, "*", o->timeout_command, NULL)) != 0)
 			return rc;
 		return sess_error(s, EX_PROTOCOL, "AUTH %s as %s: unexpected challenge", mech,
-		                  o->user);
+				  o->user);
 	}
 	if (rep.code != 235)
 		return sess_error(s, refusal_rc(&rep, EX_NOPERM), "AUTH %s as %s refused: %s", mech,
-		                  o->user, rep.text);
+				  o->user, rep.text);
 	return 0;
 }
 
@@ -724,7 +731,8 @@ static void sess_helo_name(struct submit_session *s)
 		return;
 	strcpy_bounded(s->helo, "[127.0.0.1]", sizeof(s->helo));
 	if (getsockname(s->fd, (struct sockaddr *)&ss, &len) != 0 ||
-	    getnameinfo((struct sockaddr *)&ss, len, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
+	    getnameinfo((struct sockaddr *)&ss, len, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) !=
+		    0)
 		return;
 	snprintf(s->helo, sizeof(s->helo), ss.ss_family == AF_INET6 ? "[IPv6:%s]" : "[%s]", addr);
 }
@@ -747,12 +755,12 @@ struct submit_session *submit_session_open(const struct submit_opts *o, int *rc)
 	if (o->tls == SUBMIT_TLS_IMPLICIT && (*rc = sess_tls(s)) != 0)
 		goto fail;
 	s->phase = "the greeting";
-	if ((*rc = conn_reply(s, &rep, now_ms() + o->timeout_greeting * 1000LL,
-	                      o->timeout_greeting, NULL)) != 0)
+	if ((*rc = conn_reply(s, &rep, now_ms() + o->timeout_greeting * 1000LL, o->timeout_greeting,
+			      NULL)) != 0)
 		goto fail;
 	if (rep.code != 220) {
 		*rc = sess_error(s, refusal_rc(&rep, EX_UNAVAILABLE), "%s refused the session: %s",
-		                 o->host, rep.text);
+				 o->host, rep.text);
 		goto fail;
 	}
 	if ((*rc = sess_ehlo(s)) != 0)
@@ -797,7 +805,7 @@ static int sess_mail(struct submit_session *s, const struct submit_message *m)
 		return 0;
 	if (rep.code == 530)
 		return sess_error(s, EX_NOPERM, "%s refused: %s (log in with --user)", phase,
-		                  rep.text);
+				  rep.text);
 	return sess_error(s, refusal_rc(&rep, EX_DATAERR), "%s refused: %s", phase, rep.text);
 }
 
@@ -846,12 +854,12 @@ static int sess_data(struct submit_session *s, const struct submit_message *m)
 		return rc;
 	s->phase = "the reply to the end of DATA";
 	if ((rc = conn_reply(s, &rep, now_ms() + s->o->timeout_data_end * 1000LL,
-	                     s->o->timeout_data_end, NULL)) != 0)
+			     s->o->timeout_data_end, NULL)) != 0)
 		return rc;
 	s->phase = "";
 	if (rep.code / 100 != 2)
 		return sess_error(s, refusal_rc(&rep, EX_DATAERR), "message refused after DATA: %s",
-		                  rep.text);
+				  rep.text);
 	return 0;
 }
 
@@ -865,17 +873,18 @@ int submit_session_send(struct submit_session *s, const struct submit_message *m
 	if (s->broken)
 		return sess_error(s, EX_SOFTWARE, "the connection is no longer usable");
 	if (s->used) {
-		if ((rc = conn_cmd(s, &rep, "RSET", NULL, "RSET", s->o->timeout_command, NULL)) != 0)
+		if ((rc = conn_cmd(s, &rep, "RSET", NULL, "RSET", s->o->timeout_command, NULL)) !=
+		    0)
 			return rc;
 		if (rep.code / 100 != 2) /* out of step: no telling what a next MAIL meets */
 			return sess_break(s, refusal_rc(&rep, EX_PROTOCOL), "RSET refused: %s",
-			                  rep.text);
+					  rep.text);
 	}
 	s->used = true;
 	if (s->caps.size > 0 && m->len > s->caps.size)
 		return sess_error(s, EX_DATAERR,
-		                  "the message is %zu octets, more than the %llu that %s accepts",
-		                  m->len, s->caps.size, s->o->host);
+				  "the message is %zu octets, more than the %llu that %s accepts",
+				  m->len, s->caps.size, s->o->host);
 	if ((rc = sess_mail(s, m)) != 0 || (rc = sess_rcpts(s, m)) != 0)
 		return rc;
 	return sess_data(s, m);
@@ -897,7 +906,7 @@ void submit_session_close(struct submit_session *s)
 	s->label = "";
 	if (!s->broken && s->fd >= 0) {
 		unsigned secs = s->o->timeout_command < SUBMIT_QUIT_TIMEOUT ? s->o->timeout_command
-		                                                             : SUBMIT_QUIT_TIMEOUT;
+									    : SUBMIT_QUIT_TIMEOUT;
 		s->quiet = true; /* the messages are decided: a failing QUIT changes nothing */
 		if (conn_cmd(s, &rep, "QUIT", NULL, "QUIT", secs, NULL) == 0 && s->ssl != NULL)
 			(void)SSL_shutdown(s->ssl); /* close_notify, best effort */

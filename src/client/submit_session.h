@@ -42,13 +42,13 @@ enum submit_tls {
 };
 
 struct submit_opts {
-	const char *host;  /* DNS name or IP address (no brackets) */
-	unsigned port;     /* 1..65535 */
+	const char *host; /* DNS name or IP address (no brackets) */
+	unsigned port;    /* 1..65535 */
 	enum submit_tls tls;
-	bool insecure;     /* do not verify the server's certificate */
-	bool verbose;      /* the dialogue on stderr */
-	const char *helo;  /* our name for EHLO; an address literal when not a domain */
-	const char *user;  /* NULL: no AUTH */
+	bool insecure;    /* do not verify the server's certificate */
+	bool verbose;     /* the dialogue on stderr */
+	const char *helo; /* our name for EHLO; an address literal when not a domain */
+	const char *user; /* NULL: no AUTH */
 	const char *password;
 	unsigned timeout_connect;  /* seconds, per address tried */
 	unsigned timeout_greeting; /* the 220 */
@@ -67,11 +67,11 @@ struct submit_session *submit_session_open(const struct submit_opts *o, int *rc)
 
 /* One message for submit_session_send(). */
 struct submit_message {
-	const char *label;         /* prefix of error lines: "" or "FILE: " */
-	const char *sender;        /* "a@b", or "" for the null sender <> */
-	const char *const *rcpts;  /* "a@b" each */
-	size_t nrcpts;             /* > 0 */
-	const char *data;          /* the message: CRLF lines, not yet dot-stuffed */
+	const char *label;        /* prefix of error lines: "" or "FILE: " */
+	const char *sender;       /* "a@b", or "" for the null sender <> */
+	const char *const *rcpts; /* "a@b" each */
+	size_t nrcpts;            /* > 0 */
+	const char *data;         /* the message: CRLF lines, not yet dot-stuffed */
 	size_t len;
 };
 

@@ -41,6 +41,7 @@
 #include "envelope.h"
 #include "local.h"
 #include "queue.h"
+#include "submit.h"
 #include "users.h"
 #include "util.h"
 
@@ -53,22 +54,24 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hato [-c FILE] COMMAND\n"
-	           "commands:\n"
-	           "  aliases check               check the aliases file: loops, refused and\n"
-	           "                              unknown targets (exit 65 on a problem)\n"
-	           "  queue                       list the queue: ID, age, size, sender and, per\n"
-	           "                              recipient, its state, attempts, next attempt,\n"
-	           "                              original address and last error\n"
-	           "  queue flush                 ask hatod to retry all pending recipients now\n"
-	           "  queue delete ID             ask hatod to drop a message (no bounce)\n"
-	           "  user add NAME [--stdin]     add an SMTP AUTH user; the password is asked "
-	           "twice\n"
-	           "                              without echo, or read as one line from stdin\n"
-	           "  user passwd NAME [--stdin]  change a user's password (asked the same way)\n"
-	           "  user del NAME               remove a user\n"
-	           "  user list                   list the users, one name a line\n"
-	           "  version                     print the version\n"
-	           "The users file is [server] users_file (default STATE/users).\n");
+		   "commands:\n"
+		   "  aliases check               check the aliases file: loops, refused and\n"
+		   "                              unknown targets (exit 65 on a problem)\n"
+		   "  queue                       list the queue: ID, age, size, sender and, per\n"
+		   "                              recipient, its state, attempts, next attempt,\n"
+		   "                              original address and last error\n"
+		   "  queue flush                 ask hatod to retry all pending recipients now\n"
+		   "  queue delete ID             ask hatod to drop a message (no bounce)\n"
+		   "  send --server HOST[:PORT] ... [RCPT...]  submit the message on stdin to a\n"
+		   "                              server (hato send --help)\n"
+		   "  user add NAME [--stdin]     add an SMTP AUTH user; the password is asked "
+		   "twice\n"
+		   "                              without echo, or read as one line from stdin\n"
+		   "  user passwd NAME [--stdin]  change a user's password (asked the same way)\n"
+		   "  user del NAME               remove a user\n"
+		   "  user list                   list the users, one name a line\n"
+		   "  version                     print the version\n"
+		   "The users file is [server] users_file (default STATE/users).\n");
 }
 
 /* "3d4h", "12m", "40s": an age for people. */
@@ -80,7 +83,8 @@ static void format_age(time_t secs, char *buf, size_t size)
 		snprintf(buf, size, "%lldd%lldh", (long long)secs / 86400,
 			 (long long)(secs % 86400) / 3600);
 	else if (secs >= 3600)
-		snprintf(buf, size, "%lldh%lldm", (long long)secs / 3600, (long long)(secs % 3600) / 60);
+		snprintf(buf, size, "%lldh%lldm", (long long)secs / 3600,
+			 (long long)(secs % 3600) / 60);
 	else if (secs >= 60)
 		snprintf(buf, size, "%lldm", (long long)secs / 60);
 	else
@@ -272,7 +276,7 @@ static int control_connect(const char *path, long long deadline, int *fdp)
  * 0 with reply set (its LF removed), ETIMEDOUT, EPROTO for a reply that is
  * missing, too long or not one line, or another errno. */
 static int control_exchange(int fd, const char *request, long long deadline, char *reply,
-                            size_t size)
+			    size_t size)
 {
 	char line[CONTROL_LINE_MAX + 2];
 	size_t len, off = 0, got = 0;
@@ -343,12 +347,12 @@ static int queue_control(const struct conf *c, const char *request)
 	case EACCES:
 	case EPERM:
 		fprintf(stderr,
-		        "hato: cannot connect to hatod at %s: %s (see control_socket_mode)\n", path,
-		        strerror(e));
+			"hato: cannot connect to hatod at %s: %s (see control_socket_mode)\n", path,
+			strerror(e));
 		return EX_NOPERM;
 	case ETIMEDOUT:
 		fprintf(stderr, "hato: hatod did not answer within %d s (%s)\n",
-		        CONTROL_TIMEOUT_SECONDS, path);
+			CONTROL_TIMEOUT_SECONDS, path);
 		return EX_TEMPFAIL;
 	case EPROTO:
 		fprintf(stderr, "hato: no valid reply from hatod at %s\n", path);
@@ -393,8 +397,8 @@ static int queue_delete(const struct conf *c, const char *arg)
 	if (len != QUEUE_ID_LEN || !queue_id_valid(id)) {
 		escape_text(arg, len, shown, sizeof(shown));
 		fprintf(stderr,
-		        "hato: bad queue ID \"%s\": %d hex digits, as hato queue lists them\n",
-		        shown, QUEUE_ID_LEN);
+			"hato: bad queue ID \"%s\": %d hex digits, as hato queue lists them\n",
+			shown, QUEUE_ID_LEN);
 		return EX_USAGE;
 	}
 	snprintf(request, sizeof(request), "DELETE %s", id);
@@ -433,8 +437,8 @@ static int users_exit_code(int e, int other)
 static int user_usage(void)
 {
 	fprintf(stderr,
-	        "hato: usage: hato [-c FILE] user add|passwd NAME [--stdin] | user del NAME "
-	        "| user list\n");
+		"hato: usage: hato [-c FILE] user add|passwd NAME [--stdin] | user del NAME "
+		"| user list\n");
 	return EX_USAGE;
 }
 
@@ -503,7 +507,7 @@ static int read_password_line(int fd, char *buf, size_t size, const char **why)
 	*why = too_long ? "password too long (at most " HATO_STR(PASSWORD_MAX) " octets)"
 	       : nul    ? "password contains a NUL byte"
 	       : n == 0 ? "empty password"
-	                : NULL;
+			: NULL;
 	return *why != NULL ? EX_DATAERR : 0;
 }
 
@@ -555,12 +559,12 @@ static int read_password_tty(const char *user, char *pw, size_t size)
 	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "hato: no terminal to ask for the password on (%s): use --stdin\n",
-		        strerror(errno));
+			strerror(errno));
 		return EX_USAGE;
 	}
 	if (tcgetattr(fd, &old) != 0) {
 		fprintf(stderr, "hato: cannot use the terminal (%s): use --stdin\n",
-		        strerror(errno));
+			strerror(errno));
 		close(fd);
 		return EX_USAGE;
 	}
@@ -618,7 +622,7 @@ static int give_to_daemon(const struct conf *c, const char *path)
 	gr = getgrnam(c->group);
 	if (chown(path, pw->pw_uid, gr != NULL ? gr->gr_gid : pw->pw_gid) != 0) {
 		fprintf(stderr, "hato: cannot chown %s to %s: %s\n", path, c->user,
-		        strerror(errno));
+			strerror(errno));
 		return EX_IOERR;
 	}
 	return 0;
@@ -634,7 +638,7 @@ static int prepare_state_dir(const struct conf *c)
 		if (e == EEXIST)
 			return 0;
 		fprintf(stderr, "hato: cannot create state directory %s: %s\n", c->state_dir,
-		        strerror(e));
+			strerror(e));
 		return users_exit_code(e, EX_CANTCREAT);
 	}
 	return give_to_daemon(c, c->state_dir);
@@ -659,8 +663,8 @@ static int user_set(const struct conf *c, const char *name, bool add, bool from_
 	userdb_free(db);
 	if (add && exists) {
 		fprintf(stderr,
-		        "hato: user %s exists already (hato user passwd changes the password)\n",
-		        name);
+			"hato: user %s exists already (hato user passwd changes the password)\n",
+			name);
 		return EX_CANTCREAT;
 	}
 	if (!add && !exists) {
@@ -668,7 +672,7 @@ static int user_set(const struct conf *c, const char *name, bool add, bool from_
 		return EX_NOUSER;
 	}
 	rc = from_stdin ? read_password_stdin(pw, sizeof(pw))
-	                : read_password_tty(name, pw, sizeof(pw));
+			: read_password_tty(name, pw, sizeof(pw));
 	if (rc != 0) {
 		explicit_bzero(pw, sizeof(pw));
 		return rc;
@@ -736,8 +740,8 @@ static int cmd_user(const struct conf *c, int argc, char **argv)
 	if (!userdb_name_ok(name)) {
 		escape_text(name, strlen(name), shown, sizeof(shown));
 		fprintf(stderr,
-		        "hato: bad user name \"%s\": 1-%d characters of A-Z a-z 0-9 . _ + - @\n",
-		        shown, USERDB_NAME_MAX);
+			"hato: bad user name \"%s\": 1-%d characters of A-Z a-z 0-9 . _ + - @\n",
+			shown, USERDB_NAME_MAX);
 		return EX_USAGE;
 	}
 	if (strcmp(verb, "del") == 0)
@@ -823,6 +827,8 @@ int main(int argc, char **argv)
 		printf("hato %s\n", HATO_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[optind], "send") == 0) /* a client: no configuration needed */
+		return submit_main(argc - optind, argv + optind);
 	if (path != NULL && *path == '\0')
 		path = NULL;
 	c = conf_load(path, err, sizeof(err));

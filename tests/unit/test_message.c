@@ -130,11 +130,11 @@ static void test_addr_display_names(void **state)
 {
 	(void)state;
 	check_list("Name <a@b.example>, c@d.example, \"x, y\" <e@f.example>", "a@b.example",
-	           "c@d.example", "e@f.example", NULL);
+		   "c@d.example", "e@f.example", NULL);
 	check_list("John Q. Public <jqp@example.org>", "jqp@example.org", NULL);
 	check_list("<a@b.example>", "a@b.example", NULL);
 	check_list("\"Smith, John\" <js@example.org>, \"Doe; Jane: <x>\" <jd@example.org>",
-	           "js@example.org", "jd@example.org", NULL);
+		   "js@example.org", "jd@example.org", NULL);
 	check_list("\"a \\\"quoted\\\" name\" <q@example.org>", "q@example.org", NULL);
 	check_list("=?UTF-8?Q?J=C3=BCrgen?= <j@example.org>", "j@example.org", NULL);
 	check_list("J\xc3\xbcrgen M\xc3\xbcller <j@example.org>", "j@example.org", NULL);
@@ -146,7 +146,7 @@ static void test_addr_comments(void **state)
 	check_list("a@b.example (Alice)", "a@b.example", NULL);
 	check_list("(Alice) a@b.example", "a@b.example", NULL);
 	check_list("Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>",
-	           "pete@silly.test", NULL);
+		   "pete@silly.test", NULL);
 	check_list("a@b.example (nested (comment, with comma))", "a@b.example", NULL);
 	check_list("a (x) @ (y) b.example", "a@b.example", NULL); /* obsolete CFWS */
 }
@@ -157,10 +157,10 @@ static void test_addr_groups(void **state)
 	check_list("undisclosed-recipients:;", NULL);
 	check_list("undisclosed-recipients: ;", NULL);
 	check_list("Friends: a@b.example, Bob <c@d.example>;", "a@b.example", "c@d.example", NULL);
-	check_list("A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;",
-	           "c@a.test", "joe@where.test", "jdoe@one.test", NULL);
+	check_list("A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;", "c@a.test",
+		   "joe@where.test", "jdoe@one.test", NULL);
 	check_list("x@y.example, team: a@b.example;, z@w.example", "x@y.example", "a@b.example",
-	           "z@w.example", NULL);
+		   "z@w.example", NULL);
 	check_list("\"My group\": a@b.example;", "a@b.example", NULL);
 	check_list("Undisclosed recipients:;", NULL);
 }
@@ -169,7 +169,7 @@ static void test_addr_folding(void **state)
 {
 	(void)state;
 	check_list(" A <a@b.example>,\r\n\tB <c@d.example>,\r\n c@e.example\r\n", "a@b.example",
-	           "c@d.example", "c@e.example", NULL);
+		   "c@d.example", "c@e.example", NULL);
 	check_list("\"folded\r\n name\" <a@b.example>", "a@b.example", NULL);
 	check_list("a@b.example\r\n", "a@b.example", NULL);
 }
@@ -352,7 +352,7 @@ static void test_header_end(void **state)
 static void test_has_field(void **state)
 {
 	const char *m = "from: a@b.example\r\nX-Date: no\r\nMessage-Id: <x@y>\r\n"
-	                "Subject: Date: in a value\r\n\r\nDate: in the body\r\n";
+			"Subject: Date: in a value\r\n\r\nDate: in the body\r\n";
 
 	(void)state;
 	assert_true(message_has_field(m, strlen(m), "From"));
@@ -372,14 +372,14 @@ static void test_prepare_adds_missing(void **state)
 {
 	(void)state;
 	check_prepared("Subject: hi\nTo: a@b.example\n\nbody\n",
-	               "Subject: hi\r\nTo: a@b.example\r\n" ADDED "\r\nbody\r\n");
+		       "Subject: hi\r\nTo: a@b.example\r\n" ADDED "\r\nbody\r\n");
 	check_prepared("From: x@y.example\r\nDate: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
-	               "Message-ID: <1@y>\r\nTo: a@b.example\r\n\r\nbody\r\n",
-	               "From: x@y.example\r\nDate: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
-	               "Message-ID: <1@y>\r\nTo: a@b.example\r\n\r\nbody\r\n");
+		       "Message-ID: <1@y>\r\nTo: a@b.example\r\n\r\nbody\r\n",
+		       "From: x@y.example\r\nDate: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
+		       "Message-ID: <1@y>\r\nTo: a@b.example\r\n\r\nbody\r\n");
 	check_prepared("message-id: <1@y>\nTO: a@b.example\n\n",
-	               "message-id: <1@y>\r\nTO: a@b.example\r\nFrom: " FROM "\r\nDate: " DATE
-	               "\r\n\r\n");
+		       "message-id: <1@y>\r\nTO: a@b.example\r\nFrom: " FROM "\r\nDate: " DATE
+		       "\r\n\r\n");
 }
 
 static void test_prepare_separator(void **state)
@@ -406,7 +406,7 @@ static void test_prepare_separator(void **state)
 	prepare("From: a@b.example\nDate: d\nMessage-ID: <m@b>\nbody line\n", false, &p);
 	assert_true(p.ok);
 	assert_string_equal(p.out.s,
-	                    "From: a@b.example\r\nDate: d\r\nMessage-ID: <m@b>\r\nbody line\r\n");
+			    "From: a@b.example\r\nDate: d\r\nMessage-ID: <m@b>\r\nbody line\r\n");
 	prepared_free(&p);
 }
 
@@ -414,18 +414,17 @@ static void test_prepare_bcc_removed(void **state)
 {
 	(void)state;
 	check_prepared("To: a@b.example\nBcc: hidden@b.example,\n  other@b.example\nSubject: s\n\n"
-	               "Bcc: in the body stays\n",
-	               "To: a@b.example\r\nSubject: s\r\n" ADDED
-	               "\r\nBcc: in the body stays\r\n");
+		       "Bcc: in the body stays\n",
+		       "To: a@b.example\r\nSubject: s\r\n" ADDED "\r\nBcc: in the body stays\r\n");
 	check_prepared("bcc: x@y.example\nBCC: z@y.example\nTo: a@b.example\n\nb\n",
-	               "To: a@b.example\r\n" ADDED "\r\nb\r\n");
+		       "To: a@b.example\r\n" ADDED "\r\nb\r\n");
 	check_prepared("Bcc:\nTo: a@b.example\n\n", "To: a@b.example\r\n" ADDED "\r\n");
 	check_prepared("Bcc : obsolete@y.example\nTo: a@b.example\n\n",
-	               "To: a@b.example\r\n" ADDED "\r\n");
+		       "To: a@b.example\r\n" ADDED "\r\n");
 	/* lookalikes stay */
 	check_prepared("Bccx: k@y.example\nX-Bcc: k@y.example\nTo: a@b.example\n\n",
-	               "Bccx: k@y.example\r\nX-Bcc: k@y.example\r\nTo: a@b.example\r\n" ADDED
-	               "\r\n");
+		       "Bccx: k@y.example\r\nX-Bcc: k@y.example\r\nTo: a@b.example\r\n" ADDED
+		       "\r\n");
 }
 
 static void test_prepare_bcc_removed_without_extract(void **state)
@@ -446,14 +445,14 @@ static void test_prepare_extracts(void **state)
 
 	(void)state;
 	prepare("To: Alice <alice@b.example>, \"Smith, Bob\" <bob@b.example>\n"
-	        "Cc: team: carol@b.example, dave@b.example;,\n"
-	        "  undisclosed-recipients:;\n"
-	        "Bcc: eve@b.example\n"
-	        "cc: alice@B.example\n"
-	        "Reply-To: not@b.example\n"
-	        "Subject: x\n\n"
-	        "To: body@b.example\n",
-	        true, &p);
+		"Cc: team: carol@b.example, dave@b.example;,\n"
+		"  undisclosed-recipients:;\n"
+		"Bcc: eve@b.example\n"
+		"cc: alice@B.example\n"
+		"Reply-To: not@b.example\n"
+		"Subject: x\n\n"
+		"To: body@b.example\n",
+		true, &p);
 	assert_true(p.ok);
 	assert_int_equal(p.rcpts.n, 5);
 	assert_string_equal(p.rcpts.v[0], "alice@b.example");
@@ -463,7 +462,7 @@ static void test_prepare_extracts(void **state)
 	assert_string_equal(p.rcpts.v[4], "eve@b.example");
 	assert_null(strstr(p.out.s, "eve@"));
 	assert_non_null(strstr(p.out.s, "Cc: team: carol@b.example, dave@b.example;,\r\n"
-	                                 "  undisclosed-recipients:;\r\n"));
+					"  undisclosed-recipients:;\r\n"));
 	prepared_free(&p);
 }
 
@@ -593,34 +592,34 @@ static void test_format_msgid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_addr_plain),
-	    cmocka_unit_test(test_addr_display_names),
-	    cmocka_unit_test(test_addr_comments),
-	    cmocka_unit_test(test_addr_groups),
-	    cmocka_unit_test(test_addr_folding),
-	    cmocka_unit_test(test_addr_empty_elements),
-	    cmocka_unit_test(test_addr_forms),
-	    cmocka_unit_test(test_addr_duplicates),
-	    cmocka_unit_test(test_addr_refused),
-	    cmocka_unit_test(test_addr_error_keeps_earlier),
-	    cmocka_unit_test(test_addr_too_long),
-	    cmocka_unit_test(test_addrs_add),
-	    cmocka_unit_test(test_normalize),
-	    cmocka_unit_test(test_normalize_refused),
-	    cmocka_unit_test(test_header_end),
-	    cmocka_unit_test(test_has_field),
-	    cmocka_unit_test(test_prepare_adds_missing),
-	    cmocka_unit_test(test_prepare_separator),
-	    cmocka_unit_test(test_prepare_bcc_removed),
-	    cmocka_unit_test(test_prepare_bcc_removed_without_extract),
-	    cmocka_unit_test(test_prepare_extracts),
-	    cmocka_unit_test(test_prepare_refused),
-	    cmocka_unit_test(test_prepare_null_fill),
-	    cmocka_unit_test(test_dot_stuff),
-	    cmocka_unit_test(test_lf_to_crlf_then_stuffed),
-	    cmocka_unit_test(test_is_8bit),
-	    cmocka_unit_test(test_format_date),
-	    cmocka_unit_test(test_format_msgid),
+		cmocka_unit_test(test_addr_plain),
+		cmocka_unit_test(test_addr_display_names),
+		cmocka_unit_test(test_addr_comments),
+		cmocka_unit_test(test_addr_groups),
+		cmocka_unit_test(test_addr_folding),
+		cmocka_unit_test(test_addr_empty_elements),
+		cmocka_unit_test(test_addr_forms),
+		cmocka_unit_test(test_addr_duplicates),
+		cmocka_unit_test(test_addr_refused),
+		cmocka_unit_test(test_addr_error_keeps_earlier),
+		cmocka_unit_test(test_addr_too_long),
+		cmocka_unit_test(test_addrs_add),
+		cmocka_unit_test(test_normalize),
+		cmocka_unit_test(test_normalize_refused),
+		cmocka_unit_test(test_header_end),
+		cmocka_unit_test(test_has_field),
+		cmocka_unit_test(test_prepare_adds_missing),
+		cmocka_unit_test(test_prepare_separator),
+		cmocka_unit_test(test_prepare_bcc_removed),
+		cmocka_unit_test(test_prepare_bcc_removed_without_extract),
+		cmocka_unit_test(test_prepare_extracts),
+		cmocka_unit_test(test_prepare_refused),
+		cmocka_unit_test(test_prepare_null_fill),
+		cmocka_unit_test(test_dot_stuff),
+		cmocka_unit_test(test_lf_to_crlf_then_stuffed),
+		cmocka_unit_test(test_is_8bit),
+		cmocka_unit_test(test_format_date),
+		cmocka_unit_test(test_format_msgid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
