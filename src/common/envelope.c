@@ -232,7 +232,7 @@ bool envelope_parse(const char *text, size_t len, struct envelope *e, char *err,
 			*next++ = '\0';
 		lineno++;
 		if (*line == '\0')
-			continue; /* blank lines are counted, not meaningful */
+			continue;                 /* blank lines are counted, not meaningful */
 		if (strchr(line, '\r') != NULL) { /* never written: no value holds one */
 			snprintf(err, errsz, "line %u: carriage return", lineno);
 			ok = false;
