@@ -14,6 +14,7 @@ PACKAGES=(
 	build-essential    # cc, make, libc headers
 	pkg-config         # the Makefile asks it for compiler/linker flags
 	clang              # make asan, make fuzz (libFuzzer)
+	clang-format       # make format-check (CI)
 	libclang-rt-14-dev # ASan/UBSan/libFuzzer runtimes for clang 14
 	libevent-dev       # event loop, bufferevents, libevent_openssl/pthreads
 	libssl-dev         # TLS (OpenSSL 3)
