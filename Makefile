@@ -85,3 +85,40 @@ format-check:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: hatod into $(PREFIX)/sbin,
+# hato into $(PREFIX)/bin, and `sendmail` and `mailq` in $(PREFIX)/sbin as
+# symbolic links to hato (relative, so a DESTDIR tree stays right), which
+# acts on the name it is called by.  Nothing is set-uid.  Run as root, hato
+# is installed set-gid hatodrop, mode 2755 (the group is created with
+# `groupadd --system hatodrop` when missing, but never for a DESTDIR
+# staging tree: a package creates it when installed): that lets any user's
+# sendmail create a file in the maildrop directory, which hatod keeps at
+# mode 1730 owned hato:hatodrop - the group may add files but not list or
+# read the directory, and the sticky bit stops anyone removing another's
+# file.  hato takes the group only to write the drop file and gives it up
+# for every other command.  Without root hato is installed plainly (0755):
+# only the maildrop directory's owner can then use sendmail.
+PREFIX ?= /usr/local
+DROP_GROUP := hatodrop
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/hatod $(DESTDIR)$(PREFIX)/sbin/hatod
+	install -m 0755 $(BUILD)/hato $(DESTDIR)$(PREFIX)/bin/hato
+	@if [ "$$(id -u)" = 0 ]; then \
+		if [ -z "$(DESTDIR)" ] && ! getent group $(DROP_GROUP) >/dev/null; then \
+			echo "groupadd --system $(DROP_GROUP)"; \
+			groupadd --system $(DROP_GROUP) || exit 1; \
+		fi; \
+		if getent group $(DROP_GROUP) >/dev/null; then \
+			echo "chgrp $(DROP_GROUP) + chmod 2755 $(DESTDIR)$(PREFIX)/bin/hato"; \
+			chgrp $(DROP_GROUP) $(DESTDIR)$(PREFIX)/bin/hato && \
+			chmod 2755 $(DESTDIR)$(PREFIX)/bin/hato || exit 1; \
+		else \
+			echo "note: no group $(DROP_GROUP): hato installed without set-gid"; \
+		fi; \
+	else \
+		echo "note: not root: hato installed without set-gid $(DROP_GROUP)"; \
+	fi
+	ln -sfn ../bin/hato $(DESTDIR)$(PREFIX)/sbin/sendmail
+	ln -sfn ../bin/hato $(DESTDIR)$(PREFIX)/sbin/mailq

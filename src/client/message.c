@@ -31,6 +31,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "base64.h"
 #include "util.h"
 
 /* Format one line of explanation into err. */
@@ -103,6 +104,7 @@ struct alist {
 	bool gap;            /* white space or a comment since the last token */
 	bool phrase;         /* two words with only CFWS between: a display name */
 	bool in_group;       /* between "name:" and ";" */
+	const char *domain;  /* for a bare local part ("root"), or NULL: refused */
 };
 
 static bool is_wsp(char c)
@@ -247,22 +249,30 @@ static bool al_angle(struct alist *al)
 	return true;
 }
 
-/* Check addr[0..len) as an RFC 5321 mailbox and append its canonical form. */
+/* Check addr[0..len) as an RFC 5321 mailbox and append its canonical form;
+ * without an "@" it is a local part in al->domain, when that is set. */
 static bool al_add(struct alist *al, const char *addr, size_t len, const char *shown)
 {
 	char path[ADDR_PATH_MAX + 8], canon[ADDR_PATH_MAX + 8];
 	struct mailaddr m;
 	const char *end;
 	enum addr_error e;
+	size_t dlen = 0;
 
 	if (len == 0)
 		return al_fail(al, "empty address <> in \"%s\"", shown);
-	if (len + 3 > sizeof(path))
+	if (al->domain != NULL && memchr(addr, '@', len) == NULL)
+		dlen = strlen(al->domain) + 1;
+	if (len + dlen + 3 > sizeof(path))
 		return al_fail(al, "address too long in \"%s\"", shown);
 	path[0] = '<';
 	memcpy(path + 1, addr, len);
-	path[len + 1] = '>';
-	path[len + 2] = '\0';
+	if (dlen > 0) {
+		path[len + 1] = '@';
+		memcpy(path + len + 2, al->domain, dlen - 1);
+	}
+	path[len + dlen + 1] = '>';
+	path[len + dlen + 2] = '\0';
 	e = addr_parse_path(path, &end, &m, 0);
 	if (e == ADDR_ERR_TOO_LONG)
 		return al_fail(al, "address too long in \"%s\"", shown);
@@ -290,7 +300,7 @@ static bool al_finish(struct alist *al)
 		return al_add(al, al->angle.s, al->angle.len, shown);
 	if (!al->any)
 		return true; /* an empty list element: obsolete, harmless */
-	if (al->phrase || memchr(al->spec.s, '@', al->spec.len) == NULL)
+	if (al->phrase || (al->domain == NULL && memchr(al->spec.s, '@', al->spec.len) == NULL))
 		return al_fail(al, "no <address> in \"%s\"", shown);
 	return al_add(al, al->spec.s, al->spec.len, shown);
 }
@@ -369,7 +379,14 @@ static bool al_parse(struct alist *al)
 bool message_parse_addr_list(const char *value, size_t len, struct message_addrs *out, char *err,
 			     size_t errsize)
 {
-	struct alist al = {.p = value, .end = value + len, .out = out};
+	return message_parse_addr_list_in(value, len, NULL, out, err, errsize);
+}
+
+/* See message.h. */
+bool message_parse_addr_list_in(const char *value, size_t len, const char *domain,
+				struct message_addrs *out, char *err, size_t errsize)
+{
+	struct alist al = {.p = value, .end = value + len, .out = out, .domain = domain};
 	bool ok;
 
 	al.err = err;
@@ -546,8 +563,8 @@ bool message_prepare(const char *in, size_t len, const struct message_fill *fill
 		for (size_t i = 0; fill->extract && i < 3; i++) {
 			if (!field_is(m.s, &f, rcpt_fields[i]))
 				continue;
-			if (!message_parse_addr_list(m.s + f.value, f.end - f.value, rcpts, why,
-						     sizeof(why))) {
+			if (!message_parse_addr_list_in(m.s + f.value, f.end - f.value,
+							fill->domain, rcpts, why, sizeof(why))) {
 				set_err(err, errsize, "%s: %s", rcpt_fields[i], why);
 				strbuf_free(&m);
 				return false;
@@ -625,4 +642,69 @@ bool message_format_msgid(time_t t, const unsigned char rnd[8], const char *host
 		buf, size, "<%04d%02d%02d%02d%02d%02d.%02x%02x%02x%02x%02x%02x%02x%02x@%s>",
 		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], host);
+}
+
+/* RFC 5322 §3.2.3 atext: what a display name may hold without quotes. */
+static bool is_atext(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* RFC 2047 encoded-words for name[0..len), which holds non-ASCII octets
+ * (taken to be UTF-8): each word at most 75 characters (45 octets of text),
+ * a UTF-8 sequence never split between two words. */
+static void encode_words(const unsigned char *name, size_t len, struct strbuf *out)
+{
+	enum { WORD_TEXT_MAX = 45 };
+	char b64[BASE64_ENCODED_SIZE(WORD_TEXT_MAX)];
+	size_t pos = 0;
+
+	while (pos < len) {
+		size_t n = len - pos < WORD_TEXT_MAX ? len - pos : WORD_TEXT_MAX;
+
+		while (n > 1 && pos + n < len && (name[pos + n] & 0xc0) == 0x80)
+			n--; /* the next word starts a character, not its middle */
+		base64_encode(name + pos, n, b64);
+		strbuf_printf(out, "%s=?UTF-8?B?%s?=", pos > 0 ? " " : "", b64);
+		pos += n;
+	}
+}
+
+/* See message.h. */
+bool message_format_mailbox(const char *name, const char *addr, struct strbuf *out)
+{
+	const unsigned char *n = (const unsigned char *)name;
+	size_t len = strlen(name);
+	bool plain = true, ascii = true;
+
+	for (size_t i = 0; i < len; i++) {
+		if (n[i] < ' ' || n[i] == 0x7f)
+			return false;
+		ascii = ascii && n[i] < 0x80;
+		plain = plain && (n[i] == ' ' || is_atext(n[i]));
+	}
+	while (len > 0 && n[0] == ' ')
+		n++, len--;
+	while (len > 0 && n[len - 1] == ' ')
+		len--;
+	if (len == 0) {
+		strbuf_adds(out, addr);
+		return true;
+	}
+	if (!ascii) {
+		encode_words(n, len, out);
+	} else if (plain) {
+		strbuf_add(out, (const char *)n, len);
+	} else {
+		strbuf_add(out, "\"", 1);
+		for (size_t i = 0; i < len; i++) {
+			if (n[i] == '"' || n[i] == '\\')
+				strbuf_add(out, "\\", 1);
+			strbuf_add(out, (const char *)n + i, 1);
+		}
+		strbuf_add(out, "\"", 1);
+	}
+	strbuf_printf(out, " <%s>", addr);
+	return true;
 }

@@ -14,9 +14,13 @@
  *                         list: display names, quoted strings, comments,
  *                         groups ("undisclosed-recipients:;"), folding,
  *                         obsolete routes and empty list elements.
+ *   message_parse_addr_list_in()  the same, a bare local part ("root")
+ *                         taken to be in a given domain (sendmail mode).
  *   message_prepare()     all of it for one message: recipients from To,
  *                         Cc and Bcc (-t), every Bcc field removed, From,
  *                         Date and Message-ID added when missing.
+ *   message_format_mailbox()  "Full Name <addr>" for a From: to add, the
+ *                         name quoted or RFC 2047-encoded as it needs.
  *   message_dot_stuff()   the DATA form (RFC 5321 §4.5.2) with its final dot.
  *
  * Addresses come out as "local@domain", validated and spelled by addr.c
@@ -62,6 +66,12 @@ bool message_addrs_add(struct message_addrs *a, const char *addr);
 bool message_parse_addr_list(const char *value, size_t len, struct message_addrs *out, char *err,
 			     size_t errsize);
 
+/* As message_parse_addr_list(), but an address without "@" ("root",
+ * "<root>") is the local part of one in domain ("root@domain"); with
+ * domain NULL it is refused, as there. */
+bool message_parse_addr_list_in(const char *value, size_t len, const char *domain,
+				struct message_addrs *out, char *err, size_t errsize);
+
 /*
  * Append in[0..len) to out with every line ended by CRLF: LF and CRLF are
  * both taken as line endings, and a last line without one gets CRLF.  False
@@ -84,10 +94,11 @@ bool message_has_field(const char *msg, size_t len, const char *name);
 
 /* What message_prepare() adds and extracts. */
 struct message_fill {
-	const char *from;  /* value for a missing From: (e.g. "alice@example.org") */
-	const char *date;  /* value for a missing Date: (message_format_date) */
-	const char *msgid; /* value for a missing Message-ID: (message_format_msgid) */
-	bool extract;      /* -t: append the addresses of To, Cc and Bcc to rcpts */
+	const char *from;   /* value for a missing From: (e.g. "alice@example.org") */
+	const char *date;   /* value for a missing Date: (message_format_date) */
+	const char *msgid;  /* value for a missing Message-ID: (message_format_msgid) */
+	bool extract;       /* -t: append the addresses of To, Cc and Bcc to rcpts */
+	const char *domain; /* -t: of bare local parts in To, Cc, Bcc; NULL: refused */
 };
 
 /*
@@ -119,5 +130,15 @@ bool message_format_date(time_t t, char *buf, size_t size);
  * and host; false when size is too small. */
 bool message_format_msgid(time_t t, const unsigned char rnd[8], const char *host, char *buf,
 			  size_t size);
+
+/*
+ * Append the mailbox "name <addr>" (RFC 5322 §3.4) to out: name as it is
+ * when it is atoms and spaces, a quoted string when it holds other ASCII
+ * ("\"Smith, J.\" <a@b>"), RFC 2047 "=?UTF-8?B?...?=" words when it holds
+ * octets above 127; addr alone when name is empty or blank.  False (out
+ * untouched) when name holds a control character: a CR or LF there would
+ * start a new header field.
+ */
+bool message_format_mailbox(const char *name, const char *addr, struct strbuf *out);
 
 #endif

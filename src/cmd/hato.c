@@ -7,6 +7,13 @@
  * `hato queue flush` and `hato queue delete ID` ask the running hatod over
  * its control socket (control.h) and print its reply.
  *
+ * Installed as (or linked to as) `sendmail`, and for `hato send` without
+ * --server, hato is the sendmail command (sendmail.h): the message on
+ * stdin goes into the maildrop directory for hatod.  As `mailq`, or with
+ * sendmail -bp, it lists the queue.  hato may be installed set-gid
+ * maildrop_group for that: main() gives the group up at once, takes it
+ * back only to write a drop file, and for good for every other command.
+ *
  * Exit codes are sysexits(3): EX_USAGE bad arguments or no terminal to ask
  * on, EX_DATAERR a malformed users file or unusable password, EX_NOUSER no
  * such user, EX_CANTCREAT the user exists already or the file cannot be
@@ -41,6 +48,7 @@
 #include "envelope.h"
 #include "local.h"
 #include "queue.h"
+#include "sendmail.h"
 #include "submit.h"
 #include "users.h"
 #include "util.h"
@@ -62,6 +70,8 @@ static void usage(FILE *f)
 		   "                              original address and last error\n"
 		   "  queue flush                 ask hatod to retry all pending recipients now\n"
 		   "  queue delete ID             ask hatod to drop a message (no bounce)\n"
+		   "  send [-t] [-i] [-f ADDR] [RCPT...]  queue the message on stdin for\n"
+		   "                              hatod, as sendmail does (hato send --help)\n"
 		   "  send --server HOST[:PORT] ... [RCPT...]  submit the message on stdin to a\n"
 		   "                              server (hato send --help)\n"
 		   "  user add NAME [--stdin]     add an SMTP AUTH user; the password is asked "
@@ -796,13 +806,72 @@ static int cmd_aliases(const struct conf *c, int argc, char **argv)
 	return problems == 0 ? 0 : EX_DATAERR;
 }
 
+/*
+ * sendmail, mailq, and `hato send` without --server (argv[0] is the program
+ * or "send"; path is the configuration named so far: hato -c FILE or
+ * $HATO_CONFIG).  -c FILE among the sendmail options wins.
+ */
+static int cmd_sendmail(const char *path, int argc, char **argv, bool mailq)
+{
+	struct sendmail_opts o;
+	struct conf *c;
+	char err[1024];
+	int rc;
+
+	rc = sendmail_parse_args(argc, argv, mailq, &o, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "hato: %s\n", err);
+		return rc;
+	}
+	if (o.help) {
+		char *submit_help[] = {"send", "--help", NULL};
+
+		sendmail_usage(stdout);
+		if (strcmp(argv[0], "send") != 0)
+			return 0;
+		printf("\nWith --server, hato send is an SMTP client instead:\n");
+		fflush(stdout);
+		return submit_main(2, submit_help);
+	}
+	if (o.config != NULL)
+		path = o.config;
+	if (path != NULL && *path == '\0')
+		path = NULL;
+	if (o.list_queue && !sendmail_setgid_off(true)) {
+		fprintf(stderr, "hato: cannot give up the set-gid group: %s\n", strerror(errno));
+		return EX_OSERR;
+	}
+	c = conf_load(path, err, sizeof(err));
+	if (c == NULL) {
+		fprintf(stderr, "hato: %s\n", err);
+		return EX_CONFIG;
+	}
+	rc = o.list_queue ? queue_list(c) : sendmail_run(&o, c);
+	conf_free(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	const char *path = getenv("HATO_CONFIG");
+	const char *path = getenv("HATO_CONFIG"), *prog;
 	struct conf *c;
 	char err[1024];
 	int ch, rc;
 
+	/* set-gid maildrop_group (make install): only a drop file gets the group */
+	if (!sendmail_setgid_off(false)) {
+		fprintf(stderr, "hato: cannot give up the set-gid group: %s\n", strerror(errno));
+		return EX_OSERR;
+	}
+	if (argc < 1) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	prog = strrchr(argv[0], '/') != NULL ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (strcmp(prog, "sendmail") == 0)
+		return cmd_sendmail(path, argc, argv, false);
+	if (strcmp(prog, "mailq") == 0)
+		return cmd_sendmail(path, argc, argv, true);
 	while ((ch = getopt(argc, argv, "+c:hV")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -826,6 +895,13 @@ int main(int argc, char **argv)
 	if (strcmp(argv[optind], "version") == 0) {
 		printf("hato %s\n", HATO_VERSION);
 		return 0;
+	}
+	if (strcmp(argv[optind], "send") == 0 &&
+	    !sendmail_wants_server(argc - optind, argv + optind))
+		return cmd_sendmail(path, argc - optind, argv + optind, false);
+	if (!sendmail_setgid_off(true)) {
+		fprintf(stderr, "hato: cannot give up the set-gid group: %s\n", strerror(errno));
+		return EX_OSERR;
 	}
 	if (strcmp(argv[optind], "send") == 0) /* a client: no configuration needed */
 		return submit_main(argc - optind, argv + optind);

@@ -25,6 +25,7 @@
 #include "dns.h"
 #include "log.h"
 #include "queue.h"
+#include "pickup.h"
 #include "scheduler.h"
 #include "server.h"
 #include "tls.h"
@@ -48,6 +49,31 @@ static void usage(FILE *f)
 }
 
 /*
+ * The maildrop directory: owned by the daemon user and the maildrop group,
+ * mode 1730, so that `hato send` installed set-gid to that group (make
+ * install) can add files but nobody can read or remove anyone else's.  The
+ * state directory then needs o+x (0711) to be traversed.  Without the group
+ * only root and the daemon user can drop mail (0700), and that is logged.
+ */
+static void prepare_maildrop(const struct conf *c, uid_t uid, gid_t gid)
+{
+	struct group *drop = getgrnam(c->maildrop_group);
+
+	if (drop == NULL) {
+		if (chown(c->maildrop_dir, uid, gid) != 0 || chmod(c->maildrop_dir, 0700) != 0)
+			fatal("event=startup error=\"cannot set up %s\"", c->maildrop_dir);
+		log_info(
+			"event=maildrop dir=%s mode=0700 note=\"group %s does not exist: only root "
+			"can use sendmail mode (make install creates the group)\"",
+			c->maildrop_dir, c->maildrop_group);
+		return;
+	}
+	if (chown(c->maildrop_dir, uid, drop->gr_gid) != 0 || chmod(c->maildrop_dir, 01730) != 0)
+		fatal("event=startup error=\"cannot set up %s\"", c->maildrop_dir);
+	chmod(c->state_dir, 0711);
+}
+
+/*
  * As root: look up the daemon user and create the state directory for it,
  * so that what is made before the drop (the self-signed certificate)
  * already belongs to that user.  As anyone else: nothing; *uid is -1.
@@ -61,6 +87,9 @@ static void prepare_state(const struct conf *c, uid_t *uid, gid_t *gid)
 	*gid = (gid_t)-1;
 	if (!mkdir_parents(c->state_dir, 0700))
 		fatal("event=startup error=\"cannot create state directory %s\"", c->state_dir);
+	if (!mkdir_parents(c->maildrop_dir, 0700))
+		fatal("event=startup error=\"cannot create maildrop directory %s\"",
+		      c->maildrop_dir);
 	if (geteuid() != 0)
 		return;
 	pw = getpwnam(c->user);
@@ -81,6 +110,7 @@ static void prepare_state(const struct conf *c, uid_t *uid, gid_t *gid)
 		fatal("event=startup error=\"cannot chown %s to %s\"", c->state_dir, c->user);
 	*uid = pw->pw_uid;
 	*gid = gr->gr_gid;
+	prepare_maildrop(c, pw->pw_uid, gr->gr_gid);
 }
 
 /* Become uid/gid for good (only when started as root). */
@@ -88,7 +118,13 @@ static void drop_privileges(const struct conf *c, uid_t uid, gid_t gid)
 {
 	if (uid == (uid_t)-1)
 		return;
-	if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
+	gid_t groups[2] = {gid, gid};
+	struct group *drop = getgrnam(c->maildrop_group);
+
+	/* the maildrop group too: drop files are user:maildrop_group 0640 */
+	if (drop)
+		groups[1] = drop->gr_gid;
+	if (setgroups(drop ? 2 : 1, groups) != 0 || setresgid(gid, gid, gid) != 0 ||
 	    setresuid(uid, uid, uid) != 0)
 		fatal("event=startup error=\"cannot drop privileges to %s:%s\"", c->user, c->group);
 	if (setuid(0) == 0)
@@ -134,6 +170,7 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("event=signal signal=%d action=shutdown", (int)sig);
 	control_close(srv->control); /* no flush or delete while stopping */
 	srv->control = NULL;
+	pickup_stop(srv->pickup);
 	scheduler_stop(srv->scheduler);
 	server_stop(srv);
 	evtimer_add(event_new(srv->base, -1, 0, grace_cb, srv), &tv);
@@ -246,6 +283,7 @@ int main(int argc, char **argv)
 	srv.control = control_open(srv.base, srv.conf, srv.scheduler, err, sizeof(err));
 	if (srv.control == NULL)
 		fatalx("event=startup error=\"%s\"", err);
+	srv.pickup = pickup_open(&srv);
 	sigterm = evsignal_new(srv.base, SIGTERM, stop_cb, &srv);
 	sigint = evsignal_new(srv.base, SIGINT, stop_cb, &srv);
 	evsignal_add(sigterm, NULL);
@@ -270,6 +308,7 @@ int main(int argc, char **argv)
 	userdb_free(srv.users);
 	aliases_free(srv.aliases);
 	queue_close(srv.queue);
+	pickup_close(srv.pickup);
 	dns_shutdown();
 	tls_shutdown();
 	log_info("event=stopped");

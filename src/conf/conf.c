@@ -81,6 +81,8 @@ static const struct key_def key_table[] = {
 	{SEC_SERVER, "tls_min_version", KEY_TLSVER, SRV(tls_min_version), 0, 0},
 	{SEC_SERVER, "users_file", KEY_STRING, SRV(users_file), 0, 0},
 	{SEC_SERVER, "control_socket", KEY_STRING, SRV(control_socket), 0, 0},
+	{SEC_SERVER, "maildrop_dir", KEY_STRING, SRV(maildrop_dir), 0, 0},
+	{SEC_SERVER, "maildrop_group", KEY_STRING, SRV(maildrop_group), 0, 0},
 	{SEC_SERVER, "control_socket_mode", KEY_MODE, SRV(control_socket_mode), 0, 0},
 	{SEC_DELIVERY, "hold", KEY_BOOL, SRV(delivery_hold), 0, 0},
 	{SEC_DELIVERY, "mailbox_path", KEY_STRING, SRV(mailbox_path), 0, 0},
@@ -768,6 +770,7 @@ static struct conf *conf_defaults(void)
 	};
 	c->recipient_delimiter = xstrdup("+");
 	c->control_socket_mode = 0600;
+	c->maildrop_group = xstrdup("hatodrop");
 	c->queue_lifetime = DEFAULT_QUEUE_LIFETIME;
 	c->delivery_concurrency = DEFAULT_DELIVERY_CONCURRENCY;
 	c->delivery_concurrency_domain = DEFAULT_DELIVERY_CONCURRENCY_DOMAIN;
@@ -894,6 +897,11 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 		}
 		c->path = xstrdup(path);
 	}
+	if (c->maildrop_dir == NULL) {
+		size_t n = strlen(c->state_dir) + 16;
+		c->maildrop_dir = xmalloc(n);
+		snprintf(c->maildrop_dir, n, "%s/maildrop", c->state_dir);
+	}
 	if (c->control_socket == NULL) {
 		size_t n = strlen(c->state_dir) + 16;
 		c->control_socket = xmalloc(n);
@@ -971,6 +979,8 @@ void conf_free(struct conf *c)
 	free(c->aliases_file);
 	free(c->recipient_delimiter);
 	free(c->control_socket);
+	free(c->maildrop_dir);
+	free(c->maildrop_group);
 	free(c->users_file);
 	free(c->tls_cert);
 	free(c->tls_key);

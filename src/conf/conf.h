@@ -116,6 +116,8 @@ struct conf {
 	struct sender_conf *senders;
 	size_t nsenders;
 	char *control_socket;         /* default state_dir/control.sock */
+	char *maildrop_dir;           /* default state_dir/maildrop */
+	char *maildrop_group;         /* may write there (set-gid hato send) */
 	unsigned control_socket_mode; /* 0600 or 0660 */
 
 	/* [delivery] */

@@ -16,6 +16,7 @@ struct workers;
 struct scheduler;
 struct aliases;
 struct control;
+struct pickup;
 struct event_base;
 struct evconnlistener;
 struct listener_conf;
@@ -34,6 +35,7 @@ struct server {
 	struct workers *workers; /* password checks */
 	struct scheduler *scheduler;
 	struct control *control; /* the admin socket (NULL once stopping) */
+	struct pickup *pickup;   /* the maildrop directory */
 	struct aliases *aliases; /* aliases_file, or NULL */
 	struct event_base *base;
 	struct listener *listeners;

@@ -18,8 +18,7 @@
 #include "addr.h"
 #include "cmdline.h"
 #include "conf.h"
-#include "aliases.h"
-#include "local.h"
+#include "recipients.h"
 #include "users.h"
 #include "log.h"
 #include "policy.h"
@@ -374,69 +373,23 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 	smtp_reply(s, STATUS_SENDER_OK, NULL);
 }
 
-/* Add addr to the envelope unless it is there already (delivered once). */
-static void rcpt_add(struct smtp_session *s, const char *addr, const char *orig)
-{
-	for (size_t i = 0; i < s->env.nrcpts; i++)
-		if (strcmp(s->env.rcpts[i].addr, addr) == 0)
-			return;
-	envelope_add_rcpt(&s->env, addr);
-	if (orig && strcmp(orig, addr) != 0)
-		env_rcpt_set_orig(&s->env.rcpts[s->env.nrcpts - 1], orig);
-}
-
-/* The local domain a recipient belongs to, or NULL when it is remote:
- * <postmaster> and our own address literals belong to the host name. */
-static const char *local_domain_of(struct smtp_session *s, const struct mailaddr *a)
-{
-	const struct conf *c = s->srv->conf;
-	const char *home = conf_is_local_domain(c, c->hostname) ? c->hostname : c->local_domains[0];
-
-	if (a->kind == ADDR_KIND_POSTMASTER)
-		return home;
-	if (a->literal)
-		return policy_rcpt_allowed(c, a, s->local_addr, false, NULL) ? home : NULL;
-	return conf_is_local_domain(c, a->domain) ? a->domain : NULL;
-}
-
-/*
- * A local recipient must exist now (550 5.1.1: never accept and bounce
- * later); aliases expand here, so the envelope holds where mail goes, each
- * with the RCPT it came from.  Remote recipients go in as they are.
- */
+/* A local recipient must exist now (550 5.1.1: never accept and bounce
+ * later); aliases expand into the envelope (recipients.c). */
 static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a, const char *path)
 {
-	const char *domain = local_domain_of(s, a);
-	struct local_targets t;
-	enum local_status ls;
-	char why[512], err[512], esc[600];
+	char why[512], esc[600];
+	const char *kind = "";
+	enum status st =
+		recipients_add(s->srv, &s->env, a, path, s->local_addr, &kind, why, sizeof(why));
 
-	if (domain == NULL) {
-		rcpt_add(s, path, NULL);
-		return STATUS_OK;
-	}
-	if (!userdb_refresh(s->srv->users, err, sizeof(err)))
-		log_warnx("event=users_reload_failed error=\"%s\" note=\"the previous users stay\"",
-			  err);
-	if (s->srv->aliases && !aliases_refresh(s->srv->aliases, err, sizeof(err)))
-		log_warnx("event=aliases_reload_failed error=\"%s\" note=\"the previous aliases "
-			  "stay\"",
-			  err);
-	ls = local_resolve(s->srv->conf, s->srv->users, s->srv->aliases,
-			   a->kind == ADDR_KIND_MAILBOX ? a->local : "postmaster", domain, &t, why,
-			   sizeof(why));
 	escape_text(why, strlen(why), esc, sizeof(esc));
-	if (ls != LOCAL_OK) {
+	if (st != STATUS_OK)
 		log_info("event=rcpt_refused session=%s rcpt=%s status=%s why=\"%s\"", s->id, path,
-			 local_status_name(ls), esc);
-		return ls == LOCAL_UNKNOWN ? STATUS_USER_UNKNOWN : STATUS_MISCONFIGURED;
-	}
-	for (size_t i = 0; i < t.n; i++)
-		rcpt_add(s, t.t[i].addr, path);
-	log_debug("event=rcpt_resolved session=%s rcpt=%s targets=%zu why=\"%s\"", s->id, path, t.n,
-		  esc);
-	local_targets_free(&t);
-	return STATUS_OK;
+			 kind, esc);
+	else
+		log_debug("event=rcpt_resolved session=%s rcpt=%s status=%s why=\"%s\"", s->id,
+			  path, kind, esc);
+	return st;
 }
 
 /* RCPT TO:<forward-path> */

@@ -545,7 +545,7 @@ def test_flush_while_the_message_is_being_delivered_is_not_lost(make_hatod):
     if "active=0" in flush:
         pytest.skip("timing: the delivery job ended before the flush arrived")
     # the job ends ...
-    wait_for(lambda: len(log_lines(h, "status=delivered")) == len(others), timeout=30,
+    wait_for(lambda: len(log_lines(h, "status=delivered")) >= len(others), timeout=60,
              what="the other recipients")
     # ... and kim, flushed, is due at once
     wait_for(lambda: h.queue_ids() == [], timeout=5, what="the queue to empty "

@@ -1,0 +1,322 @@
+/*
+ * pickup.c - the maildrop directory into the queue.  See pickup.h.
+ */
+#include "pickup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "envelope.h"
+#include "log.h"
+#include "maildrop.h"
+#include "queue.h"
+#include "recipients.h"
+#include "scheduler.h"
+#include "server.h"
+#include "util.h"
+
+#define PICKUP_RESCAN_SECONDS 60
+#define PICKUP_BATCH 64 /* files taken in one scan; the rest next time */
+#define PICKUP_INFLIGHT_MAX 256
+#define PICKUP_READ 65536
+
+struct pickup {
+	struct server *srv;
+	bool stopping;
+	int inotify_fd;
+	struct event *inotify_ev;
+	struct event *timer;
+	char *inflight[PICKUP_INFLIGHT_MAX]; /* names committing right now */
+	size_t ninflight;
+};
+
+struct pickup_job {
+	struct pickup *p;
+	char *name;
+	struct envelope env;
+	unsigned uid;
+};
+
+/* "dir/name" into buf. */
+static void drop_path(const struct pickup *p, const char *name, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%s", p->srv->conf->maildrop_dir, name);
+}
+
+/* Is name being committed right now? */
+static bool inflight(const struct pickup *p, const char *name)
+{
+	for (size_t i = 0; i < p->ninflight; i++)
+		if (strcmp(p->inflight[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Forget an in-flight name. */
+static void inflight_remove(struct pickup *p, const char *name)
+{
+	for (size_t i = 0; i < p->ninflight; i++)
+		if (strcmp(p->inflight[i], name) == 0) {
+			free(p->inflight[i]);
+			p->inflight[i] = p->inflight[--p->ninflight];
+			return;
+		}
+}
+
+/* Put a drop file that cannot be taken aside, for a person to look at. */
+static void set_aside(struct pickup *p, const char *name, const char *why)
+{
+	char from[4096], to[4200];
+
+	drop_path(p, name, from, sizeof(from));
+	snprintf(to, sizeof(to), "%s/.bad-%s", p->srv->conf->maildrop_dir, name);
+	log_warnx("event=pickup_refused file=%s error=\"%s\" action=renamed to=%s", from, why, to);
+	rename(from, to);
+}
+
+/* The commit finished. */
+static void pickup_done(void *arg, int err)
+{
+	struct pickup_job *j = arg;
+	struct pickup *p = j->p;
+	char path[4096];
+
+	if (err == 0) {
+		drop_path(p, j->name, path, sizeof(path));
+		unlink(path); /* the queue has it: the drop file goes */
+		log_info("event=pickup queue_id=%s uid=%u from=%s rcpts=%zu size=%llu", j->env.id,
+			 j->uid, j->env.sender, j->env.nrcpts, (unsigned long long)j->env.size);
+		scheduler_add(p->srv->scheduler, j->env.id);
+	} else {
+		log_warnx("event=pickup_commit_failed file=%s error=\"%s\" note=\"retried later\"",
+			  j->name, strerror(err));
+	}
+	inflight_remove(p, j->name);
+	envelope_free(&j->env);
+	free(j->name);
+	free(j);
+}
+
+/* Resolve the drop file's recipients into the envelope. */
+static void add_recipients(struct pickup *p, struct pickup_job *j, const struct maildrop_header *h)
+{
+	for (size_t i = 0; i < h->nrcpts; i++) {
+		struct mailaddr a;
+		const char *end, *kind = "";
+		char why[512], esc[600];
+		size_t before = j->env.nrcpts;
+		enum status st;
+
+		if (addr_parse_path(h->rcpts[i], &end, &a, ADDR_ALLOW_POSTMASTER) != ADDR_OK)
+			continue; /* maildrop_parse_header checked it */
+		st = recipients_add(p->srv, &j->env, &a, h->rcpts[i], "", &kind, why, sizeof(why));
+		if (st == STATUS_OK)
+			continue;
+		/* nobody to say 550 to: the recipient fails now, and is logged */
+		escape_text(why, strlen(why), esc, sizeof(esc));
+		log_info("event=pickup_rcpt_failed rcpt=%s status=%s why=\"%s\"", h->rcpts[i], kind,
+			 esc);
+		if (j->env.nrcpts == before) {
+			envelope_add_rcpt(&j->env, h->rcpts[i]);
+			j->env.rcpts[before].state = RCPT_FAILED;
+			env_rcpt_set_error(&j->env.rcpts[before],
+					   st == STATUS_USER_UNKNOWN
+						   ? "5.1.1 user unknown"
+						   : "4.3.5 local configuration error");
+		}
+	}
+}
+
+/* Take one drop file into the queue; false when it must wait. */
+static bool pickup_one(struct pickup *p, const char *name)
+{
+	char path[4096], buf[PICKUP_READ], err[256], hdr[512], date[64];
+	struct maildrop_header h;
+	struct pickup_job *j;
+	struct qfile qf;
+	struct stat st;
+	ssize_t n;
+	size_t len = 0;
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd;
+
+	drop_path(p, name, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* gone already */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		set_aside(p, name, "not a regular file");
+		return true;
+	}
+	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)n;
+	if (!maildrop_parse_header(buf, len, &h, err, sizeof(err))) {
+		close(fd);
+		set_aside(p, name, err);
+		return true;
+	}
+	if (!queue_file_open(p->srv->queue, &qf)) {
+		maildrop_header_free(&h);
+		close(fd);
+		return false;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->p = p;
+	j->name = xstrdup(name);
+	j->uid = (unsigned)st.st_uid;
+	envelope_init(&j->env);
+	memcpy(j->env.id, qf.id, sizeof(j->env.id));
+	j->env.arrival = now;
+	j->env.sender = xstrdup(h.sender);
+	j->env.client = xstrdup("local");
+	snprintf(hdr, sizeof(hdr), "uid %u", j->uid);
+	j->env.client_name = xstrdup(hdr);
+	j->env.helo = xstrdup("");
+	add_recipients(p, j, &h);
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	snprintf(hdr, sizeof(hdr), "Received: by %s (hato, from userid %u)\r\n\tid %s; %s\r\n",
+		 p->srv->conf->hostname, j->uid, qf.id, date);
+	bool ok = queue_file_write(&qf, hdr, strlen(hdr)) &&
+		  queue_file_write(&qf, buf + h.length, len - h.length);
+	j->env.size = len - h.length;
+	while (ok && (n = read(fd, buf, sizeof(buf))) > 0) {
+		ok = queue_file_write(&qf, buf, (size_t)n);
+		j->env.size += (uint64_t)n;
+	}
+	close(fd);
+	maildrop_header_free(&h);
+	if (!ok || n < 0) {
+		log_warn("event=pickup_write_failed file=%s note=\"retried later\"", path);
+		queue_file_abort(&qf);
+		envelope_free(&j->env);
+		free(j->name);
+		free(j);
+		return false;
+	}
+	p->inflight[p->ninflight++] = xstrdup(name);
+	queue_commit(&qf, &j->env, pickup_done, j);
+	return true;
+}
+
+/* See pickup.h. */
+void pickup_scan(struct pickup *p)
+{
+	DIR *d = opendir(p->srv->conf->maildrop_dir);
+	struct dirent *de;
+	size_t taken = 0, slen = strlen(MAILDROP_SUFFIX);
+
+	if (d == NULL)
+		return;
+	while (!p->stopping && (de = readdir(d)) != NULL && taken < PICKUP_BATCH &&
+	       p->ninflight < PICKUP_INFLIGHT_MAX) {
+		size_t len = strlen(de->d_name);
+		struct stat st;
+		/* a client that died while writing: its temp file goes after an hour */
+		if (strncmp(de->d_name, ".tmp-", 5) == 0 &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime < time(NULL) - 3600) {
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		if (de->d_name[0] == '.' || len <= slen ||
+		    strcmp(de->d_name + len - slen, MAILDROP_SUFFIX) != 0 ||
+		    inflight(p, de->d_name))
+			continue;
+		if (!pickup_one(p, de->d_name))
+			break; /* the queue cannot take it now: the timer tries again */
+		taken++;
+	}
+	closedir(d);
+	if (taken == PICKUP_BATCH && p->timer) { /* more may wait: look again right away */
+		struct timeval now = {0, 0};
+		evtimer_add(p->timer, &now);
+	}
+}
+
+/* inotify: a file was renamed into the directory. */
+static void inotify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[4096];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pickup_scan(arg);
+}
+
+/* The periodic look, in case a notification was missed. */
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pickup *p = arg;
+	struct timeval tv = {PICKUP_RESCAN_SECONDS, 0};
+
+	(void)fd;
+	(void)what;
+	pickup_scan(p);
+	if (!evtimer_pending(p->timer, NULL))
+		evtimer_add(p->timer, &tv);
+}
+
+/* See pickup.h. */
+struct pickup *pickup_open(struct server *srv)
+{
+	struct pickup *p = xcalloc(1, sizeof(*p));
+	struct timeval tv = {PICKUP_RESCAN_SECONDS, 0};
+
+	p->srv = srv;
+	p->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (p->inotify_fd >= 0 && inotify_add_watch(p->inotify_fd, srv->conf->maildrop_dir,
+						    IN_MOVED_TO | IN_CLOSE_WRITE) >= 0) {
+		p->inotify_ev =
+			event_new(srv->base, p->inotify_fd, EV_READ | EV_PERSIST, inotify_cb, p);
+		event_add(p->inotify_ev, NULL);
+	} else {
+		log_warn("event=pickup_inotify_failed dir=%s note=\"picked up every %ds\"",
+			 srv->conf->maildrop_dir, PICKUP_RESCAN_SECONDS);
+	}
+	p->timer = evtimer_new(srv->base, timer_cb, p);
+	evtimer_add(p->timer, &tv);
+	pickup_scan(p);
+	return p;
+}
+
+/* See pickup.h. */
+void pickup_stop(struct pickup *p)
+{
+	if (p == NULL || p->stopping)
+		return;
+	p->stopping = true;
+	if (p->inotify_ev)
+		event_free(p->inotify_ev);
+	p->inotify_ev = NULL;
+	if (p->inotify_fd >= 0)
+		close(p->inotify_fd);
+	p->inotify_fd = -1;
+	event_free(p->timer);
+	p->timer = NULL;
+}
+
+/* See pickup.h. */
+void pickup_close(struct pickup *p)
+{
+	if (p == NULL)
+		return;
+	pickup_stop(p);
+	for (size_t i = 0; i < p->ninflight; i++)
+		free(p->inflight[i]);
+	free(p);
+}

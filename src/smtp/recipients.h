@@ -1,0 +1,32 @@
+/*
+ * recipients.h - where mail for a recipient goes, decided once for SMTP
+ * sessions and for local pickups alike.
+ *
+ * A recipient in a local domain (or <postmaster>, or an address literal of
+ * ours) must exist: the AUTH users, [domain] mailboxes, postmaster/abuse,
+ * catch_all, aliases (re-read when the files change).  Aliases expand here,
+ * into the envelope, each target remembering the RCPT it came from; remote
+ * recipients go in as they are.  A recipient already in the envelope is not
+ * added twice.
+ */
+#ifndef HATO_RECIPIENTS_H
+#define HATO_RECIPIENTS_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+struct server;
+struct envelope;
+struct mailaddr;
+
+/* Add the recipient a (written as path) to env.  local_addr: the address the
+ * client connected to, for address literals ("" for none).  STATUS_OK,
+ * STATUS_USER_UNKNOWN or STATUS_MISCONFIGURED (alias loop, refused target);
+ * *kind is "remote" or local.h's status name ("ok", "unknown", "loop" ...)
+ * and why says how or why not, for logs. */
+enum status recipients_add(struct server *srv, struct envelope *env, const struct mailaddr *a,
+			   const char *path, const char *local_addr, const char **kind, char *why,
+			   size_t whysz);
+
+#endif

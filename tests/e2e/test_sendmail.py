@@ -1,0 +1,111 @@
+"""sendmail compatibility: `hato send` without --server, and the same binary
+called `sendmail`, leave the message in the maildrop directory, durably;
+hatod picks it up and delivers it, also when it was not running at the
+time."""
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import HATO, Hatod, strip_received
+
+MSG = (b"From: alice@localhost\n"
+       b"To: a@localhost\n"
+       b"Cc: b@localhost\n"
+       b"Bcc: c@localhost\n"
+       b"Subject: sendmail\n"
+       b"\n"
+       b"first line\n"
+       b"..leading dots stay as written\n")
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def run(args, data, h, env=None):
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run(args, input=data, capture_output=True, timeout=20, env=e)
+
+
+@pytest.fixture
+def dh(make_hatod):
+    """A delivering hatod."""
+    return make_hatod(delivery={"hold": "no"})
+
+
+def read_one(h, user):
+    wait_for(lambda: len(h.maildir(user)) == 1)
+    with open(h.maildir(user)[0], "rb") as f:
+        return f.read()
+
+
+def test_dash_t_to_cc_bcc(dh):
+    r = run([HATO, "-c", dh.conf_path, "send", "-t", "-f", "alice@localhost"], MSG, dh)
+    assert r.returncode == 0, r.stderr
+    for user in ("a", "b", "c"):
+        data = read_one(dh, user)
+        assert data.startswith(b"Return-Path: <alice@localhost>\r\n")
+        assert b"\r\nBcc:" not in data and not data.startswith(b"Bcc:")
+        assert b"\r\nDate: " in data and b"\r\nMessage-ID: <" in data
+        assert b"\r\n..leading dots stay as written\r\n" in data
+        assert b"\n" not in data.replace(b"\r\n", b"")
+    wait_for(lambda: dh.queue_ids() == [])
+    assert os.listdir(os.path.join(dh.state_dir, "maildrop")) == []
+
+
+def test_sendmail_symlink_i_and_lone_dot(dh, testdir):
+    link = os.path.join(testdir, "sendmail")
+    os.symlink(HATO, link)
+    body = b"Subject: dots\n\nbefore\n.\nafter the lone dot\n"
+    r = run([link, "-i", "-f", "bounce@localhost", "d@localhost"], body, dh,
+            env={"HATO_CONFIG": dh.conf_path})
+    assert r.returncode == 0, r.stderr
+    data = read_one(dh, "d")
+    assert data.startswith(b"Return-Path: <bounce@localhost>\r\nDelivered-To: d@localhost\r\n")
+    assert b"\r\nbefore\r\n.\r\nafter the lone dot\r\n" in data
+    # without -i a lone dot ends the message
+    r = run([link, "e@localhost"], body, dh, env={"HATO_CONFIG": dh.conf_path})
+    assert r.returncode == 0, r.stderr
+    data = read_one(dh, "e")
+    assert b"before\r\n" in data and b"after the lone dot" not in data
+
+
+def test_hatod_not_running_then_started(make_hatod):
+    h = make_hatod(delivery={"hold": "no"})
+    assert h.stop() == 0
+    r = run([HATO, "-c", h.conf_path, "send", "f@localhost"], b"Subject: later\n\nqueued\n", h)
+    assert r.returncode == 0, r.stderr
+    drops = [n for n in os.listdir(os.path.join(h.state_dir, "maildrop")) if n.endswith(".drop")]
+    assert len(drops) == 1
+    h2 = Hatod(h.root, delivery={"hold": "no"})
+    h2.port, h2.listeners = h.port, h.listeners
+    h2.start()
+    try:
+        data = read_one(h2, "f")
+        assert strip_received(data.split(b"\r\n", 2)[2]).endswith(b"\r\n\r\nqueued\r\n")
+        wait_for(lambda: os.listdir(os.path.join(h2.state_dir, "maildrop")) == [])
+        assert "event=pickup" in h2.logs()
+    finally:
+        assert h2.stop() == 0
+
+
+def test_unknown_option_and_no_recipients(dh):
+    r = run([HATO, "-c", dh.conf_path, "send", "-q"], b"x\n", dh)
+    assert r.returncode == 64 and b"-q" in r.stderr
+    r = run([HATO, "-c", dh.conf_path, "send"], b"Subject: x\n\nx\n", dh)
+    assert r.returncode == 64 and b"recipient" in r.stderr
+
+
+def test_bad_drop_file_is_set_aside(dh):
+    d = os.path.join(dh.state_dir, "maildrop")
+    with open(os.path.join(d, ".tmp-x"), "wb") as f:
+        f.write(b"not a drop file\n\nbody\r\n")
+    os.rename(os.path.join(d, ".tmp-x"), os.path.join(d, "x.drop"))
+    dh.wait_log("event=pickup_refused")
+    assert os.path.exists(os.path.join(d, ".bad-x.drop"))
+    assert dh.queue_ids() == []
