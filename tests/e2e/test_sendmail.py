@@ -68,6 +68,11 @@ def test_sendmail_symlink_i_and_lone_dot(dh, testdir):
     data = read_one(dh, "d")
     assert data.startswith(b"Return-Path: <bounce@localhost>\r\nDelivered-To: d@localhost\r\n")
     assert b"\r\nbefore\r\n.\r\nafter the lone dot\r\n" in data
+    # -t through the symlink too
+    r = run([link, "-t", "-f", "alice@localhost"], MSG, dh, env={"HATO_CONFIG": dh.conf_path})
+    assert r.returncode == 0, r.stderr
+    for user in ("a", "b", "c"):
+        assert b"\r\nBcc:" not in read_one(dh, user)
     # without -i a lone dot ends the message
     r = run([link, "e@localhost"], body, dh, env={"HATO_CONFIG": dh.conf_path})
     assert r.returncode == 0, r.stderr
