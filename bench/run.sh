@@ -238,6 +238,11 @@ bench_hatod() {
 		state_dir = $dir/state
 		local_domains = localhost
 		commit_sync = $COMMIT_SYNC
+		[delivery]
+		# reception only: the durable queue, not Maildir delivery (bench/delivery.sh)
+		hold = yes
+		[domain localhost]
+		mailboxes = *
 		[limits]
 		sessions_max = 1000
 		[listener smtp]

@@ -498,33 +498,9 @@ void scheduler_load(struct scheduler *sc)
 }
 
 /* See scheduler.h. */
-void scheduler_add(struct scheduler *sc, const char *queue_id)
+void scheduler_add(struct scheduler *sc, const struct envelope *env)
 {
-	char name[QUEUE_ID_LEN + 8], path[4200], err[256];
-	struct envelope env;
-	struct strbuf b;
-	FILE *f;
-	size_t n;
-	char buf[8192];
-
-	snprintf(name, sizeof(name), "%s.env", queue_id);
-	snprintf(path, sizeof(path), "%s/%s", sc->queue_dir, name);
-	if ((f = fopen(path, "r")) == NULL) {
-		log_warn("event=scheduler_add_failed queue_id=%s", queue_id);
-		return;
-	}
-	strbuf_init(&b);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_add(&b, buf, n);
-	fclose(f);
-	if (!envelope_parse(b.s, b.len, &env, err, sizeof(err))) {
-		log_warnx("event=scheduler_add_failed queue_id=%s error=\"%s\"", queue_id, err);
-		strbuf_free(&b);
-		return;
-	}
-	strbuf_free(&b);
-	entry_add(sc, &env);
-	envelope_free(&env);
+	entry_add(sc, env);
 	scheduler_run(sc);
 }
 

@@ -16,12 +16,14 @@
 
 struct server;
 struct scheduler;
+struct envelope;
 
 struct scheduler *scheduler_new(struct server *srv);
 /* Load everything in queue/ (at start). */
 void scheduler_load(struct scheduler *sc);
-/* A message was just committed: deliver it now. */
-void scheduler_add(struct scheduler *sc, const char *queue_id);
+/* A message was just committed (env is what was written): deliver it now.
+ * The envelope is copied; nothing is read back from the disk. */
+void scheduler_add(struct scheduler *sc, const struct envelope *env);
 /* Retry every pending recipient now. */
 void scheduler_flush(struct scheduler *sc);
 /* Remove a message from the queue (no bounce); false with err if unknown. */

@@ -97,7 +97,7 @@ static void pickup_done(void *arg, int err)
 		unlink(path); /* the queue has it: the drop file goes */
 		log_info("event=pickup queue_id=%s uid=%u from=%s rcpts=%zu size=%llu", j->env.id,
 			 j->uid, j->env.sender, j->env.nrcpts, (unsigned long long)j->env.size);
-		scheduler_add(p->srv->scheduler, j->env.id);
+		scheduler_add(p->srv->scheduler, &j->env);
 	} else {
 		log_warnx("event=pickup_commit_failed file=%s error=\"%s\" note=\"retried later\"",
 			  j->name, strerror(err));

@@ -352,7 +352,7 @@ static void commit_done(void *arg, int err)
 		log_warnx("event=commit_failed session=%s queue_id=%s error=\"%s\"", s->id,
 			  s->env.id, strerror(err));
 	if (err == 0)
-		scheduler_add(s->srv->scheduler, s->env.id); /* delivered at once */
+		scheduler_add(s->srv->scheduler, &s->env); /* delivered at once */
 	if (s->gone) {
 		s->state = SMTP_STATE_CLOSING;
 		session_free(s);
