@@ -114,7 +114,7 @@ static void commit_batch(struct queue *q, struct commit_job *batch)
 		any = true;
 	}
 	/* 4. one directory fsync for the whole batch */
-	if (any && !fsync_dir(q->queue_dir)) {
+	if (any && fsync(q->queue_dirfd) != 0) { /* the directory stays open: no open per batch */
 		int e = errno;
 		log_warn("event=commit_failed dir=%s", q->queue_dir);
 		for (j = batch; j; j = j->next)

@@ -31,7 +31,6 @@
 #define ST_ANY                                                                                     \
 	(STATE_BIT(SMTP_STATE_GREETED) | STATE_BIT(SMTP_STATE_READY) |                             \
 	 STATE_BIT(SMTP_STATE_MAIL) | STATE_BIT(SMTP_STATE_RCPT) | STATE_BIT(SMTP_STATE_BDAT))
-#define ST_AFTER_HELO (ST_ANY & ~STATE_BIT(SMTP_STATE_GREETED))
 
 struct smtp_cmd {
 	const char *verb;
