@@ -23,6 +23,7 @@
  * timeout stops the batch.
  */
 #include "submit.h"
+#include "secret.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,7 +40,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sysexits.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -342,97 +342,56 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 
 /* --- the password --------------------------------------------------------------- */
 
-/* The signal that interrupted the password prompt, 0 when none. */
-static volatile sig_atomic_t prompt_signal;
-
-/* Remember a signal that arrived while the terminal had echo off. */
-static void prompt_catch(int sig)
+/* The message of a password that could not be read (see secret.h). */
+static const char *password_why(enum secret_status st)
 {
-	prompt_signal = sig;
+	switch (st) {
+	case SECRET_TOO_LONG:
+		return "password too long";
+	case SECRET_EMPTY:
+		return "empty password";
+	case SECRET_INTERRUPTED:
+		return "interrupted";
+	case SECRET_NO_QUIET:
+		return "cannot turn the terminal's echo off";
+	default:
+		return strerror(errno);
+	}
 }
 
-/* Read one line from fd into buf (byte by byte: no copy left in a stdio
- * buffer), its line ending stripped: 0, or an exit code with *why set. */
+/* Read one line from fd into buf, its line ending stripped: 0, or an exit
+ * code with *why set. */
 static int read_line_fd(int fd, char *buf, size_t size, const char **why)
 {
-	size_t n = 0;
-	bool too_long = false;
+	enum secret_status st = secret_read_line(fd, buf, size, SECRET_STRIP_CR);
 
-	for (;;) {
-		char ch;
-		ssize_t r = read(fd, &ch, 1);
-
-		if (r < 0 && errno == EINTR && prompt_signal == 0)
-			continue;
-		if (r < 0) {
-			buf[n] = '\0';
-			*why = prompt_signal != 0 ? "interrupted" : strerror(errno);
-			return EX_IOERR;
-		}
-		if (r == 0 || ch == '\n')
-			break;
-		if (n + 1 < size)
-			buf[n++] = ch;
-		else
-			too_long = true;
-	}
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	buf[n] = '\0';
-	*why = too_long ? "password too long" : n == 0 ? "empty password" : NULL;
-	return *why != NULL ? EX_DATAERR : 0;
+	if (st == SECRET_OK)
+		return 0;
+	*why = password_why(st);
+	return st == SECRET_TOO_LONG || st == SECRET_EMPTY ? EX_DATAERR : EX_IOERR;
 }
 
-/* Ask on /dev/tty with echo off.  A signal while asking restores the
- * terminal first, then takes its default course. */
+/* Ask on /dev/tty with echo off (secret.h). */
 static int ask_password(const struct send_args *a, char *pw, size_t size)
 {
-	static const int sigs[] = {SIGINT, SIGHUP, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU};
-	struct sigaction sa, old_sa[sizeof(sigs) / sizeof(sigs[0])];
-	struct termios old, quiet;
-	const char *why = "cannot turn the terminal's echo off";
 	char prompt[600];
-	int fd, rc = EX_IOERR;
+	const char *prompts[1] = {prompt};
+	char *answers[1] = {pw};
+	size_t sizes[1] = {size};
+	enum secret_status st;
 
-	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0 || tcgetattr(fd, &old) != 0) {
+	snprintf(prompt, sizeof(prompt), "Password for %s at %s: ", a->user, a->host);
+	st = secret_ask_tty(prompts, answers, sizes, 1, SECRET_STRIP_CR);
+	if (st == SECRET_NO_TTY || st == SECRET_NO_TERMIOS) {
 		fprintf(stderr,
 			"hato: no terminal to ask for the password on: use --password-file or "
 			"HATO_PASSWORD\n");
-		if (fd >= 0)
-			close(fd);
 		return EX_USAGE;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = prompt_catch; /* no SA_RESTART: the signal ends the read */
-	sigemptyset(&sa.sa_mask);
-	prompt_signal = 0;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, &old_sa[i]);
-	quiet = old;
-	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-	quiet.c_lflag |= ICANON;
-	if (tcsetattr(fd, TCSAFLUSH, &quiet) == 0) {
-		snprintf(prompt, sizeof(prompt), "Password for %s at %s: ", a->user, a->host);
-		if (!write_all(fd, prompt, strlen(prompt)))
-			why = "cannot write to the terminal";
-		else
-			rc = read_line_fd(fd, pw, size, &why);
-		(void)write_all(fd, "\n", 1); /* the typed newline was not echoed */
-	}
-	tcsetattr(fd, TCSAFLUSH, &old);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &old_sa[i], NULL);
-	close(fd);
-	if (prompt_signal != 0) {
-		explicit_bzero(pw, size);
-		raise(prompt_signal); /* dies, or stops and continues here */
-		why = "interrupted";
-		rc = EX_IOERR;
-	}
-	if (rc != 0)
-		fprintf(stderr, "hato: %s\n", why);
-	return rc;
+	if (st == SECRET_OK)
+		return 0;
+	fprintf(stderr, "hato: %s\n", password_why(st));
+	return st == SECRET_TOO_LONG || st == SECRET_EMPTY ? EX_DATAERR : EX_IOERR;
 }
 
 /* The password: --password-file, $HATO_PASSWORD, or the terminal. */

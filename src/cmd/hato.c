@@ -30,7 +30,6 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sysexits.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +46,7 @@
 #include "envelope.h"
 #include "local.h"
 #include "queue.h"
+#include "secret.h"
 #include "sendmail.h"
 #include "submit.h"
 #include "users.h"
@@ -480,138 +479,74 @@ static int user_list(const struct conf *c)
 	return 0;
 }
 
-/* The signal that interrupted a password prompt, 0 when none. */
-static volatile sig_atomic_t tty_signal;
-
-/*
- * Read one line of password from fd into buf (at most size-1 octets), its
- * newline stripped.  0, or an exit code with *why set; the caller prints
- * it (after ending the prompt's line) and wipes buf either way.
- */
-static int read_password_line(int fd, char *buf, size_t size, const char **why)
+/* The message and exit code of a password that could not be read. */
+static int password_error(enum secret_status st, const char **why)
 {
-	size_t n = 0;
-	bool too_long = false, nul = false;
-
-	for (;;) {
-		char ch;
-		ssize_t r = read(fd, &ch, 1); /* byte by byte: no copy left in a stdio buffer */
-
-		if (r < 0 && errno == EINTR && tty_signal == 0)
-			continue;
-		if (r < 0) {
-			*why = tty_signal != 0 ? "interrupted" : "cannot read the password";
-			buf[n] = '\0';
-			return EX_IOERR;
-		}
-		if (r == 0 || ch == '\n')
-			break;
-		if (ch == '\0')
-			nul = true;
-		if (n + 1 < size)
-			buf[n++] = ch;
-		else
-			too_long = true; /* read on to the newline, keep nothing */
+	switch (st) {
+	case SECRET_OK:
+		*why = NULL;
+		return 0;
+	case SECRET_TOO_LONG:
+		*why = "password too long (at most " HATO_STR(PASSWORD_MAX) " octets)";
+		return EX_DATAERR;
+	case SECRET_NUL:
+		*why = "password contains a NUL byte";
+		return EX_DATAERR;
+	case SECRET_EMPTY:
+		*why = "empty password";
+		return EX_DATAERR;
+	case SECRET_INTERRUPTED:
+		*why = "interrupted";
+		return EX_IOERR;
+	case SECRET_NO_QUIET:
+		*why = "cannot turn the terminal's echo off";
+		return EX_IOERR;
+	default:
+		*why = "cannot read the password";
+		return EX_IOERR;
 	}
-	buf[n] = '\0';
-	*why = too_long ? "password too long (at most " HATO_STR(PASSWORD_MAX) " octets)"
-	       : nul    ? "password contains a NUL byte"
-	       : n == 0 ? "empty password"
-			: NULL;
-	return *why != NULL ? EX_DATAERR : 0;
 }
 
 /* --stdin: the password is the first line of standard input. */
 static int read_password_stdin(char *buf, size_t size)
 {
 	const char *why;
-	int rc = read_password_line(STDIN_FILENO, buf, size, &why);
+	int rc = password_error(secret_read_line(STDIN_FILENO, buf, size, SECRET_REFUSE_NUL), &why);
 
 	if (rc != 0)
 		fprintf(stderr, "hato: %s\n", why);
 	return rc;
 }
 
-/* Remember a signal that arrived while the terminal had echo off. */
-static void tty_catch(int sig)
-{
-	tty_signal = sig;
-}
-
-/* Show prompt on the terminal and read a line there (echo is off). */
-static int tty_ask(int fd, const char *prompt, char *buf, size_t size, const char **why)
-{
-	int rc;
-
-	if (!write_all(fd, prompt, strlen(prompt))) {
-		*why = "cannot write to the terminal";
-		return EX_IOERR;
-	}
-	rc = read_password_line(fd, buf, size, why);
-	(void)write_all(fd, "\n", 1); /* the typed newline was not echoed either */
-	return rc;
-}
-
 /*
  * Ask for the password twice on /dev/tty with echo off (so it works with
- * stdin redirected, and never shows the password).  A signal while asking
- * restores the terminal first, then takes its default course.
+ * stdin redirected, and never shows the password); see secret.h.
  */
 static int read_password_tty(const char *user, char *pw, size_t size)
 {
-	static const int sigs[] = {SIGINT, SIGHUP, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU};
-	struct sigaction sa, old_sa[sizeof(sigs) / sizeof(sigs[0])];
-	struct termios old, quiet;
 	char again[PASSWORD_MAX + 1], prompt[128];
-	const char *why = NULL;
-	int fd, rc;
+	const char *prompts[2] = {prompt, "Retype the password: "};
+	char *answers[2] = {pw, again};
+	size_t sizes[2] = {size, sizeof(again)};
+	const char *why;
+	enum secret_status st;
+	int rc;
 
-	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "hato: no terminal to ask for the password on (%s): use --stdin\n",
+	snprintf(prompt, sizeof(prompt), "Password for %s: ", user); /* name <= 64 */
+	st = secret_ask_tty(prompts, answers, sizes, 2, SECRET_REFUSE_NUL);
+	if (st == SECRET_NO_TTY || st == SECRET_NO_TERMIOS) {
+		fprintf(stderr, "hato: %s (%s): use --stdin\n",
+			st == SECRET_NO_TTY ? "no terminal to ask for the password on"
+					    : "cannot use the terminal",
 			strerror(errno));
 		return EX_USAGE;
 	}
-	if (tcgetattr(fd, &old) != 0) {
-		fprintf(stderr, "hato: cannot use the terminal (%s): use --stdin\n",
-			strerror(errno));
-		close(fd);
-		return EX_USAGE;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = tty_catch; /* no SA_RESTART: the signal ends the read */
-	sigemptyset(&sa.sa_mask);
-	tty_signal = 0;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, &old_sa[i]);
-	quiet = old;
-	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-	quiet.c_lflag |= ICANON;
-	/* echo goes off before the prompt shows: nothing typed is echoed */
-	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
-		why = "cannot turn the terminal's echo off";
-		rc = EX_IOERR;
-	} else {
-		snprintf(prompt, sizeof(prompt), "Password for %s: ", user); /* name <= 64 */
-		rc = tty_ask(fd, prompt, pw, size, &why);
-		if (rc == 0)
-			rc = tty_ask(fd, "Retype the password: ", again, sizeof(again), &why);
-		if (rc == 0 && strcmp(pw, again) != 0) {
-			why = "the passwords do not match";
-			rc = EX_DATAERR;
-		}
+	rc = password_error(st, &why);
+	if (rc == 0 && strcmp(pw, again) != 0) {
+		why = "the passwords do not match";
+		rc = EX_DATAERR;
 	}
 	explicit_bzero(again, sizeof(again));
-	tcsetattr(fd, TCSAFLUSH, &old);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &old_sa[i], NULL);
-	close(fd);
-	if (tty_signal != 0) {
-		explicit_bzero(pw, size);
-		raise(tty_signal); /* dies, or stops and continues here */
-		why = "interrupted";
-		rc = EX_IOERR;
-	}
 	if (rc != 0)
 		fprintf(stderr, "hato: %s\n", why);
 	return rc;
