@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "base64.h"
 #include "util.h"
 
 #define CONN_WRITE_CHUNK (64 * 1024) /* octets per write */
@@ -541,6 +542,55 @@ bool smtp_conn_cmd(struct smtp_conn *c, struct smtp_reply *rep, const char *phas
 	if (ok)
 		ok = smtp_conn_reply(c, rep, timeout, caps);
 	c->phase = "";
+	return ok;
+}
+
+/* See smtp_conn.h. */
+bool smtp_conn_auth(struct smtp_conn *c, const struct smtp_caps *caps, const char *user,
+		    const char *password, unsigned timeout, struct smtp_reply *rep)
+{
+	enum { RAW_MAX = 2 + SMTP_CONN_USER_MAX + 1 + SMTP_CONN_PASSWORD_MAX };
+	size_t ulen = strlen(user), plen = strlen(password);
+	char raw[RAW_MAX], enc[BASE64_ENCODED_SIZE(RAW_MAX)], cmd[sizeof(enc) + 16];
+	bool ok;
+
+	if (ulen > SMTP_CONN_USER_MAX || plen > SMTP_CONN_PASSWORD_MAX) {
+		c->fail = CONN_FAIL_SOFTWARE;
+		snprintf(c->err, sizeof(c->err), "user name or password too long");
+		return false;
+	}
+	if (caps->auth_plain) {
+		/* authzid (empty) NUL authcid NUL passwd */
+		raw[0] = '\0';
+		memcpy(raw + 1, user, ulen);
+		raw[1 + ulen] = '\0';
+		memcpy(raw + 2 + ulen, password, plen);
+		base64_encode((const unsigned char *)raw, 2 + ulen + plen, enc);
+		snprintf(cmd, sizeof(cmd), "AUTH PLAIN %s", enc);
+		ok = smtp_conn_cmd(c, rep, "AUTH PLAIN", "AUTH PLAIN ********", cmd, timeout, NULL);
+		if (ok && rep->code == 334) /* wanted the response after an empty challenge */
+			ok = smtp_conn_cmd(c, rep, "AUTH PLAIN", "********", enc, timeout, NULL);
+	} else {
+		ok = smtp_conn_cmd(c, rep, "AUTH LOGIN", NULL, "AUTH LOGIN", timeout, NULL);
+		if (ok && rep->code == 334) {
+			base64_encode((const unsigned char *)user, ulen, enc);
+			ok = smtp_conn_cmd(c, rep, "AUTH LOGIN", "********", enc, timeout, NULL);
+		}
+		if (ok && rep->code == 334) {
+			base64_encode((const unsigned char *)password, plen, enc);
+			ok = smtp_conn_cmd(c, rep, "AUTH LOGIN", "********", enc, timeout, NULL);
+		}
+	}
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(enc, sizeof(enc));
+	explicit_bzero(cmd, sizeof(cmd));
+	if (ok && rep->code == 334) { /* a third challenge: give up the exchange */
+		if (!smtp_conn_cmd(c, rep, "AUTH", NULL, "*", timeout, NULL))
+			return false;
+		c->fail = CONN_FAIL_PROTOCOL;
+		snprintf(c->err, sizeof(c->err), "unexpected challenge");
+		return false;
+	}
 	return ok;
 }
 

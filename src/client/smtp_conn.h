@@ -35,7 +35,9 @@
 #define SMTP_CONN_LINE_MAX 4096       /* one reply line; RFC 5321 §4.5.3.1.5 says 512 */
 #define SMTP_CONN_REPLY_LINES_MAX 100 /* lines in one multi-line reply (EHLO) */
 #define SMTP_CONN_READ_BUF 4096
-#define SMTP_CONN_CMD_MAX 4096 /* one command line, CRLF included (AUTH PLAIN is long) */
+#define SMTP_CONN_CMD_MAX 4096      /* one command line, CRLF included (AUTH PLAIN is long) */
+#define SMTP_CONN_USER_MAX 255      /* octets of an AUTH user name */
+#define SMTP_CONN_PASSWORD_MAX 1024 /* octets: as many as `hato user` accepts */
 
 /* What ended a connection. */
 enum conn_fail {
@@ -124,6 +126,17 @@ bool smtp_conn_reply(struct smtp_conn *c, struct smtp_reply *rep, unsigned timeo
  */
 bool smtp_conn_cmd(struct smtp_conn *c, struct smtp_reply *rep, const char *phase,
 		   const char *shown, const char *cmd, unsigned timeout, struct smtp_caps *caps);
+
+/*
+ * Log in: AUTH PLAIN, or LOGIN when only that is offered (RFC 4954, RFC
+ * 4616); caps must offer one of them.  true with rep the final reply (235
+ * when logged in).  false on a connection failure, or, with the connection
+ * still in step, when the server challenged once more than either
+ * mechanism allows (the exchange is cancelled with "*").  The command
+ * lines are wiped after use and traced as "********".
+ */
+bool smtp_conn_auth(struct smtp_conn *c, const struct smtp_caps *caps, const char *user,
+		    const char *password, unsigned timeout, struct smtp_reply *rep);
 
 /* Stream the file at fd dot-stuffed (RFC 5321 §4.5.2), then the final
  * ".".  A read error is CONN_FAIL_SOFTWARE with the connection broken. */

@@ -39,14 +39,12 @@
 #include <sysexits.h>
 
 #include "addr.h"
-#include "base64.h"
 #include "message.h"
 #include "smtp_conn.h"
 #include "strbuf.h"
 #include "util.h"
 
-#define SUBMIT_QUIT_TIMEOUT 10   /* seconds for QUIT: everything is decided by then */
-#define SUBMIT_PASSWORD_MAX 1024 /* octets: as many as `hato user` accepts */
+#define SUBMIT_QUIT_TIMEOUT 10 /* seconds for QUIT: everything is decided by then */
 
 struct submit_session {
 	const struct submit_opts *o;
@@ -226,22 +224,12 @@ static int sess_starttls(struct submit_session *s)
 	return sess_ehlo(s);
 }
 
-/* Base64 of len octets at p into out (BASE64_ENCODED_SIZE(len) octets). */
-static void b64(const char *p, size_t len, char *out)
-{
-	base64_encode((const unsigned char *)p, len, out);
-}
-
 /* AUTH PLAIN, or LOGIN when only that is offered (RFC 4954, RFC 4616). */
 static int sess_auth(struct submit_session *s)
 {
-	enum { RAW_MAX = 2 + 256 + SUBMIT_PASSWORD_MAX };
 	const struct submit_opts *o = s->o;
-	size_t ulen = strlen(o->user), plen = strlen(o->password);
-	char raw[RAW_MAX], enc[BASE64_ENCODED_SIZE(RAW_MAX)], cmd[sizeof(enc) + 16];
 	const char *mech = s->caps.auth_plain ? "PLAIN" : "LOGIN";
 	struct smtp_reply rep;
-	int rc;
 
 	if (s->conn.ssl == NULL) /* submit.c refuses --user with --tls none; never in the clear */
 		return sess_error(s, EX_SOFTWARE, "refusing to send a password without TLS");
@@ -254,45 +242,12 @@ static int sess_auth(struct submit_session *s)
 			s, EX_UNAVAILABLE,
 			"%s offers no AUTH mechanism hato can use (PLAIN, LOGIN), only: %s",
 			o->host, s->caps.auth_mechs);
-	if (ulen > 255 || plen > SUBMIT_PASSWORD_MAX)
+	if (strlen(o->user) > SMTP_CONN_USER_MAX || strlen(o->password) > SMTP_CONN_PASSWORD_MAX)
 		return sess_error(s, EX_USAGE, "user name or password too long");
-	if (s->caps.auth_plain) {
-		/* authzid (empty) NUL authcid NUL passwd */
-		raw[0] = '\0';
-		memcpy(raw + 1, o->user, ulen);
-		raw[1 + ulen] = '\0';
-		memcpy(raw + 2 + ulen, o->password, plen);
-		b64(raw, 2 + ulen + plen, enc);
-		snprintf(cmd, sizeof(cmd), "AUTH PLAIN %s", enc);
-		rc = conn_cmd(s, &rep, "AUTH PLAIN", "AUTH PLAIN ********", cmd, o->timeout_command,
-			      NULL);
-		if (rc == 0 && rep.code == 334) /* wanted the response after an empty challenge */
-			rc = conn_cmd(s, &rep, "AUTH PLAIN", "********", enc, o->timeout_command,
-				      NULL);
-	} else {
-		rc = conn_cmd(s, &rep, "AUTH LOGIN", NULL, "AUTH LOGIN", o->timeout_command, NULL);
-		if (rc == 0 && rep.code == 334) {
-			b64(o->user, ulen, enc);
-			rc = conn_cmd(s, &rep, "AUTH LOGIN", "********", enc, o->timeout_command,
-				      NULL);
-		}
-		if (rc == 0 && rep.code == 334) {
-			b64(o->password, plen, enc);
-			rc = conn_cmd(s, &rep, "AUTH LOGIN", "********", enc, o->timeout_command,
-				      NULL);
-		}
-	}
-	explicit_bzero(raw, sizeof(raw));
-	explicit_bzero(enc, sizeof(enc));
-	explicit_bzero(cmd, sizeof(cmd));
-	if (rc != 0)
-		return rc;
-	if (rep.code == 334) { /* a third challenge: give up the exchange */
-		if ((rc = conn_cmd(s, &rep, "AUTH", NULL, "*", o->timeout_command, NULL)) != 0)
-			return rc;
-		return sess_error(s, EX_PROTOCOL, "AUTH %s as %s: unexpected challenge", mech,
-				  o->user);
-	}
+	if (!smtp_conn_auth(&s->conn, &s->caps, o->user, o->password, o->timeout_command, &rep))
+		return !s->conn.broken ? sess_error(s, EX_PROTOCOL, "AUTH %s as %s: %s", mech,
+						    o->user, s->conn.err)
+				       : conn_rc(s);
 	if (rep.code != 235)
 		return sess_error(s, refusal_rc(&rep, EX_NOPERM), "AUTH %s as %s refused: %s", mech,
 				  o->user, rep.text);
