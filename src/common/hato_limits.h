@@ -43,6 +43,12 @@
 #define DEFAULT_DELIVERY_CONCURRENCY 20
 #define DEFAULT_DELIVERY_CONCURRENCY_DOMAIN 5
 
+/* DNS for remote delivery ([dns]): c-ares waits timeout for the first try
+ * and doubles it for each further round over the servers. */
+#define DEFAULT_DNS_TIMEOUT_MS 5000
+#define DEFAULT_DNS_TRIES 2
+#define DNS_SERVERS_MAX 8 /* servers in [dns] servers */
+
 /* TLS 1.2 ciphers: forward secrecy and AEAD only.  TLS 1.3: OpenSSL's set. */
 #define DEFAULT_TLS_CIPHERS                                                                        \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
