@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import HATO, free_port
+from conftest import HATO, Hatod, free_port
 from smtpserver import ScriptedSMTP
 
 MSG = (b"From: alice@test.example\r\nTo: bob@example.net\r\nSubject: relay\r\n\r\n"
@@ -274,3 +274,79 @@ def test_tls_verify_refuses_untrusted_certificate(make_hatod):
     a.wait_log("status=deferred")
     assert "certificate verification failed" in a.logs()
     assert b.maildir("bob", "example.net") == []
+
+
+def smarthost(make_hatod, tls):
+    """hatod B as a smarthost: AUTH required on its one listener, user
+    relayuser may send as anyone."""
+    b = next_hatod(make_hatod, tls=tls, users=True,
+                   extra="[domain example.net]\nmailboxes = *\n[senders]\nrelayuser = *\n")
+    r = subprocess.run([HATO, "-c", b.conf_path, "user", "add", "relayuser", "--stdin"],
+                       input=b"relay-secret-pw\n", capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return b
+
+
+def auth_file(testdir, mode=0o600, text="relayuser:relay-secret-pw\n"):
+    path = os.path.join(testdir, "relay-auth")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+def test_smarthost_starttls_and_auth(make_hatod, testdir):
+    b = smarthost(make_hatod, "starttls")
+    a = relay_hatod(make_hatod, remote={"relayhost": "[127.0.0.1]:%d" % b.port,
+                                        "relayhost_tls": "encrypt",
+                                        "relayhost_auth_file": auth_file(testdir)})
+    send(a, ["bob@example.net"])
+    files = wait_for(lambda: b.maildir("bob", "example.net"), what="the message at B")
+    raw = open(files[0], "rb").read()
+    assert "with ESMTPSA" in headers_of(raw)
+    assert raw.endswith(b"\r\n\r\nfirst line\r\n.leading dot\r\nlast line\r\n")
+    assert "event=auth" in b.logs() and "result=ok user=\"relayuser\"" in b.logs()
+    assert "relay-secret-pw" not in a.logs()
+
+
+def test_smarthost_implicit_tls_and_auth(make_hatod, testdir):
+    b = smarthost(make_hatod, "implicit")
+    a = relay_hatod(make_hatod, remote={"relayhost": "[127.0.0.1]:%d" % b.port,
+                                        "relayhost_implicit_tls": "yes",
+                                        "relayhost_auth_file": auth_file(testdir)})
+    send(a, ["bob@example.net"])
+    files = wait_for(lambda: b.maildir("bob", "example.net"), what="the message at B")
+    assert "with ESMTPSA" in headers_of(open(files[0], "rb").read())
+
+
+def test_smarthost_wrong_password_defers(make_hatod, testdir):
+    b = smarthost(make_hatod, "starttls")
+    a = relay_hatod(make_hatod, remote={"relayhost": "[127.0.0.1]:%d" % b.port,
+                                        "relayhost_auth_file":
+                                            auth_file(testdir, text="relayuser:wrong\n")},
+                    delivery={"retry_schedule": "1h"})
+    send(a, ["bob@example.net"])
+    a.wait_log("status=deferred", timeout=20)
+    assert "AUTH refused: 535" in a.logs()
+    assert b.maildir("bob", "example.net") == []
+
+
+def test_no_password_over_plaintext(make_hatod, testdir):
+    b = smarthost(make_hatod, "none")
+    a = relay_hatod(make_hatod, remote={"relayhost": "[127.0.0.1]:%d" % b.port,
+                                        "relayhost_auth_file": auth_file(testdir)},
+                    delivery={"retry_schedule": "1h"})
+    send(a, ["bob@example.net"])
+    a.wait_log("status=deferred")
+    assert "without TLS" in a.logs()
+    assert "event=auth" not in b.logs()
+
+
+def test_auth_file_readable_by_others_is_refused(testdir):
+    h = Hatod(testdir, extra="[remote]\nrelayhost = [127.0.0.1]:25\nrelayhost_auth_file = %s\n"
+              % auth_file(testdir, mode=0o644))
+    with pytest.raises(RuntimeError):
+        h.start()
+    h.proc.wait(10)
+    assert h.proc.returncode != 0
+    assert "must not be readable by group or others" in h.logs()
