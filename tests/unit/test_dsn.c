@@ -32,6 +32,7 @@
 #define ARRIVAL 1795900000 /* earlier the same day */
 
 static char tmpdir[64];
+static unsigned nmsgs; /* files write_msg() made in tmpdir: msg0, msg1 ... */
 
 /* --- a strict reader ---------------------------------------------------------------- */
 
@@ -309,10 +310,9 @@ static bool text_has(const char *body, const char *needle)
 static const char *write_msg(const char *text, size_t len)
 {
 	static char path[128];
-	static unsigned n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/msg%u", tmpdir, n++);
+	snprintf(path, sizeof(path), "%s/msg%u", tmpdir, nmsgs++);
 	f = fopen(path, "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(text, 1, len, f), len);
@@ -979,11 +979,14 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
+	char path[128];
 
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	for (unsigned i = 0; i < nmsgs; i++) {
+		snprintf(path, sizeof(path), "%s/msg%u", tmpdir, i);
+		unlink(path);
+	}
+	return rmdir(tmpdir);
 }
 
 int main(void)
