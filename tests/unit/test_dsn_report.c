@@ -1,5 +1,5 @@
 /*
- * test_dsn.c - unit tests for src/scheduler/dsn.c: delivery status
+ * test_dsn_report.c - unit tests for src/scheduler/dsn_report.c: delivery status
  * notifications.  Every report built here goes through a strict reader of
  * its own (CRLF lines only, none over 998 octets, the header section, the
  * multipart/report boundary, each part's fields and body, and the
@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dsn.h"
+#include "dsn_report.h"
 
 #define HOST "mx.example.org"
 #define QID "0661600A1B2C3D000001"

@@ -1,11 +1,11 @@
 /*
- * dsn.c - delivery status notifications as multipart/report messages
- * (RFC 6522, RFC 3464, RFC 3461 §6, RFC 6533).  See dsn.h.
+ * dsn_report.c - delivery status notifications as multipart/report messages
+ * (RFC 6522, RFC 3464, RFC 3461 §6, RFC 6533).  See dsn_report.h.
  *
  * The three parts are built into their own buffers first, so the boundary
  * can be checked against all of them before anything is written to out.
  */
-#include "dsn.h"
+#include "dsn_report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +48,7 @@ struct original {
 	unsigned notes;      /* NOTE_* */
 };
 
-/* See dsn.h. */
+/* See dsn_report.h. */
 const char *dsn_action_name(enum dsn_action a)
 {
 	switch (a) {
@@ -856,7 +856,7 @@ static void put_part(struct strbuf *out, const char *boundary, const char *descr
 	strbuf_adds(out, "\r\n");
 }
 
-/* See dsn.h. */
+/* See dsn_report.h. */
 bool dsn_build(const struct dsn_report *r, const char *msg_path, uint64_t max_full,
 	       struct strbuf *out, struct dsn_built *built, char *err, size_t errsz)
 {

@@ -1,5 +1,5 @@
 /*
- * dsn.h - build delivery status notifications: the multipart/report
+ * dsn_report.h - build delivery status notifications: the multipart/report
  * messages (RFC 6522, RFC 3464) hato sends back to a sender when mail
  * fails, is delayed, or was delivered and the sender asked to hear of it
  * (RFC 3461 §6).  Pure apart from reading the queued original: the caller
@@ -46,8 +46,8 @@
  * random hex and is checked against every part; it is changed until it
  * occurs in none.
  */
-#ifndef HATO_DSN_H
-#define HATO_DSN_H
+#ifndef HATO_DSN_REPORT_H
+#define HATO_DSN_REPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>
