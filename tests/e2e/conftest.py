@@ -237,15 +237,16 @@ def make_hatod(testdir):
 
 @pytest.fixture
 def make_dns_server(testdir):
-    """Factory: make_dns_server(zone) -> a started DnsServer (dnsserver.py:
-    dnsmasq serving zone on 127.0.0.1:PORT, .address for [dns] servers),
-    stopped by its PID when the test ends."""
+    """Factory: make_dns_server(zone, ipv6=False) -> a started DnsServer
+    (dnsserver.py: dnsmasq serving zone on 127.0.0.1:PORT, and [::1]:PORT
+    with ipv6; .address and .address6 for [dns] servers), stopped by its
+    PID when the test ends."""
     started = []
 
-    def make(zone):
+    def make(zone, ipv6=False):
         sub = tempfile.mkdtemp(dir=testdir)
         os.chmod(sub, 0o755)
-        d = DnsServer(sub, zone)
+        d = DnsServer(sub, zone, ipv6=ipv6)
         started.append(d)
         return d.start()
 

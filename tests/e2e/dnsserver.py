@@ -108,11 +108,13 @@ def query(port, name, qtype, timeout=1.0, host="127.0.0.1"):
 
 
 class DnsServer:
-    """One dnsmasq process with its config, log and PID file in root."""
+    """One dnsmasq process with its config, log and PID file in root; with
+    ipv6=True it listens on [::1] too (same port: address6)."""
 
-    def __init__(self, root, zone):
+    def __init__(self, root, zone, ipv6=False):
         self.root = root
         self.zone = zone
+        self.ipv6 = ipv6
         self.port = None
         self.proc = None
         self.blackhole = None
@@ -125,8 +127,13 @@ class DnsServer:
         """For [dns] servers."""
         return "127.0.0.1:%d" % self.port
 
+    @property
+    def address6(self):
+        return "[::1]:%d" % self.port
+
     def write_config(self):
-        lines = ["no-resolv", "no-hosts", "bind-interfaces", "listen-address=127.0.0.1",
+        listen = "127.0.0.1,::1" if self.ipv6 else "127.0.0.1"
+        lines = ["no-resolv", "no-hosts", "bind-interfaces", "listen-address=" + listen,
                  "cache-size=0", "log-queries", "log-facility=-"]
         lines += ["local=/%s/" % d for d in self.zone.local]
         for d in self.zone.broken_domains:

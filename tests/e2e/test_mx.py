@@ -6,6 +6,7 @@ CNAMEs, hosts without addresses, the bounds on hosts and addresses, large
 answers over TCP; and the [dns] keys in `hatod -n`.
 """
 import os
+import socket
 import subprocess
 
 import pytest
@@ -415,3 +416,20 @@ def test_null_mx_with_another_preference(make_dns_server, testdir):
     rc, lines, err = route(conf, "nullish.test")
     assert (rc, lines) == (EX_UNAVAILABLE, [])
     assert err == "hato: 5.1.10 nullish.test: domain accepts no mail (null MX)\n"
+
+
+def have_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not have_ipv6(), reason="no IPv6 loopback here")
+def test_server_over_ipv6(make_dns_server, testdir):
+    dns = make_dns_server(Zone().mx("six.test", 10, "127.0.0.60"), ipv6=True)
+    conf = write_conf(testdir, dns.address6)
+    assert route(conf, "six.test") == (0, ["mx 10 127.0.0.60 127.0.0.60"], "")
+    assert "query[MX] six.test from ::1" in dns.logs()
