@@ -571,7 +571,7 @@ static enum outcome mx_addresses(struct lookup *lk, const char *domain, struct m
 				 struct delivery_result *why)
 {
 	struct host_query hq[MX_HOSTS_MAX];
-	const char *temp_host = NULL, *perm_host = NULL;
+	char temp_host[MX_NAME_MAX + 1] = "", perm_host[MX_NAME_MAX + 1] = ""; /* first skipped */
 	int temp_st = ARES_SUCCESS, perm_st = ARES_SUCCESS;
 	size_t kept = 0;
 
@@ -583,11 +583,11 @@ static enum outcome mx_addresses(struct lookup *lk, const char *domain, struct m
 		int st = host_status(&hq[i]);
 
 		if (st != ARES_SUCCESS) {
-			if (!status_permanent(st) && temp_host == NULL) {
-				temp_host = out->hosts[i].name;
+			if (!status_permanent(st) && temp_host[0] == '\0') {
+				strcpy_bounded(temp_host, out->hosts[i].name, sizeof(temp_host));
 				temp_st = st;
-			} else if (status_permanent(st) && perm_host == NULL) {
-				perm_host = out->hosts[i].name;
+			} else if (status_permanent(st) && perm_host[0] == '\0') {
+				strcpy_bounded(perm_host, out->hosts[i].name, sizeof(perm_host));
 				perm_st = st;
 			}
 			out->nskipped++;
@@ -605,9 +605,10 @@ static enum outcome mx_addresses(struct lookup *lk, const char *domain, struct m
 	else if (kept > 0)
 		result_set(why, OUTCOME_DELIVERED, "2.0.0",
 			   "%s: %zu MX host%s, %zu skipped (%s: %s)", domain, kept,
-			   kept == 1 ? "" : "s", out->nskipped, temp_host ? temp_host : perm_host,
-			   status_text(temp_host ? temp_st : perm_st));
-	else if (temp_host != NULL)
+			   kept == 1 ? "" : "s", out->nskipped,
+			   temp_host[0] ? temp_host : perm_host,
+			   status_text(temp_host[0] ? temp_st : perm_st));
+	else if (temp_host[0] != '\0')
 		result_set(why, OUTCOME_TEMPFAIL, "4.4.3",
 			   "%s: no MX host could be looked up (%s: %s)", domain, temp_host,
 			   status_text(temp_st));
