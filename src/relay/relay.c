@@ -45,6 +45,7 @@
 #define ESC_SIZE "5.3.4"    /* message too big for the system */
 #define ESC_MESSAGE "4.3.0" /* the queued message cannot be read */
 #define ESC_AUTH "4.7.0"    /* no way to log in safely */
+#define ESC_CONFIG "4.3.5"  /* the configured next hop is unusable */
 
 /* One connection, in use or idle for reuse. */
 struct rconn {
@@ -78,11 +79,13 @@ void relay_route(const struct conf *c, const char *domain, struct relay_route *o
 		out->tls = c->relayhost_tls;
 		out->implicit_tls = c->relayhost_implicit_tls;
 		out->auth = c->relay_user != NULL;
+		out->configured = true;
 		snprintf(out->key, sizeof(out->key), "smtp:%s", c->relayhost);
 		return;
 	}
 	if (t != NULL) {
 		nexthop_parse(t, &out->hop);
+		out->configured = true;
 		snprintf(out->key, sizeof(out->key), "smtp:%s", t);
 	} else {
 		strcpy_bounded(out->hop.host, domain, sizeof(out->hop.host));
@@ -172,14 +175,21 @@ static bool route_hosts(const struct relay *r, const struct relay_route *rt, str
 	size_t before = 0, after = 0;
 
 	memset(hosts, 0, sizeof(*hosts));
-	if (rt->hop.mx) {
-		if (mx_lookup(&o, rt->hop.host, hosts, why) != OUTCOME_DELIVERED)
-			return false;
-	} else {
-		if (host_lookup(&o, rt->hop.host, &hosts->hosts[0], why) != OUTCOME_DELIVERED)
-			return false;
-		hosts->n = 1;
+	if (rt->hop.mx
+		    ? mx_lookup(&o, rt->hop.host, hosts, why) != OUTCOME_DELIVERED
+		    : host_lookup(&o, rt->hop.host, &hosts->hosts[0], why) != OUTCOME_DELIVERED) {
+		/* a configured hop that does not resolve is our mistake, not the mail's */
+		if (rt->configured && why->outcome == OUTCOME_PERMFAIL) {
+			char text[sizeof(why->text)];
+
+			strcpy_bounded(text, why->text, sizeof(text));
+			result_set(why, OUTCOME_TEMPFAIL, ESC_CONFIG, "next hop %s: %s",
+				   rt->hop.host, text);
+		}
+		return false;
 	}
+	if (!rt->hop.mx)
+		hosts->n = 1;
 	set_port(hosts, rt->hop.port ? rt->hop.port : c->remote_port);
 	for (size_t h = 0; h < hosts->n; h++) {
 		struct mx_host *x = &hosts->hosts[h];

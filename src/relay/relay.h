@@ -44,6 +44,7 @@ struct relay_route {
 	enum tls_policy tls; /* what TLS the hop must offer */
 	bool implicit_tls;   /* TLS from the first octet */
 	bool auth;           /* log in with the relayhost credentials */
+	bool configured;     /* the relayhost or a [transport] hop, not the domain's MX */
 };
 
 /* One recipient for relay_deliver(). */

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import HATO, Hatod, free_port
+from conftest import HATO, Hatod, Zone, free_port
 from smtpserver import ScriptedSMTP
 
 MSG = (b"From: alice@test.example\r\nTo: bob@example.net\r\nSubject: relay\r\n\r\n"
@@ -39,7 +39,7 @@ def relay_hatod(make_hatod, transport=None, remote=None, tls_policy=None, server
                       extra="[domain localhost]\nmailboxes = *\n" + "\n".join(lines) + "\n" + extra)
 
 
-def next_hatod(make_hatod, tls=None, extra=None, users=()):
+def next_hatod(make_hatod, tls=None, extra=None, users=(), domains="example.net"):
     """hatod B: the final destination for example.net; its smtp listener
     with tls (none, starttls, implicit) and auth when users are given."""
     port = free_port()
@@ -48,7 +48,7 @@ def next_hatod(make_hatod, tls=None, extra=None, users=()):
         listener["tls"] = tls
     if users:
         listener["auth"] = "required"
-    kw = {"server": {"hostname": "b.test", "local_domains": "example.net"},
+    kw = {"server": {"hostname": "b.test", "local_domains": domains},
           "delivery": {"hold": "no"}, "listeners": {"smtp": listener}}
     if extra is not None:
         kw["extra"] = extra
@@ -350,3 +350,61 @@ def test_auth_file_readable_by_others_is_refused(testdir):
     h.proc.wait(10)
     assert h.proc.returncode != 0
     assert "must not be readable by group or others" in h.logs()
+
+
+def mx_setup(make_hatod, make_dns_server):
+    """B serves remote.test and implicit.test on 127.0.0.1:PORT; A finds it
+    through a real DNS server (dnsmasq): remote.test's best MX,
+    down.remote.test (127.0.0.2), refuses connections, the next one is B;
+    implicit.test has no MX, only an A record; nullmx.test has a null MX."""
+    b = next_hatod(make_hatod, tls="none", domains="remote.test, implicit.test")
+    dns = make_dns_server(Zone()
+                          .mx("remote.test", 10, "down.remote.test")
+                          .host("down.remote.test", "127.0.0.2")
+                          .mx("remote.test", 20, "up.remote.test")
+                          .host("up.remote.test", "127.0.0.1")
+                          .host("implicit.test", "127.0.0.1")
+                          .null_mx("nullmx.test"))
+    a = relay_hatod(make_hatod, remote={"port": b.port, "tls": "none"},
+                    delivery={"retry_schedule": "1h"},
+                    extra="[dns]\nservers = %s\ntimeout = 300ms\n" % dns.address)
+    return a, b
+
+
+def test_mx_next_host_when_the_best_refuses(make_hatod, make_dns_server):
+    a, b = mx_setup(make_hatod, make_dns_server)
+    send(a, ["bob@remote.test"])
+    wait_for(lambda: b.maildir("bob", "remote.test"), what="the message at B")
+    log = a.logs()
+    assert "event=relay_connect_failed domain=remote.test relay=down.remote.test[127.0.0.2]" in log
+    assert "relay=up.remote.test[127.0.0.1]:%d" % b.port in log
+
+
+def test_mx_implicit_a_record(make_hatod, make_dns_server):
+    a, b = mx_setup(make_hatod, make_dns_server)
+    send(a, ["carol@implicit.test"])
+    wait_for(lambda: b.maildir("carol", "implicit.test"), what="the message at B")
+    assert "relay=implicit.test[127.0.0.1]:%d" % b.port in a.logs()
+
+
+def test_null_mx_fails_at_once(make_hatod, make_dns_server):
+    a, b = mx_setup(make_hatod, make_dns_server)
+    send(a, ["dave@nullmx.test"])
+    a.wait_log("status=failed")
+    assert "rcpt=<dave@nullmx.test> status=failed esc=5.1.10" in a.logs()
+
+
+def test_no_such_domain_fails(make_hatod, make_dns_server):
+    a, b = mx_setup(make_hatod, make_dns_server)
+    send(a, ["erin@nothing.test"])
+    a.wait_log("status=failed")
+    assert "rcpt=<erin@nothing.test> status=failed esc=5.1.2" in a.logs()
+
+
+def test_one_message_two_domains(make_hatod, make_dns_server):
+    a, b = mx_setup(make_hatod, make_dns_server)
+    send(a, ["bob@remote.test", "carol@implicit.test", "dave@nullmx.test"])
+    wait_for(lambda: b.maildir("bob", "remote.test") and b.maildir("carol", "implicit.test"),
+             what="both messages at B")
+    a.wait_log("event=removed")
+    assert "rcpt=<dave@nullmx.test> status=failed esc=5.1.10" in a.logs()
