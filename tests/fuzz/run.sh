@@ -40,7 +40,7 @@ declare -A SRCS=(
 	[addr]="src/common/addr.c"
 	[cmdline]="src/common/cmdline.c"
 	[data_reader]="src/common/data_reader.c"
-	[envelope]="src/common/envelope.c src/lib/util.c src/lib/strbuf.c"
+	[envelope]="src/common/envelope.c src/common/dsn.c src/common/addr.c src/lib/util.c src/lib/strbuf.c"
 	[header_fix]="src/common/header_fix.c src/lib/strbuf.c src/lib/util.c"
 )
 declare -A PKGS=()
