@@ -120,7 +120,8 @@ static void add_recipients(struct pickup *p, struct pickup_job *j, const struct 
 
 		if (addr_parse_path(h->rcpts[i], &end, &a, ADDR_ALLOW_POSTMASTER) != ADDR_OK)
 			continue; /* maildrop_parse_header checked it */
-		st = recipients_add(p->srv, &j->env, &a, h->rcpts[i], "", &kind, why, sizeof(why));
+		st = recipients_add(p->srv, &j->env, &a, h->rcpts[i], NULL, "", &kind, why,
+				    sizeof(why));
 		if (st == STATUS_OK)
 			continue;
 		/* nobody to say 550 to: the recipient fails now, and is logged */
