@@ -1,12 +1,15 @@
 """The DSN extension's parameters (RFC 3461), end to end: a real client
 (Python's smtplib) sends RET, ENVID, NOTIFY and ORCPT, and the envelope in
 the queue keeps them exactly as docs/queue.md says, also for the
-recipients an alias expands to.  The replies to bad values are the
-dialogues' business (tests/dialog/dsn-*.dlg)."""
+recipients an alias expands to; sendmail's -N, -R and -V do the same
+through the maildrop.  The replies to bad values are the dialogues'
+business (tests/dialog/dsn-*.dlg)."""
 import os
 import smtplib
+import subprocess
+import time
 
-from conftest import parse_envelope
+from conftest import HATO, parse_envelope
 
 TIMEOUT = 10.0
 MSG = b"Subject: dsn\r\n\r\nbody\r\n"
@@ -119,3 +122,44 @@ def test_dsn_fields_survive_a_restart(make_hatod):
     assert env_text(h, qid) == before
     assert "envid: QQ314159\n" in before
     assert "notify=never addr=<bob@localhost>\nrcpt-orcpt: utf-8;bob@localhost\n" in before
+
+
+def wait_for(pred, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def sendmail(h, *args):
+    env = {k: v for k, v in os.environ.items() if k not in ("HATO_CONFIG", "HATO_STATE")}
+    return subprocess.run([HATO, "-c", h.conf_path, "send", *args], input=MSG,
+                          capture_output=True, timeout=20, env=env)
+
+
+def test_sendmail_dsn_flags_reach_the_envelope(make_hatod, testdir):
+    aliases = os.path.join(testdir, "aliases")
+    write_aliases(aliases, "team: dave, erin\n")
+    h = make_hatod(delivery={"hold": "yes", "aliases_file": aliases})
+    r = sendmail(h, "-N", "success,failure", "-R", "hdrs", "-V", "q+2B1",
+                 "-f", "alice@localhost", "bob@localhost", "team@localhost")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len(h.queue_ids()) == 1)
+    lines = env_text(h, h.queue_ids()[0]).splitlines()
+    assert lines[lines.index("helo: ") + 1:] == [
+        "ret: hdrs",
+        "envid: q+2B1",
+        "rcpt: state=pending attempts=0 next=0 notify=success,failure addr=<bob@localhost>",
+        "rcpt: state=pending attempts=0 next=0 notify=success,failure addr=<dave@localhost>",
+        "rcpt-orig: <team@localhost>",
+        "rcpt: state=pending attempts=0 next=0 notify=success,failure addr=<erin@localhost>",
+        "rcpt-orig: <team@localhost>",
+    ]
+
+
+def test_sendmail_bad_dsn_flags_refused(hatod):
+    for args in (["-N", "never,success"], ["-R", "both"], ["-V", "+ZZ"]):
+        r = sendmail(hatod, *args, "bob@localhost")
+        assert r.returncode == 64, (args, r.stderr)  # EX_USAGE
+        assert args[0].encode() + b":" in r.stderr
+    assert os.listdir(os.path.join(hatod.state_dir, "maildrop")) == []
