@@ -31,10 +31,12 @@ void envelope_free(struct envelope *e)
 	free(e->helo);
 	free(e->auth_user);
 	free(e->auth_param);
+	free(e->envid);
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		free(e->rcpts[i].addr);
 		free(e->rcpts[i].orig);
 		free(e->rcpts[i].error);
+		free(e->rcpts[i].orcpt);
 	}
 	free(e->rcpts);
 	envelope_init(e);
@@ -70,6 +72,13 @@ void env_rcpt_set_orig(struct env_rcpt *r, const char *orig)
 }
 
 /* See envelope.h. */
+void env_rcpt_set_orcpt(struct env_rcpt *r, const char *orcpt)
+{
+	free(r->orcpt);
+	r->orcpt = orcpt ? xstrdup(orcpt) : NULL;
+}
+
+/* See envelope.h. */
 size_t envelope_pending(const struct envelope *e)
 {
 	size_t n = 0;
@@ -95,7 +104,7 @@ static const char *one_line(const char *v, char *buf, size_t size)
 /* See envelope.h. */
 void envelope_format(const struct envelope *e, struct strbuf *b)
 {
-	char t[1024];
+	char t[1024], notify[DSN_NOTIFY_TEXT_MAX + sizeof(" notify=")];
 
 	strbuf_printf(b, "hato-envelope: %d\n", ENVELOPE_VERSION);
 	strbuf_printf(b, "id: %s\n", e->id);
@@ -111,13 +120,24 @@ void envelope_format(const struct envelope *e, struct strbuf *b)
 		strbuf_printf(b, "auth-user: %s\n", one_line(e->auth_user, t, sizeof(t)));
 	if (e->auth_param)
 		strbuf_printf(b, "auth-param: %s\n", one_line(e->auth_param, t, sizeof(t)));
+	if (dsn_ret_name(e->ret))
+		strbuf_printf(b, "ret: %s\n", dsn_ret_name(e->ret));
+	if (e->envid)
+		strbuf_printf(b, "envid: %s\n", one_line(e->envid, t, sizeof(t)));
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct env_rcpt *r = &e->rcpts[i];
-		strbuf_printf(b, "rcpt: state=%s attempts=%u next=%lld addr=%s\n",
+		char words[DSN_NOTIFY_TEXT_MAX];
+
+		notify[0] = '\0';
+		if (dsn_format_notify(r->notify, words, sizeof(words)))
+			snprintf(notify, sizeof(notify), " notify=%s", words);
+		strbuf_printf(b, "rcpt: state=%s attempts=%u next=%lld%s addr=%s\n",
 			      state_names[r->state], r->attempts, (long long)r->next_attempt,
-			      one_line(r->addr, t, sizeof(t)));
+			      notify, one_line(r->addr, t, sizeof(t)));
 		if (r->orig)
 			strbuf_printf(b, "rcpt-orig: %s\n", one_line(r->orig, t, sizeof(t)));
+		if (r->orcpt)
+			strbuf_printf(b, "rcpt-orcpt: %s\n", one_line(r->orcpt, t, sizeof(t)));
 		if (r->error)
 			strbuf_printf(b, "rcpt-error: %s\n", one_line(r->error, t, sizeof(t)));
 	}
@@ -132,24 +152,38 @@ static int lookup_name(const char *const *names, size_t n, const char *name)
 	return -1;
 }
 
-/* Parse "state=S attempts=N next=T addr=<...>". */
+/* Parse "state=S attempts=N next=T [notify=W,W] addr=<...>". */
 static bool parse_rcpt(char *v, struct envelope *e)
 {
-	char state[16];
-	unsigned attempts;
+	char state[16], words[DSN_NOTIFY_TEXT_MAX];
+	unsigned attempts, notify = 0;
 	long long next;
 	int off = 0, st;
 
-	if (sscanf(v, "state=%15s attempts=%u next=%lld addr=%n", state, &attempts, &next, &off) !=
-		    3 ||
-	    off == 0 || v[off] != '<')
+	if (sscanf(v, "state=%15s attempts=%u next=%lld %n", state, &attempts, &next, &off) != 3 ||
+	    off == 0)
+		return false;
+	v += off;
+	if (strncmp(v, "notify=", 7) == 0) {
+		size_t n = strcspn(v + 7, " ");
+
+		if (n >= sizeof(words) || v[7 + n] != ' ')
+			return false;
+		memcpy(words, v + 7, n);
+		words[n] = '\0';
+		if (!dsn_parse_notify(words, &notify))
+			return false;
+		v += 7 + n + 1;
+	}
+	if (strncmp(v, "addr=<", 6) != 0)
 		return false;
 	if ((st = lookup_name(state_names, 3, state)) < 0)
 		return false;
-	envelope_add_rcpt(e, v + off);
+	envelope_add_rcpt(e, v + 5);
 	e->rcpts[e->nrcpts - 1].state = (enum rcpt_state)st;
 	e->rcpts[e->nrcpts - 1].attempts = attempts;
 	e->rcpts[e->nrcpts - 1].next_attempt = (time_t)next;
+	e->rcpts[e->nrcpts - 1].notify = notify;
 	return true;
 }
 
@@ -196,15 +230,31 @@ static bool parse_line(char *key, char *v, struct envelope *e, bool *have_versio
 	} else if (strcmp(key, "auth-param") == 0) {
 		free(e->auth_param);
 		e->auth_param = xstrdup(v);
+	} else if (strcmp(key, "ret") == 0) {
+		if (!dsn_parse_ret(v, &e->ret) || strcmp(v, dsn_ret_name(e->ret)) != 0)
+			return false;
+	} else if (strcmp(key, "envid") == 0) {
+		if (!dsn_valid_envid(v))
+			return false;
+		free(e->envid);
+		e->envid = xstrdup(v);
 	} else if (strcmp(key, "rcpt") == 0) {
 		return parse_rcpt(v, e);
-	} else if (strcmp(key, "rcpt-orig") == 0 || strcmp(key, "rcpt-error") == 0) {
+	} else if (strcmp(key, "rcpt-orig") == 0 || strcmp(key, "rcpt-error") == 0 ||
+		   strcmp(key, "rcpt-orcpt") == 0) {
+		char orcpt[DSN_ORCPT_MAX + 1];
+
 		if (e->nrcpts == 0)
 			return false; /* belongs to the rcpt line before it */
-		if (key[5] == 'o')
+		if (strcmp(key, "rcpt-orig") == 0) {
 			env_rcpt_set_orig(&e->rcpts[e->nrcpts - 1], v);
-		else
+		} else if (strcmp(key, "rcpt-error") == 0) {
 			env_rcpt_set_error(&e->rcpts[e->nrcpts - 1], v);
+		} else {
+			if (!dsn_parse_orcpt(v, true, orcpt, sizeof(orcpt)))
+				return false;
+			env_rcpt_set_orcpt(&e->rcpts[e->nrcpts - 1], orcpt);
+		}
 	} else {
 		return false;
 	}

@@ -38,9 +38,9 @@ CFLAGS=(-std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
 # links (a target that includes src/conf/conf.c needs PKGS[name]=inih).
 declare -A SRCS=(
 	[addr]="src/common/addr.c"
-	[cmdline]="src/common/cmdline.c"
+	[cmdline]="src/common/cmdline.c src/common/dsn.c src/common/addr.c"
 	[data_reader]="src/common/data_reader.c"
-	[envelope]="src/common/envelope.c src/lib/util.c src/lib/strbuf.c"
+	[envelope]="src/common/envelope.c src/common/dsn.c src/common/addr.c src/lib/util.c src/lib/strbuf.c"
 	[header_fix]="src/common/header_fix.c src/lib/strbuf.c src/lib/util.c"
 )
 declare -A PKGS=()
