@@ -664,6 +664,7 @@ void relay_deliver(struct relay *r, const struct relay_route *rt, struct relay_m
 		m->rcpts[i].remote[0] = '\0';
 	}
 	strcpy_bounded(m->tls, "none", sizeof(m->tls));
+	m->dsn = false;
 	memset(&why, 0, sizeof(why));
 	k = conn_take(r, rt);
 	if (k == NULL)
@@ -674,6 +675,7 @@ void relay_deliver(struct relay *r, const struct relay_route *rt, struct relay_m
 	}
 	if (k->c.ssl != NULL)
 		strcpy_bounded(m->tls, SSL_get_version(k->c.ssl), sizeof(m->tls));
+	m->dsn = k->caps.dsn;
 	transaction(r, k, m);
 	settle_open(m, k->remote, OUTCOME_TEMPFAIL, ESC_SESSION, "no reply for this recipient");
 	conn_put(r, k);

@@ -67,6 +67,7 @@ struct relay_msg {
 	struct relay_rcpt *rcpts;
 	size_t nrcpts;
 	char tls[32]; /* out: the TLS version used, "none" */
+	bool dsn;     /* out: the server offered DSN (and got the DSN parameters) */
 };
 
 struct relay;

@@ -18,6 +18,7 @@
  */
 #include "scheduler.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 
 #include "backoff.h"
 #include "conf.h"
+#include "dsn.h"
 #include "durable.h"
 #include "envelope.h"
 #include "hato_limits.h"
@@ -38,6 +40,7 @@
 #include "outcome.h"
 #include "queue.h"
 #include "relay.h"
+#include "reports.h"
 #include "server.h"
 #include "util.h"
 #include "worker.h"
@@ -49,8 +52,9 @@
 struct qentry {
 	struct qentry *next;
 	struct envelope env;
-	bool busy;  /* a job owns a copy of it right now */
-	bool flush; /* flushed while busy: due again when the job ends */
+	bool busy;           /* a job owns a copy of it right now */
+	time_t report_after; /* queuing its report failed: not before then */
+	bool flush;          /* flushed while busy: due again when the job ends */
 	char dest[320];
 };
 
@@ -76,8 +80,9 @@ struct scheduler {
 struct delivery_job {
 	struct scheduler *sc;
 	struct qentry *e;
-	struct envelope env; /* the job's copy */
-	bool removed;        /* the message left the queue */
+	struct envelope env;    /* the job's copy */
+	bool removed;           /* the message left the queue */
+	struct envelope report; /* a notification the job queued (id empty: none) */
 };
 
 /* Deep copy of an envelope, through its text form. */
@@ -100,6 +105,8 @@ static time_t entry_due(const struct qentry *e)
 	time_t due = 0;
 	bool any = false;
 
+	if (report_owed(&e->env))
+		return e->report_after; /* a notification to queue first */
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		const struct env_rcpt *r = &e->env.rcpts[i];
 		if (r->state != RCPT_PENDING)
@@ -183,7 +190,43 @@ struct dest_group {
 	struct delivery_result *res; /* res[k] for idx[k] */
 	char (*remote)[300];         /* the server that answered, "" when none */
 	char tls[32];                /* the TLS version of a remote delivery, "" otherwise */
+	bool dsn;                    /* the next hop took the DSN parameters */
 };
+
+/* " RET=... ENVID=..." for a next hop offering DSN, into buf; NULL when none apply. */
+static const char *dsn_mail_params(const struct envelope *env, char *buf, size_t size)
+{
+	const char *ret = dsn_ret_name(env->ret);
+	int n = 0;
+
+	buf[0] = '\0';
+	if (ret != NULL)
+		n = snprintf(buf, size, " RET=%s", env->ret == DSN_RET_FULL ? "FULL" : "HDRS");
+	if (env->envid != NULL && n >= 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " ENVID=%s", env->envid);
+	return buf[0] ? buf : NULL;
+}
+
+/* " NOTIFY=... ORCPT=..." of recipient r, in a new allocation; NULL when none apply. */
+static char *dsn_rcpt_params(const struct env_rcpt *r)
+{
+	char words[DSN_NOTIFY_TEXT_MAX];
+	struct strbuf b;
+
+	strbuf_init(&b);
+	if (r->notify != 0 && dsn_format_notify(r->notify, words, sizeof(words))) {
+		for (char *p = words; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+		strbuf_printf(&b, " NOTIFY=%s", words);
+	}
+	if (r->orcpt != NULL)
+		strbuf_printf(&b, " ORCPT=%s", r->orcpt);
+	if (b.len == 0) {
+		strbuf_free(&b);
+		return NULL;
+	}
+	return b.s;
+}
 
 /* Deliver a group (worker thread): LMTP and SMTP in one transaction, Maildirs one by one. */
 static void deliver_group(struct delivery_job *j, const char *msg_path, struct dest_group *g)
@@ -201,28 +244,35 @@ static void deliver_group(struct delivery_job *j, const char *msg_path, struct d
 		free(rcpts);
 	} else if (strncmp(g->dest, "smtp:", 5) == 0) {
 		struct relay_rcpt *rr = xcalloc(g->n, sizeof(*rr));
-		struct relay_msg m = {.queue_id = env->id,
-				      .sender = env->sender,
-				      .msg_path = msg_path,
-				      .size = env->size,
-				      .eightbit = env->body == BODY_8BITMIME,
-				      .smtputf8 = env->smtputf8,
-				      .rcpts = rr,
-				      .nrcpts = g->n};
+		char mail_params[DSN_ENVID_MAX + 32];
+		struct relay_msg m = {
+			.queue_id = env->id,
+			.mail_params = dsn_mail_params(env, mail_params, sizeof(mail_params)),
+			.sender = env->sender,
+			.msg_path = msg_path,
+			.size = env->size,
+			.eightbit = env->body == BODY_8BITMIME,
+			.smtputf8 = env->smtputf8,
+			.rcpts = rr,
+			.nrcpts = g->n};
 		char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1];
 		struct relay_route rt;
 
 		split_addr(env->rcpts[g->idx[0]].addr, local, sizeof(local), domain,
 			   sizeof(domain));
 		relay_route(c, domain, &rt);
-		for (size_t k = 0; k < g->n; k++)
+		for (size_t k = 0; k < g->n; k++) {
 			rr[k].addr = env->rcpts[g->idx[k]].addr;
+			rr[k].params = dsn_rcpt_params(&env->rcpts[g->idx[k]]);
+		}
 		relay_deliver(j->sc->relay, &rt, &m);
 		for (size_t k = 0; k < g->n; k++) {
 			g->res[k] = rr[k].res;
 			strcpy_bounded(g->remote[k], rr[k].remote, sizeof(g->remote[k]));
+			free((char *)rr[k].params);
 		}
 		strcpy_bounded(g->tls, m.tls, sizeof(g->tls));
+		g->dsn = m.dsn;
 		free(rr);
 	} else {
 		for (size_t k = 0; k < g->n; k++)
@@ -238,7 +288,7 @@ static bool job_persist(struct delivery_job *j)
 	struct strbuf b;
 	bool ok;
 
-	if (envelope_pending(&j->env) == 0) {
+	if (envelope_pending(&j->env) == 0 && !report_owed(&j->env)) {
 		/* the envelope goes first: it is the commit point */
 		snprintf(path, sizeof(path), "%s/%s.env", sc->queue_dir, j->env.id);
 		if (unlink(path) != 0 && errno != ENOENT) {
@@ -263,8 +313,9 @@ static bool job_persist(struct delivery_job *j)
 
 /* Record recipient r's result res of this attempt: state, next attempt, error, log. */
 static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct delivery_result *res,
-			const char *remote, const char *tls)
+			const char *remote, const struct dest_group *g)
 {
+	const char *tls = g->tls;
 	const struct conf *c = j->sc->srv->conf;
 	char line[300], esc[600];
 
@@ -295,9 +346,7 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 		 j->env.id, r->addr, outcome_name(res->outcome), res->esc, r->attempts,
 		 (long long)(time(NULL) - j->env.arrival), remote[0] ? " relay=" : "", remote,
 		 tls[0] ? " tls=" : "", tls, esc);
-	if (r->state == RCPT_FAILED)
-		log_info("event=bounce_due queue_id=%s rcpt=%s sender=%s", j->env.id, r->addr,
-			 j->env.sender);
+	report_mark(c, &j->env, r, strncmp(g->dest, "smtp:", 5) == 0, g->dsn && r->notify != 0);
 }
 
 /* Worker thread: deliver every due recipient of one message, a destination at a time. */
@@ -324,6 +373,7 @@ static void job_work(void *arg)
 		together = strncmp(g.dest, "maildir", 7) != 0;
 		g.n = 0;
 		g.tls[0] = '\0';
+		g.dsn = false;
 		for (size_t k = i; k < total; k++) {
 			const struct env_rcpt *o = &j->env.rcpts[k];
 
@@ -342,11 +392,14 @@ static void job_work(void *arg)
 		}
 		deliver_group(j, msg_path, &g);
 		for (size_t k = 0; k < g.n; k++)
-			rcpt_settle(j, &j->env.rcpts[g.idx[k]], &g.res[k], g.remote[k], g.tls);
+			rcpt_settle(j, &j->env.rcpts[g.idx[k]], &g.res[k], g.remote[k], &g);
 		if (!job_persist(j))
 			break; /* the in-memory state stays; retried after a restart */
 	}
-	if (!j->removed && envelope_pending(&j->env) == 0)
+	if (!j->removed && report_owed(&j->env) &&
+	    report_queue(c, j->sc->queue_dir, &j->env, msg_path, &j->report))
+		job_persist(j); /* the marks are cleared: the report is in the queue */
+	else if (!j->removed && envelope_pending(&j->env) == 0 && !report_owed(&j->env))
 		job_persist(j);
 	free(seen);
 	free(g.idx);
@@ -355,6 +408,7 @@ static void job_work(void *arg)
 }
 
 static void scheduler_run(struct scheduler *sc);
+static void entry_add(struct scheduler *sc, const struct envelope *env);
 
 /* The destination's counter, created on demand. */
 static struct dest_count *dest_get(struct scheduler *sc, const char *name)
@@ -385,8 +439,14 @@ static void job_done(void *arg)
 	sc->active--;
 	e->busy = false;
 	envelope_free(&e->env);
-	e->env = j->env; /* the job's copy is the truth now */
-	if (e->flush) {  /* a flush came while the job ran: it still counts */
+	e->env = j->env;          /* the job's copy is the truth now */
+	if (report_owed(&e->env)) /* the report could not be queued: not before a minute */
+		e->report_after = time(NULL) + 60;
+	if (j->report.id[0] != '\0') {
+		entry_add(sc, &j->report);
+		envelope_free(&j->report);
+	}
+	if (e->flush) { /* a flush came while the job ran: it still counts */
 		e->flush = false;
 		for (size_t i = 0; i < e->env.nrcpts; i++)
 			if (e->env.rcpts[i].state == RCPT_PENDING)

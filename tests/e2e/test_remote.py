@@ -135,9 +135,8 @@ def test_deferred_then_delivered_on_retry(make_hatod):
         a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
         send(a, ["bob@example.net"])
         a.wait_log("status=deferred")
-        env, _ = a.queued()[0]
-        assert "451 4.3.0 try again later" in open(
-            os.path.join(a.state_dir, "queue", a.queue_ids()[0] + ".env")).read()
+        assert 'esc=4.3.0 attempts=1' in a.logs()
+        assert "said: 451 4.3.0 try again later" in a.logs()
         wait_for(lambda: hop.transactions, timeout=20, what="the retry")
         a.wait_log("status=delivered", timeout=10)
         a.wait_log("event=removed")
@@ -408,3 +407,187 @@ def test_one_message_two_domains(make_hatod, make_dns_server):
              what="both messages at B")
     a.wait_log("event=removed")
     assert "rcpt=<dave@nullmx.test> status=failed esc=5.1.10" in a.logs()
+
+
+# --- delivery status notifications (RFC 3464) --------------------------------
+
+import email
+import email.policy
+
+
+def reports_for(h, user, domain="localhost"):
+    """The notifications in user@domain's Maildir, parsed."""
+    out = []
+    for path in h.maildir(user, domain):
+        with open(path, "rb") as f:
+            out.append(email.message_from_bytes(f.read(), policy=email.policy.compat32))
+    return out
+
+
+def status_groups(report):
+    """The per-recipient field groups of a report's message/delivery-status part."""
+    for part in report.walk():
+        if part.get_content_type() == "message/delivery-status":
+            payload = part.get_payload()
+            return [dict(g.items()) for g in payload[1:]], dict(payload[0].items())
+    raise AssertionError("no message/delivery-status part")
+
+
+def test_bounce_for_refused_recipient(make_hatod):
+    hop = ScriptedSMTP()
+    hop.rcpt = lambda addr: "550 5.1.1 no such user" if addr.startswith("nobody") else "250 ok"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
+        send(a, ["bob@example.net", "nobody@example.net"], sender="alice@localhost")
+        bounces = wait_for(lambda: reports_for(a, "alice"), what="the bounce")
+        a.wait_log("event=removed", count=2)  # the message and the bounce
+        assert len(bounces) == 1
+        r = bounces[0]
+        assert r.get_content_type() == "multipart/report"
+        assert r.get_param("report-type") == "delivery-status"
+        assert r["Auto-Submitted"] == "auto-replied"
+        assert r["From"].endswith("<MAILER-DAEMON@a.test>")
+        groups, msgfields = status_groups(r)
+        assert msgfields["Reporting-MTA"] == "dns; a.test"
+        assert len(groups) == 1
+        g = groups[0]
+        assert g["Final-Recipient"] == "rfc822; nobody@example.net"
+        assert g["Action"] == "failed"
+        assert g["Status"] == "5.1.1"
+        assert g["Remote-MTA"] == "dns; 127.0.0.1"
+        assert g["Diagnostic-Code"] == "smtp; 550 5.1.1 no such user"
+        # headers only by default: the original's Subject, not its body
+        kinds = [p.get_content_type() for p in r.walk()]
+        assert "text/rfc822-headers" in kinds
+        raw = open(a.maildir("alice")[0], "rb").read()
+        assert b"Subject: relay" in raw and b"leading dot" not in raw
+        # the bounce itself came with the null sender
+        assert b"Return-Path: <>" in raw
+    finally:
+        hop.close()
+
+
+def test_bounce_ret_full_returns_the_message(make_hatod):
+    hop = ScriptedSMTP()
+    hop.rcpt = lambda addr: "550 5.1.1 no such user"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
+        send(a, ["nobody@example.net"], sender="alice@localhost",
+             mail_options=["RET=FULL", "ENVID=QQ314159"],
+             rcpt_options=["ORCPT=rfc822;nobody@example.net"])
+        r = wait_for(lambda: reports_for(a, "alice"), what="the bounce")[0]
+        groups, msgfields = status_groups(r)
+        assert msgfields["Original-Envelope-Id"] == "QQ314159"
+        assert groups[0]["Original-Recipient"] == "rfc822; nobody@example.net"
+        assert "message/rfc822" in [p.get_content_type() for p in r.walk()]
+        assert b".leading dot" in open(a.maildir("alice")[0], "rb").read()
+    finally:
+        hop.close()
+
+
+def test_notify_never_gets_no_bounce(make_hatod):
+    hop = ScriptedSMTP()
+    hop.rcpt = lambda addr: "550 5.1.1 no such user"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
+        send(a, ["nobody@example.net"], sender="alice@localhost", rcpt_options=["NOTIFY=NEVER"])
+        a.wait_log("event=removed")
+        time.sleep(0.3)
+        assert a.maildir("alice") == []
+        assert "event=report " not in a.logs()
+    finally:
+        hop.close()
+
+
+def test_no_bounce_for_the_null_sender(make_hatod):
+    hop = ScriptedSMTP()
+    hop.rcpt = lambda addr: "550 5.1.1 no such user"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
+        send(a, ["nobody@example.net"], sender="")
+        a.wait_log("event=removed")
+        assert "event=report_suppressed" in a.logs()
+        assert "event=report " not in a.logs()
+    finally:
+        hop.close()
+
+
+def test_undeliverable_bounce_goes_to_postmaster_once(make_hatod):
+    # everything to example.net is refused, and the sender is there too
+    hop = ScriptedSMTP()
+    hop.rcpt = lambda addr: "550 5.1.1 no such user"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
+        send(a, ["nobody@example.net"], sender="ghost@example.net")
+        pm = wait_for(lambda: reports_for(a, "postmaster", "a.test"), what="the postmaster copy")
+        a.wait_log("event=removed", count=3)  # message, bounce, postmaster's report
+        time.sleep(0.3)
+        assert len(pm) == 1
+        groups, _ = status_groups(pm[0])
+        assert groups[0]["Final-Recipient"] == "rfc822; ghost@example.net"
+        assert a.logs().count("event=report ") == 2
+        assert a.queue_ids() == []
+    finally:
+        hop.close()
+
+
+def test_notify_success_relayed_to_a_server_without_dsn(make_hatod):
+    hop = ScriptedSMTP()
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
+        send(a, ["bob@example.net"], sender="alice@localhost",
+             rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+        r = wait_for(lambda: reports_for(a, "alice"), what="the report")[0]
+        groups, _ = status_groups(r)
+        assert groups[0]["Action"] == "relayed"
+        assert r["Subject"] == "Successful Mail Delivery Report"
+        assert not any("NOTIFY" in c for c in hop.commands)  # the server has no DSN
+    finally:
+        hop.close()
+
+
+def test_dsn_parameters_passed_to_a_dsn_server(make_hatod):
+    hop = ScriptedSMTP(ehlo=("PIPELINING", "8BITMIME", "DSN"))
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
+        send(a, ["bob@example.net"], sender="alice@localhost",
+             mail_options=["RET=HDRS", "ENVID=abc+2Bdef"],
+             rcpt_options=["NOTIFY=SUCCESS", "ORCPT=rfc822;bob@example.net"])
+        t = wait_for(lambda: hop.transactions, what="the transaction")[0]
+        a.wait_log("event=removed")
+        assert t.mail.endswith(" RET=HDRS ENVID=abc+2Bdef")
+        assert t.rcpts == ["RCPT TO:<bob@example.net> NOTIFY=SUCCESS ORCPT=rfc822;bob@example.net"]
+        time.sleep(0.3)
+        assert a.maildir("alice") == []  # the next hop reports success itself
+    finally:
+        hop.close()
+
+
+def test_notify_success_local_delivery(make_hatod):
+    a = relay_hatod(make_hatod)
+    send(a, ["carol@localhost"], sender="alice@localhost", rcpt_options=["NOTIFY=SUCCESS"])
+    r = wait_for(lambda: reports_for(a, "alice"), what="the report")[0]
+    groups, _ = status_groups(r)
+    assert groups[0]["Action"] == "delivered"
+    assert groups[0]["Final-Recipient"] == "rfc822; carol@localhost"
+    assert len(a.maildir("carol")) == 1
+
+
+def test_delay_warning_once(make_hatod):
+    hop = ScriptedSMTP()
+    hop.rcpt = lambda addr: "451 4.2.0 busy"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port},
+                        remote={"delay_warning": "1s"})
+        send(a, ["bob@example.net"], sender="alice@localhost")
+        r = wait_for(lambda: reports_for(a, "alice"), timeout=20, what="the delay notice")[0]
+        groups, _ = status_groups(r)
+        assert groups[0]["Action"] == "delayed"
+        assert groups[0]["Status"] == "4.2.0"
+        assert "Will-Retry-Until" in groups[0]
+        a.wait_log("status=deferred", count=4, timeout=20)
+        assert len(a.maildir("alice")) == 1  # once per message
+        env = open(os.path.join(a.state_dir, "queue", a.queue_ids()[0] + ".env")).read()
+        assert "delay-warned: yes" in env
+    finally:
+        hop.close()

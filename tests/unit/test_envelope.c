@@ -438,6 +438,48 @@ static void test_round_trip_dsn(void **state)
 	envelope_free(&e);
 }
 
+/* Owed notifications (report=), dsn-report and delay-warned survive the
+ * round trip; a bad or "none" report word is refused. */
+static void test_round_trip_reports(void **state)
+{
+	static const char *const bad[] = {"report=none ", "report=bounced ", "report= ",
+					  "report=failed"};
+	struct envelope e, back;
+	struct strbuf b;
+	char err[256] = "";
+
+	(void)state;
+	make_dsn_envelope(&e);
+	e.dsn_report = true;
+	e.delay_warned = true;
+	e.rcpts[0].report = REPORT_FAILED;
+	e.rcpts[1].report = REPORT_RELAYED;
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	assert_non_null(strstr(b.s, "\ndsn-report: yes\ndelay-warned: yes\n"));
+	assert_non_null(strstr(b.s, " notify=success,failure report=failed addr="));
+	if (!envelope_parse(b.s, b.len, &back, err, sizeof(err)))
+		fail_msg("parse failed: %s", err);
+	assert_true(back.dsn_report);
+	assert_true(back.delay_warned);
+	assert_int_equal(back.rcpts[0].report, REPORT_FAILED);
+	assert_int_equal(back.rcpts[1].report, REPORT_RELAYED);
+	assert_int_equal(back.rcpts[2].report, REPORT_NONE);
+	envelope_free(&back);
+	strbuf_free(&b);
+	envelope_free(&e);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[512];
+
+		snprintf(text, sizeof(text),
+			 "hato-envelope: 1\nid: 0006A1B2C3D4E5F60001\narrival: 1\nsender: <>\n"
+			 "size: 1\nbody: 7bit\nsmtputf8: no\nclient: x\nclient-name: x\nhelo: x\n"
+			 "rcpt: state=failed attempts=1 next=0 %saddr=<a@b>\n",
+			 bad[i]);
+		assert_false(envelope_parse(text, strlen(text), &back, err, sizeof(err)));
+	}
+}
+
 /* A file written before the DSN fields reads as "none given", and is
  * written back without them, unchanged. */
 static void test_parse_old_file_without_dsn(void **state)
@@ -610,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_parse_refuses_cr),
 		cmocka_unit_test(test_format_dsn_exact),
 		cmocka_unit_test(test_round_trip_dsn),
+		cmocka_unit_test(test_round_trip_reports),
 		cmocka_unit_test(test_parse_old_file_without_dsn),
 		cmocka_unit_test(test_parse_bad_dsn_values),
 		cmocka_unit_test(test_parse_orcpt_type_lower_case),
