@@ -442,8 +442,8 @@ static void test_round_trip_dsn(void **state)
  * round trip; a bad or "none" report word is refused. */
 static void test_round_trip_reports(void **state)
 {
-	static const char *const bad[] = {"report=none ", "report=bounced ", "report= ",
-					  "report=failed"};
+	static const char *const bad[] = {"report=none ", "report=bounced ",
+					  "report= ", "report=failed"};
 	struct envelope e, back;
 	struct strbuf b;
 	char err[256] = "";
