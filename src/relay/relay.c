@@ -94,6 +94,9 @@ void relay_route(const struct conf *c, const char *domain, struct relay_route *o
 	}
 	if (p != NULL)
 		tls_policy_parse(p, &out->tls);
+	/* domains sharing a hop share connections only under the same policy */
+	snprintf(out->key + strlen(out->key), sizeof(out->key) - strlen(out->key), " tls=%s",
+		 tls_policy_name(out->tls));
 }
 
 /* See relay.h. */
@@ -491,12 +494,33 @@ static struct rconn *conn_open(struct relay *r, const struct relay_route *rt,
 	return NULL;
 }
 
+/* Does the queued message hold an octet above 127?  (Only asked of messages
+ * not declared 8BITMIME, for a server without 8BITMIME; an unreadable file
+ * counts as 8-bit, so nothing unchecked goes out.) */
+static bool file_has_8bit(const char *path)
+{
+	unsigned char buf[32 * 1024];
+	bool found = false;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return true;
+	while (!found && (n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n && !found; i++)
+			found = buf[i] > 127;
+	close(fd);
+	return found || n < 0;
+}
+
 /* Fail every recipient at once for what the message is, before sending it.
  * true when the server can take it. */
 static bool message_fits(const struct rconn *k, struct relay_msg *m)
 {
 	char text[700];
 
+	if (!m->eightbit && !k->caps.eightbit && file_has_8bit(m->msg_path))
+		m->eightbit = true; /* 8-bit data the client did not declare */
 	if (m->smtputf8 && !k->caps.smtputf8)
 		snprintf(text, sizeof(text),
 			 "%s does not support SMTPUTF8, which this message needs", k->remote);

@@ -409,6 +409,7 @@ static void job_work(void *arg)
 
 static void scheduler_run(struct scheduler *sc);
 static void entry_add(struct scheduler *sc, const struct envelope *env);
+static void reuse_timer_arm(struct scheduler *sc);
 
 /* The destination's counter, created on demand. */
 static struct dest_count *dest_get(struct scheduler *sc, const char *name)
@@ -463,6 +464,7 @@ static void job_done(void *arg)
 		free(e);
 	}
 	free(j);
+	reuse_timer_arm(sc);
 	scheduler_run(sc);
 }
 
@@ -544,22 +546,32 @@ static void expire_work(void *arg)
 	relay_expire(sc->relay, false);
 }
 
+/* While remote connections wait idle, look at them every second. */
+static void reuse_timer_arm(struct scheduler *sc)
+{
+	struct timeval tv = {1, 0};
+
+	if (!sc->stopping && !evtimer_pending(sc->reuse_timer, NULL) && relay_idle(sc->relay) > 0)
+		evtimer_add(sc->reuse_timer, &tv);
+}
+
 /* Loop: expire_work finished. */
 static void expire_done(void *arg)
 {
 	struct scheduler *sc = arg;
 
 	sc->expiring = false;
+	reuse_timer_arm(sc);
 }
 
-/* Every second: hand idle remote connections to a worker to end them. */
+/* Timer: hand the idle remote connections to a worker to end those that waited enough. */
 static void reuse_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct scheduler *sc = arg;
 
 	(void)fd;
 	(void)what;
-	if (!sc->expiring && !sc->stopping && relay_idle(sc->relay) > 0) {
+	if (!sc->expiring && !sc->stopping) {
 		sc->expiring = true;
 		workers_submit(sc->workers, expire_work, expire_done, sc);
 	}
@@ -585,11 +597,7 @@ struct scheduler *scheduler_new(struct server *srv)
 	sc->workers = workers_new(srv->base, srv->conf->delivery_concurrency);
 	sc->timer = evtimer_new(srv->base, timer_cb, sc);
 	sc->relay = relay_new(srv->conf);
-	sc->reuse_timer = event_new(srv->base, -1, EV_PERSIST, reuse_timer_cb, sc);
-	{
-		struct timeval tv = {1, 0};
-		event_add(sc->reuse_timer, &tv);
-	}
+	sc->reuse_timer = evtimer_new(srv->base, reuse_timer_cb, sc);
 	return sc;
 }
 

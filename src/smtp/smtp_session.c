@@ -682,9 +682,14 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		smtp_close_now(s, "tls handshake failed");
 		return;
 	}
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    s->state != SMTP_STATE_CLOSING) {
+	/* A write timeout with nothing left to write is an idle client too: the
+	 * TLS filter keeps its write side armed, and which timer fires first
+	 * depends on whatever else the loop is doing. */
+	if ((what & BEV_EVENT_TIMEOUT) && s->state != SMTP_STATE_CLOSING &&
+	    ((what & BEV_EVENT_READING) ||
+	     evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)) {
 		log_info("event=timeout session=%s state=%s", s->id, smtp_strstate(s->state));
+		bufferevent_enable(s->bev, EV_WRITE); /* libevent disabled what timed out */
 		smtp_close(s, STATUS_TIMEOUT);
 		return;
 	}

@@ -591,3 +591,27 @@ def test_delay_warning_once(make_hatod):
         assert "delay-warned: yes" in env
     finally:
         hop.close()
+
+
+def test_undeclared_8bit_message_to_server_without_8bitmime_fails(make_hatod):
+    hop = ScriptedSMTP(ehlo=("PIPELINING",))
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
+        body = "From: a@test.example\r\nSubject: x\r\n\r\ncaf\u00e9\r\n".encode()
+        send(a, ["bob@example.net"], msg=body)  # no BODY=8BITMIME
+        a.wait_log("status=failed")
+        assert "esc=5.6.3" in a.logs()
+        assert not any(c.startswith("MAIL") for c in hop.commands)
+    finally:
+        hop.close()
+
+
+def test_7bit_message_to_server_without_8bitmime_is_sent(make_hatod):
+    hop = ScriptedSMTP(ehlo=())
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port})
+        send(a, ["bob@example.net"])
+        t = wait_for(lambda: hop.transactions, what="the transaction")[0]
+        assert t.mail == "MAIL FROM:<alice@test.example>"
+    finally:
+        hop.close()
