@@ -43,6 +43,14 @@
 #define DEFAULT_DELIVERY_CONCURRENCY 20
 #define DEFAULT_DELIVERY_CONCURRENCY_DOMAIN 5
 
+/* Remote delivery (RFC 5321 §4.5.3.2 client timeouts). */
+#define DEFAULT_REMOTE_PORT 25
+#define DEFAULT_REMOTE_TIMEOUT_CONNECT 30
+#define DEFAULT_REMOTE_TIMEOUT_GREETING 300
+#define DEFAULT_REMOTE_TIMEOUT_COMMAND 300
+#define DEFAULT_REMOTE_TIMEOUT_DATA_END 600
+#define DEFAULT_REMOTE_REUSE_TIME 2 /* seconds an idle connection is kept */
+
 /* TLS 1.2 ciphers: forward secrecy and AEAD only.  TLS 1.3: OpenSSL's set. */
 #define DEFAULT_TLS_CIPHERS                                                                        \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -39,6 +40,8 @@ enum key_type {
 	KEY_MODE,         /* 0600 or 0660 */
 	KEY_LIST,         /* char ** list with a size_t count right after it */
 	KEY_STRING_EMPTY, /* char *, may be empty */
+	KEY_TLSPOLICY,    /* enum tls_policy */
+	KEY_NEXTHOP,      /* char *, a next hop nexthop_parse() takes */
 };
 
 enum key_section {
@@ -48,6 +51,7 @@ enum key_section {
 	SEC_CERTIFICATE,
 	SEC_DELIVERY,
 	SEC_DOMAIN,
+	SEC_REMOTE,
 };
 
 struct key_def {
@@ -95,6 +99,20 @@ static const struct key_def key_table[] = {
 	{SEC_DELIVERY, "concurrency", KEY_UINT, SRV(delivery_concurrency), 1, 10000},
 	{SEC_DELIVERY, "concurrency_per_destination", KEY_UINT, SRV(delivery_concurrency_domain), 1,
 	 10000},
+	{SEC_REMOTE, "relayhost", KEY_NEXTHOP, SRV(relayhost), 0, 0},
+	{SEC_REMOTE, "relayhost_implicit_tls", KEY_BOOL, SRV(relayhost_implicit_tls), 0, 0},
+	{SEC_REMOTE, "relayhost_tls", KEY_TLSPOLICY, SRV(relayhost_tls), 0, 0},
+	{SEC_REMOTE, "relayhost_auth_file", KEY_STRING, SRV(relayhost_auth_file), 0, 0},
+	{SEC_REMOTE, "port", KEY_UINT, SRV(remote_port), 1, 65535},
+	{SEC_REMOTE, "tls", KEY_TLSPOLICY, SRV(remote_tls), 0, 0},
+	{SEC_REMOTE, "tls_ca_file", KEY_STRING, SRV(remote_tls_ca_file), 0, 0},
+	{SEC_REMOTE, "helo_name", KEY_STRING, SRV(remote_helo), 0, 0},
+	{SEC_REMOTE, "timeout_connect", KEY_DURATION, SRV(remote_timeout_connect), 1, 3600},
+	{SEC_REMOTE, "timeout_greeting", KEY_DURATION, SRV(remote_timeout_greeting), 1, 3600},
+	{SEC_REMOTE, "timeout_command", KEY_DURATION, SRV(remote_timeout_command), 1, 3600},
+	{SEC_REMOTE, "timeout_data_end", KEY_DURATION, SRV(remote_timeout_data_end), 1, 3600},
+	{SEC_REMOTE, "reuse_time", KEY_DURATION, SRV(remote_reuse_time), 0, 3600},
+	{SEC_REMOTE, "delay_warning", KEY_DURATION, SRV(delay_warning), 0, 365 * 86400},
 	{SEC_DOMAIN, "mailboxes", KEY_LIST, DOM(mailboxes), 0, 0},
 	{SEC_DOMAIN, "catch_all", KEY_STRING, DOM(catch_all), 0, 0},
 	{SEC_DOMAIN, "lmtp", KEY_STRING, DOM(lmtp), 0, 0},
@@ -326,6 +344,17 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 			return false;
 		*(bool *)field = value[1] == 'y';
 		return true;
+	case KEY_TLSPOLICY:
+		return tls_policy_parse(value, (enum tls_policy *)field);
+	case KEY_NEXTHOP: {
+		struct nexthop h;
+
+		if (!nexthop_parse(value, &h))
+			return false;
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return true;
+	}
 	case KEY_AUTHMODE:
 		for (int m = AUTH_MODE_NONE; m <= AUTH_MODE_REQUIRED; m++)
 			if (strcmp(value, auth_mode_name((enum auth_mode)m)) == 0) {
@@ -446,7 +475,10 @@ static bool section_known(const char *name, size_t len)
 	if ((len == 6 && strncmp(name, "server", 6) == 0) ||
 	    (len == 6 && strncmp(name, "limits", 6) == 0) ||
 	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
-	    (len == 8 && strncmp(name, "delivery", 8) == 0))
+	    (len == 8 && strncmp(name, "delivery", 8) == 0) ||
+	    (len == 6 && strncmp(name, "remote", 6) == 0) ||
+	    (len == 9 && strncmp(name, "transport", 9) == 0) ||
+	    (len == 10 && strncmp(name, "tls_policy", 10) == 0))
 		return true;
 	if (len > 7 && strncmp(name, "domain ", 7) == 0)
 		return true;
@@ -500,6 +532,45 @@ static char *conf_reader(char *str, int num, void *stream)
 	return str;
 }
 
+/* Is key a map key: a domain, ".domain" (its subdomains) or "*"? */
+static bool map_key_ok(const char *key)
+{
+	if (strcmp(key, "*") == 0)
+		return true;
+	if (key[0] == '.')
+		key++;
+	return addr_valid_domain(key, strlen(key));
+}
+
+/* One line of [transport] (domain = next hop) or [tls_policy] (domain = policy). */
+static int map_line(struct parse_ctx *ctx, const char *section, const char *name, const char *value)
+{
+	struct conf *c = ctx->c;
+	bool transport = strcmp(section, "transport") == 0;
+	struct map_entry **m = transport ? &c->transport : &c->tls_policies;
+	size_t *n = transport ? &c->ntransport : &c->ntls_policies;
+	struct nexthop h;
+	enum tls_policy p;
+
+	if (!map_key_ok(name)) {
+		snprintf(ctx->err, sizeof(ctx->err),
+			 "key \"%s\" in [%s]: not a domain, .domain or *", name, section);
+		return 0;
+	}
+	if (ctx->continuation ||
+	    (transport ? !nexthop_parse(value, &h) : !tls_policy_parse(value, &p))) {
+		snprintf(ctx->err, sizeof(ctx->err),
+			 "key \"%s\" in [%s]: bad value \"%s\" (want %s)", name, section, value,
+			 transport ? "host, host:port, [host] or [host]:port"
+				   : "none, may, encrypt or verify");
+		return 0;
+	}
+	*m = xrealloc(*m, (*n + 1) * sizeof(**m));
+	(*m)[*n].key = xstrdup(name);
+	(*m)[(*n)++].value = xstrdup(value);
+	return 1;
+}
+
 /* inih callback: one key = value in a section. */
 static int conf_ini_line(void *user, const char *section, const char *name, const char *value)
 {
@@ -528,6 +599,10 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 			return 0;
 		}
 		return 1;
+	} else if (strcmp(section, "transport") == 0 || strcmp(section, "tls_policy") == 0) {
+		return name == NULL ? 1 : map_line(ctx, section, name, value);
+	} else if (strcmp(section, "remote") == 0) {
+		sec = SEC_REMOTE;
 	} else if (strncmp(section, "certificate ", 12) == 0 && section[12] != '\0') {
 		sec = SEC_CERTIFICATE;
 		lname = section + 12;
@@ -608,6 +683,125 @@ bool conf_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *l
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*len = res->ai_addrlen;
 	freeaddrinfo(res);
+	return true;
+}
+
+/* See conf.h. */
+bool nexthop_parse(const char *s, struct nexthop *out)
+{
+	const char *end, *colon;
+	size_t hlen;
+	uint64_t port = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (end == NULL)
+			return false;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return false;
+		s++;
+	} else {
+		out->mx = true;
+		colon = strchr(s, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			return false; /* an IPv6 address goes in brackets */
+		end = colon != NULL ? colon : s + strlen(s);
+	}
+	hlen = (size_t)(end - s);
+	if (hlen == 0 || hlen >= sizeof(out->host))
+		return false;
+	memcpy(out->host, s, hlen);
+	out->host[hlen] = '\0';
+	if (colon != NULL && !parse_u64(colon + 1, 1, 65535, &port))
+		return false;
+	out->port = (unsigned)port;
+	if (!out->mx) {
+		unsigned char a[16];
+
+		return inet_pton(AF_INET, out->host, a) == 1 ||
+		       inet_pton(AF_INET6, out->host, a) == 1 || addr_valid_domain(out->host, hlen);
+	}
+	return addr_valid_domain(out->host, hlen);
+}
+
+/* See conf.h. */
+const char *map_lookup(const struct map_entry *m, size_t n, const char *domain)
+{
+	const char *star = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(m[i].key, domain) == 0)
+			return m[i].value;
+	for (const char *p = strchr(domain, '.'); p != NULL; p = strchr(p + 1, '.'))
+		for (size_t i = 0; i < n; i++)
+			if (strcasecmp(m[i].key, p) == 0)
+				return m[i].value;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(m[i].key, "*") == 0)
+			star = m[i].value;
+	return star;
+}
+
+/* See conf.h. */
+const char *tls_policy_name(enum tls_policy p)
+{
+	static const char *const names[] = {"none", "may", "encrypt", "verify"};
+	return names[p];
+}
+
+/* See conf.h. */
+bool tls_policy_parse(const char *s, enum tls_policy *out)
+{
+	for (int p = TLS_POLICY_NONE; p <= TLS_POLICY_VERIFY; p++)
+		if (strcmp(s, tls_policy_name((enum tls_policy)p)) == 0) {
+			*out = (enum tls_policy)p;
+			return true;
+		}
+	return false;
+}
+
+/* See conf.h. */
+bool relay_auth_load(struct conf *c, char *err, size_t errsz)
+{
+	char line[1024];
+	struct stat st;
+	char *colon;
+	FILE *f;
+
+	if (c->relayhost_auth_file == NULL)
+		return true;
+	f = fopen(c->relayhost_auth_file, "r");
+	if (f == NULL) {
+		snprintf(err, errsz, "%s: cannot open: %m", c->relayhost_auth_file);
+		return false;
+	}
+	if (fstat(fileno(f), &st) != 0 || (st.st_mode & 0077) != 0) {
+		snprintf(err, errsz, "%s: must not be readable by group or others (chmod 600)",
+			 c->relayhost_auth_file);
+		fclose(f);
+		return false;
+	}
+	if (fgets(line, sizeof(line), f) == NULL) {
+		line[0] = '\0';
+	}
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	colon = strchr(line, ':');
+	if (colon == NULL || colon == line || colon[1] == '\0') {
+		snprintf(err, errsz, "%s: want one line \"user:password\"", c->relayhost_auth_file);
+		explicit_bzero(line, sizeof(line));
+		return false;
+	}
+	*colon = '\0';
+	free(c->relay_user);
+	c->relay_user = xstrdup(line);
+	if (c->relay_password != NULL)
+		explicit_bzero(c->relay_password, strlen(c->relay_password));
+	free(c->relay_password);
+	c->relay_password = xstrdup(colon + 1);
+	explicit_bzero(line, sizeof(line));
 	return true;
 }
 
@@ -783,6 +977,14 @@ static struct conf *conf_defaults(void)
 	c->tls_ciphers = xstrdup(DEFAULT_TLS_CIPHERS);
 	c->tls_ciphersuites = xstrdup(DEFAULT_TLS_CIPHERSUITES);
 	c->tls_min_version = xstrdup("TLSv1.2");
+	c->relayhost_tls = TLS_POLICY_MAY;
+	c->remote_port = DEFAULT_REMOTE_PORT;
+	c->remote_tls = TLS_POLICY_MAY;
+	c->remote_timeout_connect = DEFAULT_REMOTE_TIMEOUT_CONNECT;
+	c->remote_timeout_greeting = DEFAULT_REMOTE_TIMEOUT_GREETING;
+	c->remote_timeout_command = DEFAULT_REMOTE_TIMEOUT_COMMAND;
+	c->remote_timeout_data_end = DEFAULT_REMOTE_TIMEOUT_DATA_END;
+	c->remote_reuse_time = DEFAULT_REMOTE_REUSE_TIME;
 	return c;
 }
 
@@ -987,5 +1189,23 @@ void conf_free(struct conf *c)
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
 	free(c->tls_min_version);
+	free(c->relayhost);
+	free(c->relayhost_auth_file);
+	free(c->relay_user);
+	if (c->relay_password != NULL)
+		explicit_bzero(c->relay_password, strlen(c->relay_password));
+	free(c->relay_password);
+	free(c->remote_tls_ca_file);
+	free(c->remote_helo);
+	for (size_t i = 0; i < c->ntransport; i++) {
+		free(c->transport[i].key);
+		free(c->transport[i].value);
+	}
+	free(c->transport);
+	for (size_t i = 0; i < c->ntls_policies; i++) {
+		free(c->tls_policies[i].key);
+		free(c->tls_policies[i].value);
+	}
+	free(c->tls_policies);
 	free(c);
 }

@@ -83,6 +83,27 @@ struct listener_conf {
 	char *tls_key;
 };
 
+/* How much TLS a remote delivery insists on (per destination). */
+enum tls_policy {
+	TLS_POLICY_NONE,    /* never STARTTLS */
+	TLS_POLICY_MAY,     /* STARTTLS when offered, certificate not checked */
+	TLS_POLICY_ENCRYPT, /* TLS or no delivery; certificate not checked */
+	TLS_POLICY_VERIFY,  /* TLS with a certificate that is trusted and names the host */
+};
+
+/* Where a remote delivery connects: "[host]:port", "host:port", "host". */
+struct nexthop {
+	char host[256]; /* a DNS name or an IP address, no brackets */
+	unsigned port;  /* 0: [remote] port */
+	bool mx;        /* look up host's MX records (written without brackets) */
+};
+
+/* One "key = value" line of a map section ([transport], [tls_policy]). */
+struct map_entry {
+	char *key; /* "example.net", ".example.net" (subdomains) or "*" */
+	char *value;
+};
+
 /* An extra certificate, chosen by SNI for the names it carries. */
 struct cert_conf {
 	char *name;
@@ -135,6 +156,28 @@ struct conf {
 	struct domain_conf *domains;
 	size_t ndomains;
 
+	/* [remote]: mail for other domains */
+	char *relayhost;             /* all remote mail goes there; NULL: MX lookup */
+	bool relayhost_implicit_tls; /* TLS from the first byte (port 465) */
+	enum tls_policy relayhost_tls;
+	char *relayhost_auth_file; /* "user:password"; read by hatod before dropping privileges */
+	char *relay_user;          /* from relayhost_auth_file (relay_auth_load) */
+	char *relay_password;
+	unsigned remote_port;       /* port of MX hosts (25) */
+	enum tls_policy remote_tls; /* default policy for MX and transport hops */
+	char *remote_tls_ca_file;   /* CAs for "verify"; NULL: the system's */
+	char *remote_helo;          /* our EHLO name; NULL: hostname */
+	unsigned remote_timeout_connect;
+	unsigned remote_timeout_greeting;
+	unsigned remote_timeout_command;
+	unsigned remote_timeout_data_end;
+	unsigned remote_reuse_time;  /* seconds an idle connection waits for the next message */
+	unsigned delay_warning;      /* seconds in the queue before a delay notice; 0: never */
+	struct map_entry *transport; /* [transport]: domain = next hop */
+	size_t ntransport;
+	struct map_entry *tls_policies; /* [tls_policy]: domain = none|may|encrypt|verify */
+	size_t ntls_policies;
+
 	struct limits limits;
 	struct listener_conf *listeners;
 	size_t nlisteners;
@@ -152,6 +195,21 @@ const char *auth_mode_name(enum auth_mode m);
 
 /* The [domain NAME] of a local domain, or NULL (plain Maildir delivery). */
 const struct domain_conf *conf_domain(const struct conf *c, const char *domain);
+
+/* Parse a next hop: "[host]:port", "[host]", "host:port" or "host". */
+bool nexthop_parse(const char *s, struct nexthop *out);
+
+/* The value of the [transport]/[tls_policy] entry for domain: the exact
+ * domain, then ".parent" entries from the nearest up, then "*"; NULL. */
+const char *map_lookup(const struct map_entry *m, size_t n, const char *domain);
+
+/* "none", "may", "encrypt", "verify" */
+const char *tls_policy_name(enum tls_policy p);
+bool tls_policy_parse(const char *s, enum tls_policy *out);
+
+/* Read relayhost_auth_file into relay_user/relay_password (hatod, before
+ * dropping privileges).  The file must not be readable by others. */
+bool relay_auth_load(struct conf *c, char *err, size_t errsz);
 
 /* Parse "30s", "5m", "2h", "5d" (or plain seconds). */
 bool parse_duration(const char *s, unsigned *out);
