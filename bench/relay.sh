@@ -17,7 +17,8 @@
 # sink received exactly as many messages as were sent (no duplicates).
 #
 #   hatod:   trusted_networks = 127.0.0.1/32, [delivery] hold = no,
-#            [remote] relayhost = [127.0.0.1]:SINKPORT, tls = none;
+#            [remote] relayhost = [127.0.0.1]:SINKPORT, relayhost_tls and
+#            tls = none;
 #            the queue is state/queue/ and state/incoming/.
 #   postfix: a private instance (its own config_directory, queue_directory,
 #            data_directory and log file in the temp dir; never the system's
@@ -511,6 +512,7 @@ bench_hatod() {
 		hold = no
 		[remote]
 		relayhost = [127.0.0.1]:$SINK_PORT
+		relayhost_tls = none
 		tls = none
 	EOF
 	if ! out=$("$HATOD" -n -c "$conf" 2>&1); then
