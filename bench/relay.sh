@@ -100,11 +100,13 @@ WATCHDOG=""
 
 # True while pid $1 exists and is not a zombie (a daemonized Postfix master
 # is not our child: whoever reaps it, we must not wait on its corpse).
+# Builtins only: the poll loop below calls it often, and forks would cost
+# CPU that the targets need.
 alive() {
 	local st
-	kill -0 "$1" 2>/dev/null || return 1
-	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ $st != Z ]]
+	{ IFS= read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) } # the command name may hold spaces and parentheses
+	[[ ${st:0:1} != Z ]]
 }
 
 # The start time of pid $1 (field 22 of /proc/PID/stat): with the pid, it
@@ -351,13 +353,25 @@ count_tree() {
 	echo "$n"
 }
 
-now() { date +%s.%N; }
+# The time in seconds, with microseconds, without a fork.
+now() { NOW=${EPOCHREALTIME/,/.}; }
+
+# A FIFO nobody writes to: reading it with a timeout is a sleep without a
+# fork (opened read-write, so the open does not wait for a writer).
+TICK_FD=""
+open_tick() {
+	mkfifo "$WORK/tick"
+	exec {TICK_FD}<>"$WORK/tick"
+}
 
 # --- the sink ---------------------------------------------------------------
 
 SINK_PID=""
 SINK_PORT=""
 SINK_COUNTS=""
+SINK_FD=""
+SINK_GOT=0
+SINK_CARRY=""
 
 # A fresh smtp-sink on a free port.  -c writes "sess=N quit=N mesg=N\r" to
 # stdout each time a session ends, a QUIT is executed or a "." is received;
@@ -377,23 +391,31 @@ start_sink() {
 		die "smtp-sink did not start on 127.0.0.1:$SINK_PORT"
 	fi
 	say "smtp-sink pid $SINK_PID on 127.0.0.1:$SINK_PORT"
+	exec {SINK_FD}<"$SINK_COUNTS"
+	SINK_GOT=0
+	SINK_CARRY=""
 }
 
-# Messages the sink has received so far: the last mesg= in its output.
-sink_count() {
-	local tail_
-	tail_=$(tail -c 160 "$SINK_COUNTS" 2>/dev/null) || tail_=""
-	if [[ $tail_ =~ .*mesg=([0-9]+) ]]; then
-		echo "${BASH_REMATCH[1]}"
-	else
-		echo 0
-	fi
+# SINK_GOT = the messages the sink has received so far: the mesg= of the
+# last complete record in its output.  Reads on from where the last call
+# stopped, with builtins only; a record still being written is kept in
+# SINK_CARRY for the next call.
+sink_poll() {
+	local rec
+	while IFS= read -r -d $'\r' -u "$SINK_FD" rec; do
+		rec=$SINK_CARRY$rec
+		SINK_CARRY=""
+		[[ $rec =~ mesg=([0-9]+) ]] && SINK_GOT=${BASH_REMATCH[1]}
+	done
+	SINK_CARRY+=$rec
 }
 
 stop_sink() {
 	[[ -n $SINK_PID ]] || return 0
 	stop_ours "$SINK_PID"
 	SINK_PID=""
+	exec {SINK_FD}<&-
+	SINK_FD=""
 }
 
 # --- one run ----------------------------------------------------------------
@@ -408,18 +430,20 @@ run() {
 	local target=$1 port=$2 pid=$3
 	shift 3
 	local queue_dirs=("$@") log=$WORK/source-$target.log t0 t1="" t_src="" deadline
-	local spid src_rc=0 got queued=0 secs rate sent_secs drained i
+	local spid src_rc=0 queued=0 secs rate sent_secs drained i NOW
 	say "load average before $target: $(cut -d' ' -f1-3 /proc/loadavg)"
 	say "$target: $MESSAGES messages of $SIZE octets, $SESSIONS sessions, $SENDER -> $RECIPIENT"
-	t0=$(now)
-	deadline=$(($(date +%s) + RUN_TIMEOUT))
+	now
+	t0=$NOW
+	deadline=$((EPOCHSECONDS + RUN_TIMEOUT))
 	timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$SESSIONS" -l "$SIZE" -m "$MESSAGES" \
 		-f "$SENDER" -t "$RECIPIENT" "127.0.0.1:$port" >"$log" 2>&1 &
 	spid=$!
 	track "$spid"
 	while :; do
 		if [[ -z $t_src ]] && ! alive "$spid"; then
-			t_src=$(now)
+			now
+			t_src=$NOW
 			wait "$spid" || src_rc=$?
 			forget "$spid"
 			if [[ $src_rc -ne 0 ]]; then
@@ -430,12 +454,15 @@ run() {
 			fi
 		fi
 		if [[ -z $t1 ]]; then
-			got=$(sink_count)
-			((got >= MESSAGES)) && t1=$(now)
+			sink_poll
+			if ((SINK_GOT >= MESSAGES)); then
+				now
+				t1=$NOW
+			fi
 		fi
 		[[ -n $t1 && -n $t_src ]] && break
 		if ! alive "$pid"; then
-			say "$target: pid $pid died during the run ($(sink_count) of $MESSAGES at the sink)"
+			say "$target: pid $pid died during the run ($SINK_GOT of $MESSAGES at the sink)"
 			FAILED=1
 			return 1
 		fi
@@ -444,13 +471,13 @@ run() {
 			FAILED=1
 			return 1
 		fi
-		if (($(date +%s) >= deadline)); then
-			say "$target: TIMEOUT after ${RUN_TIMEOUT}s: $(sink_count) of $MESSAGES at the sink," \
+		if ((EPOCHSECONDS >= deadline)); then
+			say "$target: TIMEOUT after ${RUN_TIMEOUT}s: $SINK_GOT of $MESSAGES at the sink," \
 				"$(count_tree "${queue_dirs[@]}") queue files"
 			FAILED=1
 			return 1
 		fi
-		sleep "$POLL"
+		read -r -t "$POLL" -u "$TICK_FD" _ || true # sleep without a fork
 	done
 	sent_secs=$(awk -v a="$t0" -v b="$t_src" 'BEGIN { printf "%.3f", b - a }')
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
@@ -472,12 +499,12 @@ run() {
 		FAILED=1
 	fi
 	sleep 1
-	got=$(sink_count)
-	if [[ $got -ne $MESSAGES ]]; then
-		say "$target: MISMATCH: the sink received $got messages, $MESSAGES were sent"
+	sink_poll
+	if [[ $SINK_GOT -ne $MESSAGES ]]; then
+		say "$target: MISMATCH: the sink received $SINK_GOT messages, $MESSAGES were sent"
 		FAILED=1
 	else
-		say "$target: the sink received $got messages = messages sent${queue_dirs:+; queue empty}"
+		say "$target: the sink received $SINK_GOT messages = messages sent${queue_dirs:+; queue empty}"
 	fi
 	RESULTS+=("$target $MESSAGES $secs $rate $sent_secs")
 }
@@ -670,6 +697,7 @@ WORK=$(mktemp -d "$TMPBASE/$WORK_PREFIX.XXXXXX")
 chmod 0755 "$WORK"
 : >"$WORK/pids"
 start_watchdog
+open_tick
 fstype=$(df --output=fstype "$WORK" | tail -n 1)
 say "$(nproc) cores, $(uname -sr), temp dir $WORK on $fstype, $("$POSTCONF" -d -h mail_version 2>/dev/null | sed 's/^/postfix /')"
 [[ $fstype == tmpfs ]] && say "warning: $WORK is on tmpfs: fsync costs nothing there"
