@@ -36,6 +36,7 @@ PACKAGES=(
 	python3-aiosmtpd   # e2e: a third-party SMTP server for hato send
 	dovecot-core       # e2e LMTP tests: a private Dovecot instance (dovecot, doveadm)
 	dovecot-lmtpd      # (its lmtp service)
+	dnsmasq-base       # e2e MX tests: a private DNS server (the binary, no system service)
 )
 
 HATO_USER=hato

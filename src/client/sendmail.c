@@ -107,9 +107,22 @@ static int apply_option(char c, const char *v, struct sendmail_opts *o, char *er
 	case 'U': /* initial submission */
 		return 0;
 	case 'B': /* body type: 7BIT, 8BITMIME; hatod looks at the message */
-	case 'N': /* DSN notify */
-	case 'R': /* DSN return */
-	case 'V': /* DSN envelope id */
+		return 0;
+	case 'N': /* DSN: when to notify, for every recipient (RFC 3461 NOTIFY) */
+		if (!dsn_parse_notify(v, &o->notify))
+			return fail(EX_USAGE, err, errsize,
+				    "-N: \"never\" or a list of success, failure and delay");
+		return 0;
+	case 'R': /* DSN: what a failure report returns (RET) */
+		if (!dsn_parse_ret(v, &o->ret))
+			return fail(EX_USAGE, err, errsize, "-R: \"full\" or \"hdrs\"");
+		return 0;
+	case 'V': /* DSN: the envelope ID (ENVID), xtext as sendmail takes it */
+		if (!dsn_valid_envid(v))
+			return fail(EX_USAGE, err, errsize,
+				    "-V: an envelope ID is 1 to %d characters of xtext",
+				    DSN_ENVID_MAX);
+		o->envid = v;
 		return 0;
 	case 'b':
 		if (strcmp(v, "m") == 0)
@@ -217,21 +230,26 @@ bool sendmail_wants_server(int argc, char *const *argv)
 /* See sendmail.h. */
 void sendmail_usage(FILE *f)
 {
-	fprintf(f, "usage: sendmail [-t] [-i] [-f ADDR] [-F NAME] [-v] [-c FILE] [RECIPIENT...]\n"
-		   "       hato [-c FILE] send [the same]    (without --server)\n"
-		   "       mailq [-c FILE], sendmail -bp     list the queue\n"
-		   "Queue the message on standard input for hatod, through the maildrop\n"
-		   "directory; hatod need not be running.\n"
-		   "  -t         also send to the To, Cc and Bcc addresses\n"
-		   "  -i, -oi    a line with a lone \".\" is text, not the end of the message\n"
-		   "  -f ADDR    envelope sender (default USER@HOSTNAME; \"<>\" for none)\n"
-		   "  -F NAME    full name for the From: added to a message without one\n"
-		   "  -v         say on stderr what is done\n"
-		   "  -c FILE    configuration file (default $HATO_CONFIG, else built in)\n"
-		   "  -bp        list the queue\n"
-		   "Accepted and ignored: -bm -oe* -od* -om -oo -m -n -U -B TYPE -N DSN -R RET\n"
-		   "-V ENVID.  Bcc: is removed; From:, Date: and Message-ID: are added when\n"
-		   "missing; a recipient without a domain gets @HOSTNAME.\n");
+	fprintf(f,
+		"usage: sendmail [-t] [-i] [-f ADDR] [-F NAME] [-N DSN] [-R RET] [-V ENVID] [-v]\n"
+		"                [-c FILE] [RECIPIENT...]\n"
+		"       hato [-c FILE] send [the same]    (without --server)\n"
+		"       mailq [-c FILE], sendmail -bp     list the queue\n"
+		"Queue the message on standard input for hatod, through the maildrop\n"
+		"directory; hatod need not be running.\n"
+		"  -t         also send to the To, Cc and Bcc addresses\n"
+		"  -i, -oi    a line with a lone \".\" is text, not the end of the message\n"
+		"  -f ADDR    envelope sender (default USER@HOSTNAME; \"<>\" for none)\n"
+		"  -F NAME    full name for the From: added to a message without one\n"
+		"  -N DSN     delivery reports wanted: never, or some of success,failure,delay\n"
+		"  -R RET     what a failure report returns of the message: full or hdrs\n"
+		"  -V ENVID   envelope ID for delivery reports (xtext, RFC 3461)\n"
+		"  -v         say on stderr what is done\n"
+		"  -c FILE    configuration file (default $HATO_CONFIG, else built in)\n"
+		"  -bp        list the queue\n"
+		"Accepted and ignored: -bm -oe* -od* -om -oo -m -n -U -B TYPE.  Bcc: is\n"
+		"removed; From:, Date: and Message-ID: are added when missing; a recipient\n"
+		"without a domain gets @HOSTNAME.\n");
 }
 
 /* --- the message -------------------------------------------------------------------- */
@@ -261,6 +279,9 @@ bool sendmail_dot_end(const char *buf, size_t len, size_t *pos, bool eof, size_t
 void sendmail_msg_init(struct sendmail_msg *m)
 {
 	m->sender[0] = '\0';
+	m->ret = DSN_RET_UNSPEC;
+	m->envid[0] = '\0';
+	m->notify = 0;
 	message_addrs_init(&m->rcpts);
 	strbuf_init(&m->data);
 }
@@ -360,6 +381,10 @@ int sendmail_prepare(const struct sendmail_opts *o, const struct sendmail_env *e
 	rc = choose_sender(o, env, m, from_addr, sizeof(from_addr), err, errsize);
 	if (rc != 0)
 		return rc;
+	m->ret = o->ret;
+	m->notify = o->notify;
+	if (o->envid != NULL && !strcpy_bounded(m->envid, o->envid, sizeof(m->envid)))
+		return fail(EX_USAGE, err, errsize, "-V: too long");
 	for (size_t i = 0; i < o->nrcpts; i++) {
 		const char *r = o->rcpts[i];
 
@@ -532,6 +557,8 @@ int sendmail_drop(const struct conf *c, const struct sendmail_msg *m, char *path
 {
 	char tmp[SENDMAIL_PATH_MAX], final[SENDMAIL_PATH_MAX];
 	const char **paths = xcalloc(m->rcpts.n + 1, sizeof(*paths));
+	const struct maildrop_dsn dsn = {
+		.ret = m->ret, .envid = m->envid[0] ? m->envid : NULL, .notify = m->notify};
 	struct strbuf head;
 	int fd = -1, e, rc = 0;
 
@@ -542,7 +569,7 @@ int sendmail_drop(const struct conf *c, const struct sendmail_msg *m, char *path
 		sprintf(p, "<%s>", m->rcpts.v[i]);
 		paths[i] = p;
 	}
-	maildrop_format_header(&head, m->sender, paths, m->rcpts.n);
+	maildrop_format_header(&head, m->sender, &dsn, paths, m->rcpts.n);
 	for (size_t i = 0; i < m->rcpts.n; i++)
 		free((char *)paths[i]);
 	free(paths);

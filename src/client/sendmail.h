@@ -4,7 +4,8 @@
  * file in [server] maildrop_dir (maildrop.h), which hatod queues; nothing
  * goes over the network and hatod need not be running.
  *
- *   sendmail [-t] [-i] [-f ADDR] [-F NAME] [-v] [-c FILE] [RECIPIENT...]
+ *   sendmail [-t] [-i] [-f ADDR] [-F NAME] [-N DSN] [-R RET] [-V ENVID] [-v]
+ *            [-c FILE] [RECIPIENT...]
  *   sendmail -bp        (mailq): list the queue, as `hato queue` does
  *
  * The pure half - options, the lone-dot end of input, the envelope and
@@ -31,6 +32,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "dsn.h"
 #include "hato_limits.h"
 #include "message.h"
 #include "strbuf.h"
@@ -42,6 +44,9 @@ struct sendmail_opts {
 	const char *config;   /* -c FILE, NULL when not given */
 	const char *sender;   /* -f ADDR / -r ADDR as given, NULL when not */
 	const char *fullname; /* -F NAME, NULL when not given */
+	unsigned notify;      /* -N never|success,failure,delay: enum dsn_notify, 0: none */
+	enum dsn_ret ret;     /* -R full|hdrs, DSN_RET_UNSPEC when not given */
+	const char *envid;    /* -V ENVID (xtext, checked), NULL when not given */
 	bool extract;         /* -t: recipients from To, Cc and Bcc too */
 	bool ignore_dots;     /* -i, -oi: a line "." is text, not the end */
 	bool verbose;         /* -v */
@@ -99,6 +104,9 @@ struct sendmail_msg {
 	char sender[ADDR_PATH_MAX + 1]; /* RFC 5321 path: "<a@b>", or "<>" */
 	struct message_addrs rcpts;     /* "local@domain" each, no duplicates */
 	struct strbuf data;             /* CRLF lines, not dot-stuffed */
+	enum dsn_ret ret;               /* the DSN requests of the options */
+	char envid[DSN_ENVID_MAX + 1];  /* "" when not given */
+	unsigned notify;
 };
 
 void sendmail_msg_init(struct sendmail_msg *m);
@@ -111,7 +119,8 @@ void sendmail_msg_free(struct sendmail_msg *m);
  * To, Cc and Bcc with -t; a name without "@" gets "@host"), the message
  * with a leading mbox "From " line dropped, its lines CRLF, Bcc removed,
  * and From: (with -F "NAME <addr>"), Date: and Message-ID: added when
- * missing.  0, or an exit code with one line in err naming what is wrong.
+ * missing, and the DSN requests of -N, -R and -V.  0, or an exit code
+ * with one line in err naming what is wrong.
  */
 int sendmail_prepare(const struct sendmail_opts *o, const struct sendmail_env *env, const char *raw,
 		     size_t len, struct sendmail_msg *m, char *err, size_t errsize);

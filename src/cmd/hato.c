@@ -5,7 +5,8 @@
  * re-reads the users file when it changes); they find them like hatod
  * does (-c FILE, $HATO_CONFIG, $HATO_STATE, or the built-in ./var/hato).
  * `hato queue flush` and `hato queue delete ID` ask the running hatod over
- * its control socket (control.h) and print its reply.
+ * its control socket (control.h) and print its reply.  `hato route DOMAIN`
+ * asks the [dns] servers where mail for a domain would go (mx.h).
  *
  * Installed as (or linked to as) `sendmail`, and for `hato send` without
  * --server, hato is the sendmail command (sendmail.h): the message on
@@ -20,7 +21,8 @@
  * created, EX_IOERR other I/O, EX_NOPERM permission denied, EX_CONFIG a bad
  * configuration, EX_NOINPUT no spool, EX_UNAVAILABLE hatod not running,
  * EX_TEMPFAIL hatod did not answer in time, EX_PROTOCOL a garbled reply; 1
- * when hatod refused the request (ERR).  Errors are one line on stderr,
+ * when hatod refused the request (ERR); for `hato route`, EX_TEMPFAIL a
+ * temporary DNS failure and EX_UNAVAILABLE a permanent one.  Errors are one line on stderr,
  * "hato: ...".  Passwords are read without echo (or from stdin with
  * --stdin), never printed, and wiped from memory once hashed.
  */
@@ -45,6 +47,7 @@
 #include "durable.h"
 #include "envelope.h"
 #include "local.h"
+#include "mx.h"
 #include "queue.h"
 #include "secret.h"
 #include "sendmail.h"
@@ -60,27 +63,33 @@
 /* Usage text. */
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: hato [-c FILE] COMMAND\n"
-		   "commands:\n"
-		   "  aliases check               check the aliases file: loops, refused and\n"
-		   "                              unknown targets (exit 65 on a problem)\n"
-		   "  queue                       list the queue: ID, age, size, sender and, per\n"
-		   "                              recipient, its state, attempts, next attempt,\n"
-		   "                              original address and last error\n"
-		   "  queue flush                 ask hatod to retry all pending recipients now\n"
-		   "  queue delete ID             ask hatod to drop a message (no bounce)\n"
-		   "  send [-t] [-i] [-f ADDR] [RCPT...]  queue the message on stdin for\n"
-		   "                              hatod, as sendmail does (hato send --help)\n"
-		   "  send --server HOST[:PORT] ... [RCPT...]  submit the message on stdin to a\n"
-		   "                              server (hato send --help)\n"
-		   "  user add NAME [--stdin]     add an SMTP AUTH user; the password is asked "
-		   "twice\n"
-		   "                              without echo, or read as one line from stdin\n"
-		   "  user passwd NAME [--stdin]  change a user's password (asked the same way)\n"
-		   "  user del NAME               remove a user\n"
-		   "  user list                   list the users, one name a line\n"
-		   "  version                     print the version\n"
-		   "The users file is [server] users_file (default STATE/users).\n");
+	fprintf(f,
+		"usage: hato [-c FILE] COMMAND\n"
+		"commands:\n"
+		"  aliases check               check the aliases file: loops, refused and\n"
+		"                              unknown targets (exit 65 on a problem)\n"
+		"  queue                       list the queue: ID, age, size, sender and, per\n"
+		"                              recipient, its state, attempts, next attempt,\n"
+		"                              original address and last error\n"
+		"  queue flush                 ask hatod to retry all pending recipients now\n"
+		"  queue delete ID             ask hatod to drop a message (no bounce)\n"
+		"  route DOMAIN                where mail for DOMAIN goes: one line per host,\n"
+		"                              \"mx PREF NAME ADDR...\" in order or \"implicit\n"
+		"                              NAME ADDR...\" (exit 75 temporary, 69 permanent\n"
+		"                              failure)\n"
+		"  route --host HOST           the addresses of one host (\"host NAME ADDR...\")\n"
+		"  send [-t] [-i] [-f ADDR] [RCPT...]  queue the message on stdin for\n"
+		"                              hatod, as sendmail does (hato send --help)\n"
+		"  send --server HOST[:PORT] ... [RCPT...]  submit the message on stdin to a\n"
+		"                              server (hato send --help)\n"
+		"  user add NAME [--stdin]     add an SMTP AUTH user; the password is asked "
+		"twice\n"
+		"                              without echo, or read as one line from stdin\n"
+		"  user passwd NAME [--stdin]  change a user's password (asked the same way)\n"
+		"  user del NAME               remove a user\n"
+		"  user list                   list the users, one name a line\n"
+		"  version                     print the version\n"
+		"The users file is [server] users_file (default STATE/users).\n");
 }
 
 /* "3d4h", "12m", "40s": an age for people. */
@@ -741,6 +750,65 @@ static int cmd_aliases(const struct conf *c, int argc, char **argv)
 	return problems == 0 ? 0 : EX_DATAERR;
 }
 
+/* Print one host of a route: its kind, preference, name and addresses. */
+static void print_route_host(const char *kind, const struct mx_host *h, bool pref)
+{
+	char addr[MX_ADDR_TEXT_MAX];
+
+	printf("%s ", kind);
+	if (pref)
+		printf("%u ", h->pref);
+	print_text(h->name);
+	for (size_t i = 0; i < h->naddrs; i++)
+		printf(" %s", mx_addr_text(&h->addrs[i], addr, sizeof(addr)));
+	putchar('\n');
+}
+
+/*
+ * hato route DOMAIN: where mail for DOMAIN would go, as remote delivery
+ * finds it with the [dns] settings; hato route --host HOST: the addresses
+ * of one host.  0 when found, EX_TEMPFAIL or EX_UNAVAILABLE with the
+ * enhanced status code and the reason on stderr otherwise.
+ */
+static int cmd_route(const struct conf *c, int argc, char **argv)
+{
+	struct dns_opts o = {c->dns_servers, c->dns_timeout_ms, c->dns_tries};
+	struct delivery_result why;
+	enum outcome res;
+	bool host = argc == 3 && strcmp(argv[1], "--host") == 0;
+
+	if (!host && (argc != 2 || argv[1][0] == '-' || argv[1][0] == '\0')) {
+		fprintf(stderr, "hato: usage: hato [-c FILE] route DOMAIN | route --host HOST\n");
+		return EX_USAGE;
+	}
+	if (host) {
+		struct mx_host h;
+
+		res = host_lookup(&o, argv[2], &h, &why);
+		if (res == OUTCOME_DELIVERED)
+			print_route_host("host", &h, false);
+	} else {
+		struct mx_list *l = xmalloc(sizeof(*l));
+
+		res = mx_lookup(&o, argv[1], l, &why);
+		for (size_t i = 0; res == OUTCOME_DELIVERED && i < l->n; i++)
+			print_route_host(l->implicit ? "implicit" : "mx", &l->hosts[i],
+					 !l->implicit);
+		if (res == OUTCOME_DELIVERED && l->nskipped > 0)
+			fprintf(stderr, "hato: note: %s\n", why.text);
+		free(l);
+	}
+	if (res == OUTCOME_DELIVERED) {
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, "hato: cannot write the route: %s\n", strerror(errno));
+			return EX_IOERR;
+		}
+		return 0;
+	}
+	fprintf(stderr, "hato: %s %s\n", why.esc, why.text);
+	return res == OUTCOME_TEMPFAIL ? EX_TEMPFAIL : EX_UNAVAILABLE;
+}
+
 /*
  * sendmail, mailq, and `hato send` without --server (argv[0] is the program
  * or "send"; path is the configuration named so far: hato -c FILE or
@@ -853,6 +921,8 @@ int main(int argc, char **argv)
 		rc = cmd_user(c, argc - optind, argv + optind);
 	} else if (strcmp(argv[optind], "aliases") == 0) {
 		rc = cmd_aliases(c, argc - optind, argv + optind);
+	} else if (strcmp(argv[optind], "route") == 0) {
+		rc = cmd_route(c, argc - optind, argv + optind);
 	} else {
 		fprintf(stderr, "hato: unknown command \"%s\"\n", argv[optind]);
 		usage(stderr);

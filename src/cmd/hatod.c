@@ -262,6 +262,8 @@ int main(int argc, char **argv)
 	prepare_state(srv.conf, &uid, &gid);
 	if (!tls_init(srv.conf, uid, gid, err, sizeof(err)))
 		fatalx("event=startup error=\"%s\"", err);
+	if (!relay_auth_load(srv.conf, err, sizeof(err))) /* root-only file: before the drop */
+		fatalx("event=startup error=\"%s\"", err);
 	drop_privileges(srv.conf, uid, gid);
 	if (!foreground && daemon(1, 0) != 0)
 		fatal("event=startup error=\"cannot daemonize\"");

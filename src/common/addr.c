@@ -22,11 +22,8 @@ static bool is_atext(unsigned char c)
 	return isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/*
- * Length of a well-formed UTF-8 sequence at p (non-ASCII lead), 0 if bad:
- * RFC 3629 §4, so no overlong forms, no surrogates, nothing past U+10FFFF.
- */
-static size_t utf8_len(const unsigned char *p, size_t avail)
+/* See addr.h. */
+size_t addr_utf8_len(const unsigned char *p, size_t avail)
 {
 	unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second octet */
 	size_t n;
@@ -74,7 +71,7 @@ bool addr_valid_domain(const char *name, size_t len)
 			continue;
 		}
 		if (*p >= 0x80) {
-			size_t n = utf8_len(p, (size_t)(end - p));
+			size_t n = addr_utf8_len(p, (size_t)(end - p));
 			if (n == 0)
 				return false;
 			p += n;
@@ -156,7 +153,7 @@ static const char *scan_local(const char *p, bool *utf8)
 					return NULL;
 				q += 2;
 			} else if (*q >= 0x80) {
-				size_t n = utf8_len(
+				size_t n = addr_utf8_len(
 					q, SIZE_MAX) /* NUL-terminated: the NUL stops it */;
 				if (n == 0)
 					return NULL;
@@ -174,7 +171,7 @@ static const char *scan_local(const char *p, bool *utf8)
 		const unsigned char *atom = q;
 		while (*q) {
 			if (*q >= 0x80) {
-				size_t n = utf8_len(
+				size_t n = addr_utf8_len(
 					q, SIZE_MAX) /* NUL-terminated: the NUL stops it */;
 				if (n == 0)
 					return NULL;

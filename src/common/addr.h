@@ -50,6 +50,13 @@ enum addr_error addr_parse_path(const char *s, const char **end, struct mailaddr
 /* Write "<local@domain>" (or "<>", "<postmaster>"); false when too small. */
 bool addr_format(const struct mailaddr *a, char *buf, size_t size);
 
+/*
+ * Length of a well-formed UTF-8 sequence at p (non-ASCII lead), 0 if bad:
+ * RFC 3629 §4, so no overlong forms, no surrogates, nothing past U+10FFFF.
+ * avail: the octets there are at p.
+ */
+size_t addr_utf8_len(const unsigned char *p, size_t avail);
+
 /* Is name a syntactically valid domain (letters, digits, hyphens, U-labels)? */
 bool addr_valid_domain(const char *name, size_t len);
 

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 static const char *const body_names[] = {"unspecified", "7bit", "8bitmime"};
 static const char *const state_names[] = {"pending", "delivered", "failed"};
+static const char *const report_names[] = {"none", "failed", "delayed", "delivered", "relayed"};
 
 /* An empty envelope. */
 void envelope_init(struct envelope *e)
@@ -31,10 +33,12 @@ void envelope_free(struct envelope *e)
 	free(e->helo);
 	free(e->auth_user);
 	free(e->auth_param);
+	free(e->envid);
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		free(e->rcpts[i].addr);
 		free(e->rcpts[i].orig);
 		free(e->rcpts[i].error);
+		free(e->rcpts[i].orcpt);
 	}
 	free(e->rcpts);
 	envelope_init(e);
@@ -70,6 +74,13 @@ void env_rcpt_set_orig(struct env_rcpt *r, const char *orig)
 }
 
 /* See envelope.h. */
+void env_rcpt_set_orcpt(struct env_rcpt *r, const char *orcpt)
+{
+	free(r->orcpt);
+	r->orcpt = orcpt ? xstrdup(orcpt) : NULL;
+}
+
+/* See envelope.h. */
 size_t envelope_pending(const struct envelope *e)
 {
 	size_t n = 0;
@@ -95,7 +106,7 @@ static const char *one_line(const char *v, char *buf, size_t size)
 /* See envelope.h. */
 void envelope_format(const struct envelope *e, struct strbuf *b)
 {
-	char t[1024];
+	char t[1024], notify[DSN_NOTIFY_TEXT_MAX + sizeof(" notify=")];
 
 	strbuf_printf(b, "hato-envelope: %d\n", ENVELOPE_VERSION);
 	strbuf_printf(b, "id: %s\n", e->id);
@@ -111,13 +122,30 @@ void envelope_format(const struct envelope *e, struct strbuf *b)
 		strbuf_printf(b, "auth-user: %s\n", one_line(e->auth_user, t, sizeof(t)));
 	if (e->auth_param)
 		strbuf_printf(b, "auth-param: %s\n", one_line(e->auth_param, t, sizeof(t)));
+	if (dsn_ret_name(e->ret))
+		strbuf_printf(b, "ret: %s\n", dsn_ret_name(e->ret));
+	if (e->envid)
+		strbuf_printf(b, "envid: %s\n", one_line(e->envid, t, sizeof(t)));
+	if (e->dsn_report)
+		strbuf_printf(b, "dsn-report: yes\n");
+	if (e->delay_warned)
+		strbuf_printf(b, "delay-warned: yes\n");
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct env_rcpt *r = &e->rcpts[i];
-		strbuf_printf(b, "rcpt: state=%s attempts=%u next=%lld addr=%s\n",
+		char words[DSN_NOTIFY_TEXT_MAX];
+
+		notify[0] = '\0';
+		if (dsn_format_notify(r->notify, words, sizeof(words)))
+			snprintf(notify, sizeof(notify), " notify=%s", words);
+		strbuf_printf(b, "rcpt: state=%s attempts=%u next=%lld%s%s%s addr=%s\n",
 			      state_names[r->state], r->attempts, (long long)r->next_attempt,
+			      notify, r->report ? " report=" : "",
+			      r->report ? report_names[r->report] : "",
 			      one_line(r->addr, t, sizeof(t)));
 		if (r->orig)
 			strbuf_printf(b, "rcpt-orig: %s\n", one_line(r->orig, t, sizeof(t)));
+		if (r->orcpt)
+			strbuf_printf(b, "rcpt-orcpt: %s\n", one_line(r->orcpt, t, sizeof(t)));
 		if (r->error)
 			strbuf_printf(b, "rcpt-error: %s\n", one_line(r->error, t, sizeof(t)));
 	}
@@ -132,24 +160,51 @@ static int lookup_name(const char *const *names, size_t n, const char *name)
 	return -1;
 }
 
-/* Parse "state=S attempts=N next=T addr=<...>". */
+/* Take an optional "key=WORD " from the front of *v into word: 1 taken,
+ * 0 absent, -1 malformed. */
+static int take_word(char **v, const char *key, char *word, size_t size)
+{
+	size_t k = strlen(key), n;
+
+	if (strncmp(*v, key, k) != 0 || (*v)[k] != '=')
+		return 0;
+	n = strcspn(*v + k + 1, " ");
+	if (n >= size || (*v)[k + 1 + n] != ' ')
+		return -1;
+	memcpy(word, *v + k + 1, n);
+	word[n] = '\0';
+	*v += k + 1 + n + 1;
+	return 1;
+}
+
+/* Parse "state=S attempts=N next=T [notify=W,W] [report=R] addr=<...>". */
 static bool parse_rcpt(char *v, struct envelope *e)
 {
-	char state[16];
-	unsigned attempts;
+	char state[16], words[DSN_NOTIFY_TEXT_MAX];
+	unsigned attempts, notify = 0;
 	long long next;
-	int off = 0, st;
+	int off = 0, st, report = REPORT_NONE, got;
 
-	if (sscanf(v, "state=%15s attempts=%u next=%lld addr=%n", state, &attempts, &next, &off) !=
-		    3 ||
-	    off == 0 || v[off] != '<')
+	if (sscanf(v, "state=%15s attempts=%u next=%lld %n", state, &attempts, &next, &off) != 3 ||
+	    off == 0)
+		return false;
+	v += off;
+	if ((got = take_word(&v, "notify", words, sizeof(words))) < 0 ||
+	    (got > 0 && !dsn_parse_notify(words, &notify)))
+		return false;
+	if ((got = take_word(&v, "report", words, sizeof(words))) < 0 ||
+	    (got > 0 && (report = lookup_name(report_names, 5, words)) <= REPORT_NONE))
+		return false;
+	if (strncmp(v, "addr=<", 6) != 0)
 		return false;
 	if ((st = lookup_name(state_names, 3, state)) < 0)
 		return false;
-	envelope_add_rcpt(e, v + off);
+	envelope_add_rcpt(e, v + 5);
 	e->rcpts[e->nrcpts - 1].state = (enum rcpt_state)st;
 	e->rcpts[e->nrcpts - 1].attempts = attempts;
 	e->rcpts[e->nrcpts - 1].next_attempt = (time_t)next;
+	e->rcpts[e->nrcpts - 1].notify = notify;
+	e->rcpts[e->nrcpts - 1].report = (enum rcpt_report)report;
 	return true;
 }
 
@@ -196,15 +251,38 @@ static bool parse_line(char *key, char *v, struct envelope *e, bool *have_versio
 	} else if (strcmp(key, "auth-param") == 0) {
 		free(e->auth_param);
 		e->auth_param = xstrdup(v);
+	} else if (strcmp(key, "ret") == 0) {
+		if (!dsn_parse_ret(v, &e->ret) || strcmp(v, dsn_ret_name(e->ret)) != 0)
+			return false;
+	} else if (strcmp(key, "envid") == 0) {
+		if (!dsn_valid_envid(v))
+			return false;
+		free(e->envid);
+		e->envid = xstrdup(v);
+	} else if (strcmp(key, "dsn-report") == 0 || strcmp(key, "delay-warned") == 0) {
+		if (strcmp(v, "yes") != 0)
+			return false;
+		if (strcmp(key, "dsn-report") == 0)
+			e->dsn_report = true;
+		else
+			e->delay_warned = true;
 	} else if (strcmp(key, "rcpt") == 0) {
 		return parse_rcpt(v, e);
-	} else if (strcmp(key, "rcpt-orig") == 0 || strcmp(key, "rcpt-error") == 0) {
+	} else if (strcmp(key, "rcpt-orig") == 0 || strcmp(key, "rcpt-error") == 0 ||
+		   strcmp(key, "rcpt-orcpt") == 0) {
+		char orcpt[DSN_ORCPT_MAX + 1];
+
 		if (e->nrcpts == 0)
 			return false; /* belongs to the rcpt line before it */
-		if (key[5] == 'o')
+		if (strcmp(key, "rcpt-orig") == 0) {
 			env_rcpt_set_orig(&e->rcpts[e->nrcpts - 1], v);
-		else
+		} else if (strcmp(key, "rcpt-error") == 0) {
 			env_rcpt_set_error(&e->rcpts[e->nrcpts - 1], v);
+		} else {
+			if (!dsn_parse_orcpt(v, true, orcpt, sizeof(orcpt)))
+				return false;
+			env_rcpt_set_orcpt(&e->rcpts[e->nrcpts - 1], orcpt);
+		}
 	} else {
 		return false;
 	}
@@ -269,11 +347,13 @@ bool envelope_parse(const char *text, size_t len, struct envelope *e, char *err,
  */
 void queue_id_new(char id[QUEUE_ID_LEN + 1])
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* delivery threads make IDs too */
 	static uint32_t counter;
 	static bool seeded;
 	struct timeval tv;
 	uint64_t us;
 
+	pthread_mutex_lock(&lock);
 	if (!seeded) {
 		counter = (uint32_t)getpid() << 8;
 		seeded = true;
@@ -288,6 +368,7 @@ void queue_id_new(char id[QUEUE_ID_LEN + 1])
 	last_us = us;
 	snprintf(id, QUEUE_ID_LEN + 1, "%014" PRIX64 "%06" PRIX32,
 		 (uint64_t)(us & 0xFFFFFFFFFFFFFFu), counter++ & 0xFFFFFFu);
+	pthread_mutex_unlock(&lock);
 }
 
 /* Exactly QUEUE_ID_LEN upper-case hex digits. */

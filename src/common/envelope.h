@@ -15,14 +15,23 @@
  *   helo: mail.example.org
  *   auth-user: alice          (only when authenticated)
  *   auth-param: <>            (only when MAIL had AUTH=)
- *   rcpt: state=pending attempts=0 next=0 addr=<bob@example.net>
- *   rcpt-orig: <info@example.net>   (optional: the RCPT TO before aliases)
+ *   ret: hdrs                 (only when MAIL had RET=: full or hdrs)
+ *   envid: abc+2Bdef          (only when MAIL had ENVID=, xtext as received)
+ *   dsn-report: yes           (only for a delivery status notification hato made)
+ *   delay-warned: yes         (only once the sender was told of a delay)
+ *   rcpt: state=pending attempts=0 next=0 notify=success,failure report=failed
+ * addr=<bob@example.net> rcpt-orig: <info@example.net>   (optional: the RCPT TO before aliases)
+ *   rcpt-orcpt: rfc822;bob@example.net  (optional: the RCPT's ORCPT=)
  *   rcpt-error: 4.2.0 mailbox full  (optional: the last attempt's result)
  *
  * Recipient lines keep "addr=" last: the rest of the line is the address,
- * so quoted local parts with spaces survive.  rcpt-orig and rcpt-error
- * belong to the rcpt line before them.  envelope_parse() accepts
- * exactly what envelope_format() writes and reports the first bad line.
+ * so quoted local parts with spaces survive.  "notify=" (the RCPT's
+ * NOTIFY=, lower case: never, or some of success,failure,delay) is there
+ * only when the RCPT had one; "report=" (failed, delayed, delivered or
+ * relayed) only while a notification to the sender is owed for it.  rcpt-orig, rcpt-orcpt and
+ * rcpt-error belong to the rcpt line before them.  The DSN values (RFC 3461: ret, envid, notify,
+ * rcpt-orcpt) are optional, so files written before them read as "not given".  envelope_parse()
+ * accepts exactly what envelope_format() writes and reports the first bad line.
  */
 #ifndef HATO_ENVELOPE_H
 #define HATO_ENVELOPE_H
@@ -32,6 +41,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dsn.h"
 #include "strbuf.h"
 
 #define ENVELOPE_VERSION 1
@@ -49,13 +59,25 @@ enum rcpt_state {
 	RCPT_FAILED,
 };
 
+/* The delivery status notification a recipient owes its sender. */
+enum rcpt_report {
+	REPORT_NONE,
+	REPORT_FAILED,
+	REPORT_DELAYED,
+	REPORT_DELIVERED,
+	REPORT_RELAYED, /* handed to a next hop that will not report success itself */
+};
+
 struct env_rcpt {
 	char *addr; /* "<local@domain>": where it goes */
 	char *orig; /* the RCPT TO it came from (aliases), or NULL when the same */
 	enum rcpt_state state;
 	unsigned attempts;
-	time_t next_attempt; /* 0: as soon as possible */
-	char *error;         /* the last attempt's result, one line, or NULL */
+	time_t next_attempt;     /* 0: as soon as possible */
+	char *error;             /* the last attempt's result, one line, or NULL */
+	unsigned notify;         /* NOTIFY= as enum dsn_notify bits; 0: not given */
+	char *orcpt;             /* ORCPT= "addr-type;xtext" (type lower case), or NULL */
+	enum rcpt_report report; /* a notification owed, not yet queued */
 };
 
 struct envelope {
@@ -68,8 +90,12 @@ struct envelope {
 	char *client;      /* peer IP address */
 	char *client_name; /* reverse DNS name or "unknown" */
 	char *helo;
-	char *auth_user;  /* the authenticated submitter, or NULL */
-	char *auth_param; /* MAIL ... AUTH= (xtext-decoded), or NULL */
+	char *auth_user;   /* the authenticated submitter, or NULL */
+	char *auth_param;  /* MAIL ... AUTH= (xtext-decoded), or NULL */
+	enum dsn_ret ret;  /* MAIL ... RET=, DSN_RET_UNSPEC when not given */
+	char *envid;       /* MAIL ... ENVID= as received (xtext), or NULL */
+	bool dsn_report;   /* a notification hato made: its failure is not reported back */
+	bool delay_warned; /* the sender was told of a delay */
 	struct env_rcpt *rcpts;
 	size_t nrcpts;
 };
@@ -77,9 +103,11 @@ struct envelope {
 void envelope_init(struct envelope *e);
 void envelope_free(struct envelope *e);
 void envelope_add_rcpt(struct envelope *e, const char *addr);
-/* Set (or clear with NULL) a recipient's last error / original address. */
+/* Set (or clear with NULL) a recipient's last error / original address /
+ * ORCPT value. */
 void env_rcpt_set_error(struct env_rcpt *r, const char *text);
 void env_rcpt_set_orig(struct env_rcpt *r, const char *orig);
+void env_rcpt_set_orcpt(struct env_rcpt *r, const char *orcpt);
 /* Recipients not yet delivered or failed. */
 size_t envelope_pending(const struct envelope *e);
 

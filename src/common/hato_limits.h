@@ -50,6 +50,11 @@
 #define DEFAULT_REMOTE_TIMEOUT_COMMAND 300
 #define DEFAULT_REMOTE_TIMEOUT_DATA_END 600
 #define DEFAULT_REMOTE_REUSE_TIME 2 /* seconds an idle connection is kept */
+/* DNS for remote delivery ([dns]): c-ares waits timeout for the first try
+ * and doubles it for each further round over the servers. */
+#define DEFAULT_DNS_TIMEOUT_MS 5000
+#define DEFAULT_DNS_TRIES 2
+#define DNS_SERVERS_MAX 8 /* servers in [dns] servers */
 
 /* TLS 1.2 ciphers: forward secrecy and AEAD only.  TLS 1.3: OpenSSL's set. */
 #define DEFAULT_TLS_CIPHERS                                                                        \

@@ -11,11 +11,19 @@
 #include "util.h"
 
 /* See maildrop.h. */
-void maildrop_format_header(struct strbuf *b, const char *sender, const char *const *rcpts,
-			    size_t n)
+void maildrop_format_header(struct strbuf *b, const char *sender, const struct maildrop_dsn *dsn,
+			    const char *const *rcpts, size_t n)
 {
+	char notify[DSN_NOTIFY_TEXT_MAX];
+
 	strbuf_printf(b, "hato-drop: %d\n", MAILDROP_VERSION);
 	strbuf_printf(b, "sender: %s\n", sender);
+	if (dsn && dsn_ret_name(dsn->ret))
+		strbuf_printf(b, "ret: %s\n", dsn_ret_name(dsn->ret));
+	if (dsn && dsn->envid)
+		strbuf_printf(b, "envid: %s\n", dsn->envid);
+	if (dsn && dsn_format_notify(dsn->notify, notify, sizeof(notify)))
+		strbuf_printf(b, "notify: %s\n", notify);
 	for (size_t i = 0; i < n; i++)
 		strbuf_printf(b, "rcpt: %s\n", rcpts[i]);
 	strbuf_adds(b, "\n");
@@ -28,6 +36,24 @@ static bool valid_path(const char *v, unsigned flags)
 	const char *end;
 
 	return addr_parse_path(v, &end, &a, flags) == ADDR_OK && *end == '\0';
+}
+
+/* Apply a "ret", "envid" or "notify" line to h; false when it is none of
+ * them, one seen before, or a bad value. */
+static bool dsn_line(const char *key, const char *v, struct maildrop_header *h)
+{
+	enum dsn_ret ret;
+
+	if (strcmp(key, "ret") == 0 && h->ret == DSN_RET_UNSPEC && dsn_parse_ret(v, &ret) &&
+	    strcmp(v, dsn_ret_name(ret)) == 0) {
+		h->ret = ret;
+		return true;
+	}
+	if (strcmp(key, "envid") == 0 && h->envid == NULL && dsn_valid_envid(v)) {
+		h->envid = xstrdup(v);
+		return true;
+	}
+	return strcmp(key, "notify") == 0 && h->notify == 0 && dsn_parse_notify(v, &h->notify);
 }
 
 /* See maildrop.h. */
@@ -75,7 +101,7 @@ bool maildrop_parse_header(const char *buf, size_t len, struct maildrop_header *
 		} else if (strcmp(line, "rcpt") == 0 && valid_path(v, ADDR_ALLOW_POSTMASTER)) {
 			h->rcpts = xrealloc(h->rcpts, (h->nrcpts + 1) * sizeof(char *));
 			h->rcpts[h->nrcpts++] = xstrdup(v);
-		} else {
+		} else if (!dsn_line(line, v, h)) {
 			snprintf(err, errsz, "line %u: bad \"%s\"", lineno, line);
 			goto fail;
 		}
@@ -95,6 +121,7 @@ fail:
 void maildrop_header_free(struct maildrop_header *h)
 {
 	free(h->sender);
+	free(h->envid);
 	for (size_t i = 0; i < h->nrcpts; i++)
 		free(h->rcpts[i]);
 	free(h->rcpts);

@@ -39,6 +39,7 @@ static const struct status_def {
 	[STATUS_BAD_CHAR] = {500, "5.5.2", "NUL or bare CR/LF in command"},
 	[STATUS_SYNTAX] = {501, "5.5.2", "Syntax error"},
 	[STATUS_BAD_ARGS] = {501, "5.5.4", "Invalid arguments"},
+	[STATUS_BAD_PARAM_VALUE] = {501, "5.5.4", "Invalid parameter value"},
 	[STATUS_BAD_SENDER] = {501, "5.1.7", "Bad sender address syntax"},
 	[STATUS_BAD_RCPT] = {501, "5.1.3", "Bad recipient address syntax"},
 	[STATUS_NOT_IMPLEMENTED] = {502, "5.5.1", "Command not implemented"},

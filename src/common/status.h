@@ -38,6 +38,7 @@ enum status {
 	STATUS_BAD_CHAR,           /* 500 5.5.2 */
 	STATUS_SYNTAX,             /* 501 5.5.2 */
 	STATUS_BAD_ARGS,           /* 501 5.5.4 */
+	STATUS_BAD_PARAM_VALUE,    /* 501 5.5.4 repeated or invalid ESMTP parameter */
 	STATUS_BAD_SENDER,         /* 501 5.1.7 */
 	STATUS_BAD_RCPT,           /* 501 5.1.3 */
 	STATUS_NOT_IMPLEMENTED,    /* 502 5.5.1 */

@@ -42,6 +42,8 @@ enum key_type {
 	KEY_STRING_EMPTY, /* char *, may be empty */
 	KEY_TLSPOLICY,    /* enum tls_policy */
 	KEY_NEXTHOP,      /* char *, a next hop nexthop_parse() takes */
+	KEY_DNS_SERVERS,  /* [dns] servers: checked, kept as written; empty is NULL */
+	KEY_DURATION_MS,  /* unsigned milliseconds: "500ms", "5s", "1m" (plain: seconds) */
 };
 
 enum key_section {
@@ -52,6 +54,7 @@ enum key_section {
 	SEC_DELIVERY,
 	SEC_DOMAIN,
 	SEC_REMOTE,
+	SEC_DNS,
 };
 
 struct key_def {
@@ -136,6 +139,9 @@ static const struct key_def key_table[] = {
 	{SEC_LIMITS, "auth_client_failures", KEY_UINT, LIM(auth_client_failures), 1, 100000},
 	{SEC_LIMITS, "auth_client_window", KEY_UINT, LIM(auth_client_window), 1, 86400},
 	{SEC_LIMITS, "auth_client_lockout", KEY_UINT, LIM(auth_client_lockout), 0, 86400},
+	{SEC_DNS, "servers", KEY_DNS_SERVERS, SRV(dns_servers), 0, 0},
+	{SEC_DNS, "timeout", KEY_DURATION_MS, SRV(dns_timeout_ms), 10, 60000},
+	{SEC_DNS, "tries", KEY_UINT, SRV(dns_tries), 1, 5},
 	{SEC_LISTENER, "address", KEY_STRING, LSN(address), 0, 0},
 	{SEC_LISTENER, "tls", KEY_TLSMODE, LSN(tls), 0, 0},
 	{SEC_LISTENER, "auth", KEY_AUTHMODE, LSN(auth), 0, 0},
@@ -229,6 +235,27 @@ bool parse_duration(const char *s, unsigned *out)
 	if (!parse_u64(buf, 0, UINT32_MAX / mult, &v))
 		return false;
 	*out = (unsigned)v * mult;
+	return true;
+}
+
+/* A duration in milliseconds: "250ms", or anything parse_duration takes. */
+static bool parse_duration_ms(const char *s, uint64_t *out)
+{
+	size_t len = strlen(s);
+	unsigned secs;
+
+	if (len > 2 && strcmp(s + len - 2, "ms") == 0) {
+		char buf[32];
+
+		if (len - 2 >= sizeof(buf))
+			return false;
+		memcpy(buf, s, len - 2);
+		buf[len - 2] = '\0';
+		return parse_u64(buf, 0, UINT32_MAX, out);
+	}
+	if (!parse_duration(s, &secs))
+		return false;
+	*out = (uint64_t)secs * 1000;
 	return true;
 }
 
@@ -338,6 +365,21 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 	case KEY_STRING_EMPTY:
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
+		return true;
+	case KEY_DNS_SERVERS: {
+		struct dns_server servers[DNS_SERVERS_MAX];
+		size_t nservers;
+
+		if (!conf_parse_dns_servers(value, servers, DNS_SERVERS_MAX, &nservers))
+			return false;
+		free(*(char **)field);
+		*(char **)field = nservers > 0 ? xstrdup(value) : NULL;
+		return true;
+	}
+	case KEY_DURATION_MS:
+		if (!parse_duration_ms(value, &n) || n < k->min || n > k->max)
+			return false;
+		*(unsigned *)field = (unsigned)n;
 		return true;
 	case KEY_SYNC:
 		if (strcmp(value, "fsync") != 0 && strcmp(value, "syncfs") != 0)
@@ -474,6 +516,7 @@ static bool section_known(const char *name, size_t len)
 {
 	if ((len == 6 && strncmp(name, "server", 6) == 0) ||
 	    (len == 6 && strncmp(name, "limits", 6) == 0) ||
+	    (len == 3 && strncmp(name, "dns", 3) == 0) ||
 	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
 	    (len == 8 && strncmp(name, "delivery", 8) == 0) ||
 	    (len == 6 && strncmp(name, "remote", 6) == 0) ||
@@ -608,6 +651,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		lname = section + 12;
 	} else if (strcmp(section, "delivery") == 0) {
 		sec = SEC_DELIVERY;
+	} else if (strcmp(section, "dns") == 0) {
+		sec = SEC_DNS;
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
@@ -684,6 +729,75 @@ bool conf_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *l
 	*len = res->ai_addrlen;
 	freeaddrinfo(res);
 	return true;
+}
+
+/* One "IPv4[:PORT]", "IPv6" or "[IPv6][:PORT]" of a [dns] servers list. */
+static bool dns_server_parse(const char *tok, struct dns_server *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *start = tok, *port = NULL, *colon;
+	size_t hlen;
+	uint64_t p = 53;
+	bool bracketed = tok[0] == '[';
+
+	if (bracketed) {
+		const char *close = strchr(tok, ']');
+
+		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+			return false;
+		start = tok + 1;
+		hlen = (size_t)(close - start);
+		if (close[1] == ':')
+			port = close + 2;
+	} else if ((colon = strchr(tok, ':')) != NULL && strchr(colon + 1, ':') == NULL) {
+		hlen = (size_t)(colon - tok); /* one colon: IPv4:PORT */
+		port = colon + 1;
+	} else {
+		hlen = strlen(tok); /* IPv4, or IPv6 without a port */
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return false;
+	memcpy(host, start, hlen);
+	host[hlen] = '\0';
+	if (port != NULL && !parse_u64(port, 1, 65535, &p))
+		return false;
+	memset(out, 0, sizeof(*out));
+	if (!bracketed &&
+	    inet_pton(AF_INET, host, &((struct sockaddr_in *)&out->ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+		out->len = sizeof(*sin);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&out->ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)p);
+		out->len = sizeof(*sin6);
+		return true;
+	}
+	return false;
+}
+
+/* See conf.h. */
+bool conf_parse_dns_servers(const char *s, struct dns_server *out, size_t max, size_t *n)
+{
+	char *copy = xstrdup(s), *tok, *save = NULL;
+	bool ok = true;
+
+	*n = 0;
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (*n == max || !dns_server_parse(tok, &out[*n])) {
+			ok = false;
+			break;
+		}
+		(*n)++;
+	}
+	free(copy);
+	return ok;
 }
 
 /* See conf.h. */
@@ -985,6 +1099,8 @@ static struct conf *conf_defaults(void)
 	c->remote_timeout_command = DEFAULT_REMOTE_TIMEOUT_COMMAND;
 	c->remote_timeout_data_end = DEFAULT_REMOTE_TIMEOUT_DATA_END;
 	c->remote_reuse_time = DEFAULT_REMOTE_REUSE_TIME;
+	c->dns_timeout_ms = DEFAULT_DNS_TIMEOUT_MS;
+	c->dns_tries = DEFAULT_DNS_TRIES;
 	return c;
 }
 
@@ -1032,6 +1148,10 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 		}
 	if (strstr(c->mailbox_path, "%u") == NULL) {
 		snprintf(err, errsz, "[delivery]: mailbox_path must contain %%u (the user)");
+		return false;
+	}
+	if (c->relayhost_auth_file != NULL && c->relayhost == NULL) {
+		snprintf(err, errsz, "[remote]: relayhost_auth_file needs a relayhost");
 		return false;
 	}
 	if (c->limits.errors_soft > c->limits.errors_hard) {
@@ -1207,5 +1327,6 @@ void conf_free(struct conf *c)
 		free(c->tls_policies[i].value);
 	}
 	free(c->tls_policies);
+	free(c->dns_servers);
 	free(c);
 }

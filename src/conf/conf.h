@@ -177,6 +177,10 @@ struct conf {
 	size_t ntransport;
 	struct map_entry *tls_policies; /* [tls_policy]: domain = none|may|encrypt|verify */
 	size_t ntls_policies;
+	/* [dns] */
+	char *dns_servers;       /* "127.0.0.1:5353, [::1]"; NULL: /etc/resolv.conf */
+	unsigned dns_timeout_ms; /* the first try; c-ares doubles it per round */
+	unsigned dns_tries;      /* rounds over the servers */
 
 	struct limits limits;
 	struct listener_conf *listeners;
@@ -223,6 +227,18 @@ bool conf_is_trusted(const struct conf *c, const struct sockaddr *sa);
 
 /* Parse "a.b.c.d/n" or "v6/n" (prefix optional). */
 bool cidr_parse(const char *s, struct cidr *out);
+
+/* One DNS server from [dns] servers. */
+struct dns_server {
+	struct sockaddr_storage ss; /* numeric address and port */
+	socklen_t len;
+};
+
+/* Parse a [dns] servers list: addresses separated by commas or spaces, each
+ * "IPv4", "IPv4:PORT", "IPv6", "[IPv6]" or "[IPv6]:PORT" (port 53 when not
+ * given; no names: the resolver cannot look itself up).  At most max
+ * servers; an empty list is valid (*n = 0: the system's resolver config). */
+bool conf_parse_dns_servers(const char *s, struct dns_server *out, size_t max, size_t *n);
 
 /* Parse "host:port" / "[v6]:port" into a socket address. */
 bool conf_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *len);

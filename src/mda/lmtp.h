@@ -11,11 +11,12 @@
  * Failure: every recipient's outcome comes back in its own struct
  * delivery_result.  A recipient refused at RCPT keeps that reply (4xx
  * TEMPFAIL, 5xx PERMFAIL); an accepted one gets its reply after the final
- * dot.  A refused MAIL FROM or DATA applies to every recipient still open.
- * A connection that cannot be made is TEMPFAIL 4.4.1; a timeout, a lost
- * connection or a garbled reply is TEMPFAIL 4.4.2 for every recipient that
- * has no reply of its own yet (so the queue retries them: a recipient whose
- * reply was lost may see the message twice, never zero times).  Thread-safe.
+ * dot.  A refused MAIL FROM or DATA, or a 421 (the server is closing),
+ * applies to every recipient still without a final answer.  A connection
+ * that cannot be made is TEMPFAIL 4.4.1; a timeout, a lost connection or a
+ * garbled reply is TEMPFAIL 4.4.2 for every recipient that has no reply of
+ * its own yet (so the queue retries them: a recipient whose reply was lost
+ * may see the message twice, never zero times).  Thread-safe.
  */
 #ifndef HATO_LMTP_H
 #define HATO_LMTP_H

@@ -18,6 +18,7 @@
  */
 #include "scheduler.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 
 #include "backoff.h"
 #include "conf.h"
+#include "dsn.h"
 #include "durable.h"
 #include "envelope.h"
 #include "hato_limits.h"
@@ -37,6 +39,8 @@
 #include "maildir.h"
 #include "outcome.h"
 #include "queue.h"
+#include "relay.h"
+#include "reports.h"
 #include "server.h"
 #include "util.h"
 #include "worker.h"
@@ -48,13 +52,14 @@
 struct qentry {
 	struct qentry *next;
 	struct envelope env;
-	bool busy;  /* a job owns a copy of it right now */
-	bool flush; /* flushed while busy: due again when the job ends */
-	char dest[256];
+	bool busy;           /* a job owns a copy of it right now */
+	time_t report_after; /* queuing its report failed: not before then */
+	bool flush;          /* flushed while busy: due again when the job ends */
+	char dest[320];
 };
 
 struct dest_count {
-	char name[256];
+	char name[320];
 	unsigned active;
 };
 
@@ -62,7 +67,10 @@ struct scheduler {
 	struct server *srv;
 	struct qentry *entries;
 	struct workers *workers;
+	struct relay *relay;
 	struct event *timer;
+	struct event *reuse_timer; /* ends idle remote connections */
+	bool expiring;             /* a relay_expire job is running */
 	unsigned active;
 	bool stopping;
 	struct dest_count dests[DEST_MAX];
@@ -72,14 +80,9 @@ struct scheduler {
 struct delivery_job {
 	struct scheduler *sc;
 	struct qentry *e;
-	struct envelope env; /* the job's copy */
-	bool removed;        /* the message left the queue */
-};
-
-/* The LMTP results of one job run, by recipient index (allocated on first use). */
-struct lmtp_batch {
-	struct delivery_result *res;
-	bool *have; /* res[i] is recipient i's result of this run */
+	struct envelope env;    /* the job's copy */
+	bool removed;           /* the message left the queue */
+	struct envelope report; /* a notification the job queued (id empty: none) */
 };
 
 /* Deep copy of an envelope, through its text form. */
@@ -102,6 +105,8 @@ static time_t entry_due(const struct qentry *e)
 	time_t due = 0;
 	bool any = false;
 
+	if (report_owed(&e->env))
+		return e->report_after; /* a notification to queue first */
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		const struct env_rcpt *r = &e->env.rcpts[i];
 		if (r->state != RCPT_PENDING)
@@ -134,7 +139,7 @@ static bool split_addr(const char *addr, char *local, size_t lsz, char *domain, 
 	return true;
 }
 
-/* Where a recipient goes: "maildir", "lmtp:TARGET" or "smtp:DOMAIN". */
+/* Where a recipient goes: "maildir", "lmtp:TARGET" or "smtp:ROUTE" (relay_route's key). */
 static void rcpt_dest(const struct conf *c, const char *addr, char *out, size_t size)
 {
 	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1];
@@ -145,7 +150,10 @@ static void rcpt_dest(const struct conf *c, const char *addr, char *out, size_t 
 		return;
 	}
 	if (!conf_is_local_domain(c, domain)) {
-		snprintf(out, size, "smtp:%s", domain);
+		struct relay_route rt;
+
+		relay_route(c, domain, &rt);
+		snprintf(out, size, "%s", rt.key);
 		return;
 	}
 	d = conf_domain(c, domain);
@@ -155,25 +163,12 @@ static void rcpt_dest(const struct conf *c, const char *addr, char *out, size_t 
 		snprintf(out, size, "maildir");
 }
 
-/* Deliver one recipient (worker thread); the outcome in r. */
-static void deliver_one(const struct conf *c, const struct envelope *env, const char *msg_path,
-			const char *addr, struct delivery_result *r)
+/* Deliver one recipient to its Maildir (worker thread); the outcome in r. */
+static void deliver_maildir(const struct conf *c, const struct envelope *env, const char *msg_path,
+			    const char *addr, struct delivery_result *r)
 {
-	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1], dest[300], dir[4096], to[600];
+	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1], dir[4096], to[600];
 
-	rcpt_dest(c, addr, dest, sizeof(dest));
-	if (strncmp(dest, "smtp:", 5) == 0) {
-		result_set(r, OUTCOME_TEMPFAIL, "4.4.0",
-			   "no route to %s: remote delivery is not "
-			   "available in this version",
-			   dest + 5);
-		return;
-	}
-	if (strncmp(dest, "lmtp:", 5) == 0) {
-		/* lmtp_batch_result() takes these; a Maildir would be the wrong place */
-		result_set(r, OUTCOME_TEMPFAIL, "4.3.0", "LMTP recipient %s outside a batch", addr);
-		return;
-	}
 	if (!split_addr(addr, local, sizeof(local), domain, sizeof(domain))) {
 		/* "<postmaster>": the postmaster of our host name */
 		strcpy_bounded(local, "postmaster", sizeof(local));
@@ -187,61 +182,102 @@ static void deliver_one(const struct conf *c, const struct envelope *env, const 
 	maildir_deliver(dir, msg_path, env->sender, to, c->hostname, r);
 }
 
-/*
- * If recipient i goes by LMTP, put its result in *res and return true: the first of a
- * target's due recipients delivers them all in one transaction, the others take their
- * stored result.  false for any other destination.
- */
-static bool lmtp_batch_result(struct delivery_job *j, struct lmtp_batch *b, const char *msg_path,
-			      size_t i, time_t now, struct delivery_result *res)
+/* One destination's share of a job: recipients idx[0..n) of the job's envelope. */
+struct dest_group {
+	char dest[320];
+	size_t *idx;
+	size_t n;
+	struct delivery_result *res; /* res[k] for idx[k] */
+	char (*remote)[300];         /* the server that answered, "" when none */
+	char tls[32];                /* the TLS version of a remote delivery, "" otherwise */
+	bool dsn;                    /* the next hop took the DSN parameters */
+};
+
+/* " RET=... ENVID=..." for a next hop offering DSN, into buf; NULL when none apply. */
+static const char *dsn_mail_params(const struct envelope *env, char *buf, size_t size)
 {
-	const struct conf *c = j->sc->srv->conf;
-	size_t n = 0, total = j->env.nrcpts;
-	char dest[300], other[300];
+	const char *ret = dsn_ret_name(env->ret);
+	int n = 0;
 
-	rcpt_dest(c, j->env.rcpts[i].addr, dest, sizeof(dest));
-	if (strncmp(dest, "lmtp:", 5) != 0)
-		return false;
-	if (b->res == NULL) {
-		b->res = xcalloc(total, sizeof(*b->res));
-		b->have = xcalloc(total, sizeof(*b->have));
-	}
-	if (!b->have[i]) {
-		/* earlier recipients of this target are done already: the group starts at i */
-		size_t *idx = xcalloc(total, sizeof(*idx));
-		const char **rcpts = xcalloc(total, sizeof(*rcpts));
-		struct delivery_result *out = xcalloc(total, sizeof(*out));
-
-		for (size_t k = i; k < total; k++) {
-			const struct env_rcpt *r = &j->env.rcpts[k];
-
-			if (r->state != RCPT_PENDING || r->next_attempt > now)
-				continue;
-			rcpt_dest(c, r->addr, other, sizeof(other));
-			if (strcmp(other, dest) == 0) {
-				idx[n] = k;
-				rcpts[n++] = r->addr;
-			}
-		}
-		lmtp_deliver(dest + 5, c->hostname, msg_path, j->env.sender, rcpts, n, LMTP_TIMEOUT,
-			     out);
-		for (size_t k = 0; k < n; k++) {
-			b->res[idx[k]] = out[k];
-			b->have[idx[k]] = true;
-		}
-		free(idx);
-		free(rcpts);
-		free(out);
-	}
-	*res = b->res[i];
-	return true;
+	buf[0] = '\0';
+	if (ret != NULL)
+		n = snprintf(buf, size, " RET=%s", env->ret == DSN_RET_FULL ? "FULL" : "HDRS");
+	if (env->envid != NULL && n >= 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " ENVID=%s", env->envid);
+	return buf[0] ? buf : NULL;
 }
 
-/* Free what lmtp_batch_result() allocated. */
-static void lmtp_batch_free(struct lmtp_batch *b)
+/* " NOTIFY=... ORCPT=..." of recipient r, in a new allocation; NULL when none apply. */
+static char *dsn_rcpt_params(const struct env_rcpt *r)
 {
-	free(b->res);
-	free(b->have);
+	char words[DSN_NOTIFY_TEXT_MAX];
+	struct strbuf b;
+
+	strbuf_init(&b);
+	if (r->notify != 0 && dsn_format_notify(r->notify, words, sizeof(words))) {
+		for (char *p = words; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+		strbuf_printf(&b, " NOTIFY=%s", words);
+	}
+	if (r->orcpt != NULL)
+		strbuf_printf(&b, " ORCPT=%s", r->orcpt);
+	if (b.len == 0) {
+		strbuf_free(&b);
+		return NULL;
+	}
+	return b.s;
+}
+
+/* Deliver a group (worker thread): LMTP and SMTP in one transaction, Maildirs one by one. */
+static void deliver_group(struct delivery_job *j, const char *msg_path, struct dest_group *g)
+{
+	const struct conf *c = j->sc->srv->conf;
+	const struct envelope *env = &j->env;
+
+	if (strncmp(g->dest, "lmtp:", 5) == 0) {
+		const char **rcpts = xcalloc(g->n, sizeof(*rcpts));
+
+		for (size_t k = 0; k < g->n; k++)
+			rcpts[k] = env->rcpts[g->idx[k]].addr;
+		lmtp_deliver(g->dest + 5, c->hostname, msg_path, env->sender, rcpts, g->n,
+			     LMTP_TIMEOUT, g->res);
+		free(rcpts);
+	} else if (strncmp(g->dest, "smtp:", 5) == 0) {
+		struct relay_rcpt *rr = xcalloc(g->n, sizeof(*rr));
+		char mail_params[DSN_ENVID_MAX + 32];
+		struct relay_msg m = {
+			.queue_id = env->id,
+			.mail_params = dsn_mail_params(env, mail_params, sizeof(mail_params)),
+			.sender = env->sender,
+			.msg_path = msg_path,
+			.size = env->size,
+			.eightbit = env->body == BODY_8BITMIME,
+			.smtputf8 = env->smtputf8,
+			.rcpts = rr,
+			.nrcpts = g->n};
+		char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1];
+		struct relay_route rt;
+
+		split_addr(env->rcpts[g->idx[0]].addr, local, sizeof(local), domain,
+			   sizeof(domain));
+		relay_route(c, domain, &rt);
+		for (size_t k = 0; k < g->n; k++) {
+			rr[k].addr = env->rcpts[g->idx[k]].addr;
+			rr[k].params = dsn_rcpt_params(&env->rcpts[g->idx[k]]);
+		}
+		relay_deliver(j->sc->relay, &rt, &m);
+		for (size_t k = 0; k < g->n; k++) {
+			g->res[k] = rr[k].res;
+			strcpy_bounded(g->remote[k], rr[k].remote, sizeof(g->remote[k]));
+			free((char *)rr[k].params);
+		}
+		strcpy_bounded(g->tls, m.tls, sizeof(g->tls));
+		g->dsn = m.dsn;
+		free(rr);
+	} else {
+		for (size_t k = 0; k < g->n; k++)
+			deliver_maildir(c, env, msg_path, env->rcpts[g->idx[k]].addr, &g->res[k]);
+	}
 }
 
 /* Rewrite the envelope durably, or remove the message when nothing pends. */
@@ -252,7 +288,7 @@ static bool job_persist(struct delivery_job *j)
 	struct strbuf b;
 	bool ok;
 
-	if (envelope_pending(&j->env) == 0) {
+	if (envelope_pending(&j->env) == 0 && !report_owed(&j->env)) {
 		/* the envelope goes first: it is the commit point */
 		snprintf(path, sizeof(path), "%s/%s.env", sc->queue_dir, j->env.id);
 		if (unlink(path) != 0 && errno != ENOENT) {
@@ -275,68 +311,104 @@ static bool job_persist(struct delivery_job *j)
 	return ok;
 }
 
-/* Worker thread: deliver every due recipient of one message. */
+/* Record recipient r's result res of this attempt: state, next attempt, error, log. */
+static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct delivery_result *res,
+			const char *remote, const struct dest_group *g)
+{
+	const char *tls = g->tls;
+	const struct conf *c = j->sc->srv->conf;
+	char line[300], esc[600];
+
+	r->attempts++;
+	if (res->outcome == OUTCOME_DELIVERED) {
+		r->state = RCPT_DELIVERED;
+	} else if (res->outcome == OUTCOME_PERMFAIL) {
+		r->state = RCPT_FAILED;
+	} else {
+		time_t next = backoff_next(c->retry_schedule, c->nretry, c->queue_lifetime,
+					   j->env.arrival, r->attempts, time(NULL));
+		if (next == (time_t)-1) {
+			r->state = RCPT_FAILED;
+			snprintf(line, sizeof(line), "%.200s", res->text);
+			result_set(res, OUTCOME_PERMFAIL, "5.4.7",
+				   "gave up after %u attempts in %us: %s", r->attempts,
+				   c->queue_lifetime, line);
+		} else {
+			r->next_attempt = next;
+		}
+	}
+	snprintf(line, sizeof(line), "%s %s", res->esc, res->text);
+	env_rcpt_set_error(r, line);
+	escape_text(res->text, strlen(res->text), esc, sizeof(esc));
+	log_info("event=delivery queue_id=%s rcpt=%s status=%s esc=%s attempts=%u "
+		 "delay=%llds%s%s%s%s "
+		 "text=\"%s\"",
+		 j->env.id, r->addr, outcome_name(res->outcome), res->esc, r->attempts,
+		 (long long)(time(NULL) - j->env.arrival), remote[0] ? " relay=" : "", remote,
+		 tls[0] ? " tls=" : "", tls, esc);
+	report_mark(c, &j->env, r, strncmp(g->dest, "smtp:", 5) == 0, g->dsn && r->notify != 0);
+}
+
+/* Worker thread: deliver every due recipient of one message, a destination at a time. */
 static void job_work(void *arg)
 {
 	struct delivery_job *j = arg;
 	const struct conf *c = j->sc->srv->conf;
-	char msg_path[4200];
+	size_t total = j->env.nrcpts;
+	struct dest_group g = {.idx = xcalloc(total, sizeof(size_t)),
+			       .res = xcalloc(total, sizeof(struct delivery_result)),
+			       .remote = xcalloc(total, sizeof(*g.remote))};
+	bool *seen = xcalloc(total, sizeof(bool));
+	char msg_path[4200], other[320];
 	time_t now = time(NULL);
-	struct lmtp_batch lb = {NULL, NULL};
 
 	snprintf(msg_path, sizeof(msg_path), "%s/%s.msg", j->sc->queue_dir, j->env.id);
-	for (size_t i = 0; i < j->env.nrcpts; i++) {
-		struct env_rcpt *r = &j->env.rcpts[i];
-		struct delivery_result res;
-		char line[300], esc[600];
+	for (size_t i = 0; i < total; i++) {
+		const struct env_rcpt *r = &j->env.rcpts[i];
+		bool together;
 
-		if (r->state != RCPT_PENDING || r->next_attempt > now)
+		if (seen[i] || r->state != RCPT_PENDING || r->next_attempt > now)
 			continue;
-		if (!lmtp_batch_result(j, &lb, msg_path, i, now, &res))
-			deliver_one(c, &j->env, msg_path, r->addr, &res);
-		r->attempts++;
-		if (res.outcome == OUTCOME_DELIVERED) {
-			r->state = RCPT_DELIVERED;
-		} else if (res.outcome == OUTCOME_PERMFAIL) {
-			r->state = RCPT_FAILED;
-		} else {
-			time_t next = backoff_next(c->retry_schedule, c->nretry, c->queue_lifetime,
-						   j->env.arrival, r->attempts, time(NULL));
-			if (next == (time_t)-1) {
-				r->state = RCPT_FAILED;
-				res.outcome = OUTCOME_PERMFAIL;
-				snprintf(line, sizeof(line), "%.200s", res.text);
-				result_set(&res, OUTCOME_PERMFAIL, "5.4.7",
-					   "gave up after %u attempts in %us: %s", r->attempts,
-					   c->queue_lifetime, line);
-			} else {
-				r->next_attempt = next;
+		rcpt_dest(c, r->addr, g.dest, sizeof(g.dest));
+		together = strncmp(g.dest, "maildir", 7) != 0;
+		g.n = 0;
+		g.tls[0] = '\0';
+		g.dsn = false;
+		for (size_t k = i; k < total; k++) {
+			const struct env_rcpt *o = &j->env.rcpts[k];
+
+			if (seen[k] || o->state != RCPT_PENDING || o->next_attempt > now)
+				continue;
+			if (k != i) {
+				if (!together)
+					break;
+				rcpt_dest(c, o->addr, other, sizeof(other));
+				if (strcmp(other, g.dest) != 0)
+					continue;
 			}
+			seen[k] = true;
+			g.idx[g.n] = k;
+			g.remote[g.n++][0] = '\0';
 		}
-		snprintf(line, sizeof(line), "%s %s", res.esc, res.text);
-		env_rcpt_set_error(r, line);
-		escape_text(res.text, strlen(res.text), esc, sizeof(esc));
-		log_info("event=delivery queue_id=%s rcpt=%s status=%s esc=%s attempts=%u "
-			 "delay=%llds "
-			 "text=\"%s\"",
-			 j->env.id, r->addr, outcome_name(res.outcome), res.esc, r->attempts,
-			 (long long)(time(NULL) - j->env.arrival), esc);
-		if (r->state == RCPT_FAILED)
-			log_info("event=bounce_due queue_id=%s rcpt=%s sender=%s note=\"bounces "
-				 "come "
-				 "with remote delivery\"",
-				 j->env.id, r->addr, j->env.sender);
-		if (!job_persist(j)) {
-			lmtp_batch_free(&lb);
-			return; /* the in-memory state stays; retried after a restart */
-		}
+		deliver_group(j, msg_path, &g);
+		for (size_t k = 0; k < g.n; k++)
+			rcpt_settle(j, &j->env.rcpts[g.idx[k]], &g.res[k], g.remote[k], &g);
+		if (!job_persist(j))
+			break; /* the in-memory state stays; retried after a restart */
 	}
-	lmtp_batch_free(&lb);
-	if (!j->removed && envelope_pending(&j->env) == 0)
+	if (!j->removed && report_owed(&j->env) &&
+	    report_queue(c, j->sc->queue_dir, &j->env, msg_path, &j->report))
+		job_persist(j); /* the marks are cleared: the report is in the queue */
+	else if (!j->removed && envelope_pending(&j->env) == 0 && !report_owed(&j->env))
 		job_persist(j);
+	free(seen);
+	free(g.idx);
+	free(g.res);
+	free(g.remote);
 }
 
 static void scheduler_run(struct scheduler *sc);
+static void entry_add(struct scheduler *sc, const struct envelope *env);
 
 /* The destination's counter, created on demand. */
 static struct dest_count *dest_get(struct scheduler *sc, const char *name)
@@ -367,8 +439,14 @@ static void job_done(void *arg)
 	sc->active--;
 	e->busy = false;
 	envelope_free(&e->env);
-	e->env = j->env; /* the job's copy is the truth now */
-	if (e->flush) {  /* a flush came while the job ran: it still counts */
+	e->env = j->env;          /* the job's copy is the truth now */
+	if (report_owed(&e->env)) /* the report could not be queued: not before a minute */
+		e->report_after = time(NULL) + 60;
+	if (j->report.id[0] != '\0') {
+		entry_add(sc, &j->report);
+		envelope_free(&j->report);
+	}
+	if (e->flush) { /* a flush came while the job ran: it still counts */
 		e->flush = false;
 		for (size_t i = 0; i < e->env.nrcpts; i++)
 			if (e->env.rcpts[i].state == RCPT_PENDING)
@@ -458,6 +536,35 @@ static void scheduler_run(struct scheduler *sc)
 	}
 }
 
+/* Worker thread: QUIT remote connections idle for long enough. */
+static void expire_work(void *arg)
+{
+	struct scheduler *sc = arg;
+
+	relay_expire(sc->relay, false);
+}
+
+/* Loop: expire_work finished. */
+static void expire_done(void *arg)
+{
+	struct scheduler *sc = arg;
+
+	sc->expiring = false;
+}
+
+/* Every second: hand idle remote connections to a worker to end them. */
+static void reuse_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct scheduler *sc = arg;
+
+	(void)fd;
+	(void)what;
+	if (!sc->expiring && !sc->stopping && relay_idle(sc->relay) > 0) {
+		sc->expiring = true;
+		workers_submit(sc->workers, expire_work, expire_done, sc);
+	}
+}
+
 /* Add a parsed envelope as a queue entry. */
 static void entry_add(struct scheduler *sc, const struct envelope *env)
 {
@@ -477,6 +584,12 @@ struct scheduler *scheduler_new(struct server *srv)
 	snprintf(sc->queue_dir, sizeof(sc->queue_dir), "%s/queue", srv->conf->state_dir);
 	sc->workers = workers_new(srv->base, srv->conf->delivery_concurrency);
 	sc->timer = evtimer_new(srv->base, timer_cb, sc);
+	sc->relay = relay_new(srv->conf);
+	sc->reuse_timer = event_new(srv->base, -1, EV_PERSIST, reuse_timer_cb, sc);
+	{
+		struct timeval tv = {1, 0};
+		event_add(sc->reuse_timer, &tv);
+	}
 	return sc;
 }
 
@@ -562,6 +675,7 @@ void scheduler_stop(struct scheduler *sc)
 {
 	sc->stopping = true;
 	evtimer_del(sc->timer);
+	event_del(sc->reuse_timer);
 }
 
 /* See scheduler.h. */
@@ -571,7 +685,9 @@ void scheduler_free(struct scheduler *sc)
 
 	sc->stopping = true;
 	workers_free(sc->workers); /* finishes the jobs in flight */
+	relay_free(sc->relay);     /* QUIT to the idle connections */
 	event_free(sc->timer);
+	event_free(sc->reuse_timer);
 	for (e = sc->entries; e; e = next) {
 		next = e->next;
 		envelope_free(&e->env);

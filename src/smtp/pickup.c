@@ -108,9 +108,12 @@ static void pickup_done(void *arg, int err)
 	free(j);
 }
 
-/* Resolve the drop file's recipients into the envelope. */
+/* Resolve the drop file's recipients into the envelope, each with the
+ * file's NOTIFY request. */
 static void add_recipients(struct pickup *p, struct pickup_job *j, const struct maildrop_header *h)
 {
+	const struct rcpt_dsn dsn = {h->notify, NULL};
+
 	for (size_t i = 0; i < h->nrcpts; i++) {
 		struct mailaddr a;
 		const char *end, *kind = "";
@@ -120,7 +123,8 @@ static void add_recipients(struct pickup *p, struct pickup_job *j, const struct 
 
 		if (addr_parse_path(h->rcpts[i], &end, &a, ADDR_ALLOW_POSTMASTER) != ADDR_OK)
 			continue; /* maildrop_parse_header checked it */
-		st = recipients_add(p->srv, &j->env, &a, h->rcpts[i], "", &kind, why, sizeof(why));
+		st = recipients_add(p->srv, &j->env, &a, h->rcpts[i], &dsn, "", &kind, why,
+				    sizeof(why));
 		if (st == STATUS_OK)
 			continue;
 		/* nobody to say 550 to: the recipient fails now, and is logged */
@@ -130,6 +134,7 @@ static void add_recipients(struct pickup *p, struct pickup_job *j, const struct 
 		if (j->env.nrcpts == before) {
 			envelope_add_rcpt(&j->env, h->rcpts[i]);
 			j->env.rcpts[before].state = RCPT_FAILED;
+			j->env.rcpts[before].notify = h->notify;
 			env_rcpt_set_error(&j->env.rcpts[before],
 					   st == STATUS_USER_UNKNOWN
 						   ? "5.1.1 user unknown"
@@ -185,6 +190,8 @@ static bool pickup_one(struct pickup *p, const char *name)
 	snprintf(hdr, sizeof(hdr), "uid %u", j->uid);
 	j->env.client_name = xstrdup(hdr);
 	j->env.helo = xstrdup("");
+	j->env.ret = h.ret;
+	j->env.envid = h.envid ? xstrdup(h.envid) : NULL;
 	add_recipients(p, j, &h);
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);

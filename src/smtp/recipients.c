@@ -17,15 +17,24 @@
 #include "users.h"
 #include "util.h"
 
-/* Add addr to the envelope unless it is there already (delivered once). */
-static void rcpt_add(struct envelope *env, const char *addr, const char *orig)
+/* Add addr to the envelope unless it is there already (delivered once),
+ * with the DSN parameters of the RCPT it came from. */
+static void rcpt_add(struct envelope *env, const char *addr, const char *orig,
+		     const struct rcpt_dsn *dsn)
 {
+	struct env_rcpt *r;
+
 	for (size_t i = 0; i < env->nrcpts; i++)
 		if (strcmp(env->rcpts[i].addr, addr) == 0)
 			return;
 	envelope_add_rcpt(env, addr);
+	r = &env->rcpts[env->nrcpts - 1];
 	if (orig && strcmp(orig, addr) != 0)
-		env_rcpt_set_orig(&env->rcpts[env->nrcpts - 1], orig);
+		env_rcpt_set_orig(r, orig);
+	if (dsn) {
+		r->notify = dsn->notify;
+		env_rcpt_set_orcpt(r, dsn->orcpt);
+	}
 }
 
 /* The local domain a recipient belongs to, or NULL when it is remote:
@@ -45,8 +54,8 @@ static const char *local_domain_of(const struct conf *c, const struct mailaddr *
 
 /* See recipients.h. */
 enum status recipients_add(struct server *srv, struct envelope *env, const struct mailaddr *a,
-			   const char *path, const char *local_addr, const char **kind, char *why,
-			   size_t whysz)
+			   const char *path, const struct rcpt_dsn *dsn, const char *local_addr,
+			   const char **kind, char *why, size_t whysz)
 {
 	const char *domain = local_domain_of(srv->conf, a, local_addr);
 	struct local_targets t;
@@ -54,7 +63,7 @@ enum status recipients_add(struct server *srv, struct envelope *env, const struc
 	char err[512];
 
 	if (domain == NULL) {
-		rcpt_add(env, path, NULL);
+		rcpt_add(env, path, NULL, dsn);
 		*kind = "remote";
 		strcpy_bounded(why, "remote", whysz);
 		return STATUS_OK;
@@ -73,7 +82,7 @@ enum status recipients_add(struct server *srv, struct envelope *env, const struc
 	if (ls != LOCAL_OK)
 		return ls == LOCAL_UNKNOWN ? STATUS_USER_UNKNOWN : STATUS_MISCONFIGURED;
 	for (size_t i = 0; i < t.n; i++)
-		rcpt_add(env, t.t[i].addr, path);
+		rcpt_add(env, t.t[i].addr, path, dsn);
 	local_targets_free(&t);
 	return STATUS_OK;
 }

@@ -5,9 +5,10 @@
  * A recipient in a local domain (or <postmaster>, or an address literal of
  * ours) must exist: the AUTH users, [domain] mailboxes, postmaster/abuse,
  * catch_all, aliases (re-read when the files change).  Aliases expand here,
- * into the envelope, each target remembering the RCPT it came from; remote
- * recipients go in as they are.  A recipient already in the envelope is not
- * added twice.
+ * into the envelope, each target remembering the RCPT it came from and
+ * taking that RCPT's DSN parameters (NOTIFY, ORCPT); remote recipients go
+ * in as they are.  A recipient already in the envelope is not added twice:
+ * the first keeps its parameters.
  */
 #ifndef HATO_RECIPIENTS_H
 #define HATO_RECIPIENTS_H
@@ -20,13 +21,20 @@ struct server;
 struct envelope;
 struct mailaddr;
 
-/* Add the recipient a (written as path) to env.  local_addr: the address the
+/* The DSN parameters of one RCPT (RFC 3461 §4.1, §4.2). */
+struct rcpt_dsn {
+	unsigned notify;   /* enum dsn_notify bits, 0 when not given */
+	const char *orcpt; /* "addr-type;xtext" as dsn_parse_orcpt gives it, or NULL */
+};
+
+/* Add the recipient a (written as path) to env, every address it becomes
+ * with dsn's parameters (dsn may be NULL: none).  local_addr: the address the
  * client connected to, for address literals ("" for none).  STATUS_OK,
  * STATUS_USER_UNKNOWN or STATUS_MISCONFIGURED (alias loop, refused target);
  * *kind is "remote" or local.h's status name ("ok", "unknown", "loop" ...)
  * and why says how or why not, for logs. */
 enum status recipients_add(struct server *srv, struct envelope *env, const struct mailaddr *a,
-			   const char *path, const char *local_addr, const char **kind, char *why,
-			   size_t whysz);
+			   const char *path, const struct rcpt_dsn *dsn, const char *local_addr,
+			   const char **kind, char *why, size_t whysz);
 
 #endif

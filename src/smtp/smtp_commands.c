@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "cmdline.h"
 #include "conf.h"
+#include "dsn.h"
 #include "recipients.h"
 #include "users.h"
 #include "log.h"
@@ -186,6 +187,7 @@ static void cmd_ehlo(struct smtp_session *s, char *arg)
 	lines[n++] = "SMTPUTF8";
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	lines[n++] = "CHUNKING";
+	lines[n++] = "DSN";
 	if (starttls_offered(s))
 		lines[n++] = "STARTTLS";
 	if (smtp_auth_offered(s))
@@ -213,37 +215,45 @@ static char *after_keyword(char *arg, const char *kw)
 	return arg;
 }
 
-/* Decode xtext (RFC 3461 §4): "+XX" hex escapes, printable ASCII otherwise. */
-static bool xtext_decode(const char *in, char *out, size_t size)
+/* Answer st with the text in why, or its default text when why is "". */
+static void reply_why(struct smtp_session *s, enum status st, const char *why)
 {
-	size_t o = 0;
-
-	for (const char *p = in; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '+') {
-			unsigned v;
-			if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) ||
-			    sscanf(p + 1, "%2x", &v) != 1)
-				return false;
-			c = (unsigned char)v;
-			p += 2;
-			if (c < 33 || c > 126) /* a mailbox or <>: never control octets */
-				return false;
-		} else if (c < 33 || c > 126 || c == '=') {
-			return false;
-		}
-		if (o + 1 >= size)
-			return false;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return o > 0;
+	if (why[0] != '\0')
+		smtp_reply(s, st, "%s", why);
+	else
+		smtp_reply(s, st, NULL);
 }
 
-/* Apply MAIL parameters; STATUS_OK or the error to answer. */
-static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, size_t n)
+/* The AUTH= of MAIL (RFC 4954 §5): xtext of a mailbox or <>, decoded into
+ * out; false when it is not xtext or decodes to a space or control octet. */
+static bool auth_param_decode(const char *in, char *out, size_t size)
+{
+	size_t n;
+
+	if (!dsn_xtext_decode(in, out, size, &n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 33 || (unsigned char)out[i] > 126)
+			return false;
+	return true;
+}
+
+/* A DSN parameter's reply text: "Invalid NOTIFY parameter value" or, when
+ * repeated, "Duplicate NOTIFY parameter". */
+static enum status bad_param(const char *name, bool repeated, char *why, size_t whysz)
+{
+	snprintf(why, whysz, repeated ? "Duplicate %s parameter" : "Invalid %s parameter value",
+		 name);
+	return STATUS_BAD_PARAM_VALUE;
+}
+
+/* Apply MAIL parameters; STATUS_OK or the error to answer, with its text
+ * in why when it is not the default one. */
+static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, size_t n, char *why,
+			       size_t whysz)
 {
 	bool seen_size = false, seen_body = false, seen_utf8 = false, seen_auth = false;
+	bool seen_ret = false, seen_envid = false;
 	uint64_t size;
 
 	for (size_t i = 0; i < n; i++) {
@@ -269,7 +279,7 @@ static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, si
 			/* RFC 4954 §5: an xtext mailbox or <>; parsed and kept */
 			char decoded[ADDR_PATH_MAX + 1];
 			if (seen_auth || !p[i].value ||
-			    !xtext_decode(p[i].value, decoded, sizeof(decoded)))
+			    !auth_param_decode(p[i].value, decoded, sizeof(decoded)))
 				return STATUS_BAD_ARGS;
 			seen_auth = true;
 			free(s->env.auth_param);
@@ -279,6 +289,15 @@ static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, si
 				return STATUS_BAD_ARGS;
 			seen_utf8 = true;
 			s->env.smtputf8 = true;
+		} else if (strcasecmp(p[i].key, "RET") == 0) { /* RFC 3461 §4.3 */
+			if (seen_ret || !p[i].value || !dsn_parse_ret(p[i].value, &s->env.ret))
+				return bad_param("RET", seen_ret, why, whysz);
+			seen_ret = true;
+		} else if (strcasecmp(p[i].key, "ENVID") == 0) { /* RFC 3461 §4.4 */
+			if (seen_envid || !p[i].value || !dsn_valid_envid(p[i].value))
+				return bad_param("ENVID", seen_envid, why, whysz);
+			seen_envid = true;
+			s->env.envid = xstrdup(p[i].value);
 		} else {
 			return STATUS_UNKNOWN_PARAM;
 		}
@@ -304,6 +323,7 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 	size_t n = 0;
 	enum addr_error ae;
 	enum status st;
+	char why[128] = "";
 
 	if (smtp_tls_mode(s) == TLS_MODE_REQUIRED && !s->tls) {
 		smtp_reply(s, STATUS_TLS_REQUIRED, NULL);
@@ -338,9 +358,9 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 		return;
 	}
 	smtp_transaction_reset(s);
-	if ((st = mail_params(s, params, n)) != STATUS_OK) {
+	if ((st = mail_params(s, params, n, why, sizeof(why))) != STATUS_OK) {
 		smtp_transaction_reset(s);
-		smtp_reply(s, st, NULL);
+		reply_why(s, st, why);
 		return;
 	}
 	if (a.utf8 && !s->env.smtputf8) {
@@ -372,14 +392,44 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 	smtp_reply(s, STATUS_SENDER_OK, NULL);
 }
 
+/* Apply RCPT parameters (RFC 3461 §4.1, §4.2) into dsn, the ORCPT value
+ * into orcpt; STATUS_OK or the error to answer, with its text in why when
+ * it is not the default one. */
+static enum status rcpt_params(const struct smtp_session *s, struct esmtp_param *p, size_t n,
+			       struct rcpt_dsn *dsn, char *orcpt, size_t orcptsz, char *why,
+			       size_t whysz)
+{
+	bool seen_notify = false, seen_orcpt = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcasecmp(p[i].key, "NOTIFY") == 0) {
+			if (seen_notify || !p[i].value ||
+			    !dsn_parse_notify(p[i].value, &dsn->notify))
+				return bad_param("NOTIFY", seen_notify, why, whysz);
+			seen_notify = true;
+		} else if (strcasecmp(p[i].key, "ORCPT") == 0) {
+			if (seen_orcpt || !p[i].value ||
+			    !dsn_parse_orcpt(p[i].value, s->env.smtputf8, orcpt, orcptsz))
+				return bad_param("ORCPT", seen_orcpt, why, whysz);
+			seen_orcpt = true;
+			dsn->orcpt = orcpt;
+		} else {
+			return STATUS_UNKNOWN_PARAM;
+		}
+	}
+	return STATUS_OK;
+}
+
 /* A local recipient must exist now (550 5.1.1: never accept and bounce
- * later); aliases expand into the envelope (recipients.c). */
-static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a, const char *path)
+ * later); aliases expand into the envelope (recipients.c), each address
+ * with the RCPT's DSN parameters. */
+static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a, const char *path,
+				const struct rcpt_dsn *dsn)
 {
 	char why[512], esc[600];
 	const char *kind = "";
-	enum status st =
-		recipients_add(s->srv, &s->env, a, path, s->local_addr, &kind, why, sizeof(why));
+	enum status st = recipients_add(s->srv, &s->env, a, path, dsn, s->local_addr, &kind, why,
+					sizeof(why));
 
 	escape_text(why, strlen(why), esc, sizeof(esc));
 	if (st != STATUS_OK)
@@ -396,8 +446,9 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 {
 	struct esmtp_param params[ESMTP_PARAMS_MAX];
 	struct mailaddr a;
+	struct rcpt_dsn dsn = {0, NULL};
 	const char *end;
-	char *p, path[ADDR_PATH_MAX + 8];
+	char *p, path[ADDR_PATH_MAX + 8], orcpt[DSN_ORCPT_MAX + 1], why[128] = "";
 	size_t n;
 	enum addr_error ae;
 	enum status st;
@@ -419,8 +470,13 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_BAD_ARGS, NULL);
 		return;
 	}
-	if (n > 0) {
-		smtp_reply(s, STATUS_UNKNOWN_PARAM, NULL);
+	if (n > 0 && !s->esmtp) {
+		smtp_reply(s, STATUS_UNKNOWN_PARAM, "Parameters need EHLO");
+		return;
+	}
+	if ((st = rcpt_params(s, params, n, &dsn, orcpt, sizeof(orcpt), why, sizeof(why))) !=
+	    STATUS_OK) {
+		reply_why(s, st, why);
 		return;
 	}
 	if (a.utf8 && !s->env.smtputf8) {
@@ -440,7 +496,7 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_RELAY_DENIED, NULL);
 		return;
 	}
-	if ((st = rcpt_resolve(s, &a, path)) != STATUS_OK) {
+	if ((st = rcpt_resolve(s, &a, path, &dsn)) != STATUS_OK) {
 		smtp_reply(s, st, NULL);
 		return;
 	}

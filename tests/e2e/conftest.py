@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from dnsserver import DnsServer, Zone  # noqa: F401 (for the tests, with the fixture below)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("HATO_BUILD", os.path.join(REPO, "build"))
 HATOD = os.path.join(BUILD, "hatod")
@@ -231,6 +233,26 @@ def make_hatod(testdir):
             if rc != 0:
                 bad.append("hatod in %s exited %r:\n%s" % (h.root, rc, h.logs()[-3000:]))
     assert not bad, "\n".join(bad)
+
+
+@pytest.fixture
+def make_dns_server(testdir):
+    """Factory: make_dns_server(zone, ipv6=False) -> a started DnsServer
+    (dnsserver.py: dnsmasq serving zone on 127.0.0.1:PORT, and [::1]:PORT
+    with ipv6; .address and .address6 for [dns] servers), stopped by its
+    PID when the test ends."""
+    started = []
+
+    def make(zone, ipv6=False):
+        sub = tempfile.mkdtemp(dir=testdir)
+        os.chmod(sub, 0o755)
+        d = DnsServer(sub, zone, ipv6=ipv6)
+        started.append(d)
+        return d.start()
+
+    yield make
+    for d in started:
+        d.stop()
 
 
 @pytest.fixture

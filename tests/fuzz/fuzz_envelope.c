@@ -39,13 +39,15 @@ static bool same_envelope(const struct envelope *a, const struct envelope *b)
 	    !same_str(a->sender, b->sender) || a->size != b->size || a->body != b->body ||
 	    a->smtputf8 != b->smtputf8 || !same_str(a->client, b->client) ||
 	    !same_str(a->client_name, b->client_name) || !same_str(a->helo, b->helo) ||
-	    a->nrcpts != b->nrcpts)
+	    a->ret != b->ret || !same_str(a->envid, b->envid) || a->nrcpts != b->nrcpts)
 		return false;
 	for (size_t i = 0; i < a->nrcpts; i++)
 		if (strcmp(a->rcpts[i].addr, b->rcpts[i].addr) != 0 ||
 		    a->rcpts[i].state != b->rcpts[i].state ||
 		    a->rcpts[i].attempts != b->rcpts[i].attempts ||
-		    a->rcpts[i].next_attempt != b->rcpts[i].next_attempt)
+		    a->rcpts[i].next_attempt != b->rcpts[i].next_attempt ||
+		    a->rcpts[i].notify != b->rcpts[i].notify ||
+		    !same_str(a->rcpts[i].orcpt, b->rcpts[i].orcpt))
 			return false;
 	return true;
 }

@@ -38,16 +38,17 @@ CFLAGS=(-std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
 # links (a target that includes src/conf/conf.c needs PKGS[name]=inih).
 declare -A SRCS=(
 	[addr]="src/common/addr.c"
-	[cmdline]="src/common/cmdline.c"
+	[cmdline]="src/common/cmdline.c src/common/dsn.c src/common/addr.c"
 	[data_reader]="src/common/data_reader.c"
-	[envelope]="src/common/envelope.c src/lib/util.c src/lib/strbuf.c"
+	[envelope]="src/common/envelope.c src/common/dsn.c src/common/addr.c src/lib/util.c src/lib/strbuf.c"
 	[header_fix]="src/common/header_fix.c src/lib/strbuf.c src/lib/util.c"
+	[smtp_reply]="src/client/smtp_conn.c src/lib/base64.c src/lib/util.c"
 )
-declare -A PKGS=()
+declare -A PKGS=([smtp_reply]=openssl)
 
 # Longest input per target: envelopes and DATA streams need room.
 declare -A MAXLEN=([addr]=512 [cmdline]=2048 [data_reader]=8192 [envelope]=4096
-	[header_fix]=8192)
+	[header_fix]=8192 [smtp_reply]=8192)
 
 die() {
 	echo "fuzz: $*" >&2

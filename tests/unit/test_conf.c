@@ -3,7 +3,8 @@
  * defaults and on files written to a temporary directory (every key,
  * "[listener NAME]" sections with IPv4 and "[::1]:25" addresses, errors
  * naming file, line and key for unknown keys, bad values and unknown
- * sections), cidr_parse(), conf_is_trusted() and conf_is_local_domain().
+ * sections), cidr_parse(), conf_is_trusted(), conf_is_local_domain(),
+ * the [dns] section and conf_parse_dns_servers().
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -591,6 +592,147 @@ static void test_local_domains(void **state)
 	conf_free(c);
 }
 
+/* The text form of a parsed DNS server: "1.2.3.4 53" or "::1 53". */
+static void server_text(const struct dns_server *d, char *buf, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (d->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)&d->ss;
+		assert_int_equal(d->len, sizeof(*s));
+		inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
+		snprintf(buf, size, "%s %u", ip, ntohs(s->sin_port));
+	} else {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&d->ss;
+		assert_int_equal(d->ss.ss_family, AF_INET6);
+		assert_int_equal(d->len, sizeof(*s));
+		inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, size, "%s %u", ip, ntohs(s->sin6_port));
+	}
+}
+
+/* Every form of a server, the default port, separators and the limit. */
+static void test_dns_servers_parse(void **state)
+{
+	struct dns_server d[DNS_SERVERS_MAX + 1];
+	char text[80];
+	size_t n = 99;
+
+	(void)state;
+	assert_true(conf_parse_dns_servers("127.0.0.1:5353, [::1]:53 192.0.2.1\t2001:db8::1,"
+					   "[2001:db8::2] ::ffff:192.0.2.3",
+					   d, DNS_SERVERS_MAX, &n));
+	assert_int_equal(n, 6);
+	server_text(&d[0], text, sizeof(text));
+	assert_string_equal(text, "127.0.0.1 5353");
+	server_text(&d[1], text, sizeof(text));
+	assert_string_equal(text, "::1 53");
+	server_text(&d[2], text, sizeof(text));
+	assert_string_equal(text, "192.0.2.1 53");
+	server_text(&d[3], text, sizeof(text));
+	assert_string_equal(text, "2001:db8::1 53");
+	server_text(&d[4], text, sizeof(text));
+	assert_string_equal(text, "2001:db8::2 53");
+	server_text(&d[5], text, sizeof(text));
+	assert_string_equal(text, "::ffff:192.0.2.3 53");
+	/* "2001:db8::1:53" is itself an address: a port needs the brackets */
+	assert_true(conf_parse_dns_servers("2001:db8::1:53", d, DNS_SERVERS_MAX, &n));
+	assert_int_equal(n, 1);
+	server_text(&d[0], text, sizeof(text));
+	assert_string_equal(text, "2001:db8::1:53 53");
+	assert_true(conf_parse_dns_servers("[::1]:65535", d, DNS_SERVERS_MAX, &n));
+	server_text(&d[0], text, sizeof(text));
+	assert_string_equal(text, "::1 65535");
+	/* empty: the system's resolver */
+	assert_true(conf_parse_dns_servers("", d, DNS_SERVERS_MAX, &n));
+	assert_int_equal(n, 0);
+	assert_true(conf_parse_dns_servers(" , ", d, DNS_SERVERS_MAX, &n));
+	assert_int_equal(n, 0);
+	/* exactly the limit, and one more */
+	assert_true(conf_parse_dns_servers("1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4 5.5.5.5 6.6.6.6 "
+					   "7.7.7.7 8.8.8.8",
+					   d, DNS_SERVERS_MAX, &n));
+	assert_int_equal(n, DNS_SERVERS_MAX);
+	assert_false(conf_parse_dns_servers("1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4 5.5.5.5 6.6.6.6 "
+					    "7.7.7.7 8.8.8.8 9.9.9.9",
+					    d, DNS_SERVERS_MAX, &n));
+	assert_false(conf_parse_dns_servers("1.1.1.1 2.2.2.2", d, 1, &n));
+}
+
+/* Anything that is not a numeric address with an optional port. */
+static void test_dns_servers_bad(void **state)
+{
+	static const char *const bad[] = {
+		"localhost",
+		"ns1.example.org:53",
+		"127.0.0.1:",
+		"127.0.0.1:0",
+		"127.0.0.1:65536",
+		"127.0.0.1:53x",
+		"127.0.0.1:-1",
+		"127.0.0.1: 53",
+		"127.0.0.1:+53",
+		"127.0.0.1.5",
+		"256.0.0.1",
+		"[127.0.0.1]:53",
+		"[127.0.0.1]",
+		"[::1",
+		"[::1]53",
+		"[::1]:",
+		"[::1]:99999",
+		"[]:53",
+		"[]",
+		":53",
+		"::1::2",
+		"[fe80::1%lo]:53",
+		"2001:db8::1:53:54:55:56:57:58",
+		"127.0.0.1:53 bogus",
+		"[0000:0000:0000:0000:0000:0000:0000:0000:0000]:53",
+		"\xc3\xa9",
+	};
+	struct dns_server d[DNS_SERVERS_MAX];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (conf_parse_dns_servers(bad[i], d, DNS_SERVERS_MAX, &n))
+			fail_msg("accepted \"%s\"", bad[i]);
+}
+
+/* [dns]: defaults, every key, the error for a bad value. */
+static void test_dns_section(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_ok(LISTENER);
+	assert_null(c->dns_servers);
+	assert_int_equal(c->dns_timeout_ms, DEFAULT_DNS_TIMEOUT_MS);
+	assert_int_equal(c->dns_tries, DEFAULT_DNS_TRIES);
+	conf_free(c);
+	c = load_ok(
+		"[dns]\nservers = 127.0.0.1:5353, [::1]:53\ntimeout = 250ms\ntries = 3\n" LISTENER);
+	assert_string_equal(c->dns_servers, "127.0.0.1:5353, [::1]:53");
+	assert_int_equal(c->dns_timeout_ms, 250);
+	assert_int_equal(c->dns_tries, 3);
+	conf_free(c);
+	c = load_ok("[dns]\nservers =\ntimeout = 1m\ntries = 1\n" LISTENER);
+	assert_null(c->dns_servers);
+	assert_int_equal(c->dns_timeout_ms, 60000);
+	conf_free(c);
+	c = load_ok("[dns]\ntimeout = 7\n" LISTENER);
+	assert_int_equal(c->dns_timeout_ms, 7000);
+	conf_free(c);
+	load_fail("[dns]\nservers = localhost:53\n" LISTENER, 2, "key \"servers\" in [dns]",
+		  "bad value \"localhost:53\"");
+	load_fail("[dns]\ntimeout = 9ms\n" LISTENER, 2, "key \"timeout\" in [dns]", "\"9ms\"");
+	load_fail("[dns]\ntimeout = 61s\n" LISTENER, 2, "key \"timeout\" in [dns]", "\"61s\"");
+	load_fail("[dns]\ntimeout = ms\n" LISTENER, 2, "key \"timeout\" in [dns]", NULL);
+	load_fail("[dns]\ntries = 0\n" LISTENER, 2, "key \"tries\" in [dns]", "\"0\"");
+	load_fail("[dns]\ntries = 6\n" LISTENER, 2, "key \"tries\" in [dns]", "\"6\"");
+	load_fail("[dns]\nport = 53\n" LISTENER, 2, "unknown key \"port\" in [dns]", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +753,9 @@ int main(void)
 		cmocka_unit_test(test_trusted_from_file),
 		cmocka_unit_test(test_trusted_prefixes),
 		cmocka_unit_test(test_local_domains),
+		cmocka_unit_test(test_dns_servers_parse),
+		cmocka_unit_test(test_dns_servers_bad),
+		cmocka_unit_test(test_dns_section),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

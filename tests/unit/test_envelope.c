@@ -2,7 +2,8 @@
  * test_envelope.c - unit tests for src/common/envelope.c: the envelope text
  * format (exact output of envelope_format, envelope_parse round trips with
  * quoted local parts holding spaces, rejection of bad files with an error
- * naming the line) and queue IDs (queue_id_new, queue_id_valid).
+ * naming the line), the DSN fields (ret, envid, notify=, rcpt-orcpt) and
+ * files written before them, and queue IDs (queue_id_new, queue_id_valid).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,12 +66,20 @@ static void assert_envelope_equal(const struct envelope *a, const struct envelop
 	assert_str_eq_or_null(a->client, b->client);
 	assert_str_eq_or_null(a->client_name, b->client_name);
 	assert_str_eq_or_null(a->helo, b->helo);
+	assert_str_eq_or_null(a->auth_user, b->auth_user);
+	assert_str_eq_or_null(a->auth_param, b->auth_param);
+	assert_int_equal(a->ret, b->ret);
+	assert_str_eq_or_null(a->envid, b->envid);
 	assert_int_equal(a->nrcpts, b->nrcpts);
 	for (size_t i = 0; i < a->nrcpts; i++) {
 		assert_string_equal(a->rcpts[i].addr, b->rcpts[i].addr);
 		assert_int_equal(a->rcpts[i].state, b->rcpts[i].state);
 		assert_int_equal(a->rcpts[i].attempts, b->rcpts[i].attempts);
 		assert_int_equal(a->rcpts[i].next_attempt, b->rcpts[i].next_attempt);
+		assert_str_eq_or_null(a->rcpts[i].orig, b->rcpts[i].orig);
+		assert_str_eq_or_null(a->rcpts[i].error, b->rcpts[i].error);
+		assert_int_equal(a->rcpts[i].notify, b->rcpts[i].notify);
+		assert_str_eq_or_null(a->rcpts[i].orcpt, b->rcpts[i].orcpt);
 	}
 }
 
@@ -321,6 +330,244 @@ static void test_parse_blank_line_keeps_reading(void **state)
 	envelope_free(&e);
 }
 
+/* An envelope with every DSN field: RET, ENVID, and recipients with and
+ * without NOTIFY and ORCPT, one from an alias. */
+static void make_dsn_envelope(struct envelope *e)
+{
+	envelope_init(e);
+	strcpy(e->id, "0006A1B2C3D4E5F60002");
+	e->arrival = 1764370000;
+	e->sender = xstrdup("<alice@example.org>");
+	e->size = 10;
+	e->client = xstrdup("192.0.2.1");
+	e->client_name = xstrdup("unknown");
+	e->helo = xstrdup("client.example");
+	e->ret = DSN_RET_HDRS;
+	e->envid = xstrdup("abc+2Bdef");
+	envelope_add_rcpt(e, "<bob@example.net>");
+	e->rcpts[0].notify = DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE;
+	env_rcpt_set_orcpt(&e->rcpts[0], "rfc822;bob@example.net");
+	envelope_add_rcpt(e, "<dave@localhost>");
+	e->rcpts[1].notify = DSN_NOTIFY_NEVER;
+	env_rcpt_set_orig(&e->rcpts[1], "<team@localhost>");
+	env_rcpt_set_orcpt(&e->rcpts[1], "utf-8;team@localhost");
+	env_rcpt_set_error(&e->rcpts[1], "4.2.0 mailbox full");
+	envelope_add_rcpt(e, "<carol@example.net>");
+	e->rcpts[2].notify = DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
+	envelope_add_rcpt(e, "<\"x notify=never\"@example.net>");
+	env_rcpt_set_orcpt(&e->rcpts[3], "rfc822;+22x+20notify+3Dnever+22@example.net");
+}
+
+/* The DSN fields are written where envelope.h says, only when given. */
+static void test_format_dsn_exact(void **state)
+{
+	struct envelope e;
+	struct strbuf b;
+
+	(void)state;
+	make_dsn_envelope(&e);
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	assert_string_equal(b.s,
+			    "hato-envelope: 1\n"
+			    "id: 0006A1B2C3D4E5F60002\n"
+			    "arrival: 1764370000\n"
+			    "sender: <alice@example.org>\n"
+			    "size: 10\n"
+			    "body: unspecified\n"
+			    "smtputf8: no\n"
+			    "client: 192.0.2.1\n"
+			    "client-name: unknown\n"
+			    "helo: client.example\n"
+			    "ret: hdrs\n"
+			    "envid: abc+2Bdef\n"
+			    "rcpt: state=pending attempts=0 next=0 notify=success,failure "
+			    "addr=<bob@example.net>\n"
+			    "rcpt-orcpt: rfc822;bob@example.net\n"
+			    "rcpt: state=pending attempts=0 next=0 notify=never "
+			    "addr=<dave@localhost>\n"
+			    "rcpt-orig: <team@localhost>\n"
+			    "rcpt-orcpt: utf-8;team@localhost\n"
+			    "rcpt-error: 4.2.0 mailbox full\n"
+			    "rcpt: state=pending attempts=0 next=0 notify=success,failure,delay "
+			    "addr=<carol@example.net>\n"
+			    "rcpt: state=pending attempts=0 next=0 "
+			    "addr=<\"x notify=never\"@example.net>\n"
+			    "rcpt-orcpt: rfc822;+22x+20notify+3Dnever+22@example.net\n");
+	strbuf_free(&b);
+	envelope_free(&e);
+}
+
+/* The DSN fields survive format and parse, and the text is a fixed point. */
+static void test_round_trip_dsn(void **state)
+{
+	struct envelope e, back;
+	struct strbuf b, b2;
+	char err[256] = "";
+
+	(void)state;
+	make_dsn_envelope(&e);
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	if (!envelope_parse(b.s, b.len, &back, err, sizeof(err)))
+		fail_msg("parse failed: %s", err);
+	assert_envelope_equal(&e, &back);
+	assert_int_equal(back.ret, DSN_RET_HDRS);
+	assert_string_equal(back.envid, "abc+2Bdef");
+	assert_int_equal(back.rcpts[0].notify, DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE);
+	assert_string_equal(back.rcpts[3].addr, "<\"x notify=never\"@example.net>");
+	assert_int_equal(back.rcpts[3].notify, 0);
+	strbuf_init(&b2);
+	envelope_format(&back, &b2);
+	assert_string_equal(b.s, b2.s);
+	strbuf_free(&b);
+	strbuf_free(&b2);
+	envelope_free(&back);
+	envelope_free(&e);
+
+	/* RET=FULL too */
+	make_dsn_envelope(&e);
+	e.ret = DSN_RET_FULL;
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	assert_non_null(strstr(b.s, "\nret: full\n"));
+	assert_true(envelope_parse(b.s, b.len, &back, err, sizeof(err)));
+	assert_int_equal(back.ret, DSN_RET_FULL);
+	strbuf_free(&b);
+	envelope_free(&back);
+	envelope_free(&e);
+}
+
+/* Owed notifications (report=), dsn-report and delay-warned survive the
+ * round trip; a bad or "none" report word is refused. */
+static void test_round_trip_reports(void **state)
+{
+	static const char *const bad[] = {"report=none ", "report=bounced ",
+					  "report= ", "report=failed"};
+	struct envelope e, back;
+	struct strbuf b;
+	char err[256] = "";
+
+	(void)state;
+	make_dsn_envelope(&e);
+	e.dsn_report = true;
+	e.delay_warned = true;
+	e.rcpts[0].report = REPORT_FAILED;
+	e.rcpts[1].report = REPORT_RELAYED;
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	assert_non_null(strstr(b.s, "\ndsn-report: yes\ndelay-warned: yes\n"));
+	assert_non_null(strstr(b.s, " notify=success,failure report=failed addr="));
+	if (!envelope_parse(b.s, b.len, &back, err, sizeof(err)))
+		fail_msg("parse failed: %s", err);
+	assert_true(back.dsn_report);
+	assert_true(back.delay_warned);
+	assert_int_equal(back.rcpts[0].report, REPORT_FAILED);
+	assert_int_equal(back.rcpts[1].report, REPORT_RELAYED);
+	assert_int_equal(back.rcpts[2].report, REPORT_NONE);
+	envelope_free(&back);
+	strbuf_free(&b);
+	envelope_free(&e);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[512];
+
+		snprintf(text, sizeof(text),
+			 "hato-envelope: 1\nid: 0006A1B2C3D4E5F60001\narrival: 1\nsender: <>\n"
+			 "size: 1\nbody: 7bit\nsmtputf8: no\nclient: x\nclient-name: x\nhelo: x\n"
+			 "rcpt: state=failed attempts=1 next=0 %saddr=<a@b>\n",
+			 bad[i]);
+		assert_false(envelope_parse(text, strlen(text), &back, err, sizeof(err)));
+	}
+}
+
+/* A file written before the DSN fields reads as "none given", and is
+ * written back without them, unchanged. */
+static void test_parse_old_file_without_dsn(void **state)
+{
+	static const char old[] =
+		"hato-envelope: 1\n"
+		"id: 0006A1B2C3D4E5F60001\n"
+		"arrival: 1764370000\n"
+		"sender: <alice@example.org>\n"
+		"size: 2048\n"
+		"body: 8bitmime\n"
+		"smtputf8: no\n"
+		"client: 192.0.2.1\n"
+		"client-name: mail.example.org\n"
+		"helo: mail.example.org\n"
+		"rcpt: state=pending attempts=0 next=0 addr=<bob@localhost>\n"
+		"rcpt-orig: <team@localhost>\n"
+		"rcpt-error: 4.2.0 maildir create failed: Permission denied\n"
+		"rcpt: state=delivered attempts=1 next=0 addr=<\"a b\"@example.net>\n";
+	struct envelope e;
+	struct strbuf b;
+	char err[256] = "";
+
+	(void)state;
+	if (!envelope_parse(old, strlen(old), &e, err, sizeof(err)))
+		fail_msg("old file refused: %s", err);
+	assert_int_equal(e.ret, DSN_RET_UNSPEC);
+	assert_null(e.envid);
+	assert_int_equal(e.nrcpts, 2);
+	for (size_t i = 0; i < e.nrcpts; i++) {
+		assert_int_equal(e.rcpts[i].notify, 0);
+		assert_null(e.rcpts[i].orcpt);
+	}
+	assert_string_equal(e.rcpts[0].orig, "<team@localhost>");
+	assert_string_equal(e.rcpts[1].addr, "<\"a b\"@example.net>");
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	assert_string_equal(b.s, old);
+	strbuf_free(&b);
+	envelope_free(&e);
+}
+
+/* Bad DSN values name their line and key. */
+static void test_parse_bad_dsn_values(void **state)
+{
+	(void)state;
+	expect_parse_error(GOOD_HEAD "ret: both\n", "line 4", "ret");
+	expect_parse_error(GOOD_HEAD "ret: HDRS\n", "line 4", "ret");
+	expect_parse_error(GOOD_HEAD "ret: \n", "line 4", "ret");
+	expect_parse_error(GOOD_HEAD "envid: +ZZ\n", "line 4", "envid");
+	expect_parse_error(GOOD_HEAD "envid: a b\n", "line 4", "envid");
+	expect_parse_error(GOOD_HEAD "envid: "
+				     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+			   "line 4", "envid");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 notify=never,success "
+				     "addr=<b@x>\n",
+			   "line 4", "rcpt");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 notify=sometimes "
+				     "addr=<b@x>\n",
+			   "line 4", "rcpt");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 notify= addr=<b@x>\n",
+			   "line 4", "rcpt");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 notify=never\n",
+			   "line 4", "rcpt");
+	expect_parse_error(GOOD_HEAD "rcpt-orcpt: rfc822;b@x\n", "line 4", "rcpt-orcpt");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 addr=<b@x>\n"
+				     "rcpt-orcpt: b@x\n",
+			   "line 5", "rcpt-orcpt");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 addr=<b@x>\n"
+				     "rcpt-orcpt: rfc822;+ZZ\n",
+			   "line 5", "rcpt-orcpt");
+}
+
+/* The addr-type of an ORCPT is kept in lower case, whatever the file says. */
+static void test_parse_orcpt_type_lower_case(void **state)
+{
+	static const char text[] = GOOD_HEAD "rcpt: state=pending attempts=0 next=0 addr=<b@x>\n"
+					     "rcpt-orcpt: RFC822;b@x\n";
+	struct envelope e;
+	char err[256] = "";
+
+	(void)state;
+	assert_true(envelope_parse(text, strlen(text), &e, err, sizeof(err)));
+	assert_string_equal(e.rcpts[0].orcpt, "rfc822;b@x");
+	envelope_free(&e);
+}
+
 /* queue_id_new: valid IDs, strictly increasing, time-prefixed. */
 static void test_queue_id_new(void **state)
 {
@@ -403,6 +650,12 @@ int main(void)
 		cmocka_unit_test(test_queue_id_new),
 		cmocka_unit_test(test_queue_id_valid),
 		cmocka_unit_test(test_parse_refuses_cr),
+		cmocka_unit_test(test_format_dsn_exact),
+		cmocka_unit_test(test_round_trip_dsn),
+		cmocka_unit_test(test_round_trip_reports),
+		cmocka_unit_test(test_parse_old_file_without_dsn),
+		cmocka_unit_test(test_parse_bad_dsn_values),
+		cmocka_unit_test(test_parse_orcpt_type_lower_case),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

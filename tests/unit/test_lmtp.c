@@ -8,8 +8,9 @@
  * for that one only, the others delivered); one 452 among the replies after
  * the dot (TEMPFAIL for that one only); the server closing mid-data and a
  * silent server (every recipient TEMPFAIL 4.4.2, promptly); dot-stuffing as
- * seen by the server; a refused MAIL FROM; a refused connection (4.4.1); a
- * garbled reply; reply codes without enhanced status codes.
+ * seen by the server; a refused MAIL FROM; a 421 at RCPT; a refused
+ * connection (4.4.1); a garbled reply; reply codes without enhanced status
+ * codes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -331,7 +332,7 @@ static void test_close_mid_data(void **state)
 		assert_int_equal(res[i].outcome, OUTCOME_TEMPFAIL);
 		assert_string_equal(res[i].esc, "4.4.2");
 		assert_true(strncmp(res[i].text, "lmtp unix:", 10) == 0);
-		assert_non_null(strstr(res[i].text, "message transfer"));
+		assert_non_null(strstr(res[i].text, " during the message transfer"));
 	}
 }
 
@@ -343,6 +344,7 @@ static void test_timeout(void **state)
 	struct delivery_result res[2];
 	struct timespec t0, t1;
 	double elapsed;
+	char want[300];
 
 	f->mode = FAKE_SILENT;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -351,10 +353,12 @@ static void test_timeout(void **state)
 	elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 
 	assert_true(elapsed >= 0.9 && elapsed < 5.0);
+	snprintf(want, sizeof(want), "lmtp %s: timeout after 1 s waiting for the greeting",
+		 f->target);
 	for (size_t i = 0; i < 2; i++) {
 		assert_int_equal(res[i].outcome, OUTCOME_TEMPFAIL);
 		assert_string_equal(res[i].esc, "4.4.2");
-		assert_non_null(strstr(res[i].text, "timeout after 1s during greeting"));
+		assert_string_equal(res[i].text, want);
 	}
 	assert_string_equal(f->cmds, ""); /* not even a QUIT to a server that hung */
 }
@@ -391,7 +395,8 @@ static void test_mail_refused(void **state)
 	assert_non_null(strstr(f->cmds, "QUIT"));
 }
 
-/* Every recipient refused: no DATA.  A multi-line reply is joined into one line. */
+/* Every recipient refused: no DATA.  A multi-line reply is joined into one line (its first
+ * line's '-' made a space). */
 static void test_all_refused_multiline(void **state)
 {
 	struct fake *f = *state;
@@ -402,9 +407,28 @@ static void test_all_refused_multiline(void **state)
 	f->rcpt_replies[1] = "550 no such user";
 	run(f, rcpts, 2, 10, res);
 
-	check(f, &res[0], OUTCOME_TEMPFAIL, "4.3.0", "451-4.3.0 Temporary 4.3.0 try later");
+	check(f, &res[0], OUTCOME_TEMPFAIL, "4.3.0", "451 4.3.0 Temporary 4.3.0 try later");
 	check(f, &res[1], OUTCOME_PERMFAIL, "5.0.0", "550 no such user");
 	assert_null(strstr(f->cmds, "DATA"));
+}
+
+/* A 421 at RCPT (the server is closing) is the answer of every recipient, the one accepted
+ * before it included; nothing more is sent, not even QUIT. */
+static void test_rcpt_421(void **state)
+{
+	struct fake *f = *state;
+	const char *rcpts[] = {"<a@localhost>", "<b@localhost>", "<c@localhost>"};
+	struct delivery_result res[3];
+
+	f->rcpt_replies[1] = "421 4.3.2 Shutting down";
+	run(f, rcpts, 3, 10, res);
+
+	for (size_t i = 0; i < 3; i++)
+		check(f, &res[i], OUTCOME_TEMPFAIL, "4.3.2", "421 4.3.2 Shutting down");
+	assert_string_equal(f->cmds, "LHLO mx.test.example\n"
+				     "MAIL FROM:<alice@test.example>\n"
+				     "RCPT TO:<a@localhost>\n"
+				     "RCPT TO:<b@localhost>\n");
 }
 
 /* Nothing listens: TEMPFAIL 4.4.1 with the reason. */
@@ -413,28 +437,34 @@ static void test_connect_refused(void **state)
 	struct fake *f = *state;
 	const char *rcpts[] = {"<a@localhost>"};
 	struct delivery_result res[1];
-	char target[200];
+	char target[200], want[300];
 
 	snprintf(target, sizeof(target), "unix:%s/none", f->root);
 	lmtp_deliver(target, "mx.test.example", f->msg, "<>", rcpts, 1, 5, res);
 	assert_int_equal(res[0].outcome, OUTCOME_TEMPFAIL);
 	assert_string_equal(res[0].esc, "4.4.1");
-	assert_non_null(strstr(res[0].text, "No such file or directory"));
+	snprintf(want, sizeof(want), "lmtp %s: connect: No such file or directory", target);
+	assert_string_equal(res[0].text, want);
 }
 
-/* A reply that is not SMTP ends the session: TEMPFAIL 4.4.2 with the escaped line. */
+/* A reply that is not SMTP ends the session: TEMPFAIL 4.4.2 with the line, its control
+ * octets (an ESC here) made '?'. */
 static void test_garbled_greeting(void **state)
 {
 	struct fake *f = *state;
 	const char *rcpts[] = {"<a@localhost>"};
 	struct delivery_result res[1];
+	char want[300];
 
-	f->greeting = "HTTP/1.1 400 \"Bad\"";
+	f->greeting = "HTTP/1.1 400 \"Bad\"\x1b[0m";
 	run(f, rcpts, 1, 10, res);
 
 	assert_int_equal(res[0].outcome, OUTCOME_TEMPFAIL);
 	assert_string_equal(res[0].esc, "4.4.2");
-	assert_non_null(strstr(res[0].text, "garbled reply \"HTTP/1.1 400 \\x22Bad\\x22\""));
+	snprintf(want, sizeof(want),
+		 "lmtp %s: garbled reply \"HTTP/1.1 400 \"Bad\"?[0m\" during the greeting",
+		 f->target);
+	assert_string_equal(res[0].text, want);
 }
 
 /* A 421 greeting defers with the server's code; a host:port target without a port is refused. */
@@ -466,6 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dot_stuffing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mail_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_refused_multiline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rcpt_421, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbled_greeting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_greeting_421_and_bad_target, setup, teardown),

@@ -6,7 +6,8 @@
  * input (LF -> CRLF, -t recipients plus arguments, bare names qualified,
  * From: with -F, Bcc removed, errors and their exit codes), the drop file
  * name, and a drop file written into a temporary directory and read back
- * with maildrop.h's parser.  Also message.c's helpers for it:
+ * with maildrop.h's parser, with and without the DSN requests of -N, -R
+ * and -V.  Also message.c's helpers for it:
  * message_parse_addr_list_in() and message_format_mailbox().
  */
 #include <stdarg.h>
@@ -43,6 +44,9 @@ struct opt_case {
 	bool extract, ignore_dots, verbose, list_queue, help;
 	size_t nrcpts;
 	const char *rcpt0; /* the first recipient argument */
+	unsigned notify;   /* -N */
+	enum dsn_ret ret;  /* -R */
+	const char *envid; /* -V */
 };
 
 static const struct opt_case opt_cases[] = {
@@ -88,9 +92,33 @@ static const struct opt_case opt_cases[] = {
 	  "a@b.c"},
 	 .ignore_dots = true,
 	 .nrcpts = 1,
-	 .rcpt0 = "a@b.c"},
+	 .rcpt0 = "a@b.c",
+	 .notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY,
+	 .ret = DSN_RET_HDRS},
 	{{"sendmail", "-bm", "-odb", "-oee", "-om", "-oo", "-m", "-n", "-U", "-V", "id1", "a@b.c"},
-	 .nrcpts = 1},
+	 .nrcpts = 1,
+	 .envid = "id1"},
+	/* the DSN requests, in sendmail's spellings */
+	{{"sendmail", "-Nnever", "-RFULL", "-Vabc+2Bdef", "a@b.c"},
+	 .nrcpts = 1,
+	 .notify = DSN_NOTIFY_NEVER,
+	 .ret = DSN_RET_FULL,
+	 .envid = "abc+2Bdef"},
+	{{"sendmail", "-N", "SUCCESS,Failure,delay", "-t"},
+	 .extract = true,
+	 .notify = DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY},
+	{{"sendmail", "-N", "never,success", "a@b.c"}, .rc = EX_USAGE, .error = "-N:"},
+	{{"sendmail", "-N", "success,success", "a@b.c"}, .rc = EX_USAGE, .error = "-N:"},
+	{{"sendmail", "-N", "always", "a@b.c"}, .rc = EX_USAGE, .error = "-N:"},
+	{{"sendmail", "-R", "both", "a@b.c"}, .rc = EX_USAGE, .error = "-R:"},
+	{{"sendmail", "-V", "+ZZ", "a@b.c"}, .rc = EX_USAGE, .error = "-V:"},
+	{{"sendmail", "-V", "two words", "a@b.c"}, .rc = EX_USAGE, .error = "-V:"},
+	{{"sendmail", "-V",
+	  "0123456789012345678901234567890123456789012345678901234567890123456789"
+	  "012345678901234567890123456789x",
+	  "a@b.c"},
+	 .rc = EX_USAGE,
+	 .error = "-V:"},
 	/* the first non-option ends the options; "--" too */
 	{{"sendmail", "a@b.c", "-t"}, .nrcpts = 2, .rcpt0 = "a@b.c"},
 	{{"sendmail", "--", "-t"}, .nrcpts = 1, .rcpt0 = "-t"},
@@ -163,6 +191,9 @@ static void test_parse_args_table(void **state)
 			fail_msg("row %zu: %zu recipients, wanted %zu", row, o.nrcpts, t->nrcpts);
 		if (t->rcpt0 != NULL)
 			assert_string_equal(o.rcpts[0], t->rcpt0);
+		if (o.notify != t->notify || o.ret != t->ret)
+			fail_msg("row %zu: notify %u ret %d", row, o.notify, (int)o.ret);
+		assert_opt_string(o.envid, t->envid, row);
 	}
 }
 
@@ -681,6 +712,81 @@ static void test_drop_written_and_read_back(void **state)
 	sendmail_msg_free(&m);
 }
 
+/* -N, -R and -V go into the drop file's header and read back. */
+static void test_drop_with_dsn(void **state)
+{
+	const char *argv[] = {"sendmail", "-N",        "failure,success", "-R", "hdrs",
+			      "-V",       "abc+2Bdef", "bob@example.org", NULL};
+	static const char head[] = "hato-drop: 1\n"
+				   "sender: <alice@host.example>\n"
+				   "ret: hdrs\n"
+				   "envid: abc+2Bdef\n"
+				   "notify: success,failure\n"
+				   "rcpt: <bob@example.org>\n"
+				   "\n";
+	char dir[] = "/tmp/test_sendmail.XXXXXX", path[4096], err[256], buf[4096];
+	struct conf c = {0};
+	struct sendmail_msg m;
+	struct maildrop_header h;
+	FILE *f;
+	size_t size;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	c.maildrop_dir = dir;
+	c.maildrop_group = "hato-test-no-such-group";
+	assert_int_equal(prepare_with(argv, "Subject: dsn\n\nhello\n", &m, err, sizeof(err)), 0);
+	assert_int_equal(sendmail_drop(&c, &m, path, sizeof(path)), 0);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	size = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_true(size > strlen(head));
+	assert_memory_equal(buf, head, strlen(head));
+	if (!maildrop_parse_header(buf, size, &h, err, sizeof(err)))
+		fail_msg("drop header refused: %s", err);
+	assert_int_equal(h.ret, DSN_RET_HDRS);
+	assert_string_equal(h.envid, "abc+2Bdef");
+	assert_int_equal(h.notify, DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE);
+	assert_int_equal(h.length, strlen(head));
+	maildrop_header_free(&h);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	sendmail_msg_free(&m);
+}
+
+/* A drop file without DSN lines has none; bad or repeated ones are refused. */
+static void test_drop_header_dsn_lines(void **state)
+{
+	static const char *const bad[] = {
+		"ret: both\n",
+		"ret: HDRS\n",
+		"ret: full\nret: full\n",
+		"envid: +ZZ\n",
+		"envid: a\nenvid: b\n",
+		"notify: never,success\n",
+		"notify: sometimes\n",
+		"notify: delay\nnotify: delay\n",
+	};
+	static const char plain[] = "hato-drop: 1\nsender: <>\nrcpt: <b@x.example>\n\nbody";
+	struct maildrop_header h;
+	char text[256], err[256];
+
+	(void)state;
+	assert_true(maildrop_parse_header(plain, strlen(plain), &h, err, sizeof(err)));
+	assert_int_equal(h.ret, DSN_RET_UNSPEC);
+	assert_null(h.envid);
+	assert_int_equal(h.notify, 0);
+	maildrop_header_free(&h);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "hato-drop: 1\nsender: <>\n%srcpt: <b@x.example>\n\n",
+			 bad[i]);
+		if (maildrop_parse_header(text, strlen(text), &h, err, sizeof(err)))
+			fail_msg("accepted: %s", bad[i]);
+		assert_null(h.envid);
+	}
+}
+
 static void test_drop_no_directory(void **state)
 {
 	const char *argv[] = {"sendmail", "bob@example.org", NULL};
@@ -748,6 +854,8 @@ int main(void)
 		cmocka_unit_test(test_format_mailbox),
 		cmocka_unit_test(test_drop_name),
 		cmocka_unit_test(test_drop_written_and_read_back),
+		cmocka_unit_test(test_drop_with_dsn),
+		cmocka_unit_test(test_drop_header_dsn_lines),
 		cmocka_unit_test(test_drop_no_directory),
 		cmocka_unit_test(test_drop_too_many_recipients),
 	};
