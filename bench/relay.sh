@@ -17,15 +17,17 @@
 # sink received exactly as many messages as were sent (no duplicates).
 #
 #   hatod:   trusted_networks = 127.0.0.1/32, [delivery] hold = no,
+#            concurrency and concurrency_per_destination = BENCH_CONCURRENCY,
 #            [remote] relayhost = [127.0.0.1]:SINKPORT, relayhost_tls and
-#            tls = none;
+#            tls = none; defaults otherwise (fsync, reuse_time);
 #            the queue is state/queue/ and state/incoming/.
 #   postfix: a private instance (its own config_directory, queue_directory,
 #            data_directory and log file in the temp dir; never the system's
 #            /etc/postfix or /var/spool/postfix): mydestination empty,
 #            mynetworks 127.0.0.0/8, relayhost [127.0.0.1]:SINKPORT, no TLS,
-#            default_destination_concurrency_limit 20, no chroot; Postfix's
-#            defaults otherwise (fsync, connection cache, slow start).
+#            default_destination_concurrency_limit = BENCH_CONCURRENCY, no
+#            chroot; Postfix's defaults otherwise (fsync, connection cache,
+#            slow start, in_flow_delay).
 #   sink:    (only when asked for) smtp-source straight into the sink: the
 #            ceiling of this client and sink on this machine.
 #
@@ -37,6 +39,7 @@
 #   BENCH_MESSAGES  messages per target (10000)
 #   BENCH_SIZE      payload octets per message (2048)
 #   BENCH_SESSIONS  parallel smtp-source sessions (20)
+#   BENCH_CONCURRENCY  parallel deliveries to the sink, for both MTAs (20)
 #   BENCH_TARGETS   what to measure, in order ("hatod postfix"; also "sink")
 #   BENCH_HATOD     the hatod binary ($BUILD/hatod, so build/hatod)
 #   BENCH_TIMEOUT   seconds allowed per target, sending and relaying (900)
@@ -60,6 +63,7 @@ cd "$(dirname "$0")/.."
 MESSAGES=${BENCH_MESSAGES:-10000}
 SIZE=${BENCH_SIZE:-2048}
 SESSIONS=${BENCH_SESSIONS:-20}
+CONCURRENCY=${BENCH_CONCURRENCY:-20}
 TARGETS=${BENCH_TARGETS:-hatod postfix}
 HATOD=${BENCH_HATOD:-${BUILD:-build}/hatod}
 RUN_TIMEOUT=${BENCH_TIMEOUT:-900}
@@ -83,7 +87,7 @@ die() {
 	exit 1
 }
 
-for v in MESSAGES SIZE SESSIONS RUN_TIMEOUT; do
+for v in MESSAGES SIZE SESSIONS CONCURRENCY RUN_TIMEOUT; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer, not '${!v}'"
 done
 for t in $TARGETS; do
@@ -518,7 +522,7 @@ bench_sink() {
 }
 
 bench_hatod() {
-	local dir=$WORK/hatod port pid conf log warns out
+	local dir=$WORK/hatod port pid conf log warns out sent
 	start_sink hatod
 	port=$(free_port)
 	mkdir -p "$dir"
@@ -537,6 +541,8 @@ bench_hatod() {
 		address = 127.0.0.1:$port
 		[delivery]
 		hold = no
+		concurrency = $CONCURRENCY
+		concurrency_per_destination = $CONCURRENCY
 		[remote]
 		relayhost = [127.0.0.1]:$SINK_PORT
 		relayhost_tls = none
@@ -561,10 +567,13 @@ bench_hatod() {
 	run hatod "$port" "$pid" "$dir/state/queue" "$dir/state/incoming" || true
 	stop_ours "$pid"
 	stop_sink
-	warns=$(grep -cE 'level=(warning|error|fatal|panic)' "$log" || true)
+	sent=$(grep -c 'event=delivery .*status=delivered' "$log" || true)
+	say "hatod: its log has $sent event=delivery status=delivered lines"
+	warns=$(grep -cE 'level=(warning|error|fatal|panic)|event=delivery .*status=(deferred|failed)' "$log" || true)
 	if [[ $warns -gt 0 ]]; then
-		say "hatod: $warns warning/error lines in its log; the last ones:"
-		grep -E 'level=(warning|error|fatal|panic)' "$log" | tail -n 10 | sed 's/^/  | /'
+		say "hatod: $warns warning/error/deferral lines in its log; the last ones:"
+		grep -E 'level=(warning|error|fatal|panic)|event=delivery .*status=(deferred|failed)' "$log" |
+			tail -n 10 | sed 's/^/  | /'
 	fi
 }
 
@@ -606,7 +615,7 @@ bench_postfix() {
 		biff = no
 		smtp_tls_security_level = none
 		smtpd_tls_security_level = none
-		default_destination_concurrency_limit = 20
+		default_destination_concurrency_limit = $CONCURRENCY
 		maillog_file = $log
 		maillog_file_prefixes = $dir
 	EOF
