@@ -6,6 +6,7 @@
 #   make asan       the whole test suite again under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each briefly
 #   make bench      side-by-side benchmark against Postfix's smtp-sink
+#   make bench-relay  relay throughput, hatod against Postfix, into smtp-sink
 
 BUILD   ?= build
 CC      ?= cc
@@ -26,7 +27,7 @@ LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all run test unit e2e asan fuzz bench setup clean format format-check install
+.PHONY: all run test unit e2e asan fuzz bench bench-relay setup clean format format-check install
 
 all: $(BUILD)/hatod $(BUILD)/hato
 
@@ -76,6 +77,9 @@ fuzz: setup
 
 bench: setup all
 	@bench/run.sh
+
+bench-relay: setup all
+	@bench/relay.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
