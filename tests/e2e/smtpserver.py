@@ -32,6 +32,7 @@ class ScriptedSMTP:
         self.greeting = "220 next.hop.test ESMTP scripted"
         self.rcpt = lambda addr: "250 2.1.5 ok"
         self.data_end = ["250 2.0.0 queued"]
+        self.starttls_reply = None  # the octets answering STARTTLS (no TLS follows)
         self.transactions = []
         self.connections = 0
         self.commands = []
@@ -107,6 +108,9 @@ class ScriptedSMTP:
                     if reply.startswith("2"):
                         self.transactions.append(t)
                 say(reply)
+            elif verb == "STARTTLS" and self.starttls_reply:
+                wfile.write(self.starttls_reply)
+                wfile.flush()
             elif verb == "RSET":
                 t = None
                 say("250 2.0.0 ok")

@@ -615,3 +615,19 @@ def test_7bit_message_to_server_without_8bitmime_is_sent(make_hatod):
         assert t.mail == "MAIL FROM:<alice@test.example>"
     finally:
         hop.close()
+
+
+def test_starttls_response_injection_is_refused(make_hatod):
+    # a reply to a command never sent, in the same packet as STARTTLS's 220:
+    # it must not be taken as coming over TLS
+    hop = ScriptedSMTP(ehlo=("PIPELINING", "STARTTLS"))
+    hop.starttls_reply = b"220 2.0.0 go ahead\r\n250 2.1.0 injected\r\n"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port},
+                        tls_policy={"example.net": "encrypt"}, delivery={"retry_schedule": "1h"})
+        send(a, ["bob@example.net"])
+        a.wait_log("status=deferred")
+        assert "data after the reply to STARTTLS" in a.logs()
+        assert not any(c.startswith("MAIL") for c in hop.commands)
+    finally:
+        hop.close()
