@@ -55,6 +55,7 @@ struct qentry {
 	bool busy;           /* a job owns a copy of it right now */
 	time_t report_after; /* queuing its report failed: not before then */
 	bool flush;          /* flushed while busy: due again when the job ends */
+	bool dest_known;     /* dest is worked out (again after each job) */
 	char dest[320];
 };
 
@@ -439,6 +440,7 @@ static void job_done(void *arg)
 		d->active--;
 	sc->active--;
 	e->busy = false;
+	e->dest_known = false;
 	envelope_free(&e->env);
 	e->env = j->env;          /* the job's copy is the truth now */
 	if (report_owed(&e->env)) /* the report could not be queued: not before a minute */
@@ -491,6 +493,17 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	scheduler_run(arg);
 }
 
+/* The destination of e's first due recipient (e->dest). */
+static void entry_dest(const struct conf *c, struct qentry *e, time_t now)
+{
+	e->dest[0] = '\0';
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		if (e->env.rcpts[i].state == RCPT_PENDING && e->env.rcpts[i].next_attempt <= now) {
+			rcpt_dest(c, e->env.rcpts[i].addr, e->dest, sizeof(e->dest));
+			return;
+		}
+}
+
 /* Start whatever is due and allowed; arm the timer for the rest. */
 static void scheduler_run(struct scheduler *sc)
 {
@@ -505,24 +518,25 @@ static void scheduler_run(struct scheduler *sc)
 		if (e->busy)
 			continue;
 		due = entry_due(e);
-		if (due <= now && sc->active < c->delivery_concurrency) {
-			struct dest_count *d = NULL;
-			/* the destination of the first due recipient limits the job */
-			for (size_t i = 0; i < e->env.nrcpts; i++)
-				if (e->env.rcpts[i].state == RCPT_PENDING &&
-				    e->env.rcpts[i].next_attempt <= now) {
-					rcpt_dest(c, e->env.rcpts[i].addr, e->dest,
-						  sizeof(e->dest));
-					break;
-				}
+		if (due <= now) {
+			struct dest_count *d;
+
+			if (sc->active >= c->delivery_concurrency) {
+				/* every slot is taken: the next job_done() looks again */
+				evtimer_del(sc->timer);
+				return;
+			}
+			if (!e->dest_known) {
+				/* the destination of the first due recipient limits the job */
+				entry_dest(c, e, now);
+				e->dest_known = true;
+			}
 			d = dest_get(sc, e->dest);
 			if (d == NULL || d->active < c->delivery_concurrency_domain) {
 				job_start(sc, e, d);
 				continue;
 			}
 			due = now + 1; /* the destination is busy: look again soon */
-		} else if (due <= now) {
-			due = now + 1;
 		}
 		if (!any || due < next)
 			next = due;
@@ -630,6 +644,7 @@ void scheduler_flush(struct scheduler *sc)
 {
 	for (struct qentry *e = sc->entries; e; e = e->next) {
 		e->flush = e->busy; /* the job's copy wins at its end: redo it then */
+		e->dest_known = e->dest_known && e->busy;
 		for (size_t i = 0; !e->busy && i < e->env.nrcpts; i++)
 			if (e->env.rcpts[i].state == RCPT_PENDING)
 				e->env.rcpts[i].next_attempt = 0;
