@@ -9,7 +9,9 @@
  *   READY -> RSET -> READY (a reused connection)   READY -> QUIT
  *
  * Everything up to READY belongs to the host: a failure there moves on to
- * the next address.  From MAIL on, replies belong to the recipients.
+ * the next address.  From MAIL on, replies belong to the recipients.  The
+ * states are enum relay_state; relay_enter_state() logs each transition
+ * (hatod -v: event=relay_state transition="EHLO -> STARTTLS").
  */
 #include "relay.h"
 
@@ -47,9 +49,33 @@
 #define ESC_AUTH "4.7.0"    /* no way to log in safely */
 #define ESC_CONFIG "4.3.5"  /* the configured next hop is unusable */
 
+/* Where a client connection is (see the diagram above). */
+enum relay_state {
+	RELAY_CONNECT,
+	RELAY_TLS,
+	RELAY_GREETING,
+	RELAY_EHLO,
+	RELAY_HELO,
+	RELAY_STARTTLS,
+	RELAY_AUTH,
+	RELAY_READY,
+	RELAY_RSET,
+	RELAY_MAIL,
+	RELAY_RCPT,
+	RELAY_DATA,
+	RELAY_DOT,
+	RELAY_QUIT,
+	RELAY_CLOSED,
+};
+
+static const char *const relay_state_names[] = {"CONNECT",  "TLS",  "GREETING", "EHLO", "HELO",
+						"STARTTLS", "AUTH", "READY",    "RSET", "MAIL",
+						"RCPT",     "DATA", "DOT",      "QUIT", "CLOSED"};
+
 /* One connection, in use or idle for reuse. */
 struct rconn {
 	struct rconn *next;
+	enum relay_state state;
 	char key[320];    /* the route it serves */
 	char host[256];   /* the name we connected to */
 	char remote[300]; /* "host[addr]:port" for logs and results */
@@ -64,6 +90,22 @@ struct relay {
 	struct rconn *idle; /* connections waiting for the next message */
 	size_t nidle;
 };
+
+/* Name of a client state for logs. */
+static const char *relay_strstate(enum relay_state st)
+{
+	return relay_state_names[st];
+}
+
+/* Enter a state: logged (verbose) as a transition. */
+static void relay_enter_state(struct rconn *k, enum relay_state st)
+{
+	if (k->state == st)
+		return;
+	log_debug("event=relay_state relay=%s transition=\"%s -> %s\"", k->remote,
+		  relay_strstate(k->state), relay_strstate(st));
+	k->state = st;
+}
 
 /* See relay.h. */
 void relay_route(const struct conf *c, const char *domain, struct relay_route *out)
@@ -262,6 +304,7 @@ static bool session_tls(struct relay *r, const struct relay_route *rt, struct rc
 				  .ca_file = r->conf->remote_tls_ca_file,
 				  .timeout = r->conf->remote_timeout_command};
 
+	relay_enter_state(k, RELAY_TLS);
 	if (smtp_conn_tls(&k->c, &t))
 		return true;
 	return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_TLS, "%s", k->c.err);
@@ -276,6 +319,7 @@ static bool session_ehlo(struct relay *r, struct rconn *k, struct delivery_resul
 	struct smtp_reply rep;
 
 	snprintf(cmd, sizeof(cmd), "EHLO %s", name);
+	relay_enter_state(k, RELAY_EHLO);
 	if (!smtp_conn_cmd(&k->c, &rep, "EHLO", NULL, cmd, c->remote_timeout_command, &k->caps))
 		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "%s", k->c.err);
 	if (rep.code == 250)
@@ -284,6 +328,7 @@ static bool session_ehlo(struct relay *r, struct rconn *k, struct delivery_resul
 	if (rep.code / 100 != 5)
 		return host_refused(k, why, "EHLO", &rep);
 	snprintf(cmd, sizeof(cmd), "HELO %s", name);
+	relay_enter_state(k, RELAY_HELO);
 	if (!smtp_conn_cmd(&k->c, &rep, "HELO", NULL, cmd, c->remote_timeout_command, NULL))
 		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "%s", k->c.err);
 	return rep.code == 250 || host_refused(k, why, "HELO", &rep);
@@ -309,6 +354,7 @@ static bool session_open(struct relay *r, const struct relay_route *rt, struct r
 
 	if (rt->implicit_tls && !session_tls(r, rt, k, why))
 		return false;
+	relay_enter_state(k, RELAY_GREETING);
 	k->c.phase = "the greeting";
 	if (!smtp_conn_reply(&k->c, &rep, c->remote_timeout_greeting, NULL))
 		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "%s", k->c.err);
@@ -328,17 +374,22 @@ static bool session_open(struct relay *r, const struct relay_route *rt, struct r
 						 "does not offer STARTTLS",
 						 tls_policy_name(rt->tls));
 		} else {
+			relay_enter_state(k, RELAY_STARTTLS);
 			if (!smtp_conn_cmd(&k->c, &rep, "STARTTLS", NULL, "STARTTLS",
 					   c->remote_timeout_command, NULL))
 				return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "%s",
 						 k->c.err);
-			if (rep.code != 220)
+			if (rep.code != 220 && rt->tls != TLS_POLICY_MAY)
 				return host_refused(k, why, "STARTTLS", &rep);
-			if (smtp_conn_pending(&k->c)) /* response injection: never read as TLS */
+			if (rep.code != 220) /* may: the session is in step, go on in plaintext */
+				log_info("event=relay_starttls_refused relay=%s reply=\"%s\"",
+					 k->remote, rep.text);
+			else if (smtp_conn_pending(
+					 &k->c)) /* response injection: never read as TLS */
 				return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION,
 						 "data after the reply to STARTTLS, before TLS "
 						 "began");
-			if (!session_tls(r, rt, k, why) || !session_ehlo(r, k, why))
+			else if (!session_tls(r, rt, k, why) || !session_ehlo(r, k, why))
 				return false;
 		}
 	}
@@ -350,6 +401,7 @@ static bool session_open(struct relay *r, const struct relay_route *rt, struct r
 			return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_AUTH,
 					 "no AUTH PLAIN or LOGIN offered (only: %s)",
 					 k->caps.auth_mechs);
+		relay_enter_state(k, RELAY_AUTH);
 		if (!smtp_conn_auth(&k->c, &k->caps, c->relay_user, c->relay_password,
 				    c->remote_timeout_command, &rep))
 			return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "AUTH: %s",
@@ -357,6 +409,7 @@ static bool session_open(struct relay *r, const struct relay_route *rt, struct r
 		if (rep.code != 235)
 			return host_refused(k, why, "AUTH", &rep);
 	}
+	relay_enter_state(k, RELAY_READY);
 	return true;
 }
 
@@ -368,9 +421,13 @@ static void conn_quit(struct relay *r, struct rconn *k)
 				? r->conf->remote_timeout_command
 				: RELAY_QUIT_TIMEOUT;
 
-	if (!k->c.broken && k->c.fd >= 0 &&
-	    smtp_conn_cmd(&k->c, &rep, "QUIT", NULL, "QUIT", secs, NULL) && k->c.ssl != NULL)
-		(void)SSL_shutdown(k->c.ssl);
+	if (!k->c.broken && k->c.fd >= 0) {
+		relay_enter_state(k, RELAY_QUIT);
+		if (smtp_conn_cmd(&k->c, &rep, "QUIT", NULL, "QUIT", secs, NULL) &&
+		    k->c.ssl != NULL)
+			(void)SSL_shutdown(k->c.ssl);
+	}
+	relay_enter_state(k, RELAY_CLOSED);
 	smtp_conn_close(&k->c);
 }
 
@@ -400,10 +457,13 @@ static struct rconn *conn_take(struct relay *r, const struct relay_route *rt)
 	pthread_mutex_unlock(&r->lock);
 	if (k == NULL)
 		return NULL;
+	relay_enter_state(k, RELAY_RSET);
 	if (smtp_conn_cmd(&k->c, &rep, "RSET", NULL, "RSET", r->conf->remote_timeout_command,
 			  NULL) &&
-	    rep.code / 100 == 2)
+	    rep.code / 100 == 2) {
+		relay_enter_state(k, RELAY_READY);
 		return k;
+	}
 	k->c.broken = true;
 	conn_end(r, k);
 	return NULL;
@@ -455,7 +515,7 @@ static struct rconn *conn_open(struct relay *r, const struct relay_route *rt,
 
 			/* policy may: a failed handshake is tried once more without TLS */
 			for (int use_tls = 1; use_tls >= 0; use_tls--) {
-				memset(k, 0, offsetof(struct rconn, c));
+				memset(k, 0, offsetof(struct rconn, c)); /* state RELAY_CONNECT */
 				smtp_conn_init(&k->c);
 				strcpy_bounded(k->key, rt->key, sizeof(k->key));
 				strcpy_bounded(k->host, x->name, sizeof(k->host));
@@ -542,10 +602,12 @@ static bool message_fits(const struct rconn *k, struct relay_msg *m)
 	return false;
 }
 
-/* Read the reply to a command sent before (pipelined), or send it now and read. */
-static bool step(struct rconn *k, const struct strbuf *cmds, size_t *sent, size_t end,
-		 bool pipelined, const char *phase, unsigned timeout, struct smtp_reply *rep)
+/* Enter st and read the reply to its command, sent before (pipelined) or now. */
+static bool step(struct rconn *k, enum relay_state st, const struct strbuf *cmds, size_t *sent,
+		 size_t end, bool pipelined, const char *phase, unsigned timeout,
+		 struct smtp_reply *rep)
 {
+	relay_enter_state(k, st);
 	k->c.phase = phase;
 	if (!pipelined) {
 		if (!smtp_conn_write(&k->c, cmds->s + *sent, end - *sent, timeout))
@@ -560,6 +622,7 @@ static bool end_empty(struct rconn *k, const struct conf *c)
 {
 	struct smtp_reply rep;
 
+	relay_enter_state(k, RELAY_DOT);
 	k->c.phase = "the reply to an empty DATA";
 	return smtp_conn_write(&k->c, ".\r\n", 3, c->remote_timeout_command) &&
 	       smtp_conn_reply(&k->c, &rep, c->remote_timeout_data_end, NULL);
@@ -605,11 +668,11 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 			goto out;
 		sent = b.len;
 	}
-	if (!step(k, &b, &sent, ends[0], pipe, "the reply to MAIL FROM", c->remote_timeout_command,
-		  &mail))
+	if (!step(k, RELAY_MAIL, &b, &sent, ends[0], pipe, "the reply to MAIL FROM",
+		  c->remote_timeout_command, &mail))
 		goto out;
 	for (size_t i = 0; i < m->nrcpts && (pipe || mail.code / 100 == 2); i++) {
-		if (!step(k, &b, &sent, ends[i + 1], pipe, "the reply to RCPT TO",
+		if (!step(k, RELAY_RCPT, &b, &sent, ends[i + 1], pipe, "the reply to RCPT TO",
 			  c->remote_timeout_command, &rep))
 			goto out;
 		if (mail.code / 100 != 2) /* MAIL's refusal answers for everyone */
@@ -622,7 +685,7 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 	if (mail.code / 100 != 2) {
 		for (size_t i = 0; i < m->nrcpts; i++)
 			rcpt_answer(m, i, k, &mail);
-		if (pipe && !step(k, &b, &sent, b.len, pipe, "the reply to DATA",
+		if (pipe && !step(k, RELAY_DATA, &b, &sent, b.len, pipe, "the reply to DATA",
 				  c->remote_timeout_command, &rep))
 			goto out;
 		ok = !pipe || rep.code != 354 || end_empty(k, c);
@@ -632,7 +695,8 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 		ok = true;
 		goto out;
 	}
-	if (!step(k, &b, &sent, b.len, pipe, "the reply to DATA", c->remote_timeout_command, &rep))
+	if (!step(k, RELAY_DATA, &b, &sent, b.len, pipe, "the reply to DATA",
+		  c->remote_timeout_command, &rep))
 		goto out;
 	if (rep.code != 354) {
 		for (size_t i = 0; i < m->nrcpts; i++)
@@ -654,6 +718,7 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 		k->c.broken = true; /* in DATA with nothing to send: drop the connection */
 		goto out;
 	}
+	relay_enter_state(k, RELAY_DOT);
 	if (!smtp_conn_send_file(&k->c, fd, c->remote_timeout_command))
 		goto out;
 	k->c.phase = "the reply to the end of DATA";
@@ -664,6 +729,8 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 			rcpt_answer(m, i, k, &rep);
 	ok = true;
 out:
+	if (!k->c.broken)
+		relay_enter_state(k, RELAY_READY);
 	if (fd >= 0)
 		close(fd);
 	if (!ok && k->c.broken && k->c.err[0] != '\0') {

@@ -6,6 +6,7 @@ tells it and records what it got).  hatod A finds the next hop through
 [transport], or [remote] relayhost for the smarthost tests.
 """
 import os
+import re
 import smtplib
 import subprocess
 import time
@@ -629,5 +630,26 @@ def test_starttls_response_injection_is_refused(make_hatod):
         a.wait_log("status=deferred")
         assert "data after the reply to STARTTLS" in a.logs()
         assert not any(c.startswith("MAIL") for c in hop.commands)
+    finally:
+        hop.close()
+
+
+def test_client_states_are_logged_with_v(make_hatod):
+    hop = ScriptedSMTP(ehlo=("PIPELINING", "STARTTLS"))
+    hop.starttls_reply = b"454 4.7.0 TLS not available\r\n"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port},
+                        remote={"reuse_time": "0"})
+        a.stop()
+        a.start(["-v"])
+        send(a, ["bob@example.net"])
+        a.wait_log("event=removed")
+        a.wait_log('transition="QUIT -> CLOSED"')
+        states = re.findall(r'event=relay_state relay=\S+ transition="(\w+) -> (\w+)"', a.logs())
+        # policy may: a refused STARTTLS goes on in plaintext
+        assert [s for _, s in states] == ["GREETING", "EHLO", "STARTTLS", "READY", "MAIL",
+                                          "RCPT", "DATA", "DOT", "READY", "QUIT", "CLOSED"]
+        assert "event=relay_starttls_refused" in a.logs()
+        assert "status=delivered" in a.logs() and "tls=none" in a.logs()
     finally:
         hop.close()
