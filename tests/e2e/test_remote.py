@@ -653,3 +653,24 @@ def test_client_states_are_logged_with_v(make_hatod):
         assert "status=delivered" in a.logs() and "tls=none" in a.logs()
     finally:
         hop.close()
+
+
+def test_smtputf8_message_needs_smtputf8_at_the_next_hop(make_hatod):
+    hop = ScriptedSMTP(ehlo=("PIPELINING", "8BITMIME"))
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port},
+                        remote={"reuse_time": "0"})  # a new EHLO for the second message
+        msg = "From: j\u00f6rg@test.example\r\nSubject: x\r\n\r\nhi\r\n".encode()
+        send(a, ["bob@example.net"], msg=msg, sender="j\u00f6rg@test.example",
+             mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+        a.wait_log("status=failed")
+        assert "esc=5.6.7" in a.logs()
+        assert not any(c.startswith("MAIL") for c in hop.commands)
+        hop.ehlo.append("SMTPUTF8")  # a server that has it gets the message
+        send(a, ["carol@example.net"], msg=msg, sender="j\u00f6rg@test.example",
+             mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+        t = wait_for(lambda: hop.transactions, what="the transaction")[0]
+        assert t.mail.startswith("MAIL FROM:<j\u00f6rg@test.example>")
+        assert "SMTPUTF8" in t.mail and "BODY=8BITMIME" in t.mail
+    finally:
+        hop.close()
