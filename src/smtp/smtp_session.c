@@ -661,6 +661,27 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	session_free(s);
 }
 
+/*
+ * A STARTTLS filter arms its write timeout when a reply arrives and keeps
+ * it armed after the reply has gone to the socket, until the timeouts are
+ * set again on the next state change.  Firing with nothing left to send,
+ * it is no timeout (the read timeout answers an idle client, with its
+ * 421), but libevent has turned writing off: turn it on again (which arms
+ * the write timer anew; the read timer stays as it is).  True when the
+ * timeout was such a one.
+ */
+static bool stale_write_timeout(struct smtp_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	if (under == NULL || s->state == SMTP_STATE_CLOSING ||
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(under)) > 0)
+		return false;
+	bufferevent_enable(s->bev, EV_WRITE);
+	return true;
+}
+
 /* EOF, error or timeout on the connection. */
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -682,6 +703,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		smtp_close_now(s, "tls handshake failed");
 		return;
 	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING) && stale_write_timeout(s))
+		return;
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
 	    s->state != SMTP_STATE_CLOSING) {
 		log_info("event=timeout session=%s state=%s", s->id, smtp_strstate(s->state));
