@@ -968,7 +968,9 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 		 (unsigned long long)++counter & 0xFFFFFFFF);
 	memcpy(&s->peer, sa, salen);
 	addr_text(sa, s->peer_addr, sizeof(s->peer_addr), &port);
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+	if (l->local_addr[0] != '\0')
+		strcpy_bounded(s->local_addr, l->local_addr, sizeof(s->local_addr));
+	else if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
 		addr_text((struct sockaddr *)&local, s->local_addr, sizeof(s->local_addr), &lport);
 	s->trusted = conf_is_trusted(srv->conf, sa);
 	strcpy_bounded(s->peer_name, "unknown", sizeof(s->peer_name));
