@@ -112,7 +112,8 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 		break;
 	case SMTP_STATE_CLOSING:
 		bufferevent_disable(s->bev, EV_READ);
-		/* flush_cb frees s once the output is out */
+		/* session_drained frees s once the output is out; with nothing
+		 * left to send, flush_cb calls it */
 		event_active(s->flush_ev, EV_WRITE, 0);
 		/* fall through */
 	default:
@@ -441,7 +442,7 @@ static void commit_done(void *arg, int err)
 	smtp_resume_input(s);
 	if (s->peer_eof && s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
 	    s->bev != NULL)
-		smtp_enter_state(s, SMTP_STATE_CLOSING); /* write_cb frees once the reply is out */
+		smtp_enter_state(s, SMTP_STATE_CLOSING); /* freed once the reply is out */
 }
 
 /* End of DATA or last BDAT chunk: refuse with the sticky error or commit. */
@@ -635,7 +636,7 @@ void smtp_resume_input(struct smtp_session *s)
 
 		/* A client that pipelines and never reads its replies: stop here;
 		 * the input fills to READ_HIGH_WATER and reading stops too.
-		 * write_cb resumes once the replies have left. */
+		 * session_drained resumes once the replies have left. */
 		if (output_pending(s) > WRITE_HIGH_WATER) {
 			s->output_full = true;
 			return;
@@ -671,7 +672,7 @@ static void delay_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (s->state == SMTP_STATE_CLOSING) { /* see write_cb */
+	if (s->state == SMTP_STATE_CLOSING) { /* see session_drained */
 		session_free(s);
 		return;
 	}
@@ -791,7 +792,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		smtp_resume_input(s);
 		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
 		    s->bev == NULL)
-			return; /* commit_done / write_cb finish the job */
+			return; /* commit_done / session_drained finish the job */
 		if (s->state < SMTP_STATE_MAIL && output_pending(s) > 0) {
 			smtp_enter_state(s, SMTP_STATE_CLOSING); /* flush the replies first */
 			return;
