@@ -1,10 +1,12 @@
 /*
  * data_reader.c - dot-unstuffing, end-of-data detection and header counting
- * as small byte-at-a-time state machines.
+ * as small byte-at-a-time state machines.  Inside a line the reader copies
+ * whole runs of ordinary octets at once: only CR, LF and NUL change state.
  */
 #include "data_reader.h"
 
 #include <ctype.h>
+#include <string.h>
 
 enum {
 	DR_BOL,      /* start of a line after CRLF (or start of data) */
@@ -31,6 +33,16 @@ static void line_octet(struct data_reader *r)
 		r->flags |= DATA_LONG_LINE;
 }
 
+/* How many octets of p[0..n) come before the first CR, LF or NUL. */
+static size_t ordinary_run(const char *p, size_t n)
+{
+	size_t k = 0;
+
+	while (k < n && p[k] != '\r' && p[k] != '\n' && p[k] != '\0')
+		k++;
+	return k;
+}
+
 /* See data_reader.h. */
 size_t data_reader_feed(struct data_reader *r, const char *in, size_t len, char *out,
 			size_t *outlen, bool *done)
@@ -39,8 +51,21 @@ size_t data_reader_feed(struct data_reader *r, const char *in, size_t len, char 
 
 	*done = false;
 	for (i = 0; i < len; i++) {
-		char c = in[i];
+		char c;
 
+		if (r->state == DR_MID) {
+			/* the same as line_octet() for each, done once for the run */
+			size_t run = ordinary_run(in + i, len - i);
+			memcpy(out + o, in + i, run);
+			o += run;
+			i += run;
+			r->linelen += run;
+			if (r->linelen + 2 > r->line_max)
+				r->flags |= DATA_LONG_LINE;
+			if (i == len)
+				break;
+		}
+		c = in[i];
 		if (c == '\0')
 			r->flags |= DATA_NUL;
 		switch (r->state) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/time.h>
 
 static bool log_fg = true;
@@ -30,36 +31,95 @@ bool log_verbose(void)
 	return log_verb;
 }
 
+/* "2024-01-02T03:04:05" of a second, formatted once per second and thread. */
+static const char *log_stamp(time_t sec)
+{
+	static __thread time_t last = -1;
+	static __thread char ts[32];
+
+	if (sec != last) {
+		struct tm tm;
+
+		gmtime_r(&sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = sec;
+	}
+	return ts;
+}
+
+/* Write a whole line to stderr with one write(2), as an unbuffered stream would. */
+static void log_write(const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(STDERR_FILENO, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Append s to buf[*len..size), as much as fits. */
+static void log_append(char *buf, size_t *len, size_t size, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > size - *len)
+		n = size - *len;
+	memcpy(buf + *len, s, n);
+	*len += n;
+}
+
 /* Emit one line at a level, with an optional errno text. */
 static void log_vemit(int pri, const char *level, int err, const char *fmt, va_list ap)
 {
-	char msg[2048];
-	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	enum { MSG_MAX = 2048 }; /* the message, "..." at its end when cut */
+	char line[64 + MSG_MAX + 320], *msg;
+	size_t len = 0;
+	int n;
 
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(msg))
-		memcpy(msg + sizeof(msg) - 4, "...", 4);
 	if (log_fg) {
+		/* "2024-01-02T03:04:05.678Z level=info " + message + error + newline,
+		 * formatted in place and written at once */
 		struct timeval tv;
-		struct tm tm;
-		char ts[32];
+		long ms;
 
 		gettimeofday(&tv, NULL);
-		gmtime_r(&tv.tv_sec, &tm);
-		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-		if (err)
-			fprintf(stderr, "%s.%03ldZ level=%s %s error=\"%s\"\n", ts,
-				(long)(tv.tv_usec / 1000), level, msg, strerror(err));
-		else
-			fprintf(stderr, "%s.%03ldZ level=%s %s\n", ts, (long)(tv.tv_usec / 1000),
-				level, msg);
-	} else {
+		ms = (long)(tv.tv_usec / 1000);
+		log_append(line, &len, 64, log_stamp(tv.tv_sec));
+		line[len++] = '.';
+		line[len++] = (char)('0' + ms / 100);
+		line[len++] = (char)('0' + ms / 10 % 10);
+		line[len++] = (char)('0' + ms % 10);
+		log_append(line, &len, 64, "Z level=");
+		log_append(line, &len, 63, level);
+		line[len++] = ' ';
+	}
+	msg = line + len;
+	n = vsnprintf(msg, MSG_MAX, fmt, ap);
+	if (n < 0)
+		return;
+	if (n >= MSG_MAX) {
+		memcpy(msg + MSG_MAX - 4, "...", 4);
+		n = MSG_MAX - 1;
+	}
+	if (!log_fg) {
 		if (err)
 			syslog(pri, "level=%s %s error=\"%s\"", level, msg, strerror(err));
 		else
 			syslog(pri, "level=%s %s", level, msg);
+		return;
 	}
+	len += (size_t)n;
+	if (err) {
+		log_append(line, &len, sizeof(line) - 2, " error=\"");
+		log_append(line, &len, sizeof(line) - 2, strerror(err));
+		log_append(line, &len, sizeof(line) - 2, "\"");
+	}
+	line[len++] = '\n';
+	log_write(line, len);
 }
 
 #define LOG_BODY(pri, level, err)                                                                  \

@@ -53,7 +53,8 @@ size_t queue_count(const struct queue *q);
 /* Commits handed over and not yet called back. */
 size_t queue_inflight(struct queue *q);
 
-/* Is there room for need more octets beyond the configured reserve? */
+/* Is there room for need more octets beyond the configured reserve?  On the
+ * event loop only: with plenty of room the figure is read once a second. */
 bool queue_has_space(struct queue *q, uint64_t need, uint64_t reserve);
 
 bool queue_file_open(struct queue *q, struct qfile *f);

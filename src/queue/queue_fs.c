@@ -18,6 +18,8 @@
 #include "log.h"
 #include "util.h"
 
+#define SPACE_SLACK (256ULL << 20) /* room beyond the ask that spares a statvfs() */
+
 /* "dir/name" in a fresh allocation. */
 static char *path_join(const char *dir, const char *name)
 {
@@ -157,14 +159,41 @@ size_t queue_count(const struct queue *q)
 	return q->count;
 }
 
+/* Nanoseconds from a to b. */
+static int64_t elapsed_ns(const struct timespec *a, const struct timespec *b)
+{
+	return (int64_t)(b->tv_sec - a->tv_sec) * 1000000000 + (b->tv_nsec - a->tv_nsec);
+}
+
+/* Does free hold need + reserve + slack (without overflow)? */
+static bool space_fits(uint64_t free, uint64_t need, uint64_t reserve, uint64_t slack)
+{
+	return free >= slack && free - slack >= need && free - slack - need >= reserve;
+}
+
 /* See queue.h. */
 bool queue_has_space(struct queue *q, uint64_t need, uint64_t reserve)
 {
 	struct statvfs sv;
+	struct timespec now;
 
+	/* With SPACE_SLACK to spare the figure read less than a second ago,
+	 * less what was asked for since, is good enough; nearer the reserve
+	 * every question asks the file system.  (A write that finds the disk
+	 * full still fails the message: this only refuses early.) */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (q->space_known && elapsed_ns(&q->space_at, &now) < 1000000000 &&
+	    space_fits(q->space_free, need, reserve, SPACE_SLACK)) {
+		q->space_free -= need;
+		return true;
+	}
+	q->space_known = false;
 	if (statvfs(q->queue_dir, &sv) != 0)
 		return false;
-	return (uint64_t)sv.f_bavail * sv.f_frsize >= need + reserve;
+	q->space_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+	q->space_at = now;
+	q->space_known = true;
+	return space_fits(q->space_free, need, reserve, 0);
 }
 
 /*

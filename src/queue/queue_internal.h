@@ -5,6 +5,8 @@
 #define HATO_QUEUE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "queue.h"
 #include "strbuf.h"
@@ -30,6 +32,11 @@ struct queue {
 	size_t count;    /* messages in queue/ (recovered + committed since) */
 	bool use_syncfs; /* commit_sync = syncfs */
 	int queue_dirfd; /* for syncfs */
+
+	/* free space as last read (queue_has_space, on the loop only) */
+	bool space_known;
+	uint64_t space_free;      /* octets, less what was asked for since */
+	struct timespec space_at; /* CLOCK_MONOTONIC_COARSE */
 
 	/* commit threads */
 	pthread_mutex_t lock;

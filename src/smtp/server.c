@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -45,6 +46,28 @@ static void accept_error_cb(struct evconnlistener *ev, void *arg)
 	log_warn("event=accept_failed listener=%s", l->lc->name);
 }
 
+/* The text of the listener's address when it names one address (not a
+ * wildcard, not IPv4-mapped): then no session needs to ask its socket. */
+static void listener_local_addr(struct listener *l)
+{
+	const struct sockaddr_storage *ss = &l->lc->ss;
+
+	l->local_addr[0] = '\0';
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		if (s4->sin_addr.s_addr != htonl(INADDR_ANY) &&
+		    inet_ntop(AF_INET, &s4->sin_addr, l->local_addr, sizeof(l->local_addr)) == NULL)
+			l->local_addr[0] = '\0';
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		if (!IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) &&
+		    !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
+		    inet_ntop(AF_INET6, &s6->sin6_addr, l->local_addr, sizeof(l->local_addr)) ==
+			    NULL)
+			l->local_addr[0] = '\0';
+	}
+}
+
 /* See server.h. */
 bool server_bind(struct server *srv, char *err, size_t errsz)
 {
@@ -66,6 +89,7 @@ bool server_bind(struct server *srv, char *err, size_t errsz)
 			return false;
 		}
 		evconnlistener_set_error_cb(l->ev, accept_error_cb);
+		listener_local_addr(l);
 	}
 	return true;
 }

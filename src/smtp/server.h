@@ -26,6 +26,9 @@ struct listener {
 	struct server *srv;
 	const struct listener_conf *lc;
 	struct evconnlistener *ev;
+	/* bound to one address: its text, the local address of every session;
+	 * "" for a wildcard (each session asks its socket) */
+	char local_addr[46];
 };
 
 struct server {

@@ -19,6 +19,7 @@
 #include "status.h"
 
 struct bufferevent;
+struct evbuffer;
 struct event;
 typedef struct ssl_st SSL;
 
@@ -45,6 +46,8 @@ struct smtp_session {
 	struct listener *l;
 	char id[17];
 	struct bufferevent *bev;
+	struct evbuffer *out;   /* replies not yet handed to the socket */
+	struct event *flush_ev; /* made active by a reply: flushes out after this callback */
 	enum smtp_state state;
 
 	struct sockaddr_storage peer;

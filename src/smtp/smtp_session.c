@@ -3,11 +3,17 @@
  * reader, states and their side effects, the DATA and BDAT streams, and
  * the hand-off to the queue.  Commands themselves live in smtp_commands.c.
  *
- * Input is processed in one loop (smtp_process_input) that runs until the
+ * Input is processed in one loop (smtp_resume_input) that runs until the
  * buffer holds no complete unit or the session must wait (commit, error
- * delay, close).  Replies are appended to the output buffer and leave
- * together when the loop returns, which is how a pipelined batch gets its
+ * delay, close).  Replies are appended to the session's own output buffer
+ * and leave together once the callback that made them returns (flush_ev,
+ * made active by the first reply), which is how a pipelined batch gets its
  * replies in order and flushed at the end of the batch (RFC 2920 §3.2).
+ * On a plain connection the flush writes straight to the socket, one
+ * writev and no write event per batch; only what the socket does not take
+ * at once goes to the bufferevent, which sends it when the socket is
+ * writable and calls write_cb once it has.  Under TLS everything goes
+ * through the bufferevent.
  *
  * Failure handling: any failure during DATA or BDAT is sticky (data_error):
  * the rest of the message is read and dropped, then one reply is chosen.
@@ -57,6 +63,7 @@ static void tls_established(struct smtp_session *s);
 static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
+static void session_drained(struct smtp_session *s);
 
 /* Name of a state for logs. */
 const char *smtp_strstate(enum smtp_state st)
@@ -105,6 +112,9 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 		break;
 	case SMTP_STATE_CLOSING:
 		bufferevent_disable(s->bev, EV_READ);
+		/* session_drained frees s once the output is out; with nothing
+		 * left to send, flush_cb calls it */
+		event_active(s->flush_ev, EV_WRITE, 0);
 		/* fall through */
 	default:
 		evtimer_del(s->data_timer);
@@ -112,6 +122,53 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 	}
 	if (st != SMTP_STATE_CLOSING)
 		session_set_timeouts(s);
+}
+
+/* Replies waiting in the session or in the bufferevent, not yet sent. */
+static size_t output_pending(struct smtp_session *s)
+{
+	return evbuffer_get_length(s->out) + evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+/* Hand the replies to the bufferevent, which sends them when it can. */
+static void output_to_bufferevent(struct smtp_session *s)
+{
+	if (evbuffer_get_length(s->out) > 0)
+		bufferevent_write_buffer(s->bev, s->out);
+}
+
+/*
+ * The replies of the callback that just ran: with nothing queued in the
+ * bufferevent, written straight to the socket; what the socket did not
+ * take goes on through the bufferevent, and write_cb runs once that is
+ * out.  (Under TLS replies go to the bufferevent at once: reply_line.)
+ */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct evbuffer *bout;
+
+	(void)fd;
+	(void)what;
+	if (s->bev == NULL) {
+		evbuffer_drain(s->out, evbuffer_get_length(s->out));
+		return;
+	}
+	bout = bufferevent_get_output(s->bev);
+	if (evbuffer_get_length(bout) > 0 || s->ssl) {
+		output_to_bufferevent(s); /* write_cb follows */
+		return;
+	}
+	/* a failed or short write leaves the rest for the bufferevent, which
+	 * reports the error or sends it once the socket is writable */
+	while (evbuffer_get_length(s->out) > 0 &&
+	       evbuffer_write(s->out, bufferevent_getfd(s->bev)) > 0)
+		;
+	if (evbuffer_get_length(s->out) > 0) {
+		output_to_bufferevent(s);
+		return;
+	}
+	session_drained(s);
 }
 
 /* Append one formatted line to the output. */
@@ -122,7 +179,17 @@ static void reply_line(struct smtp_session *s, enum status st, const char *text,
 
 	if (n == 0) /* the text was too long: the default text always fits */
 		n = status_format(line, sizeof(line), st, NULL, last);
-	bufferevent_write(s->bev, line, n);
+	if (s->ssl) {
+		/* TLS: straight into the bufferevent, before any state change: the
+		 * TLS bufferevent arms a write timeout when output arrives, and
+		 * only the timeouts set on the next state change disarm it */
+		output_to_bufferevent(s);
+		bufferevent_write(s->bev, line, n);
+	} else {
+		evbuffer_add(s->out, line, n);
+		/* already active (an earlier reply of this callback): a no-op */
+		event_active(s->flush_ev, EV_WRITE, 0);
+	}
 	if (status_code(st) >= 500)
 		s->errors++;
 	if (log_verbose()) {
@@ -375,7 +442,7 @@ static void commit_done(void *arg, int err)
 	smtp_resume_input(s);
 	if (s->peer_eof && s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
 	    s->bev != NULL)
-		smtp_enter_state(s, SMTP_STATE_CLOSING); /* write_cb frees once the reply is out */
+		smtp_enter_state(s, SMTP_STATE_CLOSING); /* freed once the reply is out */
 }
 
 /* End of DATA or last BDAT chunk: refuse with the sticky error or commit. */
@@ -569,8 +636,8 @@ void smtp_resume_input(struct smtp_session *s)
 
 		/* A client that pipelines and never reads its replies: stop here;
 		 * the input fills to READ_HIGH_WATER and reading stops too.
-		 * write_cb resumes once the replies have left. */
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > WRITE_HIGH_WATER) {
+		 * session_drained resumes once the replies have left. */
+		if (output_pending(s) > WRITE_HIGH_WATER) {
 			s->output_full = true;
 			return;
 		}
@@ -605,7 +672,7 @@ static void delay_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (s->state == SMTP_STATE_CLOSING) { /* see write_cb */
+	if (s->state == SMTP_STATE_CLOSING) { /* see session_drained */
 		session_free(s);
 		return;
 	}
@@ -635,17 +702,25 @@ static void underlying_drained_cb(struct evbuffer *buf, const struct evbuffer_cb
 		evtimer_add(s->delay_ev, &now); /* free outside libevent's write path */
 }
 
-/*
- * Output drained: a closing session can go now.  Under a STARTTLS filter,
- * "drained" means handed to the socket's bufferevent, not sent: wait for
- * that buffer to empty too, or the last reply (221, 421) would be lost.
- */
+/* The bufferevent's output drained. */
 static void write_cb(struct bufferevent *bev, void *arg)
 {
-	struct smtp_session *s = arg;
+	(void)bev;
+	session_drained(arg);
+}
+
+/*
+ * Every reply is out: a closing session can go now, one that stopped
+ * reading because replies piled up reads on.  Under a STARTTLS filter,
+ * "out" means handed to the socket's bufferevent, not sent: wait for
+ * that buffer to empty too, or the last reply (221, 421) would be lost.
+ */
+static void session_drained(struct smtp_session *s)
+{
 	struct bufferevent *under;
 
-	(void)bev;
+	if (evbuffer_get_length(s->out) > 0)
+		return; /* flush_cb runs next and comes back here */
 	if (s->state != SMTP_STATE_CLOSING) {
 		if (s->output_full) {
 			s->output_full = false;
@@ -659,6 +734,26 @@ static void write_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	session_free(s);
+}
+
+/*
+ * A STARTTLS filter arms its write timeout when a reply arrives and keeps
+ * it armed after the reply has gone to the socket, until the timeouts are
+ * set again on the next state change.  Firing with nothing left to send,
+ * it is no timeout (the read timeout answers an idle client, with its
+ * 421), but libevent has turned writing off: turn it on again (which arms
+ * the write timer anew; the read timer stays as it is).  True when the
+ * timeout was such a one.
+ */
+static bool stale_write_timeout(struct smtp_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	if (under == NULL || s->state == SMTP_STATE_CLOSING || output_pending(s) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(under)) > 0)
+		return false;
+	bufferevent_enable(s->bev, EV_WRITE);
+	return true;
 }
 
 /* EOF, error or timeout on the connection. */
@@ -682,14 +777,11 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		smtp_close_now(s, "tls handshake failed");
 		return;
 	}
-	/* A write timeout with nothing left to write is an idle client too: the
-	 * TLS filter keeps its write side armed, and which timer fires first
-	 * depends on whatever else the loop is doing. */
-	if ((what & BEV_EVENT_TIMEOUT) && s->state != SMTP_STATE_CLOSING &&
-	    ((what & BEV_EVENT_READING) ||
-	     evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)) {
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING) && stale_write_timeout(s))
+		return;
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    s->state != SMTP_STATE_CLOSING) {
 		log_info("event=timeout session=%s state=%s", s->id, smtp_strstate(s->state));
-		bufferevent_enable(s->bev, EV_WRITE); /* libevent disabled what timed out */
 		smtp_close(s, STATUS_TIMEOUT);
 		return;
 	}
@@ -700,9 +792,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		smtp_resume_input(s);
 		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
 		    s->bev == NULL)
-			return; /* commit_done / write_cb finish the job */
-		if (s->state < SMTP_STATE_MAIL &&
-		    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0) {
+			return; /* commit_done / session_drained finish the job */
+		if (s->state < SMTP_STATE_MAIL && output_pending(s) > 0) {
 			smtp_enter_state(s, SMTP_STATE_CLOSING); /* flush the replies first */
 			return;
 		}
@@ -770,6 +861,7 @@ static void start_tls(struct smtp_session *s)
 	struct bufferevent *fb;
 
 	s->starttls_pending = false;
+	output_to_bufferevent(s); /* replies before the 220 stay plaintext too */
 	if (junk > 0) {
 		log_info("event=starttls_plaintext_discarded session=%s client=%s octets=%zu",
 			 s->id, s->peer_addr, junk);
@@ -802,7 +894,9 @@ static void greet(struct smtp_session *s)
 {
 	smtp_reply(s, STATUS_GREETING, "%s ESMTP hato", s->srv->conf->hostname);
 	smtp_enter_state(s, SMTP_STATE_GREETED);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	/* writing is on from the start; enabling it again on a plain socket
+	 * would arm a write event for an empty buffer */
+	bufferevent_enable(s->bev, s->ssl ? EV_READ | EV_WRITE : EV_READ);
 	smtp_resume_input(s);
 }
 
@@ -875,7 +969,9 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 		 (unsigned long long)++counter & 0xFFFFFFFF);
 	memcpy(&s->peer, sa, salen);
 	addr_text(sa, s->peer_addr, sizeof(s->peer_addr), &port);
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+	if (l->local_addr[0] != '\0')
+		strcpy_bounded(s->local_addr, l->local_addr, sizeof(s->local_addr));
+	else if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
 		addr_text((struct sockaddr *)&local, s->local_addr, sizeof(s->local_addr), &lport);
 	s->trusted = conf_is_trusted(srv->conf, sa);
 	strcpy_bounded(s->peer_name, "unknown", sizeof(s->peer_name));
@@ -885,6 +981,8 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	s->delay_ev = evtimer_new(srv->base, delay_cb, s);
 	s->data_timer = evtimer_new(srv->base, data_timer_cb, s);
 	s->tls_timer = evtimer_new(srv->base, tls_timer_cb, s);
+	s->out = evbuffer_new();
+	s->flush_ev = event_new(srv->base, -1, 0, flush_cb, s);
 	if (l->lc->tls == TLS_MODE_IMPLICIT) {
 		s->ssl = tls_new_ssl(l->lc);
 		if (s->ssl == NULL) {
@@ -895,6 +993,8 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 			event_free(s->delay_ev);
 			event_free(s->data_timer);
 			event_free(s->tls_timer);
+			event_free(s->flush_ev);
+			evbuffer_free(s->out);
 			free(s);
 			return;
 		}
@@ -952,6 +1052,8 @@ static void session_free(struct smtp_session *s)
 	event_free(s->delay_ev);
 	event_free(s->data_timer);
 	event_free(s->tls_timer);
+	event_free(s->flush_ev);
+	evbuffer_free(s->out);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	free(s);
