@@ -34,8 +34,8 @@ bool log_verbose(void)
 /* "2024-01-02T03:04:05" of a second, formatted once per second and thread. */
 static const char *log_stamp(time_t sec)
 {
-	static __thread time_t last = -1;
-	static __thread char ts[32];
+	static _Thread_local time_t last = -1;
+	static _Thread_local char ts[32];
 
 	if (sec != last) {
 		struct tm tm;
