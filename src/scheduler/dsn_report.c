@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "dsn.h"
 #include "errbuf.h"
 #include "message.h"
 #include "util.h"
@@ -64,15 +65,6 @@ const char *dsn_action_name(enum dsn_action a)
 		return "expanded";
 	}
 	return "failed";
-}
-
-/* Does s hold an octet above 127? */
-static bool has_8bit(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] & 0x80)
-			return true;
-	return false;
 }
 
 /* --- reading the original ------------------------------------------------------- */
@@ -177,7 +169,7 @@ static void head_line(struct original *o, const char *line, size_t len)
 {
 	size_t keep = len > DSN_LINE_MAX ? DSN_LINE_MAX : len;
 
-	if (has_8bit(line, len))
+	if (message_is_8bit(line, len))
 		o->head8 = true;
 	if (keep < len)
 		o->notes |= NOTE_LINE_CUT;
@@ -447,58 +439,23 @@ static void foldf(struct strbuf *out, const char *lead, const char *indent, size
 
 /* --- values ---------------------------------------------------------------------- */
 
-/* The value of hex digit c, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Decode xtext s[0..n) (RFC 3461 §4) into b; false when it is not
- * well-formed or decodes to anything but printable ASCII. */
-static bool xtext_decode(struct strbuf *b, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '+') {
-			int hi, lo;
-
-			if (n - i < 3)
-				return false;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return false;
-			c = (char)(hi << 4 | lo);
-			if (c < ' ' || c > '~')
-				return false;
-			i += 2;
-		} else if (c < '!' || c > '~' || c == '=') {
-			return false;
-		}
-		strbuf_add(b, &c, 1);
-	}
-	return true;
-}
-
-/* The text an xtext value stands for, or the value as given when it does
- * not decode to printable ASCII; the caller frees it. */
+/* The text an xtext value stands for (RFC 3461 §4), or the value as given
+ * when it does not decode to printable ASCII; the caller frees it. */
 static char *xtext_or_given(const char *s)
 {
-	struct strbuf b;
+	size_t n, size = strlen(s) + 1;
+	char *out = xmalloc(size);
 
-	strbuf_init(&b);
-	if (!xtext_decode(&b, s, strlen(s))) {
-		b.len = 0;
-		strbuf_adds(&b, s);
+	if (dsn_xtext_decode(s, out, size, &n)) {
+		size_t i = 0;
+
+		while (i < n && out[i] >= ' ' && out[i] <= '~')
+			i++;
+		if (i == n)
+			return out;
 	}
-	return b.s;
+	memcpy(out, s, size);
+	return out;
 }
 
 /* The Original-Recipient value for ORCPT "type;xtext": "type; address",
@@ -759,7 +716,7 @@ static void status_part(const struct dsn_report *r, bool utf8, struct strbuf *b)
 	for (size_t i = 0; i < r->nrcpts; i++) {
 		const struct dsn_rcpt *rc = &r->rcpts[i];
 		char *addr = bare(rc->addr);
-		bool intl = has_8bit(addr, strlen(addr));
+		bool intl = message_is_8bit(addr, strlen(addr));
 
 		strbuf_adds(b, "\r\n");
 		if (rc->orcpt != NULL) {
@@ -847,7 +804,7 @@ static void put_part(struct strbuf *out, const char *boundary, const char *descr
 	strbuf_printf(out, "--%s\r\n", boundary);
 	strbuf_printf(out, "Content-Description: %s\r\n", description);
 	strbuf_printf(out, "Content-Type: %s\r\n", type);
-	if (has_8bit(body->s, body->len))
+	if (message_is_8bit(body->s, body->len))
 		strbuf_adds(out, "Content-Transfer-Encoding: 8bit\r\n");
 	strbuf_adds(out, "\r\n");
 	strbuf_add(out, body->s, body->len);
@@ -897,9 +854,9 @@ bool dsn_build(const struct dsn_report *r, const char *msg_path, uint64_t max_fu
 	part3 = msg_path != NULL && !o.empty;
 
 	/* RFC 6533 forms when anything returned or addressed is not ASCII */
-	utf8 = (part3 && o.head8) || has_8bit(r->to, strlen(r->to));
+	utf8 = (part3 && o.head8) || message_is_8bit(r->to, strlen(r->to));
 	for (size_t i = 0; i < r->nrcpts; i++)
-		if (has_8bit(r->rcpts[i].addr, strlen(r->rcpts[i].addr)))
+		if (message_is_8bit(r->rcpts[i].addr, strlen(r->rcpts[i].addr)))
 			utf8 = true;
 
 	strbuf_init(&human);
@@ -931,8 +888,8 @@ bool dsn_build(const struct dsn_report *r, const char *msg_path, uint64_t max_fu
 	strbuf_printf(out,
 		      "Content-Type: multipart/report; report-type=%s;\r\n\tboundary=\"%s\"\r\n",
 		      utf8 ? "global-delivery-status" : "delivery-status", boundary);
-	eight = has_8bit(human.s, human.len) || has_8bit(status.s, status.len) ||
-		(bufs[2] != NULL && has_8bit(bufs[2]->s, bufs[2]->len));
+	eight = message_is_8bit(human.s, human.len) || message_is_8bit(status.s, status.len) ||
+		(bufs[2] != NULL && message_is_8bit(bufs[2]->s, bufs[2]->len));
 	if (eight)
 		strbuf_adds(out, "Content-Transfer-Encoding: 8bit\r\n");
 	strbuf_adds(out, "\r\nThis is a delivery status notification in MIME format.\r\n\r\n");
@@ -951,7 +908,7 @@ bool dsn_build(const struct dsn_report *r, const char *msg_path, uint64_t max_fu
 	strbuf_printf(out, "--%s--\r\n", boundary);
 
 	if (built != NULL) {
-		built->eightbit = eight || has_8bit(to, strlen(to));
+		built->eightbit = eight || message_is_8bit(to, strlen(to));
 		built->smtputf8 = utf8;
 		built->returned_full = part3 && o.full;
 		built->returned_any = part3;

@@ -359,35 +359,28 @@ static void job_work(void *arg)
 	struct dest_group g = {.idx = xcalloc(total, sizeof(size_t)),
 			       .res = xcalloc(total, sizeof(struct delivery_result)),
 			       .remote = xcalloc(total, sizeof(*g.remote))};
-	bool *seen = xcalloc(total, sizeof(bool));
-	char msg_path[4200], other[320];
+	char(*dests)[320] = xcalloc(total, sizeof(*dests)); /* "": not due, or taken */
+	char msg_path[4200];
 	time_t now = time(NULL);
 
 	snprintf(msg_path, sizeof(msg_path), "%s/%s.msg", j->sc->queue_dir, j->env.id);
+	for (size_t i = 0; i < total; i++) /* each due recipient's destination, once */
+		if (j->env.rcpts[i].state == RCPT_PENDING && j->env.rcpts[i].next_attempt <= now)
+			rcpt_dest(c, j->env.rcpts[i].addr, dests[i], sizeof(dests[i]));
 	for (size_t i = 0; i < total; i++) {
-		const struct env_rcpt *r = &j->env.rcpts[i];
 		bool together;
 
-		if (seen[i] || r->state != RCPT_PENDING || r->next_attempt > now)
+		if (dests[i][0] == '\0')
 			continue;
-		rcpt_dest(c, r->addr, g.dest, sizeof(g.dest));
+		strcpy_bounded(g.dest, dests[i], sizeof(g.dest));
 		together = strncmp(g.dest, "maildir", 7) != 0;
 		g.n = 0;
 		g.tls[0] = '\0';
 		g.dsn = false;
-		for (size_t k = i; k < total; k++) {
-			const struct env_rcpt *o = &j->env.rcpts[k];
-
-			if (seen[k] || o->state != RCPT_PENDING || o->next_attempt > now)
+		for (size_t k = i; k < total && (k == i || together); k++) {
+			if (strcmp(dests[k], g.dest) != 0)
 				continue;
-			if (k != i) {
-				if (!together)
-					break;
-				rcpt_dest(c, o->addr, other, sizeof(other));
-				if (strcmp(other, g.dest) != 0)
-					continue;
-			}
-			seen[k] = true;
+			dests[k][0] = '\0';
 			g.idx[g.n] = k;
 			g.remote[g.n++][0] = '\0';
 		}
@@ -402,7 +395,7 @@ static void job_work(void *arg)
 		job_persist(j); /* the marks are cleared: the report is in the queue */
 	else if (!j->removed && envelope_pending(&j->env) == 0 && !report_owed(&j->env))
 		job_persist(j);
-	free(seen);
+	free(dests);
 	free(g.idx);
 	free(g.res);
 	free(g.remote);
