@@ -58,6 +58,9 @@
 # error, the sink does not get every message in time, or the counts differ).
 set -euo pipefail
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+
 cd "$(dirname "$0")/.."
 
 MESSAGES=${BENCH_MESSAGES:-10000}
@@ -281,81 +284,15 @@ start_watchdog() {
 
 # --- Postfix (as bench/run.sh installs it) ----------------------------------
 
-postfix_masters() {
-	local p
-	for p in $(pgrep -x master 2>/dev/null || true); do
-		[[ $(readlink "/proc/$p/exe" 2>/dev/null) == */postfix/* ]] && echo "$p"
-	done
-	return 0
-}
 
-install_postfix() {
-	if ! $is_root; then
-		die "Postfix is missing; as root run:
-  echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postfix"
-	fi
-	local before policy_made=false log ok=true p
-	before=$(postfix_masters)
-	say "installing postfix (main_mailer_type 'No configuration': nothing is configured or started)"
-	echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-		chmod 755 /usr/sbin/policy-rc.d
-		policy_made=true
-	fi
-	log=$(mktemp "$TMPBASE/$WORK_PREFIX-apt.XXXXXX")
-	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends -o DPkg::Lock::Timeout=300 postfix; } >"$log" 2>&1 || ok=false
-	$policy_made && rm -f /usr/sbin/policy-rc.d
-	if ! $ok; then
-		cat "$log" >&2
-		rm -f "$log"
-		die "apt-get install postfix failed"
-	fi
-	rm -f "$log"
-	[[ -x $SMTP_SOURCE && -x $SMTP_SINK && -x $POSTFIX && -x $POSTCONF ]] ||
-		die "postfix installed but smtp-source, smtp-sink, postfix or postconf is missing"
-	for p in $(postfix_masters); do
-		if ! grep -qx "$p" <<<"$before"; then
-			say "the postfix install started a master (pid $p): stopping it"
-			stop_pid "$p"
-		fi
-	done
-}
 
 # --- helpers --------------------------------------------------------------
 
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
 
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
-# Wait up to 10 s for 127.0.0.1:$2 to accept connections while pid $1 lives.
-wait_port() {
-	local pid=$1 port=$2 i
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || return 1
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
 
-# Regular files anywhere below each existing directory given.
-count_tree() {
-	local d n=0 c
-	for d in "$@"; do
-		[[ -d $d ]] || continue
-		c=$(find "$d" -type f -printf . | wc -c)
-		n=$((n + c))
-	done
-	echo "$n"
-}
 
 # The time in seconds, with microseconds, without a fork.
 now() { NOW=${EPOCHREALTIME/,/.}; }
@@ -694,7 +631,7 @@ bench_postfix() {
 
 # --- main -----------------------------------------------------------------
 
-[[ -x $SMTP_SOURCE && -x $SMTP_SINK && -x $POSTFIX && -x $POSTCONF ]] || install_postfix
+install_postfix "$SMTP_SOURCE" "$SMTP_SINK" "$POSTFIX" "$POSTCONF"
 if [[ " $TARGETS " == *" hatod "* ]]; then
 	[[ -x $HATOD ]] || die "$HATOD not found: build it first (make), or set BENCH_HATOD"
 	if $is_root && ! getent passwd hato >/dev/null; then

@@ -28,6 +28,9 @@
 # processes it started, by PID.
 set -euo pipefail
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+
 cd "$(dirname "$0")/.."
 
 MESSAGES=${BENCH_MESSAGES:-20000}
@@ -113,67 +116,13 @@ trap 'exit 130' INT TERM
 
 # --- Postfix's smtp-source and smtp-sink ----------------------------------
 
-# Pids of running Postfix master processes (to tell whether the install
-# started one).
-postfix_masters() {
-	local p
-	for p in $(pgrep -x master 2>/dev/null || true); do
-		[[ $(readlink "/proc/$p/exe" 2>/dev/null) == */postfix/* ]] && echo "$p"
-	done
-	return 0
-}
 
-install_postfix_tools() {
-	if [[ -x $SMTP_SOURCE && -x $SMTP_SINK ]]; then
-		say "smtp-source and smtp-sink present"
-		return
-	fi
-	if ! $is_root; then
-		die "Postfix's smtp-source/smtp-sink are missing; as root run:
-  echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postfix"
-	fi
-	local before policy_made=false log
-	before=$(postfix_masters)
-	say "installing postfix (main_mailer_type 'No configuration': nothing is configured or started)"
-	echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
-	# Keep invoke-rc.d from starting services during the install.
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-		chmod 755 /usr/sbin/policy-rc.d
-		policy_made=true
-	fi
-	log=$(mktemp "$TMPBASE/hato-bench-apt.XXXXXX")
-	local ok=true
-	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends -o DPkg::Lock::Timeout=300 postfix; } >"$log" 2>&1 || ok=false
-	$policy_made && rm -f /usr/sbin/policy-rc.d
-	if ! $ok; then
-		cat "$log" >&2
-		rm -f "$log"
-		die "apt-get install postfix failed"
-	fi
-	rm -f "$log"
-	[[ -x $SMTP_SOURCE && -x $SMTP_SINK ]] || die "postfix installed but $SMTP_SOURCE or $SMTP_SINK is missing"
-	local p
-	for p in $(postfix_masters); do
-		if ! grep -qx "$p" <<<"$before"; then
-			say "the postfix install started a master (pid $p): stopping it"
-			stop_pid "$p"
-		fi
-	done
-	say "installed postfix; smtp-source and smtp-sink ready"
-}
 
 # --- helpers --------------------------------------------------------------
 
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
 
-# A TCP port on 127.0.0.1 that nobody listens on right now.
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # Wait up to 10 s for pid $1 to accept connections on 127.0.0.1:$2.
 wait_port() {
@@ -280,7 +229,8 @@ bench_hatod() {
 
 # --- main -----------------------------------------------------------------
 
-install_postfix_tools
+install_postfix "$SMTP_SOURCE" "$SMTP_SINK"
+say "smtp-source and smtp-sink ready"
 if [[ " $TARGETS " == *" hatod "* ]]; then
 	[[ -x $HATOD ]] || die "$HATOD not found: build it first (make), or set BENCH_HATOD"
 	if $is_root && ! getent passwd hato >/dev/null; then
