@@ -7,7 +7,7 @@
 # parallel sessions, to each target on a free 127.0.0.1 port.  hatod fsyncs
 # every message before its 250, so the ratio hatod/smtp-sink is the price of
 # durability plus hato's own overhead.  For hatod it also checks that every
-# message sent is in the queue (STATE/queue/*.env).  A benchmark, not a test.
+# message sent is in the queue (STATE/queue/*.msg).  A benchmark, not a test.
 #
 #   bench/run.sh                      (or: make bench)
 #   BENCH_MESSAGES=2000 bench/run.sh  a quick run
@@ -206,11 +206,11 @@ bench_hatod() {
 	fi
 	say "hatod pid $pid on 127.0.0.1:$port, state $dir/state"
 	if load hatod "$port" "$sessions"; then
-		queued=$(find "$dir/state/queue" -maxdepth 1 -name '*.env' 2>/dev/null | wc -l)
+		queued=$(find "$dir/state/queue" -maxdepth 1 -name '*.msg' 2>/dev/null | wc -l)
 		if [[ $queued -eq $MESSAGES ]]; then
-			say "hatod: queue holds $queued envelopes = messages sent"
+			say "hatod: queue holds $queued messages = messages sent"
 		else
-			say "hatod: MISMATCH: queue holds $queued envelopes, $MESSAGES messages were sent"
+			say "hatod: MISMATCH: queue holds $queued messages, $MESSAGES messages were sent"
 			FAILED=1
 		fi
 	fi

@@ -166,7 +166,7 @@ hatod_ticks() {
 }
 
 queued() {
-	find "$STATE/queue" -maxdepth 1 -name '*.env' 2>/dev/null | wc -l
+	find "$STATE/queue" -maxdepth 1 -name '*.msg' 2>/dev/null | wc -l
 }
 
 # Results, one line each: client mode per_connection msgs seconds rate cpu% us/msg

@@ -595,14 +595,14 @@ bool smtp_conn_auth(struct smtp_conn *c, const struct smtp_caps *caps, const cha
 }
 
 /* See smtp_conn.h. */
-bool smtp_conn_send_file(struct smtp_conn *c, int fd, unsigned timeout)
+bool smtp_conn_send_file(struct smtp_conn *c, int fd, uint64_t len, unsigned timeout)
 {
 	char in[CONN_FILE_CHUNK], out[2 * CONN_FILE_CHUNK], eb[128];
 	bool bol = true; /* at the beginning of a line */
 
 	c->phase = "the message transfer";
-	for (;;) {
-		ssize_t r = read(fd, in, sizeof(in));
+	while (len > 0) {
+		ssize_t r = read(fd, in, len < sizeof(in) ? (size_t)len : sizeof(in));
 		size_t o = 0;
 
 		if (r < 0 && errno == EINTR)
@@ -611,7 +611,9 @@ bool smtp_conn_send_file(struct smtp_conn *c, int fd, unsigned timeout)
 			return conn_break(c, CONN_FAIL_SOFTWARE, "reading the queued message: %s",
 					  errtext(errno, eb, sizeof(eb)));
 		if (r == 0)
-			break;
+			return conn_break(c, CONN_FAIL_SOFTWARE,
+					  "reading the queued message: it ended early");
+		len -= (uint64_t)r;
 		for (ssize_t i = 0; i < r; i++) {
 			if (bol && in[i] == '.')
 				out[o++] = '.';

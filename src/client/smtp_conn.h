@@ -138,9 +138,10 @@ bool smtp_conn_cmd(struct smtp_conn *c, struct smtp_reply *rep, const char *phas
 bool smtp_conn_auth(struct smtp_conn *c, const struct smtp_caps *caps, const char *user,
 		    const char *password, unsigned timeout, struct smtp_reply *rep);
 
-/* Stream the file at fd dot-stuffed (RFC 5321 §4.5.2), then the final
- * ".".  A read error is CONN_FAIL_SOFTWARE with the connection broken. */
-bool smtp_conn_send_file(struct smtp_conn *c, int fd, unsigned timeout);
+/* Stream len octets from fd dot-stuffed (RFC 5321 §4.5.2), then the
+ * final ".".  A read error, or the file ending before len octets, is
+ * CONN_FAIL_SOFTWARE with the connection broken. */
+bool smtp_conn_send_file(struct smtp_conn *c, int fd, uint64_t len, unsigned timeout);
 
 /* Close the socket and free TLS state (the struct may be reused after
  * smtp_conn_init). */

@@ -44,6 +44,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "queue_msg.h"
 #include "smtp_conn.h"
 #include "util.h"
 
@@ -74,6 +75,7 @@ struct lmtp_session {
 	unsigned timeout; /* seconds for each connect, reply and write */
 	char esc[12];     /* with err: the enhanced status code of the failure */
 	char err[256];    /* "lmtp TARGET: ..." */
+	uint64_t msg_len; /* the queued message's octets (queue_msg.h) */
 	struct smtp_conn conn;
 };
 
@@ -174,7 +176,7 @@ sess_cmd(struct lmtp_session *s, struct smtp_reply *rep, const char *phase, cons
 /* Stream the message at fd dot-stuffed, with the final dot; false with the failure recorded. */
 static bool sess_send_message(struct lmtp_session *s, int fd)
 {
-	if (smtp_conn_send_file(&s->conn, fd, s->timeout))
+	if (smtp_conn_send_file(&s->conn, fd, s->msg_len, s->timeout))
 		return true;
 	/* CONN_FAIL_SOFTWARE: our side could not read the queued message */
 	return sess_fail(s,
@@ -364,7 +366,7 @@ void lmtp_deliver(const char *target, const char *hostname, const char *msg_path
 	s->timeout = timeout_seconds;
 	smtp_conn_init(&s->conn);
 
-	in = open(msg_path, O_RDONLY | O_CLOEXEC);
+	in = queue_msg_open(msg_path, &s->msg_len);
 	if (in < 0)
 		sess_fail(s, LMTP_ESC_MESSAGE, "opening the queued message %s: %s", msg_path,
 			  strerror_r(errno, eb, sizeof(eb))); /* GNU: returns the text */

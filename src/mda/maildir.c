@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "durable.h"
+#include "queue_msg.h"
 #include "util.h"
 
 /* Enhanced status codes of a Maildir delivery, in one place. */
@@ -300,9 +301,8 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 		     const char *delivered_to, const char *hostname, struct delivery_result *r)
 {
 	struct maildir_job *j;
-	struct stat st;
 	size_t hlen, dlen;
-	uint64_t left;
+	uint64_t left, msg_len = 0;
 	int in = -1, out = -1, rc;
 	bool tmp_made = false, new_made = false, delivered = false, changed = false;
 
@@ -331,8 +331,8 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 	for (dlen = strlen(j->dir); dlen > 1 && j->dir[dlen - 1] == '/'; dlen--)
 		j->dir[dlen - 1] = '\0';
 
-	in = open(msg_path, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st) != 0) {
+	in = queue_msg_open(msg_path, &msg_len);
+	if (in < 0) {
 		set_sys_error(r, errno, "reading message", msg_path);
 		goto out;
 	}
@@ -342,7 +342,7 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 		goto out;
 	}
 	hlen = strlen(j->buf);
-	left = (uint64_t)st.st_size;
+	left = msg_len;
 	if (!maildir_names(j, hostname, hlen + left)) {
 		set_sys_error(r, errno, "naming", j->dir);
 		goto out;
@@ -367,9 +367,9 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 		set_sys_error(r, errno, "write", j->tmp);
 		goto out;
 	}
-	/* The queued file is immutable; if its size moves anyway, S= would lie: retry later. */
-	for (;;) {
-		ssize_t n = read(in, j->buf, sizeof(j->buf));
+	/* The queued file is immutable; if it ends early anyway, S= would lie: retry later. */
+	while (left > 0) {
+		ssize_t n = read(in, j->buf, left < sizeof(j->buf) ? (size_t)left : sizeof(j->buf));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -377,9 +377,7 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 			set_sys_error(r, errno, "reading message", msg_path);
 			goto out;
 		}
-		if (n == 0)
-			break;
-		if ((uint64_t)n > left) {
+		if (n == 0) {
 			changed = true;
 			break;
 		}
@@ -389,7 +387,7 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 			goto out;
 		}
 	}
-	if (changed || left != 0) {
+	if (changed) {
 		result_set(r, OUTCOME_TEMPFAIL, MAILDIR_ESC_IO,
 			   "maildir: message file changed size during delivery: %s", msg_path);
 		goto out;

@@ -2,21 +2,23 @@
  * queue.h - the durable spool.
  *
  * Layout under the state directory (mode 0700):
- *   incoming/ID.msg   message being received (streamed while it arrives)
- *   incoming/ID.env   envelope, written at commit
- *   queue/ID.msg      committed message: our Received: header + the message
- *   queue/ID.env      committed envelope (envelope.h); its presence is the
- *                     commit point: the .msg is renamed first
+ *   incoming/ID.msg   message being received (large ones streamed while
+ *                     they arrive); envelope and trailer added at commit
+ *   queue/ID.msg      committed message: our Received: header + the
+ *                     message, then its envelope and a trailer
+ *                     (queue_msg.h); its arrival is the commit point
+ *   queue/ID.env      the envelope once a delivery attempt changed it
+ *                     (envelope.h); it stands for the one in ID.msg
  *
  * queue_commit() hands a finished message to the commit threads, which
- * write the envelope, fsync both files, rename them into queue/ and fsync
- * queue/ once for the whole batch (group commit), then call back on the
- * event loop.  Only then may the server say "250 queued".  A failed commit
- * removes both files and reports errno.
+ * append the envelope and trailer, fsync the file, rename it into queue/
+ * and fsync queue/ once for the whole batch (group commit), then call back
+ * on the event loop.  Only then may the server say "250 queued".  A failed
+ * commit removes the file and reports errno.
  *
  * On open, incoming/ is emptied (nothing there was ever acknowledged) and
- * queue/ is scanned: a .msg without its .env is an interrupted commit and is
- * removed; everything else is accounted for.
+ * queue/ is scanned: an ID.env without its ID.msg is an interrupted
+ * removal and is removed; everything else is accounted for.
  */
 #ifndef HATO_QUEUE_H
 #define HATO_QUEUE_H
@@ -66,8 +68,9 @@ void queue_commit(struct qfile *f, const struct envelope *e, queue_commit_cb cb,
 /* One committed message, as queue_scan reports it. */
 typedef void (*queue_scan_fn)(const struct envelope *e, uint64_t msg_size, void *arg);
 
-/* Read every envelope in STATE/queue, sorted by ID; false with err if the
- * directory cannot be read.  Unreadable envelopes are reported by name. */
+/* Read every message's envelope in STATE/queue (ID.env, else the one in
+ * ID.msg), sorted by ID, with the message's size; false with err if the
+ * directory cannot be read.  Unreadable files are reported by name. */
 bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz);
 
 #endif

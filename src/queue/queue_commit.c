@@ -2,14 +2,15 @@
  * queue_commit.c - group commit on worker threads.
  *
  * Each commit thread takes every job waiting (up to COMMIT_BATCH_MAX),
- * writes the envelopes, makes all files of the batch durable (an fsync per
- * file, or with commit_sync = syncfs one syncfs() for the batch), renames
- * them into queue/ (message first, envelope last: the envelope is the
- * commit point) and fsyncs queue/ once for the whole batch.  The data is
- * durable before any rename, so a crash can leave a committed message
- * missing from queue/ (never acknowledged) but never a torn one.  Several
- * threads let the file system merge their syncs.  Finished
- * jobs go back to the event loop through an eventfd; callbacks run there.
+ * completes each job's one file (message, envelope, trailer: queue_msg.h),
+ * makes all files of the batch durable (an fsync per file, or with
+ * commit_sync = syncfs one syncfs() for the batch), renames them into
+ * queue/ (the rename is the commit point) and fsyncs queue/ once for the
+ * whole batch.  The data is durable before any rename, so a crash can
+ * leave a committed message missing from queue/ (never acknowledged) but
+ * never a torn one.  Several threads let the file system merge their
+ * syncs.  Finished jobs go back to the event loop through an eventfd;
+ * callbacks run there.
  *
  * The fsyncs of a batch run all at once (fsync_all): Linux AIO's
  * IOCB_CMD_FSYNC gives each to a kernel worker, so the device sees them
@@ -37,7 +38,7 @@
 #include "util.h"
 
 #define COMMIT_BATCH_MAX 256
-#define FSYNC_MAX (2 * COMMIT_BATCH_MAX) /* a message and an envelope per job */
+#define FSYNC_MAX COMMIT_BATCH_MAX /* one file per job */
 
 /* A commit thread's means to fsync many files at once. */
 struct fsync_ctx {
@@ -59,11 +60,7 @@ static void job_remove(struct queue *q, struct commit_job *j)
 {
 	char p[4096];
 
-	job_path(p, sizeof(p), q->queue_dir, j->id, "env");
-	unlink(p);
 	job_path(p, sizeof(p), q->queue_dir, j->id, "msg");
-	unlink(p);
-	job_path(p, sizeof(p), q->incoming_dir, j->id, "env");
 	unlink(p);
 	job_path(p, sizeof(p), q->incoming_dir, j->id, "msg");
 	unlink(p);
@@ -146,18 +143,17 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 {
 	char from[4096], to[4096];
 	struct commit_job *j;
-	int *envfd, *fds, *errs;
+	int *fds, *errs;
 	size_t n = 0, i, m = 0;
 	bool any = false;
 
 	for (j = batch; j; j = j->next)
 		n++;
-	envfd = xcalloc(n, sizeof(int));
-	fds = xcalloc(2 * n, sizeof(int));
-	errs = xcalloc(2 * n, sizeof(int));
-	/* 1. small messages written out, envelopes next to their messages */
-	for (j = batch, i = 0; j; j = j->next, i++) {
-		envfd[i] = -1;
+	fds = xcalloc(n, sizeof(int));
+	errs = xcalloc(n, sizeof(int));
+	/* 1. each file completed: the message (small ones are written only
+	 * now), then its envelope and trailer */
+	for (j = batch; j; j = j->next) {
 		if (j->err)
 			continue;
 		if (j->fd < 0) {
@@ -167,13 +163,11 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 				continue;
 			}
 		}
-		job_path(from, sizeof(from), q->incoming_dir, j->id, "env");
-		envfd[i] = open(from, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (envfd[i] < 0 || !write_all(envfd[i], j->env.s, j->env.len))
+		if (!write_all(j->fd, j->tail.s, j->tail.len))
 			j->err = errno ? errno : EIO;
 	}
-	/* 2. data and envelopes on stable storage: every file fsynced, all at
-	 * once, or one syncfs of the spool's file system for the whole batch */
+	/* 2. the files on stable storage: each fsynced, all at once, or one
+	 * syncfs of the spool's file system for the whole batch */
 	if (q->use_syncfs) {
 		if (syncfs(q->queue_dirfd) != 0) {
 			int e = errno;
@@ -182,41 +176,25 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 					j->err = e;
 		}
 	} else {
-		for (j = batch, i = 0; j; j = j->next, i++) {
-			if (!j->err) {
+		for (j = batch; j; j = j->next)
+			if (!j->err)
 				fds[m++] = j->fd;
-				fds[m++] = envfd[i];
-			}
-		}
 		fsync_all(fc, fds, errs, m);
-		for (j = batch, m = 0; j; j = j->next) {
-			if (!j->err) {
-				j->err = errs[m] ? errs[m] : errs[m + 1];
-				m += 2;
-			}
-		}
+		for (j = batch, i = 0; j; j = j->next)
+			if (!j->err)
+				j->err = errs[i++];
 	}
-	for (j = batch, i = 0; j; j = j->next, i++) {
+	for (j = batch; j; j = j->next)
 		if (j->fd >= 0 && close(j->fd) != 0 && !j->err)
 			j->err = errno ? errno : EIO;
-		if (envfd[i] >= 0 && close(envfd[i]) != 0 && !j->err)
-			j->err = errno ? errno : EIO;
-	}
-	free(envfd);
 	free(fds);
 	free(errs);
-	/* 3. into queue/: message first, then the envelope that commits it */
+	/* 3. into queue/: the rename commits the message */
 	for (j = batch; j; j = j->next) {
 		if (j->err)
 			continue;
 		job_path(from, sizeof(from), q->incoming_dir, j->id, "msg");
 		job_path(to, sizeof(to), q->queue_dir, j->id, "msg");
-		if (rename(from, to) != 0) {
-			j->err = errno;
-			continue;
-		}
-		job_path(from, sizeof(from), q->incoming_dir, j->id, "env");
-		job_path(to, sizeof(to), q->queue_dir, j->id, "env");
 		if (rename(from, to) != 0) {
 			j->err = errno;
 			continue;
@@ -298,7 +276,7 @@ static void commit_deliver(struct queue *q)
 		if (j->err == 0)
 			q->count++;
 		j->cb(j->arg, j->err);
-		strbuf_free(&j->env);
+		strbuf_free(&j->tail);
 		free(j->buf);
 		free(j);
 	}

@@ -16,6 +16,7 @@
 
 #include "durable.h"
 #include "log.h"
+#include "queue_msg.h"
 #include "util.h"
 
 #define SPACE_SLACK (256ULL << 20) /* room beyond the ask that spares a statvfs() */
@@ -58,35 +59,117 @@ static void clean_incoming(struct queue *q)
 		log_info("event=recovery incoming_removed=%zu", removed);
 }
 
-/* Remove queue/ID.msg files whose envelope never got renamed in. */
+/* Read a whole small file. */
+static char *read_file(int dirfd_, const char *name, size_t *len);
+
+/* Copy the whole file at in to out; false with errno. */
+static bool copy_file(int in, int out)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || !write_all(out, buf, (size_t)n))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * queue/MSG is a message file from before the trailer (queue_msg.h) and
+ * ENV its envelope: write the message file anew in incoming/ with the
+ * envelope and the trailer after the message, fsync it and rename it over
+ * the old one.  ID.env stays and still stands for the envelope.  A crash
+ * on the way leaves the old file, upgraded at the next start.
+ */
+static bool upgrade_message(struct queue *q, int dfd, const char *msg, const char *env)
+{
+	char *text, *tmp = path_join(q->incoming_dir, msg), *to = path_join(q->queue_dir, msg);
+	size_t envlen;
+	struct strbuf tail;
+	struct stat st;
+	int in = -1, out = -1;
+	bool ok = false;
+
+	strbuf_init(&tail);
+	text = read_file(dfd, env, &envlen);
+	in = openat(dfd, msg, O_RDONLY | O_CLOEXEC);
+	if (text == NULL || in < 0 || fstat(in, &st) != 0)
+		goto out;
+	strbuf_add(&tail, text, envlen);
+	queue_msg_seal(&tail, 0, (uint64_t)st.st_size);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ok = out >= 0 && copy_file(in, out) && write_all(out, tail.s, tail.len) && fsync(out) == 0;
+	if (out >= 0 && close(out) != 0)
+		ok = false;
+	ok = ok && rename(tmp, to) == 0;
+	if (!ok)
+		unlink(tmp);
+out:
+	if (in >= 0)
+		close(in);
+	free(text);
+	strbuf_free(&tail);
+	free(tmp);
+	free(to);
+	return ok;
+}
+
+/* Remove what an interrupted envelope rewrite or removal left in queue/,
+ * and upgrade message files from before the trailer. */
 static void clean_orphans(struct queue *q)
 {
 	DIR *d = opendir(q->queue_dir);
 	struct dirent *de;
-	char env[QUEUE_ID_LEN + 8];
+	char msg[QUEUE_ID_LEN + 8];
+	size_t upgraded = 0;
 
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
 		struct stat st;
+		uint64_t msglen, envlen;
+		int fd;
 
 		if (len == QUEUE_ID_LEN + 8 && strcmp(de->d_name + QUEUE_ID_LEN, ".env.tmp") == 0) {
 			/* an envelope rewrite that never got renamed: the old one stands */
 			unlinkat(dirfd(d), de->d_name, 0);
 			continue;
 		}
-		if (len != QUEUE_ID_LEN + 4 || strcmp(de->d_name + QUEUE_ID_LEN, ".msg") != 0)
+		if (len != QUEUE_ID_LEN + 4 || strcmp(de->d_name + QUEUE_ID_LEN, ".env") != 0)
 			continue;
-		snprintf(env, sizeof(env), "%.*s.env", QUEUE_ID_LEN, de->d_name);
-		if (fstatat(dirfd(d), env, &st, 0) != 0 && errno == ENOENT) {
-			log_warnx("event=recovery queue_id=%.*s action=removed reason=\"message "
-				  "without envelope: commit was interrupted, never acknowledged\"",
+		snprintf(msg, sizeof(msg), "%.*s.msg", QUEUE_ID_LEN, de->d_name);
+		fd = openat(dirfd(d), msg, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT) {
+			log_warnx("event=recovery queue_id=%.*s action=removed reason=\"envelope "
+				  "without message: its removal was interrupted\"",
 				  QUEUE_ID_LEN, de->d_name);
 			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
 		}
+		if (fd < 0)
+			continue; /* queue_scan reports it */
+		if (fstat(fd, &st) == 0 &&
+		    !queue_msg_trailer(fd, (uint64_t)st.st_size, &msglen, &envlen) &&
+		    errno == EBADMSG) {
+			if (upgrade_message(q, dirfd(d), msg, de->d_name))
+				upgraded++;
+			else
+				log_warn("event=recovery queue_id=%.*s action=upgrade_failed",
+					 QUEUE_ID_LEN, de->d_name);
+		}
+		close(fd);
 	}
 	closedir(d);
+	if (upgraded) {
+		fsync(q->queue_dirfd);
+		log_info("event=recovery upgraded=%zu reason=\"message files from before the "
+			 "trailer, rewritten with it\"",
+			 upgraded);
+	}
 }
 
 /* Count recovered messages. */
@@ -282,8 +365,9 @@ void queue_commit(struct qfile *f, const struct envelope *e, queue_commit_cb cb,
 	memcpy(j->id, f->id, sizeof(j->id));
 	j->cb = cb;
 	j->arg = arg;
-	strbuf_init(&j->env);
-	envelope_format(e, &j->env);
+	strbuf_init(&j->tail);
+	envelope_format(e, &j->tail);
+	queue_msg_seal(&j->tail, 0, f->size);
 	if (f->fd >= 0 && !qfile_flush(f))
 		j->err = errno ? errno : EIO;
 	j->fd = f->fd;
@@ -336,6 +420,26 @@ static char *read_file(int dirfd_, const char *name, size_t *len)
 	return buf;
 }
 
+/* The envelope of queue/NAME (ID.msg): ID.env when a delivery rewrote it,
+ * else the one inside the message file; NULL with errno. */
+static char *load_envelope(int dirfd_, const char *name, size_t *len, uint64_t *msglen)
+{
+	char env[QUEUE_ID_LEN + 8], *text, *own;
+	size_t ownlen;
+
+	own = queue_msg_envelope(dirfd_, name, &ownlen, msglen);
+	if (own == NULL)
+		return NULL;
+	snprintf(env, sizeof(env), "%.*s.env", QUEUE_ID_LEN, name);
+	text = read_file(dirfd_, env, len);
+	if (text == NULL && errno == ENOENT) {
+		*len = ownlen;
+		return own;
+	}
+	free(own);
+	return text;
+}
+
 /* See queue.h. */
 bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz)
 {
@@ -352,7 +456,7 @@ bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, s
 	}
 	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
-		if (len != QUEUE_ID_LEN + 4 || strcmp(de->d_name + QUEUE_ID_LEN, ".env") != 0)
+		if (len != QUEUE_ID_LEN + 4 || strcmp(de->d_name + QUEUE_ID_LEN, ".msg") != 0)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -364,26 +468,23 @@ bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, s
 		qsort(names, n, sizeof(char *), cmp_names);
 	for (size_t i = 0; i < n; i++) {
 		struct envelope e;
-		char perr[256], msg[QUEUE_ID_LEN + 8];
+		char perr[256];
 		size_t len;
-		char *text = read_file(dirfd(d), names[i], &len);
-		struct stat st;
+		uint64_t msglen;
+		char *text = load_envelope(dirfd(d), names[i], &len, &msglen);
 
-		if (text == NULL || !envelope_parse(text, len, &e, perr, sizeof(perr))) {
-			log_warnx("event=queue_scan file=%s/%s error=\"%s\"", dir, names[i],
-				  text ? perr : strerror(errno));
-			free(text);
-			free(names[i]);
-			continue;
+		if (text == NULL) {
+			if (errno != ENOENT) /* ENOENT: delivered and removed while we looked */
+				log_warnx("event=queue_scan file=%s/%s error=\"%s\"", dir, names[i],
+					  errno == EBADMSG ? "not a queue file: no valid trailer"
+							   : strerror(errno));
+		} else if (!envelope_parse(text, len, &e, perr, sizeof(perr))) {
+			log_warnx("event=queue_scan file=%s/%s error=\"%s\"", dir, names[i], perr);
+		} else {
+			fn(&e, msglen, arg);
+			envelope_free(&e);
 		}
 		free(text);
-		snprintf(msg, sizeof(msg), "%s.msg", e.id);
-		if (fstatat(dirfd(d), msg, &st, 0) != 0)
-			log_warnx("event=queue_scan queue_id=%s error=\"envelope without message\"",
-				  e.id);
-		else
-			fn(&e, (uint64_t)st.st_size, arg);
-		envelope_free(&e);
 		free(names[i]);
 	}
 	free(names);

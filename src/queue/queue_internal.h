@@ -19,7 +19,7 @@ struct commit_job {
 	int fd;    /* message file, still open; -1: not created yet */
 	char *buf; /* with fd == -1: the whole message */
 	size_t buflen;
-	struct strbuf env; /* envelope text */
+	struct strbuf tail; /* envelope text and trailer (queue_msg.h) */
 	queue_commit_cb cb;
 	void *arg;
 	int err;

@@ -31,6 +31,7 @@
 
 #include "log.h"
 #include "mx.h"
+#include "queue_msg.h"
 #include "smtp_conn.h"
 #include "strbuf.h"
 #include "util.h"
@@ -561,14 +562,18 @@ static bool file_has_8bit(const char *path)
 {
 	unsigned char buf[32 * 1024];
 	bool found = false;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0;
+	uint64_t left;
+	int fd = queue_msg_open(path, &left);
 
 	if (fd < 0)
 		return true;
-	while (!found && (n = read(fd, buf, sizeof(buf))) > 0)
+	while (!found && left > 0 &&
+	       (n = read(fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf))) > 0) {
+		left -= (uint64_t)n;
 		for (ssize_t i = 0; i < n && !found; i++)
 			found = buf[i] > 127;
+	}
 	close(fd);
 	return found || n < 0;
 }
@@ -638,6 +643,7 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 	struct smtp_reply rep, mail;
 	struct strbuf b;
 	int fd = -1;
+	uint64_t len = 0;
 	bool ok = false;
 
 	if (!message_fits(k, m)) {
@@ -709,7 +715,7 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 		ok = end_empty(k, c);
 		goto out;
 	}
-	fd = open(m->msg_path, O_RDONLY | O_CLOEXEC);
+	fd = queue_msg_open(m->msg_path, &len);
 	if (fd < 0) {
 		char text[300];
 
@@ -719,7 +725,7 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 		goto out;
 	}
 	relay_enter_state(k, RELAY_DOT);
-	if (!smtp_conn_send_file(&k->c, fd, c->remote_timeout_command))
+	if (!smtp_conn_send_file(&k->c, fd, len, c->remote_timeout_command))
 		goto out;
 	k->c.phase = "the reply to the end of DATA";
 	if (!smtp_conn_reply(&k->c, &rep, c->remote_timeout_data_end, NULL))

@@ -21,6 +21,7 @@
 #include "dsn.h"
 #include "errbuf.h"
 #include "message.h"
+#include "queue_msg.h"
 #include "util.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -106,20 +107,24 @@ static bool head_ended(const struct strbuf *raw, size_t *pos)
 }
 
 /*
- * Read fd (the file at path) into raw: at most limit octets, and with
- * stop_at_body only until a line ends the header section.  *complete tells
- * whether the end of the file was reached.
+ * Read the message (the first msg_len octets of fd, the queue file at
+ * path) into raw: at most limit octets, and with stop_at_body only until a
+ * line ends the header section.  *complete tells whether the whole message
+ * was read.
  */
-static bool load(int fd, const char *path, size_t limit, bool stop_at_body, struct strbuf *raw,
-		 bool *complete, char *err, size_t errsz)
+static bool load(int fd, const char *path, uint64_t msg_len, size_t limit, bool stop_at_body,
+		 struct strbuf *raw, bool *complete, char *err, size_t errsz)
 {
 	char *chunk = xmalloc(READ_CHUNK);
 	size_t scan = 0;
 
-	*complete = false;
-	while (raw->len < limit) {
+	while (raw->len < limit && raw->len < msg_len) {
 		size_t want = limit - raw->len < READ_CHUNK ? limit - raw->len : READ_CHUNK;
-		ssize_t n = read(fd, chunk, want);
+		ssize_t n;
+
+		if (msg_len - raw->len < want)
+			want = (size_t)(msg_len - raw->len);
+		n = read(fd, chunk, want);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -131,14 +136,16 @@ static bool load(int fd, const char *path, size_t limit, bool stop_at_body, stru
 			return false;
 		}
 		if (n == 0) {
-			*complete = true;
-			break;
+			free(chunk);
+			set_err(err, errsz, EIO, "read %s: the message ended early", path);
+			return false;
 		}
 		strbuf_add(raw, chunk, (size_t)n);
 		if (stop_at_body && head_ended(raw, &scan))
 			break;
 	}
 	free(chunk);
+	*complete = raw->len == msg_len;
 	return true;
 }
 
@@ -236,33 +243,27 @@ static bool read_original(const char *path, bool want_full, uint64_t max_full, s
 			  char *err, size_t errsz)
 {
 	struct strbuf raw;
-	struct stat st;
 	bool complete, full = want_full, ok;
 	size_t limit = DSN_HEADERS_MAX;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t msg_len;
+	int fd = queue_msg_open(path, &msg_len);
 
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	if (fd < 0) {
 		int e = errno;
 
-		if (fd >= 0)
-			close(fd);
 		set_err(err, errsz, e, "open %s: %s", path, strerror(e));
 		return false;
 	}
-	if (full && st.st_size >= 0 && (uint64_t)st.st_size > max_full) {
+	if (full && msg_len > max_full) {
 		o->notes |= NOTE_TOO_BIG;
 		full = false;
 	}
 	if (full)
 		limit = max_full >= SIZE_MAX ? SIZE_MAX : (size_t)max_full + 1;
 	strbuf_init(&raw);
-	ok = load(fd, path, limit, !full, &raw, &complete, err, errsz);
+	ok = load(fd, path, msg_len, limit, !full, &raw, &complete, err, errsz);
 	close(fd);
 	if (ok) {
-		if (full && raw.len > max_full) { /* it grew since the fstat */
-			o->notes |= NOTE_TOO_BIG;
-			full = false;
-		}
 		o->empty = complete && raw.len == 0;
 		split(raw.s, raw.len, complete, full, o);
 	}

@@ -14,6 +14,7 @@
 #include "dsn_report.h"
 #include "durable.h"
 #include "log.h"
+#include "queue_msg.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -102,23 +103,16 @@ static const char *report_to(const struct envelope *env)
 	return "<postmaster>";
 }
 
-/* Write the report and its envelope durably: message first, envelope last. */
-static bool commit_report(const char *queue_dir, const struct envelope *re,
-			  const struct strbuf *msg)
+/* Write the report with its envelope durably, as one queue file. */
+static bool commit_report(const char *queue_dir, const struct envelope *re, struct strbuf *msg)
 {
 	char name[QUEUE_ID_LEN + 8];
-	struct strbuf env;
-	bool ok;
+	size_t msglen = msg->len;
 
+	envelope_format(re, msg);
+	queue_msg_seal(msg, msglen, msglen);
 	snprintf(name, sizeof(name), "%s.msg", re->id);
-	if (!durable_write_file(queue_dir, name, msg->s, msg->len))
-		return false;
-	strbuf_init(&env);
-	envelope_format(re, &env);
-	snprintf(name, sizeof(name), "%s.env", re->id);
-	ok = durable_write_file(queue_dir, name, env.s, env.len);
-	strbuf_free(&env);
-	return ok;
+	return durable_write_file(queue_dir, name, msg->s, msg->len);
 }
 
 /* See reports.h. */

@@ -39,6 +39,7 @@
 #include "maildir.h"
 #include "outcome.h"
 #include "queue.h"
+#include "queue_msg.h"
 #include "relay.h"
 #include "reports.h"
 #include "server.h"
@@ -285,20 +286,16 @@ static void deliver_group(struct delivery_job *j, const char *msg_path, struct d
 static bool job_persist(struct delivery_job *j)
 {
 	struct scheduler *sc = j->sc;
-	char name[QUEUE_ID_LEN + 8], path[4200];
+	char name[QUEUE_ID_LEN + 8];
 	struct strbuf b;
 	bool ok;
 
 	if (envelope_pending(&j->env) == 0 && !report_owed(&j->env)) {
-		/* the envelope goes first: it is the commit point */
-		snprintf(path, sizeof(path), "%s/%s.env", sc->queue_dir, j->env.id);
-		if (unlink(path) != 0 && errno != ENOENT) {
-			log_warn("event=queue_remove_failed queue_id=%s file=%s", j->env.id, path);
+		if (!queue_msg_remove(sc->queue_dir, j->env.id)) {
+			log_warn("event=queue_remove_failed queue_id=%s dir=%s", j->env.id,
+				 sc->queue_dir);
 			return false;
 		}
-		snprintf(path, sizeof(path), "%s/%s.msg", sc->queue_dir, j->env.id);
-		unlink(path);
-		fsync_dir(sc->queue_dir);
 		j->removed = true;
 		return true;
 	}
@@ -650,7 +647,6 @@ void scheduler_flush(struct scheduler *sc)
 bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, size_t errsz)
 {
 	struct qentry **pp, *e;
-	char path[4200];
 
 	for (pp = &sc->entries; (e = *pp) != NULL; pp = &e->next)
 		if (strcmp(e->env.id, queue_id) == 0)
@@ -664,14 +660,11 @@ bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, siz
 			 queue_id);
 		return false;
 	}
-	snprintf(path, sizeof(path), "%s/%s.env", sc->queue_dir, queue_id);
-	if (unlink(path) != 0) {
-		snprintf(err, errsz, "cannot remove %s: %s", path, strerror(errno));
+	if (!queue_msg_remove(sc->queue_dir, queue_id)) {
+		snprintf(err, errsz, "cannot remove %s/%s.msg: %s", sc->queue_dir, queue_id,
+			 strerror(errno));
 		return false;
 	}
-	snprintf(path, sizeof(path), "%s/%s.msg", sc->queue_dir, queue_id);
-	unlink(path);
-	fsync_dir(sc->queue_dir);
 	*pp = e->next;
 	log_info("event=deleted queue_id=%s from=%s rcpts=%zu pending=%zu", queue_id, e->env.sender,
 		 e->env.nrcpts, envelope_pending(&e->env));

@@ -6,6 +6,7 @@ Tests run as root in CI, so hatod drops to the `hato` user: every test
 directory is made world-traversable for that reason.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -155,21 +156,45 @@ class Hatod:
 
     def queue_ids(self):
         qdir = os.path.join(self.state_dir, "queue")
-        return sorted(n[:-4] for n in os.listdir(qdir) if n.endswith(".env"))
+        return sorted(n[:-4] for n in os.listdir(qdir) if n.endswith(".msg"))
 
     def queued(self):
         """[(envelope dict, message bytes)] for every committed message."""
-        out = []
-        qdir = os.path.join(self.state_dir, "queue")
-        for qid in self.queue_ids():
-            with open(os.path.join(qdir, qid + ".env")) as f:
-                env = parse_envelope(f.read())
-            with open(os.path.join(qdir, qid + ".msg"), "rb") as f:
-                out.append((env, f.read()))
-        return out
+        return [
+            (parse_envelope(env), msg)
+            for env, msg in (read_queued(self.state_dir, qid) for qid in self.queue_ids())
+        ]
+
+    def envelope_text(self, qid):
+        """The envelope of queued message qid, as text."""
+        return read_queued(self.state_dir, qid)[0]
 
     def incoming(self):
         return os.listdir(os.path.join(self.state_dir, "incoming"))
+
+
+TRAILER = re.compile(rb"hato-queue: 1 message=(0|[1-9][0-9]*) envelope=(0|[1-9][0-9]*)\n\Z")
+
+
+def read_queued(state_dir, qid):
+    """(envelope text, message bytes) of queue/ID.msg: the message, then the
+    envelope, then the trailer line whose lengths must add up to the file;
+    queue/ID.env, once a delivery rewrote the envelope, stands for it."""
+    qdir = os.path.join(state_dir, "queue")
+    with open(os.path.join(qdir, qid + ".msg"), "rb") as f:
+        data = f.read()
+    start = data.rfind(b"\n", 0, len(data) - 1) + 1
+    m = TRAILER.match(data, start)
+    assert m, "no valid trailer in %s.msg: %r" % (qid, data[-100:])
+    msglen, envlen = int(m.group(1)), int(m.group(2))
+    assert msglen + envlen == start, (qid, msglen, envlen, start)
+    env = data[msglen:start].decode()
+    try:
+        with open(os.path.join(qdir, qid + ".env")) as f:
+            env = f.read()
+    except FileNotFoundError:
+        pass
+    return env, data[:msglen]
 
 
 def parse_envelope(text):

@@ -1052,8 +1052,7 @@ def test_mail_auth_param(ah):
     assert "auth-param" not in envs["<z@remote.example>"]
     for e in envs.values():
         assert e["auth-user"] == "alice"
-    with open(os.path.join(ah.state_dir, "queue", envs["<y@remote.example>"]["id"] + ".env")) as f:
-        text = f.read()
+    text = ah.envelope_text(envs["<y@remote.example>"]["id"])
     assert "\nauth-user: alice\n" in text and "\nauth-param: alice@localhost\n" in text
 
 

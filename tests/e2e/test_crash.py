@@ -14,7 +14,7 @@ import smtplib
 import threading
 import time
 
-from conftest import RawSMTP, restart_hatod, strip_received, wait_ready
+from conftest import RawSMTP, read_queued, restart_hatod, strip_received, wait_ready
 
 QUEUED_RE = re.compile(rb"2\.0\.0 OK queued as ([0-9A-F]{20})")
 THREADS = 4
@@ -85,15 +85,15 @@ def test_kill9_under_load_loses_nothing_acknowledged(make_hatod):
         acked = dict(acked)
     assert KILL_AFTER <= len(acked) < THREADS * PER_THREAD, \
         "the kill did not land in the middle (%d acknowledged)" % len(acked)
-    # what a crash can leave besides: a commit cut before its envelope was
-    # renamed into queue/, and a commit cut before anything was renamed
+    # what a crash can leave besides: a removal cut between the message file
+    # and its rewritten envelope, an envelope rewrite cut before its rename,
+    # and a commit cut before its rename into queue/
     orphan = "00000000000001ABCDEF"
-    with open(os.path.join(h.state_dir, "queue", orphan + ".msg"), "wb") as f:
-        f.write(b"Received: partial\r\n")
-    for ext in ("msg", "env"):
-        with open(os.path.join(h.state_dir, "incoming", "00000000000002ABCDEF." + ext),
-                  "wb") as f:
-            f.write(b"partial\n")
+    for name in (orphan + ".env", orphan + ".env.tmp"):
+        with open(os.path.join(h.state_dir, "queue", name), "wb") as f:
+            f.write(b"hato-envelope: 1\n")
+    with open(os.path.join(h.state_dir, "incoming", "00000000000002ABCDEF.msg"), "wb") as f:
+        f.write(b"partial\n")
 
     h2 = restart_hatod(h)
     try:
@@ -103,11 +103,11 @@ def test_kill9_under_load_loses_nothing_acknowledged(make_hatod):
         assert incoming == []
         msgs = {n[:-4] for n in queue if n.endswith(".msg")}
         envs = {n[:-4] for n in queue if n.endswith(".env")}
-        assert msgs == envs, (msgs ^ envs)
-        assert orphan not in msgs
+        assert envs <= msgs, envs - msgs
+        assert orphan not in envs
         assert all(n.endswith((".msg", ".env")) for n in queue), queue
         # every acknowledged message is there, intact
-        missing = set(acked) - envs
+        missing = set(acked) - msgs
         assert not missing, "acknowledged but lost: %s" % sorted(missing)
         stored = {env["id"]: (env, msg) for env, msg in h2.queued()}
         for qid, (t, i, body) in acked.items():
@@ -213,3 +213,59 @@ def test_sighup_is_harmless(hatod):
         assert hatod.proc.poll() is None
         assert c.cmd("NOOP") == "250 2.0.0 OK"
     assert "signal=HUP" in hatod.logs()
+
+
+def test_message_files_from_before_the_trailer_are_upgraded(make_hatod):
+    """A spool written before the one-file format (ID.msg holding only the
+    message, ID.env beside it) is rewritten at start, nothing lost: same
+    bytes, same envelope, and the messages are delivered."""
+    h = make_hatod()
+    bodies = [b"Subject: old %d\r\n\r\n.dot line\r\nbody %d\r\n" % (i, i) for i in range(2)]
+    with smtplib.SMTP(h.host, h.port, timeout=10) as s:
+        for i, body in enumerate(bodies):
+            s.sendmail("a@localhost", ["old%d@localhost" % i], body)
+    assert h.stop() == 0
+    before = {}
+    qdir = os.path.join(h.state_dir, "queue")
+    for qid in h.queue_ids():
+        env, msg = read_queued(h.state_dir, qid)
+        before[qid] = (env, msg)
+        with open(os.path.join(qdir, qid + ".msg"), "wb") as f:
+            f.write(msg)  # the old layout: the message alone ...
+        with open(os.path.join(qdir, qid + ".env"), "w") as f:
+            f.write(env)  # ... and its envelope beside it
+    assert len(before) == 2
+
+    h2 = restart_hatod(h)
+    h2.start()
+    try:
+        wait_ready(h2)
+        h2.wait_log("event=recovery upgraded=2")
+        assert sorted(h2.queue_ids()) == sorted(before)
+        for qid, (env, msg) in before.items():
+            with open(os.path.join(qdir, qid + ".msg"), "rb") as f:
+                data = f.read()
+            assert data.endswith(b"hato-queue: 1 message=%d envelope=%d\n"
+                                 % (len(msg), len(env.encode())))
+            assert read_queued(h2.state_dir, qid) == (env, msg)
+    finally:
+        assert h2.stop() == 0
+
+    h3 = restart_hatod(h, delivery={"hold": "no"})
+    h3.start()
+    try:
+        for i, body in enumerate(bodies):
+            user = "old%d" % i
+            deadline = time.monotonic() + 10
+            while not h3.maildir(user) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            [path] = h3.maildir(user)
+            with open(path, "rb") as f:
+                assert strip_received(f.read().split(b"\r\n", 2)[2]) == body
+        deadline = time.monotonic() + 10
+        while h3.queue_ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert h3.queue_ids() == []
+        assert os.listdir(qdir) == []
+    finally:
+        assert h3.stop() == 0

@@ -42,11 +42,6 @@ def block_mailbox(h, user, domain="localhost"):
     return blocker
 
 
-def env_text(h, qid):
-    with open(os.path.join(h.state_dir, "queue", qid + ".env")) as f:
-        return f.read()
-
-
 def read(path):
     with open(path, "rb") as f:
         return f.read()
@@ -102,8 +97,8 @@ def test_unwritable_mailbox_is_retried_then_delivered(make_hatod):
     send(h, ["frank@localhost"])
     h.wait_log("status=deferred esc=4.2.0")
     [qid] = h.queue_ids()
-    wait_for(lambda: "state=pending attempts=1" in env_text(h, qid))
-    assert "rcpt-error: 4.2.0 maildir" in env_text(h, qid)
+    wait_for(lambda: "state=pending attempts=1" in h.envelope_text(qid))
+    assert "rcpt-error: 4.2.0 maildir" in h.envelope_text(qid)
     out = subprocess.run([HATO, "-c", h.conf_path, "queue"], capture_output=True, text=True,
                          timeout=10).stdout
     assert qid in out and "<frank@localhost>" in out
@@ -156,7 +151,7 @@ def test_pending_mail_is_delivered_after_restart(make_hatod):
     send(h, ["judy@localhost"])
     h.wait_log("status=deferred")
     [qid] = h.queue_ids()
-    wait_for(lambda: "state=pending attempts=1" in env_text(h, qid))
+    wait_for(lambda: "state=pending attempts=1" in h.envelope_text(qid))
     assert h.kill9() == -signal.SIGKILL
     os.unlink(blocker)
     h2 = Hatod(h.root)

@@ -227,14 +227,15 @@ def test_full_disk_never_leaves_partial_files_across_restart(small_spool):
 
 
 def test_room_for_the_message_but_not_its_envelope(small_spool):
-    # one free page: the message file takes it, the envelope finds none
+    # one free page: the message (with our Received: header, < 4096 octets)
+    # fits it, the envelope and trailer written after it in the same file do not
     sp = small_spool(limits={"min_free_space": "0"})
     with RawSMTP(sp.h.host, sp.h.port) as c:
         c.cmd("EHLO full.example")
         assert sp.fill(leave=4096) == 4096
         begin(c)
         assert c.cmd("DATA").startswith("354 ")
-        c.send(b"Subject: tiny\r\n\r\ntiny\r\n.\r\n")
+        c.send(b"Subject: tiny\r\n\r\n" + (b"x" * 70 + b"\r\n") * 52 + b".\r\n")
         assert c.reply() == DISK_FULL
         assert sp.spool() == ([], [])
         assert c.cmd("NOOP") == "250 2.0.0 OK"

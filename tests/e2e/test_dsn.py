@@ -15,11 +15,6 @@ TIMEOUT = 10.0
 MSG = b"Subject: dsn\r\n\r\nbody\r\n"
 
 
-def env_text(h, qid):
-    with open(os.path.join(h.state_dir, "queue", qid + ".env")) as f:
-        return f.read()
-
-
 def write_aliases(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -43,7 +38,7 @@ def test_dsn_parameters_stored_in_envelope(hatod):
                                            "ORCPT=rfc822;bob@example.org"])
     assert refused == {}
     [qid] = hatod.queue_ids()
-    text = env_text(hatod, qid)
+    text = hatod.envelope_text(qid)
     env = parse_envelope(text)
     assert text.splitlines() == [
         "hato-envelope: 1",
@@ -69,7 +64,7 @@ def test_without_dsn_parameters_nothing_is_written(hatod):
         s.ehlo("client.test")
         assert s.sendmail("alice@localhost", ["bob@localhost"], MSG) == {}
     [qid] = hatod.queue_ids()
-    text = env_text(hatod, qid)
+    text = hatod.envelope_text(qid)
     for key in ("ret:", "envid:", "notify=", "rcpt-orcpt:"):
         assert key not in text, text
     assert "rcpt: state=pending attempts=0 next=0 addr=<bob@localhost>" in text.splitlines()
@@ -88,7 +83,7 @@ def test_alias_targets_inherit_notify_and_orcpt(make_hatod, testdir):
         assert s.rcpt("bob@localhost")[0] == 250
         assert s.data(MSG)[0] == 250
     [qid] = h.queue_ids()
-    lines = env_text(h, qid).splitlines()
+    lines = h.envelope_text(qid).splitlines()
     rcpt_part = lines[lines.index("ret: full") + 1:]
     assert rcpt_part == [
         "rcpt: state=pending attempts=0 next=0 notify=failure,delay addr=<dave@localhost>",
@@ -114,12 +109,12 @@ def test_dsn_fields_survive_a_restart(make_hatod):
                           mail_options=["ENVID=QQ314159"],
                           rcpt_options=["NOTIFY=NEVER", "ORCPT=utf-8;bob@localhost"]) == {}
     [qid] = h.queue_ids()
-    before = env_text(h, qid)
+    before = h.envelope_text(qid)
     assert h.stop() == 0
     h.start()
     h.wait_log("queued=1")
     assert h.queue_ids() == [qid]
-    assert env_text(h, qid) == before
+    assert h.envelope_text(qid) == before
     assert "envid: QQ314159\n" in before
     assert "notify=never addr=<bob@localhost>\nrcpt-orcpt: utf-8;bob@localhost\n" in before
 
@@ -145,7 +140,7 @@ def test_sendmail_dsn_flags_reach_the_envelope(make_hatod, testdir):
                  "-f", "alice@localhost", "bob@localhost", "team@localhost")
     assert r.returncode == 0, r.stderr
     wait_for(lambda: len(h.queue_ids()) == 1)
-    lines = env_text(h, h.queue_ids()[0]).splitlines()
+    lines = h.envelope_text(h.queue_ids()[0]).splitlines()
     assert lines[lines.index("helo: ") + 1:] == [
         "ret: hdrs",
         "envid: q+2B1",

@@ -228,10 +228,9 @@ def test_lmtp_server_down_defers_then_delivers(make_hatod, dovecot):
     send(h, ["bob@localhost"], b"Subject: later\r\n\r\nwhen dovecot is up\r\n")
     h.wait_log("rcpt=<bob@localhost> status=deferred esc=4.4.1", timeout=15)
     [qid] = h.queue_ids()
-    env = os.path.join(h.state_dir, "queue", qid + ".env")
     why = "4.4.1 lmtp unix:%s: connect: No such file or directory" % dovecot.socket
-    wait_for(lambda: why in read_text(env), "the envelope to record the deferral")
-    assert "attempts=1 " in read_text(env)
+    wait_for(lambda: why in h.envelope_text(qid), "the envelope to record the deferral")
+    assert "attempts=1 " in h.envelope_text(qid)
 
     dovecot.start()
     r = subprocess.run([HATO, "-c", h.conf_path, "queue", "flush"], capture_output=True,

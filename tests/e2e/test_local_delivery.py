@@ -112,11 +112,6 @@ def check_delivered(h, user, domain="localhost", sender="alice@localhost", body=
     return data
 
 
-def env_text(h, qid):
-    with open(os.path.join(h.state_dir, "queue", qid + ".env")) as f:
-        return f.read()
-
-
 def rcpt_line(text, addr):
     """The "rcpt: state=... addr=<addr>" line of an envelope."""
     lines = [l for l in text.splitlines() if l.startswith("rcpt: ") and l.endswith("addr=" + addr)]
@@ -199,7 +194,7 @@ def test_one_message_to_users_and_an_alias(make_hatod, respawn, testdir):
                            "<dave@localhost>", "<erin@localhost>"]
     assert env["orig"] == ["<bob@localhost>", "<carol@localhost>", "<frank@localhost>",
                            "<team@localhost>", "<team@localhost>"]
-    text = env_text(h, h.queue_ids()[0])
+    text = h.envelope_text(h.queue_ids()[0])
     assert text.count("rcpt-orig: <team@localhost>") == 2
     assert strip_received(msg) == BODY
     assert h.stop() == 0
@@ -468,8 +463,8 @@ def test_read_only_maildir_defers_then_flush_delivers_once(make_hatod):
     [line] = log_lines(h, "rcpt=<ro@localhost> status=deferred")
     assert "esc=4.2.0" in line and "Permission denied" in line and md in line, line
     [qid] = h.queue_ids()
-    wait_for(lambda: "state=pending attempts=1" in env_text(h, qid), what="attempts=1")
-    assert "rcpt-error: 4.2.0 maildir" in env_text(h, qid)
+    wait_for(lambda: "state=pending attempts=1" in h.envelope_text(qid), what="attempts=1")
+    assert "rcpt-error: 4.2.0 maildir" in h.envelope_text(qid)
     time.sleep(0.5)
     assert h.queue_ids() == [qid]
     assert os.listdir(os.path.join(md, "new")) == [] and os.listdir(os.path.join(md, "tmp")) == []
@@ -499,9 +494,9 @@ def test_restart_retries_deferred_recipient_on_schedule(make_hatod, respawn):
     assert send(h, ["kate@localhost", "judy@localhost"]) == {}
     h.wait_log("rcpt=<judy@localhost> status=deferred")
     [qid] = h.queue_ids()
-    wait_for(lambda: "attempts=1" in rcpt_line(env_text(h, qid), "<judy@localhost>"),
+    wait_for(lambda: "attempts=1" in rcpt_line(h.envelope_text(qid), "<judy@localhost>"),
              what="judy attempts=1")
-    text = env_text(h, qid)
+    text = h.envelope_text(qid)
     assert rcpt_line(text, "<kate@localhost>").startswith("rcpt: state=delivered attempts=1")
     assert rcpt_line(text, "<judy@localhost>").startswith("rcpt: state=pending attempts=1")
     assert h.stop(signal.SIGTERM) == 0
@@ -535,7 +530,7 @@ def test_flush_while_the_message_is_being_delivered_is_not_lost(make_hatod):
     assert send(h, ["kim@localhost"] + others, body=body) == {}
     wait_for(lambda: h.queue_ids() != [], what="the message")
     [qid] = h.queue_ids()
-    wait_for(lambda: "attempts=1" in rcpt_line(env_text(h, qid), "<kim@localhost>"),
+    wait_for(lambda: "attempts=1" in rcpt_line(h.envelope_text(qid), "<kim@localhost>"),
              what="kim attempts=1")
     os.unlink(blocker)  # the administrator fixes kim's mailbox ...
     r = hato(h, "queue", "flush")  # ... and asks for the retry
@@ -568,7 +563,7 @@ def test_queue_cli_list_flush_delete(make_hatod):
     assert send(h, ["lee@localhost", "kim@localhost"]) == {}
     h.wait_log("rcpt=<kim@localhost> status=deferred")
     [qid] = h.queue_ids()
-    wait_for(lambda: "attempts=1" in rcpt_line(env_text(h, qid), "<kim@localhost>"),
+    wait_for(lambda: "attempts=1" in rcpt_line(h.envelope_text(qid), "<kim@localhost>"),
              what="kim attempts=1")
     wait_for(lambda: len(h.maildir("lee")) == 1, what="lee's copy")
 
@@ -587,11 +582,11 @@ def test_queue_cli_list_flush_delete(make_hatod):
 
     # flush: hatod tries kim again now (and fails again: still blocked)
     deadline = time.monotonic() + TIMEOUT
-    while "attempts=2" not in rcpt_line(env_text(h, qid), "<kim@localhost>"):
+    while "attempts=2" not in rcpt_line(h.envelope_text(qid), "<kim@localhost>"):
         r = hato(h, "queue", "flush")
         assert r.returncode == 0 and r.stdout.startswith("OK"), (r.stdout, r.stderr)
         end = min(deadline, time.monotonic() + 1.0)
-        while ("attempts=2" not in rcpt_line(env_text(h, qid), "<kim@localhost>")
+        while ("attempts=2" not in rcpt_line(h.envelope_text(qid), "<kim@localhost>")
                and time.monotonic() < end):
             time.sleep(0.02)
         assert time.monotonic() < deadline, "flush did not retry"
@@ -625,7 +620,7 @@ def test_queue_cli_without_hatod(make_hatod):
     assert send(h, ["kim@localhost"]) == {}
     h.wait_log("rcpt=<kim@localhost> status=deferred")
     [qid] = h.queue_ids()
-    wait_for(lambda: "attempts=1" in env_text(h, qid), what="attempts=1")
+    wait_for(lambda: "attempts=1" in h.envelope_text(qid), what="attempts=1")
     assert h.stop() == 0
     for args in (("queue", "flush"), ("queue", "delete", qid)):
         r = hato(h, *args)

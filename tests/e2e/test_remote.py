@@ -588,7 +588,7 @@ def test_delay_warning_once(make_hatod):
         assert "Will-Retry-Until" in groups[0]
         a.wait_log("status=deferred", count=4, timeout=20)
         assert len(a.maildir("alice")) == 1  # once per message
-        env = open(os.path.join(a.state_dir, "queue", a.queue_ids()[0] + ".env")).read()
+        env = a.envelope_text(a.queue_ids()[0])
         assert "delay-warned: yes" in env
     finally:
         hop.close()

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dsn_report.h"
+#include "queued_file.h"
 
 #define HOST "mx.example.org"
 #define QID "0661600A1B2C3D000001"
@@ -310,13 +311,9 @@ static bool text_has(const char *body, const char *needle)
 static const char *write_msg(const char *text, size_t len)
 {
 	static char path[128];
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/msg%u", tmpdir, nmsgs++);
-	f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(text, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
+	assert_true(write_queued(path, text, len));
 	return path;
 }
 

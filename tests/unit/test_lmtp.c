@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "lmtp.h"
+#include "queued_file.h"
 
 #define MSG "Subject: hi\r\n\r\nhello\r\n"
 #define MAX_RCPTS 8
@@ -71,16 +72,6 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	(void)flag;
 	(void)ftw;
 	return remove(path);
-}
-
-/* Write len bytes to path. */
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
 }
 
 /* Send one reply line (CRLF added); errors are the client's business. */
@@ -209,7 +200,7 @@ static int setup(void **state)
 	snprintf(f->sock, sizeof(f->sock), "%s/lmtp", f->root);
 	snprintf(f->target, sizeof(f->target), "unix:%s", f->sock);
 	snprintf(f->msg, sizeof(f->msg), "%s/msg", f->root);
-	write_file(f->msg, MSG, strlen(MSG));
+	assert_true(write_queued(f->msg, MSG, strlen(MSG)));
 	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(f->lfd >= 0);
 	strcpy(sun.sun_path, f->sock);
@@ -323,7 +314,7 @@ static void test_close_mid_data(void **state)
 	assert_non_null(big);
 	for (size_t i = 0; i < n; i++)
 		big[i] = i % 80 == 78 ? '\r' : i % 80 == 79 ? '\n' : 'x';
-	write_file(f->msg, big, n);
+	assert_true(write_queued(f->msg, big, n));
 	free(big);
 	f->mode = FAKE_CLOSE_MID_DATA;
 	run(f, rcpts, 2, 10, res);
@@ -371,7 +362,7 @@ static void test_dot_stuffing(void **state)
 	struct delivery_result res[1];
 	const char msg[] = ".starts\r\n\r\n..two\r\n.\r\nmid.dle\r\n. space\r\nno end";
 
-	write_file(f->msg, msg, strlen(msg));
+	assert_true(write_queued(f->msg, msg, strlen(msg)));
 	run(f, rcpts, 1, 10, res);
 
 	check(f, &res[0], OUTCOME_DELIVERED, "2.0.0", NULL);

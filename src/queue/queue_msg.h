@@ -1,0 +1,51 @@
+/*
+ * queue_msg.h - the queued message file: message, envelope, trailer.
+ *
+ * queue/ID.msg holds, in this order:
+ *   the message octets as they go out (our Received: header first);
+ *   the envelope as it was committed (envelope.h);
+ *   one trailer line: "hato-queue: 1 message=2148 envelope=311\n".
+ * The trailer's lengths add up to the file's size with the trailer itself,
+ * so a file that was cut short or grew is recognised.  One file per
+ * message: a commit creates, fsyncs and renames one file.
+ *
+ * Once a delivery attempt changed a recipient, the scheduler keeps the
+ * envelope in queue/ID.env (durable_write_file); when present it stands
+ * for the envelope inside ID.msg, which never changes after the commit.
+ */
+#ifndef HATO_QUEUE_MSG_H
+#define HATO_QUEUE_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+
+#define QUEUE_MSG_VERSION 1
+#define QUEUE_TRAILER_MAX 96 /* the trailer line's longest form, with room */
+
+/* Append the trailer for a message of msglen octets followed by the
+ * envelope text already in b from offset env_start on. */
+void queue_msg_seal(struct strbuf *b, size_t env_start, uint64_t msglen);
+
+/* Read the trailer of an open queue file of size octets: the message's
+ * and the envelope's lengths.  false (errno EBADMSG or a read error) when
+ * the file has no valid trailer. */
+bool queue_msg_trailer(int fd, uint64_t size, uint64_t *msglen, uint64_t *envlen);
+
+/* Open a queued message file for reading: the fd (at offset 0) and the
+ * message's length in *len, which ends before the envelope; -1 with errno
+ * (EBADMSG: not a valid queue file). */
+int queue_msg_open(const char *path, uint64_t *len);
+
+/* The envelope text of queue/ID.msg (dirfd: queue/) in a fresh
+ * NUL-terminated allocation, its length in *envlen and the message's in
+ * *msglen; NULL with errno. */
+char *queue_msg_envelope(int dirfd, const char *name, size_t *envlen, uint64_t *msglen);
+
+/* Remove message ID from queue_dir: ID.msg (after which it is gone), then
+ * ID.env, then fsync the directory; false with errno if ID.msg stays. */
+bool queue_msg_remove(const char *queue_dir, const char *id);
+
+#endif

@@ -1,0 +1,204 @@
+/*
+ * test_queue_msg.c - unit tests for src/queue/queue_msg.c: the queued
+ * message file's trailer (queue_msg_seal's exact form, queue_msg_trailer
+ * on good and bad files), queue_msg_open's message length,
+ * queue_msg_envelope, and queue_msg_remove's order.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "queue_msg.h"
+#include "strbuf.h"
+
+#define MSG "Received: from x\r\n\r\nbody\r\n"
+#define ENV "hato-envelope: 1\nid: 0006A1B2C3D4E5F60001\n"
+
+static char dir[64];
+
+/* A scratch directory for the files of one test. */
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/hato-qmsg-XXXXXX");
+	return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+/* Remove the scratch directory's files and itself. */
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write len octets to dir/name; returns the path (static). */
+static const char *put(const char *name, const void *data, size_t len)
+{
+	static char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+/* A whole queue file: MSG, ENV and the trailer. */
+static void whole(struct strbuf *b)
+{
+	strbuf_init(b);
+	strbuf_adds(b, MSG);
+	strbuf_adds(b, ENV);
+	queue_msg_seal(b, strlen(MSG), strlen(MSG));
+}
+
+/* The trailer's exact form, and reading it back. */
+static void test_seal_and_read(void **state)
+{
+	struct strbuf b;
+	char want[128];
+	uint64_t len;
+	int fd;
+
+	(void)state;
+	whole(&b);
+	snprintf(want, sizeof(want), MSG ENV "hato-queue: 1 message=%zu envelope=%zu\n",
+		 strlen(MSG), strlen(ENV));
+	assert_int_equal(b.len, strlen(want));
+	assert_memory_equal(b.s, want, b.len);
+	fd = queue_msg_open(put("0006A1B2C3D4E5F60001.msg", b.s, b.len), &len);
+	assert_true(fd >= 0);
+	assert_int_equal(len, strlen(MSG));
+	close(fd);
+	strbuf_free(&b);
+}
+
+/* The envelope inside, with the message's length. */
+static void test_envelope(void **state)
+{
+	struct strbuf b;
+	size_t envlen;
+	uint64_t msglen;
+	char *text;
+	int dfd;
+
+	(void)state;
+	whole(&b);
+	put("0006A1B2C3D4E5F60001.msg", b.s, b.len);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	text = queue_msg_envelope(dfd, "0006A1B2C3D4E5F60001.msg", &envlen, &msglen);
+	assert_non_null(text);
+	assert_string_equal(text, ENV);
+	assert_int_equal(envlen, strlen(ENV));
+	assert_int_equal(msglen, strlen(MSG));
+	free(text);
+	errno = 0;
+	assert_null(queue_msg_envelope(dfd, "missing.msg", &envlen, &msglen));
+	assert_int_equal(errno, ENOENT);
+	close(dfd);
+	strbuf_free(&b);
+}
+
+/* Files that are not whole queue files: never a message length. */
+static void test_bad_trailers(void **state)
+{
+	static const char *const tails[] = {
+		"",                                           /* no trailer at all */
+		"hato-queue: 1 message=26 envelope=42",       /* no final newline */
+		"hato-queue: 2 message=26 envelope=42\n",     /* unknown version */
+		"hato-queue: 1 message=027 envelope=42\n",    /* leading zero */
+		"hato-queue: 1 message=26 envelope=43\n",     /* lengths too long */
+		"hato-queue: 1 message=25 envelope=42\n",     /* lengths too short */
+		"hato-queue: 1 message=26  envelope=42\n",    /* two spaces */
+		"hato-queue: 1 message=26 envelope=42 x=1\n", /* more */
+		"hato-queue: 1 message=-1 envelope=42\n",
+		"hato-queue: 1 message=18446744073709551615 envelope=42\n", /* overflow */
+		"hato-queue: 1 message=99999999999999999999 envelope=42\n",
+		"x-queue: 1 message=26 envelope=42\n",
+	};
+	char text[256];
+	uint64_t len;
+
+	(void)state;
+	assert_int_equal(strlen(MSG), 26);
+	assert_int_equal(strlen(ENV), 42);
+	/* the same text with the right trailer opens */
+	{
+		int n = snprintf(text, sizeof(text), "%s%s%s", MSG, ENV,
+				 "hato-queue: 1 message=26 envelope=42\n");
+		int fd = queue_msg_open(put("good.msg", text, (size_t)n), &len);
+
+		assert_true(fd >= 0);
+		assert_int_equal(len, 26);
+		close(fd);
+	}
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		int n = snprintf(text, sizeof(text), "%s%s%s", MSG, ENV, tails[i]);
+		const char *path = put("bad.msg", text, (size_t)n);
+
+		errno = 0;
+		assert_int_equal(queue_msg_open(path, &len), -1);
+		assert_int_equal(errno, EBADMSG);
+	}
+	/* cut short, and grown: the lengths no longer add up */
+	{
+		struct strbuf b;
+
+		whole(&b);
+		assert_int_equal(queue_msg_open(put("cut.msg", b.s + 1, b.len - 1), &len), -1);
+		strbuf_adds(&b, "\n");
+		assert_int_equal(queue_msg_open(put("grown.msg", b.s, b.len), &len), -1);
+		strbuf_free(&b);
+	}
+	/* empty, and a lone newline */
+	assert_int_equal(queue_msg_open(put("empty.msg", "", 0), &len), -1);
+	assert_int_equal(queue_msg_open(put("nl.msg", "\n", 1), &len), -1);
+	/* a long last line: no line start within reach */
+	memset(text, 'x', 200);
+	text[199] = '\n';
+	assert_int_equal(queue_msg_open(put("long.msg", text, 200), &len), -1);
+}
+
+/* Removal: the message file first, then ID.env; a missing message is no error. */
+static void test_remove(void **state)
+{
+	char path[128];
+	struct stat st;
+
+	(void)state;
+	put("0006A1B2C3D4E5F60001.msg", "x", 1);
+	put("0006A1B2C3D4E5F60001.env", "y", 1);
+	assert_true(queue_msg_remove(dir, "0006A1B2C3D4E5F60001"));
+	snprintf(path, sizeof(path), "%s/0006A1B2C3D4E5F60001.msg", dir);
+	assert_int_not_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/0006A1B2C3D4E5F60001.env", dir);
+	assert_int_not_equal(stat(path, &st), 0);
+	assert_true(queue_msg_remove(dir, "0006A1B2C3D4E5F60001"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_seal_and_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_envelope, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_trailers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
