@@ -22,6 +22,7 @@
 #   BENCH_TMPDIR    where the queue and logs go (${TMPDIR:-/tmp}; a real disk, not tmpfs)
 #   BENCH_KEEP=1    keep the temp dir (hatod logs, queue) instead of removing it
 #   BENCH_COMMIT_SYNC  hatod's commit_sync: fsync (default) or syncfs
+#   BENCH_COMMIT_THREADS  hatod's commit_threads (its default when unset)
 #
 # Installs Postfix's tools (package postfix, left unconfigured and not started)
 # when they are missing.  Starts only loopback listeners, and stops only the
@@ -42,6 +43,7 @@ RUN_TIMEOUT=${BENCH_TIMEOUT:-900}
 TMPBASE=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
 KEEP=${BENCH_KEEP:-0}
 COMMIT_SYNC=${BENCH_COMMIT_SYNC:-fsync}
+COMMIT_THREADS=${BENCH_COMMIT_THREADS:-}
 
 SMTP_SOURCE=/usr/sbin/smtp-source
 SMTP_SINK=/usr/sbin/smtp-sink
@@ -187,6 +189,7 @@ bench_hatod() {
 		state_dir = $dir/state
 		local_domains = localhost
 		commit_sync = $COMMIT_SYNC
+		${COMMIT_THREADS:+commit_threads = $COMMIT_THREADS}
 		[delivery]
 		# reception only: the durable queue, not Maildir delivery (bench/delivery.sh)
 		hold = yes
