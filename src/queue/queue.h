@@ -2,23 +2,28 @@
  * queue.h - the durable spool.
  *
  * Layout under the state directory (mode 0700):
- *   incoming/ID.msg   message being received (large ones streamed while
- *                     they arrive); envelope and trailer added at commit
+ *   incoming/ID.msg   a message larger than QFILE_BUFSIZE, streamed while
+ *                     it arrives; envelope and trailer added at commit
  *   queue/ID.msg      committed message: our Received: header + the
  *                     message, then its envelope and a trailer
- *                     (queue_msg.h); its arrival is the commit point
+ *                     (queue_msg.h)
  *   queue/ID.env      the envelope once a delivery attempt changed it
  *                     (envelope.h); it stands for the one in ID.msg
+ *   shutdown.clean    left by an orderly exit, taken at start
  *
- * queue_commit() hands a finished message to the commit threads, which
- * append the envelope and trailer, fsync the file, rename it into queue/
- * and fsync queue/ once for the whole batch (group commit), then call back
- * on the event loop.  Only then may the server say "250 queued".  A failed
- * commit removes the file and reports errno.
+ * queue_commit() hands a finished message to the commit threads.  A small
+ * one is written straight into queue/ with a checksummed trailer, and the
+ * file and queue/ are fsynced together; a streamed one gets its envelope
+ * and trailer, is fsynced, renamed into queue/, and queue/ fsynced once for
+ * the batch (group commit).  Then the callback runs on the event loop;
+ * only then may the server say "250 queued".  A failed commit removes the
+ * file and reports errno.
  *
  * On open, incoming/ is emptied (nothing there was ever acknowledged) and
- * queue/ is scanned: an ID.env without its ID.msg is an interrupted
- * removal and is removed; everything else is accounted for.
+ * queue/ is recovered: without shutdown.clean every checksum is checked,
+ * and a message file without a valid trailer or checksum (a commit cut
+ * short) is removed, an ID.env without its ID.msg (an interrupted removal)
+ * too; everything else is accounted for.
  */
 #ifndef HATO_QUEUE_H
 #define HATO_QUEUE_H

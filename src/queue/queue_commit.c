@@ -1,16 +1,17 @@
 /*
  * queue_commit.c - group commit on worker threads.
  *
- * Each commit thread takes every job waiting (up to COMMIT_BATCH_MAX),
- * completes each job's one file (message, envelope, trailer: queue_msg.h),
- * makes all files of the batch durable (an fsync per file, or with
- * commit_sync = syncfs one syncfs() for the batch), renames them into
- * queue/ (the rename is the commit point) and fsyncs queue/ once for the
- * whole batch.  The data is durable before any rename, so a crash can
- * leave a committed message missing from queue/ (never acknowledged) but
- * never a torn one.  Several threads let the file system merge their
- * syncs.  Finished jobs go back to the event loop through an eventfd;
- * callbacks run there.
+ * Each commit thread takes every job waiting (up to COMMIT_BATCH_MAX) and
+ * completes each job's one file (message, envelope, trailer: queue_msg.h).
+ * A small message, held in memory, is written straight into queue/ with a
+ * checksum in its trailer; its file and queue/ are fsynced together, and
+ * the checksum tells a file a crash cut short from a whole one (recovery,
+ * queue_fs.c).  A large one, streamed into incoming/ while it arrived, is
+ * fsynced and then renamed into queue/ (the rename is its commit point),
+ * and queue/ fsynced once for the batch's renames.  With commit_sync =
+ * syncfs one syncfs() replaces the batch's fsyncs.  Several threads let the
+ * file system merge their syncs.  Finished jobs go back to the event loop
+ * through an eventfd; callbacks run there.
  *
  * The fsyncs of a batch run all at once (fsync_all): Linux AIO's
  * IOCB_CMD_FSYNC gives each to a kernel worker, so the device sees them
@@ -33,12 +34,14 @@
 #include <sys/syscall.h>
 #include <linux/aio_abi.h>
 
+#include "crc32c.h"
 #include "durable.h"
+#include "queue_msg.h"
 #include "log.h"
 #include "util.h"
 
 #define COMMIT_BATCH_MAX 256
-#define FSYNC_MAX COMMIT_BATCH_MAX /* one file per job */
+#define FSYNC_MAX (COMMIT_BATCH_MAX + 1) /* a file per job, and queue/ */
 
 /* A commit thread's means to fsync many files at once. */
 struct fsync_ctx {
@@ -138,6 +141,29 @@ static void fsync_all(struct fsync_ctx *c, const int *fds, int *errs, size_t n)
 		errs[i] = fsync(fds[i]) == 0 ? 0 : errno;
 }
 
+/* Complete a job's file: a small message is written straight into queue/
+ * with the envelope and a checksummed trailer; a streamed one in incoming/
+ * gets the envelope and a trailer.  Sets j->err. */
+static void job_write(struct queue *q, struct commit_job *j)
+{
+	char path[4096];
+
+	if (j->fd < 0) {
+		uint32_t crc = crc32c(crc32c(0, j->buf, j->buflen), j->tail.s, j->tail.len);
+
+		queue_msg_seal(&j->tail, 0, j->buflen, &crc);
+		job_path(path, sizeof(path), q->queue_dir, j->id, "msg");
+		j->direct = true;
+		j->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (j->fd < 0 || !write_all(j->fd, j->buf, j->buflen))
+			j->err = errno ? errno : EIO;
+	} else {
+		queue_msg_seal(&j->tail, 0, j->msglen, NULL);
+	}
+	if (!j->err && !write_all(j->fd, j->tail.s, j->tail.len))
+		j->err = errno ? errno : EIO;
+}
+
 /* Make one batch durable; sets each job's err. */
 static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync_ctx *fc)
 {
@@ -145,29 +171,21 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 	struct commit_job *j;
 	int *fds, *errs;
 	size_t n = 0, i, m = 0;
-	bool any = false;
+	bool direct = false, renamed = false;
 
 	for (j = batch; j; j = j->next)
 		n++;
-	fds = xcalloc(n, sizeof(int));
-	errs = xcalloc(n, sizeof(int));
-	/* 1. each file completed: the message (small ones are written only
-	 * now), then its envelope and trailer */
+	fds = xcalloc(n + 1, sizeof(int));
+	errs = xcalloc(n + 1, sizeof(int));
+	/* 1. each file completed */
 	for (j = batch; j; j = j->next) {
-		if (j->err)
-			continue;
-		if (j->fd < 0) {
-			j->fd = queue_create_msg(q, j->id);
-			if (j->fd < 0 || !write_all(j->fd, j->buf, j->buflen)) {
-				j->err = errno ? errno : EIO;
-				continue;
-			}
-		}
-		if (!write_all(j->fd, j->tail.s, j->tail.len))
-			j->err = errno ? errno : EIO;
+		if (!j->err)
+			job_write(q, j);
+		direct = direct || (j->direct && !j->err);
 	}
-	/* 2. the files on stable storage: each fsynced, all at once, or one
-	 * syncfs of the spool's file system for the whole batch */
+	/* 2. the files on stable storage, and queue/ with the names of those
+	 * written straight into it: each fsynced, all at once, or one syncfs
+	 * of the spool's file system for the whole batch */
 	if (q->use_syncfs) {
 		if (syncfs(q->queue_dirfd) != 0) {
 			int e = errno;
@@ -179,19 +197,27 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 		for (j = batch; j; j = j->next)
 			if (!j->err)
 				fds[m++] = j->fd;
+		if (direct)
+			fds[m++] = q->queue_dirfd;
 		fsync_all(fc, fds, errs, m);
 		for (j = batch, i = 0; j; j = j->next)
 			if (!j->err)
 				j->err = errs[i++];
+		if (direct && errs[m - 1] != 0) {
+			log_warn("event=commit_failed dir=%s", q->queue_dir);
+			for (j = batch; j; j = j->next)
+				if (j->direct && !j->err)
+					j->err = errs[m - 1];
+		}
 	}
 	for (j = batch; j; j = j->next)
 		if (j->fd >= 0 && close(j->fd) != 0 && !j->err)
 			j->err = errno ? errno : EIO;
 	free(fds);
 	free(errs);
-	/* 3. into queue/: the rename commits the message */
+	/* 3. streamed ones into queue/: the rename commits the message */
 	for (j = batch; j; j = j->next) {
-		if (j->err)
+		if (j->err || j->direct)
 			continue;
 		job_path(from, sizeof(from), q->incoming_dir, j->id, "msg");
 		job_path(to, sizeof(to), q->queue_dir, j->id, "msg");
@@ -199,14 +225,14 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 			j->err = errno;
 			continue;
 		}
-		any = true;
+		renamed = true;
 	}
-	/* 4. one directory fsync for the whole batch */
-	if (any && fsync(q->queue_dirfd) != 0) { /* the directory stays open: no open per batch */
+	/* 4. one directory fsync for the renames of the batch */
+	if (renamed && fsync(q->queue_dirfd) != 0) { /* the directory stays open */
 		int e = errno;
 		log_warn("event=commit_failed dir=%s", q->queue_dir);
 		for (j = batch; j; j = j->next)
-			if (!j->err)
+			if (!j->err && !j->direct)
 				j->err = e;
 	}
 	for (j = batch; j; j = j->next)

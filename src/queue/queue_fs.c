@@ -19,7 +19,8 @@
 #include "queue_msg.h"
 #include "util.h"
 
-#define SPACE_SLACK (256ULL << 20) /* room beyond the ask that spares a statvfs() */
+#define SPACE_SLACK (256ULL << 20)    /* room beyond the ask that spares a statvfs() */
+#define CLEAN_MARKER "shutdown.clean" /* in the state directory: the last exit was orderly */
 
 /* "dir/name" in a fresh allocation. */
 static char *path_join(const char *dir, const char *name)
@@ -99,7 +100,7 @@ static bool upgrade_message(struct queue *q, int dfd, const char *msg, const cha
 	if (text == NULL || in < 0 || fstat(in, &st) != 0)
 		goto out;
 	strbuf_add(&tail, text, envlen);
-	queue_msg_seal(&tail, 0, (uint64_t)st.st_size);
+	queue_msg_seal(&tail, 0, (uint64_t)st.st_size, NULL);
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ok = out >= 0 && copy_file(in, out) && write_all(out, tail.s, tail.len) && fsync(out) == 0;
 	if (out >= 0 && close(out) != 0)
@@ -117,59 +118,144 @@ out:
 	return ok;
 }
 
-/* Remove what an interrupted envelope rewrite or removal left in queue/,
- * and upgrade message files from before the trailer. */
-static void clean_orphans(struct queue *q)
+/* Does queue/ID.env exist for queue/NAME (ID.msg)? */
+static bool has_envelope(int dfd, const char *name)
+{
+	char env[QUEUE_ID_LEN + 8];
+	struct stat st;
+
+	snprintf(env, sizeof(env), "%.*s.env", QUEUE_ID_LEN, name);
+	return fstatat(dfd, env, &st, 0) == 0;
+}
+
+/* Put queue/NAME aside as NAME.corrupt, for a person to look at. */
+static void set_aside(int dfd, const char *name, const char *why)
+{
+	char to[QUEUE_ID_LEN + 16];
+
+	snprintf(to, sizeof(to), "%s.corrupt", name);
+	log_warnx("event=recovery queue_id=%.*s action=set_aside file=%s reason=\"%s\"",
+		  QUEUE_ID_LEN, name, to, why);
+	renameat(dfd, name, dfd, to);
+}
+
+/*
+ * Recover one queue/ID.msg (dfd: queue/).  A file without a valid trailer
+ * is a commit a crash cut short, never acknowledged: removed; unless its
+ * ID.env is beside it, which makes it a message file from before the
+ * trailer: upgraded.  After an unclean shutdown (!clean) every checksum is
+ * checked too: a file written straight into queue/ whose blocks did not
+ * all reach the disk fails it.  Returns what was done, for the counts.
+ */
+static enum recovered {
+	KEPT,
+	REMOVED,
+	UPGRADED
+} recover_message(struct queue *q, int dfd, const char *name, bool clean)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	struct queue_trailer t;
+	struct stat st;
+	bool trailer, whole, env;
+	char envname[QUEUE_ID_LEN + 8];
+	int e;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return KEPT; /* queue_scan reports it */
+	}
+	trailer = queue_msg_trailer(fd, (uint64_t)st.st_size, &t);
+	whole = trailer && (clean || queue_msg_verify(fd, &t));
+	e = errno;
+	close(fd);
+	if (whole || e != EBADMSG)
+		return KEPT;
+	env = has_envelope(dfd, name);
+	if (env && !trailer) { /* the layout from before the trailer */
+		snprintf(envname, sizeof(envname), "%.*s.env", QUEUE_ID_LEN, name);
+		if (upgrade_message(q, dfd, name, envname))
+			return UPGRADED;
+		log_warn("event=recovery queue_id=%.*s action=upgrade_failed", QUEUE_ID_LEN, name);
+		return KEPT;
+	}
+	if (env) { /* committed and tried: not a cut commit, so damaged since */
+		set_aside(dfd, name, "checksum does not match: damaged on disk");
+		return KEPT;
+	}
+	log_warnx("event=recovery queue_id=%.*s action=removed reason=\"incomplete: its commit "
+		  "was cut short, never acknowledged\"",
+		  QUEUE_ID_LEN, name);
+	unlinkat(dfd, name, 0);
+	return REMOVED;
+}
+
+/* Bring queue/ back to committed messages only: remove what an interrupted
+ * envelope rewrite, removal or commit left, and upgrade message files from
+ * before the trailer.  clean: the last shutdown was orderly. */
+static void recover_queue(struct queue *q, bool clean)
 {
 	DIR *d = opendir(q->queue_dir);
 	struct dirent *de;
 	char msg[QUEUE_ID_LEN + 8];
-	size_t upgraded = 0;
+	size_t upgraded = 0, removed = 0;
 
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
+		const char *ext = len == QUEUE_ID_LEN + 4 ? de->d_name + QUEUE_ID_LEN : "";
 		struct stat st;
-		uint64_t msglen, envlen;
-		int fd;
 
 		if (len == QUEUE_ID_LEN + 8 && strcmp(de->d_name + QUEUE_ID_LEN, ".env.tmp") == 0) {
 			/* an envelope rewrite that never got renamed: the old one stands */
 			unlinkat(dirfd(d), de->d_name, 0);
-			continue;
-		}
-		if (len != QUEUE_ID_LEN + 4 || strcmp(de->d_name + QUEUE_ID_LEN, ".env") != 0)
-			continue;
-		snprintf(msg, sizeof(msg), "%.*s.msg", QUEUE_ID_LEN, de->d_name);
-		fd = openat(dirfd(d), msg, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 && errno == ENOENT) {
-			log_warnx("event=recovery queue_id=%.*s action=removed reason=\"envelope "
-				  "without message: its removal was interrupted\"",
-				  QUEUE_ID_LEN, de->d_name);
-			unlinkat(dirfd(d), de->d_name, 0);
-			continue;
-		}
-		if (fd < 0)
-			continue; /* queue_scan reports it */
-		if (fstat(fd, &st) == 0 &&
-		    !queue_msg_trailer(fd, (uint64_t)st.st_size, &msglen, &envlen) &&
-		    errno == EBADMSG) {
-			if (upgrade_message(q, dirfd(d), msg, de->d_name))
+		} else if (strcmp(ext, ".msg") == 0) {
+			switch (recover_message(q, dirfd(d), de->d_name, clean)) {
+			case UPGRADED:
 				upgraded++;
-			else
-				log_warn("event=recovery queue_id=%.*s action=upgrade_failed",
-					 QUEUE_ID_LEN, de->d_name);
+				break;
+			case REMOVED:
+				removed++;
+				break;
+			case KEPT:
+				break;
+			}
+		} else if (strcmp(ext, ".env") == 0) {
+			snprintf(msg, sizeof(msg), "%.*s.msg", QUEUE_ID_LEN, de->d_name);
+			if (fstatat(dirfd(d), msg, &st, 0) != 0 && errno == ENOENT) {
+				log_warnx("event=recovery queue_id=%.*s action=removed "
+					  "reason=\"envelope without message: its removal was "
+					  "interrupted\"",
+					  QUEUE_ID_LEN, de->d_name);
+				unlinkat(dirfd(d), de->d_name, 0);
+			}
 		}
-		close(fd);
 	}
 	closedir(d);
-	if (upgraded) {
+	if (upgraded || removed)
 		fsync(q->queue_dirfd);
+	if (upgraded)
 		log_info("event=recovery upgraded=%zu reason=\"message files from before the "
 			 "trailer, rewritten with it\"",
 			 upgraded);
-	}
+	if (!clean)
+		log_info("event=recovery checked=all removed=%zu reason=\"the last shutdown was "
+			 "not orderly: every checksum was verified\"",
+			 removed);
+}
+
+/* Was the last shutdown orderly?  Takes the marker away, durably, so that
+ * a crash from now on leaves none. */
+static bool take_clean_marker(const struct queue *q)
+{
+	char *path = path_join(q->state_dir, CLEAN_MARKER);
+	bool clean = unlink(path) == 0;
+
+	free(path);
+	if (clean && !fsync_dir(q->state_dir))
+		log_warn("event=recovery dir=%s error=fsync", q->state_dir);
+	return clean;
 }
 
 /* Count recovered messages. */
@@ -207,7 +293,7 @@ struct queue *queue_open(const char *state_dir, unsigned threads, bool use_syncf
 		goto fail;
 	}
 	clean_incoming(q);
-	clean_orphans(q);
+	recover_queue(q, take_clean_marker(q));
 	if (!queue_scan(state_dir, count_one, &q->count, err, errsz))
 		goto fail;
 	if (!queue_commit_start(q, base, threads)) {
@@ -229,6 +315,10 @@ fail:
 void queue_close(struct queue *q)
 {
 	queue_commit_stop(q);
+	/* every commit finished: the next start need not check checksums */
+	if (!durable_write_file(q->state_dir, CLEAN_MARKER, "", 0))
+		log_warn("event=shutdown dir=%s error=\"cannot write %s\"", q->state_dir,
+			 CLEAN_MARKER);
 	close(q->queue_dirfd);
 	free(q->state_dir);
 	free(q->incoming_dir);
@@ -366,8 +456,8 @@ void queue_commit(struct qfile *f, const struct envelope *e, queue_commit_cb cb,
 	j->cb = cb;
 	j->arg = arg;
 	strbuf_init(&j->tail);
-	envelope_format(e, &j->tail);
-	queue_msg_seal(&j->tail, 0, f->size);
+	envelope_format(e, &j->tail); /* the commit thread adds the trailer */
+	j->msglen = f->size;
 	if (f->fd >= 0 && !qfile_flush(f))
 		j->err = errno ? errno : EIO;
 	j->fd = f->fd;
@@ -440,6 +530,15 @@ static char *load_envelope(int dirfd_, const char *name, size_t *len, uint64_t *
 	return text;
 }
 
+/* Was queue/NAME changed in the last few seconds, as a message file being
+ * committed is? */
+static bool being_written(int dfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dfd, name, &st, 0) == 0 && time(NULL) - st.st_mtime < 10;
+}
+
 /* See queue.h. */
 bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz)
 {
@@ -474,7 +573,10 @@ bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, s
 		char *text = load_envelope(dirfd(d), names[i], &len, &msglen);
 
 		if (text == NULL) {
-			if (errno != ENOENT) /* ENOENT: delivered and removed while we looked */
+			/* ENOENT: delivered and removed while we looked; a file
+			 * without its trailer yet may be a commit in progress */
+			if (errno != ENOENT &&
+			    !(errno == EBADMSG && being_written(dirfd(d), names[i])))
 				log_warnx("event=queue_scan file=%s/%s error=\"%s\"", dir, names[i],
 					  errno == EBADMSG ? "not a queue file: no valid trailer"
 							   : strerror(errno));

@@ -19,7 +19,9 @@ struct commit_job {
 	int fd;    /* message file, still open; -1: not created yet */
 	char *buf; /* with fd == -1: the whole message */
 	size_t buflen;
-	struct strbuf tail; /* envelope text and trailer (queue_msg.h) */
+	uint64_t msglen;    /* the message's octets, in the file or buf */
+	struct strbuf tail; /* envelope text, then the trailer (queue_msg.h) */
+	bool direct;        /* written straight into queue/ (no rename) */
 	queue_commit_cb cb;
 	void *arg;
 	int err;

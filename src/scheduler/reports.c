@@ -110,7 +110,7 @@ static bool commit_report(const char *queue_dir, const struct envelope *re, stru
 	size_t msglen = msg->len;
 
 	envelope_format(re, msg);
-	queue_msg_seal(msg, msglen, msglen);
+	queue_msg_seal(msg, msglen, msglen, NULL);
 	snprintf(name, sizeof(name), "%s.msg", re->id);
 	return durable_write_file(queue_dir, name, msg->s, msg->len);
 }

@@ -173,12 +173,24 @@ class Hatod:
         return os.listdir(os.path.join(self.state_dir, "incoming"))
 
 
-TRAILER = re.compile(rb"hato-queue: 1 message=(0|[1-9][0-9]*) envelope=(0|[1-9][0-9]*)\n\Z")
+TRAILER = re.compile(rb"hato-queue: 1 message=(0|[1-9][0-9]*) envelope=(0|[1-9][0-9]*)"
+                     rb"(?: crc32c=([0-9a-f]{8}))?\n\Z")
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), bit by bit: the checksum of queue file trailers."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
 
 
 def read_queued(state_dir, qid):
     """(envelope text, message bytes) of queue/ID.msg: the message, then the
-    envelope, then the trailer line whose lengths must add up to the file;
+    envelope, then the trailer line whose lengths must add up to the file
+    (and whose checksum, when there is one, must match);
     queue/ID.env, once a delivery rewrote the envelope, stands for it."""
     qdir = os.path.join(state_dir, "queue")
     with open(os.path.join(qdir, qid + ".msg"), "rb") as f:
@@ -188,6 +200,8 @@ def read_queued(state_dir, qid):
     assert m, "no valid trailer in %s.msg: %r" % (qid, data[-100:])
     msglen, envlen = int(m.group(1)), int(m.group(2))
     assert msglen + envlen == start, (qid, msglen, envlen, start)
+    if m.group(3) is not None:
+        assert int(m.group(3), 16) == crc32c(data[:start]), "%s.msg: checksum" % qid
     env = data[msglen:start].decode()
     try:
         with open(os.path.join(qdir, qid + ".env")) as f:

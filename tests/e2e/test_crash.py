@@ -14,7 +14,8 @@ import smtplib
 import threading
 import time
 
-from conftest import RawSMTP, read_queued, restart_hatod, strip_received, wait_ready
+from conftest import (RawSMTP, crc32c, read_queued, restart_hatod, strip_received,
+                      wait_ready)
 
 QUEUED_RE = re.compile(rb"2\.0\.0 OK queued as ([0-9A-F]{20})")
 THREADS = 4
@@ -94,6 +95,19 @@ def test_kill9_under_load_loses_nothing_acknowledged(make_hatod):
             f.write(b"hato-envelope: 1\n")
     with open(os.path.join(h.state_dir, "incoming", "00000000000002ABCDEF.msg"), "wb") as f:
         f.write(b"partial\n")
+    # and commits written straight into queue/ that a crash cut short: one
+    # without its trailer yet, one whose trailer reached the disk before the
+    # rest of the file (its checksum does not match)
+    cut = "00000000000003ABCDEF"
+    with open(os.path.join(h.state_dir, "queue", cut + ".msg"), "wb") as f:
+        f.write(b"Received: partial\r\n")
+    torn = "00000000000004ABCDEF"
+    body = b"Received: x\r\n\r\nbody\r\n"
+    env = b"hato-envelope: 1\nid: %s\n" % torn.encode()
+    with open(os.path.join(h.state_dir, "queue", torn + ".msg"), "wb") as f:
+        f.write(b"\0" * len(body) + env + b"hato-queue: 1 message=%d envelope=%d crc32c=%08x\n"
+                % (len(body), len(env), crc32c(body + env)))
+    assert not os.path.exists(os.path.join(h.state_dir, "shutdown.clean"))
 
     h2 = restart_hatod(h)
     try:
@@ -105,6 +119,11 @@ def test_kill9_under_load_loses_nothing_acknowledged(make_hatod):
         envs = {n[:-4] for n in queue if n.endswith(".env")}
         assert envs <= msgs, envs - msgs
         assert orphan not in envs
+        assert cut not in msgs and torn not in msgs
+        for qid in (cut, torn):  # (the kill may have cut one of its own too)
+            assert ("queue_id=%s action=removed reason=\"incomplete: its commit was cut short"
+                    % qid) in h2.logs()
+        assert re.search(r"event=recovery checked=all removed=([2-9]|\d\d+) ", h2.logs())
         assert all(n.endswith((".msg", ".env")) for n in queue), queue
         # every acknowledged message is there, intact
         missing = set(acked) - msgs
@@ -160,6 +179,18 @@ def test_sigterm_idle_client_gets_421_and_exit_0(make_hatod):
         busy.close()
     assert h.queue_ids() == []
     assert h.incoming() == []
+    # an orderly exit leaves its mark, so the next start skips the checksums
+    marker = os.path.join(h.state_dir, "shutdown.clean")
+    assert os.path.exists(marker)
+    checked = h.logs().count("event=recovery checked=all")  # the first start's, with no mark
+    h2 = restart_hatod(h)
+    h2.start()
+    try:
+        wait_ready(h2)
+        assert not os.path.exists(marker)  # taken at start: a crash now leaves none
+        assert h2.logs().count("event=recovery checked=all") == checked
+    finally:
+        assert h2.stop() == 0
 
 
 def test_sigterm_lets_a_finished_message_commit(make_hatod):

@@ -22,7 +22,7 @@ static inline bool write_queued(const char *path, const void *msg, size_t len)
 	strbuf_init(&b);
 	strbuf_add(&b, msg, len);
 	strbuf_adds(&b, "hato-envelope: 1\n");
-	queue_msg_seal(&b, len, len);
+	queue_msg_seal(&b, len, len, NULL);
 	ok = fd >= 0 && write(fd, b.s, b.len) == (ssize_t)b.len;
 	if (fd >= 0 && close(fd) != 0)
 		ok = false;

@@ -1,7 +1,8 @@
 /*
  * test_queue_msg.c - unit tests for src/queue/queue_msg.c: the queued
  * message file's trailer (queue_msg_seal's exact form, queue_msg_trailer
- * on good and bad files), queue_msg_open's message length,
+ * on good and bad files, with and without a checksum), queue_msg_verify,
+ * queue_msg_open's message length,
  * queue_msg_envelope, and queue_msg_remove's order.
  */
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "crc32c.h"
 #include "queue_msg.h"
 #include "strbuf.h"
 
@@ -64,7 +66,7 @@ static void whole(struct strbuf *b)
 	strbuf_init(b);
 	strbuf_adds(b, MSG);
 	strbuf_adds(b, ENV);
-	queue_msg_seal(b, strlen(MSG), strlen(MSG));
+	queue_msg_seal(b, strlen(MSG), strlen(MSG), NULL);
 }
 
 /* The trailer's exact form, and reading it back. */
@@ -131,6 +133,12 @@ static void test_bad_trailers(void **state)
 		"hato-queue: 1 message=18446744073709551615 envelope=42\n", /* overflow */
 		"hato-queue: 1 message=99999999999999999999 envelope=42\n",
 		"x-queue: 1 message=26 envelope=42\n",
+		"hato-queue: 1 message=26 envelope=42 crc32c=1234567\n",   /* 7 digits */
+		"hato-queue: 1 message=26 envelope=42 crc32c=1234567A\n",  /* upper case */
+		"hato-queue: 1 message=26 envelope=42 crc32c=1234567g\n",  /* not hex */
+		"hato-queue: 1 message=26 envelope=42 crc32c=\n",          /* empty */
+		"hato-queue: 1 message=26 envelope=42 crc=12345678\n",     /* other key */
+		"hato-queue: 1 message=26 envelope=42 crc32c=12345678 \n", /* trailing space */
 	};
 	char text[256];
 	uint64_t len;
@@ -175,6 +183,60 @@ static void test_bad_trailers(void **state)
 	assert_int_equal(queue_msg_open(put("long.msg", text, 200), &len), -1);
 }
 
+/* With a checksum: written, read back, verified, and a changed octet caught. */
+static void test_checksum(void **state)
+{
+	struct strbuf b;
+	struct queue_trailer t;
+	uint32_t crc = crc32c(0, MSG ENV, strlen(MSG ENV));
+	char want[160];
+	int fd;
+
+	(void)state;
+	strbuf_init(&b);
+	strbuf_adds(&b, MSG ENV);
+	queue_msg_seal(&b, strlen(MSG), strlen(MSG), &crc);
+	snprintf(want, sizeof(want), MSG ENV "hato-queue: 1 message=26 envelope=42 crc32c=%08x\n",
+		 (unsigned)crc);
+	assert_string_equal(b.s, want);
+	fd = open(put("c.msg", b.s, b.len), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(queue_msg_trailer(fd, b.len, &t));
+	assert_true(t.has_crc);
+	assert_int_equal(t.crc, crc);
+	assert_int_equal(t.msglen, 26);
+	assert_int_equal(t.envlen, 42);
+	assert_true(queue_msg_verify(fd, &t));
+	close(fd);
+
+	/* one octet of the message changed: the trailer still parses, the check fails */
+	b.s[3] ^= 1;
+	fd = open(put("c.msg", b.s, b.len), O_RDONLY);
+	assert_true(queue_msg_trailer(fd, b.len, &t));
+	errno = 0;
+	assert_false(queue_msg_verify(fd, &t));
+	assert_int_equal(errno, EBADMSG);
+	close(fd);
+
+	/* a block of zeros where the envelope was (a crash before it reached the disk) */
+	b.s[3] ^= 1;
+	memset(b.s + 26, 0, 41); /* all but its final newline */
+	fd = open(put("c.msg", b.s, b.len), O_RDONLY);
+	assert_true(queue_msg_trailer(fd, b.len, &t));
+	assert_false(queue_msg_verify(fd, &t));
+	close(fd);
+	strbuf_free(&b);
+
+	/* without a checksum there is nothing to check */
+	whole(&b);
+	fd = open(put("n.msg", b.s, b.len), O_RDONLY);
+	assert_true(queue_msg_trailer(fd, b.len, &t));
+	assert_false(t.has_crc);
+	assert_true(queue_msg_verify(fd, &t));
+	close(fd);
+	strbuf_free(&b);
+}
+
 /* Removal: the message file first, then ID.env; a missing message is no error. */
 static void test_remove(void **state)
 {
@@ -198,6 +260,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seal_and_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_envelope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_trailers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
