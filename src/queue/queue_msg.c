@@ -90,8 +90,8 @@ bool queue_msg_trailer(int fd, uint64_t size, struct queue_trailer *t)
 	if (start == 0 && n == QUEUE_TRAILER_MAX)
 		goto bad; /* no line start within reach: not a trailer */
 	p = buf + start;
-	/* in the one form queue_msg_seal writes: no stray spaces */
-	if (buf[n - 2] == ' ' || strstr(p, "  ") != NULL)
+	/* in the one form queue_msg_seal writes: no NUL, no stray spaces */
+	if (memchr(p, '\0', n - 1 - start) != NULL || buf[n - 2] == ' ' || strstr(p, "  ") != NULL)
 		goto bad;
 	if (!take_number(&p, TRAILER_KEY, &version) || version != QUEUE_MSG_VERSION ||
 	    !take_number(&p, "message=", &t->msglen) || !take_number(&p, "envelope=", &t->envlen))

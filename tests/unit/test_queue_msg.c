@@ -164,6 +164,19 @@ static void test_bad_trailers(void **state)
 		assert_int_equal(queue_msg_open(path, &len), -1);
 		assert_int_equal(errno, EBADMSG);
 	}
+	/* a NUL in the trailer, which a C string would stop at */
+	{
+		static const char nul[] =
+			"hato-queue: 1 message=26 envelope=42\0 crc32c=12345678\n";
+		size_t n = strlen(MSG ENV);
+
+		memcpy(text, MSG ENV, n);
+		memcpy(text + n, nul, sizeof(nul) - 1);
+		errno = 0;
+		assert_int_equal(queue_msg_open(put("nul.msg", text, n + sizeof(nul) - 1), &len),
+				 -1);
+		assert_int_equal(errno, EBADMSG);
+	}
 	/* cut short, and grown: the lengths no longer add up */
 	{
 		struct strbuf b;
