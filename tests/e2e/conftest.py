@@ -17,18 +17,12 @@ import time
 import pytest
 
 from dnsserver import DnsServer, Zone  # noqa: F401 (for the tests, with the fixture below)
+from ports import free_port  # noqa: F401 (for the tests)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("HATO_BUILD", os.path.join(REPO, "build"))
 HATOD = os.path.join(BUILD, "hatod")
 HATO = os.path.join(BUILD, "hato")
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(host, port, timeout=10.0, proc=None):

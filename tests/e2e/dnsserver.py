@@ -22,6 +22,8 @@ import struct
 import subprocess
 import time
 
+from ports import free_port
+
 DNSMASQ = "/usr/sbin/dnsmasq"
 
 # How long start() waits for the first answer, and how often it tries a
@@ -71,21 +73,6 @@ class Zone:
         """Queries for domain and below are never answered."""
         self.broken_domains.append(domain)
         return self
-
-
-def _free_port():
-    """A port free on 127.0.0.1 for both UDP and TCP right now."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port for both UDP and TCP")
 
 
 def query(port, name, qtype, timeout=1.0, host="127.0.0.1"):
@@ -148,7 +135,7 @@ class DnsServer:
         self.blackhole.bind(("127.0.0.1", 0))
         self.write_config()
         for _ in range(START_ATTEMPTS):
-            self.port = _free_port()
+            self.port = free_port(udp=True)
             if self._start_on_port():
                 return self
         raise RuntimeError("dnsmasq did not start:\n" + self.logs())

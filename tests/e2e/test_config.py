@@ -178,9 +178,7 @@ def test_hato_refuses_bad_config(testdir):
 
 
 def free_port6():
-    with socket.socket(socket.AF_INET6) as s:
-        s.bind(("::1", 0))
-        return s.getsockname()[1]
+    return free_port("::1")
 
 
 def have_ipv6():
