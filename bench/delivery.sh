@@ -429,7 +429,7 @@ chmod 0755 "$WORK"
 fstype=$(df --output=fstype "$WORK" | tail -n 1)
 say "$(nproc) cores, $(uname -sr), temp dir $WORK on $fstype, $("$POSTCONF" -d -h mail_version 2>/dev/null | sed 's/^/postfix /')"
 say "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-[[ $fstype == tmpfs ]] && say "warning: $WORK is on tmpfs: fsync costs nothing there"
+fs_notes "$WORK"
 
 for t in $TARGETS; do
 	case $t in

@@ -83,3 +83,21 @@ count_tree() {
 	done
 	echo "$n"
 }
+
+# Warn about what the file system under $1 does to fsync'ed creates: tmpfs
+# makes fsync free; ext4 without a journal makes every new file scan the
+# inodes freed in the last minutes (ext4's recently_deleted), so a run soon
+# after many deletions (an earlier run, the tests) is slower.
+fs_notes() {
+	local dir=$1 fstype dev
+	fstype=$(df --output=fstype "$dir" | tail -n 1)
+	if [[ $fstype == tmpfs ]]; then
+		say "warning: $dir is on tmpfs: fsync costs nothing there, hatod will look faster than on disk"
+	elif [[ $fstype == ext4 ]]; then
+		dev=$(basename "$(df --output=source "$dir" | tail -n 1)")
+		if [[ $(cat "/sys/fs/ext4/$dev/journal_task" 2>/dev/null) == "<none>" ]]; then
+			say "note: $dir is on ext4 without a journal: each new file scans the inodes freed in the last" \
+				"minutes, so a run soon after many deletions (an earlier run, the tests) is slower"
+		fi
+	fi
+}

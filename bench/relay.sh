@@ -646,7 +646,7 @@ start_watchdog
 open_tick
 fstype=$(df --output=fstype "$WORK" | tail -n 1)
 say "$(nproc) cores, $(uname -sr), temp dir $WORK on $fstype, $("$POSTCONF" -d -h mail_version 2>/dev/null | sed 's/^/postfix /')"
-[[ $fstype == tmpfs ]] && say "warning: $WORK is on tmpfs: fsync costs nothing there"
+fs_notes "$WORK"
 
 for t in $TARGETS; do
 	case $t in

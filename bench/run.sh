@@ -244,7 +244,7 @@ fi
 WORK=$(mktemp -d "$TMPBASE/hato-bench.XXXXXX")
 fstype=$(df --output=fstype "$WORK" | tail -n 1)
 say "$(nproc) cores, $(uname -sr), temp dir $WORK on $fstype"
-[[ $fstype == tmpfs ]] && say "warning: $WORK is on tmpfs: fsync costs nothing there, hatod will look faster than on disk"
+fs_notes "$WORK"
 
 for s in $SESSIONS; do
 	for t in $TARGETS; do
