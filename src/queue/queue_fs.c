@@ -474,8 +474,9 @@ void queue_commit(struct qfile *f, const struct envelope *e, queue_commit_cb cb,
 	*q->todo_tail = j;
 	q->todo_tail = &j->next;
 	q->inflight++;
-	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
+	/* after the unlock: a woken thread does not block on the lock we hold */
+	pthread_cond_signal(&q->cond);
 }
 
 /* Compare two names for qsort. */
