@@ -130,8 +130,9 @@ void workers_submit(struct workers *w, void (*work)(void *), void (*done)(void *
 	*w->todo_tail = j;
 	w->todo_tail = &j->next;
 	w->pending++;
-	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+	/* after the unlock: a woken thread does not block on the lock we hold */
+	pthread_cond_signal(&w->cond);
 }
 
 /* See worker.h. */
