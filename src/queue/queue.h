@@ -37,7 +37,9 @@
 struct event_base;
 struct queue;
 
-#define QFILE_BUFSIZE 65536 /* messages up to this size are written by a commit thread */
+/* Messages up to this size stay in memory until their end and are written
+ * by a commit thread straight into queue/; larger ones stream to incoming/. */
+#define QFILE_BUFSIZE 65536
 
 /* A message file being written in incoming/. */
 struct qfile {

@@ -36,8 +36,8 @@
 
 #include "crc32c.h"
 #include "durable.h"
-#include "queue_msg.h"
 #include "log.h"
+#include "queue_msg.h"
 #include "util.h"
 
 #define COMMIT_BATCH_MAX 256

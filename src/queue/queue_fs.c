@@ -370,12 +370,11 @@ bool queue_has_space(struct queue *q, uint64_t need, uint64_t reserve)
 }
 
 /*
- * Create incoming/ID.msg.  O_EXCL: an ID collision (which the ID scheme
- * rules out) fails the message instead of overwriting another.  Runs on a
- * commit thread for messages that fit the buffer, on the loop only for
- * messages larger than that.
+ * Create incoming/ID.msg for a message larger than the buffer, on the loop.
+ * O_EXCL: an ID collision (which the ID scheme rules out) fails the message
+ * instead of overwriting another.
  */
-int queue_create_msg(struct queue *q, const char *id)
+static int queue_create_msg(struct queue *q, const char *id)
 {
 	char name[QUEUE_ID_LEN + 8], *path;
 	int fd;

@@ -53,7 +53,6 @@ struct queue {
 	struct event *wake_ev;
 };
 
-int queue_create_msg(struct queue *q, const char *id);
 bool queue_commit_start(struct queue *q, struct event_base *base, unsigned threads);
 void queue_commit_stop(struct queue *q);
 
