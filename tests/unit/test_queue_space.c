@@ -51,6 +51,8 @@ static int teardown(void **state)
 	char path[128];
 
 	queue_close(f->q);
+	snprintf(path, sizeof(path), "%s/shutdown.clean", f->dir); /* queue_close's mark */
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/incoming", f->dir);
 	rmdir(path);
 	snprintf(path, sizeof(path), "%s/queue", f->dir);
