@@ -86,49 +86,6 @@ is_root=false
 PIDS=()
 WORK=""
 
-# True while pid $1 exists and is not a zombie (a daemonized Postfix master
-# is not our child: whoever reaps it, we must not wait on its corpse).
-alive() {
-	local st
-	kill -0 "$1" 2>/dev/null || return 1
-	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ $st != Z ]]
-}
-
-# Stop one process we started: TERM, up to 10 s, then KILL.
-stop_pid() {
-	local pid=$1 i
-	alive "$pid" || {
-		wait "$pid" 2>/dev/null || true
-		return 0
-	}
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	if alive "$pid"; then
-		say "pid $pid did not stop after TERM within 10 s: KILL"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-# Forget a pid that is gone (so a reused pid is never hit).
-forget() {
-	local pid=$1 keep=() p
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$pid" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-# Stop a process we started and forget it.
-stop_ours() {
-	stop_pid "$1"
-	forget "$1"
-}
-
 # A Postfix master started by `postfix start` whose pid we may not have
 # recorded yet (a signal right after the start): found by its pid file, and
 # stopped only when it really is a Postfix master working in our spool.
@@ -137,10 +94,7 @@ stop_postfix_leftover() {
 	local spool=$PF_SPOOL pid
 	PF_SPOOL=""
 	[[ -n $spool ]] || return 0
-	pid=$(tr -d ' \n' <"$spool/pid/master.pid" 2>/dev/null || true)
-	[[ $pid =~ ^[0-9]+$ ]] || return 0
-	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */postfix/master ]] || return 0
-	[[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$(realpath "$spool")" ]] || return 0
+	pid=$(postfix_master_of "$spool") || return 0
 	stop_pid "$pid"
 }
 
@@ -150,39 +104,15 @@ cleanup() {
 		stop_pid "${PIDS[i]}"
 	done
 	stop_postfix_leftover
-	if [[ -n $WORK && -d $WORK ]]; then
-		if [[ $KEEP == 1 ]]; then
-			say "kept $WORK"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
+	remove_work
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# --- Postfix (as bench/run.sh installs it) ----------------------------------
-
-
 
 # --- helpers --------------------------------------------------------------
 
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
-
-
-
-# Regular files directly in each existing directory given.
-count_files() {
-	local d n=0 c
-	for d in "$@"; do
-		[[ -d $d ]] || continue
-		c=$(find "$d" -mindepth 1 -maxdepth 1 -type f -printf . | wc -c)
-		n=$((n + c))
-	done
-	echo "$n"
-}
-
 
 now() { date +%s.%N; }
 
@@ -215,7 +145,7 @@ run() {
 	sent_secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
 	say "$target: smtp-source done after ${sent_secs}s; waiting for delivery"
 	while :; do
-		delivered=$(count_files "$maildir/new")
+		delivered=$(count_tree "$maildir/new")
 		queued=$(count_tree "${queue_dirs[@]}")
 		if [[ $delivered -ge $MESSAGES && $queued -eq 0 ]]; then
 			t1=$(now)
@@ -239,8 +169,8 @@ run() {
 	# Let anything still running settle, then count again: nothing more may
 	# appear (duplicates), nothing may linger in tmp/ or cur/.
 	sleep 0.5
-	delivered=$(count_files "$maildir/new")
-	left=$(count_files "$maildir/tmp" "$maildir/cur")
+	delivered=$(count_tree "$maildir/new")
+	left=$(count_tree "$maildir/tmp" "$maildir/cur")
 	if [[ $delivered -ne $MESSAGES || $left -ne 0 ]]; then
 		say "$target: MISMATCH: $delivered files in new/, $left in tmp/+cur/, $MESSAGES messages sent"
 		FAILED=1
@@ -296,7 +226,7 @@ bench_hatod() {
 # --- Postfix --------------------------------------------------------------
 
 bench_postfix() {
-	local dir=$WORK/postfix port pid conf log warns vuid vgid i
+	local dir=$WORK/postfix port pid conf log warns vuid vgid
 	$is_root || die "the postfix target needs root (or BENCH_TARGETS=hatod)"
 	getent passwd postfix >/dev/null || die "no user postfix (is the postfix package installed?)"
 	getent group postdrop >/dev/null || die "no group postdrop (is the postfix package installed?)"
@@ -315,87 +245,22 @@ bench_postfix() {
 	# Every name at localhost is the one Maildir vmail/bench/ (trailing "/":
 	# Maildir), as user nobody.  mydestination is empty so that localhost is
 	# a virtual mailbox domain only.
-	cat >"$conf/main.cf" <<-EOF
-		compatibility_level = 3.6
-		queue_directory = $dir/spool
-		data_directory = $dir/data
-		mail_owner = postfix
-		setgid_group = postdrop
-		myhostname = bench.localdomain
-		mydomain = localdomain
-		myorigin = \$myhostname
-		mydestination =
-		inet_interfaces = 127.0.0.1
-		inet_protocols = ipv4
-		mynetworks = 127.0.0.0/8
-		relay_domains =
-		alias_maps =
-		alias_database =
-		biff = no
-		maillog_file = $log
-		maillog_file_prefixes = $dir
-		virtual_mailbox_domains = localhost
-		virtual_mailbox_base = $dir/vmail
-		virtual_mailbox_maps = static:$RCPT_USER/
-		virtual_uid_maps = static:$vuid
-		virtual_gid_maps = static:$vgid
-	EOF
-	# The services of Debian's master.cf.proto that plain SMTP in and
-	# virtual(8) out need, none chrooted; smtpd only on our port.
-	cat >"$conf/master.cf" <<-EOF
-		127.0.0.1:$port inet n - n - - smtpd
-		pickup    unix  n       -       n       60      1       pickup
-		cleanup   unix  n       -       n       -       0       cleanup
-		qmgr      unix  n       -       n       300     1       qmgr
-		rewrite   unix  -       -       n       -       -       trivial-rewrite
-		bounce    unix  -       -       n       -       0       bounce
-		defer     unix  -       -       n       -       0       bounce
-		trace     unix  -       -       n       -       0       bounce
-		verify    unix  -       -       n       -       1       verify
-		flush     unix  n       -       n       1000?   0       flush
-		proxymap  unix  -       -       n       -       -       proxymap
-		proxywrite unix -       -       n       -       1       proxymap
-		smtp      unix  -       -       n       -       -       smtp
-		relay     unix  -       -       n       -       -       smtp
-		showq     unix  n       -       n       -       -       showq
-		error     unix  -       -       n       -       -       error
-		retry     unix  -       -       n       -       -       error
-		discard   unix  -       -       n       -       -       discard
-		local     unix  -       n       n       -       -       local
-		virtual   unix  -       n       n       -       -       virtual
-		lmtp      unix  -       -       n       -       -       lmtp
-		anvil     unix  -       -       n       -       1       anvil
-		scache    unix  -       -       n       -       1       scache
-		postlog   unix-dgram n  -       n       -       1       postlogd
-	EOF
-	local out
-	if ! out=$("$POSTCONF" -c "$conf" -n 2>&1) || grep -qiE 'warning|fatal|error' <<<"$out"; then
-		printf '%s\n' "$out" | sed 's/^/  | /' >&2
-		die "postconf -c $conf complains (above)"
-	fi
-	# postfix(1) reports to maillog_file, and to stderr only when it is a tty.
-	if ! out=$("$POSTFIX" -c "$conf" check 2>&1); then
-		printf '%s\n' "$out" | sed 's/^/  | /' >&2
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		die "postfix -c $conf check failed (above)"
-	fi
-	[[ -z $out ]] || printf '%s\n' "$out" | sed 's/^/  postfix check: /'
-	PF_SPOOL=$dir/spool
-	if ! out=$("$POSTFIX" -c "$conf" start 2>&1); then
-		printf '%s\n' "$out" | sed 's/^/  | /' >&2
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		die "postfix -c $conf start failed (above)"
-	fi
-	pid=""
-	for ((i = 0; i < 100; i++)); do
-		pid=$(tr -d ' \n' <"$dir/spool/pid/master.pid" 2>/dev/null || true)
-		[[ $pid =~ ^[0-9]+$ ]] && alive "$pid" && break
-		pid=""
-		sleep 0.1
-	done
-	[[ -n $pid ]] || die "no Postfix master pid in $dir/spool/pid/master.pid"
-	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */postfix/* ]] ||
-		die "pid $pid from $dir/spool/pid/master.pid is not a Postfix master"
+	{
+		postfix_main_cf "$dir" "$log"
+		cat <<-EOF
+			virtual_mailbox_domains = localhost
+			virtual_mailbox_base = $dir/vmail
+			virtual_mailbox_maps = static:$RCPT_USER/
+			virtual_uid_maps = static:$vuid
+			virtual_gid_maps = static:$vgid
+		EOF
+	} >"$conf/main.cf"
+	# the services SMTP needs, and virtual(8) and lmtp(8) as Debian has them
+	postfix_master_cf "$port" \
+		"virtual   unix  -       n       n       -       -       virtual" \
+		"lmtp      unix  -       -       n       -       -       lmtp" >"$conf/master.cf"
+	postfix_start "$conf" "$log" "$dir/spool"
+	pid=$PF_PID
 	PIDS+=("$pid")
 	if ! wait_port "$pid" "$port"; then
 		tail -n 20 "$log" | sed 's/^/  | /' >&2

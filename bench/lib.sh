@@ -1,7 +1,68 @@
 # bench/lib.sh - helpers the benchmark scripts share; sourced, not run.
+# shellcheck shell=bash disable=SC2034,SC2153,SC2154 # the sourcing script shares its globals
 #
-# The sourcing script defines say, die, alive, stop_pid, is_root, TMPBASE
-# and PY before it calls these.
+# The sourcing script defines say, die, is_root, TMPBASE and PY, and keeps
+# PIDS (the processes it started), WORK and KEEP, before it calls these.
+
+# --- processes we started --------------------------------------------------
+
+# True while pid $1 exists and is not a zombie (a daemonized Postfix master
+# is not our child: whoever reaps it, we must not wait on its corpse).
+# Builtins only: poll loops call it often, and forks would cost CPU that
+# the targets need.
+alive() {
+	local st
+	{ IFS= read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) } # the command name may hold spaces and parentheses
+	[[ ${st:0:1} != Z ]]
+}
+
+# Stop one process we started: TERM, up to 10 s, then KILL.
+stop_pid() {
+	local pid=$1 i
+	alive "$pid" || {
+		wait "$pid" 2>/dev/null || true
+		return 0
+	}
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	if alive "$pid"; then
+		say "pid $pid did not stop after TERM within 10 s: KILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# Forget a pid that is gone (so a reused pid is never hit).
+forget() {
+	local pid=$1 keep=() p
+	for p in "${PIDS[@]}"; do
+		[[ $p == "$pid" ]] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# Stop a process we started and forget it.
+stop_ours() {
+	stop_pid "$1"
+	forget "$1"
+}
+
+# Remove the temp dir WORK, or with BENCH_KEEP=1 say where it is.
+remove_work() {
+	if [[ -n $WORK && -d $WORK ]]; then
+		if [[ $KEEP == 1 ]]; then
+			say "kept $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+}
+
+# --- Postfix ---------------------------------------------------------------
 
 # Postfix master processes running now, one PID a line.
 postfix_masters() {
@@ -54,6 +115,112 @@ install_postfix() {
 		fi
 	done
 }
+
+# The pid of the Postfix master working in spool $1, from its pid file, if it
+# runs (checked by its executable and its working directory, which master(8)
+# sets to the queue directory).
+postfix_master_of() {
+	local spool=$1 pid
+	pid=$(tr -d ' \n' <"$spool/pid/master.pid" 2>/dev/null || true)
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */postfix/*master ]] || return 1
+	[[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$(realpath "$spool")" ]] || return 1
+	echo "$pid"
+}
+
+# The main.cf settings every private Postfix instance here has: its own
+# spool, data directory and log under $1 ($2: the log file), loopback only,
+# no local aliases, no local domains.  The caller appends its own.
+postfix_main_cf() {
+	local dir=$1 log=$2
+	cat <<-EOF
+		compatibility_level = 3.6
+		queue_directory = $dir/spool
+		data_directory = $dir/data
+		mail_owner = postfix
+		setgid_group = postdrop
+		myhostname = bench.localdomain
+		mydomain = localdomain
+		myorigin = \$myhostname
+		mydestination =
+		relay_domains =
+		inet_interfaces = 127.0.0.1
+		inet_protocols = ipv4
+		mynetworks = 127.0.0.0/8
+		alias_maps =
+		alias_database =
+		biff = no
+		maillog_file = $log
+		maillog_file_prefixes = $dir
+	EOF
+}
+
+# The services of Debian's master.cf.proto that SMTP in and SMTP out need,
+# none chrooted, smtpd only on 127.0.0.1:$1; then the lines given after it
+# (more services).
+postfix_master_cf() {
+	local port=$1 line
+	shift
+	cat <<-EOF
+		127.0.0.1:$port inet n - n - - smtpd
+		pickup    unix  n       -       n       60      1       pickup
+		cleanup   unix  n       -       n       -       0       cleanup
+		qmgr      unix  n       -       n       300     1       qmgr
+		rewrite   unix  -       -       n       -       -       trivial-rewrite
+		bounce    unix  -       -       n       -       0       bounce
+		defer     unix  -       -       n       -       0       bounce
+		trace     unix  -       -       n       -       0       bounce
+		verify    unix  -       -       n       -       1       verify
+		flush     unix  n       -       n       1000?   0       flush
+		proxymap  unix  -       -       n       -       -       proxymap
+		proxywrite unix -       -       n       -       1       proxymap
+		smtp      unix  -       -       n       -       -       smtp
+		relay     unix  -       -       n       -       -       smtp
+		showq     unix  n       -       n       -       -       showq
+		error     unix  -       -       n       -       -       error
+		retry     unix  -       -       n       -       -       error
+		discard   unix  -       -       n       -       -       discard
+		local     unix  -       n       n       -       -       local
+		anvil     unix  -       -       n       -       1       anvil
+		scache    unix  -       -       n       -       1       scache
+		postlog   unix-dgram n  -       n       -       1       postlogd
+	EOF
+	for line in "$@"; do
+		printf '%s\n' "$line"
+	done
+}
+
+# Check the instance configured in $1 (postconf, postfix check; $2 its log)
+# and start it, setting PF_SPOOL to $3, its spool, first: from then on the
+# caller's cleanup can stop whatever master works there.  Sets PF_PID to
+# the master's pid once it runs; dies on any failure.
+postfix_start() {
+	local conf=$1 log=$2 spool=$3 out i
+	if ! out=$("$POSTCONF" -c "$conf" -n 2>&1) || grep -qiE 'warning|fatal|error' <<<"$out"; then
+		printf '%s\n' "$out" | sed 's/^/  | /' >&2
+		die "postconf -c $conf complains (above)"
+	fi
+	# postfix(1) reports to maillog_file, and to stderr only when it is a tty.
+	if ! out=$("$POSTFIX" -c "$conf" check 2>&1); then
+		printf '%s\n' "$out" | sed 's/^/  | /' >&2
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		die "postfix -c $conf check failed (above)"
+	fi
+	[[ -z $out ]] || printf '%s\n' "$out" | sed 's/^/  postfix check: /'
+	PF_SPOOL=$spool
+	if ! out=$("$POSTFIX" -c "$conf" start 2>&1); then
+		printf '%s\n' "$out" | sed 's/^/  | /' >&2
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		die "postfix -c $conf start failed (above)"
+	fi
+	for ((i = 0; i < 100; i++)); do
+		PF_PID=$(postfix_master_of "$spool") && return 0
+		sleep 0.1
+	done
+	die "no running Postfix master for $spool (pid/master.pid)"
+}
+
+# --- ports, counts, file systems ------------------------------------------
 
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() {

@@ -105,17 +105,6 @@ PIDS=()
 WORK=""
 WATCHDOG=""
 
-# True while pid $1 exists and is not a zombie (a daemonized Postfix master
-# is not our child: whoever reaps it, we must not wait on its corpse).
-# Builtins only: the poll loop below calls it often, and forks would cost
-# CPU that the targets need.
-alive() {
-	local st
-	{ IFS= read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
-	st=${st##*) } # the command name may hold spaces and parentheses
-	[[ ${st:0:1} != Z ]]
-}
-
 # The start time of pid $1 (field 22 of /proc/PID/stat): with the pid, it
 # names one process even after the pid is reused.
 start_time() {
@@ -127,58 +116,12 @@ start_time() {
 	echo "${20}"
 }
 
-# Stop one process we started: TERM, up to 10 s, then KILL.
-stop_pid() {
-	local pid=$1 i
-	alive "$pid" || {
-		wait "$pid" 2>/dev/null || true
-		return 0
-	}
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	if alive "$pid"; then
-		say "pid $pid did not stop after TERM within 10 s: KILL"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
 # Record a process we started, for the EXIT trap and for the watchdog.
 track() {
 	local pid=$1 st
 	PIDS+=("$pid")
 	st=$(start_time "$pid") || return 0
 	echo "$pid $st" >>"$WORK/pids"
-}
-
-# Forget a pid that is gone (so a reused pid is never hit).
-forget() {
-	local pid=$1 keep=() p
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$pid" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
-# Stop a process we started and forget it.
-stop_ours() {
-	stop_pid "$1"
-	forget "$1"
-}
-
-# The pid of the Postfix master working in spool $1, from its pid file, if it
-# runs (checked by its executable and its working directory, which master(8)
-# sets to the queue directory).
-postfix_master_of() {
-	local spool=$1 pid
-	pid=$(tr -d ' \n' <"$spool/pid/master.pid" 2>/dev/null || true)
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	[[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */postfix/*master ]] || return 1
-	[[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$(realpath "$spool")" ]] || return 1
-	echo "$pid"
 }
 
 # Pids of the processes whose working directory is spool $1: a Postfix
@@ -227,13 +170,7 @@ cleanup() {
 		kill -TERM "$WATCHDOG" 2>/dev/null || true
 		wait "$WATCHDOG" 2>/dev/null || true
 	fi
-	if [[ -n $WORK && -d $WORK ]]; then
-		if [[ $KEEP == 1 ]]; then
-			say "kept $WORK"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
+	remove_work
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -282,17 +219,10 @@ start_watchdog() {
 	WATCHDOG=$!
 }
 
-# --- Postfix (as bench/run.sh installs it) ----------------------------------
-
-
-
 # --- helpers --------------------------------------------------------------
 
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
-
-
-
 
 # The time in seconds, with microseconds, without a fork.
 now() { NOW=${EPOCHREALTIME/,/.}; }
@@ -515,7 +445,7 @@ bench_hatod() {
 }
 
 bench_postfix() {
-	local dir=$WORK/postfix port pid conf log warns sent out i
+	local dir=$WORK/postfix port pid conf log warns sent
 	$is_root || die "the postfix target needs root (or BENCH_TARGETS=hatod)"
 	getent passwd postfix >/dev/null || die "no user postfix (is the postfix package installed?)"
 	getent group postdrop >/dev/null || die "no group postdrop (is the postfix package installed?)"
@@ -531,83 +461,21 @@ bench_postfix() {
 	# No local delivery at all (mydestination and local_recipient_maps empty):
 	# every recipient is remote, and clients in mynetworks may relay to the
 	# relayhost, the sink.
-	cat >"$conf/main.cf" <<-EOF
-		compatibility_level = 3.6
-		queue_directory = $dir/spool
-		data_directory = $dir/data
-		mail_owner = postfix
-		setgid_group = postdrop
-		myhostname = bench.localdomain
-		mydomain = localdomain
-		myorigin = \$myhostname
-		mydestination =
-		local_recipient_maps =
-		relay_domains =
-		relayhost = [127.0.0.1]:$SINK_PORT
-		inet_interfaces = 127.0.0.1
-		inet_protocols = ipv4
-		mynetworks = 127.0.0.0/8
-		alias_maps =
-		alias_database =
-		biff = no
-		smtp_tls_security_level = none
-		smtpd_tls_security_level = none
-		default_destination_concurrency_limit = $CONCURRENCY
-		maillog_file = $log
-		maillog_file_prefixes = $dir
-	EOF
-	# The services of Debian's master.cf.proto that SMTP in and SMTP out need,
-	# none chrooted; smtpd only on our port.
-	cat >"$conf/master.cf" <<-EOF
-		127.0.0.1:$port inet n - n - - smtpd
-		pickup    unix  n       -       n       60      1       pickup
-		cleanup   unix  n       -       n       -       0       cleanup
-		qmgr      unix  n       -       n       300     1       qmgr
-		rewrite   unix  -       -       n       -       -       trivial-rewrite
-		bounce    unix  -       -       n       -       0       bounce
-		defer     unix  -       -       n       -       0       bounce
-		trace     unix  -       -       n       -       0       bounce
-		verify    unix  -       -       n       -       1       verify
-		flush     unix  n       -       n       1000?   0       flush
-		proxymap  unix  -       -       n       -       -       proxymap
-		proxywrite unix -       -       n       -       1       proxymap
-		smtp      unix  -       -       n       -       -       smtp
-		relay     unix  -       -       n       -       -       smtp
-		showq     unix  n       -       n       -       -       showq
-		error     unix  -       -       n       -       -       error
-		retry     unix  -       -       n       -       -       error
-		discard   unix  -       -       n       -       -       discard
-		local     unix  -       n       n       -       -       local
-		anvil     unix  -       -       n       -       1       anvil
-		scache    unix  -       -       n       -       1       scache
-		postlog   unix-dgram n  -       n       -       1       postlogd
-	EOF
-	if ! out=$("$POSTCONF" -c "$conf" -n 2>&1) || grep -qiE 'warning|fatal|error' <<<"$out"; then
-		printf '%s\n' "$out" | sed 's/^/  | /' >&2
-		die "postconf -c $conf complains (above)"
-	fi
-	# postfix(1) reports to maillog_file, and to stderr only when it is a tty.
-	if ! out=$("$POSTFIX" -c "$conf" check 2>&1); then
-		printf '%s\n' "$out" | sed 's/^/  | /' >&2
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		die "postfix -c $conf check failed (above)"
-	fi
-	[[ -z $out ]] || printf '%s\n' "$out" | sed 's/^/  postfix check: /'
+	{
+		postfix_main_cf "$dir" "$log"
+		cat <<-EOF
+			local_recipient_maps =
+			relayhost = [127.0.0.1]:$SINK_PORT
+			smtp_tls_security_level = none
+			smtpd_tls_security_level = none
+			default_destination_concurrency_limit = $CONCURRENCY
+		EOF
+	} >"$conf/main.cf"
+	postfix_master_cf "$port" >"$conf/master.cf"
 	# From here on the EXIT trap (and the watchdog) stop whatever master
 	# works in this spool, even one whose pid we have not read yet.
-	PF_SPOOL=$dir/spool
-	if ! out=$("$POSTFIX" -c "$conf" start 2>&1); then
-		printf '%s\n' "$out" | sed 's/^/  | /' >&2
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		die "postfix -c $conf start failed (above)"
-	fi
-	pid=""
-	for ((i = 0; i < 100; i++)); do
-		pid=$(postfix_master_of "$PF_SPOOL") && break
-		pid=""
-		sleep 0.1
-	done
-	[[ -n $pid ]] || die "no running Postfix master for $PF_SPOOL (pid/master.pid)"
+	postfix_start "$conf" "$log" "$dir/spool"
+	pid=$PF_PID
 	track "$pid"
 	if ! wait_port "$pid" "$port"; then
 		tail -n 20 "$log" | sed 's/^/  | /' >&2

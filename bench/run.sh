@@ -73,71 +73,20 @@ is_root=false
 PIDS=()
 WORK=""
 
-# Stop one process we started: TERM, up to 10 s, then KILL.  Returns its
-# exit status when it was still ours to reap.
-stop_pid() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		say "pid $pid did not stop after TERM within 10 s: KILL"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-# Stop a process we started and forget it (so a reused pid is never hit).
-stop_ours() {
-	local pid=$1 keep=() p
-	stop_pid "$pid"
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$pid" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
 cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do
 		stop_pid "$pid"
 	done
-	if [[ -n $WORK && -d $WORK ]]; then
-		if [[ $KEEP == 1 ]]; then
-			say "kept $WORK"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
+	remove_work
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# --- Postfix's smtp-source and smtp-sink ----------------------------------
-
-
 
 # --- helpers --------------------------------------------------------------
 
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
-
-
-# Wait up to 10 s for pid $1 to accept connections on 127.0.0.1:$2.
-wait_port() {
-	local pid=$1 port=$2 i
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
 
 # Results, one line each: target sessions msgs seconds rate
 RESULTS=()

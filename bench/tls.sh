@@ -58,6 +58,9 @@
 # EXIT trap; installs nothing.
 set -euo pipefail
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+
 cd "$(dirname "$0")/.."
 
 MESSAGES=${BENCH_MESSAGES:-5000}
@@ -108,37 +111,14 @@ HATOD_PID=""
 WORK=""
 
 cleanup() {
-	local i
-	if [[ -n $HATOD_PID ]] && kill -0 "$HATOD_PID" 2>/dev/null; then
-		kill -TERM "$HATOD_PID" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$HATOD_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$HATOD_PID" 2>/dev/null; then
-			say "hatod pid $HATOD_PID did not stop after TERM within 10 s: KILL"
-			kill -KILL "$HATOD_PID" 2>/dev/null || true
-		fi
-		wait "$HATOD_PID" 2>/dev/null || true
-	fi
+	[[ -z $HATOD_PID ]] || stop_pid "$HATOD_PID"
 	HATOD_PID=""
-	if [[ -n $WORK && -d $WORK ]]; then
-		if [[ $KEEP == 1 ]]; then
-			say "kept $WORK"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
+	remove_work
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- helpers --------------------------------------------------------------
-
-# A TCP port on 127.0.0.1 that nobody listens on right now.
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # Wait up to 10 s for hatod to log that listener $1 listens on 127.0.0.1:$2.
 wait_listening() {
