@@ -56,15 +56,23 @@ static void put(const char *path, const char *text)
 	utimes(path, tv);
 }
 
-/* A temp file path in a fresh directory. */
+static char temp_dir[64], temp_file[96];
+
+/* A temp file path in a fresh directory, removed by remove_temp. */
 static const char *temp_path(void)
 {
-	static char dir[64], path[96];
+	strcpy(temp_dir, "/tmp/hato-fw-XXXXXX");
+	assert_non_null(mkdtemp(temp_dir));
+	snprintf(temp_file, sizeof(temp_file), "%s/file", temp_dir);
+	return temp_file;
+}
 
-	strcpy(dir, "/tmp/hato-fw-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/file", dir);
-	return path;
+/* Teardown: remove the file and the directory temp_path made. */
+static int remove_temp(void **state)
+{
+	(void)state;
+	unlink(temp_file);
+	return rmdir(temp_dir);
 }
 
 /* Load, unchanged refresh, changed refresh. */
@@ -135,9 +143,9 @@ static void test_limit_and_missing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_load_and_refresh),
-		cmocka_unit_test(test_bad_version_kept_out),
-		cmocka_unit_test(test_limit_and_missing),
+		cmocka_unit_test_teardown(test_load_and_refresh, remove_temp),
+		cmocka_unit_test_teardown(test_bad_version_kept_out, remove_temp),
+		cmocka_unit_test_teardown(test_limit_and_missing, remove_temp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
