@@ -81,8 +81,13 @@ static void set_aside(struct pickup *p, const char *name, const char *why)
 
 	drop_path(p, name, from, sizeof(from));
 	snprintf(to, sizeof(to), "%s/.bad-%s", p->srv->conf->maildrop_dir, name);
+	if (rename(from, to) != 0) {
+		log_warnx(
+			"event=pickup_refused file=%s error=\"%s\" action=none rename_error=\"%s\"",
+			from, why, strerror(errno));
+		return;
+	}
 	log_warnx("event=pickup_refused file=%s error=\"%s\" action=renamed to=%s", from, why, to);
-	rename(from, to);
 }
 
 /* The commit finished. */
