@@ -243,7 +243,7 @@ def test_sighup_is_harmless(hatod):
         time.sleep(0.2)
         assert hatod.proc.poll() is None
         assert c.cmd("NOOP") == "250 2.0.0 OK"
-    assert "signal=HUP" in hatod.logs()
+    hatod.wait_log("signal=HUP")
 
 
 def test_message_files_from_before_the_trailer_are_upgraded(make_hatod):

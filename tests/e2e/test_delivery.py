@@ -81,7 +81,7 @@ def test_picked_up_within_milliseconds(hatod):
     start = time.monotonic()
     send(hatod, ["bob@localhost"])
     wait_for(lambda: hatod.maildir("bob") != [], timeout=5)
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 3.0
 
 
 def test_null_sender_and_one_copy_per_recipient(hatod):

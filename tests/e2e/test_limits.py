@@ -237,7 +237,7 @@ def test_received_max_default_is_100(hatod):
 # ---------------------------------------------------------------- errors
 
 def test_error_limits_delay_then_hang_up(make_hatod):
-    h = make_hatod(limits={"errors_soft": "1", "errors_hard": "3", "error_delay_ms": "200"})
+    h = make_hatod(limits={"errors_soft": "1", "errors_hard": "3", "error_delay_ms": "600"})
     with RawSMTP(h.host, h.port) as c:
         t0 = time.monotonic()
         assert c.cmd("BOGUS 1") == "500 5.5.1 Command unrecognized"
@@ -250,8 +250,8 @@ def test_error_limits_delay_then_hang_up(make_hatod):
         assert c.reply() == "421 4.7.0 Too many errors, closing connection"
         assert c.eof()
     # errors 1 and 2 answered at once; over errors_soft the delay applies
-    assert t2 - t1 < 0.19, (t1 - t0, t2 - t1)
-    assert t3 - t2 >= 0.19, t3 - t2
+    assert t2 - t1 < 0.5, (t1 - t0, t2 - t1)
+    assert t3 - t2 >= 0.59, t3 - t2
 
 
 def test_good_commands_do_not_count_as_errors(make_hatod):
@@ -275,7 +275,7 @@ def test_command_timeout(make_hatod):
         assert c.reply() == "421 4.4.2 Timeout, closing connection"
         waited = time.monotonic() - t0
         assert c.eof()
-    assert 0.8 <= waited < 3.0, waited
+    assert 0.5 <= waited < 3.0, waited  # its timer started before our t0
 
 
 def test_command_timeout_in_transaction_discards_it(make_hatod):
@@ -295,7 +295,7 @@ def test_data_timeout(make_hatod):
         assert c.reply() == "421 4.4.2 Timeout, closing connection"
         waited = time.monotonic() - t0
         assert c.eof()
-    assert 0.8 <= waited < 3.0, waited
+    assert 0.5 <= waited < 3.0, waited
     assert h.queue_ids() == [] and h.incoming() == []
 
 
@@ -320,7 +320,7 @@ def test_data_total_timeout(make_hatod):
                 continue
         waited = time.monotonic() - t0
         assert got == "421 4.4.2 Timeout, closing connection"
-    assert 1.8 <= waited < 4.0, waited
+    assert 1.5 <= waited < 4.0, waited
     assert h.queue_ids() == [] and h.incoming() == []
 
 
