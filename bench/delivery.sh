@@ -86,24 +86,15 @@ is_root=false
 PIDS=()
 WORK=""
 
-# A Postfix master started by `postfix start` whose pid we may not have
-# recorded yet (a signal right after the start): found by its pid file, and
-# stopped only when it really is a Postfix master working in our spool.
-PF_SPOOL=""
-stop_postfix_leftover() {
-	local spool=$PF_SPOOL pid
-	PF_SPOOL=""
-	[[ -n $spool ]] || return 0
-	pid=$(postfix_master_of "$spool") || return 0
-	stop_pid "$pid"
-}
+PF_SPOOL="" # the private Postfix instance's spool while one may run
 
 cleanup() {
 	local i
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do # the client before the servers
 		stop_pid "${PIDS[i]}"
 	done
-	stop_postfix_leftover
+	stop_postfix "$PF_SPOOL"
+	PF_SPOOL=""
 	remove_work
 }
 trap cleanup EXIT
@@ -226,22 +217,16 @@ bench_hatod() {
 # --- Postfix --------------------------------------------------------------
 
 bench_postfix() {
-	local dir=$WORK/postfix port pid conf log warns vuid vgid
-	$is_root || die "the postfix target needs root (or BENCH_TARGETS=hatod)"
-	getent passwd postfix >/dev/null || die "no user postfix (is the postfix package installed?)"
-	getent group postdrop >/dev/null || die "no group postdrop (is the postfix package installed?)"
+	local dir=$WORK/postfix port pid conf log vuid vgid
 	vuid=$(id -u nobody)
 	vgid=$(id -g nobody)
 	port=$(free_port)
 	conf=$dir/conf
 	log=$dir/postfix.log
-	mkdir -p "$conf" "$dir/spool" "$dir/data" "$dir/vmail"
-	chmod 0755 "$WORK" "$dir" "$conf" "$dir/spool"
-	chown postfix "$dir/data"
-	chmod 0700 "$dir/data"
+	postfix_prepare "$dir"
+	mkdir -p "$dir/vmail"
 	chown "$vuid:$vgid" "$dir/vmail"
 	chmod 0700 "$dir/vmail"
-	: >"$log"
 	# Every name at localhost is the one Maildir vmail/bench/ (trailing "/":
 	# Maildir), as user nobody.  mydestination is empty so that localhost is
 	# a virtual mailbox domain only.
@@ -259,24 +244,14 @@ bench_postfix() {
 	postfix_master_cf "$port" \
 		"virtual   unix  -       n       n       -       -       virtual" \
 		"lmtp      unix  -       -       n       -       -       lmtp" >"$conf/master.cf"
-	postfix_start "$conf" "$log" "$dir/spool"
+	postfix_start "$conf" "$log" "$dir/spool" "$port"
 	pid=$PF_PID
 	PIDS+=("$pid")
-	if ! wait_port "$pid" "$port"; then
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		die "postfix did not start listening on 127.0.0.1:$port (log above)"
-	fi
-	say "postfix master pid $pid on 127.0.0.1:$port, config $conf"
 	run postfix "$port" "$pid" "$dir/vmail/$RCPT_USER" \
 		"$dir/spool/maildrop" "$dir/spool/incoming" "$dir/spool/active" \
 		"$dir/spool/deferred" "$dir/spool/hold" || true
-	stop_ours "$pid" # SIGTERM: master(8) stops its children and exits
-	PF_SPOOL=""
-	warns=$(grep -cE 'warning:|error:|fatal:|panic:|status=(deferred|bounced)' "$log" || true)
-	if [[ $warns -gt 0 ]]; then
-		say "postfix: $warns warning/error/deferral lines in its log; the last ones:"
-		grep -E 'warning:|error:|fatal:|panic:|status=(deferred|bounced)' "$log" | tail -n 10 | sed 's/^/  | /'
-	fi
+	postfix_stop_report "$log" 'warning:|error:|fatal:|panic:|status=(deferred|bounced)' \
+		warning/error/deferral
 }
 
 # --- main -----------------------------------------------------------------

@@ -128,6 +128,50 @@ postfix_master_of() {
 	echo "$pid"
 }
 
+# Pids of the processes whose working directory is spool $1: a Postfix
+# instance's daemons all chdir to its queue directory.
+postfix_procs_in() {
+	local spool
+	spool=$(realpath "$1" 2>/dev/null) || return 0
+	find /proc -mindepth 2 -maxdepth 2 -name cwd -lname "$spool" 2>/dev/null | cut -d/ -f3
+	return 0
+}
+
+# Stop the private Postfix instance in spool $1: its master (which stops its
+# children), then, after up to 10 s, any of its daemons still there.
+stop_postfix() {
+	local spool=$1 pid left i
+	[[ -n $spool && -d $spool ]] || return 0
+	if pid=$(postfix_master_of "$spool"); then
+		stop_pid "$pid"
+		forget "$pid"
+	fi
+	for ((i = 0; i < 100; i++)); do
+		left=$(postfix_procs_in "$spool")
+		[[ -z $left ]] && return 0
+		sleep 0.1
+	done
+	say "postfix processes still in $spool after its master stopped: ${left//$'\n'/ }; TERM"
+	for pid in $left; do
+		stop_pid "$pid"
+	done
+}
+
+# Make the directories of a private Postfix instance under $1: conf/,
+# spool/, data/ (Postfix's own) and an empty postfix.log; dies unless we are
+# root and the package's user and group exist.
+postfix_prepare() {
+	local dir=$1
+	$is_root || die "the postfix target needs root (or leave it out of BENCH_TARGETS)"
+	getent passwd postfix >/dev/null || die "no user postfix (is the postfix package installed?)"
+	getent group postdrop >/dev/null || die "no group postdrop (is the postfix package installed?)"
+	mkdir -p "$dir/conf" "$dir/spool" "$dir/data"
+	chmod 0755 "$WORK" "$dir" "$dir/conf" "$dir/spool"
+	chown postfix "$dir/data"
+	chmod 0700 "$dir/data"
+	: >"$dir/postfix.log"
+}
+
 # The main.cf settings every private Postfix instance here has: its own
 # spool, data directory and log under $1 ($2: the log file), loopback only,
 # no local aliases, no local domains.  The caller appends its own.
@@ -193,9 +237,10 @@ postfix_master_cf() {
 # Check the instance configured in $1 (postconf, postfix check; $2 its log)
 # and start it, setting PF_SPOOL to $3, its spool, first: from then on the
 # caller's cleanup can stop whatever master works there.  Sets PF_PID to
-# the master's pid once it runs; dies on any failure.
+# the master's pid once it runs, and returns once it listens on port $4;
+# dies on any failure.
 postfix_start() {
-	local conf=$1 log=$2 spool=$3 out i
+	local conf=$1 log=$2 spool=$3 port=$4 out i
 	if ! out=$("$POSTCONF" -c "$conf" -n 2>&1) || grep -qiE 'warning|fatal|error' <<<"$out"; then
 		printf '%s\n' "$out" | sed 's/^/  | /' >&2
 		die "postconf -c $conf complains (above)"
@@ -213,11 +258,29 @@ postfix_start() {
 		tail -n 20 "$log" | sed 's/^/  | /' >&2
 		die "postfix -c $conf start failed (above)"
 	fi
-	for ((i = 0; i < 100; i++)); do
-		PF_PID=$(postfix_master_of "$spool") && return 0
+	for ((i = 0; ; i++)); do
+		PF_PID=$(postfix_master_of "$spool") && break
+		((i < 100)) || die "no running Postfix master for $spool (pid/master.pid)"
 		sleep 0.1
 	done
-	die "no running Postfix master for $spool (pid/master.pid)"
+	if ! wait_port "$PF_PID" "$port"; then
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		die "postfix did not start listening on 127.0.0.1:$port (log above)"
+	fi
+	say "postfix master pid $PF_PID on 127.0.0.1:$port, config $conf"
+}
+
+# Stop the instance postfix_start started, then show how many lines of its
+# log ($1) match the extended regex $2 ($3 names them), and the last ones.
+postfix_stop_report() {
+	local log=$1 pattern=$2 what=$3 n
+	stop_postfix "$PF_SPOOL" # SIGTERM to master(8): it stops its children and exits
+	PF_SPOOL=""
+	n=$(grep -cE "$pattern" "$log" || true)
+	if [[ $n -gt 0 ]]; then
+		say "postfix: $n $what lines in its log; the last ones:"
+		grep -E "$pattern" "$log" | tail -n 10 | sed 's/^/  | /'
+	fi
 }
 
 # --- ports, counts, file systems ------------------------------------------

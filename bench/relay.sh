@@ -124,35 +124,6 @@ track() {
 	echo "$pid $st" >>"$WORK/pids"
 }
 
-# Pids of the processes whose working directory is spool $1: a Postfix
-# instance's daemons all chdir to its queue directory.
-postfix_procs_in() {
-	local spool
-	spool=$(realpath "$1" 2>/dev/null) || return 0
-	find /proc -mindepth 2 -maxdepth 2 -name cwd -lname "$spool" 2>/dev/null | cut -d/ -f3
-	return 0
-}
-
-# Stop the private Postfix instance in spool $1: its master (which stops its
-# children), then, after up to 10 s, any of its daemons still there.
-stop_postfix() {
-	local spool=$1 pid left i
-	[[ -n $spool && -d $spool ]] || return 0
-	if pid=$(postfix_master_of "$spool"); then
-		stop_pid "$pid"
-		forget "$pid"
-	fi
-	for ((i = 0; i < 100; i++)); do
-		left=$(postfix_procs_in "$spool")
-		[[ -z $left ]] && return 0
-		sleep 0.1
-	done
-	say "postfix processes still in $spool after its master stopped: ${left//$'\n'/ }; TERM"
-	for pid in $left; do
-		stop_pid "$pid"
-	done
-}
-
 PF_SPOOL=""
 
 cleanup() {
@@ -445,19 +416,12 @@ bench_hatod() {
 }
 
 bench_postfix() {
-	local dir=$WORK/postfix port pid conf log warns sent
-	$is_root || die "the postfix target needs root (or BENCH_TARGETS=hatod)"
-	getent passwd postfix >/dev/null || die "no user postfix (is the postfix package installed?)"
-	getent group postdrop >/dev/null || die "no group postdrop (is the postfix package installed?)"
+	local dir=$WORK/postfix port pid conf log sent
 	start_sink postfix
 	port=$(free_port)
 	conf=$dir/conf
 	log=$dir/postfix.log
-	mkdir -p "$conf" "$dir/spool" "$dir/data"
-	chmod 0755 "$WORK" "$dir" "$conf" "$dir/spool"
-	chown postfix "$dir/data"
-	chmod 0700 "$dir/data"
-	: >"$log"
+	postfix_prepare "$dir"
 	# No local delivery at all (mydestination and local_recipient_maps empty):
 	# every recipient is remote, and clients in mynetworks may relay to the
 	# relayhost, the sink.
@@ -474,27 +438,17 @@ bench_postfix() {
 	postfix_master_cf "$port" >"$conf/master.cf"
 	# From here on the EXIT trap (and the watchdog) stop whatever master
 	# works in this spool, even one whose pid we have not read yet.
-	postfix_start "$conf" "$log" "$dir/spool"
+	postfix_start "$conf" "$log" "$dir/spool" "$port"
 	pid=$PF_PID
 	track "$pid"
-	if ! wait_port "$pid" "$port"; then
-		tail -n 20 "$log" | sed 's/^/  | /' >&2
-		die "postfix did not start listening on 127.0.0.1:$port (log above)"
-	fi
-	say "postfix master pid $pid on 127.0.0.1:$port, config $conf"
 	run postfix "$port" "$pid" \
 		"$dir/spool/maildrop" "$dir/spool/incoming" "$dir/spool/active" \
 		"$dir/spool/deferred" "$dir/spool/hold" || true
-	stop_postfix "$PF_SPOOL" # SIGTERM to master(8): it stops its children and exits
-	PF_SPOOL=""
+	postfix_stop_report "$log" 'warning:|error:|fatal:|panic:|status=(deferred|bounced)' \
+		warning/error/deferral
 	stop_sink
 	sent=$(grep -c 'status=sent' "$log" || true)
 	say "postfix: its log has $sent status=sent lines"
-	warns=$(grep -cE 'warning:|error:|fatal:|panic:|status=(deferred|bounced)' "$log" || true)
-	if [[ $warns -gt 0 ]]; then
-		say "postfix: $warns warning/error/deferral lines in its log; the last ones:"
-		grep -E 'warning:|error:|fatal:|panic:|status=(deferred|bounced)' "$log" | tail -n 10 | sed 's/^/  | /'
-	fi
 }
 
 # --- main -----------------------------------------------------------------

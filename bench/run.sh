@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # bench/run.sh - side-by-side SMTP receive benchmark: hatod against Postfix's
-# smtp-sink (which accepts mail and throws it away: the protocol ceiling).
+# smtp-sink (which accepts mail and throws it away: the protocol ceiling),
+# and, when asked, against Postfix itself.
 #
 # Postfix's smtp-source sends BENCH_MESSAGES messages of BENCH_SIZE octets
 # (default 20000 x 2048), one new connection per message, with 1 and then 20
 # parallel sessions, to each target on a free 127.0.0.1 port.  hatod fsyncs
 # every message before its 250, so the ratio hatod/smtp-sink is the price of
 # durability plus hato's own overhead.  For hatod it also checks that every
-# message sent is in the queue (STATE/queue/*.msg).  A benchmark, not a test.
+# message sent is in the queue (STATE/queue/*.msg).  The postfix target is a
+# private Postfix instance with its stock fsync'ing queue that puts every
+# message on hold (reception only, as hatod's hold = yes here); it is counted
+# in its hold queue.  A benchmark, not a test.
 #
 #   bench/run.sh                      (or: make bench)
 #   BENCH_MESSAGES=2000 bench/run.sh  a quick run
+#   BENCH_TARGETS='smtp-sink postfix hatod' bench/run.sh   Postfix too (root)
 #
 # Environment:
 #   BENCH_MESSAGES  messages per run (20000)
 #   BENCH_SIZE      payload octets per message (2048)
 #   BENCH_SESSIONS  parallel session counts ("1 20")
-#   BENCH_TARGETS   what to measure ("smtp-sink hatod")
+#   BENCH_TARGETS   what to measure ("smtp-sink hatod"; also: postfix)
 #   BENCH_HATOD     the hatod binary ($BUILD/hatod, so build/hatod)
 #   BENCH_TIMEOUT   seconds allowed per run (900)
 #   BENCH_TMPDIR    where the queue and logs go (${TMPDIR:-/tmp}; a real disk, not tmpfs)
@@ -47,6 +52,8 @@ COMMIT_THREADS=${BENCH_COMMIT_THREADS:-}
 
 SMTP_SOURCE=/usr/sbin/smtp-source
 SMTP_SINK=/usr/sbin/smtp-sink
+POSTFIX=/usr/sbin/postfix
+POSTCONF=/usr/sbin/postconf
 SENDER=bench@localhost
 RECIPIENT=bench@localhost
 
@@ -63,7 +70,8 @@ for s in $SESSIONS; do
 	[[ $s =~ ^[1-9][0-9]*$ ]] || die "BENCH_SESSIONS must be positive integers, not '$s'"
 done
 for t in $TARGETS; do
-	[[ $t == smtp-sink || $t == hatod ]] || die "unknown target '$t' (smtp-sink, hatod)"
+	[[ $t == smtp-sink || $t == hatod || $t == postfix ]] ||
+		die "unknown target '$t' (smtp-sink, hatod, postfix)"
 done
 is_root=false
 [[ $(id -u) -eq 0 ]] && is_root=true
@@ -72,12 +80,15 @@ is_root=false
 
 PIDS=()
 WORK=""
+PF_SPOOL="" # the private Postfix instance's spool while one may run
 
 cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do
 		stop_pid "$pid"
 	done
+	stop_postfix "$PF_SPOOL"
+	PF_SPOOL=""
 	remove_work
 }
 trap cleanup EXIT
@@ -179,15 +190,50 @@ bench_hatod() {
 	fi
 }
 
+# Postfix with its stock queue (fsync on), every message put on hold by
+# check_client_access static:HOLD, so that nothing is delivered: the messages
+# stop in its hold queue, durable, as hatod's stop in its queue.
+bench_postfix() {
+	local sessions=$1 port pid dir=$WORK/postfix-$1 conf log queued
+	port=$(free_port)
+	conf=$dir/conf
+	log=$dir/postfix.log
+	postfix_prepare "$dir"
+	{
+		postfix_main_cf "$dir" "$log"
+		cat <<-EOF
+			smtpd_client_restrictions = check_client_access static:HOLD
+			default_process_limit = 1000
+		EOF
+	} >"$conf/main.cf"
+	postfix_master_cf "$port" >"$conf/master.cf"
+	postfix_start "$conf" "$log" "$dir/spool" "$port"
+	pid=$PF_PID
+	PIDS+=("$pid")
+	if load postfix "$port" "$sessions"; then
+		queued=$(count_tree "$dir/spool/hold")
+		if [[ $queued -eq $MESSAGES ]]; then
+			say "postfix: hold queue holds $queued messages = messages sent"
+		else
+			say "postfix: MISMATCH: hold queue holds $queued messages, $MESSAGES messages were sent"
+			FAILED=1
+		fi
+	fi
+	postfix_stop_report "$log" 'warning:|error:|fatal:|panic:' warning/error
+}
+
 # --- main -----------------------------------------------------------------
 
-install_postfix "$SMTP_SOURCE" "$SMTP_SINK"
+install_postfix "$SMTP_SOURCE" "$SMTP_SINK" "$POSTFIX" "$POSTCONF"
 say "smtp-source and smtp-sink ready"
 if [[ " $TARGETS " == *" hatod "* ]]; then
 	[[ -x $HATOD ]] || die "$HATOD not found: build it first (make), or set BENCH_HATOD"
 	if $is_root && ! getent passwd hato >/dev/null; then
 		die "no user hato for hatod to drop to: run scripts/setup.sh"
 	fi
+fi
+if [[ " $TARGETS " == *" postfix "* ]] && ! $is_root; then
+	die "the postfix target needs root (or leave it out of BENCH_TARGETS)"
 fi
 [[ -d $TMPBASE ]] || die "BENCH_TMPDIR $TMPBASE is not a directory"
 WORK=$(mktemp -d "$TMPBASE/hato-bench.XXXXXX")
@@ -200,6 +246,7 @@ for s in $SESSIONS; do
 		case $t in
 		smtp-sink) bench_sink "$s" ;;
 		hatod) bench_hatod "$s" ;;
+		postfix) bench_postfix "$s" ;;
 		esac
 	done
 done
@@ -214,9 +261,14 @@ echo
 for s in $SESSIONS; do
 	sink=$(printf '%s\n' "${RESULTS[@]}" | awk -v s="$s" '$1 == "smtp-sink" && $2 == s { print $5 }')
 	hato=$(printf '%s\n' "${RESULTS[@]}" | awk -v s="$s" '$1 == "hatod" && $2 == s { print $5 }')
+	pfx=$(printf '%s\n' "${RESULTS[@]}" | awk -v s="$s" '$1 == "postfix" && $2 == s { print $5 }')
 	if [[ -n $sink && -n $hato ]]; then
 		awk -v s="$s" -v a="$hato" -v b="$sink" \
 			'BEGIN { printf "ratio hatod/smtp-sink, %s session(s): %.2f\n", s, (b > 0 ? a / b : 0) }'
+	fi
+	if [[ -n $pfx && -n $hato ]]; then
+		awk -v s="$s" -v a="$hato" -v b="$pfx" \
+			'BEGIN { printf "ratio hatod/postfix, %s session(s): %.2f\n", s, (b > 0 ? a / b : 0) }'
 	fi
 done
 if [[ $FAILED -ne 0 ]]; then
