@@ -187,7 +187,7 @@ def step_failure(d, step, what):
     return e
 
 
-def wait_empty(path, timeout=2.0):
+def wait_empty(path, timeout=10.0):
     deadline = time.monotonic() + timeout
     while os.listdir(path) and time.monotonic() < deadline:
         time.sleep(0.02)
