@@ -15,6 +15,11 @@
 /* write() all of buf, retrying short writes and EINTR. */
 bool write_all(int fd, const void *buf, size_t len);
 
+struct iovec;
+/* Write all of iov[0..n) (which it may change) to fd, retrying short writes
+ * and EINTR; false with errno set on error. */
+bool writev_all(int fd, struct iovec *iov, int n);
+
 /* fsync the directory at path. */
 bool fsync_dir(const char *path);
 

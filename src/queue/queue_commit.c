@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <linux/aio_abi.h>
 
 #include "crc32c.h"
@@ -154,13 +155,15 @@ static void job_write(struct queue *q, struct commit_job *j)
 		queue_msg_seal(&j->tail, 0, j->buflen, &crc);
 		job_path(path, sizeof(path), q->queue_dir, j->id, "msg");
 		j->direct = true;
+		struct iovec iov[2] = {{j->buf, j->buflen}, {j->tail.s, j->tail.len}};
+
 		j->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (j->fd < 0 || !write_all(j->fd, j->buf, j->buflen))
+		if (j->fd < 0 || !writev_all(j->fd, iov, 2)) /* one call for the whole file */
 			j->err = errno ? errno : EIO;
-	} else {
-		queue_msg_seal(&j->tail, 0, j->msglen, NULL);
+		return;
 	}
-	if (!j->err && !write_all(j->fd, j->tail.s, j->tail.len))
+	queue_msg_seal(&j->tail, 0, j->msglen, NULL);
+	if (!write_all(j->fd, j->tail.s, j->tail.len))
 		j->err = errno ? errno : EIO;
 }
 
