@@ -48,6 +48,10 @@
 struct fsync_ctx {
 	aio_context_t aio;
 	bool usable; /* false: fsync() per file */
+	/* queue/, opened by this thread alone: a writeback error is reported
+	 * once per open file, so a descriptor shared between threads could let
+	 * one thread's fsync or syncfs take the error another one's batch had */
+	int dirfd;
 	struct iocb cbs[FSYNC_MAX];
 	struct iocb *ptrs[FSYNC_MAX];
 	struct io_event evs[FSYNC_MAX];
@@ -70,11 +74,16 @@ static void job_remove(struct queue *q, struct commit_job *j)
 	unlink(p);
 }
 
-/* Set up the AIO context, or settle for fsync() per file. */
-static void fsync_ctx_init(struct fsync_ctx *c)
+/* Set up the AIO context, or settle for fsync() per file, and open the
+ * thread's own descriptor of queue/ (the shared one when that fails). */
+static void fsync_ctx_init(struct fsync_ctx *c, const struct queue *q)
 {
 	c->aio = 0;
 	c->usable = syscall(SYS_io_setup, FSYNC_MAX, &c->aio) == 0;
+	c->dirfd = open(q->queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dirfd < 0)
+		log_warn("event=commit_dir_open_failed dir=%s note=\"shared descriptor used\"",
+			 q->queue_dir);
 }
 
 /* Release the AIO context (waits for nothing: none is in flight). */
@@ -82,14 +91,19 @@ static void fsync_ctx_free(struct fsync_ctx *c)
 {
 	if (c->usable)
 		syscall(SYS_io_destroy, c->aio);
+	if (c->dirfd >= 0)
+		close(c->dirfd);
 }
 
-/* Wait for n submitted fsyncs and set their errs; false if that failed
- * (then none is in flight any more, but which succeeded is unknown). */
-static bool fsync_reap(struct fsync_ctx *c, int *errs, size_t n)
+/* Wait for the n submitted fsyncs and set their errs.  If waiting fails,
+ * the ones not reaped count as failed (EIO): fsync()ing them again could
+ * report success for a writeback error the lost event carried. */
+static void fsync_reap(struct fsync_ctx *c, int *errs, size_t n)
 {
 	size_t done = 0;
 
+	for (size_t i = 0; i < n; i++)
+		errs[i] = -1;
 	while (done < n) {
 		long r = syscall(SYS_io_getevents, c->aio, 1L, (long)(n - done), c->evs, NULL);
 		if (r < 0 && errno == EINTR)
@@ -98,13 +112,15 @@ static bool fsync_reap(struct fsync_ctx *c, int *errs, size_t n)
 			/* io_destroy waits for what is still in flight */
 			syscall(SYS_io_destroy, c->aio);
 			c->usable = false;
-			return false;
+			for (size_t i = 0; i < n; i++)
+				if (errs[i] < 0)
+					errs[i] = EIO;
+			return;
 		}
 		for (long k = 0; k < r; k++)
 			errs[c->evs[k].data] = c->evs[k].res < 0 ? (int)-c->evs[k].res : 0;
 		done += (size_t)r;
 	}
-	return true;
 }
 
 /* fsync fds[0..n) at once; how many from the start are done (errs set). */
@@ -132,7 +148,8 @@ static size_t fsync_aio(struct fsync_ctx *c, const int *fds, int *errs, size_t n
 		return 0;
 	}
 	/* a short submission: the rest is left to fsync() */
-	return fsync_reap(c, errs, (size_t)r) ? (size_t)r : 0;
+	fsync_reap(c, errs, (size_t)r);
+	return (size_t)r;
 }
 
 /* fsync every file of fds[0..n); errs[i] becomes 0 or an errno. */
@@ -175,6 +192,7 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 	int *fds, *errs;
 	size_t n = 0, i, m = 0;
 	bool direct = false, renamed = false;
+	int dirfd = fc->dirfd >= 0 ? fc->dirfd : q->queue_dirfd;
 
 	for (j = batch; j; j = j->next)
 		n++;
@@ -190,7 +208,7 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 	 * written straight into it: each fsynced, all at once, or one syncfs
 	 * of the spool's file system for the whole batch */
 	if (q->use_syncfs) {
-		if (syncfs(q->queue_dirfd) != 0) {
+		if (syncfs(dirfd) != 0) {
 			int e = errno;
 			for (j = batch; j; j = j->next)
 				if (!j->err)
@@ -201,7 +219,7 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 			if (!j->err)
 				fds[m++] = j->fd;
 		if (direct)
-			fds[m++] = q->queue_dirfd;
+			fds[m++] = dirfd;
 		fsync_all(fc, fds, errs, m);
 		for (j = batch, i = 0; j; j = j->next)
 			if (!j->err)
@@ -231,7 +249,7 @@ static void commit_batch(struct queue *q, struct commit_job *batch, struct fsync
 		renamed = true;
 	}
 	/* 4. one directory fsync for the renames of the batch */
-	if (renamed && fsync(q->queue_dirfd) != 0) { /* the directory stays open */
+	if (renamed && fsync(dirfd) != 0) { /* the directory stays open */
 		int e = errno;
 		log_warn("event=commit_failed dir=%s", q->queue_dir);
 		for (j = batch; j; j = j->next)
@@ -249,7 +267,7 @@ static void *commit_thread(void *arg)
 	struct queue *q = arg;
 	struct fsync_ctx *fc = xmalloc(sizeof(*fc));
 
-	fsync_ctx_init(fc);
+	fsync_ctx_init(fc, q);
 	for (;;) {
 		struct commit_job *batch, *last, *j;
 		size_t n = 1;

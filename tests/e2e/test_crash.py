@@ -14,6 +14,8 @@ import smtplib
 import threading
 import time
 
+import pytest
+
 from conftest import (RawSMTP, crc32c, read_queued, restart_hatod, strip_received,
                       wait_ready)
 
@@ -28,8 +30,9 @@ def spool_files(h):
     return q, sorted(h.incoming())
 
 
-def test_kill9_under_load_loses_nothing_acknowledged(make_hatod):
-    h = make_hatod()
+@pytest.mark.parametrize("commit_sync", ["fsync", "syncfs"])
+def test_kill9_under_load_loses_nothing_acknowledged(make_hatod, commit_sync):
+    h = make_hatod(server={"commit_sync": commit_sync})
     acked = {}  # queue id -> body
     sent = set()  # every body we tried to send
     lock = threading.Lock()
