@@ -118,6 +118,39 @@ out:
 	return ok;
 }
 
+/* Does the file at fd hold a line that starts as an envelope or a trailer
+ * does?  Then it is no message file from before the trailer, whatever its
+ * last line now looks like.  A read error answers yes (the cautious way). */
+static bool has_queue_lines(int fd)
+{
+	static const char *const keys[] = {"\nhato-envelope: ", "\nhato-queue: "};
+	enum { CARRY = 16 }; /* longer than either key */
+	char buf[CARRY + 65536];
+	size_t have = 1;
+	off_t off = 0;
+
+	buf[0] = '\n'; /* the file's first line starts a line too */
+	for (;;) {
+		ssize_t n = pread(fd, buf + have, sizeof(buf) - have, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return true;
+		have += (size_t)n;
+		off += n;
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (memmem(buf, have, keys[k], strlen(keys[k])) != NULL)
+				return true;
+		if (n == 0)
+			return false;
+		if (have > CARRY) {
+			memmove(buf, buf + have - CARRY, CARRY);
+			have = CARRY;
+		}
+	}
+}
+
 /* Does queue/ID.env exist for queue/NAME (ID.msg)? */
 static bool has_envelope(int dfd, const char *name)
 {
@@ -128,35 +161,49 @@ static bool has_envelope(int dfd, const char *name)
 	return fstatat(dfd, env, &st, 0) == 0;
 }
 
-/* Put queue/NAME aside as NAME.corrupt, for a person to look at. */
+/* Put queue/NAME (ID.msg) aside as NAME.corrupt, and its ID.env as
+ * ID.env.corrupt, for a person to look at: the envelope says which
+ * recipients already have the message. */
 static void set_aside(int dfd, const char *name, const char *why)
 {
-	char to[QUEUE_ID_LEN + 16];
+	char to[QUEUE_ID_LEN + 16], env[QUEUE_ID_LEN + 8], envto[QUEUE_ID_LEN + 16];
 
 	snprintf(to, sizeof(to), "%s.corrupt", name);
+	snprintf(env, sizeof(env), "%.*s.env", QUEUE_ID_LEN, name);
+	snprintf(envto, sizeof(envto), "%s.corrupt", env);
+	if (renameat(dfd, env, dfd, envto) != 0 && errno != ENOENT)
+		log_warn("event=recovery queue_id=%.*s action=set_aside_failed file=%s",
+			 QUEUE_ID_LEN, name, env);
+	if (renameat(dfd, name, dfd, to) != 0) {
+		log_warn("event=recovery queue_id=%.*s action=set_aside_failed file=%s",
+			 QUEUE_ID_LEN, name, name);
+		return;
+	}
 	log_warnx("event=recovery queue_id=%.*s action=set_aside file=%s reason=\"%s\"",
 		  QUEUE_ID_LEN, name, to, why);
-	renameat(dfd, name, dfd, to);
 }
 
 /*
  * Recover one queue/ID.msg (dfd: queue/).  A file without a valid trailer
  * is a commit a crash cut short, never acknowledged: removed; unless its
  * ID.env is beside it, which makes it a message file from before the
- * trailer: upgraded.  After an unclean shutdown (!clean) every checksum is
- * checked too: a file written straight into queue/ whose blocks did not
- * all reach the disk fails it.  Returns what was done, for the counts.
+ * trailer (upgraded) when no line of it looks like an envelope or a
+ * trailer, and else a file damaged on disk (set aside).  After an unclean
+ * shutdown (!clean) every checksum is checked too: a file written straight
+ * into queue/ whose blocks did not all reach the disk fails it; one that
+ * fails it beside an ID.env is set aside.  Returns what was done.
  */
 static enum recovered {
 	KEPT,
 	REMOVED,
-	UPGRADED
+	UPGRADED,
+	SET_ASIDE
 } recover_message(struct queue *q, int dfd, const char *name, bool clean)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
 	struct queue_trailer t;
 	struct stat st;
-	bool trailer, whole, env;
+	bool trailer, whole, env, old_layout;
 	char envname[QUEUE_ID_LEN + 8];
 	int e;
 
@@ -168,11 +215,14 @@ static enum recovered {
 	trailer = queue_msg_trailer(fd, (uint64_t)st.st_size, &t);
 	whole = trailer && (clean || queue_msg_verify(fd, &t));
 	e = errno;
-	close(fd);
-	if (whole || e != EBADMSG)
+	if (whole || e != EBADMSG) {
+		close(fd);
 		return KEPT;
+	}
 	env = has_envelope(dfd, name);
-	if (env && !trailer) { /* the layout from before the trailer */
+	old_layout = env && !trailer && !has_queue_lines(fd);
+	close(fd);
+	if (old_layout) { /* the layout from before the trailer */
 		snprintf(envname, sizeof(envname), "%.*s.env", QUEUE_ID_LEN, name);
 		if (upgrade_message(q, dfd, name, envname))
 			return UPGRADED;
@@ -180,8 +230,10 @@ static enum recovered {
 		return KEPT;
 	}
 	if (env) { /* committed and tried: not a cut commit, so damaged since */
-		set_aside(dfd, name, "checksum does not match: damaged on disk");
-		return KEPT;
+		set_aside(dfd, name,
+			  trailer ? "checksum does not match: damaged on disk"
+				  : "trailer damaged on disk");
+		return SET_ASIDE;
 	}
 	log_warnx("event=recovery queue_id=%.*s action=removed reason=\"incomplete: its commit "
 		  "was cut short, never acknowledged\"",
@@ -198,7 +250,7 @@ static void recover_queue(struct queue *q, bool clean)
 	DIR *d = opendir(q->queue_dir);
 	struct dirent *de;
 	char msg[QUEUE_ID_LEN + 8];
-	size_t upgraded = 0, removed = 0;
+	size_t upgraded = 0, removed = 0, set_aside_n = 0;
 
 	if (d == NULL)
 		return;
@@ -218,23 +270,28 @@ static void recover_queue(struct queue *q, bool clean)
 			case REMOVED:
 				removed++;
 				break;
+			case SET_ASIDE:
+				set_aside_n++;
+				break;
 			case KEPT:
 				break;
 			}
 		} else if (strcmp(ext, ".env") == 0) {
 			snprintf(msg, sizeof(msg), "%.*s.msg", QUEUE_ID_LEN, de->d_name);
-			if (fstatat(dirfd(d), msg, &st, 0) != 0 && errno == ENOENT) {
+			/* (an envelope set aside just now may still be listed) */
+			if (fstatat(dirfd(d), msg, &st, 0) != 0 && errno == ENOENT &&
+			    unlinkat(dirfd(d), de->d_name, 0) == 0) {
 				log_warnx("event=recovery queue_id=%.*s action=removed "
 					  "reason=\"envelope without message: its removal was "
 					  "interrupted\"",
 					  QUEUE_ID_LEN, de->d_name);
-				unlinkat(dirfd(d), de->d_name, 0);
+				removed++;
 			}
 		}
 	}
 	closedir(d);
-	if (upgraded || removed)
-		fsync(q->queue_dirfd);
+	if ((upgraded || removed || set_aside_n) && fsync(q->queue_dirfd) != 0)
+		log_warn("event=recovery dir=%s error=fsync", q->queue_dir);
 	if (upgraded)
 		log_info("event=recovery upgraded=%zu reason=\"message files from before the "
 			 "trailer, rewritten with it\"",

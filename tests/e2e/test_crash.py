@@ -303,3 +303,58 @@ def test_message_files_from_before_the_trailer_are_upgraded(make_hatod):
         assert os.listdir(qdir) == []
     finally:
         assert h3.stop() == 0
+
+
+def test_files_damaged_on_disk_are_set_aside_with_their_envelope(make_hatod):
+    """After an unclean shutdown, a tried message (ID.env beside it) whose
+    checksum fails, or whose trailer is damaged, is put aside with its
+    envelope, byte for byte, not delivered and not taken for a file from
+    before the trailer (which would deliver its envelope as message text)."""
+    h = make_hatod()
+    with smtplib.SMTP(h.host, h.port, timeout=10) as s:
+        for i in range(3):
+            s.sendmail("a@localhost", ["d%d@localhost" % i], b"Subject: d%d\r\n\r\nbody\r\n" % i)
+    assert h.stop() == 0
+    qdir = os.path.join(h.state_dir, "queue")
+    rotted, cut_trailer, fine = h.queue_ids()
+    damaged = {}
+    for qid in (rotted, cut_trailer, fine):
+        env, _ = read_queued(h.state_dir, qid)
+        with open(os.path.join(qdir, qid + ".env"), "w") as f:
+            f.write(env)  # tried once: its envelope stands beside it
+        with open(os.path.join(qdir, qid + ".msg"), "rb") as f:
+            data = f.read()
+        if qid == rotted:
+            data = data.replace(b"body", b"bodY", 1)  # one octet changed
+        elif qid == cut_trailer:
+            data = data.replace(b"hato-queue: 1 message=", b"hato-queue: 1 messa\0e=")
+        damaged[qid] = (data, env.encode())
+        with open(os.path.join(qdir, qid + ".msg"), "wb") as f:
+            f.write(data)
+    os.unlink(os.path.join(h.state_dir, "shutdown.clean"))  # as after a crash
+
+    h2 = restart_hatod(h, delivery={"hold": "no"})
+    h2.start()
+    try:
+        wait_ready(h2)
+        h2.wait_log("event=recovery checked=all")
+        for qid, why in ((rotted, "checksum does not match"), (cut_trailer, "trailer damaged")):
+            assert ("queue_id=%s action=set_aside file=%s.msg.corrupt reason=\"%s"
+                    % (qid, qid, why)) in h2.logs()
+            data, env = damaged[qid]
+            with open(os.path.join(qdir, qid + ".msg.corrupt"), "rb") as f:
+                assert f.read() == data
+            with open(os.path.join(qdir, qid + ".env.corrupt"), "rb") as f:
+                assert f.read() == env
+        assert "upgraded" not in h2.logs()
+        # the undamaged one is delivered (its ID.msg and ID.env go), the
+        # others are not
+        aside = sorted(qid + ext for qid in (rotted, cut_trailer)
+                       for ext in (".msg.corrupt", ".env.corrupt"))
+        deadline = time.monotonic() + 10
+        while sorted(os.listdir(qdir)) != aside and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(os.listdir(qdir)) == aside
+        assert len(h2.maildir("d0")) + len(h2.maildir("d1")) + len(h2.maildir("d2")) == 1
+    finally:
+        assert h2.stop() == 0
