@@ -12,9 +12,10 @@
  * recipients are the exception: when the first due one for a target is
  * reached, all of that target's due recipients go in one LMTP transaction,
  * so for them the window is that transaction's recipients.  When no
- * recipient is pending the message leaves the queue: envelope first (the
- * commit point), then the message file.  The job's outcome returns to the
- * loop, which swaps in the new envelope and schedules again.
+ * recipient is pending the message leaves the queue: the message file
+ * first (without it nothing is queued), then its ID.env.  The job's
+ * outcome returns to the loop, which swaps in the new envelope and
+ * schedules again.
  */
 #include "scheduler.h"
 
@@ -53,10 +54,10 @@
 struct qentry {
 	struct qentry *next;
 	struct envelope env;
-	bool busy;           /* a job owns a copy of it right now */
-	time_t report_after; /* queuing its report failed: not before then */
-	bool flush;          /* flushed while busy: due again when the job ends */
-	bool dest_known;     /* dest is worked out (again after each job) */
+	bool busy;          /* a job owns a copy of it right now */
+	time_t retry_after; /* queuing its report, or removing it, failed: not before then */
+	bool flush;         /* flushed while busy: due again when the job ends */
+	bool dest_known;    /* dest is worked out (again after each job) */
 	char dest[320];
 };
 
@@ -108,7 +109,7 @@ static time_t entry_due(const struct qentry *e)
 	bool any = false;
 
 	if (report_owed(&e->env))
-		return e->report_after; /* a notification to queue first */
+		return e->retry_after; /* a notification to queue first */
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		const struct env_rcpt *r = &e->env.rcpts[i];
 		if (r->state != RCPT_PENDING)
@@ -117,7 +118,7 @@ static time_t entry_due(const struct qentry *e)
 			due = r->next_attempt;
 		any = true;
 	}
-	return due;
+	return any ? due : e->retry_after; /* none pending: the removal is due */
 }
 
 /* Split "<local@domain>" at its last '@'. */
@@ -359,6 +360,7 @@ static void job_work(void *arg)
 	char(*dests)[320] = xcalloc(total, sizeof(*dests)); /* "": not due, or taken */
 	char msg_path[4200];
 	time_t now = time(NULL);
+	bool persisted = true;
 
 	snprintf(msg_path, sizeof(msg_path), "%s/%s.msg", j->sc->queue_dir, j->env.id);
 	for (size_t i = 0; i < total; i++) /* each due recipient's destination, once */
@@ -384,13 +386,15 @@ static void job_work(void *arg)
 		deliver_group(j, msg_path, &g);
 		for (size_t k = 0; k < g.n; k++)
 			rcpt_settle(j, &j->env.rcpts[g.idx[k]], &g.res[k], g.remote[k], &g);
-		if (!job_persist(j))
+		if (!(persisted = job_persist(j)))
 			break; /* the in-memory state stays; retried after a restart */
 	}
-	if (!j->removed && report_owed(&j->env) &&
+	/* after a failed write, not again in this job: job_done schedules it */
+	if (persisted && !j->removed && report_owed(&j->env) &&
 	    report_queue(c, j->sc->queue_dir, &j->env, msg_path, &j->report))
 		job_persist(j); /* the marks are cleared: the report is in the queue */
-	else if (!j->removed && envelope_pending(&j->env) == 0 && !report_owed(&j->env))
+	else if (persisted && !j->removed && envelope_pending(&j->env) == 0 &&
+		 !report_owed(&j->env))
 		job_persist(j);
 	free(dests);
 	free(g.idx);
@@ -432,9 +436,11 @@ static void job_done(void *arg)
 	e->busy = false;
 	e->dest_known = false;
 	envelope_free(&e->env);
-	e->env = j->env;          /* the job's copy is the truth now */
-	if (report_owed(&e->env)) /* the report could not be queued: not before a minute */
-		e->report_after = time(NULL) + 60;
+	e->env = j->env; /* the job's copy is the truth now */
+	/* the report could not be queued, or the message not removed: again
+	 * in a minute, not at once and over and over */
+	if (report_owed(&e->env) || (!j->removed && envelope_pending(&e->env) == 0))
+		e->retry_after = time(NULL) + 60;
 	if (j->report.id[0] != '\0') {
 		entry_add(sc, &j->report);
 		envelope_free(&j->report);

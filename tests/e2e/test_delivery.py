@@ -202,3 +202,26 @@ def test_cli_says_when_hatod_is_not_running(make_hatod):
                        text=True, timeout=10)
     assert r.returncode == 69
     assert "not running" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="hatod must drop to user hato for queue/ to refuse it")
+def test_failed_removal_is_retried_later_not_at_once(make_hatod):
+    """Delivered at the second attempt, but queue/ now refuses the removal:
+    logged once, and the message waits for a later try instead of being
+    run again and again."""
+    h = make_hatod(delivery={"hold": "no", "retry_schedule": "1s"})
+    blocker = block_mailbox(h, "bob")
+    send(h, ["bob@localhost"])
+    [qid] = h.queue_ids()
+    wait_for(lambda: "state=pending attempts=1" in h.envelope_text(qid))
+    qdir = os.path.join(h.state_dir, "queue")
+    os.chmod(qdir, 0o500)  # hato may read it, not remove from it
+    try:
+        os.unlink(blocker)
+        h.wait_log("event=queue_remove_failed")
+        time.sleep(1.5)
+        assert h.logs().count("event=queue_remove_failed") == 1
+        assert h.logs().count("status=delivered") == 1
+        assert len(h.maildir("bob")) == 1 and h.queue_ids() == [qid]
+    finally:
+        os.chmod(qdir, 0o700)
