@@ -259,8 +259,11 @@ static void recover_queue(struct queue *q, bool clean)
 		const char *ext = len == QUEUE_ID_LEN + 4 ? de->d_name + QUEUE_ID_LEN : "";
 		struct stat st;
 
-		if (len == QUEUE_ID_LEN + 8 && strcmp(de->d_name + QUEUE_ID_LEN, ".env.tmp") == 0) {
-			/* an envelope rewrite that never got renamed: the old one stands */
+		if (len == QUEUE_ID_LEN + 8 &&
+		    (strcmp(de->d_name + QUEUE_ID_LEN, ".env.tmp") == 0 ||
+		     strcmp(de->d_name + QUEUE_ID_LEN, ".msg.tmp") == 0)) {
+			/* an envelope rewrite that never got renamed (the old one
+			 * stands), or a report whose commit was cut short */
 			unlinkat(dirfd(d), de->d_name, 0);
 		} else if (strcmp(ext, ".msg") == 0) {
 			switch (recover_message(q, dirfd(d), de->d_name, clean)) {
@@ -307,8 +310,11 @@ static void recover_queue(struct queue *q, bool clean)
 static bool take_clean_marker(const struct queue *q)
 {
 	char *path = path_join(q->state_dir, CLEAN_MARKER);
+	char *tmp = path_join(q->state_dir, CLEAN_MARKER ".tmp");
 	bool clean = unlink(path) == 0;
 
+	unlink(tmp); /* a marker write a crash cut short would stop every later one */
+	free(tmp);
 	free(path);
 	if (clean && !fsync_dir(q->state_dir))
 		log_warn("event=recovery dir=%s error=fsync", q->state_dir);
@@ -551,8 +557,15 @@ static char *read_file(int dirfd_, const char *name, size_t *len)
 
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) != 0 || st.st_size > 16 * 1024 * 1024) {
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
 		close(fd);
+		errno = e;
+		return NULL;
+	}
+	if (st.st_size > 16 * 1024 * 1024) {
+		close(fd);
+		errno = EFBIG;
 		return NULL;
 	}
 	buf = xmalloc((size_t)st.st_size + 1);
@@ -560,6 +573,7 @@ static char *read_file(int dirfd_, const char *name, size_t *len)
 	close(fd);
 	if (n != st.st_size) {
 		free(buf);
+		errno = n < 0 ? errno : EIO; /* never a stale ENOENT */
 		return NULL;
 	}
 	buf[n] = '\0';

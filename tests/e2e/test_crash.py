@@ -90,12 +90,15 @@ def test_kill9_under_load_loses_nothing_acknowledged(make_hatod, commit_sync):
     assert KILL_AFTER <= len(acked) < THREADS * PER_THREAD, \
         "the kill did not land in the middle (%d acknowledged)" % len(acked)
     # what a crash can leave besides: a removal cut between the message file
-    # and its rewritten envelope, an envelope rewrite cut before its rename,
-    # and a commit cut before its rename into queue/
+    # and its rewritten envelope, an envelope rewrite and a report's commit
+    # cut before their renames, a commit cut before its rename into queue/,
+    # and an orderly exit's marker cut before its rename
     orphan = "00000000000001ABCDEF"
-    for name in (orphan + ".env", orphan + ".env.tmp"):
+    for name in (orphan + ".env", orphan + ".env.tmp", orphan + ".msg.tmp"):
         with open(os.path.join(h.state_dir, "queue", name), "wb") as f:
             f.write(b"hato-envelope: 1\n")
+    with open(os.path.join(h.state_dir, "shutdown.clean.tmp"), "wb"):
+        pass
     with open(os.path.join(h.state_dir, "incoming", "00000000000002ABCDEF.msg"), "wb") as f:
         f.write(b"partial\n")
     # and commits written straight into queue/ that a crash cut short: one
@@ -155,6 +158,10 @@ def test_kill9_under_load_loses_nothing_acknowledged(make_hatod, commit_sync):
             assert s.sendmail("after@localhost", ["x@localhost"], b"\r\nafter\r\n") == {}
         assert len(h2.queue_ids()) == len(stored) + 1
         assert "queued=%d " % len(stored) in h2.logs()
+        # the marker's leftover is gone: the next orderly exit leaves one
+        assert not os.path.exists(os.path.join(h2.state_dir, "shutdown.clean.tmp"))
+        assert h2.stop() == 0
+        assert os.path.exists(os.path.join(h2.state_dir, "shutdown.clean"))
     finally:
         h2.kill9()
 
