@@ -1107,6 +1107,14 @@ static struct conf *conf_defaults(void)
 /* Checks that span keys, and resolving listener addresses. */
 static bool conf_check(struct conf *c, char *err, size_t errsz)
 {
+	if (c->alias_commands || c->alias_files) {
+		/* the keys are there so that a config saying "no" stays valid */
+		snprintf(err, errsz,
+			 "[delivery] key \"%s\": hato has no %s delivery: the value must be no",
+			 c->alias_commands ? "alias_commands" : "alias_files",
+			 c->alias_commands ? "command" : "file");
+		return false;
+	}
 	if (c->nlisteners == 0) {
 		snprintf(err, errsz, "no [listener NAME] section: hatod would listen nowhere");
 		return false;

@@ -146,8 +146,8 @@ struct conf {
 	char *mailbox_path;        /* template: %d domain, %u user (lower case) */
 	char *aliases_file;        /* /etc/aliases syntax; NULL: none */
 	char *recipient_delimiter; /* "+": user+tag@ is user@; "" disables */
-	bool alias_commands;       /* allow "|command" alias targets */
-	bool alias_files;          /* allow "/file" alias targets */
+	bool alias_commands;       /* "|command" alias targets: must be off (no agent) */
+	bool alias_files;          /* "/file" alias targets: must be off (no agent) */
 	unsigned *retry_schedule;  /* seconds between attempts; the last repeats */
 	size_t nretry;
 	unsigned queue_lifetime;              /* seconds until a recipient fails */

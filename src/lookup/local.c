@@ -341,13 +341,9 @@ static enum local_status target_resolve(struct resolver *r, const char *t, size_
 	const char *at;
 	long dj;
 
-	if (t[0] == '|' || t[0] == '/') {
+	if (t[0] == '|' || t[0] == '/') { /* no command or file delivery: refused */
 		bool cmd = t[0] == '|';
 
-		if (cmd ? r->c->alias_commands : r->c->alias_files) {
-			target_add(r, t, true);
-			return LOCAL_OK;
-		}
 		escape_text(t, strlen(t), shown, sizeof(shown));
 		via_text(r, via, sizeof(via));
 		set_why(r, "%s target \"%s\" refused%s: [delivery] %s is off",

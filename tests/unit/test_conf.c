@@ -733,6 +733,16 @@ static void test_dns_section(void **state)
 	load_fail("[dns]\nport = 53\n" LISTENER, 2, "unknown key \"port\" in [dns]", NULL);
 }
 
+/* No command or file delivery: alias_commands/alias_files may only be no. */
+static void test_alias_commands_and_files_must_be_off(void **state)
+{
+	(void)state;
+	conf_free(load_ok(LISTENER "[delivery]\nalias_commands = no\nalias_files = no\n"));
+	load_fail(LISTENER "[delivery]\nalias_commands = yes\n", 0, "alias_commands",
+		  "no command delivery");
+	load_fail(LISTENER "[delivery]\nalias_files = yes\n", 0, "alias_files", "no file delivery");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -756,6 +766,7 @@ int main(void)
 		cmocka_unit_test(test_dns_servers_parse),
 		cmocka_unit_test(test_dns_servers_bad),
 		cmocka_unit_test(test_dns_section),
+		cmocka_unit_test(test_alias_commands_and_files_must_be_off),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
