@@ -704,11 +704,20 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 	if (!step(k, RELAY_DATA, &b, &sent, b.len, pipe, "the reply to DATA",
 		  c->remote_timeout_command, &rep))
 		goto out;
-	if (rep.code != 354) {
+	if (rep.code != 354 && (rep.code / 100 == 4 || rep.code / 100 == 5)) {
 		for (size_t i = 0; i < m->nrcpts; i++)
 			if (m->rcpts[i].res.esc[0] == '\0')
 				rcpt_answer(m, i, k, &rep);
 		ok = true;
+		goto out;
+	}
+	if (rep.code != 354) { /* 2xx or 3xx to DATA: nothing was sent, nothing delivered */
+		char text[sizeof(k->remote) + 400];
+
+		snprintf(text, sizeof(text), "%s answered DATA with %d, not 354: %.300s", k->remote,
+			 rep.code, rep.text);
+		settle_open(m, k->remote, OUTCOME_TEMPFAIL, ESC_SESSION, text);
+		k->c.broken = true;
 		goto out;
 	}
 	if (accepted == 0) { /* 354 though no recipient was accepted */

@@ -32,6 +32,7 @@ class ScriptedSMTP:
         self.greeting = "220 next.hop.test ESMTP scripted"
         self.rcpt = lambda addr: "250 2.1.5 ok"
         self.data_end = ["250 2.0.0 queued"]
+        self.data_reply = None  # what answers DATA instead of 354 (no data read then)
         self.starttls_reply = None  # the octets answering STARTTLS (no TLS follows)
         self.transactions = []
         self.connections = 0
@@ -94,6 +95,9 @@ class ScriptedSMTP:
             elif verb == "DATA":
                 if t is None or not t.accepted:
                     say("554 5.5.1 no valid recipients")
+                    continue
+                if self.data_reply:
+                    say(self.data_reply)
                     continue
                 say("354 go ahead")
                 data = b""

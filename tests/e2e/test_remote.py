@@ -129,6 +129,25 @@ def test_relay_without_pipelining_or_esmtp(make_hatod):
         hop.close()
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_2xx_to_data_is_no_delivery(make_hatod, pipelining):
+    """A next hop that answers DATA with 250 instead of 354 has the message
+    text still to come: nothing is delivered, the recipients are deferred."""
+    hop = ScriptedSMTP(ehlo=("PIPELINING", "8BITMIME") if pipelining else ("8BITMIME",))
+    hop.data_reply = "250 2.0.0 thanks"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port},
+                        delivery={"retry_schedule": "1h"})
+        send(a, ["bob@example.net", "carol@example.net"])
+        a.wait_log("rcpt=<carol@example.net> status=deferred")
+        log = a.logs()
+        assert "status=delivered" not in log
+        assert log.count("esc=4.4.2") == 2 and "answered DATA with 250, not 354" in log
+        assert len(a.queue_ids()) == 1 and hop.transactions == []
+    finally:
+        hop.close()
+
+
 def test_deferred_then_delivered_on_retry(make_hatod):
     hop = ScriptedSMTP()
     hop.data_end = ["451 4.3.0 try again later", "250 2.0.0 queued"]
