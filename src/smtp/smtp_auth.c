@@ -111,6 +111,7 @@ static void auth_check_done(void *arg)
 		smtp_close_now(s, "gone during AUTH");
 		return;
 	}
+	smtp_set_timeouts(s); /* the client's turn again */
 	if (j->ok) {
 		log_info("event=auth session=%s client=%s result=ok user=\"%s\"", s->id,
 			 s->peer_addr, user);
@@ -186,6 +187,7 @@ static void auth_check(struct smtp_session *s, char *user, char *password)
 	}
 	s->auth_step = AUTH_STEP_CHECKING;
 	s->auth_pending = true;
+	smtp_set_timeouts(s); /* none for reading while the check runs */
 	workers_submit(s->srv->workers, auth_check_work, auth_check_done, j);
 }
 

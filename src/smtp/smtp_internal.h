@@ -114,6 +114,8 @@ void smtp_reply(struct smtp_session *s, enum status st, const char *fmt, ...)
 void smtp_reply_multi(struct smtp_session *s, enum status st, const char *const *lines, size_t n);
 void smtp_enter_state(struct smtp_session *s, enum smtp_state st);
 void smtp_resume_input(struct smtp_session *s);
+/* Set the read and write timeouts that belong to the current phase. */
+void smtp_set_timeouts(struct smtp_session *s);
 const char *smtp_strstate(enum smtp_state st);
 void smtp_close(struct smtp_session *s, enum status st);
 void smtp_close_now(struct smtp_session *s, const char *reason);

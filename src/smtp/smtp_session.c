@@ -72,14 +72,17 @@ const char *smtp_strstate(enum smtp_state st)
 }
 
 /* Set the read timeout that belongs to the current phase. */
-static void session_set_timeouts(struct smtp_session *s)
+void smtp_set_timeouts(struct smtp_session *s)
 {
 	const struct limits *lim = &s->srv->conf->limits;
 	bool data = s->state == SMTP_STATE_DATA || s->in_chunk;
 	struct timeval rt = {data ? lim->timeout_data : lim->timeout_command, 0};
 	struct timeval wt = {lim->timeout_command, 0};
+	/* while a commit or a password check runs, the client waits for us:
+	 * no read timeout (it would free the session under their callback) */
+	bool ours = s->state == SMTP_STATE_COMMIT || s->auth_pending;
 
-	bufferevent_set_timeouts(s->bev, &rt, &wt);
+	bufferevent_set_timeouts(s->bev, ours ? NULL : &rt, &wt);
 }
 
 /* The whole DATA/BDAT phase took too long. */
@@ -121,7 +124,7 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 		break;
 	}
 	if (st != SMTP_STATE_CLOSING)
-		session_set_timeouts(s);
+		smtp_set_timeouts(s);
 }
 
 /* Replies waiting in the session or in the bufferevent, not yet sent. */
@@ -345,7 +348,7 @@ void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum sta
 	s->bdat_remaining = size;
 	s->bdat_last = last;
 	s->chunk_error = error;
-	session_set_timeouts(s);
+	smtp_set_timeouts(s);
 }
 
 /* Write to the message file; a failure becomes the sticky error. */
@@ -522,7 +525,7 @@ static bool chunk_consume(struct smtp_session *s, struct evbuffer *in)
 		s->bdat_remaining -= take;
 	}
 	s->in_chunk = false;
-	session_set_timeouts(s);
+	smtp_set_timeouts(s);
 	if (s->chunk_error != STATUS_OK) {
 		smtp_reply(s, s->chunk_error, NULL);
 		if (s->state >= SMTP_STATE_MAIL) { /* a refused chunk fails the transaction */
@@ -600,6 +603,34 @@ static bool read_command(struct smtp_session *s, struct evbuffer *in)
 	return true;
 }
 
+/*
+ * Close from inside the input path (a forbidden command such as GET, a TLS
+ * filter that cannot be made): the replies already made go out if the
+ * socket takes them at once, and the connection closes now.  The session
+ * is freed on the next turn of the loop (delay_cb): callers up the stack
+ * (commit_done, event_cb) still use it when this returns.
+ */
+static void close_soon(struct smtp_session *s, const char *reason)
+{
+	static const struct timeval now = {0, 0};
+
+	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending) {
+		smtp_close_now(s, reason); /* freed by that callback */
+		return;
+	}
+	log_debug("event=close session=%s reason=\"%s\"", s->id, reason);
+	if (s->bev != NULL && !s->ssl && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		evbuffer_write(s->out, bufferevent_getfd(s->bev));
+	evbuffer_drain(s->out, evbuffer_get_length(s->out));
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	s->state = SMTP_STATE_CLOSING;
+	evtimer_del(s->data_timer);
+	evtimer_add(s->delay_ev, &now);
+}
+
 /* Error limits after each unit of input: soft delays, hard closes. */
 static void check_errors(struct smtp_session *s, unsigned before)
 {
@@ -652,7 +683,7 @@ void smtp_resume_input(struct smtp_session *s)
 		else
 			progressed = read_command(s, in);
 		if (s->drop) {
-			smtp_close_now(s, "forbidden command");
+			close_soon(s, "forbidden command");
 			return;
 		}
 		if (s->starttls_pending) {
@@ -867,11 +898,15 @@ static void start_tls(struct smtp_session *s)
 			 s->id, s->peer_addr, junk);
 		evbuffer_drain(in, junk);
 	}
+	/* the filter's own timeouts apply from now on: one the socket's
+	 * bufferevent kept would reach event_cb through the filter whatever
+	 * the filter's say (none while a commit or password check runs) */
+	bufferevent_set_timeouts(s->bev, NULL, NULL);
 	fb = bufferevent_openssl_filter_new(s->srv->base, s->bev, s->ssl, BUFFEREVENT_SSL_ACCEPTING,
 					    BEV_OPT_CLOSE_ON_FREE);
 	if (fb == NULL) {
 		log_warnx("event=tls_failed session=%s reason=\"cannot create TLS filter\"", s->id);
-		smtp_close_now(s, "tls filter");
+		close_soon(s, "tls filter");
 		return;
 	}
 	session_attach(s, fb);

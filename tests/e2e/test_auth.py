@@ -1389,3 +1389,34 @@ def test_broken_users_file_keeps_previous_users(ah):
     c.close()
     assert "event=users_reload_failed" in ah.logs()
     assert ALICE_PW not in ah.logs()
+
+
+def slow_hash(password, cost=11):
+    """A yescrypt hash that takes seconds to check (libcrypt's own salt)."""
+    import ctypes
+    lib = ctypes.CDLL("libcrypt.so.1")
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    return lib.crypt(password.encode(), lib.crypt_gensalt(b"$y$", cost, None, 0)).decode()
+
+
+@pytest.mark.parametrize("listener", ["sub", "subs"])
+def test_command_timeout_waits_for_the_password_check_in_flight(make_auth_hatod, listener):
+    """A check slower than timeout_command: the client, which waits for
+    our answer, gets it (and the session goes on), not a 421 that frees
+    the session under the check's callback.  After STARTTLS (sub) and with
+    implicit TLS (subs)."""
+    h = make_auth_hatod(limits={"timeout_command": 1})
+    path = os.path.join(h.state_dir, "users")
+    st = os.stat(path)
+    with open(path, "a") as f:
+        f.write("slow:%s\n" % slow_hash("S1ow-Pass-Qz7"))
+    os.chown(path, st.st_uid, st.st_gid)
+    c = raw_tls(h, listener)
+    r, t = timed(c, "AUTH PLAIN " + plain("slow", "S1ow-Pass-Qz7"))
+    assert r == AUTH_OK and t > 1.2, (r, t)
+    assert c.cmd("NOOP") == "250 2.0.0 OK"
+    c.close()
+    assert "event=timeout" not in h.logs()

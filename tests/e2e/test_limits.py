@@ -372,6 +372,37 @@ def test_http_request_mid_transaction_closes(hatod):
     assert hatod.queue_ids() == [] and hatod.incoming() == []
 
 
+@pytest.mark.parametrize("how", ["data", "bdat"])
+def test_http_request_pipelined_after_a_message(make_hatod, how):
+    """GET in the same packet as the message's end: the message is queued
+    and answered, then the connection closes, and the session is freed
+    once (it was freed under commit_done, which then went on using it)."""
+    h = make_hatod()
+    body = b"Subject: t\r\n\r\nx\r\n"
+    if how == "data":
+        message = b"DATA\r\n" + body + b".\r\n"
+    else:
+        message = b"BDAT %d LAST\r\n" % len(body) + body
+    with RawSMTP(h.host, h.port) as c:
+        c.send(b"EHLO x\r\nMAIL FROM:<a@localhost>\r\nRCPT TO:<postmaster>\r\n" + message +
+               b"GET / HTTP/1.0\r\n\r\n")
+        data, deadline = c.buf, time.monotonic() + 10
+        c.sock.settimeout(10)
+        while time.monotonic() < deadline:
+            try:
+                chunk = c.sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break  # closed: what came before it is all there is
+            data += chunk
+    last = data.decode().split("\r\n")[-2]
+    assert re.fullmatch(r"250 2\.0\.0 OK queued as [0-9A-F]{20}", last), data
+    assert len(h.queue_ids()) == 1
+    with RawSMTP(h.host, h.port) as c:  # and hatod goes on
+        assert c.cmd("NOOP") == "250 2.0.0 OK"
+
+
 def test_received_max_with_bdat(make_hatod):
     h = make_hatod(limits={"received_max": "2"})
     msg = received(3) + b"\r\nloop\r\n"
