@@ -55,7 +55,8 @@ struct qentry {
 	struct qentry *next;
 	struct envelope env;
 	bool busy;          /* a job owns a copy of it right now */
-	time_t retry_after; /* queuing its report, or removing it, failed: not before then */
+	time_t retry_after; /* a write failed (envelope, report, removal): not before then */
+	bool unsaved;       /* its envelope could not be written: write it before delivering */
 	bool flush;         /* flushed while busy: due again when the job ends */
 	bool dest_known;    /* dest is worked out (again after each job) */
 	char dest[320];
@@ -85,6 +86,8 @@ struct delivery_job {
 	struct qentry *e;
 	struct envelope env;    /* the job's copy */
 	bool removed;           /* the message left the queue */
+	bool unsaved;           /* the entry's envelope is not on disk yet (in) */
+	bool persist_failed;    /* writing the envelope or removing failed (out) */
 	struct envelope report; /* a notification the job queued (id empty: none) */
 };
 
@@ -108,8 +111,8 @@ static time_t entry_due(const struct qentry *e)
 	time_t due = 0;
 	bool any = false;
 
-	if (report_owed(&e->env))
-		return e->retry_after; /* a notification to queue first */
+	if (e->unsaved || report_owed(&e->env))
+		return e->retry_after; /* its envelope to write, or a notification to queue */
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		const struct env_rcpt *r = &e->env.rcpts[i];
 		if (r->state != RCPT_PENDING)
@@ -360,10 +363,12 @@ static void job_work(void *arg)
 	char(*dests)[320] = xcalloc(total, sizeof(*dests)); /* "": not due, or taken */
 	char msg_path[4200];
 	time_t now = time(NULL);
-	bool persisted = true;
 
 	snprintf(msg_path, sizeof(msg_path), "%s/%s.msg", j->sc->queue_dir, j->env.id);
-	for (size_t i = 0; i < total; i++) /* each due recipient's destination, once */
+	/* what an earlier job could not write goes to disk before anything is
+	 * delivered: else a crash would deliver all of that again */
+	j->persist_failed = j->unsaved && !job_persist(j);
+	for (size_t i = 0; i < total && !j->persist_failed && !j->removed; i++)
 		if (j->env.rcpts[i].state == RCPT_PENDING && j->env.rcpts[i].next_attempt <= now)
 			rcpt_dest(c, j->env.rcpts[i].addr, dests[i], sizeof(dests[i]));
 	for (size_t i = 0; i < total; i++) {
@@ -386,16 +391,18 @@ static void job_work(void *arg)
 		deliver_group(j, msg_path, &g);
 		for (size_t k = 0; k < g.n; k++)
 			rcpt_settle(j, &j->env.rcpts[g.idx[k]], &g.res[k], g.remote[k], &g);
-		if (!(persisted = job_persist(j)))
-			break; /* the in-memory state stays; retried after a restart */
+		if (!job_persist(j)) {
+			j->persist_failed = true; /* no more deliveries until it is written */
+			break;
+		}
 	}
 	/* after a failed write, not again in this job: job_done schedules it */
-	if (persisted && !j->removed && report_owed(&j->env) &&
+	if (!j->persist_failed && !j->removed && report_owed(&j->env) &&
 	    report_queue(c, j->sc->queue_dir, &j->env, msg_path, &j->report))
-		job_persist(j); /* the marks are cleared: the report is in the queue */
-	else if (persisted && !j->removed && envelope_pending(&j->env) == 0 &&
+		j->persist_failed = !job_persist(j); /* marks cleared: the report is queued */
+	else if (!j->persist_failed && !j->removed && envelope_pending(&j->env) == 0 &&
 		 !report_owed(&j->env))
-		job_persist(j);
+		j->persist_failed = !job_persist(j);
 	free(dests);
 	free(g.idx);
 	free(g.res);
@@ -437,9 +444,11 @@ static void job_done(void *arg)
 	e->dest_known = false;
 	envelope_free(&e->env);
 	e->env = j->env; /* the job's copy is the truth now */
-	/* the report could not be queued, or the message not removed: again
-	 * in a minute, not at once and over and over */
-	if (report_owed(&e->env) || (!j->removed && envelope_pending(&e->env) == 0))
+	/* the envelope or the report could not be written, or the message not
+	 * removed: again in a minute, not at once and over and over */
+	e->unsaved = j->persist_failed;
+	if (j->persist_failed || report_owed(&e->env) ||
+	    (!j->removed && envelope_pending(&e->env) == 0))
 		e->retry_after = time(NULL) + 60;
 	if (j->report.id[0] != '\0') {
 		entry_add(sc, &j->report);
@@ -473,6 +482,7 @@ static void job_start(struct scheduler *sc, struct qentry *e, struct dest_count 
 
 	j->sc = sc;
 	j->e = e;
+	j->unsaved = e->unsaved;
 	envelope_copy(&j->env, &e->env);
 	e->busy = true;
 	sc->active++;

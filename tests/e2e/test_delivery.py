@@ -225,3 +225,28 @@ def test_failed_removal_is_retried_later_not_at_once(make_hatod):
         assert len(h.maildir("bob")) == 1 and h.queue_ids() == [qid]
     finally:
         os.chmod(qdir, 0o700)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="hatod must drop to user hato for queue/ to refuse it")
+def test_no_more_deliveries_while_the_envelope_cannot_be_written(make_hatod):
+    """After a delivery whose envelope update fails, the other recipients
+    wait until the envelope is on disk: otherwise every one of them would
+    be delivered with nothing recorded, and again after a crash."""
+    users = ["bob", "carol", "dave"]
+    h = make_hatod(delivery={"hold": "no", "retry_schedule": "1s"})
+    blockers = [block_mailbox(h, u) for u in users]
+    send(h, [u + "@localhost" for u in users])
+    [qid] = h.queue_ids()
+    wait_for(lambda: h.envelope_text(qid).count("state=pending attempts=1") == 3)
+    qdir = os.path.join(h.state_dir, "queue")
+    os.chmod(qdir, 0o500)  # hato may read it, not write the envelope
+    try:
+        for b in blockers:
+            os.unlink(b)
+        h.wait_log("event=envelope_write_failed")
+        time.sleep(2)
+        assert h.logs().count("event=envelope_write_failed") == 1
+        assert h.logs().count("status=delivered") == 1
+        assert sum(len(h.maildir(u)) for u in users) == 1
+    finally:
+        os.chmod(qdir, 0o700)
