@@ -29,6 +29,11 @@ void report_mark(const struct conf *c, struct envelope *env, struct env_rcpt *r,
 
 	if (n & DSN_NOTIFY_NEVER)
 		return;
+	/* a notification of ours tells the postmaster only that it failed:
+	 * a delay or success notice about it would be one more notification,
+	 * which could be delayed in turn, and so on */
+	if (env->dsn_report && r->state != RCPT_FAILED)
+		return;
 	if (r->state == RCPT_FAILED && (n == 0 || (n & DSN_NOTIFY_FAILURE)))
 		r->report = REPORT_FAILED;
 	else if (r->state == RCPT_DELIVERED && (n & DSN_NOTIFY_SUCCESS) && !dsn_passed)

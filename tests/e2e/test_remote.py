@@ -613,6 +613,27 @@ def test_delay_warning_once(make_hatod):
         hop.close()
 
 
+def test_no_delay_notice_about_a_notification(make_hatod):
+    """A bounce that cannot reach its (remote) recipient yet is retried,
+    but no delay notice about it goes to the postmaster: one would be a
+    notification about a notification, and delayed in turn it would make
+    the next one, without end."""
+    hop = ScriptedSMTP()
+    hop.rcpt = lambda addr: "550 5.1.1 no such user" if addr.startswith("bad@") \
+        else "451 4.2.0 busy"
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port},
+                        delivery={"retry_schedule": "1s"}, remote={"delay_warning": "1s"})
+        send(a, ["bad@example.net"], sender="s@example.net")
+        a.wait_log("rcpt=<bad@example.net> status=failed")
+        a.wait_log("rcpt=<s@example.net> status=deferred", count=3, timeout=20)
+        assert a.maildir("postmaster") == []
+        assert len(a.queue_ids()) == 1  # the bounce, still trying
+        assert a.logs().count("event=report ") == 1  # the bounce, and nothing about it
+    finally:
+        hop.close()
+
+
 def test_undeclared_8bit_message_to_server_without_8bitmime_fails(make_hatod):
     hop = ScriptedSMTP(ehlo=("PIPELINING",))
     try:
