@@ -178,13 +178,13 @@ char *trim(char *s)
 }
 
 /* Is c kept as it is by escape_text? */
-static bool plain_char(unsigned char c)
+static bool plain_char(unsigned char c, bool word)
 {
-	return c >= 0x20 && c < 0x7f && c != '\\' && c != '"';
+	return c >= (word ? 0x21 : 0x20) && c < 0x7f && c != '\\' && c != '"';
 }
 
-/* Make peer text safe for one log line. */
-void escape_text(const char *in, size_t len, char *out, size_t outsz)
+/* escape_text, or escape_word when word. */
+static void escape(const char *in, size_t len, char *out, size_t outsz, bool word)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t need = 0, o = 0, limit;
@@ -192,12 +192,12 @@ void escape_text(const char *in, size_t len, char *out, size_t outsz)
 	if (outsz == 0)
 		return;
 	for (size_t i = 0; i < len; i++)
-		need += plain_char((unsigned char)in[i]) ? 1 : 4;
+		need += plain_char((unsigned char)in[i], word) ? 1 : 4;
 	/* when it all fits, all of it; otherwise as much as fits before "..." */
 	limit = need < outsz ? need : (outsz >= 4 ? outsz - 4 : 0);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
-		if (plain_char(c)) {
+		if (plain_char(c, word)) {
 			if (o + 1 > limit)
 				break;
 			out[o++] = (char)c;
@@ -215,4 +215,16 @@ void escape_text(const char *in, size_t len, char *out, size_t outsz)
 		o += 3;
 	}
 	out[o] = '\0';
+}
+
+/* Make peer text safe for one log line (within double quotes). */
+void escape_text(const char *in, size_t len, char *out, size_t outsz)
+{
+	escape(in, len, out, outsz, false);
+}
+
+/* Make peer text safe as one unquoted log value: spaces escaped too. */
+void escape_word(const char *in, char *out, size_t outsz)
+{
+	escape(in, strlen(in), out, outsz, true);
 }

@@ -319,7 +319,7 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 {
 	const char *tls = g->tls;
 	const struct conf *c = j->sc->srv->conf;
-	char line[300], esc[600];
+	char line[300], esc[600], addr[ESCAPED_WORD_MAX];
 
 	r->attempts++;
 	if (res->outcome == OUTCOME_DELIVERED) {
@@ -342,10 +342,11 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 	snprintf(line, sizeof(line), "%s %s", res->esc, res->text);
 	env_rcpt_set_error(r, line);
 	escape_text(res->text, strlen(res->text), esc, sizeof(esc));
+	escape_word(r->addr, addr, sizeof(addr));
 	log_info("event=delivery queue_id=%s rcpt=%s status=%s esc=%s attempts=%u "
 		 "delay=%llds%s%s%s%s "
 		 "text=\"%s\"",
-		 j->env.id, r->addr, outcome_name(res->outcome), res->esc, r->attempts,
+		 j->env.id, addr, outcome_name(res->outcome), res->esc, r->attempts,
 		 (long long)(time(NULL) - j->env.arrival), remote[0] ? " relay=" : "", remote,
 		 tls[0] ? " tls=" : "", tls, esc);
 	report_mark(c, &j->env, r, strncmp(g->dest, "smtp:", 5) == 0, g->dsn && r->notify != 0);
@@ -663,6 +664,7 @@ void scheduler_flush(struct scheduler *sc)
 bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, size_t errsz)
 {
 	struct qentry **pp, *e;
+	char from[ESCAPED_WORD_MAX];
 
 	for (pp = &sc->entries; (e = *pp) != NULL; pp = &e->next)
 		if (strcmp(e->env.id, queue_id) == 0)
@@ -682,7 +684,8 @@ bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, siz
 		return false;
 	}
 	*pp = e->next;
-	log_info("event=deleted queue_id=%s from=%s rcpts=%zu pending=%zu", queue_id, e->env.sender,
+	escape_word(e->env.sender ? e->env.sender : "", from, sizeof(from));
+	log_info("event=deleted queue_id=%s from=%s rcpts=%zu pending=%zu", queue_id, from,
 		 e->env.nrcpts, envelope_pending(&e->env));
 	envelope_free(&e->env);
 	free(e);

@@ -98,10 +98,13 @@ static void pickup_done(void *arg, int err)
 	char path[4096];
 
 	if (err == 0) {
+		char from[ESCAPED_WORD_MAX];
+
 		drop_path(p, j->name, path, sizeof(path));
 		unlink(path); /* the queue has it: the drop file goes */
+		escape_word(j->env.sender ? j->env.sender : "", from, sizeof(from));
 		log_info("event=pickup queue_id=%s uid=%u from=%s rcpts=%zu size=%llu", j->env.id,
-			 j->uid, j->env.sender, j->env.nrcpts, (unsigned long long)j->env.size);
+			 j->uid, from, j->env.nrcpts, (unsigned long long)j->env.size);
 		scheduler_add(p->srv->scheduler, &j->env);
 	} else {
 		log_warnx("event=pickup_commit_failed file=%s error=\"%s\" note=\"retried later\"",
@@ -122,7 +125,7 @@ static void add_recipients(struct pickup *p, struct pickup_job *j, const struct 
 	for (size_t i = 0; i < h->nrcpts; i++) {
 		struct mailaddr a;
 		const char *end, *kind = "";
-		char why[512], esc[600];
+		char why[512], esc[600], rcpt[ESCAPED_WORD_MAX];
 		size_t before = j->env.nrcpts;
 		enum status st;
 
@@ -134,8 +137,8 @@ static void add_recipients(struct pickup *p, struct pickup_job *j, const struct 
 			continue;
 		/* nobody to say 550 to: the recipient fails now, and is logged */
 		escape_text(why, strlen(why), esc, sizeof(esc));
-		log_info("event=pickup_rcpt_failed rcpt=%s status=%s why=\"%s\"", h->rcpts[i], kind,
-			 esc);
+		escape_word(h->rcpts[i], rcpt, sizeof(rcpt));
+		log_info("event=pickup_rcpt_failed rcpt=%s status=%s why=\"%s\"", rcpt, kind, esc);
 		if (j->env.nrcpts == before) {
 			envelope_add_rcpt(&j->env, h->rcpts[i]);
 			j->env.rcpts[before].state = RCPT_FAILED;

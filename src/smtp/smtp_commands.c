@@ -426,18 +426,19 @@ static enum status rcpt_params(const struct smtp_session *s, struct esmtp_param 
 static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a, const char *path,
 				const struct rcpt_dsn *dsn)
 {
-	char why[512], esc[600];
+	char why[512], esc[600], rcpt[ESCAPED_WORD_MAX];
 	const char *kind = "";
 	enum status st = recipients_add(s->srv, &s->env, a, path, dsn, s->local_addr, &kind, why,
 					sizeof(why));
 
 	escape_text(why, strlen(why), esc, sizeof(esc));
+	escape_word(path, rcpt, sizeof(rcpt));
 	if (st != STATUS_OK)
-		log_info("event=rcpt_refused session=%s rcpt=%s status=%s why=\"%s\"", s->id, path,
+		log_info("event=rcpt_refused session=%s rcpt=%s status=%s why=\"%s\"", s->id, rcpt,
 			 kind, esc);
 	else
 		log_debug("event=rcpt_resolved session=%s rcpt=%s status=%s why=\"%s\"", s->id,
-			  path, kind, esc);
+			  rcpt, kind, esc);
 	return st;
 }
 

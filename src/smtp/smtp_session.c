@@ -413,10 +413,12 @@ static void fixups_finish(struct smtp_session *s)
 static void commit_done(void *arg, int err)
 {
 	struct smtp_session *s = arg;
+	char from[ESCAPED_WORD_MAX];
 
+	escape_word(s->env.sender ? s->env.sender : "", from, sizeof(from));
 	if (err == 0)
 		log_info("event=queued session=%s queue_id=%s from=%s size=%llu rcpts=%zu%s", s->id,
-			 s->env.id, s->env.sender, (unsigned long long)s->env.size, s->env.nrcpts,
+			 s->env.id, from, (unsigned long long)s->env.size, s->env.nrcpts,
 			 s->gone ? " client=gone" : "");
 	else
 		log_warnx("event=commit_failed session=%s queue_id=%s error=\"%s\"", s->id,
@@ -470,9 +472,12 @@ static void message_end(struct smtp_session *s)
 	if (err == STATUS_OK && (s->dr.flags & DATA_LONG_LINE))
 		err = STATUS_DATA_LINE_LONG;
 	if (err != STATUS_OK) {
+		char from[ESCAPED_WORD_MAX];
+
+		escape_word(s->env.sender ? s->env.sender : "", from, sizeof(from));
 		log_info("event=rejected session=%s from=%s size=%llu rcpts=%zu status=%d "
 			 "esc=%s",
-			 s->id, s->env.sender, (unsigned long long)s->env.size, s->env.nrcpts,
+			 s->id, from, (unsigned long long)s->env.size, s->env.nrcpts,
 			 status_code(err), status_esc(err));
 		smtp_reply(s, err, NULL);
 		smtp_transaction_reset(s);

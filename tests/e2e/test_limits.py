@@ -5,6 +5,7 @@ Received: loop detection, error counting with delay and hang-up, the
 command/data/total timeouts, the session limit, and HTTP clients.
 """
 import re
+import shlex
 import socket
 import time
 
@@ -401,6 +402,27 @@ def test_http_request_pipelined_after_a_message(make_hatod, how):
     assert len(h.queue_ids()) == 1
     with RawSMTP(h.host, h.port) as c:  # and hatod goes on
         assert c.cmd("NOOP") == "250 2.0.0 OK"
+
+
+def test_addresses_cannot_forge_log_fields(make_hatod):
+    """A quoted local part may hold spaces, quotes and key=value text: in
+    the log it stays one value (escaped), never extra fields."""
+    h = make_hatod()
+    forged = '"y x=1 event=queued"'
+    with begin(h, rcpts=()) as c:
+        assert c.cmd("RCPT TO:<%s@localhost>" % forged).startswith("250 ")
+        assert c.cmd("RCPT TO:<%s@remote.example>" % forged).startswith("554 ")
+    with RawSMTP(h.host, h.port) as c:
+        c.cmd("EHLO x")
+        assert c.cmd("MAIL FROM:<%s@localhost>" % forged).startswith("250 ")
+        assert c.cmd("RCPT TO:<b@localhost>").startswith("250 ")
+        assert c.cmd("DATA").startswith("354 ")
+        assert c.cmd("Subject: x\r\n\r\nx\r\n.").startswith("250 ")
+    h.wait_log("event=queued")
+    log = h.logs()
+    for line in log.splitlines():  # quoted values may hold spaces; no field is forged
+        assert not any(w.startswith("x=1") for w in shlex.split(line)), line
+    assert 'from=<\\x22y\\x20x=1\\x20event=queued\\x22@localhost> size=' in log
 
 
 def test_received_max_with_bdat(make_hatod):

@@ -139,6 +139,18 @@ static void test_escape_text_escapes(void **state)
 }
 
 /* Text that does not fit ends in "..." and stays inside the buffer. */
+/* escape_word escapes a space as well: a logged address stays one value. */
+static void test_escape_word_escapes_spaces(void **state)
+{
+	char out[ESCAPED_WORD_MAX];
+
+	(void)state;
+	escape_word("<\"y x=1 event=queued\"@localhost>", out, sizeof(out));
+	assert_string_equal(out, "<\\x22y\\x20x=1\\x20event=queued\\x22@localhost>");
+	escape_word("<bob+tag@example.org>", out, sizeof(out));
+	assert_string_equal(out, "<bob+tag@example.org>");
+}
+
 static void test_escape_text_truncates(void **state)
 {
 	char in[200], out[64];
@@ -245,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size_junk),
 		cmocka_unit_test(test_escape_text_escapes),
 		cmocka_unit_test(test_escape_text_truncates),
+		cmocka_unit_test(test_escape_word_escapes_spaces),
 		cmocka_unit_test(test_escape_text_tiny),
 		cmocka_unit_test(test_escape_text_exact_fit),
 		cmocka_unit_test(test_strcpy_bounded),
