@@ -129,6 +129,51 @@ size_t data_reader_feed(struct data_reader *r, const char *in, size_t len, char 
 	return i;
 }
 
+/* See data_reader.h. */
+void data_reader_scan(struct data_reader *r, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		size_t run;
+
+		if (r->state == DR_CR) {
+			r->state = DR_MID;
+			if (p[i] == '\n') {
+				r->linelen = 0;
+				continue;
+			}
+			r->flags |= DATA_BARE_CR;
+			line_octet(r); /* the CR is an octet of the line */
+		}
+		run = ordinary_run(p + i, len - i);
+		if (run > 0) {
+			r->linelen += run;
+			if (r->linelen + 2 > r->line_max)
+				r->flags |= DATA_LONG_LINE;
+			i += run - 1;
+			continue;
+		}
+		if (p[i] == '\r') {
+			r->state = DR_CR;
+		} else if (p[i] == '\n') {
+			r->flags |= DATA_BARE_LF;
+			r->linelen = 0;
+		} else { /* NUL */
+			r->flags |= DATA_NUL;
+			line_octet(r);
+		}
+	}
+}
+
+/* See data_reader.h. */
+void data_reader_scan_end(struct data_reader *r)
+{
+	if (r->state == DR_CR) {
+		r->flags |= DATA_BARE_CR;
+		line_octet(r); /* the CR is an octet of the line */
+		r->state = DR_MID;
+	}
+}
+
 /* Start counting a new message's headers. */
 void header_scan_init(struct header_scan *h)
 {

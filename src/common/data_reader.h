@@ -40,6 +40,15 @@ void data_reader_init(struct data_reader *r, size_t line_max);
 size_t data_reader_feed(struct data_reader *r, const char *in, size_t len, char *out,
 			size_t *outlen, bool *done);
 
+/*
+ * BDAT: chunks carry the message as it is, with no dot-stuffing and no end
+ * marker, but (without BINARYMIME) the same rules for lines: feed each
+ * chunk's octets to data_reader_scan for the same flags, and call
+ * data_reader_scan_end after the last one (a CR at the very end is bare).
+ */
+void data_reader_scan(struct data_reader *r, const char *p, size_t len);
+void data_reader_scan_end(struct data_reader *r);
+
 struct header_scan {
 	bool in_header; /* still inside the header section */
 	int match;      /* octets of "Received:" matched on this line, -1 none */

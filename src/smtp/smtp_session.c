@@ -524,8 +524,10 @@ static bool chunk_consume(struct smtp_session *s, struct evbuffer *in)
 		if (evbuffer_get_length(in) == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			return false;
 		take = v.iov_len < s->bdat_remaining ? v.iov_len : (size_t)s->bdat_remaining;
-		if (s->chunk_error == STATUS_OK)
+		if (s->chunk_error == STATUS_OK) {
+			data_reader_scan(&s->dr, v.iov_base, take); /* DATA's line rules */
 			message_bytes(s, v.iov_base, take);
+		}
 		evbuffer_drain(in, take);
 		s->bdat_remaining -= take;
 	}
@@ -540,6 +542,7 @@ static bool chunk_consume(struct smtp_session *s, struct evbuffer *in)
 		return true;
 	}
 	if (s->bdat_last) {
+		data_reader_scan_end(&s->dr);
 		message_end(s);
 	} else if (s->data_error != STATUS_OK) {
 		smtp_reply(s, s->data_error, NULL);

@@ -13,7 +13,9 @@
  *   - flags = the bare CR, bare LF, NUL and long lines (not counting CRLF
  *     and the stuffing dot) in what was consumed.
  * header_scan gets the output in the same chunks, and must agree with one
- * call over all of it.
+ * call over all of it.  data_reader_scan (BDAT) over the stream in random
+ * chunks must give the flags of a reference with DATA's line rules and no
+ * dots or end marker.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -144,6 +146,51 @@ static void reference(const char *s, size_t len, size_t line_max, struct run *r)
 	}
 }
 
+/* BDAT: data_reader_scan over s in the chunks seed picks, then _end. */
+static unsigned scan_chunks(const char *s, size_t len, size_t line_max, uint32_t seed)
+{
+	struct data_reader dr;
+	size_t at = 0;
+
+	data_reader_init(&dr, line_max);
+	while (at < len) {
+		uint32_t x = next_rand(&seed);
+		size_t n = (x & 0x100) ? x % 1024 : x % 9;
+
+		if (n > len - at)
+			n = len - at;
+		data_reader_scan(&dr, s + at, n);
+		at += n;
+	}
+	data_reader_scan_end(&dr);
+	return dr.flags;
+}
+
+/* The reference for BDAT: DATA's line rules, no dots, no end marker; a CR
+ * at the very end is bare. */
+static unsigned scan_reference(const char *s, size_t len, size_t line_max)
+{
+	unsigned flags = 0;
+	size_t linelen = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool crlf = c == '\r' && i + 1 < len && s[i + 1] == '\n';
+
+		if (c == '\0')
+			flags |= DATA_NUL;
+		if (c == '\n' && (i == 0 || s[i - 1] != '\r'))
+			flags |= DATA_BARE_LF;
+		if (c == '\r' && !crlf)
+			flags |= DATA_BARE_CR;
+		if (c == '\n')
+			linelen = 0;
+		else if (!crlf && ++linelen + 2 > line_max)
+			flags |= DATA_LONG_LINE;
+	}
+	return flags;
+}
+
 /* Entry point. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -184,6 +231,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < whole.outlen; i++)
 		header_scan_feed(&hs, whole.out + i, 1);
 	CHECK(hs.received == whole.received);
+
+	/* BDAT's scan: the same flags however the chunks fall */
+	CHECK(scan_chunks(s, len, line_max, seed) == scan_reference(s, len, line_max));
 
 	free(whole.out);
 	free(split.out);

@@ -423,6 +423,44 @@ static void test_header_scan_split(void **state)
 		assert_int_equal(count_received(msg, chunk), 3);
 }
 
+/* BDAT's flags for text split into chunks at every possible point. */
+static unsigned scan_flags(const char *in, size_t len, size_t line_max)
+{
+	unsigned flags = 0;
+
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct data_reader r;
+
+		data_reader_init(&r, line_max);
+		data_reader_scan(&r, in, cut);
+		data_reader_scan(&r, in + cut, len - cut);
+		data_reader_scan_end(&r);
+		if (cut > 0)
+			assert_int_equal(r.flags, flags); /* the same wherever it is split */
+		flags = r.flags;
+	}
+	return flags;
+}
+
+/* BDAT chunks follow DATA's line rules: bare CR or LF, NUL, long lines. */
+static void test_scan_for_bdat(void **state)
+{
+#define SCAN(text, max) scan_flags(text, sizeof(text) - 1, max)
+	(void)state;
+	assert_int_equal(SCAN("a\r\nb\r\n.\r\n", 1000), 0);
+	assert_int_equal(SCAN("a\nb\r\n", 1000), DATA_BARE_LF);
+	assert_int_equal(SCAN("a\rb\r\n", 1000), DATA_BARE_CR);
+	assert_int_equal(SCAN("ab\r", 1000), DATA_BARE_CR); /* CR at the very end */
+	assert_int_equal(SCAN("ab\r", 5), DATA_BARE_CR);    /* it counts in its line: 3 + 2 */
+	assert_int_equal(SCAN("abc\r", 5), DATA_BARE_CR | DATA_LONG_LINE);
+	assert_int_equal(SCAN("a\0b\r\n", 1000), DATA_NUL);
+	/* line_max counts CRLF: 8 octets + CRLF fit in 10, 9 do not */
+	assert_int_equal(SCAN("12345678\r\n", 10), 0);
+	assert_int_equal(SCAN("123456789\r\n", 10), DATA_LONG_LINE);
+	assert_int_equal(SCAN("12345678\r\n12345678\r\n", 10), 0);
+#undef SCAN
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +480,7 @@ int main(void)
 		cmocka_unit_test(test_header_scan_counts),
 		cmocka_unit_test(test_header_scan_body_ignored),
 		cmocka_unit_test(test_header_scan_split),
+		cmocka_unit_test(test_scan_for_bdat),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
