@@ -258,9 +258,15 @@ static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, si
 
 	for (size_t i = 0; i < n; i++) {
 		if (strcasecmp(p[i].key, "SIZE") == 0) {
-			if (seen_size || !p[i].value ||
-			    !parse_u64(p[i].value, 0, UINT64_MAX, &size))
+			if (seen_size || !p[i].value)
 				return STATUS_BAD_ARGS;
+			if (!parse_u64(p[i].value, 0, UINT64_MAX, &size)) {
+				/* digits beyond 64 bits (RFC 1870 allows 20): too big */
+				size_t len = strlen(p[i].value);
+				if (len == 0 || len > 20 || strspn(p[i].value, "0123456789") != len)
+					return STATUS_BAD_ARGS;
+				return STATUS_TOO_BIG;
+			}
 			seen_size = true;
 			if (size > s->srv->conf->limits.message_size_max)
 				return STATUS_TOO_BIG;

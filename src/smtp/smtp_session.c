@@ -719,6 +719,10 @@ static void delay_cb(evutil_socket_t fd, short what, void *arg)
 	s->paused = false;
 	if (s->state == SMTP_STATE_CLOSING)
 		return;
+	if (s->srv->stopping) { /* SIGTERM came while it waited: nothing more is read */
+		smtp_close(s, STATUS_SHUTDOWN);
+		return;
+	}
 	smtp_resume_input(s);
 }
 

@@ -1420,3 +1420,24 @@ def test_command_timeout_waits_for_the_password_check_in_flight(make_auth_hatod,
     assert c.cmd("NOOP") == "250 2.0.0 OK"
     c.close()
     assert "event=timeout" not in h.logs()
+
+
+def test_sigterm_during_a_failing_password_check(make_auth_hatod):
+    """SIGTERM while a check runs that then fails: the session gets its
+    535, then 421, and nothing more is read (it used to go on taking
+    MAIL, RCPT and DATA during the shutdown)."""
+    h = make_auth_hatod()
+    path = os.path.join(h.state_dir, "users")
+    st = os.stat(path)
+    with open(path, "a") as f:
+        f.write("slow:%s\n" % slow_hash("S1ow-Pass-Qz7"))
+    os.chown(path, st.st_uid, st.st_gid)
+    c = raw_tls(h)
+    c.send(b"AUTH PLAIN " + plain("slow", "wrong-password").encode() + b"\r\n")
+    time.sleep(0.5)  # the check is running
+    h.proc.send_signal(signal.SIGTERM)
+    assert c.reply() == AUTH_FAILED
+    c.send(b"MAIL FROM:<alice@localhost>\r\n")
+    assert c.reply().startswith("421 ")
+    assert c.eof()
+    assert h.proc.wait(15) == 0
