@@ -251,12 +251,17 @@ static void deliver_group(struct delivery_job *j, const char *msg_path, struct d
 	} else if (strncmp(g->dest, "smtp:", 5) == 0) {
 		struct relay_rcpt *rr = xcalloc(g->n, sizeof(*rr));
 		char mail_params[DSN_ENVID_MAX + 32];
+		uint64_t octets = env->size; /* what the client sent; the file has more */
+		int fd = queue_msg_open(msg_path, &octets);
+
+		if (fd >= 0)
+			close(fd); /* its length, Received: and fix-ups included, is SIZE= */
 		struct relay_msg m = {
 			.queue_id = env->id,
 			.mail_params = dsn_mail_params(env, mail_params, sizeof(mail_params)),
 			.sender = env->sender,
 			.msg_path = msg_path,
-			.size = env->size,
+			.size = octets,
 			.eightbit = env->body == BODY_8BITMIME,
 			.smtputf8 = env->smtputf8,
 			.rcpts = rr,

@@ -110,6 +110,8 @@ def test_relay_many_recipients_one_transaction(make_hatod):
         assert t.mail.startswith("MAIL FROM:<alice@test.example>")
         assert t.accepted == ["bob@example.net", "carol@example.net", "dave@example.net"]
         assert t.data.endswith(MSG)
+        # SIZE= is what goes out, our Received: header included
+        assert " SIZE=%d" % len(t.data) in t.mail and len(t.data) > len(MSG), t.mail
     finally:
         hop.close()
 
