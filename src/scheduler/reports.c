@@ -4,11 +4,13 @@
  */
 #include "reports.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dsn.h"
 #include "dsn_report.h"
@@ -111,13 +113,22 @@ static const char *report_to(const struct envelope *env)
 /* Write the report with its envelope durably, as one queue file. */
 static bool commit_report(const char *queue_dir, const struct envelope *re, struct strbuf *msg)
 {
-	char name[QUEUE_ID_LEN + 8];
+	char name[QUEUE_ID_LEN + 8], path[4200];
 	size_t msglen = msg->len;
+	int e;
 
 	envelope_format(re, msg);
 	queue_msg_seal(msg, msglen, msglen, NULL);
 	snprintf(name, sizeof(name), "%s.msg", re->id);
-	return durable_write_file(queue_dir, name, msg->s, msg->len);
+	if (durable_write_file(queue_dir, name, msg->s, msg->len))
+		return true;
+	/* maybe renamed, with queue/ not fsynced: not committed, so not to be
+	 * found at the next start beside the report that is made again */
+	e = errno;
+	snprintf(path, sizeof(path), "%s/%s", queue_dir, name);
+	unlink(path);
+	errno = e;
+	return false;
 }
 
 /* See reports.h. */
