@@ -110,6 +110,18 @@ static const char *report_to(const struct envelope *env)
 	return "<postmaster>";
 }
 
+/* Build the report; without the original's text when that cannot be read
+ * (else the message would wait for its report for ever). */
+static bool build_report(const struct dsn_report *rep, const char *queue_id, const char *msg_path,
+			 struct strbuf *msg, struct dsn_built *built, char *err, size_t errsz)
+{
+	if (dsn_build(rep, msg_path, REPORT_FULL_MAX, msg, built, err, errsz))
+		return true;
+	log_warnx("event=report_without_original queue_id=%s error=\"%s\"", queue_id, err);
+	msg->len = 0;
+	return dsn_build(rep, NULL, REPORT_FULL_MAX, msg, built, err, errsz);
+}
+
 /* Write the report with its envelope durably, as one queue file. */
 static bool commit_report(const char *queue_dir, const struct envelope *re, struct strbuf *msg)
 {
@@ -177,7 +189,7 @@ bool report_queue(const struct conf *c, const char *queue_dir, struct envelope *
 		log_info("event=report_suppressed queue_id=%s sender=<> rcpts=%zu "
 			 "reason=\"no notification for the null sender\"",
 			 env->id, rep.nrcpts);
-	} else if (!dsn_build(&rep, msg_path, REPORT_FULL_MAX, &msg, &built, err, sizeof(err))) {
+	} else if (!build_report(&rep, env->id, msg_path, &msg, &built, err, sizeof(err))) {
 		log_warnx("event=report_failed queue_id=%s error=\"%s\"", env->id, err);
 		ok = false;
 	} else {

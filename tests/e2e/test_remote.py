@@ -489,6 +489,31 @@ def test_bounce_for_refused_recipient(make_hatod):
         hop.close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="hatod must drop to user hato for the file to refuse it")
+def test_bounce_without_the_original_when_it_cannot_be_read(make_hatod):
+    """The original cannot be read when the bounce is made: the bounce goes
+    without its text, instead of the message waiting for it for ever."""
+    hop = ScriptedSMTP()
+    answers = ["451 4.2.0 busy"]
+    hop.rcpt = lambda addr: answers[0]
+    try:
+        a = relay_hatod(make_hatod, transport={"example.net": "[127.0.0.1]:%d" % hop.port},
+                        delivery={"retry_schedule": "1s"})
+        send(a, ["nobody@example.net"], sender="alice@localhost")
+        a.wait_log("status=deferred")
+        [qid] = a.queue_ids()
+        os.chmod(os.path.join(a.state_dir, "queue", qid + ".msg"), 0)  # hato cannot read it
+        answers[0] = "550 5.1.1 no such user"
+        r = wait_for(lambda: reports_for(a, "alice"), timeout=15, what="the bounce")[0]
+        groups, _ = status_groups(r)
+        assert groups[0]["Action"] == "failed" and groups[0]["Status"] == "5.1.1"
+        assert "text/rfc822-headers" not in [p.get_content_type() for p in r.walk()]
+        assert "event=report_without_original queue_id=%s" % qid in a.logs()
+        a.wait_log("event=removed queue_id=%s" % qid)
+    finally:
+        hop.close()
+
+
 def test_bounce_ret_full_returns_the_message(make_hatod):
     hop = ScriptedSMTP()
     hop.rcpt = lambda addr: "550 5.1.1 no such user"
