@@ -215,7 +215,7 @@ def test_pipelined_whole_session_in_one_send(hatod):
 
 def test_bdat_chunks(hatod):
     chunks = [b"Subject: chunky\r\n\r\n", b".leading dot is not stuffed in BDAT\r\n",
-              b"line\r\n.\r\nafter a lone dot\r\n", b"x" * 70000 + b"\r\n"]
+              b"line\r\n.\r\nafter a lone dot\r\n", (b"x" * 998 + b"\r\n") * 71]
     with RawSMTP(hatod.host, hatod.port) as c:
         assert "CHUNKING" in ehlo_keywords(c.cmd("EHLO b.example"))
         assert c.cmd("MAIL FROM:<a@localhost>") == "250 2.1.0 Sender OK"
