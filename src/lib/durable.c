@@ -10,24 +10,6 @@
 #include <unistd.h>
 
 /* See durable.h. */
-bool write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-/* See durable.h. */
 bool writev_all(int fd, struct iovec *iov, int n)
 {
 	while (n > 0) {
@@ -45,6 +27,14 @@ bool writev_all(int fd, struct iovec *iov, int n)
 		}
 	}
 	return true;
+}
+
+/* See durable.h. */
+bool write_all(int fd, const void *buf, size_t len)
+{
+	struct iovec v = {(void *)buf, len};
+
+	return len == 0 || writev_all(fd, &v, 1);
 }
 
 /* See durable.h. */

@@ -168,12 +168,13 @@ static void job_write(struct queue *q, struct commit_job *j)
 
 	if (j->fd < 0) {
 		uint32_t crc = crc32c(crc32c(0, j->buf, j->buflen), j->tail.s, j->tail.len);
+		struct iovec iov[2];
 
 		queue_msg_seal(&j->tail, 0, j->buflen, &crc);
+		iov[0] = (struct iovec){j->buf, j->buflen};
+		iov[1] = (struct iovec){j->tail.s, j->tail.len}; /* sealed: its final length */
 		job_path(path, sizeof(path), q->queue_dir, j->id, "msg");
 		j->direct = true;
-		struct iovec iov[2] = {{j->buf, j->buflen}, {j->tail.s, j->tail.len}};
-
 		j->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (j->fd < 0 || !writev_all(j->fd, iov, 2)) /* one call for the whole file */
 			j->err = errno ? errno : EIO;
