@@ -226,5 +226,7 @@ void escape_text(const char *in, size_t len, char *out, size_t outsz)
 /* Make peer text safe as one unquoted log value: spaces escaped too. */
 void escape_word(const char *in, char *out, size_t outsz)
 {
+	if (in == NULL)
+		in = ""; /* no sender yet, say */
 	escape(in, strlen(in), out, outsz, true);
 }

@@ -50,7 +50,8 @@ char *trim(char *s);
 void escape_text(const char *in, size_t len, char *out, size_t outsz);
 
 /* escape_text for a whole string logged as an unquoted value (an address:
- * a quoted local part may hold spaces): a space becomes \x20 too. */
+ * a quoted local part may hold spaces): a space becomes \x20 too.  NULL
+ * is logged as the empty string. */
 #define ESCAPED_WORD_MAX (4 * 320 + 4) /* room for any address escaped */
 void escape_word(const char *in, char *out, size_t outsz);
 

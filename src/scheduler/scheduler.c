@@ -689,7 +689,7 @@ bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, siz
 		return false;
 	}
 	*pp = e->next;
-	escape_word(e->env.sender ? e->env.sender : "", from, sizeof(from));
+	escape_word(e->env.sender, from, sizeof(from));
 	log_info("event=deleted queue_id=%s from=%s rcpts=%zu pending=%zu", queue_id, from,
 		 e->env.nrcpts, envelope_pending(&e->env));
 	envelope_free(&e->env);

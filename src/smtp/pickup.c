@@ -102,7 +102,7 @@ static void pickup_done(void *arg, int err)
 
 		drop_path(p, j->name, path, sizeof(path));
 		unlink(path); /* the queue has it: the drop file goes */
-		escape_word(j->env.sender ? j->env.sender : "", from, sizeof(from));
+		escape_word(j->env.sender, from, sizeof(from));
 		log_info("event=pickup queue_id=%s uid=%u from=%s rcpts=%zu size=%llu", j->env.id,
 			 j->uid, from, j->env.nrcpts, (unsigned long long)j->env.size);
 		scheduler_add(p->srv->scheduler, &j->env);

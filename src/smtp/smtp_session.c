@@ -415,7 +415,7 @@ static void commit_done(void *arg, int err)
 	struct smtp_session *s = arg;
 	char from[ESCAPED_WORD_MAX];
 
-	escape_word(s->env.sender ? s->env.sender : "", from, sizeof(from));
+	escape_word(s->env.sender, from, sizeof(from));
 	if (err == 0)
 		log_info("event=queued session=%s queue_id=%s from=%s size=%llu rcpts=%zu%s", s->id,
 			 s->env.id, from, (unsigned long long)s->env.size, s->env.nrcpts,
@@ -474,7 +474,7 @@ static void message_end(struct smtp_session *s)
 	if (err != STATUS_OK) {
 		char from[ESCAPED_WORD_MAX];
 
-		escape_word(s->env.sender ? s->env.sender : "", from, sizeof(from));
+		escape_word(s->env.sender, from, sizeof(from));
 		log_info("event=rejected session=%s from=%s size=%llu rcpts=%zu status=%d "
 			 "esc=%s",
 			 s->id, from, (unsigned long long)s->env.size, s->env.nrcpts,
