@@ -1,9 +1,12 @@
 /*
- * conf.c - defaults, the INI reader (inih) and value checks.
+ * conf.c - the key schema, the INI reader (inih) and value checks.
  *
  * Keys are described once, in key_table: section, name, type, where the
- * value goes and its range.  The parser looks keys up there, so an unknown
- * key cannot be silently ignored and a new key is one row.
+ * value goes, its range and its default.  The parser looks keys up there,
+ * so an unknown key cannot be silently ignored and a new key is one row;
+ * the defaults are read from the same rows by the same code as the file.
+ * What the values mean at run time (trust, local domains, routes) is
+ * decided by the modules that use them.
  */
 #include "conf.h"
 
@@ -21,6 +24,7 @@
 
 #include "addr.h"
 #include "hato_limits.h"
+#include "log.h"
 #include "util.h"
 
 enum key_type {
@@ -57,12 +61,22 @@ enum key_section {
 	SEC_DNS,
 };
 
+/*
+ * One row per key: its section and name, how its value is read, where it
+ * goes, its range (numbers and durations), and its default written as the
+ * file would write it, read by the same code as the file.  A default that
+ * starts "state_dir/" is taken relative to the final state_dir, once the
+ * file is read; NULL: no default, or one that comes from the system
+ * (conf_defaults).  docs/configuration.md shows the same defaults (an
+ * end-to-end test compares them).
+ */
 struct key_def {
 	enum key_section section;
 	const char *name;
 	enum key_type type;
 	size_t offset; /* into struct conf, or struct listener_conf */
 	uint64_t min, max;
+	const char *dflt;
 };
 
 #define SRV(f) offsetof(struct conf, f)
@@ -71,85 +85,109 @@ struct key_def {
 #define CRT(f) offsetof(struct cert_conf, f)
 #define DOM(f) offsetof(struct domain_conf, f)
 
+/* A default below state_dir, resolved after the file is read. */
+#define STATE_DIR_PREFIX "state_dir/"
+#define DAY 86400u
+
 static const struct key_def key_table[] = {
-	{SEC_SERVER, "hostname", KEY_STRING, SRV(hostname), 0, 0},
-	{SEC_SERVER, "state_dir", KEY_STRING, SRV(state_dir), 0, 0},
-	{SEC_SERVER, "user", KEY_STRING, SRV(user), 0, 0},
-	{SEC_SERVER, "group", KEY_STRING, SRV(group), 0, 0},
-	{SEC_SERVER, "local_domains", KEY_DOMAINS, 0, 0, 0},
-	{SEC_SERVER, "trusted_networks", KEY_CIDRS, 0, 0, 0},
-	{SEC_SERVER, "reverse_dns", KEY_BOOL, SRV(reverse_dns), 0, 0},
-	{SEC_SERVER, "commit_threads", KEY_UINT, SRV(commit_threads), 1, 64},
-	{SEC_SERVER, "commit_sync", KEY_SYNC, SRV(commit_syncfs), 0, 0},
-	{SEC_SERVER, "tls_cert", KEY_STRING, SRV(tls_cert), 0, 0},
-	{SEC_SERVER, "tls_key", KEY_STRING, SRV(tls_key), 0, 0},
-	{SEC_SERVER, "tls_ciphers", KEY_STRING, SRV(tls_ciphers), 0, 0},
-	{SEC_SERVER, "tls_ciphersuites", KEY_STRING, SRV(tls_ciphersuites), 0, 0},
-	{SEC_SERVER, "tls_min_version", KEY_TLSVER, SRV(tls_min_version), 0, 0},
-	{SEC_SERVER, "users_file", KEY_STRING, SRV(users_file), 0, 0},
-	{SEC_SERVER, "control_socket", KEY_STRING, SRV(control_socket), 0, 0},
-	{SEC_SERVER, "maildrop_dir", KEY_STRING, SRV(maildrop_dir), 0, 0},
-	{SEC_SERVER, "maildrop_group", KEY_STRING, SRV(maildrop_group), 0, 0},
-	{SEC_SERVER, "control_socket_mode", KEY_MODE, SRV(control_socket_mode), 0, 0},
-	{SEC_DELIVERY, "hold", KEY_BOOL, SRV(delivery_hold), 0, 0},
-	{SEC_DELIVERY, "mailbox_path", KEY_STRING, SRV(mailbox_path), 0, 0},
-	{SEC_DELIVERY, "aliases_file", KEY_STRING, SRV(aliases_file), 0, 0},
-	{SEC_DELIVERY, "recipient_delimiter", KEY_STRING_EMPTY, SRV(recipient_delimiter), 0, 0},
-	{SEC_DELIVERY, "alias_commands", KEY_BOOL, SRV(alias_commands), 0, 0},
-	{SEC_DELIVERY, "alias_files", KEY_BOOL, SRV(alias_files), 0, 0},
-	{SEC_DELIVERY, "retry_schedule", KEY_RETRY, 0, 0, 0},
-	{SEC_DELIVERY, "queue_lifetime", KEY_DURATION, SRV(queue_lifetime), 1, 365 * 86400},
-	{SEC_DELIVERY, "concurrency", KEY_UINT, SRV(delivery_concurrency), 1, 10000},
+	{SEC_SERVER, "hostname", KEY_STRING, SRV(hostname), 0, 0, NULL},
+	{SEC_SERVER, "state_dir", KEY_STRING, SRV(state_dir), 0, 0, NULL},
+	{SEC_SERVER, "user", KEY_STRING, SRV(user), 0, 0, "hato"},
+	{SEC_SERVER, "group", KEY_STRING, SRV(group), 0, 0, "hato"},
+	{SEC_SERVER, "local_domains", KEY_DOMAINS, 0, 0, 0, NULL},
+	{SEC_SERVER, "trusted_networks", KEY_CIDRS, 0, 0, 0, NULL},
+	{SEC_SERVER, "reverse_dns", KEY_BOOL, SRV(reverse_dns), 0, 0, "yes"},
+	{SEC_SERVER, "commit_threads", KEY_UINT, SRV(commit_threads), 1, 64, "4"},
+	{SEC_SERVER, "commit_sync", KEY_SYNC, SRV(commit_syncfs), 0, 0, "fsync"},
+	{SEC_SERVER, "tls_cert", KEY_STRING, SRV(tls_cert), 0, 0, NULL},
+	{SEC_SERVER, "tls_key", KEY_STRING, SRV(tls_key), 0, 0, NULL},
+	/* TLS 1.2: forward secrecy and AEAD only */
+	{SEC_SERVER, "tls_ciphers", KEY_STRING, SRV(tls_ciphers), 0, 0,
+	 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+	 "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"},
+	{SEC_SERVER, "tls_ciphersuites", KEY_STRING, SRV(tls_ciphersuites), 0, 0,
+	 "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"},
+	{SEC_SERVER, "tls_min_version", KEY_TLSVER, SRV(tls_min_version), 0, 0, "TLSv1.2"},
+	{SEC_SERVER, "users_file", KEY_STRING, SRV(users_file), 0, 0, STATE_DIR_PREFIX "users"},
+	{SEC_SERVER, "control_socket", KEY_STRING, SRV(control_socket), 0, 0,
+	 STATE_DIR_PREFIX "control.sock"},
+	{SEC_SERVER, "maildrop_dir", KEY_STRING, SRV(maildrop_dir), 0, 0,
+	 STATE_DIR_PREFIX "maildrop"},
+	{SEC_SERVER, "maildrop_group", KEY_STRING, SRV(maildrop_group), 0, 0, "hatodrop"},
+	{SEC_SERVER, "control_socket_mode", KEY_MODE, SRV(control_socket_mode), 0, 0, "0600"},
+	{SEC_SERVER, "received_hide_client", KEY_BOOL, SRV(received_hide_client), 0, 0, "no"},
+	{SEC_DELIVERY, "hold", KEY_BOOL, SRV(delivery_hold), 0, 0, "no"},
+	{SEC_DELIVERY, "mailbox_path", KEY_STRING, SRV(mailbox_path), 0, 0,
+	 STATE_DIR_PREFIX "mail/%d/%u"},
+	{SEC_DELIVERY, "aliases_file", KEY_STRING, SRV(aliases_file), 0, 0, NULL},
+	{SEC_DELIVERY, "recipient_delimiter", KEY_STRING_EMPTY, SRV(recipient_delimiter), 0, 0,
+	 "+"},
+	{SEC_DELIVERY, "alias_commands", KEY_BOOL, SRV(alias_commands), 0, 0, "no"},
+	{SEC_DELIVERY, "alias_files", KEY_BOOL, SRV(alias_files), 0, 0, "no"},
+	{SEC_DELIVERY, "retry_schedule", KEY_RETRY, 0, 0, 0, "5m 10m 20m 40m 1h"},
+	{SEC_DELIVERY, "queue_lifetime", KEY_DURATION, SRV(queue_lifetime), 1, 365 * DAY, "5d"},
+	{SEC_DELIVERY, "concurrency", KEY_UINT, SRV(delivery_concurrency), 1, 10000, "20"},
 	{SEC_DELIVERY, "concurrency_per_destination", KEY_UINT, SRV(delivery_concurrency_domain), 1,
-	 10000},
-	{SEC_REMOTE, "relayhost", KEY_NEXTHOP, SRV(relayhost), 0, 0},
-	{SEC_REMOTE, "relayhost_implicit_tls", KEY_BOOL, SRV(relayhost_implicit_tls), 0, 0},
-	{SEC_REMOTE, "relayhost_tls", KEY_TLSPOLICY, SRV(relayhost_tls), 0, 0},
-	{SEC_REMOTE, "relayhost_auth_file", KEY_STRING, SRV(relayhost_auth_file), 0, 0},
-	{SEC_REMOTE, "port", KEY_UINT, SRV(remote_port), 1, 65535},
-	{SEC_REMOTE, "tls", KEY_TLSPOLICY, SRV(remote_tls), 0, 0},
-	{SEC_REMOTE, "tls_ca_file", KEY_STRING, SRV(remote_tls_ca_file), 0, 0},
-	{SEC_REMOTE, "helo_name", KEY_STRING, SRV(remote_helo), 0, 0},
-	{SEC_REMOTE, "timeout_connect", KEY_DURATION, SRV(remote_timeout_connect), 1, 3600},
-	{SEC_REMOTE, "timeout_greeting", KEY_DURATION, SRV(remote_timeout_greeting), 1, 3600},
-	{SEC_REMOTE, "timeout_command", KEY_DURATION, SRV(remote_timeout_command), 1, 3600},
-	{SEC_REMOTE, "timeout_data_end", KEY_DURATION, SRV(remote_timeout_data_end), 1, 3600},
-	{SEC_REMOTE, "reuse_time", KEY_DURATION, SRV(remote_reuse_time), 0, 3600},
-	{SEC_REMOTE, "delay_warning", KEY_DURATION, SRV(delay_warning), 0, 365 * 86400},
-	{SEC_DOMAIN, "mailboxes", KEY_LIST, DOM(mailboxes), 0, 0},
-	{SEC_DOMAIN, "catch_all", KEY_STRING, DOM(catch_all), 0, 0},
-	{SEC_DOMAIN, "lmtp", KEY_STRING, DOM(lmtp), 0, 0},
-	{SEC_SERVER, "received_hide_client", KEY_BOOL, SRV(received_hide_client), 0, 0},
-	{SEC_LIMITS, "command_line_max", KEY_SIZET, LIM(command_line_max), 512, 65536},
-	{SEC_LIMITS, "text_line_max", KEY_SIZET, LIM(text_line_max), 1000, 1048576},
-	{SEC_LIMITS, "message_size_max", KEY_SIZE, LIM(message_size_max), 1024, (uint64_t)1 << 40},
-	{SEC_LIMITS, "recipients_max", KEY_UINT, LIM(recipients_max), 1, 100000},
-	{SEC_LIMITS, "received_max", KEY_UINT, LIM(received_max), 1, 1000},
-	{SEC_LIMITS, "errors_soft", KEY_UINT, LIM(errors_soft), 0, 1000},
-	{SEC_LIMITS, "errors_hard", KEY_UINT, LIM(errors_hard), 1, 1000},
-	{SEC_LIMITS, "error_delay_ms", KEY_UINT, LIM(error_delay_ms), 0, 60000},
-	{SEC_LIMITS, "sessions_max", KEY_UINT, LIM(sessions_max), 1, 1000000},
-	{SEC_LIMITS, "min_free_space", KEY_SIZE, LIM(min_free_space), 0, UINT64_MAX},
-	{SEC_LIMITS, "timeout_command", KEY_UINT, LIM(timeout_command), 1, 86400},
-	{SEC_LIMITS, "timeout_data", KEY_UINT, LIM(timeout_data), 1, 86400},
-	{SEC_LIMITS, "timeout_data_total", KEY_UINT, LIM(timeout_data_total), 1, 86400},
-	{SEC_LIMITS, "timeout_tls", KEY_UINT, LIM(timeout_tls), 1, 3600},
-	{SEC_LIMITS, "auth_failures_max", KEY_UINT, LIM(auth_failures_max), 1, 100},
-	{SEC_LIMITS, "auth_delay_ms", KEY_UINT, LIM(auth_delay_ms), 0, 60000},
-	{SEC_LIMITS, "auth_client_failures", KEY_UINT, LIM(auth_client_failures), 1, 100000},
-	{SEC_LIMITS, "auth_client_window", KEY_UINT, LIM(auth_client_window), 1, 86400},
-	{SEC_LIMITS, "auth_client_lockout", KEY_UINT, LIM(auth_client_lockout), 0, 86400},
-	{SEC_DNS, "servers", KEY_DNS_SERVERS, SRV(dns_servers), 0, 0},
-	{SEC_DNS, "timeout", KEY_DURATION_MS, SRV(dns_timeout_ms), 10, 60000},
-	{SEC_DNS, "tries", KEY_UINT, SRV(dns_tries), 1, 5},
-	{SEC_LISTENER, "address", KEY_STRING, LSN(address), 0, 0},
-	{SEC_LISTENER, "tls", KEY_TLSMODE, LSN(tls), 0, 0},
-	{SEC_LISTENER, "auth", KEY_AUTHMODE, LSN(auth), 0, 0},
-	{SEC_LISTENER, "tls_cert", KEY_STRING, LSN(tls_cert), 0, 0},
-	{SEC_LISTENER, "tls_key", KEY_STRING, LSN(tls_key), 0, 0},
-	{SEC_CERTIFICATE, "cert", KEY_STRING, CRT(cert), 0, 0},
-	{SEC_CERTIFICATE, "key", KEY_STRING, CRT(key), 0, 0},
+	 10000, "20"},
+	{SEC_REMOTE, "relayhost", KEY_NEXTHOP, SRV(relayhost), 0, 0, NULL},
+	{SEC_REMOTE, "relayhost_implicit_tls", KEY_BOOL, SRV(relayhost_implicit_tls), 0, 0, "no"},
+	{SEC_REMOTE, "relayhost_tls", KEY_TLSPOLICY, SRV(relayhost_tls), 0, 0, "may"},
+	{SEC_REMOTE, "relayhost_auth_file", KEY_STRING, SRV(relayhost_auth_file), 0, 0, NULL},
+	{SEC_REMOTE, "port", KEY_UINT, SRV(remote_port), 1, 65535, "25"},
+	{SEC_REMOTE, "tls", KEY_TLSPOLICY, SRV(remote_tls), 0, 0, "may"},
+	{SEC_REMOTE, "tls_ca_file", KEY_STRING, SRV(remote_tls_ca_file), 0, 0, NULL},
+	{SEC_REMOTE, "helo_name", KEY_STRING, SRV(remote_helo), 0, 0, NULL},
+	/* client timeouts, RFC 5321 §4.5.3.2 */
+	{SEC_REMOTE, "timeout_connect", KEY_DURATION, SRV(remote_timeout_connect), 1, 3600, "30s"},
+	{SEC_REMOTE, "timeout_greeting", KEY_DURATION, SRV(remote_timeout_greeting), 1, 3600, "5m"},
+	{SEC_REMOTE, "timeout_command", KEY_DURATION, SRV(remote_timeout_command), 1, 3600, "5m"},
+	{SEC_REMOTE, "timeout_data_end", KEY_DURATION, SRV(remote_timeout_data_end), 1, 3600,
+	 "10m"},
+	{SEC_REMOTE, "reuse_time", KEY_DURATION, SRV(remote_reuse_time), 0, 3600, "2s"},
+	{SEC_REMOTE, "delay_warning", KEY_DURATION, SRV(delay_warning), 0, 365 * DAY, "0"},
+	{SEC_DOMAIN, "mailboxes", KEY_LIST, DOM(mailboxes), 0, 0, NULL},
+	{SEC_DOMAIN, "catch_all", KEY_STRING, DOM(catch_all), 0, 0, NULL},
+	{SEC_DOMAIN, "lmtp", KEY_STRING, DOM(lmtp), 0, 0, NULL},
+	/* 512 + room for ESMTP parameters */
+	{SEC_LIMITS, "command_line_max", KEY_SIZET, LIM(command_line_max), 512, 65536, "2048"},
+	/* RFC 5321 §4.5.3.1.6, CRLF included */
+	{SEC_LIMITS, "text_line_max", KEY_SIZET, LIM(text_line_max), 1000, 1048576, "1000"},
+	{SEC_LIMITS, "message_size_max", KEY_SIZE, LIM(message_size_max), 1024, (uint64_t)1 << 40,
+	 "35m"},
+	{SEC_LIMITS, "recipients_max", KEY_UINT, LIM(recipients_max), 1, 100000, "100"},
+	{SEC_LIMITS, "received_max", KEY_UINT, LIM(received_max), 1, 1000, "100"},
+	{SEC_LIMITS, "errors_soft", KEY_UINT, LIM(errors_soft), 0, 1000, "3"},
+	{SEC_LIMITS, "errors_hard", KEY_UINT, LIM(errors_hard), 1, 1000, "20"},
+	{SEC_LIMITS, "error_delay_ms", KEY_UINT, LIM(error_delay_ms), 0, 60000, "1000"},
+	{SEC_LIMITS, "sessions_max", KEY_UINT, LIM(sessions_max), 1, 1000000, "10000"},
+	{SEC_LIMITS, "min_free_space", KEY_SIZE, LIM(min_free_space), 0, UINT64_MAX, "100m"},
+	/* server timeouts, RFC 5321 §4.5.3.2.7, .5 and .6 */
+	{SEC_LIMITS, "timeout_command", KEY_DURATION, LIM(timeout_command), 1, DAY, "5m"},
+	{SEC_LIMITS, "timeout_data", KEY_DURATION, LIM(timeout_data), 1, DAY, "3m"},
+	{SEC_LIMITS, "timeout_data_total", KEY_DURATION, LIM(timeout_data_total), 1, DAY, "10m"},
+	{SEC_LIMITS, "timeout_tls", KEY_DURATION, LIM(timeout_tls), 1, 3600, "30s"},
+	{SEC_LIMITS, "auth_failures_max", KEY_UINT, LIM(auth_failures_max), 1, 100, "3"},
+	/* the first failure's delay; doubled with each further one */
+	{SEC_LIMITS, "auth_delay_ms", KEY_UINT, LIM(auth_delay_ms), 0, 60000, "1000"},
+	{SEC_LIMITS, "auth_client_failures", KEY_UINT, LIM(auth_client_failures), 1, 100000, "10"},
+	{SEC_LIMITS, "auth_client_window", KEY_DURATION, LIM(auth_client_window), 1, DAY, "10m"},
+	{SEC_LIMITS, "auth_client_lockout", KEY_DURATION, LIM(auth_client_lockout), 0, DAY, "15m"},
+	{SEC_DNS, "servers", KEY_DNS_SERVERS, SRV(dns_servers), 0, 0, NULL},
+	/* c-ares waits this for the first try, twice as long for each further round */
+	{SEC_DNS, "timeout", KEY_DURATION_MS, SRV(dns_timeout_ms), 10, 60000, "5s"},
+	{SEC_DNS, "tries", KEY_UINT, SRV(dns_tries), 1, 5, "2"},
+	{SEC_LISTENER, "address", KEY_STRING, LSN(address), 0, 0, NULL},
+	{SEC_LISTENER, "tls", KEY_TLSMODE, LSN(tls), 0, 0, "starttls"},
+	{SEC_LISTENER, "auth", KEY_AUTHMODE, LSN(auth), 0, 0, "none"},
+	{SEC_LISTENER, "tls_cert", KEY_STRING, LSN(tls_cert), 0, 0, NULL},
+	{SEC_LISTENER, "tls_key", KEY_STRING, LSN(tls_key), 0, 0, NULL},
+	{SEC_CERTIFICATE, "cert", KEY_STRING, CRT(cert), 0, 0, NULL},
+	{SEC_CERTIFICATE, "key", KEY_STRING, CRT(key), 0, 0, NULL},
 };
+
+#define KEY_TABLE_LEN (sizeof(key_table) / sizeof(key_table[0]))
 
 struct parse_ctx {
 	struct conf *c;
@@ -414,6 +452,44 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 	return false;
 }
 
+/* Is k's default a path below state_dir (resolved once the file is read)? */
+static bool default_in_state_dir(const struct key_def *k)
+{
+	return k->dflt != NULL && strncmp(k->dflt, STATE_DIR_PREFIX, strlen(STATE_DIR_PREFIX)) == 0;
+}
+
+/* Set the defaults of section sec's rows on base (struct conf, or the
+ * section's own record), except those below state_dir. */
+static void table_defaults(struct conf *c, void *base, enum key_section sec)
+{
+	for (size_t i = 0; i < KEY_TABLE_LEN; i++) {
+		const struct key_def *k = &key_table[i];
+
+		if (k->section != sec || k->dflt == NULL || default_in_state_dir(k))
+			continue;
+		if (!set_value(c, base, k, k->dflt, false))
+			fatalx("key table: the default of \"%s\" is not a valid value", k->name);
+	}
+}
+
+/* Fill the keys below state_dir that the file left unset. */
+static void table_defaults_state_dir(struct conf *c)
+{
+	for (size_t i = 0; i < KEY_TABLE_LEN; i++) {
+		const struct key_def *k = &key_table[i];
+		char **field = (char **)((char *)c + k->offset);
+		const char *rest;
+		size_t n;
+
+		if (!default_in_state_dir(k) || *field != NULL)
+			continue;
+		rest = k->dflt + strlen(STATE_DIR_PREFIX);
+		n = strlen(c->state_dir) + 1 + strlen(rest) + 1;
+		*field = xmalloc(n);
+		snprintf(*field, n, "%s/%s", c->state_dir, rest);
+	}
+}
+
 /* The listener named name, created on first use. */
 static struct listener_conf *listener_get(struct conf *c, const char *name)
 {
@@ -426,7 +502,7 @@ static struct listener_conf *listener_get(struct conf *c, const char *name)
 	l = &c->listeners[c->nlisteners++];
 	memset(l, 0, sizeof(*l));
 	l->name = xstrdup(name);
-	l->tls = TLS_MODE_STARTTLS;
+	table_defaults(c, l, SEC_LISTENER);
 	return l;
 }
 
@@ -1035,72 +1111,27 @@ bool conf_is_local_domain(const struct conf *c, const char *domain)
 	return found;
 }
 
-/* The built-in defaults. */
+/* The built-in defaults: the key table's, then those the system gives
+ * (the host name, $HATO_STATE, the local domains that follow from them). */
 static struct conf *conf_defaults(void)
 {
+	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE,
+						 SEC_DNS};
 	struct conf *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	const char *state = getenv("HATO_STATE");
 
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		table_defaults(c, c, plain[i]);
 	if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
 		strcpy(host, "localhost");
 	host[sizeof(host) - 1] = '\0';
 	c->hostname = xstrdup(host);
 	c->state_dir = xstrdup(state && *state ? state : "./var/hato");
-	c->user = xstrdup("hato");
-	c->group = xstrdup("hato");
 	c->local_domains = xcalloc(2, sizeof(char *));
 	c->local_domains[c->nlocal_domains++] = xstrdup("localhost");
 	if (strcasecmp(host, "localhost") != 0)
 		c->local_domains[c->nlocal_domains++] = xstrdup(host);
-	c->reverse_dns = true;
-	c->commit_threads = 4;
-	c->limits = (struct limits){
-		.command_line_max = DEFAULT_COMMAND_LINE_MAX,
-		.text_line_max = DEFAULT_TEXT_LINE_MAX,
-		.message_size_max = DEFAULT_MESSAGE_SIZE_MAX,
-		.recipients_max = DEFAULT_RECIPIENTS_MAX,
-		.received_max = DEFAULT_RECEIVED_MAX,
-		.errors_soft = DEFAULT_ERRORS_SOFT,
-		.errors_hard = DEFAULT_ERRORS_HARD,
-		.error_delay_ms = DEFAULT_ERROR_DELAY_MS,
-		.sessions_max = DEFAULT_SESSIONS_MAX,
-		.min_free_space = DEFAULT_MIN_FREE_SPACE,
-		.timeout_command = DEFAULT_TIMEOUT_COMMAND,
-		.timeout_data = DEFAULT_TIMEOUT_DATA,
-		.timeout_data_total = DEFAULT_TIMEOUT_DATA_TOTAL,
-		.timeout_tls = DEFAULT_TIMEOUT_TLS,
-		.auth_failures_max = DEFAULT_AUTH_FAILURES_MAX,
-		.auth_delay_ms = DEFAULT_AUTH_DELAY_MS,
-		.auth_client_failures = DEFAULT_AUTH_CLIENT_FAILURES,
-		.auth_client_window = DEFAULT_AUTH_CLIENT_WINDOW,
-		.auth_client_lockout = DEFAULT_AUTH_CLIENT_LOCKOUT,
-	};
-	c->recipient_delimiter = xstrdup("+");
-	c->control_socket_mode = 0600;
-	c->maildrop_group = xstrdup("hatodrop");
-	c->queue_lifetime = DEFAULT_QUEUE_LIFETIME;
-	c->delivery_concurrency = DEFAULT_DELIVERY_CONCURRENCY;
-	c->delivery_concurrency_domain = DEFAULT_DELIVERY_CONCURRENCY_DOMAIN;
-	{
-		static const unsigned retry[] = DEFAULT_RETRY_SCHEDULE;
-		c->nretry = sizeof(retry) / sizeof(retry[0]);
-		c->retry_schedule = xmalloc(sizeof(retry));
-		memcpy(c->retry_schedule, retry, sizeof(retry));
-	}
-	c->tls_ciphers = xstrdup(DEFAULT_TLS_CIPHERS);
-	c->tls_ciphersuites = xstrdup(DEFAULT_TLS_CIPHERSUITES);
-	c->tls_min_version = xstrdup("TLSv1.2");
-	c->relayhost_tls = TLS_POLICY_MAY;
-	c->remote_port = DEFAULT_REMOTE_PORT;
-	c->remote_tls = TLS_POLICY_MAY;
-	c->remote_timeout_connect = DEFAULT_REMOTE_TIMEOUT_CONNECT;
-	c->remote_timeout_greeting = DEFAULT_REMOTE_TIMEOUT_GREETING;
-	c->remote_timeout_command = DEFAULT_REMOTE_TIMEOUT_COMMAND;
-	c->remote_timeout_data_end = DEFAULT_REMOTE_TIMEOUT_DATA_END;
-	c->remote_reuse_time = DEFAULT_REMOTE_REUSE_TIME;
-	c->dns_timeout_ms = DEFAULT_DNS_TIMEOUT_MS;
-	c->dns_tries = DEFAULT_DNS_TRIES;
 	return c;
 }
 
@@ -1227,26 +1258,7 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 		}
 		c->path = xstrdup(path);
 	}
-	if (c->maildrop_dir == NULL) {
-		size_t n = strlen(c->state_dir) + 16;
-		c->maildrop_dir = xmalloc(n);
-		snprintf(c->maildrop_dir, n, "%s/maildrop", c->state_dir);
-	}
-	if (c->control_socket == NULL) {
-		size_t n = strlen(c->state_dir) + 16;
-		c->control_socket = xmalloc(n);
-		snprintf(c->control_socket, n, "%s/control.sock", c->state_dir);
-	}
-	if (c->mailbox_path == NULL) {
-		size_t n = strlen(c->state_dir) + 16;
-		c->mailbox_path = xmalloc(n);
-		snprintf(c->mailbox_path, n, "%s/mail/%%d/%%u", c->state_dir);
-	}
-	if (c->users_file == NULL) {
-		size_t n = strlen(c->state_dir) + 8;
-		c->users_file = xmalloc(n);
-		snprintf(c->users_file, n, "%s/users", c->state_dir);
-	}
+	table_defaults_state_dir(c);
 	if (!conf_check(c, err, errsz)) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "%s: %s", path ? path : "built-in defaults", err);

@@ -1,11 +1,14 @@
 /*
- * conf.h - hato's configuration: built-in defaults, the INI file, checks.
+ * conf.h - hato's configuration: the key schema with its defaults, the INI
+ * file, value checks.
  *
- * conf_load(NULL) gives the built-in defaults (one listener "smtp" on
- * 127.0.0.1:2525, state in $HATO_STATE or ./var/hato).  conf_load(path)
- * starts from the same defaults and applies the file; an unknown section
- * or key, or a bad value, is an error naming file, line and key.  Every key
- * is documented in docs/configuration.md and etc/hato.conf.example.
+ * conf_load(NULL) gives the built-in defaults (listeners "smtp",
+ * "submission" and "submissions" on 127.0.0.1, state in $HATO_STATE or
+ * ./var/hato).  conf_load(path) starts from the same defaults and applies
+ * the file; an unknown section or key, or a bad value, is an error naming
+ * file, line and key.  Every key is documented in docs/configuration.md
+ * and etc/hato.conf.example.  Time spans are written as durations
+ * (parse_duration), in every section alike.
  */
 #ifndef HATO_CONF_H
 #define HATO_CONF_H
@@ -215,7 +218,9 @@ bool tls_policy_parse(const char *s, enum tls_policy *out);
  * dropping privileges).  The file must not be readable by others. */
 bool relay_auth_load(struct conf *c, char *err, size_t errsz);
 
-/* Parse "30s", "5m", "2h", "5d" (or plain seconds). */
+/* Parse a duration into seconds: "30s", "5m", "2h", "5d", or a plain
+ * number of seconds.  Anything else ("5x", "-1", "5 m", "") and a value
+ * over UINT32_MAX seconds is refused. */
 bool parse_duration(const char *s, unsigned *out);
 
 /* Is domain one of ours?  Case-insensitive, and an internationalized

@@ -156,8 +156,8 @@ static bool lookup_open(struct lookup *lk, const struct dns_opts *o, struct deli
 		result_set(why, OUTCOME_TEMPFAIL, "4.3.5", "bad DNS server list \"%s\"", shown);
 		return false;
 	}
-	lk->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_DNS_TIMEOUT_MS;
-	lk->tries = o->tries ? o->tries : DEFAULT_DNS_TRIES;
+	lk->timeout_ms = o->timeout_ms;
+	lk->tries = o->tries;
 	memset(&opts, 0, sizeof(opts));
 	opts.timeout = (int)lk->timeout_ms;
 	opts.tries = (int)lk->tries;

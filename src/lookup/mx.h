@@ -55,8 +55,8 @@ struct mx_list {
 
 struct dns_opts {
 	const char *servers; /* "127.0.0.1:5353, [::1]:53" ([dns] servers); NULL: resolv.conf */
-	unsigned timeout_ms; /* the first try; 0: DEFAULT_DNS_TIMEOUT_MS */
-	unsigned tries;      /* rounds over the servers; 0: DEFAULT_DNS_TRIES */
+	unsigned timeout_ms; /* the first try ([dns] timeout, never 0) */
+	unsigned tries;      /* rounds over the servers ([dns] tries, never 0) */
 };
 
 /*

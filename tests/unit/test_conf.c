@@ -23,7 +23,7 @@
 #include "conf.h"
 #include "hato_limits.h"
 
-#define MAX_FILES 64
+#define MAX_FILES 128
 
 static char tmpdir[64];
 static char files[MAX_FILES][128];
@@ -146,6 +146,85 @@ static const struct listener_conf *find_listener(const struct conf *c, const cha
 	return NULL;
 }
 
+/* Every default that the key table gives, as docs/configuration.md shows
+ * it: the values hato has always had. */
+static void assert_default_values(const struct conf *c)
+{
+	static const unsigned retry[] = {300, 600, 1200, 2400, 3600};
+	const struct listener_conf *l = find_listener(c, "smtp");
+	char path[512];
+
+	assert_string_equal(c->user, "hato");
+	assert_string_equal(c->group, "hato");
+	assert_true(c->reverse_dns);
+	assert_int_equal(c->commit_threads, 4);
+	assert_false(c->commit_syncfs);
+	assert_null(c->tls_cert);
+	assert_non_null(strstr(c->tls_ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256:"));
+	assert_string_equal(c->tls_ciphersuites, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+						 "TLS_CHACHA20_POLY1305_SHA256");
+	assert_string_equal(c->tls_min_version, "TLSv1.2");
+	assert_string_equal(c->maildrop_group, "hatodrop");
+	assert_int_equal(c->control_socket_mode, 0600);
+	assert_false(c->received_hide_client);
+	assert_false(c->delivery_hold);
+	assert_null(c->aliases_file);
+	assert_string_equal(c->recipient_delimiter, "+");
+	assert_int_equal(c->nretry, 5);
+	assert_memory_equal(c->retry_schedule, retry, sizeof(retry));
+	assert_int_equal(c->queue_lifetime, 5 * 86400);
+	assert_int_equal(c->delivery_concurrency, 20);
+	assert_int_equal(c->delivery_concurrency_domain, 20);
+	assert_null(c->relayhost);
+	assert_false(c->relayhost_implicit_tls);
+	assert_int_equal(c->relayhost_tls, TLS_POLICY_MAY);
+	assert_int_equal(c->remote_port, 25);
+	assert_int_equal(c->remote_tls, TLS_POLICY_MAY);
+	assert_int_equal(c->remote_timeout_connect, 30);
+	assert_int_equal(c->remote_timeout_greeting, 300);
+	assert_int_equal(c->remote_timeout_command, 300);
+	assert_int_equal(c->remote_timeout_data_end, 600);
+	assert_int_equal(c->remote_reuse_time, 2);
+	assert_int_equal(c->delay_warning, 0);
+	assert_null(c->dns_servers);
+	assert_int_equal(c->dns_timeout_ms, 5000);
+	assert_int_equal(c->dns_tries, 2);
+	assert_int_equal(c->limits.command_line_max, 2048);
+	assert_int_equal(c->limits.text_line_max, 1000);
+	assert_int_equal(c->limits.message_size_max, 35 * 1024 * 1024);
+	assert_int_equal(c->limits.recipients_max, 100);
+	assert_int_equal(c->limits.received_max, 100);
+	assert_int_equal(c->limits.errors_soft, 3);
+	assert_int_equal(c->limits.errors_hard, 20);
+	assert_int_equal(c->limits.error_delay_ms, 1000);
+	assert_int_equal(c->limits.sessions_max, 10000);
+	assert_int_equal(c->limits.min_free_space, 100 * 1024 * 1024);
+	assert_int_equal(c->limits.timeout_command, 300);
+	assert_int_equal(c->limits.timeout_data, 180);
+	assert_int_equal(c->limits.timeout_data_total, 600);
+	assert_int_equal(c->limits.timeout_tls, 30);
+	assert_int_equal(c->limits.auth_failures_max, 3);
+	assert_int_equal(c->limits.auth_delay_ms, 1000);
+	assert_int_equal(c->limits.auth_client_failures, 10);
+	assert_int_equal(c->limits.auth_client_window, 600);
+	assert_int_equal(c->limits.auth_client_lockout, 900);
+	/* paths below state_dir */
+	snprintf(path, sizeof(path), "%s/users", c->state_dir);
+	assert_string_equal(c->users_file, path);
+	snprintf(path, sizeof(path), "%s/control.sock", c->state_dir);
+	assert_string_equal(c->control_socket, path);
+	snprintf(path, sizeof(path), "%s/maildrop", c->state_dir);
+	assert_string_equal(c->maildrop_dir, path);
+	snprintf(path, sizeof(path), "%s/mail/%%d/%%u", c->state_dir);
+	assert_string_equal(c->mailbox_path, path);
+	/* the listener "smtp"'s own defaults */
+	assert_non_null(l);
+	assert_int_equal(l->tls, TLS_MODE_STARTTLS);
+	assert_int_equal(l->auth, AUTH_MODE_NONE);
+	assert_null(l->tls_cert);
+	assert_null(l->tls_key);
+}
+
 /* Without a file: "smtp" on 127.0.0.1:2525, everything on loopback, default limits. */
 static void test_defaults(void **state)
 {
@@ -173,9 +252,7 @@ static void test_defaults(void **state)
 		assert_int_equal(sa->sin_family, AF_INET);
 		assert_int_equal(ntohl(sa->sin_addr.s_addr), INADDR_LOOPBACK);
 	}
-	assert_int_equal(c->limits.text_line_max, DEFAULT_TEXT_LINE_MAX);
-	assert_int_equal(c->limits.message_size_max, DEFAULT_MESSAGE_SIZE_MAX);
-	assert_int_equal(c->limits.recipients_max, DEFAULT_RECIPIENTS_MAX);
+	assert_default_values(c);
 	assert_true(c->reverse_dns);
 	assert_true(conf_is_local_domain(c, "localhost"));
 	/* No network is trusted by default, loopback included. */
@@ -189,6 +266,22 @@ static void test_defaults(void **state)
 	assert_string_equal(c->state_dir, "/srv/hato-state");
 	conf_free(c);
 	unsetenv("HATO_STATE");
+}
+
+/* A file that names only a listener has the same defaults, with the
+ * paths below the state_dir it names. */
+static void test_file_defaults(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_ok("[server]\nstate_dir = /srv/spool\n" LISTENER);
+	assert_default_values(c);
+	assert_string_equal(c->users_file, "/srv/spool/users");
+	conf_free(c);
+	c = load_ok("[server]\nusers_file = /etc/hato/users\n" LISTENER);
+	assert_string_equal(c->users_file, "/etc/hato/users");
+	conf_free(c);
 }
 
 /* Every key of every section is read into its field. */
@@ -333,6 +426,89 @@ static void test_bad_values(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		load_fail(bad[i].text, 2, bad[i].key, bad[i].value);
+}
+
+/* parse_duration: every unit, plain seconds, and what is refused. */
+static void test_parse_duration(void **state)
+{
+	static const struct {
+		const char *text;
+		unsigned secs;
+	} good[] = {
+		{"0", 0},
+		{"30", 30},
+		{"30s", 30},
+		{"5m", 300},
+		{"2h", 7200},
+		{"5d", 432000},
+		{"49710d", 49710u * 86400},
+		{"4294967295", 4294967295u},
+		{"4294967295s", 4294967295u},
+	};
+	static const char *const bad[] = {
+		"",     "s",   "m",          "5x",        "-1",     "+5",
+		" 5",   "5 ",  "5 m",        "5M",        "1.5h",   "5ms",
+		"0x10", "5mm", "4294967296", "71582789m", "49711d", "99999999999999999999999",
+	};
+	unsigned v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = 12345;
+		if (!parse_duration(good[i].text, &v))
+			fail_msg("\"%s\" refused", good[i].text);
+		assert_int_equal(v, good[i].secs);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (parse_duration(bad[i], &v))
+			fail_msg("\"%s\" accepted as %u s", bad[i], v);
+}
+
+/* Every key that is a time span takes durations, plain numbers staying
+ * seconds; garbage, negatives, overflow and values out of range are
+ * errors naming the key. */
+static void test_duration_keys(void **state)
+{
+	static const char *const bad[] = {"5x", "-1", "4294967296", "71582789m", "2d", "0", "5ms"};
+	char text[256];
+	struct conf *c;
+
+	(void)state;
+	c = load_ok(
+		"[limits]\ntimeout_command = 5m\ntimeout_data = 3m\ntimeout_data_total = 1h\n"
+		"timeout_tls = 30s\nauth_client_window = 10m\nauth_client_lockout = 1d\n"
+		"[delivery]\nqueue_lifetime = 2d\nretry_schedule = 30s, 1m 90\n"
+		"[remote]\ntimeout_command = 120\nreuse_time = 0\ndelay_warning = 4h\n" LISTENER);
+	assert_int_equal(c->limits.timeout_command, 300);
+	assert_int_equal(c->limits.timeout_data, 180);
+	assert_int_equal(c->limits.timeout_data_total, 3600);
+	assert_int_equal(c->limits.timeout_tls, 30);
+	assert_int_equal(c->limits.auth_client_window, 600);
+	assert_int_equal(c->limits.auth_client_lockout, 86400);
+	assert_int_equal(c->queue_lifetime, 2 * 86400);
+	assert_int_equal(c->nretry, 3);
+	assert_int_equal(c->retry_schedule[0], 30);
+	assert_int_equal(c->retry_schedule[1], 60);
+	assert_int_equal(c->retry_schedule[2], 90);
+	assert_int_equal(c->remote_timeout_command, 120);
+	assert_int_equal(c->remote_reuse_time, 0);
+	assert_int_equal(c->delay_warning, 4 * 3600);
+	conf_free(c);
+	/* the top of a range, in another unit */
+	c = load_ok("[limits]\ntimeout_command = 24h\ntimeout_tls = 1h\n" LISTENER);
+	assert_int_equal(c->limits.timeout_command, 86400);
+	assert_int_equal(c->limits.timeout_tls, 3600);
+	conf_free(c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[limits]\ntimeout_command = %s\n" LISTENER, bad[i]);
+		load_fail(text, 2, "key \"timeout_command\" in [limits]", bad[i]);
+	}
+	load_fail("[limits]\ntimeout_tls = 61m\n" LISTENER, 2, "timeout_tls", "61m");
+	load_fail("[limits]\nauth_client_window = 1d1h\n" LISTENER, 2, "auth_client_window", NULL);
+	load_fail("[delivery]\nretry_schedule = 5m 0\n" LISTENER, 2, "retry_schedule", NULL);
+	load_fail("[delivery]\nretry_schedule = 5m 5x\n" LISTENER, 2, "retry_schedule", NULL);
+	/* milliseconds keys keep their unit */
+	load_fail("[limits]\nerror_delay_ms = 1s\n" LISTENER, 2, "error_delay_ms", "1s");
 }
 
 /* Expect an unknown-section error naming the file and the header line
@@ -707,8 +883,8 @@ static void test_dns_section(void **state)
 	(void)state;
 	c = load_ok(LISTENER);
 	assert_null(c->dns_servers);
-	assert_int_equal(c->dns_timeout_ms, DEFAULT_DNS_TIMEOUT_MS);
-	assert_int_equal(c->dns_tries, DEFAULT_DNS_TRIES);
+	assert_int_equal(c->dns_timeout_ms, 5000);
+	assert_int_equal(c->dns_tries, 2);
 	conf_free(c);
 	c = load_ok(
 		"[dns]\nservers = 127.0.0.1:5353, [::1]:53\ntimeout = 250ms\ntries = 3\n" LISTENER);
@@ -747,11 +923,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_file_defaults),
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_listeners),
 		cmocka_unit_test(test_bad_listener_address),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_duration_keys),
 		cmocka_unit_test(test_unknown_section),
 		cmocka_unit_test(test_unknown_empty_section),
 		cmocka_unit_test(test_long_line),
