@@ -227,9 +227,6 @@ bool parse_duration(const char *s, unsigned *out);
  * domain matches in its U-label and A-label (xn--) forms alike. */
 bool conf_is_local_domain(const struct conf *c, const char *domain);
 
-/* Is the address in a trusted network? */
-bool conf_is_trusted(const struct conf *c, const struct sockaddr *sa);
-
 /* Parse "a.b.c.d/n" or "v6/n" (prefix optional). */
 bool cidr_parse(const char *s, struct cidr *out);
 

@@ -1,5 +1,5 @@
 /*
- * policy.c - relay and sender decisions.
+ * policy.c - trust, relay and sender decisions.
  */
 #include "policy.h"
 
@@ -10,6 +10,47 @@
 #include "addr.h"
 #include "conf.h"
 #include "util.h"
+
+/* Does addr (family's length) fall in the network? */
+static bool cidr_match(const struct cidr *n, int family, const unsigned char *addr)
+{
+	unsigned bits = n->prefix, i;
+
+	if (family != n->family)
+		return false;
+	for (i = 0; bits >= 8; i++, bits -= 8)
+		if (addr[i] != n->addr[i])
+			return false;
+	if (bits == 0)
+		return true;
+	return ((addr[i] ^ n->addr[i]) & (0xff00 >> bits)) == 0;
+}
+
+/* See policy.h. */
+bool policy_client_trusted(const struct conf *c, const struct sockaddr *sa)
+{
+	const unsigned char *addr;
+	int family = sa->sa_family;
+	unsigned char v4[4];
+
+	if (family == AF_INET) {
+		addr = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else if (family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		addr = (const unsigned char *)a6;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			memcpy(v4, addr + 12, 4);
+			addr = v4;
+			family = AF_INET;
+		}
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < c->ntrusted; i++)
+		if (cidr_match(&c->trusted[i], family, addr))
+			return true;
+	return false;
+}
 
 /* Does "[192.0.2.1]" / "[IPv6:...]" name local_addr?  Compared as
  * addresses, not text (::1 is also 0:0:0:0:0:0:0:1). */

@@ -1,6 +1,8 @@
 /*
  * policy.h - who may send what, decided in one place.
  *
+ * Trust: a client whose address is in trusted_networks (an IPv4-mapped
+ * IPv6 address counts as the IPv4 address) is trusted; nobody else is.
  * Relay: an authenticated user may send to any domain; so may a client in
  * trusted_networks; everyone else only to local domains (and to an address
  * literal naming the address the client connected to, and <postmaster>).
@@ -15,6 +17,10 @@
 
 struct conf;
 struct mailaddr;
+struct sockaddr;
+
+/* Is the client at sa in one of trusted_networks? */
+bool policy_client_trusted(const struct conf *c, const struct sockaddr *sa);
 
 /* May mail to a be accepted from this client?  local_addr is the address
  * the client connected to (for address literals). */

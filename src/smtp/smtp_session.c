@@ -40,6 +40,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "log.h"
+#include "policy.h"
 #include "scheduler.h"
 #include "tls.h"
 #include "util.h"
@@ -1020,7 +1021,7 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 		strcpy_bounded(s->local_addr, l->local_addr, sizeof(s->local_addr));
 	else if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
 		addr_text((struct sockaddr *)&local, s->local_addr, sizeof(s->local_addr), &lport);
-	s->trusted = conf_is_trusted(srv->conf, sa);
+	s->trusted = policy_client_trusted(srv->conf, sa);
 	strcpy_bounded(s->peer_name, "unknown", sizeof(s->peer_name));
 	envelope_init(&s->env);
 	s->state = SMTP_STATE_CONNECTED;
