@@ -5,8 +5,8 @@
  * re-reads the users file when it changes); they find them like hatod
  * does (-c FILE, $HATO_CONFIG, $HATO_STATE, or the built-in ./var/hato).
  * `hato queue flush` and `hato queue delete ID` ask the running hatod over
- * its control socket (control.h) and print its reply.  `hato route DOMAIN`
- * asks the [dns] servers where mail for a domain would go (mx.h).
+ * its control socket (control_client.h) and print its reply.  `hato route
+ * DOMAIN` asks the [dns] servers where mail for a domain would go (mx.h).
  *
  * Installed as (or linked to as) `sendmail`, and for `hato send` without
  * --server, hato is the sendmail command (sendmail.h): the message on
@@ -30,20 +30,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "control.h"
+#include "control_client.h"
 #include "durable.h"
 #include "envelope.h"
 #include "local.h"
@@ -220,145 +218,22 @@ static int queue_list(const struct conf *c)
 	return 0;
 }
 
-/* Milliseconds on the monotonic clock. */
-static long long control_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait until fd is ready for events or the deadline passes: 0, ETIMEDOUT
- * or an errno. */
-static int control_wait(int fd, short events, long long deadline)
-{
-	for (;;) {
-		long long left = deadline - control_now_ms();
-		struct pollfd p = {fd, events, 0};
-		int n;
-
-		if (left <= 0)
-			return ETIMEDOUT;
-		n = poll(&p, 1, (int)left);
-		if (n > 0)
-			return 0;
-		if (n == 0)
-			return ETIMEDOUT;
-		if (errno != EINTR)
-			return errno;
-	}
-}
-
-/* Connect to hatod's control socket before the deadline: 0 with *fdp set,
- * or an errno (ENOENT or ECONNREFUSED: nobody listens there). */
-static int control_connect(const char *path, long long deadline, int *fdp)
-{
-	struct sockaddr_un sun;
-	socklen_t len = sizeof(int);
-	int fd, e;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (!strcpy_bounded(sun.sun_path, path, sizeof(sun.sun_path)))
-		return ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return errno;
-	while (connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		e = errno;
-		if (e == EAGAIN) { /* Linux: hatod's listen queue is full; try again */
-			if (control_now_ms() + 50 >= deadline) {
-				close(fd);
-				return ETIMEDOUT;
-			}
-			poll(NULL, 0, 50);
-			continue;
-		}
-		if (e == EINPROGRESS || e == EINTR) { /* goes on in the background */
-			e = control_wait(fd, POLLOUT, deadline);
-			if (e == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
-				e = errno;
-		}
-		if (e != 0) {
-			close(fd);
-			return e;
-		}
-		break;
-	}
-	*fdp = fd;
-	return 0;
-}
-
-/* Send one request line and read the one-line reply until hatod closes:
- * 0 with reply set (its LF removed), ETIMEDOUT, EPROTO for a reply that is
- * missing, too long or not one line, or another errno. */
-static int control_exchange(int fd, const char *request, long long deadline, char *reply,
-			    size_t size)
-{
-	char line[CONTROL_LINE_MAX + 2];
-	size_t len, off = 0, got = 0;
-	int e;
-
-	if (!xsnprintf_ok(line, sizeof(line), "%s\n", request))
-		return EMSGSIZE;
-	len = strlen(line);
-	while (off < len) {
-		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
-
-		if (n > 0)
-			off += (size_t)n;
-		else if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return errno;
-		else if ((e = control_wait(fd, POLLOUT, deadline)) != 0)
-			return e;
-	}
-	for (;;) {
-		ssize_t n = recv(fd, reply + got, size - 1 - got, 0);
-
-		if (n == 0 || (n < 0 && errno == ECONNRESET && got > 0))
-			break; /* hatod closed the connection after its reply */
-		if (n > 0) {
-			got += (size_t)n;
-			if (got == size - 1)
-				return EPROTO;
-		} else if (errno != EAGAIN && errno != EINTR) {
-			return errno;
-		} else if ((e = control_wait(fd, POLLIN, deadline)) != 0) {
-			return e;
-		}
-	}
-	reply[got] = '\0';
-	if (got == 0 || reply[got - 1] != '\n')
-		return EPROTO;
-	reply[--got] = '\0';
-	for (size_t i = 0; i < got; i++)
-		if ((unsigned char)reply[i] < 0x20 || reply[i] == 0x7f)
-			return EPROTO;
-	return 0;
-}
-
 /* Send request to hatod and print its reply: 0 for OK, 1 for ERR (the
  * reason on stderr), a sysexits code when hatod cannot be reached. */
 static int queue_control(const struct conf *c, const char *request)
 {
-	const char *path = c->control_socket;
-	long long deadline = control_now_ms() + CONTROL_TIMEOUT_SECONDS * 1000LL;
+	const char *path = c->control_socket, *text;
 	char reply[CONTROL_REPLY_MAX + 1];
-	int fd = -1, e;
+	int e = control_request(path, request, CONTROL_TIMEOUT_SECONDS * 1000u, reply,
+				sizeof(reply));
 
-	e = control_connect(path, deadline, &fd);
-	if (e == ENOENT || e == ECONNREFUSED) {
-		fprintf(stderr, "hato: hatod is not running (no control socket at %s)\n", path);
-		return EX_UNAVAILABLE;
-	}
-	if (e == 0) {
-		e = control_exchange(fd, request, deadline, reply, sizeof(reply));
-		close(fd);
-	}
 	switch (e) {
 	case 0:
 		break;
+	case ENOENT:
+	case ECONNREFUSED:
+		fprintf(stderr, "hato: hatod is not running (no control socket at %s)\n", path);
+		return EX_UNAVAILABLE;
 	case ENAMETOOLONG:
 		fprintf(stderr, "hato: control_socket %s: too long for a unix socket\n", path);
 		return EX_CONFIG;
@@ -383,13 +258,15 @@ static int queue_control(const struct conf *c, const char *request)
 		fprintf(stderr, "hato: cannot talk to hatod at %s: %s\n", path, strerror(e));
 		return EX_IOERR;
 	}
-	if (strncmp(reply, "OK", 2) == 0 && (reply[2] == '\0' || reply[2] == ' ')) {
+	switch (control_reply_kind(reply, &text)) {
+	case CONTROL_REPLY_OK:
 		printf("%s\n", reply);
 		return 0;
-	}
-	if (strncmp(reply, "ERR ", 4) == 0) {
-		fprintf(stderr, "hato: %s\n", reply + 4);
+	case CONTROL_REPLY_ERR:
+		fprintf(stderr, "hato: %s\n", text);
 		return 1;
+	case CONTROL_REPLY_OTHER:
+		break;
 	}
 	fprintf(stderr, "hato: unexpected reply from hatod: %s\n", reply);
 	return EX_PROTOCOL;

@@ -9,6 +9,8 @@
  * file left by a hatod that died is replaced; a live one (something accepts
  * connections on it) or a file that is not a socket is an error.
  *
+ * This is the server side; control_client.h is the client's.
+ *
  * Protocol: one request line per connection (LF or CRLF, at most
  * CONTROL_LINE_MAX octets before the line end), one reply line, then the
  * server closes the connection.

@@ -35,8 +35,9 @@ static struct conf *conf_with(const char *server_lines)
 	assert_true(fd >= 0);
 	f = fdopen(fd, "w");
 	assert_non_null(f);
-	fprintf(f, "[server]\nlocal_domains = example.org\n%s"
-		   "[listener smtp]\naddress = 127.0.0.1:2525\n",
+	fprintf(f,
+		"[server]\nlocal_domains = example.org\n%s"
+		"[listener smtp]\naddress = 127.0.0.1:2525\n",
 		server_lines);
 	assert_int_equal(fclose(f), 0);
 	c = conf_load(path, err, sizeof(err));
