@@ -57,7 +57,7 @@ bool fsync_dir(const char *path)
 }
 
 /* See durable.h. */
-bool durable_write_file(const char *dir, const char *name, const void *data, size_t len)
+bool durable_writev_file(const char *dir, const char *name, struct iovec *iov, int n)
 {
 	char tmp[4096], final[4096];
 	int fd, e;
@@ -70,7 +70,7 @@ bool durable_write_file(const char *dir, const char *name, const void *data, siz
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return false;
-	if (!write_all(fd, data, len) || fsync(fd) != 0)
+	if (!writev_all(fd, iov, n) || fsync(fd) != 0)
 		goto fail;
 	if (close(fd) != 0) {
 		fd = -1;
@@ -87,4 +87,12 @@ fail:
 	unlink(tmp);
 	errno = e;
 	return false;
+}
+
+/* See durable.h. */
+bool durable_write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+	struct iovec v = {(void *)data, len};
+
+	return durable_writev_file(dir, name, &v, 1);
 }
