@@ -204,7 +204,7 @@ static int queue_list(const struct conf *c)
 
 	printf("%-20s %6s %9s %s\n", "ID", "AGE", "SIZE", "SENDER / RECIPIENTS");
 	printf(QUEUE_RCPT_FMT "%s\n", "STATE", "TRIES", "NEXT", "RECIPIENT");
-	if (!queue_scan(c->state_dir, print_message, &l, err, sizeof(err))) {
+	if (!queue_scan_dir(c->state_dir, print_message, &l, err, sizeof(err))) {
 		int e = errno;
 
 		fprintf(stderr, "hato: %s\n", err);

@@ -1,16 +1,14 @@
 /*
- * envelope.c - envelope records, their text format, and queue IDs.
+ * envelope.c - envelope records, their text format, and the queue ID format
+ * (queue_id_new, which makes IDs, is the queue's: src/queue/queue_id.c).
  */
 #include "envelope.h"
 
 #include <ctype.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/time.h>
 
 #include "util.h"
 
@@ -337,38 +335,6 @@ bool envelope_parse(const char *text, size_t len, struct envelope *e, char *err,
 	if (!ok)
 		envelope_free(e);
 	return ok;
-}
-
-/*
- * Queue IDs: 14 hex digits of microseconds since the epoch, then 6 of a
- * counter seeded from the PID; sortable by arrival and unique as long as
- * fewer than 16M IDs are made per microsecond.  Creation with O_EXCL
- * catches the impossible rest.
- */
-void queue_id_new(char id[QUEUE_ID_LEN + 1])
-{
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* delivery threads make IDs too */
-	static uint32_t counter;
-	static bool seeded;
-	struct timeval tv;
-	uint64_t us;
-
-	pthread_mutex_lock(&lock);
-	if (!seeded) {
-		counter = (uint32_t)getpid() << 8;
-		seeded = true;
-	}
-	static uint64_t last_us;
-
-	gettimeofday(&tv, NULL);
-	us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-	/* sortable even when the clock steps back: never below the last ID */
-	if (us < last_us)
-		us = last_us;
-	last_us = us;
-	snprintf(id, QUEUE_ID_LEN + 1, "%014" PRIX64 "%06" PRIX32,
-		 (uint64_t)(us & 0xFFFFFFFFFFFFFFu), counter++ & 0xFFFFFFu);
-	pthread_mutex_unlock(&lock);
 }
 
 /* Exactly QUEUE_ID_LEN upper-case hex digits. */

@@ -117,9 +117,6 @@ void envelope_format(const struct envelope *e, struct strbuf *b);
 /* Parse text; on failure returns false and a reason in err. */
 bool envelope_parse(const char *text, size_t len, struct envelope *e, char *err, size_t errsz);
 
-/* A new queue ID: time-sortable, unique within this host, file-name safe. */
-void queue_id_new(char id[QUEUE_ID_LEN + 1]);
-
 /* Is s a well-formed queue ID? */
 bool queue_id_valid(const char *s);
 

@@ -44,7 +44,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "queue_msg.h"
 #include "smtp_conn.h"
 #include "util.h"
 
@@ -75,7 +74,7 @@ struct lmtp_session {
 	unsigned timeout; /* seconds for each connect, reply and write */
 	char esc[12];     /* with err: the enhanced status code of the failure */
 	char err[256];    /* "lmtp TARGET: ..." */
-	uint64_t msg_len; /* the queued message's octets (queue_msg.h) */
+	uint64_t msg_len; /* the queued message's octets */
 	struct smtp_conn conn;
 };
 
@@ -341,7 +340,7 @@ static enum lmtp_end lmtp_session(struct lmtp_session *s, const char *hostname, 
 }
 
 /* See lmtp.h. */
-void lmtp_deliver(const char *target, const char *hostname, const char *msg_path,
+void lmtp_deliver(const char *target, const char *hostname, int msg_fd, uint64_t msg_len,
 		  const char *sender, const char *const *rcpts, size_t n, unsigned timeout_seconds,
 		  struct delivery_result *results)
 {
@@ -350,7 +349,6 @@ void lmtp_deliver(const char *target, const char *hostname, const char *msg_path
 	enum lmtp_rcpt_state *st;
 	enum lmtp_end end = LMTP_END_FAILED;
 	char eb[128];
-	int in;
 
 	if (n == 0)
 		return;
@@ -366,12 +364,13 @@ void lmtp_deliver(const char *target, const char *hostname, const char *msg_path
 	s->timeout = timeout_seconds;
 	smtp_conn_init(&s->conn);
 
-	in = queue_msg_open(msg_path, &s->msg_len);
-	if (in < 0)
-		sess_fail(s, LMTP_ESC_MESSAGE, "opening the queued message %s: %s", msg_path,
+	s->msg_len = msg_len;
+	/* from its start, whatever an earlier delivery of this fd read */
+	if (lseek(msg_fd, 0, SEEK_SET) != 0)
+		sess_fail(s, LMTP_ESC_MESSAGE, "reading the queued message: %s",
 			  strerror_r(errno, eb, sizeof(eb))); /* GNU: returns the text */
 	else
-		end = lmtp_session(s, hostname, sender, rcpts, n, in, st, results);
+		end = lmtp_session(s, hostname, sender, rcpts, n, msg_fd, st, results);
 	if (end != LMTP_END_DONE)
 		settle_rest(st, n, results, OUTCOME_TEMPFAIL, s->esc, s->err);
 	if (end != LMTP_END_FAILED && !s->conn.broken && s->conn.fd >= 0)
@@ -381,8 +380,6 @@ void lmtp_deliver(const char *target, const char *hostname, const char *msg_path
 									: LMTP_QUIT_TIMEOUT,
 				    NULL);
 	smtp_conn_close(&s->conn);
-	if (in >= 0)
-		close(in);
 	free(s);
 	free(st);
 }

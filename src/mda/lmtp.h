@@ -22,19 +22,20 @@
 #define HATO_LMTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "outcome.h"
 
 /*
- * Deliver the queued message at msg_path (CRLF lines) to the n recipients
- * rcpts ("<a@b>") at target ("unix:/path", "host:port" or "[v6addr]:port"),
- * naming ourselves hostname in LHLO; sender is "<...>" or "<>".  Every
- * connect, read and write waits at most timeout_seconds.  results[i] gets
- * rcpts[i]'s outcome; its text is "lmtp TARGET said: CODE TEXT" for a server
- * reply, and its esc the reply's enhanced status code (or X.0.0 from the
- * reply code when it has none).
+ * Deliver the queued message, the first msg_len octets of msg_fd (CRLF
+ * lines; sent from offset 0, the fd's position is moved, the caller keeps
+ * it open), to the n recipients rcpts ("<a@b>") at target ("unix:/path", "host:port" or
+ * "[v6addr]:port"), naming ourselves hostname in LHLO; sender is "<...>" or "<>".  Every connect,
+ * read and write waits at most timeout_seconds.  results[i] gets rcpts[i]'s outcome; its text is
+ * "lmtp TARGET said: CODE TEXT" for a server reply, and its esc the reply's enhanced status code
+ * (or X.0.0 from the reply code when it has none).
  */
-void lmtp_deliver(const char *target, const char *hostname, const char *msg_path,
+void lmtp_deliver(const char *target, const char *hostname, int msg_fd, uint64_t msg_len,
 		  const char *sender, const char *const *rcpts, size_t n, unsigned timeout_seconds,
 		  struct delivery_result *results);
 

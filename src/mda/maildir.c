@@ -39,7 +39,6 @@
 #include <unistd.h>
 
 #include "durable.h"
-#include "queue_msg.h"
 #include "util.h"
 
 /* Enhanced status codes of a Maildir delivery, in one place. */
@@ -297,16 +296,16 @@ static bool link_unsupported(int err)
 }
 
 /* See maildir.h. */
-void maildir_deliver(const char *dir, const char *msg_path, const char *return_path,
+void maildir_deliver(const char *dir, int msg_fd, uint64_t msg_len, const char *return_path,
 		     const char *delivered_to, const char *hostname, struct delivery_result *r)
 {
 	struct maildir_job *j;
 	size_t hlen, dlen;
-	uint64_t left, msg_len = 0;
-	int in = -1, out = -1, rc;
+	uint64_t left, off = 0;
+	int out = -1, rc;
 	bool tmp_made = false, new_made = false, delivered = false, changed = false;
 
-	if (dir == NULL || dir[0] == '\0' || msg_path == NULL || return_path == NULL ||
+	if (dir == NULL || dir[0] == '\0' || msg_fd < 0 || return_path == NULL ||
 	    delivered_to == NULL) {
 		set_sys_error(r, EINVAL, "delivery", dir != NULL ? dir : "(no maildir)");
 		return;
@@ -331,11 +330,6 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 	for (dlen = strlen(j->dir); dlen > 1 && j->dir[dlen - 1] == '/'; dlen--)
 		j->dir[dlen - 1] = '\0';
 
-	in = queue_msg_open(msg_path, &msg_len);
-	if (in < 0) {
-		set_sys_error(r, errno, "reading message", msg_path);
-		goto out;
-	}
 	if (!xsnprintf_ok(j->buf, sizeof(j->buf), "Return-Path: %s\r\nDelivered-To: %s\r\n",
 			  return_path, delivered_to)) {
 		set_sys_error(r, ENAMETOOLONG, "header", delivered_to);
@@ -369,12 +363,14 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 	}
 	/* The queued file is immutable; if it ends early anyway, S= would lie: retry later. */
 	while (left > 0) {
-		ssize_t n = read(in, j->buf, left < sizeof(j->buf) ? (size_t)left : sizeof(j->buf));
+		ssize_t n =
+			pread(msg_fd, j->buf, left < sizeof(j->buf) ? (size_t)left : sizeof(j->buf),
+			      (off_t)off);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			set_sys_error(r, errno, "reading message", msg_path);
+			set_sys_error(r, errno, "reading message", "the queued message");
 			goto out;
 		}
 		if (n == 0) {
@@ -382,6 +378,7 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 			break;
 		}
 		left -= (uint64_t)n;
+		off += (uint64_t)n;
 		if (!write_all(out, j->buf, (size_t)n)) {
 			set_sys_error(r, errno, "write", j->tmp);
 			goto out;
@@ -389,7 +386,7 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 	}
 	if (changed) {
 		result_set(r, OUTCOME_TEMPFAIL, MAILDIR_ESC_IO,
-			   "maildir: message file changed size during delivery: %s", msg_path);
+			   "maildir: message file changed size during delivery");
 		goto out;
 	}
 	if (fsync(out) != 0) {
@@ -436,8 +433,6 @@ void maildir_deliver(const char *dir, const char *msg_path, const char *return_p
 	result_set(r, OUTCOME_DELIVERED, MAILDIR_ESC_DELIVERED, "delivered to maildir %s", j->new);
 
 out:
-	if (in >= 0)
-		close(in);
 	if (out >= 0)
 		close(out);
 	/*

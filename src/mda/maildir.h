@@ -10,7 +10,7 @@
  *
  * Failure: the outcome comes back in a struct delivery_result.  A full disk
  * or quota is OUTCOME_TEMPFAIL 4.3.1; any other I/O error, permission
- * problem or unreadable message is OUTCOME_TEMPFAIL 4.2.0, so the queue
+ * problem or message that cannot be read is OUTCOME_TEMPFAIL 4.2.0, so the queue
  * keeps the message and retries.  On every failure the tmp file is removed
  * and nothing is left in new/.  Both functions are thread-safe.
  */
@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "outcome.h"
 
@@ -31,14 +32,16 @@
 bool maildir_path(const char *tmpl, const char *user, const char *domain, char *out, size_t outsz);
 
 /*
- * Deliver the queued message file msg_path (CRLF lines, copied byte for byte)
- * into the Maildir at dir, preceded by "Return-Path: <return_path>" (given
- * with its angle brackets, "<>" for the null sender) and "Delivered-To:
- * delivered_to" (without brackets).  hostname goes into the unique file
- * name; NULL means gethostname().  The result is written to r; on
- * OUTCOME_DELIVERED r->text names the file in new/.
+ * Deliver the queued message, the first msg_len octets of msg_fd (CRLF
+ * lines, copied byte for byte; read with pread from offset 0, so the fd's
+ * position does not matter and the caller keeps it open), into the Maildir
+ * at dir, preceded by "Return-Path: <return_path>" (given with its angle
+ * brackets, "<>" for the null sender) and "Delivered-To: delivered_to"
+ * (without brackets).  hostname goes into the unique file name; NULL means
+ * gethostname().  The result is written to r; on OUTCOME_DELIVERED r->text
+ * names the file in new/.
  */
-void maildir_deliver(const char *dir, const char *msg_path, const char *return_path,
+void maildir_deliver(const char *dir, int msg_fd, uint64_t msg_len, const char *return_path,
 		     const char *delivered_to, const char *hostname, struct delivery_result *r);
 
 #endif

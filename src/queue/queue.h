@@ -1,5 +1,6 @@
 /*
- * queue.h - the durable spool.
+ * queue.h - the durable spool, and its only owner: nothing outside
+ * src/queue/ names a file under it.
  *
  * Layout under the state directory (mode 0700):
  *   incoming/ID.msg   a message larger than QFILE_BUFSIZE, streamed while
@@ -11,19 +12,36 @@
  *                     (envelope.h); it stands for the one in ID.msg
  *   shutdown.clean    left by an orderly exit, taken at start
  *
- * queue_commit() hands a finished message to the commit threads.  A small
- * one is written straight into queue/ with a checksummed trailer, and the
- * file and queue/ are fsynced together; a streamed one gets its envelope
- * and trailer, is fsynced, renamed into queue/, and queue/ fsynced once for
- * the batch (group commit).  Then the callback runs on the event loop;
- * only then may the server say "250 queued".  A failed commit removes the
- * file and reports errno.
+ * The API, by who calls it:
+ *   commit   (SMTP sessions, pickup; event loop) queue_file_open/_write,
+ *            then queue_commit() hands a finished message to the commit
+ *            threads.  A small one is written straight into queue/ with a
+ *            checksummed trailer, and the file and queue/ are fsynced
+ *            together; a streamed one gets its envelope and trailer, is
+ *            fsynced, renamed into queue/, and queue/ fsynced once for the
+ *            batch (group commit).  Then the callback runs on the event
+ *            loop; only then may the server say "250 queued".  A failed
+ *            commit removes the file and reports errno.
+ *   inject   (delivery reports; any thread, blocking) queue_inject()
+ *            writes a whole message held in memory, with its envelope, as
+ *            one queue file (durable_writev_file) before it returns.
+ *   update   (the scheduler; any thread, blocking) queue_update() writes
+ *            ID.env durably: it stands for the envelope in ID.msg.
+ *   remove   (the scheduler; any thread, blocking) queue_remove().
+ *   read     (delivery; any thread) queue_read() opens a message for
+ *            reading: an fd and the message's length.
+ *   list     queue_scan() reads every envelope (at start), and
+ *            queue_scan_dir() the same of a spool nobody opened (hato
+ *            queue works without hatod).
  *
  * On open, incoming/ is emptied (nothing there was ever acknowledged) and
  * queue/ is recovered: without shutdown.clean every checksum is checked,
  * and a message file without a valid trailer or checksum (a commit cut
  * short) is removed, an ID.env without its ID.msg (an interrupted removal)
  * too; everything else is accounted for.
+ *
+ * IDs given to update, remove and read must be well-formed (queue_id_valid):
+ * anything else fails with EINVAL, so no ID can name another file.
  */
 #ifndef HATO_QUEUE_H
 #define HATO_QUEUE_H
@@ -72,12 +90,43 @@ void queue_file_abort(struct qfile *f);
 /* Takes over f (closed on return); cb runs later on the loop. */
 void queue_commit(struct qfile *f, const struct envelope *e, queue_commit_cb cb, void *arg);
 
+/* A new queue ID: time-sortable, unique within this host, file-name safe
+ * (QUEUE_ID_LEN upper-case hex digits).  Thread-safe. */
+void queue_id_new(char id[QUEUE_ID_LEN + 1]);
+
+/* Commit the message msg[0..len) (CRLF lines, our Received: first) with
+ * envelope e as a new queued message, under a new ID written into e->id,
+ * durably before returning (queue/ID.msg via ID.msg.tmp).  false with
+ * errno when it could not be written: then nothing of it is queued, now or
+ * after a restart.  Blocking; any thread. */
+bool queue_inject(struct queue *q, struct envelope *e, const void *msg, size_t len);
+
+/* Write e as message e->id's envelope (queue/ID.env, via ID.env.tmp),
+ * durably; false with errno (the envelope before stands).  Blocking. */
+bool queue_update(struct queue *q, const struct envelope *e);
+
+/* Remove message id: ID.msg first (from then on it is gone), then its
+ * ID.env, then queue/ is fsynced.  false with errno: ENOENT when there is
+ * no such message (a stray ID.env is removed all the same), else ID.msg
+ * stays.  Blocking. */
+bool queue_remove(struct queue *q, const char *id);
+
+/* Open message id for reading: returns an fd whose first *len octets are
+ * the message (the envelope and the trailer follow, which are the queue's);
+ * -1 with errno: ENOENT, EBADMSG (a damaged file: no valid trailer), or a
+ * read error.  The caller closes it. */
+int queue_read(struct queue *q, const char *id, uint64_t *len);
+
 /* One committed message, as queue_scan reports it. */
 typedef void (*queue_scan_fn)(const struct envelope *e, uint64_t msg_size, void *arg);
 
-/* Read every message's envelope in STATE/queue (ID.env, else the one in
- * ID.msg), sorted by ID, with the message's size; false with err if the
- * directory cannot be read.  Unreadable files are reported by name. */
-bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz);
+/* Read every message's envelope (ID.env, else the one in ID.msg), sorted
+ * by ID, with the message's size; false with err (and errno) if the
+ * directory cannot be read.  Unreadable files are logged by name. */
+bool queue_scan(struct queue *q, queue_scan_fn fn, void *arg, char *err, size_t errsz);
+
+/* queue_scan of the spool in state_dir without opening it: no recovery,
+ * no commit threads, nothing written (for hato queue). */
+bool queue_scan_dir(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * queue_fs.c - spool directories, incoming message files, recovery and
- * listing.  See queue.h for the layout and the commit point.
+ * listing (queue_scan).  See queue.h for the layout and the commit point.
  */
 #include "queue_internal.h"
 
@@ -357,7 +357,7 @@ struct queue *queue_open(const char *state_dir, unsigned threads, bool use_syncf
 	}
 	clean_incoming(q);
 	recover_queue(q, take_clean_marker(q));
-	if (!queue_scan(state_dir, count_one, &q->count, err, errsz))
+	if (!queue_scan_dir(state_dir, count_one, &q->count, err, errsz))
 		goto fail;
 	if (!queue_commit_start(q, base, threads)) {
 		snprintf(err, errsz, "cannot start commit threads: %s", strerror(errno));
@@ -611,7 +611,13 @@ static bool being_written(int dfd, const char *name)
 }
 
 /* See queue.h. */
-bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz)
+bool queue_scan(struct queue *q, queue_scan_fn fn, void *arg, char *err, size_t errsz)
+{
+	return queue_scan_dir(q->state_dir, fn, arg, err, errsz);
+}
+
+/* See queue.h. */
+bool queue_scan_dir(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz)
 {
 	char *dir = path_join(state_dir, "queue");
 	DIR *d = opendir(dir);
@@ -620,8 +626,11 @@ bool queue_scan(const char *state_dir, queue_scan_fn fn, void *arg, char *err, s
 	size_t n = 0, cap = 0;
 
 	if (d == NULL) {
-		snprintf(err, errsz, "cannot read %s: %s", dir, strerror(errno));
+		int e = errno;
+
+		snprintf(err, errsz, "cannot read %s: %s", dir, strerror(e));
 		free(dir);
+		errno = e;
 		return false;
 	}
 	while ((de = readdir(d)) != NULL) {

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 
 #include "crc32c.h"
-#include "durable.h"
 #include "util.h"
 
 #define TRAILER_KEY "hato-queue: "
@@ -196,19 +195,4 @@ out:
 	close(fd);
 	errno = e;
 	return text;
-}
-
-/* See queue_msg.h. */
-bool queue_msg_remove(const char *queue_dir, const char *id)
-{
-	char path[4200];
-
-	/* the message file goes first: without it nothing is queued any more */
-	snprintf(path, sizeof(path), "%s/%s.msg", queue_dir, id);
-	if (unlink(path) != 0 && errno != ENOENT)
-		return false;
-	snprintf(path, sizeof(path), "%s/%s.env", queue_dir, id);
-	unlink(path); /* left over: removed at the next start */
-	fsync_dir(queue_dir);
-	return true;
 }

@@ -13,9 +13,11 @@
  * file written straight into queue/ carries one, so that one a crash cut
  * short is recognised however its blocks reached the disk.
  *
- * Once a delivery attempt changed a recipient, the scheduler keeps the
- * envelope in queue/ID.env (durable_write_file); when present it stands
- * for the envelope inside ID.msg, which never changes after the commit.
+ * Once a delivery attempt changed a recipient, the envelope is kept in
+ * queue/ID.env (queue_update); when present it stands for the envelope
+ * inside ID.msg, which never changes after the commit.  These functions
+ * are the queue's own (and its tests'); everyone else goes through
+ * queue.h.
  */
 #ifndef HATO_QUEUE_MSG_H
 #define HATO_QUEUE_MSG_H
@@ -59,9 +61,5 @@ int queue_msg_open(const char *path, uint64_t *len);
  * NUL-terminated allocation, its length in *envlen and the message's in
  * *msglen; NULL with errno. */
 char *queue_msg_envelope(int dirfd, const char *name, size_t *envlen, uint64_t *msglen);
-
-/* Remove message ID from queue_dir: ID.msg (after which it is gone), then
- * ID.env, then fsync the directory; false with errno if ID.msg stays. */
-bool queue_msg_remove(const char *queue_dir, const char *id);
 
 #endif

@@ -31,7 +31,6 @@
 
 #include "log.h"
 #include "mx.h"
-#include "queue_msg.h"
 #include "smtp_conn.h"
 #include "strbuf.h"
 #include "util.h"
@@ -558,23 +557,20 @@ static struct rconn *conn_open(struct relay *r, const struct relay_route *rt,
 /* Does the queued message hold an octet above 127?  (Only asked of messages
  * not declared 8BITMIME, for a server without 8BITMIME; an unreadable file
  * counts as 8-bit, so nothing unchecked goes out.) */
-static bool file_has_8bit(const char *path)
+static bool file_has_8bit(int fd, uint64_t len)
 {
 	unsigned char buf[32 * 1024];
 	bool found = false;
 	ssize_t n = 0;
-	uint64_t left;
-	int fd = queue_msg_open(path, &left);
+	uint64_t off = 0;
 
-	if (fd < 0)
-		return true;
-	while (!found && left > 0 &&
-	       (n = read(fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf))) > 0) {
-		left -= (uint64_t)n;
+	while (!found && off < len &&
+	       (n = pread(fd, buf, len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf),
+			  (off_t)off)) > 0) {
+		off += (uint64_t)n;
 		for (ssize_t i = 0; i < n && !found; i++)
 			found = buf[i] > 127;
 	}
-	close(fd);
 	return found || n < 0;
 }
 
@@ -584,7 +580,7 @@ static bool message_fits(const struct rconn *k, struct relay_msg *m)
 {
 	char text[700];
 
-	if (!m->eightbit && !k->caps.eightbit && file_has_8bit(m->msg_path))
+	if (!m->eightbit && !k->caps.eightbit && file_has_8bit(m->fd, m->size))
 		m->eightbit = true; /* 8-bit data the client did not declare */
 	if (m->smtputf8 && !k->caps.smtputf8)
 		snprintf(text, sizeof(text),
@@ -642,8 +638,6 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 	size_t *ends = xcalloc(m->nrcpts + 2, sizeof(*ends)), sent = 0, accepted = 0;
 	struct smtp_reply rep, mail;
 	struct strbuf b;
-	int fd = -1;
-	uint64_t len = 0;
 	bool ok = false;
 
 	if (!message_fits(k, m)) {
@@ -724,17 +718,18 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 		ok = end_empty(k, c);
 		goto out;
 	}
-	fd = queue_msg_open(m->msg_path, &len);
-	if (fd < 0) {
+	/* from its start, whatever an earlier try sent */
+	if (m->fd < 0 || lseek(m->fd, 0, SEEK_SET) != 0) {
 		char text[300];
 
-		snprintf(text, sizeof(text), "cannot read the queued message: %s", strerror(errno));
+		snprintf(text, sizeof(text), "cannot read the queued message: %s",
+			 strerror(m->fd < 0 ? m->read_err : errno));
 		settle_open(m, k->remote, OUTCOME_TEMPFAIL, ESC_MESSAGE, text);
 		k->c.broken = true; /* in DATA with nothing to send: drop the connection */
 		goto out;
 	}
 	relay_enter_state(k, RELAY_DOT);
-	if (!smtp_conn_send_file(&k->c, fd, len, c->remote_timeout_command))
+	if (!smtp_conn_send_file(&k->c, m->fd, m->size, c->remote_timeout_command))
 		goto out;
 	k->c.phase = "the reply to the end of DATA";
 	if (!smtp_conn_reply(&k->c, &rep, c->remote_timeout_data_end, NULL))
@@ -746,8 +741,6 @@ static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
 out:
 	if (!k->c.broken)
 		relay_enter_state(k, RELAY_READY);
-	if (fd >= 0)
-		close(fd);
 	if (!ok && k->c.broken && k->c.err[0] != '\0') {
 		char text[900];
 

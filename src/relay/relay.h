@@ -59,10 +59,11 @@ struct relay_rcpt {
 struct relay_msg {
 	const char *queue_id;
 	const char *sender; /* "<...>", "<>" */
-	const char *msg_path;
-	uint64_t size;
-	bool eightbit;           /* it has 8-bit octets (BODY=8BITMIME) */
-	bool smtputf8;           /* it needs SMTPUTF8 */
+	int fd;        /* the queued message: its first size octets (the caller keeps it open) */
+	int read_err;  /* fd -1: it cannot be read, for this errno (found out at DATA) */
+	uint64_t size; /* the message's octets, Received: and fix-ups included: SIZE= */
+	bool eightbit; /* it has 8-bit octets (BODY=8BITMIME) */
+	bool smtputf8; /* it needs SMTPUTF8 */
 	const char *mail_params; /* " RET=... ENVID=..." for a server offering DSN, or NULL */
 	struct relay_rcpt *rcpts;
 	size_t nrcpts;

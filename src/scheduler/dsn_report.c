@@ -21,7 +21,6 @@
 #include "dsn.h"
 #include "errbuf.h"
 #include "message.h"
-#include "queue_msg.h"
 #include "util.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -107,13 +106,12 @@ static bool head_ended(const struct strbuf *raw, size_t *pos)
 }
 
 /*
- * Read the message (the first msg_len octets of fd, the queue file at
- * path) into raw: at most limit octets, and with stop_at_body only until a
- * line ends the header section.  *complete tells whether the whole message
- * was read.
+ * Read the message (the first msg_len octets of fd, from offset 0) into
+ * raw: at most limit octets, and with stop_at_body only until a line ends
+ * the header section.  *complete tells whether the whole message was read.
  */
-static bool load(int fd, const char *path, uint64_t msg_len, size_t limit, bool stop_at_body,
-		 struct strbuf *raw, bool *complete, char *err, size_t errsz)
+static bool load(int fd, uint64_t msg_len, size_t limit, bool stop_at_body, struct strbuf *raw,
+		 bool *complete, char *err, size_t errsz)
 {
 	char *chunk = xmalloc(READ_CHUNK);
 	size_t scan = 0;
@@ -124,7 +122,7 @@ static bool load(int fd, const char *path, uint64_t msg_len, size_t limit, bool 
 
 		if (msg_len - raw->len < want)
 			want = (size_t)(msg_len - raw->len);
-		n = read(fd, chunk, want);
+		n = pread(fd, chunk, want, (off_t)raw->len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -132,12 +130,12 @@ static bool load(int fd, const char *path, uint64_t msg_len, size_t limit, bool 
 			int e = errno;
 
 			free(chunk);
-			set_err(err, errsz, e, "read %s: %s", path, strerror(e));
+			set_err(err, errsz, e, "reading the queued message: %s", strerror(e));
 			return false;
 		}
 		if (n == 0) {
 			free(chunk);
-			set_err(err, errsz, EIO, "read %s: the message ended early", path);
+			set_err(err, errsz, EIO, "reading the queued message: it ended early");
 			return false;
 		}
 		strbuf_add(raw, chunk, (size_t)n);
@@ -235,25 +233,18 @@ static void split(const char *p, size_t n, bool complete, bool want_full, struct
 }
 
 /*
- * Read the original at path into o: the whole of it when want_full and it
- * is at most max_full octets (never more than max_full + 1 read), else
- * only as far as its header section goes (at most DSN_HEADERS_MAX read).
+ * Read the original (the first msg_len octets of fd) into o: the whole of
+ * it when want_full and it is at most max_full octets (never more than
+ * max_full + 1 read), else only as far as its header section goes (at most
+ * DSN_HEADERS_MAX read).
  */
-static bool read_original(const char *path, bool want_full, uint64_t max_full, struct original *o,
-			  char *err, size_t errsz)
+static bool read_original(int fd, uint64_t msg_len, bool want_full, uint64_t max_full,
+			  struct original *o, char *err, size_t errsz)
 {
 	struct strbuf raw;
 	bool complete, full = want_full, ok;
 	size_t limit = DSN_HEADERS_MAX;
-	uint64_t msg_len;
-	int fd = queue_msg_open(path, &msg_len);
 
-	if (fd < 0) {
-		int e = errno;
-
-		set_err(err, errsz, e, "open %s: %s", path, strerror(e));
-		return false;
-	}
 	if (full && msg_len > max_full) {
 		o->notes |= NOTE_TOO_BIG;
 		full = false;
@@ -261,8 +252,7 @@ static bool read_original(const char *path, bool want_full, uint64_t max_full, s
 	if (full)
 		limit = max_full >= SIZE_MAX ? SIZE_MAX : (size_t)max_full + 1;
 	strbuf_init(&raw);
-	ok = load(fd, path, msg_len, limit, !full, &raw, &complete, err, errsz);
-	close(fd);
+	ok = load(fd, msg_len, limit, !full, &raw, &complete, err, errsz);
 	if (ok) {
 		o->empty = complete && raw.len == 0;
 		split(raw.s, raw.len, complete, full, o);
@@ -815,7 +805,7 @@ static void put_part(struct strbuf *out, const char *boundary, const char *descr
 }
 
 /* See dsn_report.h. */
-bool dsn_build(const struct dsn_report *r, const char *msg_path, uint64_t max_full,
+bool dsn_build(const struct dsn_report *r, int msg_fd, uint64_t msg_len, uint64_t max_full,
 	       struct strbuf *out, struct dsn_built *built, char *err, size_t errsz)
 {
 	static const char *const subjects[] = {
@@ -847,12 +837,12 @@ bool dsn_build(const struct dsn_report *r, const char *msg_path, uint64_t max_fu
 	asked_full = r->ret_full && k == KIND_FAILED;
 	strbuf_init(&o.head);
 	strbuf_init(&o.whole);
-	if (msg_path != NULL && !read_original(msg_path, asked_full, max_full, &o, err, errsz)) {
+	if (msg_fd >= 0 && !read_original(msg_fd, msg_len, asked_full, max_full, &o, err, errsz)) {
 		strbuf_free(&o.head);
 		strbuf_free(&o.whole);
 		return false;
 	}
-	part3 = msg_path != NULL && !o.empty;
+	part3 = msg_fd >= 0 && !o.empty;
 
 	/* RFC 6533 forms when anything returned or addressed is not ASCII */
 	utf8 = (part3 && o.head8) || message_is_8bit(r->to, strlen(r->to));
@@ -862,7 +852,7 @@ bool dsn_build(const struct dsn_report *r, const char *msg_path, uint64_t max_fu
 
 	strbuf_init(&human);
 	strbuf_init(&status);
-	human_part(r, k, &o, msg_path != NULL, asked_full, max_full, utf8, &human);
+	human_part(r, k, &o, msg_fd >= 0, asked_full, max_full, utf8, &human);
 	status_part(r, utf8, &status);
 
 	random_bytes(rnd, sizeof(rnd));

@@ -2,8 +2,9 @@
  * dsn_report.h - build delivery status notifications: the multipart/report
  * messages (RFC 6522, RFC 3464) hato sends back to a sender when mail
  * fails, is delayed, or was delivered and the sender asked to hear of it
- * (RFC 3461 §6).  Pure apart from reading the queued original: the caller
- * hands in what happened and the clock, and queues what comes out.
+ * (RFC 3461 §6).  Pure apart from reading the queued original from the fd
+ * it is given: the caller hands in what happened and the clock, and
+ * queues what comes out.
  *
  * The report has three parts:
  *   1. text/plain: what happened to each recipient, for a person;
@@ -102,18 +103,17 @@ struct dsn_built {
 
 /*
  * Build the report into out (appended; CRLF lines, ready for the queue)
- * from the queued message at msg_path (CRLF lines, hato's Received: first),
- * reading at most max_full + 1 octets of it when it is returned whole, and
- * otherwise only up to the end of its header section, at most
- * DSN_HEADERS_MAX octets.  msg_path NULL builds a report without the
- * original.  Subject by kind: a bounce when any recipient failed, else a
- * delay warning when any is delayed, else a success report.  built (may be
- * NULL) says what the result needs.  False with err set (errno kept) when
- * the original cannot be read, or EINVAL for a report without hostname,
- * sender (or with the null sender: never report to <>) or recipients; out
- * is then unchanged.
+ * from the queued message, the first msg_len octets of msg_fd (CRLF lines,
+ * hato's Received: first; read with pread from offset 0), reading at most
+ * max_full + 1 octets of it when it is returned whole, and otherwise only
+ * up to the end of its header section, at most DSN_HEADERS_MAX octets.
+ * msg_fd -1 builds a report without the original.  Subject by kind: a bounce when any recipient
+ * failed, else a delay warning when any is delayed, else a success report.  built (may be NULL)
+ * says what the result needs.  False with err set (errno kept) when the original cannot be read, or
+ * EINVAL for a report without hostname, sender (or with the null sender: never report to <>) or
+ * recipients; out is then unchanged.
  */
-bool dsn_build(const struct dsn_report *r, const char *msg_path, uint64_t max_full,
+bool dsn_build(const struct dsn_report *r, int msg_fd, uint64_t msg_len, uint64_t max_full,
 	       struct strbuf *out, struct dsn_built *built, char *err, size_t errsz);
 
 /* "failed", "delayed", "delivered", "relayed", "expanded" (RFC 3464 §2.3.3). */

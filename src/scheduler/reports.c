@@ -4,19 +4,16 @@
  */
 #include "reports.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "dsn.h"
 #include "dsn_report.h"
-#include "durable.h"
 #include "log.h"
-#include "queue_msg.h"
+#include "queue.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -112,40 +109,22 @@ static const char *report_to(const struct envelope *env)
 
 /* Build the report; without the original's text when that cannot be read
  * (else the message would wait for its report for ever). */
-static bool build_report(const struct dsn_report *rep, const char *queue_id, const char *msg_path,
-			 struct strbuf *msg, struct dsn_built *built, char *err, size_t errsz)
+static bool build_report(const struct dsn_report *rep, const char *queue_id, int msg_fd,
+			 uint64_t msg_len, struct strbuf *msg, struct dsn_built *built, char *err,
+			 size_t errsz)
 {
-	if (dsn_build(rep, msg_path, REPORT_FULL_MAX, msg, built, err, errsz))
+	if (msg_fd < 0)
+		snprintf(err, errsz, "the queued message cannot be read");
+	else if (dsn_build(rep, msg_fd, msg_len, REPORT_FULL_MAX, msg, built, err, errsz))
 		return true;
 	log_warnx("event=report_without_original queue_id=%s error=\"%s\"", queue_id, err);
 	msg->len = 0;
-	return dsn_build(rep, NULL, REPORT_FULL_MAX, msg, built, err, errsz);
-}
-
-/* Write the report with its envelope durably, as one queue file. */
-static bool commit_report(const char *queue_dir, const struct envelope *re, struct strbuf *msg)
-{
-	char name[QUEUE_ID_LEN + 8], path[4200];
-	size_t msglen = msg->len;
-	int e;
-
-	envelope_format(re, msg);
-	queue_msg_seal(msg, msglen, msglen, NULL);
-	snprintf(name, sizeof(name), "%s.msg", re->id);
-	if (durable_write_file(queue_dir, name, msg->s, msg->len))
-		return true;
-	/* maybe renamed, with queue/ not fsynced: not committed, so not to be
-	 * found at the next start beside the report that is made again */
-	e = errno;
-	snprintf(path, sizeof(path), "%s/%s", queue_dir, name);
-	unlink(path);
-	errno = e;
-	return false;
+	return dsn_build(rep, -1, 0, REPORT_FULL_MAX, msg, built, err, errsz);
 }
 
 /* See reports.h. */
-bool report_queue(const struct conf *c, const char *queue_dir, struct envelope *env,
-		  const char *msg_path, struct envelope *out)
+bool report_queue(const struct conf *c, struct queue *q, struct envelope *env, int msg_fd,
+		  uint64_t msg_len, struct envelope *out)
 {
 	struct dsn_rcpt *dr = xcalloc(env->nrcpts, sizeof(*dr));
 	char(*status)[16] = xcalloc(env->nrcpts, sizeof(*status));
@@ -189,11 +168,10 @@ bool report_queue(const struct conf *c, const char *queue_dir, struct envelope *
 		log_info("event=report_suppressed queue_id=%s sender=<> rcpts=%zu "
 			 "reason=\"no notification for the null sender\"",
 			 env->id, rep.nrcpts);
-	} else if (!build_report(&rep, env->id, msg_path, &msg, &built, err, sizeof(err))) {
+	} else if (!build_report(&rep, env->id, msg_fd, msg_len, &msg, &built, err, sizeof(err))) {
 		log_warnx("event=report_failed queue_id=%s error=\"%s\"", env->id, err);
 		ok = false;
 	} else {
-		queue_id_new(out->id);
 		out->arrival = rep.now;
 		out->sender = xstrdup("<>");
 		out->size = msg.len;
@@ -204,7 +182,7 @@ bool report_queue(const struct conf *c, const char *queue_dir, struct envelope *
 		out->helo = xstrdup(c->hostname);
 		out->dsn_report = true;
 		envelope_add_rcpt(out, to);
-		if (!commit_report(queue_dir, out, &msg)) {
+		if (!queue_inject(q, out, msg.s, msg.len)) {
 			log_warn("event=report_failed queue_id=%s report_id=%s", env->id, out->id);
 			envelope_free(out);
 			ok = false;

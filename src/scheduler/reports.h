@@ -13,10 +13,11 @@
  *              NOTIFY not given or has DELAY; once per message
  *
  * NOTIFY=NEVER owes nothing.  report_queue() then builds ONE report for
- * every recipient that owes one (dsn_report.c) and commits it to the queue
- * like any message: the message file, then its envelope, each written
- * durably; only after that are the marks cleared.  A crash in between
- * sends the report twice, never zero times.
+ * every recipient that owes one (dsn_report.c) and hands it to the queue
+ * (queue_inject: one queue file, message and envelope, written durably);
+ * only after that are the marks cleared, and the caller writes the
+ * envelope without them.  A crash in between sends the report twice,
+ * never zero times.
  *
  * A message with the null sender gets no report.  When hato's own report
  * cannot be delivered, the local postmaster gets one report about it,
@@ -27,9 +28,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "envelope.h"
+
+struct queue;
 
 /* Note the report recipient r owes after an attempt (r->state already
  * updated); remote: it went over SMTP, dsn_passed: to a next hop offering
@@ -41,12 +45,13 @@ void report_mark(const struct conf *c, struct envelope *env, struct env_rcpt *r,
 bool report_owed(const struct envelope *env);
 
 /*
- * Queue one report for every recipient of env that owes one, built from
- * the queued message at msg_path, into queue_dir; clear the marks.  true
- * with *out the new message's envelope (out->id empty when none was
- * needed); false when it could not be written (marks kept, try later).
+ * Queue one report for every recipient of env that owes one into q, built
+ * from the queued message, the first msg_len octets of msg_fd (-1: it
+ * cannot be read, the report goes without it); clear the marks.  true with
+ * *out the new message's envelope (out->id empty when none was needed);
+ * false when it could not be written (marks kept, try later).  Blocking.
  */
-bool report_queue(const struct conf *c, const char *queue_dir, struct envelope *env,
-		  const char *msg_path, struct envelope *out);
+bool report_queue(const struct conf *c, struct queue *q, struct envelope *env, int msg_fd,
+		  uint64_t msg_len, struct envelope *out);
 
 #endif

@@ -5,17 +5,18 @@
  * with per-recipient state).  scheduler_run() starts a delivery job for
  * each message with a recipient due, within the global and per-destination
  * limits, and arms one timer for the next due time.  A job runs on a
- * delivery worker thread: it delivers each due recipient in turn, and
- * after EACH recipient rewrites the envelope durably (durable_write_file),
- * so a crash between a delivery and the envelope update can deliver again
+ * delivery worker thread: it opens the message once (queue_read) for all
+ * its deliveries, delivers each due recipient in turn, and after EACH
+ * recipient writes the envelope durably (queue_update), so a crash
+ * between a delivery and the envelope update can deliver again
  * only the one recipient in flight (the documented window).  LMTP
  * recipients are the exception: when the first due one for a target is
  * reached, all of that target's due recipients go in one LMTP transaction,
  * so for them the window is that transaction's recipients.  When no
- * recipient is pending the message leaves the queue: the message file
- * first (without it nothing is queued), then its ID.env.  The job's
- * outcome returns to the loop, which swaps in the new envelope and
- * schedules again.
+ * recipient is pending the message leaves the queue (queue_remove).  The
+ * job's outcome returns to the loop, which swaps in the new envelope and
+ * schedules again.  The spool itself is the queue's: the scheduler knows
+ * messages by ID only.
  */
 #include "scheduler.h"
 
@@ -32,7 +33,6 @@
 #include "backoff.h"
 #include "conf.h"
 #include "dsn.h"
-#include "durable.h"
 #include "envelope.h"
 #include "hato_limits.h"
 #include "lmtp.h"
@@ -40,16 +40,15 @@
 #include "maildir.h"
 #include "outcome.h"
 #include "queue.h"
-#include "queue_msg.h"
 #include "relay.h"
 #include "reports.h"
-#include "server.h"
 #include "util.h"
 #include "worker.h"
 
-#define DEST_MAX 64      /* destinations tracked for per-destination limits */
-#define TIMER_MAX 3600   /* never sleep longer than this */
-#define LMTP_TIMEOUT 300 /* seconds per LMTP connect, read or write (RFC 5321 §4.5.3.2) */
+#define DEST_MAX 64            /* destinations tracked for per-destination limits */
+#define TIMER_MAX 3600         /* never sleep longer than this */
+#define LMTP_TIMEOUT 300       /* seconds per LMTP connect, read or write (RFC 5321 §4.5.3.2) */
+#define ESC_UNREADABLE "4.3.0" /* the queued message cannot be read: retried */
 
 struct qentry {
 	struct qentry *next;
@@ -68,7 +67,8 @@ struct dest_count {
 };
 
 struct scheduler {
-	struct server *srv;
+	const struct conf *conf;
+	struct queue *queue;
 	struct qentry *entries;
 	struct workers *workers;
 	struct relay *relay;
@@ -78,7 +78,6 @@ struct scheduler {
 	unsigned active;
 	bool stopping;
 	struct dest_count dests[DEST_MAX];
-	char queue_dir[4096];
 };
 
 struct delivery_job {
@@ -89,6 +88,9 @@ struct delivery_job {
 	bool unsaved;           /* the entry's envelope is not on disk yet (in) */
 	bool persist_failed;    /* writing the envelope or removing failed (out) */
 	struct envelope report; /* a notification the job queued (id empty: none) */
+	int msg_fd;             /* the message, open for the job's deliveries; -1: not yet */
+	uint64_t msg_len;       /* its octets (Received: and fix-ups included) */
+	int msg_err;            /* opening it failed with this errno */
 };
 
 /* Deep copy of an envelope, through its text form. */
@@ -170,8 +172,8 @@ static void rcpt_dest(const struct conf *c, const char *addr, char *out, size_t 
 }
 
 /* Deliver one recipient to its Maildir (worker thread); the outcome in r. */
-static void deliver_maildir(const struct conf *c, const struct envelope *env, const char *msg_path,
-			    const char *addr, struct delivery_result *r)
+static void deliver_maildir(const struct conf *c, const struct delivery_job *j, const char *addr,
+			    struct delivery_result *r)
 {
 	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1], dir[4096], to[600];
 
@@ -185,7 +187,7 @@ static void deliver_maildir(const struct conf *c, const struct envelope *env, co
 		return;
 	}
 	snprintf(to, sizeof(to), "%s@%s", local, domain);
-	maildir_deliver(dir, msg_path, env->sender, to, c->hostname, r);
+	maildir_deliver(dir, j->msg_fd, j->msg_len, j->env.sender, to, c->hostname, r);
 }
 
 /* One destination's share of a job: recipients idx[0..n) of the job's envelope. */
@@ -234,34 +236,53 @@ static char *dsn_rcpt_params(const struct env_rcpt *r)
 	return b.s;
 }
 
-/* Deliver a group (worker thread): LMTP and SMTP in one transaction, Maildirs one by one. */
-static void deliver_group(struct delivery_job *j, const char *msg_path, struct dest_group *g)
+/* The job's message, opened at its first use (worker thread); false with
+ * j->msg_err when it cannot be read. */
+static bool job_message(struct delivery_job *j)
 {
-	const struct conf *c = j->sc->srv->conf;
-	const struct envelope *env = &j->env;
+	if (j->msg_fd < 0 && j->msg_err == 0) {
+		j->msg_fd = queue_read(j->sc->queue, j->env.id, &j->msg_len);
+		if (j->msg_fd < 0) {
+			j->msg_err = errno ? errno : EIO;
+			j->msg_len = j->env.size; /* what the client sent: SIZE= all the same */
+			log_warn("event=queue_read_failed queue_id=%s", j->env.id);
+		}
+	}
+	return j->msg_fd >= 0;
+}
 
-	if (strncmp(g->dest, "lmtp:", 5) == 0) {
+/* Deliver a group (worker thread): LMTP and SMTP in one transaction, Maildirs one by one. */
+static void deliver_group(struct delivery_job *j, struct dest_group *g)
+{
+	const struct conf *c = j->sc->conf;
+	const struct envelope *env = &j->env;
+	char eb[128];
+
+	/* a remote hop may refuse the recipients before the message is
+	 * needed: the relay finds out at DATA; the others need it first */
+	if (!job_message(j) && strncmp(g->dest, "smtp:", 5) != 0) {
+		for (size_t k = 0; k < g->n; k++)
+			result_set(&g->res[k], OUTCOME_TEMPFAIL, ESC_UNREADABLE,
+				   "cannot read the queued message: %s",
+				   strerror_r(j->msg_err, eb, sizeof(eb))); /* GNU: the text */
+	} else if (strncmp(g->dest, "lmtp:", 5) == 0) {
 		const char **rcpts = xcalloc(g->n, sizeof(*rcpts));
 
 		for (size_t k = 0; k < g->n; k++)
 			rcpts[k] = env->rcpts[g->idx[k]].addr;
-		lmtp_deliver(g->dest + 5, c->hostname, msg_path, env->sender, rcpts, g->n,
-			     LMTP_TIMEOUT, g->res);
+		lmtp_deliver(g->dest + 5, c->hostname, j->msg_fd, j->msg_len, env->sender, rcpts,
+			     g->n, LMTP_TIMEOUT, g->res);
 		free(rcpts);
 	} else if (strncmp(g->dest, "smtp:", 5) == 0) {
 		struct relay_rcpt *rr = xcalloc(g->n, sizeof(*rr));
 		char mail_params[DSN_ENVID_MAX + 32];
-		uint64_t octets = env->size; /* what the client sent; the file has more */
-		int fd = queue_msg_open(msg_path, &octets);
-
-		if (fd >= 0)
-			close(fd); /* its length, Received: and fix-ups included, is SIZE= */
 		struct relay_msg m = {
 			.queue_id = env->id,
 			.mail_params = dsn_mail_params(env, mail_params, sizeof(mail_params)),
 			.sender = env->sender,
-			.msg_path = msg_path,
-			.size = octets,
+			.fd = j->msg_fd,
+			.read_err = j->msg_err,
+			.size = j->msg_len, /* Received: and fix-ups included, not env->size */
 			.eightbit = env->body == BODY_8BITMIME,
 			.smtputf8 = env->smtputf8,
 			.rcpts = rr,
@@ -287,35 +308,29 @@ static void deliver_group(struct delivery_job *j, const char *msg_path, struct d
 		free(rr);
 	} else {
 		for (size_t k = 0; k < g->n; k++)
-			deliver_maildir(c, env, msg_path, env->rcpts[g->idx[k]].addr, &g->res[k]);
+			deliver_maildir(c, j, env->rcpts[g->idx[k]].addr, &g->res[k]);
 	}
 }
 
-/* Rewrite the envelope durably, or remove the message when nothing pends. */
+/* Write the envelope durably, or remove the message when nothing pends. */
 static bool job_persist(struct delivery_job *j)
 {
-	struct scheduler *sc = j->sc;
-	char name[QUEUE_ID_LEN + 8];
-	struct strbuf b;
-	bool ok;
+	struct queue *q = j->sc->queue;
 
 	if (envelope_pending(&j->env) == 0 && !report_owed(&j->env)) {
-		if (!queue_msg_remove(sc->queue_dir, j->env.id)) {
-			log_warn("event=queue_remove_failed queue_id=%s dir=%s", j->env.id,
-				 sc->queue_dir);
+		/* ENOENT: gone already (removed by hand): nothing left to do */
+		if (!queue_remove(q, j->env.id) && errno != ENOENT) {
+			log_warn("event=queue_remove_failed queue_id=%s", j->env.id);
 			return false;
 		}
 		j->removed = true;
 		return true;
 	}
-	snprintf(name, sizeof(name), "%s.env", j->env.id);
-	strbuf_init(&b);
-	envelope_format(&j->env, &b);
-	ok = durable_write_file(sc->queue_dir, name, b.s, b.len);
-	if (!ok)
+	if (!queue_update(q, &j->env)) {
 		log_warn("event=envelope_write_failed queue_id=%s", j->env.id);
-	strbuf_free(&b);
-	return ok;
+		return false;
+	}
+	return true;
 }
 
 /* Record recipient r's result res of this attempt: state, next attempt, error, log. */
@@ -323,7 +338,7 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 			const char *remote, const struct dest_group *g)
 {
 	const char *tls = g->tls;
-	const struct conf *c = j->sc->srv->conf;
+	const struct conf *c = j->sc->conf;
 	char line[300], esc[600], addr[ESCAPED_WORD_MAX];
 
 	r->attempts++;
@@ -361,16 +376,14 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 static void job_work(void *arg)
 {
 	struct delivery_job *j = arg;
-	const struct conf *c = j->sc->srv->conf;
+	const struct conf *c = j->sc->conf;
 	size_t total = j->env.nrcpts;
 	struct dest_group g = {.idx = xcalloc(total, sizeof(size_t)),
 			       .res = xcalloc(total, sizeof(struct delivery_result)),
 			       .remote = xcalloc(total, sizeof(*g.remote))};
 	char(*dests)[320] = xcalloc(total, sizeof(*dests)); /* "": not due, or taken */
-	char msg_path[4200];
 	time_t now = time(NULL);
 
-	snprintf(msg_path, sizeof(msg_path), "%s/%s.msg", j->sc->queue_dir, j->env.id);
 	/* what an earlier job could not write goes to disk before anything is
 	 * delivered: else a crash would deliver all of that again */
 	j->persist_failed = j->unsaved && !job_persist(j);
@@ -394,7 +407,7 @@ static void job_work(void *arg)
 			g.idx[g.n] = k;
 			g.remote[g.n++][0] = '\0';
 		}
-		deliver_group(j, msg_path, &g);
+		deliver_group(j, &g);
 		for (size_t k = 0; k < g.n; k++)
 			rcpt_settle(j, &j->env.rcpts[g.idx[k]], &g.res[k], g.remote[k], &g);
 		if (!job_persist(j)) {
@@ -404,11 +417,14 @@ static void job_work(void *arg)
 	}
 	/* after a failed write, not again in this job: job_done schedules it */
 	if (!j->persist_failed && !j->removed && report_owed(&j->env) &&
-	    report_queue(c, j->sc->queue_dir, &j->env, msg_path, &j->report))
+	    report_queue(c, j->sc->queue, &j->env, job_message(j) ? j->msg_fd : -1, j->msg_len,
+			 &j->report))
 		j->persist_failed = !job_persist(j); /* marks cleared: the report is queued */
 	else if (!j->persist_failed && !j->removed && envelope_pending(&j->env) == 0 &&
 		 !report_owed(&j->env))
 		j->persist_failed = !job_persist(j);
+	if (j->msg_fd >= 0)
+		close(j->msg_fd);
 	free(dests);
 	free(g.idx);
 	free(g.res);
@@ -488,6 +504,7 @@ static void job_start(struct scheduler *sc, struct qentry *e, struct dest_count 
 
 	j->sc = sc;
 	j->e = e;
+	j->msg_fd = -1;
 	j->unsaved = e->unsaved;
 	envelope_copy(&j->env, &e->env);
 	e->busy = true;
@@ -519,7 +536,7 @@ static void entry_dest(const struct conf *c, struct qentry *e, time_t now)
 /* Start whatever is due and allowed; arm the timer for the rest. */
 static void scheduler_run(struct scheduler *sc)
 {
-	const struct conf *c = sc->srv->conf;
+	const struct conf *c = sc->conf;
 	time_t now = time(NULL), next = 0;
 	bool any = false;
 
@@ -614,16 +631,16 @@ static void entry_add(struct scheduler *sc, const struct envelope *env)
 }
 
 /* See scheduler.h. */
-struct scheduler *scheduler_new(struct server *srv)
+struct scheduler *scheduler_new(const struct conf *c, struct event_base *base, struct queue *q)
 {
 	struct scheduler *sc = xcalloc(1, sizeof(*sc));
 
-	sc->srv = srv;
-	snprintf(sc->queue_dir, sizeof(sc->queue_dir), "%s/queue", srv->conf->state_dir);
-	sc->workers = workers_new(srv->base, srv->conf->delivery_concurrency);
-	sc->timer = evtimer_new(srv->base, timer_cb, sc);
-	sc->relay = relay_new(srv->conf);
-	sc->reuse_timer = evtimer_new(srv->base, reuse_timer_cb, sc);
+	sc->conf = c;
+	sc->queue = q;
+	sc->workers = workers_new(base, c->delivery_concurrency);
+	sc->timer = evtimer_new(base, timer_cb, sc);
+	sc->relay = relay_new(c);
+	sc->reuse_timer = evtimer_new(base, reuse_timer_cb, sc);
 	return sc;
 }
 
@@ -639,7 +656,7 @@ void scheduler_load(struct scheduler *sc)
 {
 	char err[512];
 
-	if (!queue_scan(sc->srv->conf->state_dir, load_one, sc, err, sizeof(err)))
+	if (!queue_scan(sc->queue, load_one, sc, err, sizeof(err)))
 		log_warnx("event=scheduler_load error=\"%s\"", err);
 	scheduler_run(sc);
 }
@@ -683,9 +700,8 @@ bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, siz
 			 queue_id);
 		return false;
 	}
-	if (!queue_msg_remove(sc->queue_dir, queue_id)) {
-		snprintf(err, errsz, "cannot remove %s/%s.msg: %s", sc->queue_dir, queue_id,
-			 strerror(errno));
+	if (!queue_remove(sc->queue, queue_id) && errno != ENOENT) { /* ENOENT: gone already */
+		snprintf(err, errsz, "cannot remove message %s: %s", queue_id, strerror(errno));
 		return false;
 	}
 	*pp = e->next;

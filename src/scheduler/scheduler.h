@@ -3,10 +3,14 @@
  * them, recipient by recipient, with retries.
  *
  * Every recipient is pending (with its next attempt time), delivered or
- * failed; the envelope file records that durably (durable_write_file)
- * after each attempt.  A message leaves the queue when no recipient is
- * pending.  Deliveries run on worker threads (Maildir) or on the loop
- * (LMTP), within global and per-destination concurrency limits.
+ * failed; the queue records that durably (queue_update) after each
+ * attempt.  A message leaves the queue (queue_remove) when no recipient is
+ * pending.  Deliveries run on worker threads, within global and
+ * per-destination concurrency limits; their results come back on the
+ * event loop, where every scheduler_* function is called.
+ *
+ * It is given what it uses: the configuration (which must outlive it), the
+ * event loop, and the queue, which it reaches only through queue.h.
  */
 #ifndef HATO_SCHEDULER_H
 #define HATO_SCHEDULER_H
@@ -14,12 +18,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct server;
-struct scheduler;
+struct conf;
 struct envelope;
+struct event_base;
+struct queue;
+struct scheduler;
 
-struct scheduler *scheduler_new(struct server *srv);
-/* Load everything in queue/ (at start). */
+/* A scheduler delivering what q holds, by c, on base (nothing is loaded or
+ * started yet: scheduler_load). */
+struct scheduler *scheduler_new(const struct conf *c, struct event_base *base, struct queue *q);
+/* Load every queued message (at start) and start what is due. */
 void scheduler_load(struct scheduler *sc);
 /* A message was just committed (env is what was written): deliver it now.
  * The envelope is copied; nothing is read back from the disk. */

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,10 +339,16 @@ static void build(const struct dsn_report *r, const char *path, uint64_t max_ful
 		  struct strbuf *out, struct dsn_built *built, struct report *rp)
 {
 	char err[256] = "";
+	uint64_t len = 0;
+	int fd = path != NULL ? queue_msg_open(path, &len) : -1;
 
+	if (path != NULL && fd < 0)
+		fail_msg("cannot open the queue file %s", path);
 	strbuf_init(out);
-	if (!dsn_build(r, path, max_full, out, built, err, sizeof(err)))
+	if (!dsn_build(r, fd, len, max_full, out, built, err, sizeof(err)))
 		fail_msg("dsn_build: %s", err);
+	if (fd >= 0)
+		close(fd);
 	parse_report(out, rp);
 	if (rp->nparts >= 2)
 		parse_groups(rp, rp->parts[1].body, rp->parts[1].len);
@@ -693,6 +700,7 @@ static void test_original_shapes(void **state)
 	struct dsn_built built;
 	struct report rp;
 	char err[256];
+	int fd;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -730,12 +738,15 @@ static void test_original_shapes(void **state)
 	free_report(&rp);
 	strbuf_free(&out);
 
-	/* a file that is not there is an error; out is left alone */
+	/* an original that cannot be read is an error; out is left alone */
 	strbuf_init(&out);
 	strbuf_adds(&out, "keep");
-	assert_false(dsn_build(&r, "/nonexistent/hato/msg", 1 << 20, &out, NULL, err, sizeof(err)));
-	assert_int_equal(errno, ENOENT);
-	assert_non_null(strstr(err, "/nonexistent/hato/msg"));
+	fd = open("/", O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_false(dsn_build(&r, fd, 100, 1 << 20, &out, NULL, err, sizeof(err)));
+	close(fd);
+	assert_int_equal(errno, EISDIR);
+	assert_non_null(strstr(err, "reading the queued message"));
 	assert_string_equal(out.s, "keep");
 	strbuf_free(&out);
 }
@@ -880,15 +891,15 @@ static void test_refused(void **state)
 	(void)state;
 	strbuf_init(&out);
 	r.to = "<>";
-	assert_false(dsn_build(&r, NULL, 0, &out, NULL, err, sizeof(err)));
+	assert_false(dsn_build(&r, -1, 0, 0, &out, NULL, err, sizeof(err)));
 	assert_int_equal(errno, EINVAL);
 	r.to = NULL;
-	assert_false(dsn_build(&r, NULL, 0, &out, NULL, err, sizeof(err)));
+	assert_false(dsn_build(&r, -1, 0, 0, &out, NULL, err, sizeof(err)));
 	r = report(&bob_failed, 0);
-	assert_false(dsn_build(&r, NULL, 0, &out, NULL, err, sizeof(err)));
+	assert_false(dsn_build(&r, -1, 0, 0, &out, NULL, err, sizeof(err)));
 	r = report(&bob_failed, 1);
 	r.hostname = "";
-	assert_false(dsn_build(&r, NULL, 0, &out, NULL, err, sizeof(err)));
+	assert_false(dsn_build(&r, -1, 0, 0, &out, NULL, err, sizeof(err)));
 	assert_int_equal(out.len, 0);
 	strbuf_free(&out);
 }

@@ -222,13 +222,26 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* lmtp_deliver of the queue file at path, opened as the queue hands a
+ * message to delivery (an fd and the message's length). */
+static void deliver_file(const char *target, const char *path, const char *sender,
+			 const char *const *rcpts, size_t n, unsigned timeout,
+			 struct delivery_result *res)
+{
+	uint64_t len;
+	int fd = queue_msg_open(path, &len);
+
+	assert_true(fd >= 0);
+	lmtp_deliver(target, "mx.test.example", fd, len, sender, rcpts, n, timeout, res);
+	close(fd);
+}
+
 /* Run one delivery of f->msg to rcpts against the scripted server. */
 static void run(struct fake *f, const char *const *rcpts, size_t n, unsigned timeout,
 		struct delivery_result *res)
 {
 	fake_start(f);
-	lmtp_deliver(f->target, "mx.test.example", f->msg, "<alice@test.example>", rcpts, n,
-		     timeout, res);
+	deliver_file(f->target, f->msg, "<alice@test.example>", rcpts, n, timeout, res);
 	fake_join(f);
 }
 
@@ -431,7 +444,7 @@ static void test_connect_refused(void **state)
 	char target[200], want[300];
 
 	snprintf(target, sizeof(target), "unix:%s/none", f->root);
-	lmtp_deliver(target, "mx.test.example", f->msg, "<>", rcpts, 1, 5, res);
+	deliver_file(target, f->msg, "<>", rcpts, 1, 5, res);
 	assert_int_equal(res[0].outcome, OUTCOME_TEMPFAIL);
 	assert_string_equal(res[0].esc, "4.4.1");
 	snprintf(want, sizeof(want), "lmtp %s: connect: No such file or directory", target);
@@ -471,7 +484,7 @@ static void test_greeting_421_and_bad_target(void **state)
 	assert_string_equal(res[0].esc, "4.3.2");
 	assert_non_null(strstr(res[0].text, "refused during greeting: 421 4.3.2 Too many"));
 
-	lmtp_deliver("localhost", "mx.test.example", f->msg, "<>", rcpts, 1, 5, res);
+	deliver_file("localhost", f->msg, "<>", rcpts, 1, 5, res);
 	assert_int_equal(res[0].outcome, OUTCOME_TEMPFAIL);
 	assert_string_equal(res[0].esc, "4.3.5");
 }

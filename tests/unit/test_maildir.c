@@ -96,6 +96,19 @@ static int count_in(const char *dir, const char *sub, char *name, size_t namesz)
 	return n;
 }
 
+/* maildir_deliver of the queue file at path, opened as the queue hands a
+ * message to delivery (an fd and the message's length). */
+static void deliver(const char *md, const char *path, const char *return_path,
+		    const char *delivered_to, const char *hostname, struct delivery_result *r)
+{
+	uint64_t len;
+	int fd = queue_msg_open(path, &len);
+
+	assert_true(fd >= 0);
+	maildir_deliver(md, fd, len, return_path, delivered_to, hostname, r);
+	close(fd);
+}
+
 /* Make the scratch directory and the default message. */
 static int setup(void **state)
 {
@@ -190,7 +203,7 @@ static void test_deliver_creates_exact_file(void **state)
 	size_t len;
 	char *got;
 
-	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "mx.example", &r);
+	deliver(f->md, f->msg, "<a@b>", "c@d", "mx.example", &r);
 	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
 	assert_string_equal(r.esc, "2.0.0");
 	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
@@ -229,7 +242,7 @@ static void test_deliver_name_and_size(void **state)
 	struct stat st;
 	int used = 0;
 
-	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "mx/a:b,c", &r);
+	deliver(f->md, f->msg, "<a@b>", "c@d", "mx/a:b,c", &r);
 	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
 	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
 	assert_int_equal(sscanf(name, "%llu.M%lluP%31[0-9]Q%llu.%n", &sec, &usec, pid, &q, &used),
@@ -252,8 +265,8 @@ static void test_deliver_twice_distinct(void **state)
 	struct fixture *f = *state;
 	struct delivery_result r1, r2;
 
-	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r1);
-	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r2);
+	deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r1);
+	deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r2);
 	assert_int_equal(r1.outcome, OUTCOME_DELIVERED);
 	assert_int_equal(r2.outcome, OUTCOME_DELIVERED);
 	assert_string_not_equal(r1.text, r2.text);
@@ -277,7 +290,7 @@ static void test_deliver_large(void **state)
 		msg[i] = (i % 78 == 76) ? '\r' : (i % 78 == 77) ? '\n' : (char)(x >> 24);
 	}
 	assert_true(write_queued(f->msg, msg, n));
-	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
+	deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
 	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
 	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
@@ -299,7 +312,7 @@ static void test_deliver_null_sender(void **state)
 	size_t len;
 	char *got;
 
-	maildir_deliver(f->md, f->msg, "<>", "c@d", "h", &r);
+	deliver(f->md, f->msg, "<>", "c@d", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
 	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
 	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
@@ -319,7 +332,7 @@ static void test_deliver_component_not_dir(void **state)
 	snprintf(file, sizeof(file), "%s/file", f->root);
 	write_file(file, "x", 1);
 	snprintf(md, sizeof(md), "%s/sub/Maildir", file);
-	maildir_deliver(md, f->msg, "<a@b>", "c@d", "h", &r);
+	deliver(md, f->msg, "<a@b>", "c@d", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
 	assert_string_equal(r.esc, "4.2.0");
 	assert_non_null(strstr(r.text, "Not a directory"));
@@ -343,7 +356,7 @@ static void test_deliver_new_not_dir_cleans_tmp(void **state)
 	snprintf(path, sizeof(path), "%s/new", f->md);
 	write_file(path, "x", 1);
 
-	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
+	deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
 	assert_string_equal(r.esc, "4.2.0");
 	assert_non_null(strstr(r.text, "Not a directory"));
@@ -363,7 +376,7 @@ static void test_deliver_completes_half_maildir(void **state)
 	snprintf(path, sizeof(path), "%s/half/tmp", f->root);
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/half/", f->root); /* trailing slash is fine too */
-	maildir_deliver(path, f->msg, "<a@b>", "c@d", "h", &r);
+	deliver(path, f->msg, "<a@b>", "c@d", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
 	assert_null(strstr(r.text, "//"));
 	assert_int_equal(count_in(path, "new", NULL, 0), 1);
@@ -371,50 +384,65 @@ static void test_deliver_completes_half_maildir(void **state)
 	assert_int_equal(count_in(path, "tmp", NULL, 0), 0);
 }
 
-/* A missing or unreadable message file is TEMPFAIL 4.2.0 and leaves nothing behind. */
+/* A message that cannot be read is TEMPFAIL 4.2.0 and leaves nothing behind. */
 static void test_deliver_bad_message_file(void **state)
 {
 	struct fixture *f = *state;
 	struct delivery_result r;
-	char path[256];
+	uint64_t len;
+	int fd;
 
-	snprintf(path, sizeof(path), "%s/nonexistent", f->root);
-	maildir_deliver(f->md, path, "<a@b>", "c@d", "h", &r);
+	/* no message at all */
+	maildir_deliver(f->md, -1, 10, "<a@b>", "c@d", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
 	assert_string_equal(r.esc, "4.2.0");
-	assert_non_null(strstr(r.text, "No such file or directory"));
-	assert_non_null(strstr(r.text, path));
+	assert_true(count_in(f->md, "new", NULL, 0) <= 0); /* -1: not even created */
 
-	/* A directory opens but cannot be read: read() says EISDIR. */
-	maildir_deliver(f->md, f->root, "<a@b>", "c@d", "h", &r);
+	/* A directory opens but cannot be read: pread() says EISDIR. */
+	fd = open(f->root, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	maildir_deliver(f->md, fd, 10, "<a@b>", "c@d", "h", &r);
+	close(fd);
 	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
 	assert_string_equal(r.esc, "4.2.0");
 	assert_non_null(strstr(r.text, "Is a directory"));
-	assert_true(count_in(f->md, "new", NULL, 0) <= 0); /* -1: not even created */
+	assert_true(count_in(f->md, "new", NULL, 0) <= 0);
 	assert_true(count_in(f->md, "tmp", NULL, 0) <= 0);
 
-	/* A file without the queue's trailer (queue_msg.h) is never taken for a message. */
-	snprintf(path, sizeof(path), "%s/plain", f->root);
-	write_file(path, MSG, strlen(MSG));
-	maildir_deliver(f->md, path, "<a@b>", "c@d", "h", &r);
+	/* shorter than it was said to be: S= would lie, so it is tried again later */
+	fd = queue_msg_open(f->msg, &len);
+	assert_true(fd >= 0);
+	maildir_deliver(f->md, fd, 1 << 20, "<a@b>", "c@d", "h", &r);
+	close(fd);
 	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
 	assert_string_equal(r.esc, "4.2.0");
-	assert_non_null(strstr(r.text, "Bad message"));
-	assert_true(count_in(f->md, "new", NULL, 0) <= 0);
+	assert_non_null(strstr(r.text, "changed size"));
+	assert_int_equal(count_in(f->md, "new", NULL, 0), 0);
+	assert_int_equal(count_in(f->md, "tmp", NULL, 0), 0);
+}
 
-	/* A mode-000 file; as root, read it as "nobody" (the tree is 0711 for the lookup). */
-	assert_int_equal(chmod(f->msg, 0), 0);
-	assert_int_equal(chmod(f->root, 0711), 0);
-	if (geteuid() == 0)
-		assert_int_equal(seteuid(65534), 0);
-	maildir_deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
-	if (getuid() == 0)
-		assert_int_equal(seteuid(0), 0);
-	assert_int_equal(r.outcome, OUTCOME_TEMPFAIL);
-	assert_string_equal(r.esc, "4.2.0");
-	assert_non_null(strstr(r.text, "Permission denied"));
-	assert_non_null(strstr(r.text, f->msg));
-	assert_true(count_in(f->md, "new", NULL, 0) <= 0);
+/* The fd's position does not matter: the message is read from its start. */
+static void test_deliver_reads_from_start(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char name[300], path[512];
+	uint64_t len;
+	size_t got_len;
+	char *got;
+	int fd = queue_msg_open(f->msg, &len);
+
+	assert_true(fd >= 0);
+	assert_int_equal(lseek(fd, 5, SEEK_SET), 5);
+	maildir_deliver(f->md, fd, len, "<a@b>", "c@d", "h", &r);
+	close(fd);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
+	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
+	got = read_whole(path, &got_len);
+	assert_int_equal(got_len, strlen(HDR MSG));
+	assert_memory_equal(got, HDR MSG, got_len);
+	free(got);
 }
 
 /* Addresses with CR/LF (header injection) or without brackets are refused, nothing written. */
@@ -423,14 +451,14 @@ static void test_deliver_bad_addresses(void **state)
 	struct fixture *f = *state;
 	struct delivery_result r;
 
-	maildir_deliver(f->md, f->msg, "<a@b>\r\nX-Evil: 1", "c@d", "h", &r);
+	deliver(f->md, f->msg, "<a@b>\r\nX-Evil: 1", "c@d", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_PERMFAIL);
 	assert_string_equal(r.esc, "5.1.7");
-	maildir_deliver(f->md, f->msg, "a@b", "c@d", "h", &r);
+	deliver(f->md, f->msg, "a@b", "c@d", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_PERMFAIL);
-	maildir_deliver(f->md, f->msg, "", "c@d", "h", &r);
+	deliver(f->md, f->msg, "", "c@d", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_PERMFAIL);
-	maildir_deliver(f->md, f->msg, "<a@b>", "c@d\nX-Evil: 1", "h", &r);
+	deliver(f->md, f->msg, "<a@b>", "c@d\nX-Evil: 1", "h", &r);
 	assert_int_equal(r.outcome, OUTCOME_PERMFAIL);
 	assert_string_equal(r.esc, "5.1.3");
 	assert_int_equal(count_in(f->md, "new", NULL, 0), -1); /* never even created */
@@ -451,7 +479,7 @@ static void *deliver_many(void *p)
 	struct delivery_result r;
 
 	for (int i = 0; i < PER_THREAD; i++) {
-		maildir_deliver(a->f->md, a->f->msg, "<a@b>", "c@d", "h", &r);
+		deliver(a->f->md, a->f->msg, "<a@b>", "c@d", "h", &r);
 		if (r.outcome != OUTCOME_DELIVERED)
 			a->failures++;
 	}
@@ -494,7 +522,7 @@ static void test_deliver_disk_full(void **state)
 		skip();
 	}
 	snprintf(md, sizeof(md), "%s/Maildir", mnt);
-	maildir_deliver(md, f->msg, "<a@b>", "c@d", "h", &r); /* a small one fits */
+	deliver(md, f->msg, "<a@b>", "c@d", "h", &r); /* a small one fits */
 	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
 
 	big = malloc(n);
@@ -502,7 +530,7 @@ static void test_deliver_disk_full(void **state)
 	memset(big, 'x', n);
 	assert_true(write_queued(f->msg, big, n));
 	free(big);
-	maildir_deliver(md, f->msg, "<a@b>", "c@d", "h", &r);
+	deliver(md, f->msg, "<a@b>", "c@d", "h", &r);
 
 	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
 	int new_count = count_in(md, "new", NULL, 0), tmp_count = count_in(md, "tmp", NULL, 0);
@@ -532,6 +560,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deliver_completes_half_maildir, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_bad_message_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_reads_from_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_bad_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_disk_full, setup, teardown),

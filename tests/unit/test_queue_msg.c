@@ -3,7 +3,7 @@
  * message file's trailer (queue_msg_seal's exact form, queue_msg_trailer
  * on good and bad files, with and without a checksum), queue_msg_verify,
  * queue_msg_open's message length,
- * queue_msg_envelope, and queue_msg_remove's order.
+ * and queue_msg_envelope.  (Removal is queue_remove's: test_queue.c.)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -250,23 +250,6 @@ static void test_checksum(void **state)
 	strbuf_free(&b);
 }
 
-/* Removal: the message file first, then ID.env; a missing message is no error. */
-static void test_remove(void **state)
-{
-	char path[128];
-	struct stat st;
-
-	(void)state;
-	put("0006A1B2C3D4E5F60001.msg", "x", 1);
-	put("0006A1B2C3D4E5F60001.env", "y", 1);
-	assert_true(queue_msg_remove(dir, "0006A1B2C3D4E5F60001"));
-	snprintf(path, sizeof(path), "%s/0006A1B2C3D4E5F60001.msg", dir);
-	assert_int_not_equal(stat(path, &st), 0);
-	snprintf(path, sizeof(path), "%s/0006A1B2C3D4E5F60001.env", dir);
-	assert_int_not_equal(stat(path, &st), 0);
-	assert_true(queue_msg_remove(dir, "0006A1B2C3D4E5F60001"));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,7 +257,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_envelope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_trailers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checksum, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
