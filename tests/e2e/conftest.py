@@ -149,6 +149,13 @@ class Hatod:
         qdir = os.path.join(self.state_dir, "queue")
         return sorted(n[:-4] for n in os.listdir(qdir) if n.endswith(".msg"))
 
+    def committed_ids(self):
+        """The IDs of queue files that are whole: a small message is written
+        straight into queue/, so a file seen there may still be growing
+        until its commit ends (a message from pickup is listed before any
+        reply says it is queued)."""
+        return [qid for qid in self.queue_ids() if queue_file_whole(self.state_dir, qid)]
+
     def queued(self):
         """[(envelope dict, message bytes)] for every committed message."""
         return [
@@ -200,6 +207,18 @@ def read_queued(state_dir, qid):
     except FileNotFoundError:
         pass
     return env, data[:msglen]
+
+
+def queue_file_whole(state_dir, qid):
+    """Does queue/ID.msg end with a trailer whose lengths add up to it?"""
+    try:
+        with open(os.path.join(state_dir, "queue", qid + ".msg"), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return False
+    start = data.rfind(b"\n", 0, len(data) - 1) + 1
+    m = TRAILER.match(data, start)
+    return m is not None and int(m.group(1)) + int(m.group(2)) == start
 
 
 def parse_envelope(text):

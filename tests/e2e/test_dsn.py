@@ -139,7 +139,7 @@ def test_sendmail_dsn_flags_reach_the_envelope(make_hatod, testdir):
     r = sendmail(h, "-N", "success,failure", "-R", "hdrs", "-V", "q+2B1",
                  "-f", "alice@localhost", "bob@localhost", "team@localhost")
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: len(h.queue_ids()) == 1)
+    wait_for(lambda: len(h.committed_ids()) == 1)
     lines = h.envelope_text(h.queue_ids()[0]).splitlines()
     assert lines[lines.index("helo: ") + 1:] == [
         "ret: hdrs",
