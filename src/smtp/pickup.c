@@ -121,6 +121,7 @@ static void pickup_done(void *arg, int err)
 static void add_recipients(struct pickup *p, struct pickup_job *j, const struct maildrop_header *h)
 {
 	const struct rcpt_dsn dsn = {h->notify, NULL};
+	const struct recipients_ctx rc = {p->srv->conf, p->srv->users, p->srv->aliases};
 
 	for (size_t i = 0; i < h->nrcpts; i++) {
 		struct mailaddr a;
@@ -131,7 +132,7 @@ static void add_recipients(struct pickup *p, struct pickup_job *j, const struct 
 
 		if (addr_parse_path(h->rcpts[i], &end, &a, ADDR_ALLOW_POSTMASTER) != ADDR_OK)
 			continue; /* maildrop_parse_header checked it */
-		st = recipients_add(p->srv, &j->env, &a, h->rcpts[i], &dsn, "", &kind, why,
+		st = recipients_add(&rc, &j->env, &a, h->rcpts[i], &dsn, "", &kind, why,
 				    sizeof(why));
 		if (st == STATUS_OK)
 			continue;

@@ -13,7 +13,6 @@
 #include "local.h"
 #include "log.h"
 #include "policy.h"
-#include "server.h"
 #include "users.h"
 #include "util.h"
 
@@ -53,11 +52,11 @@ static const char *local_domain_of(const struct conf *c, const struct mailaddr *
 }
 
 /* See recipients.h. */
-enum status recipients_add(struct server *srv, struct envelope *env, const struct mailaddr *a,
-			   const char *path, const struct rcpt_dsn *dsn, const char *local_addr,
-			   const char **kind, char *why, size_t whysz)
+enum status recipients_add(const struct recipients_ctx *rc, struct envelope *env,
+			   const struct mailaddr *a, const char *path, const struct rcpt_dsn *dsn,
+			   const char *local_addr, const char **kind, char *why, size_t whysz)
 {
-	const char *domain = local_domain_of(srv->conf, a, local_addr);
+	const char *domain = local_domain_of(rc->conf, a, local_addr);
 	struct local_targets t;
 	enum local_status ls;
 	char err[512];
@@ -68,14 +67,14 @@ enum status recipients_add(struct server *srv, struct envelope *env, const struc
 		strcpy_bounded(why, "remote", whysz);
 		return STATUS_OK;
 	}
-	if (!userdb_refresh(srv->users, err, sizeof(err)))
+	if (!userdb_refresh(rc->users, err, sizeof(err)))
 		log_warnx("event=users_reload_failed error=\"%s\" note=\"the previous users stay\"",
 			  err);
-	if (srv->aliases && !aliases_refresh(srv->aliases, err, sizeof(err)))
+	if (rc->aliases && !aliases_refresh(rc->aliases, err, sizeof(err)))
 		log_warnx("event=aliases_reload_failed error=\"%s\" note=\"the previous aliases "
 			  "stay\"",
 			  err);
-	ls = local_resolve(srv->conf, srv->users, srv->aliases,
+	ls = local_resolve(rc->conf, rc->users, rc->aliases,
 			   a->kind == ADDR_KIND_MAILBOX ? a->local : "postmaster", domain, &t, why,
 			   whysz);
 	*kind = local_status_name(ls);

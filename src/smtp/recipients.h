@@ -17,9 +17,19 @@
 
 #include "status.h"
 
-struct server;
+struct aliases;
+struct conf;
 struct envelope;
 struct mailaddr;
+struct userdb;
+
+/* What deciding a recipient reads: the configuration and the tables of
+ * who exists (each re-read here when its file has changed). */
+struct recipients_ctx {
+	const struct conf *conf;
+	struct userdb *users;
+	struct aliases *aliases; /* NULL: no aliases_file */
+};
 
 /* The DSN parameters of one RCPT (RFC 3461 §4.1, §4.2). */
 struct rcpt_dsn {
@@ -33,8 +43,8 @@ struct rcpt_dsn {
  * STATUS_USER_UNKNOWN or STATUS_MISCONFIGURED (alias loop, refused target);
  * *kind is "remote" or local.h's status name ("ok", "unknown", "loop" ...)
  * and why says how or why not, for logs. */
-enum status recipients_add(struct server *srv, struct envelope *env, const struct mailaddr *a,
-			   const char *path, const struct rcpt_dsn *dsn, const char *local_addr,
-			   const char **kind, char *why, size_t whysz);
+enum status recipients_add(const struct recipients_ctx *rc, struct envelope *env,
+			   const struct mailaddr *a, const char *path, const struct rcpt_dsn *dsn,
+			   const char *local_addr, const char **kind, char *why, size_t whysz);
 
 #endif

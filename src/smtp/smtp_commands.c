@@ -434,8 +434,9 @@ static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a
 {
 	char why[512], esc[600], rcpt[ESCAPED_WORD_MAX];
 	const char *kind = "";
-	enum status st = recipients_add(s->srv, &s->env, a, path, dsn, s->local_addr, &kind, why,
-					sizeof(why));
+	const struct recipients_ctx rc = {s->srv->conf, s->srv->users, s->srv->aliases};
+	enum status st =
+		recipients_add(&rc, &s->env, a, path, dsn, s->local_addr, &kind, why, sizeof(why));
 
 	escape_text(why, strlen(why), esc, sizeof(esc));
 	escape_word(path, rcpt, sizeof(rcpt));
