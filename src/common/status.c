@@ -79,6 +79,8 @@ static const struct status_def {
 				  "Too many failed authentications, closing "
 				  "connection"},
 	[STATUS_USER_UNKNOWN] = {550, "5.1.1", "Recipient address rejected: user unknown"},
+	[STATUS_BAD_MAILBOX] = {553, "5.1.3",
+				"Recipient address rejected: not a valid mailbox name"},
 	[STATUS_MISCONFIGURED] = {451, "4.3.5",
 				  "Recipient address cannot be resolved: local "
 				  "configuration error"},

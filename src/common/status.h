@@ -71,6 +71,7 @@ enum status {
 	STATUS_AUTH_TOO_MANY,      /* 421 4.7.0 */
 	STATUS_SENDER_NOT_OWNED,   /* 553 5.7.1 */
 	STATUS_USER_UNKNOWN,       /* 550 5.1.1 */
+	STATUS_BAD_MAILBOX,        /* 553 5.1.3 a local part that can be no mailbox */
 	STATUS_MISCONFIGURED,      /* 451 4.3.5 */
 	STATUS_COUNT
 };

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "hato_limits.h"
+#include "maildir_path.h"
 #include "unquoted.h"
 #include "util.h"
 
@@ -156,6 +157,19 @@ static void via_text(const struct resolver *r, char *buf, size_t size)
 		snprintf(buf, size, " (via %s)", chain);
 }
 
+/* why = "WHAT name@domain (via a -> b)", escaped. */
+static void why_name(struct resolver *r, const char *what, const char *name, size_t di)
+{
+	char shown[LOCAL_KEY_MAX], via[512];
+
+	show_name(r, name, di, shown, sizeof(shown));
+	via_text(r, via, sizeof(via));
+	if (strchr(shown, '@') == NULL)
+		set_why(r, "%s %s@%s%s", what, shown, r->c->local_domains[di], via);
+	else
+		set_why(r, "%s %s%s", what, shown, via);
+}
+
 /* Is this target already in the list?  Mailboxes, commands and files are
  * normalized and compare exactly; remote addresses compare with the
  * domain's case ignored. */
@@ -218,13 +232,21 @@ static bool needs_quotes(const char *name)
 	return dot; /* empty, or a trailing dot */
 }
 
-/* Add the mailbox "<name@domain>" (name folded already). */
-static void mailbox_add(struct resolver *r, const char *name, size_t di)
+/*
+ * Add the mailbox "<name@domain>" (name folded already).  A domain whose
+ * mail goes to a Maildir (no lmtp) needs a directory for the name: the
+ * local part as the address carries it must pass maildir_path(), the very
+ * check delivery makes, else LOCAL_BAD_MAILBOX (refused at RCPT, never
+ * accepted and bounced).
+ */
+static enum local_status mailbox_add(struct resolver *r, const char *name, size_t di)
 {
-	char addr[2 * LOCAL_KEY_MAX + 8], *o = addr;
+	char addr[2 * LOCAL_KEY_MAX + 8], dir[MAILDIR_PATH_MAX];
+	char *o = addr + 1, *local = addr + 1;
 	const char *dom = r->c->local_domains[di];
+	const struct domain_conf *dc = conf_domain(r->c, dom);
 
-	*o++ = '<';
+	addr[0] = '<';
 	if (needs_quotes(name)) {
 		*o++ = '"';
 		for (const char *p = name; *p != '\0'; p++) {
@@ -236,8 +258,15 @@ static void mailbox_add(struct resolver *r, const char *name, size_t di)
 	} else {
 		o = stpcpy(o, name);
 	}
+	*o = '\0';
+	if ((dc == NULL || dc->lmtp == NULL) &&
+	    !maildir_path(r->c->mailbox_path, local, dom, dir, sizeof(dir))) {
+		why_name(r, "no valid mailbox path for", name, di);
+		return LOCAL_BAD_MAILBOX;
+	}
 	snprintf(o, sizeof(addr) - (size_t)(o - addr), "@%s>", dom); /* fits: sized above */
 	target_add(r, addr, true);
+	return LOCAL_OK;
 }
 
 /* Is user@<any form of domain di> a user of the users file? */
@@ -355,10 +384,8 @@ static enum local_status target_resolve(struct resolver *r, const char *t, size_
 		char name[LOCAL_NAME_MAX];
 
 		if (aliases_fold_local(t + 1, name, sizeof(name)) &&
-		    mailbox_exists(r, name, t + 1, di)) {
-			mailbox_add(r, name, di);
-			return LOCAL_OK;
-		}
+		    mailbox_exists(r, name, t + 1, di))
+			return mailbox_add(r, name, di);
 		escape_text(t, strlen(t), shown, sizeof(shown));
 		via_text(r, via, sizeof(via));
 		set_why(r, "no such mailbox %s@%s%s", shown, r->c->local_domains[di], via);
@@ -451,7 +478,7 @@ static enum local_status alias_expand(struct resolver *r, const char *name, cons
 static enum local_status resolve(struct resolver *r, const char *local, size_t di)
 {
 	char full[LOCAL_NAME_MAX], base[LOCAL_NAME_MAX], plain_base[LOCAL_NAME_MAX];
-	char shown[LOCAL_KEY_MAX], via[512];
+	char shown[LOCAL_KEY_MAX];
 	const char *plain = local[0] != '"' ? local : NULL; /* as written, unquoted */
 	const struct domain_conf *dc;
 	const char *const *t;
@@ -472,13 +499,11 @@ static enum local_status resolve(struct resolver *r, const char *local, size_t d
 		return alias_expand(r, base, full, di, t, n);
 	if (mailbox_exists(r, full, plain, di)) {
 		set_how(r, "mailbox");
-		mailbox_add(r, full, di);
-		return LOCAL_OK;
+		return mailbox_add(r, full, di);
 	}
 	if (strcmp(base, full) != 0 && mailbox_exists(r, base, plain ? plain_base : NULL, di)) {
 		set_how(r, "mailbox");
-		mailbox_add(r, base, di);
-		return LOCAL_OK;
+		return mailbox_add(r, base, di);
 	}
 	dc = conf_domain(r->c, r->c->local_domains[di]);
 	if (dc != NULL && dc->catch_all != NULL && !r->in_catch_all) {
@@ -491,12 +516,7 @@ static enum local_status resolve(struct resolver *r, const char *local, size_t d
 		r->in_catch_all = false;
 		return st;
 	}
-	show_name(r, full, di, shown, sizeof(shown));
-	via_text(r, via, sizeof(via));
-	if (strchr(shown, '@') == NULL)
-		set_why(r, "no such user %s@%s%s", shown, r->c->local_domains[di], via);
-	else
-		set_why(r, "no such user %s%s", shown, via);
+	why_name(r, "no such user", full, di);
 	return LOCAL_UNKNOWN;
 }
 
@@ -573,6 +593,8 @@ const char *local_status_name(enum local_status s)
 		return "loop";
 	case LOCAL_REFUSED:
 		return "refused";
+	case LOCAL_BAD_MAILBOX:
+		return "bad_mailbox";
 	}
 	return "?";
 }

@@ -28,6 +28,12 @@
  * of an alias's own name, write "a: \a, b".  The targets are de-duplicated,
  * in the order first reached.
  *
+ * Every local mailbox reached (by name, "*", catch_all or an alias) in a
+ * domain delivered to Maildirs (no lmtp) must have a Maildir: its local
+ * part goes through maildir_path() with mailbox_path, the same check
+ * delivery makes, and a name it refuses ("a/b", "../x", ".hidden") is
+ * LOCAL_BAD_MAILBOX.  So nothing that delivery would refuse is accepted.
+ *
  * One bad target fails the whole recipient (nothing is dropped silently):
  * the first failure's status is returned, out is empty, and why says what
  * and through which aliases ("alias loop: a -> b -> a").  On LOCAL_OK why
@@ -49,9 +55,10 @@
 
 enum local_status {
 	LOCAL_OK,
-	LOCAL_UNKNOWN, /* no such recipient */
-	LOCAL_LOOP,    /* an alias cycle, or expansion deeper than LOCAL_DEPTH_MAX */
-	LOCAL_REFUSED, /* a |command or /file target that the config does not allow */
+	LOCAL_UNKNOWN,     /* no such recipient */
+	LOCAL_LOOP,        /* an alias cycle, or expansion deeper than LOCAL_DEPTH_MAX */
+	LOCAL_REFUSED,     /* a |command or /file target that the config does not allow */
+	LOCAL_BAD_MAILBOX, /* a mailbox whose name can never be a Maildir (maildir_path) */
 };
 
 struct local_target {
@@ -77,7 +84,7 @@ enum local_status local_resolve(const struct conf *c, const struct userdb *users
 /* Free the targets and make t empty. */
 void local_targets_free(struct local_targets *t);
 
-/* "ok", "unknown", "loop", "refused": for logs. */
+/* "ok", "unknown", "loop", "refused", "bad_mailbox": for logs. */
 const char *local_status_name(enum local_status s);
 
 /*

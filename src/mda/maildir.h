@@ -2,8 +2,8 @@
  * maildir.h - local delivery into a Maildir (blocking: call it from a
  * worker thread, never from the event loop).
  *
- * maildir_path() turns the mailbox_path template into a directory for one
- * recipient and refuses names that could climb out of it.  maildir_deliver()
+ * The directory of a recipient comes from maildir_path() (common/
+ * maildir_path.h, shared with the RCPT check).  maildir_deliver()
  * writes "Return-Path:" and "Delivered-To:" followed by the queued message
  * into dir/tmp/NAME, fsyncs it, links it to dir/new/NAME and fsyncs new/;
  * tmp/, new/, cur/ (and missing parents) are created on demand, mode 0700.
@@ -12,7 +12,7 @@
  * or quota is OUTCOME_TEMPFAIL 4.3.1; any other I/O error, permission
  * problem or message that cannot be read is OUTCOME_TEMPFAIL 4.2.0, so the queue
  * keeps the message and retries.  On every failure the tmp file is removed
- * and nothing is left in new/.  Both functions are thread-safe.
+ * and nothing is left in new/.  It is thread-safe.
  */
 #ifndef HATO_MAILDIR_H
 #define HATO_MAILDIR_H
@@ -22,14 +22,6 @@
 #include <stdint.h>
 
 #include "outcome.h"
-
-/*
- * Expand a mailbox_path template into out: "%d" is the domain, "%u" the user
- * (both lower-cased ASCII; non-ASCII kept), "%%" a percent sign.  Refuses
- * (false) a user or domain that is empty, contains '/', or starts with '.',
- * any other '%' sequence, or a result that does not fit in outsz.
- */
-bool maildir_path(const char *tmpl, const char *user, const char *domain, char *out, size_t outsz);
 
 /*
  * Deliver the queued message, the first msg_len octets of msg_fd (CRLF

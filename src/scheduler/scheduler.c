@@ -38,6 +38,7 @@
 #include "lmtp.h"
 #include "log.h"
 #include "maildir.h"
+#include "maildir_path.h"
 #include "outcome.h"
 #include "queue.h"
 #include "relay.h"
@@ -175,7 +176,7 @@ static void rcpt_dest(const struct conf *c, const char *addr, char *out, size_t 
 static void deliver_maildir(const struct conf *c, const struct delivery_job *j, const char *addr,
 			    struct delivery_result *r)
 {
-	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1], dir[4096], to[600];
+	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1], dir[MAILDIR_PATH_MAX], to[600];
 
 	if (!split_addr(addr, local, sizeof(local), domain, sizeof(domain))) {
 		/* "<postmaster>": the postmaster of our host name */

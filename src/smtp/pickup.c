@@ -116,6 +116,19 @@ static void pickup_done(void *arg, int err)
 	free(j);
 }
 
+/* The error a refused recipient of a drop file is failed with. */
+static const char *rcpt_error(enum status st)
+{
+	switch (st) {
+	case STATUS_USER_UNKNOWN:
+		return "5.1.1 user unknown";
+	case STATUS_BAD_MAILBOX:
+		return "5.1.3 not a valid mailbox name";
+	default:
+		return "4.3.5 local configuration error";
+	}
+}
+
 /* Resolve the drop file's recipients into the envelope, each with the
  * file's NOTIFY request. */
 static void add_recipients(struct pickup *p, struct pickup_job *j, const struct maildrop_header *h)
@@ -144,10 +157,7 @@ static void add_recipients(struct pickup *p, struct pickup_job *j, const struct 
 			envelope_add_rcpt(&j->env, h->rcpts[i]);
 			j->env.rcpts[before].state = RCPT_FAILED;
 			j->env.rcpts[before].notify = h->notify;
-			env_rcpt_set_error(&j->env.rcpts[before],
-					   st == STATUS_USER_UNKNOWN
-						   ? "5.1.1 user unknown"
-						   : "4.3.5 local configuration error");
+			env_rcpt_set_error(&j->env.rcpts[before], rcpt_error(st));
 		}
 	}
 }

@@ -78,8 +78,12 @@ enum status recipients_add(const struct recipients_ctx *rc, struct envelope *env
 			   a->kind == ADDR_KIND_MAILBOX ? a->local : "postmaster", domain, &t, why,
 			   whysz);
 	*kind = local_status_name(ls);
+	if (ls == LOCAL_UNKNOWN)
+		return STATUS_USER_UNKNOWN;
+	if (ls == LOCAL_BAD_MAILBOX)
+		return STATUS_BAD_MAILBOX;
 	if (ls != LOCAL_OK)
-		return ls == LOCAL_UNKNOWN ? STATUS_USER_UNKNOWN : STATUS_MISCONFIGURED;
+		return STATUS_MISCONFIGURED;
 	for (size_t i = 0; i < t.n; i++)
 		rcpt_add(env, t.t[i].addr, path, dsn);
 	local_targets_free(&t);

@@ -40,7 +40,8 @@ struct rcpt_dsn {
 /* Add the recipient a (written as path) to env, every address it becomes
  * with dsn's parameters (dsn may be NULL: none).  local_addr: the address the
  * client connected to, for address literals ("" for none).  STATUS_OK,
- * STATUS_USER_UNKNOWN or STATUS_MISCONFIGURED (alias loop, refused target);
+ * STATUS_USER_UNKNOWN, STATUS_BAD_MAILBOX (a name that can be no Maildir)
+ * or STATUS_MISCONFIGURED (alias loop, refused target);
  * *kind is "remote" or local.h's status name ("ok", "unknown", "loop" ...)
  * and why says how or why not, for logs. */
 enum status recipients_add(const struct recipients_ctx *rc, struct envelope *env,

@@ -259,6 +259,40 @@ def test_unknown_user_is_refused_at_rcpt(make_hatod):
     assert not os.path.exists(os.path.join(h.state_dir, "mail", "localhost", "nobody"))
 
 
+# local parts that can never be a Maildir directory, as a client writes them
+UNUSABLE_LOCAL_PARTS = ['bob/x', '"a/b"', '"../../etc"', '"..\\/x"']
+
+
+def test_unusable_mailbox_names_are_refused_at_rcpt_not_bounced(make_hatod, testdir):
+    """Under "mailboxes = *" a local part that cannot be a Maildir path
+    (a '/' in it) is refused at RCPT with 553 5.1.3, directly or through an
+    alias, so no delivery fails later and no report ever goes to the sender
+    the client named (backscatter); the good recipient beside them is
+    delivered."""
+    aliases = os.path.join(testdir, "aliases")
+    write_aliases(aliases, "evil: x/y\n")
+    h = make_hatod(delivery={"hold": "no", "aliases_file": aliases})  # mailboxes = *
+    bad = ["%s@localhost" % l for l in UNUSABLE_LOCAL_PARTS] + ["evil@localhost"]
+    with smtplib.SMTP(h.host, h.port, timeout=TIMEOUT) as s:
+        s.ehlo("client.test")
+        assert s.mail("victim@example.net")[0] == 250
+        for r in bad:
+            code, text = s.docmd("RCPT TO:<%s>" % r)
+            assert (code, text[:6]) == (553, b"5.1.3 "), (r, code, text)
+        assert s.rcpt("bob@localhost")[0] == 250
+        code, text = s.data(BODY)
+        assert code == 250, (code, text)
+    h.wait_log("event=rcpt_refused", count=len(bad))
+    assert h.logs().count("status=bad_mailbox") == len(bad)
+    wait_for(lambda: h.queue_ids() == [], what="the queue to empty")
+    check_delivered(h, "bob", sender="victim@example.net")
+    logs = h.logs()
+    assert "event=report " not in logs, logs[-3000:]
+    assert "status=failed" not in logs, logs[-3000:]
+    assert not os.path.exists(os.path.join(h.state_dir, "mail", "localhost", "bob", "x"))
+    assert not os.path.exists(os.path.join(h.state_dir, "mail", "etc"))
+
+
 def test_subaddress_goes_to_the_user(make_hatod, testdir):
     aliases = os.path.join(testdir, "aliases")
     write_aliases(aliases, "team: dave, erin\n")

@@ -3,8 +3,8 @@
  * real configuration (conf_load), users file and aliases file written to a
  * temporary directory - mailboxes from the users file and [domain NAME],
  * postmaster and abuse, catch_all, subaddresses, recursive aliases, loops
- * and the depth limit, refused commands and files, de-duplication, case -
- * and local_check_aliases().
+ * and the depth limit, refused commands and files, de-duplication, case,
+ * names that can be no Maildir - and local_check_aliases().
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,7 +29,8 @@
  * come from the test. */
 static const char conf_format[] = "[server]\n"
 				  "hostname = mx.example.org\n"
-				  "local_domains = example.org, example.net, catch.example\n"
+				  "local_domains = example.org, example.net, catch.example, "
+				  "any.example, lmtp.example\n"
 				  "users_file = %s\n"
 				  "[listener smtp]\n"
 				  "address = 127.0.0.1:2525\n"
@@ -37,6 +38,11 @@ static const char conf_format[] = "[server]\n"
 				  "mailboxes = carol, Info-Desk\n"
 				  "[domain catch.example]\n"
 				  "catch_all = bucket\n"
+				  "[domain any.example]\n"
+				  "mailboxes = *\n"
+				  "[domain lmtp.example]\n"
+				  "mailboxes = *\n"
+				  "lmtp = unix:/nonexistent/lmtp\n"
 				  "[delivery]\n"
 				  "%s";
 
@@ -427,6 +433,30 @@ static void test_quoted_local_part(void **state)
 	expect_ok("\"odd one\"", "catch.example", "<bucket@catch.example>", NULL);
 }
 
+/*
+ * A local part that can never be a Maildir (maildir_path refuses a '/';
+ * a leading dot comes quoted, "\".x\"", so it names no hidden directory)
+ * is LOCAL_BAD_MAILBOX however the mailbox is reached - "*", an alias - so
+ * it is refused at RCPT; a catch_all takes it into its own (valid) mailbox,
+ * and an LMTP domain has no Maildir to check.
+ */
+static void test_bad_mailbox_name(void **state)
+{
+	static const char *const bad[] = {"bob/x", "\"a/b\"", "\"../../etc\"", "\"..\\/x\""};
+
+	(void)state;
+	load("", "evil@any.example: x/y\n"
+		 "deep@any.example: evil\n");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_fail(bad[i], "any.example", LOCAL_BAD_MAILBOX, "no valid mailbox path for");
+	expect_fail("evil", "any.example", LOCAL_BAD_MAILBOX, "x/y@any.example (via evil)");
+	expect_fail("deep", "any.example", LOCAL_BAD_MAILBOX, "(via deep -> evil)");
+	expect_ok("\"odd one\"", "any.example", "<\"odd one\"@any.example>", NULL);
+	expect_ok("bob/x", "catch.example", "<bucket@catch.example>", NULL);
+	expect_ok("bob/x", "lmtp.example", "<bob/x@lmtp.example>", NULL);
+	expect_ok("\"../x\"", "lmtp.example", "<\"../x\"@lmtp.example>", NULL);
+}
+
 /* "name@domain" wins over "name" in that domain; elsewhere "name" holds. */
 static void test_domain_alias_precedence(void **state)
 {
@@ -492,6 +522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_case_insensitive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quoted_local_part, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_mailbox_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_alias_precedence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_aliases, setup, teardown),
 	};

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "maildir.h"
+#include "maildir_path.h"
 #include "queued_file.h"
 
 #define HDR "Return-Path: <a@b>\r\nDelivered-To: c@d\r\n"
