@@ -5,9 +5,11 @@
  * with 538 5.7.11 without looking at the credentials.  The password check
  * (yescrypt: slow on purpose) runs on a worker thread, and takes the same
  * time for unknown users (userdb_hash_for gives a dummy hash).  Each
- * failure delays its 535 reply, doubling per failure; at auth_failures_max
- * the session gets 421, and failures also count against the client's
- * address across sessions (auth_limit.c).  Credentials are never logged;
+ * failure - a wrong password, or credentials that could never be right
+ * (a NUL inside, empty, too long, another authzid) - is logged and delays
+ * its 535 reply, doubling per failure; at auth_failures_max the session
+ * gets 421, and failures also count against the client's address across
+ * sessions (auth_limit.c).  Credentials are never logged;
  * the buffers that held a password are wiped.
  */
 #include "smtp_internal.h"
@@ -92,19 +94,52 @@ static void auth_check_work(void *arg)
 	j->ok = password_verify(j->password, j->hash);
 }
 
+/*
+ * A failed attempt, whatever failed (the password, or credentials that
+ * could never be right: a NUL inside, empty, too long, another authzid):
+ * logged with the user name as sent (ulen octets, escaped; detail, already
+ * escaped, is appended), counted for the session and the client's address,
+ * and answered with 535 only after the delay, which doubles per failure.
+ * Nothing is read meanwhile (paused).
+ */
+static void auth_fail(struct smtp_session *s, const char *user, size_t ulen, const char *detail)
+{
+	const struct limits *lim = &s->srv->conf->limits;
+	unsigned shift = s->auth_failures < 15 ? s->auth_failures : 15;
+	unsigned delay = lim->auth_delay_ms << shift;
+	char shown[AUTH_USER_MAX * 4 + 1];
+	struct timeval tv;
+
+	s->auth_failures++;
+	if (delay > AUTH_DELAY_CAP_MS)
+		delay = AUTH_DELAY_CAP_MS;
+	escape_text(user, ulen, shown, sizeof(shown));
+	log_info("event=auth session=%s client=%s result=failed user=\"%s\" failures=%u%s%s", s->id,
+		 s->peer_addr, shown, s->auth_failures, detail != NULL ? " " : "",
+		 detail != NULL ? detail : "");
+	if (auth_limit_fail(lim, (struct sockaddr *)&s->peer, time(NULL)))
+		log_warnx("event=auth_lockout client=%s seconds=%u", s->peer_addr,
+			  lim->auth_client_lockout);
+	free(s->auth_name);
+	s->auth_name = NULL;
+	s->auth_step = AUTH_STEP_DELAY;
+	s->paused = true;
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(s->delay_ev, &tv);
+}
+
 /* Loop: the check is done. */
 static void auth_check_done(void *arg)
 {
 	struct auth_job *j = arg;
 	struct smtp_session *s = j->s;
-	const struct limits *lim = &s->srv->conf->limits;
 	char user[AUTH_USER_MAX * 4 + 1];
 
 	explicit_bzero(j->password, strlen(j->password));
 	free(j->password);
 	free(j->hash);
 	s->auth_pending = false;
-	escape_text(j->user, strlen(j->user), user, sizeof(user));
 	if (s->gone) {
 		free(j->user);
 		free(j);
@@ -113,6 +148,7 @@ static void auth_check_done(void *arg)
 	}
 	smtp_set_timeouts(s); /* the client's turn again */
 	if (j->ok) {
+		escape_text(j->user, strlen(j->user), user, sizeof(user));
 		log_info("event=auth session=%s client=%s result=ok user=\"%s\"", s->id,
 			 s->peer_addr, user);
 		s->auth_user = j->user;
@@ -120,25 +156,8 @@ static void auth_check_done(void *arg)
 		smtp_enter_state(s, SMTP_STATE_READY);
 		smtp_reply(s, STATUS_AUTH_OK, NULL);
 	} else {
-		unsigned shift = s->auth_failures < 15 ? s->auth_failures : 15;
-		unsigned delay = lim->auth_delay_ms << shift;
-		struct timeval tv;
-
-		s->auth_failures++;
-		if (delay > AUTH_DELAY_CAP_MS)
-			delay = AUTH_DELAY_CAP_MS;
-		log_info("event=auth session=%s client=%s result=failed user=\"%s\" failures=%u",
-			 s->id, s->peer_addr, user, s->auth_failures);
-		if (auth_limit_fail(lim, (struct sockaddr *)&s->peer, time(NULL)))
-			log_warnx("event=auth_lockout client=%s seconds=%u", s->peer_addr,
-				  lim->auth_client_lockout);
+		auth_fail(s, j->user, strlen(j->user), NULL);
 		free(j->user);
-		/* the 535 waits out the delay; nothing else is read meanwhile */
-		s->auth_step = AUTH_STEP_DELAY;
-		s->paused = true;
-		tv.tv_sec = delay / 1000;
-		tv.tv_usec = (delay % 1000) * 1000;
-		evtimer_add(s->delay_ev, &tv);
 	}
 	free(j);
 	if (s->paused)
@@ -204,10 +223,10 @@ static void auth_plain(struct smtp_session *s, const unsigned char *msg, size_t 
 {
 	const unsigned char *nul1 = memchr(msg, '\0', n), *nul2;
 	size_t zlen, clen;
-	char *user, *password;
+	char *user, *password, detail[128];
 
 	if (nul1 == NULL || (nul2 = memchr(nul1 + 1, '\0', n - (size_t)(nul1 + 1 - msg))) == NULL) {
-		smtp_auth_abort(s, STATUS_AUTH_FAILED);
+		auth_fail(s, "", 0, "reason=\"not authzid NUL user NUL password\"");
 		return;
 	}
 	zlen = (size_t)(nul1 - msg);
@@ -216,10 +235,8 @@ static void auth_plain(struct smtp_session *s, const unsigned char *msg, size_t 
 	if (zlen > 0 && (zlen != clen || memcmp(msg, nul1 + 1, clen) != 0)) {
 		char esc[64];
 		escape_text((const char *)msg, zlen, esc, sizeof(esc));
-		log_info("event=auth session=%s client=%s result=failed reason=\"authzid differs\" "
-			 "authzid=\"%s\"",
-			 s->id, s->peer_addr, esc);
-		smtp_auth_abort(s, STATUS_AUTH_FAILED);
+		snprintf(detail, sizeof(detail), "reason=\"authzid differs\" authzid=\"%s\"", esc);
+		auth_fail(s, (const char *)nul1 + 1, clen, detail);
 		return;
 	}
 	user = octets_string(nul1 + 1, clen, AUTH_USER_MAX);
@@ -230,7 +247,8 @@ static void auth_plain(struct smtp_session *s, const unsigned char *msg, size_t 
 			explicit_bzero(password, strlen(password));
 			free(password);
 		}
-		smtp_auth_abort(s, STATUS_AUTH_FAILED);
+		auth_fail(s, (const char *)nul1 + 1, clen < AUTH_USER_MAX ? clen : AUTH_USER_MAX,
+			  "reason=\"unusable user name or password\"");
 		return;
 	}
 	auth_check(s, user, password);
@@ -250,7 +268,8 @@ void smtp_auth_continue(struct smtp_session *s, char *line)
 		break;
 	case AUTH_STEP_LOGIN_USER:
 		if ((s->auth_name = octets_string(buf, n, AUTH_USER_MAX)) == NULL) {
-			smtp_auth_abort(s, STATUS_AUTH_FAILED);
+			auth_fail(s, (const char *)buf, n < AUTH_USER_MAX ? n : AUTH_USER_MAX,
+				  "reason=\"unusable user name\"");
 			break;
 		}
 		s->auth_step = AUTH_STEP_LOGIN_PASS;
@@ -261,8 +280,8 @@ void smtp_auth_continue(struct smtp_session *s, char *line)
 		char *user = s->auth_name;
 		s->auth_name = NULL;
 		if (password == NULL) {
+			auth_fail(s, user, strlen(user), "reason=\"unusable password\"");
 			free(user);
-			smtp_auth_abort(s, STATUS_AUTH_FAILED);
 			break;
 		}
 		auth_check(s, user, password);

@@ -721,6 +721,37 @@ def test_plain_authzid_and_nul(ah, blob, ok):
     c.close()
 
 
+def test_malformed_credentials_are_failed_attempts(make_auth_hatod):
+    """A NUL in an AUTH LOGIN user name (in the exchange or the initial
+    response) or in a password is a failed attempt like a wrong password:
+    its 535 waits out the delay (doubling), it is logged as event=auth
+    result=failed with the name escaped, and it counts toward
+    auth_failures_max and the client's lockout."""
+    h = make_auth_hatod(limits={"auth_delay_ms": 300, "auth_failures_max": 3,
+                                "auth_client_failures": 3, "auth_client_window": 60,
+                                "auth_client_lockout": 60})
+    c = raw_tls(h)
+    assert c.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6"
+    r, t = timed(c, b64(b"alice\0x"))
+    assert r == AUTH_FAILED and t >= 0.3, (r, t)
+    r, t = timed(c, "AUTH LOGIN " + b64(b"\0alice"))
+    assert r == AUTH_FAILED and t >= 0.6, (r, t)
+    r, t = timed(c, "AUTH PLAIN " + b64(b"\0alice\0" + ALICE_PW.encode() + b"\0"))
+    assert r == AUTH_FAILED and t >= 1.2, (r, t)
+    assert c.reply() == "421 4.7.0 Too many failed authentications, closing connection"
+    assert closed(c)
+    logs = h.logs()
+    assert 'result=failed user="alice\\x00x" failures=1' in logs, logs[-3000:]
+    assert 'result=failed user="\\x00alice" failures=2' in logs, logs[-3000:]
+    assert 'result=failed user="alice" failures=3' in logs, logs[-3000:]
+    assert "event=auth_lockout client=127.0.0.1 seconds=60" in logs
+    assert ALICE_PW not in logs
+    # the three count against the address: the right password is locked out now
+    c = raw_tls(h)
+    assert c.cmd("AUTH PLAIN " + plain("alice", ALICE_PW)).startswith("454 4.7.0 ")
+    c.close()
+
+
 def test_pipelined_command_after_auth_is_a_command(ah):
     """A command sent right behind AUTH (in the same write) is read after
     the result, as a command, never as a line of the exchange."""
