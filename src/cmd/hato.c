@@ -438,25 +438,83 @@ static int read_password_tty(const char *user, char *pw, size_t size)
 	return rc;
 }
 
-/* As root, chown path to the daemon user and group ([server] user, group)
- * when that user exists, so hatod, which runs as it, can read it. */
+/*
+ * As root, give path (a file or directory hato has just made) to the daemon
+ * user and group ([server] user, group): what is in hatod's state directory
+ * belongs to hatod's user.  It goes through a descriptor opened without
+ * following links, and only a directory or a regular file with one link:
+ * the directory may belong to that user, who could swap the name for a link
+ * to another file.  When it cannot, it says why.  Not as root: hatod
+ * started by this user runs as this user.
+ */
 static int give_to_daemon(const struct conf *c, const char *path)
 {
 	struct passwd *pw;
 	struct group *gr;
+	struct stat st;
+	int fd, e = 0;
 
 	if (geteuid() != 0)
 		return 0;
 	pw = getpwnam(c->user);
-	if (pw == NULL || pw->pw_uid == 0)
+	if (pw == NULL) {
+		fprintf(stderr,
+			"hato: %s stays owned by root: there is no user %s ([server] user) for "
+			"hatod to run as\n",
+			path, c->user);
+		return EX_NOUSER;
+	}
+	if (pw->pw_uid == 0)
 		return 0;
 	gr = getgrnam(c->group);
-	if (chown(path, pw->pw_uid, gr != NULL ? gr->gr_gid : pw->pw_gid) != 0) {
-		fprintf(stderr, "hato: cannot chown %s to %s: %s\n", path, c->user,
-			strerror(errno));
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		e = errno;
+	else if (!S_ISDIR(st.st_mode) && (!S_ISREG(st.st_mode) || st.st_nlink != 1))
+		e = EPERM; /* not what hato made: leave it alone */
+	else if (fchown(fd, pw->pw_uid, gr != NULL ? gr->gr_gid : pw->pw_gid) != 0)
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (e != 0) {
+		fprintf(stderr, "hato: cannot give %s to %s: %s\n", path, c->user, strerror(e));
 		return EX_IOERR;
 	}
 	return 0;
+}
+
+/* The users file [0] and its edit lock [1], which an edit may create. */
+struct users_files {
+	char path[2][4096];
+	bool existed[2];
+};
+
+/* Note which of the users files exist before an edit; false when a name does not fit. */
+static bool users_files_before(const struct conf *c, struct users_files *f)
+{
+	struct stat st;
+
+	if (!strcpy_bounded(f->path[0], c->users_file, sizeof(f->path[0])) ||
+	    !xsnprintf_ok(f->path[1], sizeof(f->path[1]), "%s%s", c->users_file,
+			  USERDB_LOCK_SUFFIX)) {
+		fprintf(stderr, "hato: %s: name too long\n", c->users_file);
+		return false;
+	}
+	for (size_t i = 0; i < 2; i++)
+		f->existed[i] = !(lstat(f->path[i], &st) != 0 && errno == ENOENT);
+	return true;
+}
+
+/* After an edit: give each users file it created to the daemon user; 0 or an exit code. */
+static int users_files_after(const struct conf *c, const struct users_files *f)
+{
+	struct stat st;
+	int rc = 0;
+
+	for (size_t i = 0; i < 2; i++)
+		if (!f->existed[i] && lstat(f->path[i], &st) == 0 && rc == 0)
+			rc = give_to_daemon(c, f->path[i]);
+	return rc;
 }
 
 /* Create the state directory (0700) when it is not there yet, as hatod
@@ -479,9 +537,9 @@ static int prepare_state_dir(const struct conf *c)
 static int user_set(const struct conf *c, const char *name, bool add, bool from_stdin)
 {
 	char pw[PASSWORD_MAX + 1], err[1024], *hash;
+	struct users_files files;
 	struct userdb *db;
-	struct stat st;
-	bool exists, created;
+	bool exists;
 	int rc;
 
 	db = userdb_open(c->users_file, err, sizeof(err));
@@ -514,32 +572,36 @@ static int user_set(const struct conf *c, const char *name, bool add, bool from_
 		fprintf(stderr, "hato: cannot hash the password: %s\n", strerror(errno));
 		return EX_SOFTWARE;
 	}
-	if ((rc = prepare_state_dir(c)) != 0) {
+	if ((rc = prepare_state_dir(c)) != 0 || !users_files_before(c, &files)) {
 		free(hash);
-		return rc;
+		return rc != 0 ? rc : EX_CANTCREAT;
 	}
-	created = lstat(c->users_file, &st) != 0 && errno == ENOENT;
 	if (!userdb_set(c->users_file, name, hash, err, sizeof(err))) {
 		int e = errno;
 		fprintf(stderr, "hato: %s\n", err);
 		free(hash);
+		users_files_after(c, &files); /* a lock it made is the daemon's all the same */
 		return users_exit_code(e, EX_CANTCREAT);
 	}
 	free(hash);
-	return created ? give_to_daemon(c, c->users_file) : 0;
+	return users_files_after(c, &files);
 }
 
 /* hato user del NAME */
 static int user_del(const struct conf *c, const char *name)
 {
+	struct users_files files;
 	char err[1024];
 
+	if (!users_files_before(c, &files))
+		return EX_CANTCREAT;
 	if (!userdb_delete(c->users_file, name, err, sizeof(err))) {
 		int e = errno;
 		fprintf(stderr, "hato: %s\n", err);
+		users_files_after(c, &files);
 		return e == ENOENT ? EX_NOUSER : users_exit_code(e, EX_CANTCREAT);
 	}
-	return 0;
+	return users_files_after(c, &files);
 }
 
 /* hato user add|passwd|del|list ...: argv[0] is "user". */

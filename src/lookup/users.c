@@ -436,7 +436,7 @@ fail:
 /* Take the edit lock "<path>.lock"; the descriptor, or -1 with err. */
 static int users_lock(const char *path, char *err, size_t errsz)
 {
-	char *lock = path_suffix(path, ".lock");
+	char *lock = path_suffix(path, USERDB_LOCK_SUFFIX);
 	/* 0644: empty, and whoever may edit the file later must open it too */
 	int fd = open(lock, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
 

@@ -23,8 +23,10 @@
  * userdb_set(), make a new inode every time.
  *
  * Editing (userdb_set, userdb_delete) is read-modify-write under an
- * exclusive lock on "<file>.lock", written with durable_write_file(), and
- * keeps the file's owner and group; the result is always mode 0600.
+ * exclusive lock on "<file>.lock" (USERDB_LOCK_SUFFIX), written with
+ * durable_write_file(), and keeps the file's owner and group; the result is
+ * always mode 0600.  A lock or users file that an edit creates belongs to
+ * whoever ran it: the caller gives it to the daemon's user (hato does).
  *
  * On failure every function that takes err fills it with one line and sets
  * errno: the system's errno for I/O (EACCES, EPERM, ENOSPC, ...), EINVAL for
@@ -44,6 +46,8 @@
 
 /* Longest user name, in octets. */
 #define USERDB_NAME_MAX 64
+/* The edit lock is the users file's name with this appended. */
+#define USERDB_LOCK_SUFFIX ".lock"
 /* Largest users file that is read at all. */
 #define USERDB_FILE_MAX (16 * 1024 * 1024)
 

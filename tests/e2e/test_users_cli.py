@@ -93,16 +93,50 @@ def test_add_then_list_file_is_0600_with_yescrypt(users):
     assert not crypt_matches("s3cret-Alice", h)
 
 
-def test_created_file_belongs_to_daemon_user_when_root(users):
+def daemon_user():
+    """The daemon user's passwd entry; the test is skipped unless it runs
+    as root (CI does), since only root can give files to that user."""
     if os.geteuid() != 0:
-        pytest.skip("only root can give the file to the daemon user")
+        pytest.skip("only root can give files to the daemon user")
     try:
-        daemon = pwd.getpwnam("hato")
+        return pwd.getpwnam("hato")
     except KeyError:
         pytest.fail("user hato is missing: scripts/setup.sh creates it")
+
+
+def test_created_file_belongs_to_daemon_user_when_root(users):
+    daemon = daemon_user()
     users.add("alice", "pw-one")
     assert os.stat(users.path).st_uid == daemon.pw_uid
     assert os.stat(users.state).st_uid == daemon.pw_uid
+
+
+def test_every_file_hato_makes_belongs_to_daemon_user_when_root(users):
+    """add, passwd, add again and del, run as root: the users file and its
+    edit lock (users.lock), like the state directory, belong to the daemon
+    user and group, and nothing in the state directory is root's."""
+    daemon = daemon_user()
+    users.add("alice", "pw-one")
+    assert users.run("passwd", "alice", "--stdin", stdin=b"pw-two\n").returncode == 0
+    users.add("bob", "pw-three")
+    assert users.run("del", "bob").returncode == 0
+    names = sorted(os.listdir(users.state))
+    assert names == ["users", "users.lock"], names
+    for p in [users.state] + [os.path.join(users.state, n) for n in names]:
+        st = os.lstat(p)
+        assert (st.st_uid, st.st_gid) == (daemon.pw_uid, daemon.pw_gid), (p, st)
+
+
+def test_missing_daemon_user_is_said_when_root(users):
+    """As root with a [server] user that does not exist, hato says why the
+    files it makes cannot be given to hatod's user, and fails (67)."""
+    daemon_user()
+    with open(users.conf, "a") as f:
+        f.write("[server]\nuser = no-such-hato-user\n")
+    r = users.run("add", "alice", "--stdin", stdin=b"pw-one\n")
+    err = r.stderr.decode()
+    assert r.returncode == EX_NOUSER, (r.returncode, err)
+    assert "stays owned by root: there is no user no-such-hato-user" in err, err
 
 
 def test_stdin_takes_one_line_newline_stripped(users):
