@@ -31,10 +31,14 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
-/* mkdir that accepts an existing directory. */
-static bool ensure_dir(const char *path, char *err, size_t errsz)
+/* mkdir that accepts an existing directory; *made (may be NULL) tells which it was. */
+static bool ensure_dir(const char *path, bool *made, char *err, size_t errsz)
 {
-	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+	bool ok = mkdir(path, 0700) == 0;
+
+	if (made != NULL)
+		*made = ok;
+	if (ok || errno == EEXIST)
 		return true;
 	snprintf(err, errsz, "cannot create %s: %s", path, strerror(errno));
 	return false;
@@ -334,6 +338,7 @@ struct queue *queue_open(const char *state_dir, unsigned threads, bool use_syncf
 			 struct event_base *base, char *err, size_t errsz)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
+	bool fresh, clean;
 
 	q->use_syncfs = use_syncfs;
 	q->queue_dirfd = -1;
@@ -341,8 +346,9 @@ struct queue *queue_open(const char *state_dir, unsigned threads, bool use_syncf
 	q->state_dir = xstrdup(state_dir);
 	q->incoming_dir = path_join(state_dir, "incoming");
 	q->queue_dir = path_join(state_dir, "queue");
-	if (!ensure_dir(q->state_dir, err, errsz) || !ensure_dir(q->incoming_dir, err, errsz) ||
-	    !ensure_dir(q->queue_dir, err, errsz))
+	if (!ensure_dir(q->state_dir, NULL, err, errsz) ||
+	    !ensure_dir(q->incoming_dir, NULL, err, errsz) ||
+	    !ensure_dir(q->queue_dir, &fresh, err, errsz))
 		goto fail;
 	if (access(q->queue_dir, R_OK | W_OK | X_OK) != 0 ||
 	    access(q->incoming_dir, R_OK | W_OK | X_OK) != 0) {
@@ -356,7 +362,15 @@ struct queue *queue_open(const char *state_dir, unsigned threads, bool use_syncf
 		goto fail;
 	}
 	clean_incoming(q);
-	recover_queue(q, take_clean_marker(q));
+	clean = take_clean_marker(q);
+	if (fresh) { /* queue/ made just now: nothing was ever accepted here */
+		log_info("event=spool_new dir=%s note=\"a new spool: nothing to recover\"",
+			 q->queue_dir);
+		if (!fsync_dir(q->state_dir)) /* the first commit must not lose queue/ itself */
+			log_warn("event=spool_new dir=%s error=fsync", q->state_dir);
+	} else {
+		recover_queue(q, clean);
+	}
 	if (!queue_scan_dir(state_dir, count_one, &q->count, err, errsz))
 		goto fail;
 	if (!queue_commit_start(q, base, threads)) {

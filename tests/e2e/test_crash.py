@@ -203,6 +203,37 @@ def test_sigterm_idle_client_gets_421_and_exit_0(make_hatod):
         assert h2.stop() == 0
 
 
+NOT_ORDERLY = "the last shutdown was not orderly"
+
+
+def test_new_spool_says_it_is_new_not_that_it_recovered(make_hatod):
+    """A fresh state directory holds no spool: the first start says the spool
+    is new and recovers nothing; after kill -9 the next start does recover
+    (every checksum), and after an orderly exit neither."""
+    h = make_hatod()
+    wait_ready(h)
+    first = h.logs()
+    assert "event=spool_new dir=%s" % os.path.join(h.state_dir, "queue") in first, first
+    assert NOT_ORDERLY not in first and "event=recovery" not in first, first
+    h.kill9()
+    h2 = restart_hatod(h)
+    h2.start()
+    try:
+        wait_ready(h2)
+        again = h2.logs()[h2.log_start:]
+        assert NOT_ORDERLY in again and "event=spool_new" not in again, again
+    finally:
+        assert h2.stop() == 0
+    h3 = restart_hatod(h)
+    h3.start()
+    try:
+        wait_ready(h3)
+        third = h3.logs()[h3.log_start:]
+        assert NOT_ORDERLY not in third and "event=spool_new" not in third, third
+    finally:
+        assert h3.stop() == 0
+
+
 def test_sigterm_lets_a_finished_message_commit(make_hatod):
     # the client sent its final dot just before SIGTERM: it still gets 250,
     # then 421, and the message is in the queue
