@@ -22,8 +22,6 @@
 #include "unquoted.h"
 #include "util.h"
 
-/* A folded local part. */
-#define LOCAL_NAME_MAX (ADDR_LOCAL_MAX + 1)
 /* "name@domain" */
 #define LOCAL_KEY_MAX (ADDR_LOCAL_MAX + 1 + ADDR_DOMAIN_MAX + 1)
 
@@ -117,6 +115,15 @@ static void strip_subaddress(const struct conf *c, const char *name, char *base,
 		at = size - 1;
 	memcpy(base, name, at);
 	base[at] = '\0';
+}
+
+/* See local.h. */
+bool local_part_fold(const struct conf *c, const char *local, char *full, char *base, size_t size)
+{
+	if (!aliases_fold_local(local, full, size) || full[0] == '\0' || strchr(full, '@') != NULL)
+		return false;
+	strip_subaddress(c, full, base, size);
+	return true;
 }
 
 /* "name" when domain is the recipient's, else "name@domain", escaped. */
@@ -484,13 +491,11 @@ static enum local_status resolve(struct resolver *r, const char *local, size_t d
 	const char *const *t;
 	size_t n;
 
-	if (!aliases_fold_local(local, full, sizeof(full)) || full[0] == '\0' ||
-	    strchr(full, '@') != NULL) {
+	if (!local_part_fold(r->c, local, full, base, sizeof(full))) {
 		escape_text(local, strlen(local), shown, sizeof(shown));
 		set_why(r, "bad local part \"%s\"", shown);
 		return LOCAL_UNKNOWN;
 	}
-	strip_subaddress(r->c, full, base, sizeof(base));
 	if (plain != NULL)
 		strip_subaddress(r->c, plain, plain_base, sizeof(plain_base));
 	if ((t = alias_find(r, full, di, &n)) != NULL)

@@ -48,10 +48,13 @@
 
 #include "aliases.h"
 #include "conf.h"
+#include "hato_limits.h"
 #include "users.h"
 
 /* Deepest alias expansion: more levels than this is taken as a loop. */
 #define LOCAL_DEPTH_MAX 20
+/* A folded local part, NUL included. */
+#define LOCAL_NAME_MAX (ADDR_LOCAL_MAX + 1)
 
 enum local_status {
 	LOCAL_OK,
@@ -80,6 +83,15 @@ enum local_status local_resolve(const struct conf *c, const struct userdb *users
 				const struct aliases *al, const char *local_part,
 				const char *domain, struct local_targets *out, char *why,
 				size_t whysz);
+
+/*
+ * A local part as written (maybe quoted) as steps 1 and 2 above see it:
+ * unquoted and lower-cased into full, and without its subaddress into base
+ * (both size bytes; LOCAL_NAME_MAX holds any).  false for one that can name
+ * nobody: empty, broken quoting, an '@' inside, too long.  Sender
+ * ownership uses it too, so "alice+tag" and "\"alice\"" are alice's.
+ */
+bool local_part_fold(const struct conf *c, const char *local, char *full, char *base, size_t size);
 
 /* Free the targets and make t empty. */
 void local_targets_free(struct local_targets *t);

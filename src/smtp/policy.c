@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "local.h"
 #include "util.h"
 
 /* Does addr (family's length) fall in the network? */
@@ -79,18 +80,37 @@ bool policy_rcpt_allowed(const struct conf *c, const struct mailaddr *a, const c
 	return trusted || auth_user != NULL;
 }
 
+/*
+ * Is the local part of a the owned one (olen octets at owned), or a
+ * subaddress or a quoting of it?  Both are folded as recipients are
+ * (local_part_fold): "alice+tag" and "\"alice\"" are alice's, with
+ * recipient_delimiter; case does not matter.
+ */
+static bool local_owned(const struct conf *c, const char *owned, size_t olen,
+			const struct mailaddr *a)
+{
+	char want[LOCAL_NAME_MAX], wfull[LOCAL_NAME_MAX], wbase[LOCAL_NAME_MAX];
+	char full[LOCAL_NAME_MAX], base[LOCAL_NAME_MAX];
+
+	if (olen >= sizeof(want))
+		return false;
+	memcpy(want, owned, olen);
+	want[olen] = '\0';
+	return local_part_fold(c, want, wfull, wbase, sizeof(wfull)) &&
+	       local_part_fold(c, a->local, full, base, sizeof(full)) &&
+	       (strcmp(wfull, full) == 0 || strcmp(wfull, base) == 0);
+}
+
 /* Does one [senders] pattern allow a? */
-static bool sender_matches(const char *pattern, const struct mailaddr *a)
+static bool sender_matches(const struct conf *c, const char *pattern, const struct mailaddr *a)
 {
 	const char *at = strrchr(pattern, '@');
-	size_t llen;
 
 	if (strcmp(pattern, "*") == 0)
 		return true;
 	if (at == NULL || strcasecmp(at + 1, a->domain) != 0)
 		return false;
-	llen = (size_t)(at - pattern);
-	return llen == 0 || (strlen(a->local) == llen && strncasecmp(pattern, a->local, llen) == 0);
+	return at == pattern || local_owned(c, pattern, (size_t)(at - pattern), a);
 }
 
 /* See policy.h. */
@@ -106,14 +126,14 @@ bool policy_sender_allowed(const struct conf *c, const char *user, const struct 
 		if (strcmp(c->senders[i].user, user) != 0)
 			continue;
 		for (size_t j = 0; j < c->senders[i].naddrs; j++)
-			if (sender_matches(c->senders[i].addrs[j], a))
+			if (sender_matches(c, c->senders[i].addrs[j], a))
 				return true;
 		return false;
 	}
 	/* the default: the login itself when it is an address, else user@local */
 	if ((at = strrchr(user, '@')) != NULL)
-		return strlen(a->local) == (size_t)(at - user) &&
-		       strncasecmp(user, a->local, (size_t)(at - user)) == 0 &&
+		return local_owned(c, user, (size_t)(at - user), a) &&
 		       strcasecmp(at + 1, a->domain) == 0;
-	return strcasecmp(a->local, user) == 0 && !a->literal && conf_is_local_domain(c, a->domain);
+	return local_owned(c, user, strlen(user), a) && !a->literal &&
+	       conf_is_local_domain(c, a->domain);
 }

@@ -8,7 +8,9 @@
  * literal naming the address the client connected to, and <postmaster>).
  * Senders: an authenticated user may use as MAIL FROM only the addresses
  * [senders] gives them; without an entry, user@ each local domain (or the
- * login itself when it is an address).  The null sender <> is always allowed.
+ * login itself when it is an address).  An address owned this way is owned
+ * with a subaddress (recipient_delimiter: alice+tag@) and quoted
+ * ("alice"@) too.  The null sender <> is always allowed.
  */
 #ifndef HATO_POLICY_H
 #define HATO_POLICY_H

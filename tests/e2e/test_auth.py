@@ -98,13 +98,13 @@ def hato_user(h, *args, password=None):
 @pytest.fixture
 def make_auth_hatod(testdir):
     """Factory: make_auth_hatod(server=, limits=, senders=, users=,
-    extra_args=) -> started AuthHatod with h.ports[listener name].
+    extra_args=, delivery=) -> started AuthHatod with h.ports[listener name].
     limits are merged over BASE_LIMITS; a value None drops the key (the
     built-in default applies).  Cleanup as conftest's make_hatod: a clean
     SIGTERM exit is part of every test."""
     started = []
 
-    def make(server=None, limits=None, senders=None, users=USERS, extra_args=()):
+    def make(server=None, limits=None, senders=None, users=USERS, extra_args=(), delivery=None):
         sub = tempfile.mkdtemp(dir=testdir)
         os.chmod(sub, 0o755)
         lim = dict(BASE_LIMITS)
@@ -119,7 +119,8 @@ def make_auth_hatod(testdir):
         extra = ""
         if senders:
             extra = "[senders]\n" + "".join("%s = %s\n" % kv for kv in senders.items())
-        h = AuthHatod(sub, extra_conf=extra, server=server, limits=lim, listeners=listeners)
+        h = AuthHatod(sub, extra_conf=extra, server=server, limits=lim, listeners=listeners,
+                      delivery=delivery)
         h.ports = ports
         h.write_config()
         for name, pw in users.items():
@@ -1030,6 +1031,48 @@ def test_sender_ownership_login_is_address(make_auth_hatod):
     for sender in ("carol@localhost", "carol@example.org", "x@example.net"):
         assert c.cmd("MAIL FROM:<%s>" % sender) == SENDER_REFUSED, sender
     c.close()
+
+
+def sender_replies(h, user, password, senders):
+    """{sender: MAIL FROM reply} for each sender (written as it goes on the
+    wire, between the angle brackets), in one session logged in as user."""
+    c = raw_tls(h)
+    auth_ok(c, user, password)
+    out = {}
+    for sender in senders:
+        out[sender] = c.cmd("MAIL FROM:<%s>" % sender)
+        c.cmd("RSET")
+    c.close()
+    return out
+
+
+def test_sender_ownership_subaddress_and_quoting(make_auth_hatod):
+    """A subaddress of an address a user owns (recipient_delimiter) or a
+    quoting of it is the user's too - by default, through [senders] and for
+    a login that is an address; a longer name, another user's subaddress
+    or a quoted different name is not."""
+    pw = dict(USERS, **{"carol@example.net": "C4rol-Pass-Jp2"})
+    h = make_auth_hatod(senders={"bob": "sales@example.net"}, users=pw)
+    ok, no = "250 2.1.0 Sender OK", SENDER_REFUSED
+    want = {
+        "alice": {"alice+tag@localhost": ok, "Alice+Tag@test.example": ok,
+                  '"alice"@localhost': ok, '"alice+tag"@localhost': ok,
+                  '"Al\\ice"@localhost': ok, "alice+@localhost": ok,
+                  "alice-tag@localhost": no, '"alice x"@localhost': no,
+                  "alicex+tag@localhost": no, "+alice@localhost": no,
+                  "bob+alice@localhost": no, "alice+tag@remote.example": no},
+        "bob": {"sales+q3@example.net": ok, '"sales"@example.net': ok,
+                "salesx@example.net": no, "bob+tag@localhost": no},
+        "carol@example.net": {"carol+x@example.net": ok, '"carol"@example.net': ok,
+                              "carol+x@example.org": no, "carolx@example.net": no},
+    }
+    for user, cases in want.items():
+        got = sender_replies(h, user, pw[user], cases)
+        assert got == cases, (user, got)
+    # recipient_delimiter is what makes a subaddress
+    h2 = make_auth_hatod(delivery={"recipient_delimiter": "-"})
+    got = sender_replies(h2, "alice", ALICE_PW, ["alice-tag@localhost", "alice+tag@localhost"])
+    assert got == {"alice-tag@localhost": ok, "alice+tag@localhost": no}, got
 
 
 def test_relay_needs_auth_on_optional_listener(ah):

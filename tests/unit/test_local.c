@@ -457,6 +457,32 @@ static void test_bad_mailbox_name(void **state)
 	expect_ok("\"../x\"", "lmtp.example", "<\"../x\"@lmtp.example>", NULL);
 }
 
+/* local_part_fold: quotes off, lower case, the subaddress split off at the
+ * first recipient_delimiter character (not a leading one); nothing for a
+ * local part that names nobody. */
+static void test_local_part_fold(void **state)
+{
+	static const struct {
+		const char *local, *full, *base;
+	} cases[] = {
+		{"alice", "alice", "alice"},         {"Alice+Tag", "alice+tag", "alice"},
+		{"\"alice\"", "alice", "alice"},     {"\"Al\\ice+x\"", "alice+x", "alice"},
+		{"alice-x+y", "alice-x+y", "alice"}, {"+alice", "+alice", "+alice"},
+	};
+	char full[LOCAL_NAME_MAX], base[LOCAL_NAME_MAX];
+
+	(void)state;
+	load("recipient_delimiter = +-\n", NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(local_part_fold(fx.c, cases[i].local, full, base, sizeof(full)));
+		assert_string_equal(full, cases[i].full);
+		assert_string_equal(base, cases[i].base);
+	}
+	assert_false(local_part_fold(fx.c, "\"\"", full, base, sizeof(full)));
+	assert_false(local_part_fold(fx.c, "\"a@b\"", full, base, sizeof(full)));
+	assert_false(local_part_fold(fx.c, "\"a\\\"", full, base, sizeof(full)));
+}
+
 /* "name@domain" wins over "name" in that domain; elsewhere "name" holds. */
 static void test_domain_alias_precedence(void **state)
 {
@@ -523,6 +549,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_case_insensitive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quoted_local_part, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_mailbox_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_part_fold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_alias_precedence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_aliases, setup, teardown),
 	};
