@@ -19,16 +19,25 @@
  * PERMFAIL.  Every failure removes what was written: nothing is left in
  * tmp/, nothing half-written can appear in new/.
  *
+ * A crash between the tmp/ write and its removal (kill -9 mid-delivery)
+ * leaves a file in tmp/ that nobody will ever read: after a delivery,
+ * tmp/ is swept of files older than 36 hours, as the Maildir convention
+ * says and Dovecot does, at most once per MAILDIR_TMP_SWEEP_INTERVAL per
+ * Maildir (a small table of when each was swept, by path hash).
+ *
  * Blocking code: it runs on a worker thread.  Everything per delivery lives
  * in one heap job (the 64 KiB copy buffer included) so worker stacks stay
- * small; the only shared state is the atomic counter.
+ * small; the shared state is the atomic counter and the sweep table (under
+ * its mutex).
  */
 #include "maildir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +48,7 @@
 #include <unistd.h>
 
 #include "durable.h"
+#include "log.h"
 #include "util.h"
 
 /* Enhanced status codes of a Maildir delivery, in one place. */
@@ -64,6 +74,15 @@ struct maildir_job {
 
 /* Process-wide sequence number: the Q part of unique names. */
 static _Atomic uint64_t maildir_seq;
+
+/* Maildirs whose tmp/ this process swept lately, by a hash of the path: a
+ * slot taken by another Maildir only costs that one an early sweep. */
+#define MAILDIR_SWEEP_SLOTS 1024
+static struct {
+	uint64_t key; /* 0: free */
+	time_t last;
+} maildir_swept[MAILDIR_SWEEP_SLOTS];
+static pthread_mutex_t maildir_swept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Does s contain a CR or LF, which would end a header line early? */
 static bool has_crlf(const char *s)
@@ -231,6 +250,73 @@ static bool maildir_names(struct maildir_job *j, const char *hostname, uint64_t 
 	return true;
 }
 
+/* See maildir.h. */
+size_t maildir_clean_tmp(const char *dir, time_t now)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	size_t removed = 0;
+	DIR *d;
+
+	if (!xsnprintf_ok(path, sizeof(path), "%s/tmp", dir) || (d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.') /* ".", "..", and nothing of ours */
+			continue;
+		/* ctime too: a tool that stages a file with an old mtime is not a leftover */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime <= MAILDIR_TMP_MAX_AGE ||
+		    now - st.st_ctime <= MAILDIR_TMP_MAX_AGE)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+/* Is dir's tmp/ due for a sweep at now (none by this process in the last
+ * MAILDIR_TMP_SWEEP_INTERVAL)?  A yes books the sweep. */
+static bool sweep_due(const char *dir, time_t now)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	size_t slot;
+	bool due;
+
+	for (const unsigned char *p = (const unsigned char *)dir; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	h |= 1; /* never 0, the free mark */
+	slot = (size_t)(h % MAILDIR_SWEEP_SLOTS);
+	pthread_mutex_lock(&maildir_swept_lock);
+	due = maildir_swept[slot].key != h || now < maildir_swept[slot].last ||
+	      now - maildir_swept[slot].last >= MAILDIR_TMP_SWEEP_INTERVAL;
+	if (due) {
+		maildir_swept[slot].key = h;
+		maildir_swept[slot].last = now;
+	}
+	pthread_mutex_unlock(&maildir_swept_lock);
+	return due;
+}
+
+/* See maildir.h. */
+size_t maildir_sweep_tmp(const char *dir, time_t now)
+{
+	char shown[512];
+	size_t removed;
+
+	if (!sweep_due(dir, now))
+		return 0;
+	removed = maildir_clean_tmp(dir, now);
+	if (removed > 0) {
+		escape_text(dir, strlen(dir), shown, sizeof(shown));
+		log_info("event=maildir_tmp_cleanup dir=\"%s\" removed=%zu note=\"files older "
+			 "than %d hours\"",
+			 shown, removed, MAILDIR_TMP_MAX_AGE / 3600);
+	}
+	return removed;
+}
+
 /* Would a link() failure mean "this file system has no hard links" (so rename instead)? */
 static bool link_unsupported(int err)
 {
@@ -386,5 +472,7 @@ out:
 		unlink(j->new);
 	if (tmp_made)
 		unlink(j->tmp); /* after success: only the new/ name remains */
+	if (delivered)
+		maildir_sweep_tmp(j->dir, time(NULL));
 	free(j);
 }

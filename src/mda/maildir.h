@@ -12,7 +12,9 @@
  * or quota is OUTCOME_TEMPFAIL 4.3.1; any other I/O error, permission
  * problem or message that cannot be read is OUTCOME_TEMPFAIL 4.2.0, so the queue
  * keeps the message and retries.  On every failure the tmp file is removed
- * and nothing is left in new/.  It is thread-safe.
+ * and nothing is left in new/.  After a delivery, files left in tmp/ by
+ * deliveries cut short (a crash) are removed once they are 36 hours old.
+ * Thread-safe.
  */
 #ifndef HATO_MAILDIR_H
 #define HATO_MAILDIR_H
@@ -20,8 +22,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "outcome.h"
+
+/* A file in tmp/ older than this (mtime and ctime) is a leftover of a
+ * delivery cut short: removed (the Maildir convention's 36 hours). */
+#define MAILDIR_TMP_MAX_AGE (36 * 3600)
+/* tmp/ of one Maildir is swept at most this often (seconds), as Dovecot. */
+#define MAILDIR_TMP_SWEEP_INTERVAL (8 * 3600)
 
 /*
  * Deliver the queued message, the first msg_len octets of msg_fd (CRLF
@@ -35,5 +44,19 @@
  */
 void maildir_deliver(const char *dir, int msg_fd, uint64_t msg_len, const char *return_path,
 		     const char *delivered_to, const char *hostname, struct delivery_result *r);
+
+/*
+ * Remove from dir/tmp/ every regular file whose mtime and ctime are both
+ * more than MAILDIR_TMP_MAX_AGE before now; dot-files, directories and
+ * links stay.  Returns how many went.  A missing tmp/ is nothing to do.
+ */
+size_t maildir_clean_tmp(const char *dir, time_t now);
+
+/*
+ * maildir_clean_tmp(dir, now) unless this process swept dir less than
+ * MAILDIR_TMP_SWEEP_INTERVAL ago; logs what it removed, returns how many.
+ * maildir_deliver() calls it after each delivery.
+ */
+size_t maildir_sweep_tmp(const char *dir, time_t now);
 
 #endif

@@ -3,7 +3,8 @@
  * expansion and its refusals, and Maildir delivery on a real file system
  * (directories made on demand, exact bytes, 0600, S= size, unique names,
  * a 5 MB copy, concurrent threads, every failure leaving tmp/ and new/
- * clean, and a full disk on a tiny tmpfs when we may mount one).
+ * clean, and a full disk on a tiny tmpfs when we may mount one), and the
+ * sweep of leftovers older than 36 hours from tmp/.
  * Each test works in its own mkdtemp() directory under /tmp.
  */
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "maildir.h"
@@ -544,6 +546,94 @@ static void test_deliver_disk_full(void **state)
 	assert_int_equal(tmp_count, 0);
 }
 
+/* Make an empty regular file dir/tmp/name. */
+static void tmp_file(const char *dir, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/tmp/%s", dir, name);
+	write_file(path, "", 0);
+}
+
+/* Does dir/tmp/name exist (without following a link)? */
+static bool tmp_has(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/tmp/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/* maildir_clean_tmp removes regular files of tmp/ whose mtime and ctime are
+ * both over 36 hours old, and nothing else: not a younger file, not one
+ * whose mtime alone is old, not a dot-file, directory or link, nothing in
+ * new/. */
+static void test_clean_tmp_only_old_leftovers(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	struct timespec old_mtime[2] = {{0, UTIME_OMIT}, {0, 0}};
+	char path[512], target[512];
+	time_t now;
+
+	deliver(f->md, f->msg, "<a@b>", "c@d", "mx.example", &r);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	tmp_file(f->md, "1700000000.M1P2Q3.mx,S=10");
+	tmp_file(f->md, ".hidden");
+	snprintf(path, sizeof(path), "%s/tmp/sub", f->md);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/tmp/link", f->md);
+	snprintf(target, sizeof(target), "%s/msg", f->root);
+	assert_int_equal(symlink(target, path), 0);
+	now = time(NULL);
+	assert_int_equal(maildir_clean_tmp(f->md, now), 0);
+	assert_int_equal(maildir_clean_tmp(f->md, now + MAILDIR_TMP_MAX_AGE - 60), 0);
+	assert_int_equal(count_in(f->md, "tmp", NULL, 0), 4);
+	/* an old mtime alone (a tool staging a file) is not enough */
+	tmp_file(f->md, "staged");
+	old_mtime[1].tv_sec = now - MAILDIR_TMP_MAX_AGE - 3600;
+	snprintf(path, sizeof(path), "%s/tmp/staged", f->md);
+	assert_int_equal(utimensat(AT_FDCWD, path, old_mtime, 0), 0);
+	assert_int_equal(maildir_clean_tmp(f->md, now), 0);
+	assert_true(tmp_has(f->md, "staged"));
+	/* 36 hours on, both regular files are leftovers */
+	assert_int_equal(maildir_clean_tmp(f->md, now + MAILDIR_TMP_MAX_AGE + 60), 2);
+	assert_false(tmp_has(f->md, "1700000000.M1P2Q3.mx,S=10"));
+	assert_false(tmp_has(f->md, "staged"));
+	assert_true(tmp_has(f->md, ".hidden") && tmp_has(f->md, "sub") && tmp_has(f->md, "link"));
+	assert_int_equal(stat(target, &(struct stat){0}), 0);
+	assert_int_equal(count_in(f->md, "new", NULL, 0), 1);
+	/* a Maildir without tmp/ is nothing to do */
+	snprintf(path, sizeof(path), "%s/none", f->root);
+	assert_int_equal(maildir_clean_tmp(path, now + MAILDIR_TMP_MAX_AGE + 60), 0);
+}
+
+/* maildir_sweep_tmp cleans one Maildir's tmp/ at most once per
+ * MAILDIR_TMP_SWEEP_INTERVAL; another Maildir has its own turn. */
+static void test_sweep_tmp_once_per_interval(void **state)
+{
+	struct fixture *f = *state;
+	struct delivery_result r;
+	char other[160];
+	time_t t0 = time(NULL) + MAILDIR_TMP_MAX_AGE + 60; /* every file is old by then */
+
+	deliver(f->md, f->msg, "<a@b>", "c@d", "mx.example", &r);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	snprintf(other, sizeof(other), "%s/mail/example.org/d", f->root);
+	deliver(other, f->msg, "<a@b>", "d@d", "mx.example", &r);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	tmp_file(f->md, "a");
+	assert_int_equal(maildir_sweep_tmp(f->md, t0), 1);
+	tmp_file(f->md, "b");
+	tmp_file(other, "c");
+	assert_int_equal(maildir_sweep_tmp(f->md, t0 + MAILDIR_TMP_SWEEP_INTERVAL - 1), 0);
+	assert_true(tmp_has(f->md, "b"));
+	assert_int_equal(maildir_sweep_tmp(other, t0 + 1), 1);
+	assert_int_equal(maildir_sweep_tmp(f->md, t0 + MAILDIR_TMP_SWEEP_INTERVAL), 1);
+	assert_false(tmp_has(f->md, "b"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +655,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deliver_bad_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_disk_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean_tmp_only_old_leftovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_tmp_once_per_interval, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
