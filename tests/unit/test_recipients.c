@@ -148,7 +148,8 @@ static void test_remote_and_local(void **state)
  * target already there keeps its own. */
 static void test_alias_expansion(void **state)
 {
-	const struct rcpt_dsn dsn = {DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY, "rfc822;team@example.org"};
+	const struct rcpt_dsn dsn = {DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY,
+				     "rfc822;team@example.org"};
 
 	(void)state;
 	assert_int_equal(add("<bob@example.org>", NULL, NULL), STATUS_OK);
