@@ -1,5 +1,5 @@
 /*
- * fuzz_smtp_reply.c - the SMTP client's reply reader (src/client/smtp_conn.c),
+ * fuzz_smtp_reply.c - the SMTP client's reply reader (src/smtpc/smtp_conn.c),
  * which reads what a remote server sends: the input goes into one end of a
  * socketpair and smtp_conn_reply() reads replies from the other, with an EHLO
  * capability list, until the input ends.  Invariants: every reply has a code

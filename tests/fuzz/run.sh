@@ -42,7 +42,7 @@ declare -A SRCS=(
 	[data_reader]="src/common/data_reader.c"
 	[envelope]="src/common/envelope.c src/common/dsn.c src/common/addr.c src/lib/util.c src/lib/strbuf.c"
 	[header_fix]="src/common/header_fix.c src/lib/strbuf.c src/lib/util.c"
-	[smtp_reply]="src/client/smtp_conn.c src/lib/base64.c src/lib/util.c"
+	[smtp_reply]="src/smtpc/smtp_conn.c src/lib/base64.c src/lib/util.c"
 	[queue_msg]="src/queue/queue_msg.c src/lib/crc32c.c src/lib/durable.c src/lib/strbuf.c src/lib/util.c"
 )
 declare -A PKGS=([smtp_reply]=openssl)

@@ -319,6 +319,20 @@ bool smtp_conn_write(struct smtp_conn *c, const char *buf, size_t len, unsigned 
 	return true;
 }
 
+/* See smtp_conn.h. */
+bool smtp_conn_write_cmds(struct smtp_conn *c, const char *buf, size_t len, unsigned timeout)
+{
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(buf + i, '\n', len - i);
+		size_t end = nl != NULL ? (size_t)(nl - buf) : len;
+
+		trace(c, "C: %.*s", (int)(end > i && buf[end - 1] == '\r' ? end - 1 - i : end - i),
+		      buf + i);
+		i = end + 1;
+	}
+	return smtp_conn_write(c, buf, len, timeout);
+}
+
 /* Refill the empty read buffer before deadline. */
 static bool conn_fill(struct smtp_conn *c, long long deadline, unsigned secs)
 {
@@ -594,16 +608,39 @@ bool smtp_conn_auth(struct smtp_conn *c, const struct smtp_caps *caps, const cha
 	return ok;
 }
 
+/* Append in[0..n) to out dot-stuffed (RFC 5321 §4.5.2), bol telling whether
+ * in starts a line; returns the octets put in out (at most 2n). */
+static size_t dot_stuff(const char *in, size_t n, char *out, bool *bol)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (*bol && in[i] == '.')
+			out[o++] = '.';
+		out[o++] = in[i];
+		*bol = in[i] == '\n';
+	}
+	return o;
+}
+
+/* The final dot, after a CRLF when the message's last line lacks one. */
+static bool send_dot(struct smtp_conn *c, bool bol, unsigned timeout)
+{
+	trace(c, "C: .");
+	return bol ? smtp_conn_write(c, ".\r\n", 3, timeout)
+		   : smtp_conn_write(c, "\r\n.\r\n", 5, timeout);
+}
+
 /* See smtp_conn.h. */
 bool smtp_conn_send_file(struct smtp_conn *c, int fd, uint64_t len, unsigned timeout)
 {
 	char in[CONN_FILE_CHUNK], out[2 * CONN_FILE_CHUNK], eb[128];
 	bool bol = true; /* at the beginning of a line */
 
+	trace(c, "C: [%llu octets of message]", (unsigned long long)len);
 	c->phase = "the message transfer";
 	while (len > 0) {
 		ssize_t r = read(fd, in, len < sizeof(in) ? (size_t)len : sizeof(in));
-		size_t o = 0;
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -614,18 +651,29 @@ bool smtp_conn_send_file(struct smtp_conn *c, int fd, uint64_t len, unsigned tim
 			return conn_break(c, CONN_FAIL_SOFTWARE,
 					  "reading the queued message: it ended early");
 		len -= (uint64_t)r;
-		for (ssize_t i = 0; i < r; i++) {
-			if (bol && in[i] == '.')
-				out[o++] = '.';
-			out[o++] = in[i];
-			bol = in[i] == '\n';
-		}
-		if (!smtp_conn_write(c, out, o, timeout))
+		if (!smtp_conn_write(c, out, dot_stuff(in, (size_t)r, out, &bol), timeout))
 			return false;
 	}
-	/* A last line without its CRLF is ended, so the dot stands on its own line. */
-	return bol ? smtp_conn_write(c, ".\r\n", 3, timeout)
-		   : smtp_conn_write(c, "\r\n.\r\n", 5, timeout);
+	return send_dot(c, bol, timeout);
+}
+
+/* See smtp_conn.h. */
+bool smtp_conn_send_data(struct smtp_conn *c, const char *data, size_t len, unsigned timeout)
+{
+	char out[2 * CONN_FILE_CHUNK];
+	bool bol = true;
+
+	trace(c, "C: [%zu octets of message]", len);
+	c->phase = "the message transfer";
+	while (len > 0) {
+		size_t n = len < CONN_FILE_CHUNK ? len : CONN_FILE_CHUNK;
+
+		if (!smtp_conn_write(c, out, dot_stuff(data, n, out, &bol), timeout))
+			return false;
+		data += n;
+		len -= n;
+	}
+	return send_dot(c, bol, timeout);
 }
 
 /* See smtp_conn.h. */

@@ -1,6 +1,6 @@
 /*
- * smtp_conn.h - one blocking connection to an SMTP or LMTP server, shared
- * by every client in hato that runs on a thread of its own (`hato send`,
+ * smtp_conn.h - one blocking connection to an SMTP or LMTP server, under
+ * the client session (smtpc.h) that every client in hato uses (`hato send`,
  * LMTP delivery, remote delivery): connect within a deadline, TLS on the
  * socket (implicit, or after STARTTLS), whole replies read with bounds,
  * writes that must keep making progress, a queued message streamed
@@ -114,6 +114,10 @@ bool smtp_conn_pending(const struct smtp_conn *c);
 /* Write all of buf; each wait for progress may last timeout seconds. */
 bool smtp_conn_write(struct smtp_conn *c, const char *buf, size_t len, unsigned timeout);
 
+/* Write the command lines buf[0..len) (each ending in CRLF) as smtp_conn_write
+ * does, each traced as a "C: " line (a pipelined batch). */
+bool smtp_conn_write_cmds(struct smtp_conn *c, const char *buf, size_t len, unsigned timeout);
+
 /* Read one whole reply within timeout seconds; with caps, note what an
  * EHLO reply offers. */
 bool smtp_conn_reply(struct smtp_conn *c, struct smtp_reply *rep, unsigned timeout,
@@ -139,9 +143,13 @@ bool smtp_conn_auth(struct smtp_conn *c, const struct smtp_caps *caps, const cha
 		    const char *password, unsigned timeout, struct smtp_reply *rep);
 
 /* Stream len octets from fd dot-stuffed (RFC 5321 §4.5.2), then the
- * final ".".  A read error, or the file ending before len octets, is
- * CONN_FAIL_SOFTWARE with the connection broken. */
+ * final "." (after a CRLF when the last line has none).  A read error, or
+ * the file ending before len octets, is CONN_FAIL_SOFTWARE with the
+ * connection broken.  Traced as "C: [N octets of message]" and "C: .". */
 bool smtp_conn_send_file(struct smtp_conn *c, int fd, uint64_t len, unsigned timeout);
+
+/* The same for the message data[0..len) in memory. */
+bool smtp_conn_send_data(struct smtp_conn *c, const char *data, size_t len, unsigned timeout);
 
 /* Close the socket and free TLS state (the struct may be reused after
  * smtp_conn_init). */
