@@ -1,17 +1,15 @@
 /*
- * relay.c - the SMTP client of remote delivery (see relay.h).
- *
- * The client state machine, one connection at a time:
- *
- *   CONNECT -> [TLS when implicit] -> GREETING -> EHLO (-> HELO) ->
- *   [STARTTLS -> TLS -> EHLO] -> [AUTH] -> READY
- *   READY -> MAIL -> RCPT... -> DATA -> DOT -> READY (kept for reuse)
- *   READY -> RSET -> READY (a reused connection)   READY -> QUIT
+ * relay.c - remote delivery (see relay.h): what is remote-delivery's own
+ * around the client session (smtpc.h) that speaks to each host: the
+ * route's hosts and addresses in turn, the TLS policy turned into the
+ * session's TLS options (and a second try in plaintext when policy may
+ * meets a failed handshake), mail loops, the message checks before it is
+ * sent, each recipient's result, and the pool of idle connections.
  *
  * Everything up to READY belongs to the host: a failure there moves on to
- * the next address.  From MAIL on, replies belong to the recipients.  The
- * states are enum relay_state; relay_enter_state() logs each transition
- * (hatod -v: event=relay_state transition="EHLO -> STARTTLS").
+ * the next address.  From MAIL on, replies belong to the recipients.
+ * Each transition of the session is logged (hatod -v: event=relay_state
+ * transition="EHLO -> STARTTLS").
  */
 #include "relay.h"
 
@@ -31,11 +29,9 @@
 
 #include "log.h"
 #include "mx.h"
-#include "smtp_conn.h"
+#include "smtpc.h"
 #include "strbuf.h"
 #include "util.h"
-
-#define RELAY_QUIT_TIMEOUT 10 /* seconds for QUIT: everything is decided by then */
 
 /* Enhanced status codes of failures decided here, in one place. */
 #define ESC_CONNECT "4.4.1" /* no answer from host */
@@ -49,39 +45,14 @@
 #define ESC_AUTH "4.7.0"    /* no way to log in safely */
 #define ESC_CONFIG "4.3.5"  /* the configured next hop is unusable */
 
-/* Where a client connection is (see the diagram above). */
-enum relay_state {
-	RELAY_CONNECT,
-	RELAY_TLS,
-	RELAY_GREETING,
-	RELAY_EHLO,
-	RELAY_HELO,
-	RELAY_STARTTLS,
-	RELAY_AUTH,
-	RELAY_READY,
-	RELAY_RSET,
-	RELAY_MAIL,
-	RELAY_RCPT,
-	RELAY_DATA,
-	RELAY_DOT,
-	RELAY_QUIT,
-	RELAY_CLOSED,
-};
-
-static const char *const relay_state_names[] = {"CONNECT",  "TLS",  "GREETING", "EHLO", "HELO",
-						"STARTTLS", "AUTH", "READY",    "RSET", "MAIL",
-						"RCPT",     "DATA", "DOT",      "QUIT", "CLOSED"};
-
 /* One connection, in use or idle for reuse. */
 struct rconn {
 	struct rconn *next;
-	enum relay_state state;
 	char key[320];    /* the route it serves */
 	char host[256];   /* the name we connected to */
 	char remote[300]; /* "host[addr]:port" for logs and results */
-	struct smtp_caps caps;
 	time_t idle_since;
-	struct smtp_conn c;
+	struct smtpc s;
 };
 
 struct relay {
@@ -91,20 +62,17 @@ struct relay {
 	size_t nidle;
 };
 
-/* Name of a client state for logs. */
-static const char *relay_strstate(enum relay_state st)
+/* The session's on_state: each transition logged (verbose), and a STARTTLS
+ * refused under policy may noted when the session goes on without it. */
+static void relay_state_changed(void *arg, enum smtpc_state from, enum smtpc_state to)
 {
-	return relay_state_names[st];
-}
+	struct rconn *k = arg;
 
-/* Enter a state: logged (verbose) as a transition. */
-static void relay_enter_state(struct rconn *k, enum relay_state st)
-{
-	if (k->state == st)
-		return;
 	log_debug("event=relay_state relay=%s transition=\"%s -> %s\"", k->remote,
-		  relay_strstate(k->state), relay_strstate(st));
-	k->state = st;
+		  smtpc_strstate(from), smtpc_strstate(to));
+	if (from == SMTPC_STATE_STARTTLS && k->s.tls_refusal.code != 0)
+		log_info("event=relay_starttls_refused relay=%s reply=\"%s\"", k->remote,
+			 k->s.tls_refusal.text);
 }
 
 /* See relay.h. */
@@ -295,146 +263,81 @@ static bool host_refused(struct rconn *k, struct delivery_result *why, const cha
 			 "%s refused: %s", what, rep->text);
 }
 
-/* The TLS handshake by the route's policy. */
-static bool session_tls(struct relay *r, const struct relay_route *rt, struct rconn *k,
-			struct delivery_result *why)
-{
-	struct smtp_tls_opts t = {.host = k->host,
-				  .verify = rt->tls == TLS_POLICY_VERIFY,
-				  .ca_file = r->conf->remote_tls_ca_file,
-				  .timeout = r->conf->remote_timeout_command};
-
-	relay_enter_state(k, RELAY_TLS);
-	if (smtp_conn_tls(&k->c, &t))
-		return true;
-	return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_TLS, "%s", k->c.err);
-}
-
-/* EHLO, or HELO when the server refuses EHLO. */
-static bool session_ehlo(struct relay *r, struct rconn *k, struct delivery_result *why)
+/* The session's options for route rt to host k->host; use_tls false: no
+ * STARTTLS (policy may, after a failed handshake). */
+static void session_opts(const struct relay *r, const struct relay_route *rt, struct rconn *k,
+			 bool use_tls, struct smtpc_opts *o)
 {
 	const struct conf *c = r->conf;
-	const char *name = c->remote_helo ? c->remote_helo : c->hostname;
-	char cmd[300];
-	struct smtp_reply rep;
 
-	snprintf(cmd, sizeof(cmd), "EHLO %s", name);
-	relay_enter_state(k, RELAY_EHLO);
-	if (!smtp_conn_cmd(&k->c, &rep, "EHLO", NULL, cmd, c->remote_timeout_command, &k->caps))
-		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "%s", k->c.err);
-	if (rep.code == 250)
-		return true;
-	memset(&k->caps, 0, sizeof(k->caps));
-	if (rep.code / 100 != 5)
-		return host_refused(k, why, "EHLO", &rep);
-	snprintf(cmd, sizeof(cmd), "HELO %s", name);
-	relay_enter_state(k, RELAY_HELO);
-	if (!smtp_conn_cmd(&k->c, &rep, "HELO", NULL, cmd, c->remote_timeout_command, NULL))
-		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "%s", k->c.err);
-	return rep.code == 250 || host_refused(k, why, "HELO", &rep);
+	memset(o, 0, sizeof(*o));
+	o->helo = c->remote_helo ? c->remote_helo : c->hostname;
+	o->helo_fallback = true;
+	o->pipelining = true;
+	o->tls = rt->implicit_tls                         ? SMTPC_TLS_IMPLICIT
+		 : !use_tls || rt->tls == TLS_POLICY_NONE ? SMTPC_TLS_NONE
+		 : rt->tls == TLS_POLICY_MAY              ? SMTPC_TLS_MAY
+							  : SMTPC_TLS_STARTTLS;
+	o->tls_host = k->host;
+	o->tls_verify = rt->tls == TLS_POLICY_VERIFY;
+	o->tls_ca_file = c->remote_tls_ca_file;
+	if (rt->auth) {
+		o->user = c->relay_user;
+		o->password = c->relay_password;
+	}
+	o->loop_name = c->hostname;
+	o->timeout_greeting = c->remote_timeout_greeting;
+	o->timeout_command = c->remote_timeout_command;
+	o->timeout_data_end = c->remote_timeout_data_end;
+	o->on_state = relay_state_changed;
+	o->state_arg = k;
 }
 
-/* Does the greeting name us (mail that would loop back)? */
-static bool greets_as_us(const struct conf *c, const struct smtp_reply *rep)
-{
-	const char *name = rep->text + 4;
-	size_t n = strcspn(name, " ");
-
-	return strlen(rep->text) > 4 && n == strlen(c->hostname) &&
-	       strncasecmp(name, c->hostname, n) == 0;
-}
-
-/* From a connected socket to READY: greeting, EHLO, STARTTLS, AUTH.  use_tls
- * false: STARTTLS is not tried (policy may, after a failed handshake). */
+/* From a connected socket to READY (smtpc_open); false with why telling what failed. */
 static bool session_open(struct relay *r, const struct relay_route *rt, struct rconn *k,
-			 bool use_tls, struct delivery_result *why)
+			 struct delivery_result *why)
 {
-	const struct conf *c = r->conf;
-	struct smtp_reply rep;
+	const struct smtpc *s = &k->s;
 
-	if (rt->implicit_tls && !session_tls(r, rt, k, why))
-		return false;
-	relay_enter_state(k, RELAY_GREETING);
-	k->c.phase = "the greeting";
-	if (!smtp_conn_reply(&k->c, &rep, c->remote_timeout_greeting, NULL))
-		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "%s", k->c.err);
-	if (rep.code != 220)
-		return host_refused(k, why, "greeting", &rep);
-	if (greets_as_us(c, &rep))
+	if (smtpc_open(&k->s))
+		return true;
+	switch (s->fail) {
+	case SMTPC_FAIL_REFUSED:
+		return host_refused(k, why,
+				    s->state == SMTPC_STATE_GREETING ? "greeting"
+								     : smtpc_strstate(s->state),
+				    &s->reply);
+	case SMTPC_FAIL_LOOP:
 		return host_fail(k, why, OUTCOME_PERMFAIL, ESC_LOOP,
 				 "mail for %s loops back to myself (the server greets as %s)",
-				 rt->domain, c->hostname);
-	if (!session_ehlo(r, k, why))
-		return false;
-	if (!rt->implicit_tls && rt->tls != TLS_POLICY_NONE && use_tls) {
-		if (!k->caps.starttls) {
-			if (rt->tls != TLS_POLICY_MAY)
-				return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_TLS,
-						 "TLS is required (tls policy %s) but the server "
-						 "does not offer STARTTLS",
-						 tls_policy_name(rt->tls));
-		} else {
-			relay_enter_state(k, RELAY_STARTTLS);
-			if (!smtp_conn_cmd(&k->c, &rep, "STARTTLS", NULL, "STARTTLS",
-					   c->remote_timeout_command, NULL))
-				return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "%s",
-						 k->c.err);
-			if (rep.code != 220 && rt->tls != TLS_POLICY_MAY)
-				return host_refused(k, why, "STARTTLS", &rep);
-			if (rep.code != 220) /* may: the session is in step, go on in plaintext */
-				log_info("event=relay_starttls_refused relay=%s reply=\"%s\"",
-					 k->remote, rep.text);
-			else if (smtp_conn_pending(
-					 &k->c)) /* response injection: never read as TLS */
-				return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION,
-						 "data after the reply to STARTTLS, before TLS "
-						 "began");
-			else if (!session_tls(r, rt, k, why) || !session_ehlo(r, k, why))
-				return false;
-		}
+				 rt->domain, r->conf->hostname);
+	case SMTPC_FAIL_NO_STARTTLS:
+		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_TLS,
+				 "TLS is required (tls policy %s) but the server does not offer "
+				 "STARTTLS",
+				 tls_policy_name(rt->tls));
+	case SMTPC_FAIL_INJECTION:
+		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION,
+				 "data after the reply to STARTTLS, before TLS began");
+	case SMTPC_FAIL_AUTH_NO_TLS:
+		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_AUTH,
+				 "refusing to send the relayhost password without TLS");
+	case SMTPC_FAIL_AUTH_NO_MECH:
+		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_AUTH,
+				 "no AUTH PLAIN or LOGIN offered (only: %s)", s->caps.auth_mechs);
+	default:
+		break;
 	}
-	if (rt->auth) {
-		if (k->c.ssl == NULL)
-			return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_AUTH,
-					 "refusing to send the relayhost password without TLS");
-		if (!k->caps.auth_plain && !k->caps.auth_login)
-			return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_AUTH,
-					 "no AUTH PLAIN or LOGIN offered (only: %s)",
-					 k->caps.auth_mechs);
-		relay_enter_state(k, RELAY_AUTH);
-		if (!smtp_conn_auth(&k->c, &k->caps, c->relay_user, c->relay_password,
-				    c->remote_timeout_command, &rep))
-			return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "AUTH: %s",
-					 k->c.err);
-		if (rep.code != 235)
-			return host_refused(k, why, "AUTH", &rep);
-	}
-	relay_enter_state(k, RELAY_READY);
-	return true;
+	if (s->state == SMTPC_STATE_TLS)
+		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_TLS, "%s", s->conn.err);
+	return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_SESSION, "%s%s",
+			 s->state == SMTPC_STATE_AUTH ? "AUTH: " : "", s->conn.err);
 }
 
-/* Close k's connection, with QUIT when it is still in step. */
-static void conn_quit(struct relay *r, struct rconn *k)
+/* Close k's connection, with QUIT when it is still in step, and free k. */
+static void conn_end(struct rconn *k)
 {
-	struct smtp_reply rep;
-	unsigned secs = r->conf->remote_timeout_command < RELAY_QUIT_TIMEOUT
-				? r->conf->remote_timeout_command
-				: RELAY_QUIT_TIMEOUT;
-
-	if (!k->c.broken && k->c.fd >= 0) {
-		relay_enter_state(k, RELAY_QUIT);
-		if (smtp_conn_cmd(&k->c, &rep, "QUIT", NULL, "QUIT", secs, NULL) &&
-		    k->c.ssl != NULL)
-			(void)SSL_shutdown(k->c.ssl);
-	}
-	relay_enter_state(k, RELAY_CLOSED);
-	smtp_conn_close(&k->c);
-}
-
-/* conn_quit, and free k. */
-static void conn_end(struct relay *r, struct rconn *k)
-{
-	conn_quit(r, k);
+	smtpc_close(&k->s);
 	free(k);
 }
 
@@ -443,7 +346,6 @@ static struct rconn *conn_take(struct relay *r, const struct relay_route *rt)
 {
 	time_t now = time(NULL);
 	struct rconn **pp, *k = NULL;
-	struct smtp_reply rep;
 
 	pthread_mutex_lock(&r->lock);
 	for (pp = &r->idle; *pp != NULL; pp = &(*pp)->next)
@@ -455,17 +357,9 @@ static struct rconn *conn_take(struct relay *r, const struct relay_route *rt)
 			break;
 		}
 	pthread_mutex_unlock(&r->lock);
-	if (k == NULL)
-		return NULL;
-	relay_enter_state(k, RELAY_RSET);
-	if (smtp_conn_cmd(&k->c, &rep, "RSET", NULL, "RSET", r->conf->remote_timeout_command,
-			  NULL) &&
-	    rep.code / 100 == 2) {
-		relay_enter_state(k, RELAY_READY);
+	if (k == NULL || smtpc_rset(&k->s))
 		return k;
-	}
-	k->c.broken = true;
-	conn_end(r, k);
+	conn_end(k);
 	return NULL;
 }
 
@@ -474,8 +368,8 @@ static void conn_put(struct relay *r, struct rconn *k)
 {
 	size_t same = 0;
 
-	if (k->c.broken || r->conf->remote_reuse_time == 0) {
-		conn_end(r, k);
+	if (k->s.conn.broken || r->conf->remote_reuse_time == 0) {
+		conn_end(k);
 		return;
 	}
 	k->idle_since = time(NULL);
@@ -490,7 +384,7 @@ static void conn_put(struct relay *r, struct rconn *k)
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (k != NULL)
-		conn_end(r, k);
+		conn_end(k);
 }
 
 /* A new READY connection for the route, trying each host and address in
@@ -515,36 +409,39 @@ static struct rconn *conn_open(struct relay *r, const struct relay_route *rt,
 
 			/* policy may: a failed handshake is tried once more without TLS */
 			for (int use_tls = 1; use_tls >= 0; use_tls--) {
-				memset(k, 0, offsetof(struct rconn, c)); /* state RELAY_CONNECT */
-				smtp_conn_init(&k->c);
+				struct smtpc_opts o;
+
+				memset(k, 0, offsetof(struct rconn, s));
 				strcpy_bounded(k->key, rt->key, sizeof(k->key));
 				strcpy_bounded(k->host, x->name, sizeof(k->host));
 				remote_name(x->name, sa, x->addrs[a].len, k->remote,
 					    sizeof(k->remote));
-				if (!smtp_conn_connect(&k->c, sa, x->addrs[a].len,
-						       c->remote_timeout_connect)) {
+				session_opts(r, rt, k, use_tls, &o);
+				smtpc_init(&k->s, &o);
+				if (!smtpc_connect(&k->s, sa, x->addrs[a].len,
+						   c->remote_timeout_connect)) {
 					host_fail(k, why, OUTCOME_TEMPFAIL, ESC_CONNECT,
-						  "connect: %s", k->c.err);
+						  "connect: %s", k->s.conn.err);
 					log_info("event=relay_connect_failed domain=%s relay=%s "
 						 "error=\"%s\"",
-						 rt->domain, k->remote, k->c.err);
+						 rt->domain, k->remote, k->s.conn.err);
 					break;
 				}
-				if (session_open(r, rt, k, use_tls, why)) {
+				if (session_open(r, rt, k, why)) {
 					free(hosts);
 					return k;
 				}
 				log_info("event=relay_session_failed domain=%s relay=%s "
 					 "error=\"%s\"",
 					 rt->domain, k->remote, why->text);
-				conn_quit(r, k);
+				smtpc_close(&k->s);
 				if (why->outcome ==
 				    OUTCOME_PERMFAIL) { /* a loop: no use going on */
 					free(hosts);
 					free(k);
 					return NULL;
 				}
-				if (!(rt->tls == TLS_POLICY_MAY && k->c.fail == CONN_FAIL_TLS))
+				if (!(rt->tls == TLS_POLICY_MAY && k->s.conn.fail == CONN_FAIL_TLS))
 					break;
 			}
 		}
@@ -578,178 +475,98 @@ static bool file_has_8bit(int fd, uint64_t len)
  * true when the server can take it. */
 static bool message_fits(const struct rconn *k, struct relay_msg *m)
 {
+	const struct smtp_caps *caps = &k->s.caps;
 	char text[700];
 
-	if (!m->eightbit && !k->caps.eightbit && file_has_8bit(m->fd, m->size))
+	if (!m->eightbit && !caps->eightbit && file_has_8bit(m->fd, m->size))
 		m->eightbit = true; /* 8-bit data the client did not declare */
-	if (m->smtputf8 && !k->caps.smtputf8)
+	if (m->smtputf8 && !caps->smtputf8)
 		snprintf(text, sizeof(text),
 			 "%s does not support SMTPUTF8, which this message needs", k->remote);
-	else if (m->eightbit && !k->caps.eightbit)
+	else if (m->eightbit && !caps->eightbit)
 		snprintf(text, sizeof(text),
 			 "%s does not support 8BITMIME, and this message has 8-bit data",
 			 k->remote);
-	else if (k->caps.size > 0 && m->size > k->caps.size)
+	else if (caps->size > 0 && m->size > caps->size)
 		snprintf(text, sizeof(text),
 			 "the message (%llu octets) is larger than %s takes (%llu)",
-			 (unsigned long long)m->size, k->remote, (unsigned long long)k->caps.size);
+			 (unsigned long long)m->size, k->remote, (unsigned long long)caps->size);
 	else
 		return true;
 	settle_open(m, k->remote, OUTCOME_PERMFAIL,
-		    m->smtputf8 && !k->caps.smtputf8   ? ESC_UTF8
-		    : m->eightbit && !k->caps.eightbit ? ESC_8BIT
-						       : ESC_SIZE,
+		    m->smtputf8 && !caps->smtputf8   ? ESC_UTF8
+		    : m->eightbit && !caps->eightbit ? ESC_8BIT
+						     : ESC_SIZE,
 		    text);
 	return false;
 }
 
-/* Enter st and read the reply to its command, sent before (pipelined) or now. */
-static bool step(struct rconn *k, enum relay_state st, const struct strbuf *cmds, size_t *sent,
-		 size_t end, bool pipelined, const char *phase, unsigned timeout,
-		 struct smtp_reply *rep)
+/* The MAIL FROM parameters for m to a server offering caps. */
+static void mail_params(const struct smtp_caps *caps, const struct relay_msg *m, struct strbuf *b)
 {
-	relay_enter_state(k, st);
-	k->c.phase = phase;
-	if (!pipelined) {
-		if (!smtp_conn_write(&k->c, cmds->s + *sent, end - *sent, timeout))
-			return false;
-		*sent = end;
-	}
-	return smtp_conn_reply(&k->c, rep, timeout, NULL);
-}
-
-/* DATA got 354 with no recipient accepted (RFC 2920 §3.1): an empty message, its reply ignored. */
-static bool end_empty(struct rconn *k, const struct conf *c)
-{
-	struct smtp_reply rep;
-
-	relay_enter_state(k, RELAY_DOT);
-	k->c.phase = "the reply to an empty DATA";
-	return smtp_conn_write(&k->c, ".\r\n", 3, c->remote_timeout_command) &&
-	       smtp_conn_reply(&k->c, &rep, c->remote_timeout_data_end, NULL);
-}
-
-/* One transaction on a READY connection: MAIL, RCPT..., DATA, the message.
- * Every recipient gets its answer; false when the connection broke. */
-static bool transaction(struct relay *r, struct rconn *k, struct relay_msg *m)
-{
-	const struct conf *c = r->conf;
-	bool pipe = k->caps.pipelining, dsn = k->caps.dsn;
-	size_t *ends = xcalloc(m->nrcpts + 2, sizeof(*ends)), sent = 0, accepted = 0;
-	struct smtp_reply rep, mail;
-	struct strbuf b;
-	bool ok = false;
-
-	if (!message_fits(k, m)) {
-		free(ends);
-		return true;
-	}
-	strbuf_init(&b);
-	strbuf_printf(&b, "MAIL FROM:%s", m->sender);
-	if (k->caps.size > 0)
-		strbuf_printf(&b, " SIZE=%llu", (unsigned long long)m->size);
+	if (caps->size > 0)
+		strbuf_printf(b, " SIZE=%llu", (unsigned long long)m->size);
 	if (m->eightbit)
-		strbuf_adds(&b, " BODY=8BITMIME");
+		strbuf_adds(b, " BODY=8BITMIME");
 	if (m->smtputf8)
-		strbuf_adds(&b, " SMTPUTF8");
-	strbuf_printf(&b, "%s\r\n", dsn && m->mail_params ? m->mail_params : "");
-	ends[0] = b.len;
+		strbuf_adds(b, " SMTPUTF8");
+	if (caps->dsn && m->mail_params != NULL)
+		strbuf_adds(b, m->mail_params);
+}
+
+/* One transaction on a READY connection (smtpc_send): every recipient gets
+ * its answer, or none when the connection broke first. */
+static void transaction(struct rconn *k, struct relay_msg *m)
+{
+	const struct smtp_caps *caps = &k->s.caps;
+	struct smtpc_rcpt *rc;
+	struct smtpc_msg sm;
+	struct strbuf params;
+	char text[900] = "", unreadable[300] = "";
+	int fd = m->fd;
+
+	if (!message_fits(k, m))
+		return;
+	/* from its start, whatever an earlier try sent; an unreadable message still has
+	 * its envelope sent, so that a refusal is final (smtpc: SMTPC_TX_NO_MESSAGE) */
+	if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+		snprintf(unreadable, sizeof(unreadable), "cannot read the queued message: %s",
+			 strerror(fd < 0 ? m->read_err : errno));
+		fd = -1;
+	}
+	strbuf_init(&params);
+	mail_params(caps, m, &params);
+	rc = xcalloc(m->nrcpts, sizeof(*rc));
 	for (size_t i = 0; i < m->nrcpts; i++) {
-		const char *params = dsn && m->rcpts[i].params ? m->rcpts[i].params : "";
-
-		strbuf_printf(&b, "RCPT TO:%s%s\r\n", m->rcpts[i].addr, params);
-		ends[i + 1] = b.len;
+		rc[i].addr = m->rcpts[i].addr;
+		rc[i].params = caps->dsn ? m->rcpts[i].params : NULL;
 	}
-	strbuf_adds(&b, "DATA\r\n");
-	ends[m->nrcpts + 1] = b.len;
-	if (pipe) { /* RFC 2920: the whole batch, then the replies in order */
-		k->c.phase = "the reply to MAIL FROM";
-		if (!smtp_conn_write(&k->c, b.s, b.len, c->remote_timeout_command))
-			goto out;
-		sent = b.len;
-	}
-	if (!step(k, RELAY_MAIL, &b, &sent, ends[0], pipe, "the reply to MAIL FROM",
-		  c->remote_timeout_command, &mail))
-		goto out;
-	for (size_t i = 0; i < m->nrcpts && (pipe || mail.code / 100 == 2); i++) {
-		if (!step(k, RELAY_RCPT, &b, &sent, ends[i + 1], pipe, "the reply to RCPT TO",
-			  c->remote_timeout_command, &rep))
-			goto out;
-		if (mail.code / 100 != 2) /* MAIL's refusal answers for everyone */
-			continue;
-		if (rep.code / 100 == 2)
-			accepted++;
-		else
-			rcpt_answer(m, i, k, &rep);
-	}
-	if (mail.code / 100 != 2) {
-		for (size_t i = 0; i < m->nrcpts; i++)
-			rcpt_answer(m, i, k, &mail);
-		if (pipe && !step(k, RELAY_DATA, &b, &sent, b.len, pipe, "the reply to DATA",
-				  c->remote_timeout_command, &rep))
-			goto out;
-		ok = !pipe || rep.code != 354 || end_empty(k, c);
-		goto out;
-	}
-	if (!pipe && accepted == 0) {
-		ok = true;
-		goto out;
-	}
-	if (!step(k, RELAY_DATA, &b, &sent, b.len, pipe, "the reply to DATA",
-		  c->remote_timeout_command, &rep))
-		goto out;
-	if (rep.code != 354 && (rep.code / 100 == 4 || rep.code / 100 == 5)) {
-		for (size_t i = 0; i < m->nrcpts; i++)
-			if (m->rcpts[i].res.esc[0] == '\0')
-				rcpt_answer(m, i, k, &rep);
-		ok = true;
-		goto out;
-	}
-	if (rep.code != 354) { /* 2xx or 3xx to DATA: nothing was sent, nothing delivered */
-		char text[sizeof(k->remote) + 400];
-
+	sm = (struct smtpc_msg){.sender = m->sender,
+				.mail_params = params.s,
+				.rcpts = rc,
+				.nrcpts = m->nrcpts,
+				.fd = fd,
+				.len = m->size};
+	switch (smtpc_send(&k->s, &sm)) {
+	case SMTPC_TX_BROKEN:
+		snprintf(text, sizeof(text), "%s: %s", k->remote, k->s.conn.err);
+		break;
+	case SMTPC_TX_NOT_354:
 		snprintf(text, sizeof(text), "%s answered DATA with %d, not 354: %.300s", k->remote,
-			 rep.code, rep.text);
-		settle_open(m, k->remote, OUTCOME_TEMPFAIL, ESC_SESSION, text);
-		k->c.broken = true;
-		goto out;
+			 sm.data_reply.code, sm.data_reply.text);
+		break;
+	default: /* done; or no message, settled below */
+		break;
 	}
-	if (accepted == 0) { /* 354 though no recipient was accepted */
-		ok = end_empty(k, c);
-		goto out;
-	}
-	/* from its start, whatever an earlier try sent */
-	if (m->fd < 0 || lseek(m->fd, 0, SEEK_SET) != 0) {
-		char text[300];
-
-		snprintf(text, sizeof(text), "cannot read the queued message: %s",
-			 strerror(m->fd < 0 ? m->read_err : errno));
-		settle_open(m, k->remote, OUTCOME_TEMPFAIL, ESC_MESSAGE, text);
-		k->c.broken = true; /* in DATA with nothing to send: drop the connection */
-		goto out;
-	}
-	relay_enter_state(k, RELAY_DOT);
-	if (!smtp_conn_send_file(&k->c, m->fd, m->size, c->remote_timeout_command))
-		goto out;
-	k->c.phase = "the reply to the end of DATA";
-	if (!smtp_conn_reply(&k->c, &rep, c->remote_timeout_data_end, NULL))
-		goto out;
 	for (size_t i = 0; i < m->nrcpts; i++)
-		if (m->rcpts[i].res.esc[0] == '\0')
-			rcpt_answer(m, i, k, &rep);
-	ok = true;
-out:
-	if (!k->c.broken)
-		relay_enter_state(k, RELAY_READY);
-	if (!ok && k->c.broken && k->c.err[0] != '\0') {
-		char text[900];
-
-		snprintf(text, sizeof(text), "%s: %s", k->remote, k->c.err);
+		if (rc[i].answer != SMTPC_ANSWER_NONE)
+			rcpt_answer(m, i, k, &rc[i].reply);
+	if (text[0] != '\0')
 		settle_open(m, k->remote, OUTCOME_TEMPFAIL, ESC_SESSION, text);
-	}
-	strbuf_free(&b);
-	free(ends);
-	return ok;
+	if (unreadable[0] != '\0')
+		settle_open(m, k->remote, OUTCOME_TEMPFAIL, ESC_MESSAGE, unreadable);
+	strbuf_free(&params);
+	free(rc);
 }
 
 /* See relay.h. */
@@ -772,10 +589,10 @@ void relay_deliver(struct relay *r, const struct relay_route *rt, struct relay_m
 		settle_open(m, "", why.outcome, why.esc, why.text);
 		return;
 	}
-	if (k->c.ssl != NULL)
-		strcpy_bounded(m->tls, SSL_get_version(k->c.ssl), sizeof(m->tls));
-	m->dsn = k->caps.dsn;
-	transaction(r, k, m);
+	if (k->s.conn.ssl != NULL)
+		strcpy_bounded(m->tls, SSL_get_version(k->s.conn.ssl), sizeof(m->tls));
+	m->dsn = k->s.caps.dsn;
+	transaction(k, m);
 	settle_open(m, k->remote, OUTCOME_TEMPFAIL, ESC_SESSION, "no reply for this recipient");
 	conn_put(r, k);
 }
@@ -811,7 +628,7 @@ void relay_expire(struct relay *r, bool all)
 	pthread_mutex_unlock(&r->lock);
 	while ((k = done) != NULL) {
 		done = k->next;
-		conn_end(r, k);
+		conn_end(k);
 	}
 }
 

@@ -8,7 +8,7 @@
  * tried in order, each of their addresses in turn, until one takes the
  * transaction; a connection that cannot be made, a refused greeting or
  * EHLO, a TLS failure or a TLS policy the host cannot meet moves on to
- * the next address.  The client state machine (relay.c) speaks EHLO (HELO
+ * the next address.  The session itself is smtpc's (smtpc.h): EHLO (HELO
  * when EHLO is refused), STARTTLS by the destination's TLS policy, AUTH to
  * the relayhost (only over TLS), then MAIL, RCPT and DATA, pipelined when
  * the server offers PIPELINING.
