@@ -1,29 +1,24 @@
 /*
  * lmtp.c - the LMTP client (RFC 2033): one blocking session per call.
  *
- * The dialogue is plain lock-step SMTP without pipelining: greeting, LHLO,
- * MAIL FROM, RCPT TO for each recipient, DATA, the message, and after the
- * final dot one reply per recipient accepted at RCPT, in RCPT order (the
- * one way LMTP differs from SMTP on the wire, §4.2).  QUIT ends it.
- *
- * The connection itself is smtp_conn's (src/client/smtp_conn.h): connect
- * within the timeout, whole replies read with bounds (a line that does not
- * parse, or too many or too long lines, is a garbled reply), the message
- * streamed dot-stuffed in fixed chunks, so any size takes the same memory.
- * Control octets in a reply become '?' before its text reaches results
- * (and from there logs and the queue).  What stays here is LMTP's own:
- * turning the target into addresses, the recipients' states, and the
+ * The dialogue is the client session's (src/smtpc/smtpc.h) in LMTP mode:
+ * greeting, LHLO, MAIL FROM, RCPT TO for each recipient and DATA -
+ * pipelined when the server offers PIPELINING, as Dovecot's does - the
+ * message, and after the final dot one reply per recipient accepted at
+ * RCPT, in RCPT order (the one way LMTP differs from SMTP on the wire,
+ * §4.2).  QUIT ends it.  What stays here is LMTP delivery's own: turning
+ * the target into addresses, checking what we would send, and the
  * outcome of each recipient.
  *
- * Every recipient has its own state: OPEN (no answer yet), ACCEPTED (its
- * answer comes after the dot) and DONE (results[i] is final).  Whatever
- * ends the session early - a failed connect, a timeout, a closed
- * connection, a reply that does not parse - gives every recipient not DONE
- * the same TEMPFAIL with the reason; a recipient that got a reply keeps it.
- * A 421 (the server is closing) is the answer of every recipient not DONE.
- * If the connection drops among the replies after the dot, the recipients
- * already answered are delivered and the rest are retried later: they may
- * get the message twice, never zero times.
+ * Every recipient has its own state: OPEN (no answer yet) and DONE
+ * (results[i] is final).  Whatever ends the session early - a failed
+ * connect, a timeout, a closed connection, a reply that does not parse -
+ * gives every recipient not DONE the same TEMPFAIL with the reason; a
+ * recipient that got a reply keeps it.  A 421 (the server is closing) is
+ * the answer of every recipient not DONE.  If the connection drops among
+ * the replies after the dot, the recipients already answered are
+ * delivered and the rest are retried later: they may get the message
+ * twice, never zero times.
  *
  * Blocking code: it runs on a worker thread.  Each call allocates its own
  * session and shares nothing, so it is thread-safe; writes never raise
@@ -44,7 +39,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "smtp_conn.h"
+#include "smtpc.h"
 #include "util.h"
 
 /* Enhanced status codes of failures decided here, in one place. */
@@ -55,27 +50,25 @@
 #define LMTP_ESC_BAD_RCPT "5.1.3"   /* bad destination mailbox address syntax */
 #define LMTP_ESC_BAD_SENDER "5.1.7" /* bad sender's mailbox address syntax */
 
-#define LMTP_PATH_MAX 1023   /* octets of a "<...>" we send: one command line, room to spare */
-#define LMTP_QUIT_TIMEOUT 10 /* seconds for the QUIT reply: the results are known by then */
+#define LMTP_PATH_MAX 1023 /* octets of a "<...>" we send: one command line, room to spare */
 
 _Static_assert(LMTP_PATH_MAX + sizeof("MAIL FROM:\r\n") <= SMTP_CONN_CMD_MAX,
 	       "a MAIL FROM or RCPT TO line fits smtp_conn's command buffer");
 
-/* How far a recipient has got in the transaction. */
+/* How far a recipient has got in the delivery. */
 enum lmtp_rcpt_state {
-	LMTP_RCPT_OPEN,     /* no answer of its own yet */
-	LMTP_RCPT_ACCEPTED, /* RCPT accepted: its answer comes after the final dot */
-	LMTP_RCPT_DONE,     /* results[i] is final */
+	LMTP_RCPT_OPEN, /* no answer of its own yet */
+	LMTP_RCPT_DONE, /* results[i] is final */
 };
 
-/* One session: the connection, and the error that ended it. */
+/* One session: the client session, and the error that ended it. */
 struct lmtp_session {
 	const char *target;
 	unsigned timeout; /* seconds for each connect, reply and write */
 	char esc[12];     /* with err: the enhanced status code of the failure */
 	char err[256];    /* "lmtp TARGET: ..." */
 	uint64_t msg_len; /* the queued message's octets */
-	struct smtp_conn conn;
+	struct smtpc s;
 };
 
 /* Record why the session failed: "lmtp TARGET: " and the formatted reason (truncated to
@@ -99,9 +92,9 @@ sess_fail(struct lmtp_session *s, const char *esc, const char *fmt, ...)
 /* Connect to one address; false with the failure recorded (the caller may try another). */
 static bool sess_connect(struct lmtp_session *s, const struct sockaddr *sa, socklen_t len)
 {
-	if (smtp_conn_connect(&s->conn, sa, len, s->timeout))
+	if (smtpc_connect(&s->s, sa, len, s->timeout))
 		return true;
-	return sess_fail(s, LMTP_ESC_CONNECT, "connect: %s", s->conn.err);
+	return sess_fail(s, LMTP_ESC_CONNECT, "connect: %s", s->s.conn.err);
 }
 
 /* Connect to "unix:/path". */
@@ -146,41 +139,6 @@ static bool sess_open_inet(struct lmtp_session *s)
 			break;
 	freeaddrinfo(res);
 	return ai != NULL; /* else s->err tells the last address's failure */
-}
-
-/* Read one reply, waiting for phase ("the greeting"); false with the failure recorded. */
-static bool sess_reply(struct lmtp_session *s, struct smtp_reply *rep, const char *phase)
-{
-	s->conn.phase = phase;
-	if (smtp_conn_reply(&s->conn, rep, s->timeout, NULL))
-		return true;
-	return sess_fail(s, LMTP_ESC_SESSION, "%s", s->conn.err);
-}
-
-/* Send one command line (CRLF added) and read its reply; false with the failure recorded. */
-static bool __attribute__((format(printf, 4, 5)))
-sess_cmd(struct lmtp_session *s, struct smtp_reply *rep, const char *phase, const char *fmt, ...)
-{
-	char cmd[SMTP_CONN_CMD_MAX]; /* a longer line is refused by smtp_conn_cmd */
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (smtp_conn_cmd(&s->conn, rep, phase, NULL, cmd, s->timeout, NULL))
-		return true;
-	return sess_fail(s, LMTP_ESC_SESSION, "%s", s->conn.err);
-}
-
-/* Stream the message at fd dot-stuffed, with the final dot; false with the failure recorded. */
-static bool sess_send_message(struct lmtp_session *s, int fd)
-{
-	if (smtp_conn_send_file(&s->conn, fd, s->msg_len, s->timeout))
-		return true;
-	/* CONN_FAIL_SOFTWARE: our side could not read the queued message */
-	return sess_fail(s,
-			 s->conn.fail == CONN_FAIL_SOFTWARE ? LMTP_ESC_MESSAGE : LMTP_ESC_SESSION,
-			 "%s", s->conn.err);
 }
 
 /* Record the server's reply as rcpt's final result. */
@@ -242,101 +200,70 @@ static bool check_args(const char *target, const char *hostname, const char *sen
 	return open > 0;
 }
 
-/* How a session ended: every answer in (QUIT), failed (close), or failed with the server sane
- * (QUIT). */
-enum lmtp_end {
-	LMTP_END_DONE,
-	LMTP_END_FAILED,
-	LMTP_END_FAILED_QUIT,
-};
-
-/* Record a refused greeting or LHLO: the server's state, not the mail's, so retry later. */
-static enum lmtp_end session_refused(struct lmtp_session *s, const char *step,
-				     const struct smtp_reply *rep)
+/* Greeting and LHLO (smtpc_open); false with the failure recorded.  A refusal
+ * is the server's state, not the mail's: retry later. */
+static bool lmtp_open(struct lmtp_session *s)
 {
-	sess_fail(s, rep->code / 100 == 4 ? rep->esc : LMTP_ESC_SESSION, "refused during %s: %s",
-		  step, rep->text);
-	return LMTP_END_FAILED_QUIT;
+	const struct smtp_reply *rep = &s->s.reply;
+
+	if (smtpc_open(&s->s))
+		return true;
+	if (s->s.fail == SMTPC_FAIL_REFUSED)
+		return sess_fail(s, rep->code / 100 == 4 ? rep->esc : LMTP_ESC_SESSION,
+				 "refused during %s: %s",
+				 s->s.state == SMTPC_STATE_GREETING ? "greeting" : "LHLO",
+				 rep->text);
+	return sess_fail(s, LMTP_ESC_SESSION, "%s", s->s.conn.err);
 }
 
-/* MAIL FROM, DATA refused or a 421: the reply is the answer of every recipient not DONE. */
-static enum lmtp_end transaction_refused(const struct smtp_reply *rep, const char *target,
-					 enum lmtp_rcpt_state *st, size_t n,
-					 struct delivery_result *results)
+/* The transaction for the recipients still OPEN (smtpc_send); each answer
+ * settles its recipient, and the failure is recorded for those left without
+ * one. */
+static void lmtp_transaction(struct lmtp_session *s, const char *sender, const char *const *rcpts,
+			     size_t n, int in, enum lmtp_rcpt_state *st,
+			     struct delivery_result *results)
 {
+	struct smtpc_rcpt *rc = xcalloc(n, sizeof(*rc));
+	size_t *idx = xcalloc(n, sizeof(*idx)), k = 0;
+	struct smtpc_msg m = {.sender = sender, .fd = in, .len = s->msg_len};
+	enum smtpc_tx tx;
+
 	for (size_t i = 0; i < n; i++)
-		if (st[i] != LMTP_RCPT_DONE) {
-			rcpt_settle(&results[i], rep, target);
-			st[i] = LMTP_RCPT_DONE;
+		if (st[i] == LMTP_RCPT_OPEN) {
+			rc[k].addr = rcpts[i];
+			idx[k++] = i;
 		}
-	return LMTP_END_DONE;
+	m.rcpts = rc;
+	m.nrcpts = k;
+	tx = smtpc_send(&s->s, &m);
+	for (size_t j = 0; j < k; j++)
+		if (rc[j].answer != SMTPC_ANSWER_NONE) {
+			rcpt_settle(&results[idx[j]], &rc[j].reply, s->target);
+			st[idx[j]] = LMTP_RCPT_DONE;
+		}
+	free(rc);
+	free(idx);
+	if (tx == SMTPC_TX_NOT_354 || tx == SMTPC_TX_NO_MESSAGE) /* the latter never: in >= 0 */
+		sess_fail(s, LMTP_ESC_SESSION, "unexpected reply to DATA: %s", m.data_reply.text);
+	else if (tx == SMTPC_TX_BROKEN) /* CONN_FAIL_SOFTWARE in DOT: the queued message */
+		sess_fail(s,
+			  s->s.state == SMTPC_STATE_DOT && s->s.conn.fail == CONN_FAIL_SOFTWARE
+				  ? LMTP_ESC_MESSAGE
+				  : LMTP_ESC_SESSION,
+			  "%s", s->s.conn.err);
+	else /* every recipient has its answer; one without would be retried */
+		sess_fail(s, LMTP_ESC_SESSION, "no reply for this recipient");
 }
 
 /* The dialogue from connect to the last reply after the dot; QUIT is the caller's. */
-static enum lmtp_end lmtp_session(struct lmtp_session *s, const char *hostname, const char *sender,
-				  const char *const *rcpts, size_t n, int in,
-				  enum lmtp_rcpt_state *st, struct delivery_result *results)
+static void lmtp_session(struct lmtp_session *s, const char *sender, const char *const *rcpts,
+			 size_t n, int in, enum lmtp_rcpt_state *st,
+			 struct delivery_result *results)
 {
-	struct smtp_reply rep;
-	size_t accepted = 0;
-
-	if (strncmp(s->target, "unix:", 5) == 0 ? !sess_open_unix(s, s->target + 5)
-						: !sess_open_inet(s))
-		return LMTP_END_FAILED;
-	if (!sess_reply(s, &rep, "the greeting"))
-		return LMTP_END_FAILED;
-	if (rep.code != 220)
-		return session_refused(s, "greeting", &rep);
-	if (!sess_cmd(s, &rep, "LHLO", "LHLO %s", hostname))
-		return LMTP_END_FAILED;
-	if (rep.code != 250)
-		return session_refused(s, "LHLO", &rep);
-
-	if (!sess_cmd(s, &rep, "MAIL FROM", "MAIL FROM:%s", sender))
-		return LMTP_END_FAILED;
-	if (rep.code / 100 != 2)
-		return transaction_refused(&rep, s->target, st, n, results);
-	for (size_t i = 0; i < n; i++) {
-		if (st[i] != LMTP_RCPT_OPEN)
-			continue;
-		if (!sess_cmd(s, &rep, "RCPT TO", "RCPT TO:%s", rcpts[i]))
-			return LMTP_END_FAILED;
-		if (rep.code / 100 == 2) {
-			st[i] = LMTP_RCPT_ACCEPTED;
-			accepted++;
-		} else {
-			rcpt_settle(&results[i], &rep, s->target);
-			st[i] = LMTP_RCPT_DONE;
-		}
-		if (s->conn.broken) /* 421: the server is closing */
-			return transaction_refused(&rep, s->target, st, n, results);
-	}
-	if (accepted == 0)
-		return LMTP_END_DONE;
-
-	if (!sess_cmd(s, &rep, "DATA", "DATA"))
-		return LMTP_END_FAILED;
-	if (rep.code / 100 == 2) {
-		sess_fail(s, LMTP_ESC_SESSION, "unexpected reply to DATA: %s", rep.text);
-		return LMTP_END_FAILED_QUIT;
-	}
-	if (rep.code != 354)
-		return transaction_refused(&rep, s->target, st, n, results);
-	if (!sess_send_message(s, in))
-		return LMTP_END_FAILED;
-
-	/* RFC 2033 §4.2: one reply per accepted recipient, in RCPT order. */
-	for (size_t i = 0; i < n; i++) {
-		if (st[i] != LMTP_RCPT_ACCEPTED)
-			continue;
-		if (!sess_reply(s, &rep, "the replies after the final dot"))
-			return LMTP_END_FAILED;
-		rcpt_settle(&results[i], &rep, s->target);
-		st[i] = LMTP_RCPT_DONE;
-		if (s->conn.broken) /* 421: the server is closing */
-			return transaction_refused(&rep, s->target, st, n, results);
-	}
-	return LMTP_END_DONE;
+	if ((strncmp(s->target, "unix:", 5) == 0 ? sess_open_unix(s, s->target + 5)
+						 : sess_open_inet(s)) &&
+	    lmtp_open(s))
+		lmtp_transaction(s, sender, rcpts, n, in, st, results);
 }
 
 /* See lmtp.h. */
@@ -344,10 +271,15 @@ void lmtp_deliver(const char *target, const char *hostname, int msg_fd, uint64_t
 		  const char *sender, const char *const *rcpts, size_t n, unsigned timeout_seconds,
 		  struct delivery_result *results)
 {
+	struct smtpc_opts o = {.lmtp = true,
+			       .helo = hostname,
+			       .pipelining = true,
+			       .tls = SMTPC_TLS_NONE,
+			       .timeout_greeting = timeout_seconds,
+			       .timeout_command = timeout_seconds,
+			       .timeout_data_end = timeout_seconds};
 	struct lmtp_session *s;
-	struct smtp_reply rep;
 	enum lmtp_rcpt_state *st;
-	enum lmtp_end end = LMTP_END_FAILED;
 	char eb[128];
 
 	if (n == 0)
@@ -362,7 +294,7 @@ void lmtp_deliver(const char *target, const char *hostname, int msg_fd, uint64_t
 	s = xcalloc(1, sizeof(*s));
 	s->target = target;
 	s->timeout = timeout_seconds;
-	smtp_conn_init(&s->conn);
+	smtpc_init(&s->s, &o);
 
 	s->msg_len = msg_len;
 	/* from its start, whatever an earlier delivery of this fd read */
@@ -370,16 +302,10 @@ void lmtp_deliver(const char *target, const char *hostname, int msg_fd, uint64_t
 		sess_fail(s, LMTP_ESC_MESSAGE, "reading the queued message: %s",
 			  strerror_r(errno, eb, sizeof(eb))); /* GNU: returns the text */
 	else
-		end = lmtp_session(s, hostname, sender, rcpts, n, msg_fd, st, results);
-	if (end != LMTP_END_DONE)
-		settle_rest(st, n, results, OUTCOME_TEMPFAIL, s->esc, s->err);
-	if (end != LMTP_END_FAILED && !s->conn.broken && s->conn.fd >= 0)
-		/* Best effort, briefly: every result is decided already. */
-		(void)smtp_conn_cmd(&s->conn, &rep, "QUIT", NULL, "QUIT",
-				    timeout_seconds < LMTP_QUIT_TIMEOUT ? timeout_seconds
-									: LMTP_QUIT_TIMEOUT,
-				    NULL);
-	smtp_conn_close(&s->conn);
+		lmtp_session(s, sender, rcpts, n, msg_fd, st, results);
+	/* every recipient not DONE gets the failure recorded last */
+	settle_rest(st, n, results, OUTCOME_TEMPFAIL, s->esc, s->err);
+	smtpc_close(&s->s); /* QUIT, briefly, when in step: every result is decided */
 	free(s);
 	free(st);
 }

@@ -4,13 +4,16 @@
  * directory, answering one session from a per-test script and recording
  * the commands and the raw DATA bytes it received.
  *
+ * The fake offers PIPELINING, as Dovecot does, unless a test says not to,
+ * and answers DATA with 503 when no recipient was accepted (RFC 2033 §4.2).
+ *
  * Covered: all recipients accepted; a recipient refused at RCPT (PERMFAIL
  * for that one only, the others delivered); one 452 among the replies after
  * the dot (TEMPFAIL for that one only); the server closing mid-data and a
  * silent server (every recipient TEMPFAIL 4.4.2, promptly); dot-stuffing as
- * seen by the server; a refused MAIL FROM; a 421 at RCPT; a refused
- * connection (4.4.1); a garbled reply; reply codes without enhanced status
- * codes.
+ * seen by the server; a refused MAIL FROM (lock-step: no RCPT follows); a
+ * 421 at RCPT; a refused connection (4.4.1); a garbled reply; reply codes
+ * without enhanced status codes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +58,7 @@ struct fake {
 	bool started;
 	/* the script */
 	enum fake_mode mode;
+	bool no_pipelining;                  /* LHLO does not offer PIPELINING */
 	const char *greeting;                /* NULL: "220 fake LMTP" */
 	const char *mail_reply;              /* NULL: "250 2.1.0 Ok" */
 	const char *rcpt_replies[MAX_RCPTS]; /* per RCPT; NULL: "250 2.1.5 Ok" */
@@ -125,6 +129,7 @@ static void *fake_main(void *arg)
 	struct pollfd p = {.fd = f->lfd, .events = POLLIN};
 	char line[1024];
 	size_t nrcpt = 0, naccepted = 0;
+	bool mail_ok = false;
 	FILE *in;
 	int fd;
 
@@ -142,17 +147,21 @@ static void *fake_main(void *arg)
 		note(f, line);
 		if (strncmp(line, "LHLO ", 5) == 0) {
 			say(fd, "250-fake");
-			say(fd, "250-PIPELINING");
+			if (!f->no_pipelining)
+				say(fd, "250-PIPELINING");
 			say(fd, "250 ENHANCEDSTATUSCODES");
 		} else if (strncmp(line, "MAIL FROM:", 10) == 0) {
+			mail_ok = f->mail_reply == NULL || f->mail_reply[0] == '2';
 			say(fd, f->mail_reply ? f->mail_reply : "250 2.1.0 Ok");
 		} else if (strncmp(line, "RCPT TO:", 8) == 0) {
 			const char *r = nrcpt < MAX_RCPTS ? f->rcpt_replies[nrcpt] : NULL;
 
 			nrcpt++;
-			if (r == NULL || r[0] == '2')
+			if (mail_ok && (r == NULL || r[0] == '2'))
 				naccepted++;
 			say(fd, r ? r : "250 2.1.5 Ok");
+		} else if (strcmp(line, "DATA") == 0 && naccepted == 0) {
+			say(fd, "503 5.5.1 No valid recipients");
 		} else if (strcmp(line, "DATA") == 0) {
 			say(fd, "354 End data with <CR><LF>.<CR><LF>");
 			if (!read_data(f, in))
@@ -383,13 +392,14 @@ static void test_dot_stuffing(void **state)
 				     "no end\r\n.\r\n");
 }
 
-/* A refused MAIL FROM is every recipient's answer; no RCPT is sent. */
+/* A refused MAIL FROM is every recipient's answer; in lock-step no RCPT is sent. */
 static void test_mail_refused(void **state)
 {
 	struct fake *f = *state;
 	const char *rcpts[] = {"<a@localhost>", "<b@localhost>"};
 	struct delivery_result res[2];
 
+	f->no_pipelining = true;
 	f->mail_reply = "553 sender not allowed"; /* no enhanced code: derived from 553 */
 	run(f, rcpts, 2, 10, res);
 
@@ -399,8 +409,8 @@ static void test_mail_refused(void **state)
 	assert_non_null(strstr(f->cmds, "QUIT"));
 }
 
-/* Every recipient refused: no DATA.  A multi-line reply is joined into one line (its first
- * line's '-' made a space). */
+/* Every recipient refused: DATA, pipelined with them, gets 503 and changes nothing.  A
+ * multi-line reply is joined into one line (its first line's '-' made a space). */
 static void test_all_refused_multiline(void **state)
 {
 	struct fake *f = *state;
@@ -413,11 +423,16 @@ static void test_all_refused_multiline(void **state)
 
 	check(f, &res[0], OUTCOME_TEMPFAIL, "4.3.0", "451 4.3.0 Temporary 4.3.0 try later");
 	check(f, &res[1], OUTCOME_PERMFAIL, "5.0.0", "550 no such user");
-	assert_null(strstr(f->cmds, "DATA"));
+	assert_string_equal(f->cmds, "LHLO mx.test.example\n"
+				     "MAIL FROM:<alice@test.example>\n"
+				     "RCPT TO:<a@localhost>\n"
+				     "RCPT TO:<b@localhost>\n"
+				     "DATA\n"
+				     "QUIT\n");
 }
 
 /* A 421 at RCPT (the server is closing) is the answer of every recipient, the one accepted
- * before it included; nothing more is sent, not even QUIT. */
+ * before it included; nothing more is sent after the pipelined batch, not even QUIT. */
 static void test_rcpt_421(void **state)
 {
 	struct fake *f = *state;
@@ -432,7 +447,9 @@ static void test_rcpt_421(void **state)
 	assert_string_equal(f->cmds, "LHLO mx.test.example\n"
 				     "MAIL FROM:<alice@test.example>\n"
 				     "RCPT TO:<a@localhost>\n"
-				     "RCPT TO:<b@localhost>\n");
+				     "RCPT TO:<b@localhost>\n"
+				     "RCPT TO:<c@localhost>\n"
+				     "DATA\n");
 }
 
 /* Nothing listens: TEMPFAIL 4.4.1 with the reason. */
