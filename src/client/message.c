@@ -1,6 +1,6 @@
 /*
  * message.c - preparing a message for `hato send`: line endings, the
- * header section, address lists, Bcc removal, missing fields, dot-stuffing.
+ * header section, address lists, Bcc removal, missing fields.
  *
  * The message is held whole in memory (the caller bounds its size), so
  * every step is a plain pass over a buffer.  Address lists are read by a
@@ -590,26 +590,6 @@ bool message_is_8bit(const char *msg, size_t len)
 		if ((unsigned char)msg[i] > 0x7f)
 			return true;
 	return false;
-}
-
-/* See message.h. */
-void message_dot_stuff(const char *msg, size_t len, struct strbuf *out)
-{
-	size_t run = 0;
-	bool bol = true;
-
-	for (size_t i = 0; i < len; i++) {
-		if (bol && msg[i] == '.') {
-			strbuf_add(out, msg + run, i - run);
-			strbuf_add(out, ".", 1); /* and the line's own dot goes with the next run */
-			run = i;
-		}
-		bol = msg[i] == '\n';
-	}
-	strbuf_add(out, msg + run, len - run);
-	if (!bol)
-		strbuf_add(out, "\r\n", 2);
-	strbuf_add(out, ".\r\n", 3);
 }
 
 /* See message.h.  Names spelled here: strftime's %a and %b follow the locale. */

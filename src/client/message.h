@@ -21,7 +21,6 @@
  *                         Date and Message-ID added when missing.
  *   message_format_mailbox()  "Full Name <addr>" for a From: to add, the
  *                         name quoted or RFC 2047-encoded as it needs.
- *   message_dot_stuff()   the DATA form (RFC 5321 §4.5.2) with its final dot.
  *
  * Addresses come out as "local@domain", validated and spelled by addr.c
  * (so exactly what goes between the angle brackets of RCPT TO).  Nothing
@@ -114,13 +113,6 @@ bool message_prepare(const char *in, size_t len, const struct message_fill *fill
 
 /* Does msg contain octets above 127 (BODY=8BITMIME)? */
 bool message_is_8bit(const char *msg, size_t len);
-
-/*
- * Append the normalised message msg[0..len) to out dot-stuffed (a line that
- * starts with "." gets another one) and ended by ".\r\n".  A last line
- * without CRLF is ended first, so the dot stands on a line of its own.
- */
-void message_dot_stuff(const char *msg, size_t len, struct strbuf *out);
 
 /* "Mon, 01 Jan 2024 00:00:00 +0000" (RFC 5322 §3.3) for t in the local
  * time zone; false when size is too small. */

@@ -1,30 +1,22 @@
 /*
- * submit_session.c - the blocking SMTP submission client behind `hato send`.
+ * submit_session.c - `hato send`'s side of a submission session: the
+ * dialogue itself is the client session's (src/smtpc/smtpc.h) - greeting,
+ * EHLO, STARTTLS with the response-injection check, AUTH, then MAIL and the
+ * RCPTs pipelined when the server offers PIPELINING, DATA only when every
+ * recipient was accepted (all or none).  What stays here is the CLI's own:
+ * resolving the server's name, our EHLO name, the MAIL FROM parameters the
+ * message needs, and turning each failure into one line on stderr and a
+ * sysexits(3) code.
  *
- * Lock-step, no pipelining: every command waits for its reply.  The socket
- * is non-blocking and every wait is a poll() bounded by a deadline, so a
- * server that stalls anywhere - during connect, the TLS handshake, a reply
- * trickling in octet by octet - is given up after the step's timeout.  A
- * reply must arrive whole before its step's deadline; a write must make
- * progress within timeout_command (a big message on a slow link is fine,
- * a stuck one is not).
+ * A reply that breaks smtp_conn's bounds, or a line that is not "DDD",
+ * "DDD text" or "DDD-text" with the same code throughout, is a garbled
+ * reply (EX_PROTOCOL) and ends the session without QUIT.  So does a 421
+ * (the server is closing), a timeout or a lost connection (EX_TEMPFAIL).
+ * Any other refusal leaves the session in step: the caller may send
+ * another message (after RSET) or QUIT.
  *
- * Lock-step over smtp_conn: input from the server is bounded (smtp_conn.h);
- * a reply that breaks the bounds, or a line that is not
- * "DDD", "DDD text" or "DDD-text" with the same code throughout, is a
- * garbled reply (EX_PROTOCOL) and ends the session without QUIT.  So does
- * a 421 (the server is closing), a timeout or a lost connection
- * (EX_TEMPFAIL).  Any other refusal leaves the session in step: the
- * caller may send another message (after RSET) or QUIT.
- *
- * STARTTLS: octets that arrive after the 220 but before the handshake
- * would be read as if they came over TLS (the command injection of
- * CVE-2011-0411, from the server side); they are refused as a protocol
- * error.  The capabilities are forgotten and EHLO is sent again after the
- * handshake (RFC 3207 §4.2).
- *
- * Credentials: the AUTH lines are built in local buffers that are wiped
- * after use, and -v prints "********" in their place.
+ * Credentials: the AUTH lines are built in buffers that are wiped after
+ * use (smtp_conn_auth), and -v prints "********" in their place.
  */
 #include "submit_session.h"
 
@@ -40,20 +32,16 @@
 
 #include "addr.h"
 #include "message.h"
-#include "smtp_conn.h"
+#include "smtpc.h"
 #include "strbuf.h"
 #include "util.h"
-
-#define SUBMIT_QUIT_TIMEOUT 10 /* seconds for QUIT: everything is decided by then */
 
 struct submit_session {
 	const struct submit_opts *o;
 	const char *label; /* "" or "FILE: " before each error line */
 	bool used;         /* a transaction ran: RSET before the next */
-	bool quiet;        /* QUIT: whatever fails now is not worth a line */
-	struct smtp_caps caps;
 	char helo[ADDR_DOMAIN_MAX + 1];
-	struct smtp_conn conn;
+	struct smtpc s;
 };
 
 /* Print one error line "hato: [label]..." and return rc. */
@@ -62,8 +50,6 @@ sess_error(const struct submit_session *s, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (s->quiet)
-		return rc;
 	fprintf(stderr, "hato: %s", s->label);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -81,8 +67,8 @@ static int conn_rc(const struct submit_session *s)
 		[CONN_FAIL_SOFTWARE] = EX_SOFTWARE,
 	};
 
-	return sess_error(s, rc[s->conn.fail], "%s%s", s->conn.err,
-			  s->conn.verify_failed ? " (--insecure skips the check)" : "");
+	return sess_error(s, rc[s->s.conn.fail], "%s%s", s->s.conn.err,
+			  s->s.conn.verify_failed ? " (--insecure skips the check)" : "");
 }
 
 /* -v: one line of the dialogue (or of what happens around it). */
@@ -104,15 +90,6 @@ static void trace_line(void *arg, const char *line)
 {
 	(void)arg;
 	fprintf(stderr, "%s\n", line);
-}
-
-/* Send cmd and read its reply (see smtp_conn_cmd): 0, or the printed failure's exit code. */
-static int conn_cmd(struct submit_session *s, struct smtp_reply *rep, const char *phase,
-		    const char *shown, const char *cmd, unsigned secs, struct smtp_caps *caps)
-{
-	if (s->conn.broken)
-		return EX_SOFTWARE;
-	return smtp_conn_cmd(&s->conn, rep, phase, shown, cmd, secs, caps) ? 0 : conn_rc(s);
 }
 
 /* The exit code for a refusal: 4xx is temporary, otherwise perm. */
@@ -143,115 +120,88 @@ static int sess_connect(struct submit_session *s)
 				NI_NUMERICHOST) != 0)
 			strcpy_bounded(addr, "?", sizeof(addr));
 		trace(s, "* connecting to %s (%s) port %u", s->o->host, addr, s->o->port);
-		if (smtp_conn_connect(&s->conn, ai->ai_addr, ai->ai_addrlen, s->o->timeout_connect))
+		if (smtpc_connect(&s->s, ai->ai_addr, ai->ai_addrlen, s->o->timeout_connect))
 			break;
-		timed_out = strcmp(s->conn.err, strerror(ETIMEDOUT)) == 0;
-		trace(s, "* %s: %s", addr, s->conn.err);
+		timed_out = strcmp(s->s.conn.err, strerror(ETIMEDOUT)) == 0;
+		trace(s, "* %s: %s", addr, s->s.conn.err);
 	}
 	freeaddrinfo(res);
-	if (s->conn.fd >= 0)
+	if (s->s.conn.fd >= 0)
 		return 0;
 	return sess_error(s, timed_out ? EX_TEMPFAIL : EX_UNAVAILABLE,
 			  "cannot connect to %s port %u (%s): %s", s->o->host, s->o->port, addr,
-			  s->conn.err);
+			  s->s.conn.err);
 }
 
-/* The TLS handshake on the connected socket, with verification unless insecure. */
-static int sess_tls(struct submit_session *s)
+/* The session's on_state (-v): after the handshake, what TLS it gave. */
+static void sess_state(void *arg, enum smtpc_state from, enum smtpc_state to)
+{
+	const struct submit_session *s = arg;
+	SSL *ssl = s->s.conn.ssl;
+
+	if (from == SMTPC_STATE_TLS && to != SMTPC_STATE_CLOSED)
+		trace(s, "* TLS %s %s, certificate %s", SSL_get_version(ssl),
+		      SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)),
+		      s->o->insecure ? "not verified (--insecure)" : "verified");
+}
+
+/* AUTH failed at the connection level (smtp_conn_auth): print why. */
+static int auth_failed(const struct submit_session *s, const char *mech)
+{
+	const struct smtp_conn *c = &s->s.conn;
+
+	if (c->broken)
+		return conn_rc(s);
+	if (c->fail == CONN_FAIL_SOFTWARE) /* refused before sending anything */
+		return sess_error(s, EX_USAGE, "%s", c->err);
+	return sess_error(s, EX_PROTOCOL, "AUTH %s as %s: %s", mech, s->o->user, c->err);
+}
+
+/* smtpc_open failed: print why and return the exit code. */
+static int open_failed(const struct submit_session *s)
 {
 	const struct submit_opts *o = s->o;
-	struct smtp_tls_opts t = {
-		.host = o->host, .verify = !o->insecure, .timeout = o->timeout_command};
+	const struct smtp_reply *rep = &s->s.reply;
+	const char *mech = s->s.caps.auth_plain ? "PLAIN" : "LOGIN";
 
-	if (!smtp_conn_tls(&s->conn, &t))
-		return conn_rc(s);
-	trace(s, "* TLS %s %s, certificate %s", SSL_get_version(s->conn.ssl),
-	      SSL_CIPHER_get_name(SSL_get_current_cipher(s->conn.ssl)),
-	      o->insecure ? "not verified (--insecure)" : "verified");
-	return 0;
-}
-
-/* EHLO (HELO when EHLO is not understood and nothing needs extensions). */
-static int sess_ehlo(struct submit_session *s)
-{
-	char cmd[sizeof(s->helo) + 8];
-	struct smtp_reply rep;
-	int rc;
-
-	memset(&s->caps, 0, sizeof(s->caps));
-	snprintf(cmd, sizeof(cmd), "EHLO %s", s->helo);
-	if ((rc = conn_cmd(s, &rep, "EHLO", NULL, cmd, s->o->timeout_command, &s->caps)) != 0)
-		return rc;
-	if (rep.code == 250)
-		return 0;
-	if ((rep.code == 500 || rep.code == 502) && s->o->tls == SUBMIT_TLS_NONE) {
-		snprintf(cmd, sizeof(cmd), "HELO %s", s->helo);
-		if ((rc = conn_cmd(s, &rep, "HELO", NULL, cmd, s->o->timeout_command, NULL)) != 0)
-			return rc;
-		if (rep.code == 250)
-			return 0;
-		return sess_error(s, refusal_rc(&rep, EX_UNAVAILABLE), "HELO refused: %s",
-				  rep.text);
-	}
-	return sess_error(s, refusal_rc(&rep, EX_UNAVAILABLE), "EHLO refused: %s", rep.text);
-}
-
-/* STARTTLS, the handshake, and EHLO again. */
-static int sess_starttls(struct submit_session *s)
-{
-	struct smtp_reply rep;
-	int rc;
-
-	if (!s->caps.starttls)
+	switch (s->s.fail) {
+	case SMTPC_FAIL_REFUSED:
+		if (s->s.state == SMTPC_STATE_GREETING)
+			return sess_error(s, refusal_rc(rep, EX_UNAVAILABLE),
+					  "%s refused the session: %s", o->host, rep->text);
+		if (s->s.state == SMTPC_STATE_AUTH)
+			return sess_error(s, refusal_rc(rep, EX_NOPERM),
+					  "AUTH %s as %s refused: %s", mech, o->user, rep->text);
+		return sess_error(s, refusal_rc(rep, EX_UNAVAILABLE), "%s refused: %s",
+				  smtpc_strstate(s->s.state), rep->text);
+	case SMTPC_FAIL_NO_STARTTLS:
 		return sess_error(s, EX_UNAVAILABLE,
 				  "%s does not offer STARTTLS (--tls implicit for port 465; "
 				  "--tls none sends everything in the clear)",
-				  s->o->host);
-	if ((rc = conn_cmd(s, &rep, "STARTTLS", NULL, "STARTTLS", s->o->timeout_command, NULL)) !=
-	    0)
-		return rc;
-	if (rep.code != 220)
-		return sess_error(s, refusal_rc(&rep, EX_UNAVAILABLE), "STARTTLS refused: %s",
-				  rep.text);
-	if (smtp_conn_pending(&s->conn)) {
-		s->conn.broken = true;
+				  o->host);
+	case SMTPC_FAIL_INJECTION:
 		return sess_error(s, EX_PROTOCOL,
 				  "%s sent data after its reply to STARTTLS, before TLS began",
-				  s->o->host);
-	}
-	if ((rc = sess_tls(s)) != 0)
-		return rc;
-	return sess_ehlo(s);
-}
-
-/* AUTH PLAIN, or LOGIN when only that is offered (RFC 4954, RFC 4616). */
-static int sess_auth(struct submit_session *s)
-{
-	const struct submit_opts *o = s->o;
-	const char *mech = s->caps.auth_plain ? "PLAIN" : "LOGIN";
-	struct smtp_reply rep;
-
-	if (s->conn.ssl == NULL) /* submit.c refuses --user with --tls none; never in the clear */
+				  o->host);
+	case SMTPC_FAIL_AUTH_NO_TLS: /* submit.c refuses --user with --tls none */
 		return sess_error(s, EX_SOFTWARE, "refusing to send a password without TLS");
-	if (!s->caps.auth)
-		return sess_error(s, EX_UNAVAILABLE,
-				  "%s does not offer AUTH (cannot log in as %s; leave out --user?)",
-				  o->host, o->user);
-	if (!s->caps.auth_plain && !s->caps.auth_login)
+	case SMTPC_FAIL_AUTH_NO_MECH:
+		if (!s->s.caps.auth)
+			return sess_error(
+				s, EX_UNAVAILABLE,
+				"%s does not offer AUTH (cannot log in as %s; leave out --user?)",
+				o->host, o->user);
 		return sess_error(
 			s, EX_UNAVAILABLE,
 			"%s offers no AUTH mechanism hato can use (PLAIN, LOGIN), only: %s",
-			o->host, s->caps.auth_mechs);
-	if (strlen(o->user) > SMTP_CONN_USER_MAX || strlen(o->password) > SMTP_CONN_PASSWORD_MAX)
-		return sess_error(s, EX_USAGE, "user name or password too long");
-	if (!smtp_conn_auth(&s->conn, &s->caps, o->user, o->password, o->timeout_command, &rep))
-		return !s->conn.broken ? sess_error(s, EX_PROTOCOL, "AUTH %s as %s: %s", mech,
-						    o->user, s->conn.err)
-				       : conn_rc(s);
-	if (rep.code != 235)
-		return sess_error(s, refusal_rc(&rep, EX_NOPERM), "AUTH %s as %s refused: %s", mech,
-				  o->user, rep.text);
-	return 0;
+			o->host, s->s.caps.auth_mechs);
+	case SMTPC_FAIL_CONN:
+		if (s->s.state == SMTPC_STATE_AUTH)
+			return auth_failed(s, mech);
+		return conn_rc(s);
+	default:
+		return conn_rc(s);
+	}
 }
 
 /* Our name for EHLO: o->helo when it is a domain, else the address literal
@@ -266,45 +216,54 @@ static void sess_helo_name(struct submit_session *s)
 	    strcpy_bounded(s->helo, s->o->helo, sizeof(s->helo)))
 		return;
 	strcpy_bounded(s->helo, "[127.0.0.1]", sizeof(s->helo));
-	if (getsockname(s->conn.fd, (struct sockaddr *)&ss, &len) != 0 ||
+	if (getsockname(s->s.conn.fd, (struct sockaddr *)&ss, &len) != 0 ||
 	    getnameinfo((struct sockaddr *)&ss, len, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) !=
 		    0)
 		return;
 	snprintf(s->helo, sizeof(s->helo), ss.ss_family == AF_INET6 ? "[IPv6:%s]" : "[%s]", addr);
 }
 
+/* The client session's options for o. */
+static void sess_opts(struct submit_session *s, const struct submit_opts *o, struct smtpc_opts *so)
+{
+	memset(so, 0, sizeof(*so));
+	so->helo = s->helo;
+	so->helo_fallback = o->tls == SUBMIT_TLS_NONE; /* STARTTLS and AUTH need EHLO */
+	so->pipelining = true;
+	so->tls = o->tls == SUBMIT_TLS_IMPLICIT   ? SMTPC_TLS_IMPLICIT
+		  : o->tls == SUBMIT_TLS_STARTTLS ? SMTPC_TLS_STARTTLS
+						  : SMTPC_TLS_NONE;
+	so->tls_host = o->host;
+	so->tls_verify = !o->insecure;
+	so->user = o->user;
+	so->password = o->password;
+	so->timeout_greeting = o->timeout_greeting;
+	so->timeout_command = o->timeout_command;
+	so->timeout_data_end = o->timeout_data_end;
+	if (o->verbose) {
+		so->trace = trace_line;
+		so->on_state = sess_state;
+		so->state_arg = s;
+	}
+}
+
 /* See submit_session.h. */
 struct submit_session *submit_session_open(const struct submit_opts *o, int *rc)
 {
 	struct submit_session *s = xcalloc(1, sizeof(*s));
-	struct smtp_reply rep;
+	struct smtpc_opts so;
 
 	s->o = o;
 	s->label = "";
-	smtp_conn_init(&s->conn);
-	if (o->verbose)
-		s->conn.trace = trace_line;
+	sess_opts(s, o, &so);
+	smtpc_init(&s->s, &so);
 	if ((*rc = sess_connect(s)) != 0)
 		goto fail;
 	sess_helo_name(s);
-	if (o->tls == SUBMIT_TLS_IMPLICIT && (*rc = sess_tls(s)) != 0)
-		goto fail;
-	s->conn.phase = "the greeting";
-	if (!smtp_conn_reply(&s->conn, &rep, o->timeout_greeting, NULL)) {
-		*rc = conn_rc(s);
+	if (!smtpc_open(&s->s)) {
+		*rc = open_failed(s);
 		goto fail;
 	}
-	if (rep.code != 220) {
-		*rc = sess_error(s, refusal_rc(&rep, EX_UNAVAILABLE), "%s refused the session: %s",
-				 o->host, rep.text);
-		goto fail;
-	}
-	if ((*rc = sess_ehlo(s)) != 0)
-		goto fail;
-	if (o->tls == SUBMIT_TLS_STARTTLS && (*rc = sess_starttls(s)) != 0)
-		goto fail;
-	if (o->user != NULL && (*rc = sess_auth(s)) != 0)
-		goto fail;
 	return s;
 fail:
 	submit_session_close(s);
@@ -317,138 +276,125 @@ static bool non_ascii(const char *s)
 	return message_is_8bit(s, strlen(s));
 }
 
-/* MAIL FROM with the parameters the server understands and the message needs. */
-static int sess_mail(struct submit_session *s, const struct submit_message *m)
+/* The MAIL FROM parameters the server understands and the message needs. */
+static void mail_params(const struct submit_session *s, const struct submit_message *m,
+			struct strbuf *b)
 {
-	char cmd[SMTP_CONN_CMD_MAX], phase[ADDR_PATH_MAX + 16];
 	bool utf8 = non_ascii(m->sender);
-	struct smtp_reply rep;
-	int rc;
 
 	for (size_t i = 0; i < m->nrcpts; i++)
 		utf8 = utf8 || non_ascii(m->rcpts[i]);
-	snprintf(phase, sizeof(phase), "MAIL FROM:<%s>", m->sender);
-	snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>", m->sender);
-	if (s->caps.size > 0)
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " SIZE=%zu", m->len);
-	if (s->caps.eightbit && message_is_8bit(m->data, m->len))
-		strcpy_bounded(cmd + strlen(cmd), " BODY=8BITMIME", sizeof(cmd) - strlen(cmd));
-	if (s->caps.smtputf8 && utf8)
-		strcpy_bounded(cmd + strlen(cmd), " SMTPUTF8", sizeof(cmd) - strlen(cmd));
-	if ((rc = conn_cmd(s, &rep, phase, NULL, cmd, s->o->timeout_command, NULL)) != 0)
-		return rc;
-	if (rep.code / 100 == 2)
-		return 0;
-	if (rep.code == 530)
-		return sess_error(s, EX_NOPERM, "%s refused: %s (log in with --user)", phase,
-				  rep.text);
-	return sess_error(s, refusal_rc(&rep, EX_DATAERR), "%s refused: %s", phase, rep.text);
+	if (s->s.caps.size > 0)
+		strbuf_printf(b, " SIZE=%zu", m->len);
+	if (s->s.caps.eightbit && message_is_8bit(m->data, m->len))
+		strbuf_adds(b, " BODY=8BITMIME");
+	if (s->s.caps.smtputf8 && utf8)
+		strbuf_adds(b, " SMTPUTF8");
 }
 
-/* One RCPT TO per recipient; every refusal is printed.  0 when all were
- * accepted, else EX_DATAERR if any refusal was permanent, else EX_TEMPFAIL. */
-static int sess_rcpts(struct submit_session *s, const struct submit_message *m)
+/* Print what went wrong with the transaction sm of m (smtpc_send said tx):
+ * 0 when the server took the message, else the exit code.  Every refused
+ * recipient is printed; a refused MAIL FROM stands for them all. */
+static int sess_result(const struct submit_session *s, const struct submit_message *m,
+		       const struct smtpc_msg *sm, enum smtpc_tx tx)
 {
-	char cmd[ADDR_PATH_MAX + 16];
-	struct smtp_reply rep;
-	int worst = 0, rc;
+	const struct smtp_reply *mail = &sm->mail_reply, *data = &sm->data_reply;
+	int worst = 0;
 
+	if (mail->code != 0 && mail->code / 100 != 2) {
+		if (mail->code == 530)
+			return sess_error(s, EX_NOPERM,
+					  "MAIL FROM:<%s> refused: %s (log in with --user)",
+					  m->sender, mail->text);
+		return sess_error(s, refusal_rc(mail, EX_DATAERR), "MAIL FROM:<%s> refused: %s",
+				  m->sender, mail->text);
+	}
 	for (size_t i = 0; i < m->nrcpts; i++) {
-		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", m->rcpts[i]);
-		if ((rc = conn_cmd(s, &rep, cmd, NULL, cmd, s->o->timeout_command, NULL)) != 0)
-			return rc;
-		if (rep.code / 100 == 2)
+		const struct smtp_reply *r = &sm->rcpts[i].reply;
+		int rc;
+
+		if (sm->rcpts[i].answer != SMTPC_ANSWER_RCPT)
 			continue;
-		rc = sess_error(s, refusal_rc(&rep, EX_DATAERR), "%s refused: %s", cmd, rep.text);
+		rc = sess_error(s, refusal_rc(r, EX_DATAERR), "RCPT TO:<%s> refused: %s",
+				m->rcpts[i], r->text);
 		if (worst != EX_DATAERR)
 			worst = rc;
-		if (s->conn.broken)
-			return worst;
 	}
-	return worst;
-}
-
-/* DATA, the message, the final dot. */
-static int sess_data(struct submit_session *s, const struct submit_message *m)
-{
-	struct strbuf wire;
-	struct smtp_reply rep;
-	int rc;
-
-	if ((rc = conn_cmd(s, &rep, "DATA", NULL, "DATA", s->o->timeout_command, NULL)) != 0)
-		return rc;
-	if (rep.code != 354)
-		return sess_error(s, refusal_rc(&rep, EX_DATAERR), "DATA refused: %s", rep.text);
-	strbuf_init(&wire);
-	message_dot_stuff(m->data, m->len, &wire);
-	trace(s, "C: [%zu octets of message]", m->len);
-	trace(s, "C: .");
-	s->conn.phase = "the message transfer";
-	if (!smtp_conn_write(&s->conn, wire.s, wire.len, s->o->timeout_command)) {
-		strbuf_free(&wire);
+	if (tx == SMTPC_TX_BROKEN)
 		return conn_rc(s);
-	}
-	strbuf_free(&wire);
-	s->conn.phase = "the reply to the end of DATA";
-	if (!smtp_conn_reply(&s->conn, &rep, s->o->timeout_data_end, NULL))
-		return conn_rc(s);
-	s->conn.phase = "";
-	if (rep.code / 100 != 2)
-		return sess_error(s, refusal_rc(&rep, EX_DATAERR), "message refused after DATA: %s",
-				  rep.text);
+	if (worst != 0)
+		return worst;
+	if (data->code != 354)
+		return sess_error(s, refusal_rc(data, EX_DATAERR), "DATA refused: %s", data->text);
+	if (sm->rcpts[0].reply.code / 100 != 2)
+		return sess_error(s, refusal_rc(&sm->rcpts[0].reply, EX_DATAERR),
+				  "message refused after DATA: %s", sm->rcpts[0].reply.text);
 	return 0;
 }
 
 /* See submit_session.h. */
 int submit_session_send(struct submit_session *s, const struct submit_message *m)
 {
-	struct smtp_reply rep;
-	int rc;
+	struct smtpc_rcpt *rc;
+	struct smtpc_msg sm;
+	struct strbuf params, paths;
+	size_t *at;
+	int ret;
 
 	s->label = m->label;
-	if (s->conn.broken)
+	if (s->s.conn.broken)
 		return sess_error(s, EX_SOFTWARE, "the connection is no longer usable");
-	if (s->used) {
-		if ((rc = conn_cmd(s, &rep, "RSET", NULL, "RSET", s->o->timeout_command, NULL)) !=
-		    0)
-			return rc;
-		if (rep.code / 100 != 2) { /* out of step: no telling what a next MAIL meets */
-			s->conn.broken = true;
-			return sess_error(s, refusal_rc(&rep, EX_PROTOCOL), "RSET refused: %s",
-					  rep.text);
-		}
-	}
+	if (s->used && !smtpc_rset(&s->s))
+		return s->s.fail == SMTPC_FAIL_REFUSED
+			       ? sess_error(s, refusal_rc(&s->s.reply, EX_PROTOCOL),
+					    "RSET refused: %s", s->s.reply.text)
+			       : conn_rc(s);
 	s->used = true;
-	if (s->caps.size > 0 && m->len > s->caps.size)
+	if (s->s.caps.size > 0 && m->len > s->s.caps.size)
 		return sess_error(s, EX_DATAERR,
 				  "the message is %zu octets, more than the %llu that %s accepts",
-				  m->len, (unsigned long long)s->caps.size, s->o->host);
-	if ((rc = sess_mail(s, m)) != 0 || (rc = sess_rcpts(s, m)) != 0)
-		return rc;
-	return sess_data(s, m);
+				  m->len, (unsigned long long)s->s.caps.size, s->o->host);
+	/* "<sender>" and each "<rcpt>", NUL-terminated one after another in paths */
+	strbuf_init(&params);
+	strbuf_init(&paths);
+	at = xcalloc(m->nrcpts + 1, sizeof(*at));
+	mail_params(s, m, &params);
+	strbuf_printf(&paths, "<%s>", m->sender);
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		strbuf_add(&paths, "", 1);
+		at[i + 1] = paths.len;
+		strbuf_printf(&paths, "<%s>", m->rcpts[i]);
+	}
+	rc = xcalloc(m->nrcpts, sizeof(*rc));
+	for (size_t i = 0; i < m->nrcpts; i++)
+		rc[i].addr = paths.s + at[i + 1];
+	sm = (struct smtpc_msg){.sender = paths.s,
+				.mail_params = params.s,
+				.rcpts = rc,
+				.nrcpts = m->nrcpts,
+				.fd = -1,
+				.body = m->data,
+				.len = m->len,
+				.all_or_none = true};
+	ret = sess_result(s, m, &sm, smtpc_send(&s->s, &sm));
+	free(rc);
+	free(at);
+	strbuf_free(&paths);
+	strbuf_free(&params);
+	return ret;
 }
 
 /* See submit_session.h. */
 bool submit_session_usable(const struct submit_session *s)
 {
-	return !s->conn.broken;
+	return !s->s.conn.broken;
 }
 
 /* See submit_session.h. */
 void submit_session_close(struct submit_session *s)
 {
-	struct smtp_reply rep;
-
 	if (s == NULL)
 		return;
-	s->label = "";
-	if (!s->conn.broken && s->conn.fd >= 0) {
-		unsigned secs = s->o->timeout_command < SUBMIT_QUIT_TIMEOUT ? s->o->timeout_command
-									    : SUBMIT_QUIT_TIMEOUT;
-		s->quiet = true; /* the messages are decided: a failing QUIT changes nothing */
-		if (conn_cmd(s, &rep, "QUIT", NULL, "QUIT", secs, NULL) == 0 && s->conn.ssl != NULL)
-			(void)SSL_shutdown(s->conn.ssl); /* close_notify, best effort */
-	}
-	smtp_conn_close(&s->conn);
+	smtpc_close(&s->s); /* QUIT when in step: the messages are decided, it changes nothing */
 	free(s);
 }

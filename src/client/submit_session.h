@@ -9,7 +9,8 @@
  * verified against the system's CA store and the host name (or address)
  * given, unless insecure is set.  submit_session_send() runs one
  * transaction (RSET first when one ran before): MAIL FROM, one RCPT TO per
- * recipient, DATA with the message dot-stuffed.  A message goes to all of
+ * recipient (pipelined when the server offers PIPELINING), DATA with the
+ * message dot-stuffed.  The dialogue is the client session's (smtpc.h).  A message goes to all of
  * its recipients or to none: when a recipient is refused, every refusal is
  * reported and DATA is not sent.  submit_session_close() says QUIT when the
  * connection is still in step, and frees everything.

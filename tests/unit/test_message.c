@@ -4,7 +4,7 @@
  * comments, groups, folding, routes, literals, duplicates, and what is
  * refused), line ending normalisation, the end of the header section,
  * field presence, Bcc removal and the fields added to a message, recipient
- * extraction for -t, dot-stuffing, and the Date / Message-ID texts.
+ * extraction for -t, and the Date / Message-ID texts.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -505,47 +505,6 @@ static void test_prepare_null_fill(void **state)
 	message_addrs_free(&r);
 }
 
-/* --- dot-stuffing ---------------------------------------------------------------------- */
-
-static void check_stuffed(const char *in, const char *want)
-{
-	struct strbuf out;
-
-	strbuf_init(&out);
-	message_dot_stuff(in, strlen(in), &out);
-	assert_string_equal(out.s, want);
-	strbuf_free(&out);
-}
-
-static void test_dot_stuff(void **state)
-{
-	(void)state;
-	check_stuffed("", ".\r\n");
-	check_stuffed("a\r\n", "a\r\n.\r\n");
-	check_stuffed(".\r\n", "..\r\n.\r\n");
-	check_stuffed(".a\r\nb.\r\n..c\r\n", "..a\r\nb.\r\n...c\r\n.\r\n");
-	check_stuffed("x\r\n.\r\ny\r\n", "x\r\n..\r\ny\r\n.\r\n");
-	check_stuffed("no crlf", "no crlf\r\n.\r\n");
-	check_stuffed(".last", "..last\r\n.\r\n");
-	check_stuffed("a. b .c\r\n", "a. b .c\r\n.\r\n");
-}
-
-static void test_lf_to_crlf_then_stuffed(void **state)
-{
-	struct strbuf norm, out;
-	const char *in = "Subject: dots\n\n.\n..\nend";
-	char err[64];
-
-	(void)state;
-	strbuf_init(&norm);
-	strbuf_init(&out);
-	assert_true(message_normalize(in, strlen(in), &norm, err, sizeof(err)));
-	message_dot_stuff(norm.s, norm.len, &out);
-	assert_string_equal(out.s, "Subject: dots\r\n\r\n..\r\n...\r\nend\r\n.\r\n");
-	strbuf_free(&norm);
-	strbuf_free(&out);
-}
-
 static void test_is_8bit(void **state)
 {
 	(void)state;
@@ -615,8 +574,6 @@ int main(void)
 		cmocka_unit_test(test_prepare_extracts),
 		cmocka_unit_test(test_prepare_refused),
 		cmocka_unit_test(test_prepare_null_fill),
-		cmocka_unit_test(test_dot_stuff),
-		cmocka_unit_test(test_lf_to_crlf_then_stuffed),
 		cmocka_unit_test(test_is_8bit),
 		cmocka_unit_test(test_format_date),
 		cmocka_unit_test(test_format_msgid),
