@@ -1,5 +1,5 @@
 /*
- * fuzz_header_fix.c - libFuzzer target for src/common/header_fix.c.
+ * fuzz_header_fix.c - libFuzzer target for src/intake/header_fix.c.
  *
  * Input: bytes 0-3 seed the split sizes, the rest is the message.  It is
  * filtered in random chunks (empty ones included), one byte at a time and

@@ -1,5 +1,5 @@
 /*
- * test_header_fix.c - unit tests for src/common/header_fix.c: submission
+ * test_header_fix.c - unit tests for src/intake/header_fix.c: submission
  * fix-ups (RFC 6409 §8).  Bcc: fields are removed with their continuation
  * lines, other fields and the body pass byte for byte, Date: and Message-ID:
  * are added only when missing and just before the end of the header

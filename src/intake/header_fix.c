@@ -1,6 +1,6 @@
 /*
  * header_fix.c - submission fix-ups (RFC 6409 §8) as a streaming state
- * machine: Bcc: removal and missing Date:/Message-ID: insertion.
+ * machine: Bcc: removal and missing From:/Date:/Message-ID: insertion.
  *
  * Each header line starts in HF_BOL.  Its first octets are held in prefix
  * until the line is classified: a field ("name:") goes to HF_PASS (kept)
@@ -24,26 +24,39 @@ enum {
 	HF_BODY,     /* the header section has ended: everything passes */
 };
 
-/* Copy a caller's value, or abort: a bad one would corrupt the header. */
-static void copy_value(char *dst, const char *src, const char *what)
+/* Check a caller's value, or abort: a bad one would corrupt the header. */
+static void check_value(const char *v, bool required, const char *what)
 {
-	size_t len = src != NULL ? strlen(src) : 0;
+	size_t len = v != NULL ? strlen(v) : 0;
 
-	if (len == 0 || len >= HEADER_FIX_VALUE_MAX || strpbrk(src, "\r\n") != NULL) {
-		fprintf(stderr, "hato: header_fix_init: bad %s value (empty, too long or CR/LF)\n",
+	if (v == NULL && !required)
+		return;
+	if (len == 0 || len >= HEADER_FIX_VALUE_MAX || strpbrk(v, "\r\n") != NULL) {
+		fprintf(stderr, "hato: header_fix_start: bad %s value (empty, too long or CR/LF)\n",
 			what);
 		abort();
 	}
-	memcpy(dst, src, len + 1);
+}
+
+/* See header_fix.h. */
+void header_fix_start(struct header_fix *h, const struct header_fix_fill *fill)
+{
+	check_value(fill->from, false, "from");
+	check_value(fill->date, false, "date");
+	check_value(fill->msgid, false, "message-id");
+	memset(h, 0, sizeof(*h));
+	h->state = HF_BOL;
+	h->fill = *fill;
 }
 
 /* See header_fix.h. */
 void header_fix_init(struct header_fix *h, const char *date_value, const char *msgid_value)
 {
-	memset(h, 0, sizeof(*h));
-	h->state = HF_BOL;
-	copy_value(h->date, date_value, "date");
-	copy_value(h->msgid, msgid_value, "message-id");
+	const struct header_fix_fill fill = {.date = date_value, .msgid = msgid_value};
+
+	check_value(date_value, true, "date");
+	check_value(msgid_value, true, "message-id");
+	header_fix_start(h, &fill);
 }
 
 /* RFC 5322 §2.2 ftext: printable US-ASCII except ':'. */
@@ -81,17 +94,28 @@ static void add_field(struct strbuf *out, const char *name, const char *value)
 	strbuf_add(out, "\r\n", 2);
 }
 
-/* The header section ends here: add what is missing, release what was held. */
-static void header_end(struct header_fix *h, struct strbuf *out)
+/* Add "name: value\r\n" when there is a value and no such field was seen;
+ * true when added. */
+static bool add_missing(struct strbuf *out, bool seen, const char *name, const char *value)
 {
-	if (!h->seen_date) {
-		add_field(out, "Date: ", h->date);
-		h->added_date = true;
-	}
-	if (!h->seen_msgid) {
-		add_field(out, "Message-ID: ", h->msgid);
-		h->added_msgid = true;
-	}
+	if (seen || value == NULL)
+		return false;
+	add_field(out, name, value);
+	return true;
+}
+
+/*
+ * The header section ends here: add what is missing, release what was
+ * held.  body: it ended at a line that is not the empty line (or at the
+ * end of the message, body false).
+ */
+static void header_end(struct header_fix *h, struct strbuf *out, bool body)
+{
+	h->added_from = add_missing(out, h->seen_from, "From: ", h->fill.from);
+	h->added_date = add_missing(out, h->seen_date, "Date: ", h->fill.date);
+	h->added_msgid = add_missing(out, h->seen_msgid, "Message-ID: ", h->fill.msgid);
+	if (body && h->fill.separate && (h->added_from || h->added_date || h->added_msgid))
+		strbuf_add(out, "\r\n", 2);
 	strbuf_add(out, h->prefix, h->plen);
 	h->plen = 0;
 	h->state = HF_BODY;
@@ -107,6 +131,8 @@ static void field_start(struct header_fix *h, struct strbuf *out, bool named)
 		h->state = HF_DROP;
 		return;
 	}
+	if (named && name_is(h, "from"))
+		h->seen_from = true;
 	if (named && name_is(h, "date"))
 		h->seen_date = true;
 	if (named && name_is(h, "message-id"))
@@ -168,7 +194,8 @@ static bool line_start_octet(struct header_fix *h, char c, struct strbuf *out)
 		}
 		break; /* not a header line */
 	}
-	header_end(h, out);
+	/* the empty line is "\n" or "\r\n" at the start of a line */
+	header_end(h, out, c != '\n' || (h->state != HF_BOL && h->state != HF_BOL_CR));
 	return false;
 }
 
@@ -212,7 +239,13 @@ void header_fix_finish(struct header_fix *h, struct strbuf *out)
 		return;
 	if (h->state == HF_PASS)
 		strbuf_adds(out, h->cr ? "\n" : "\r\n"); /* complete the last line */
-	header_end(h, out);
+	header_end(h, out, false);
+}
+
+/* See header_fix.h. */
+bool header_fix_added_from(const struct header_fix *h)
+{
+	return h->added_from;
 }
 
 /* See header_fix.h. */
