@@ -385,8 +385,7 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_SENDER_NOT_OWNED, NULL);
 		return;
 	}
-	if (s->declared_size && !queue_has_space(s->srv->queue, s->declared_size,
-						 s->srv->conf->limits.min_free_space)) {
+	if (s->declared_size && !intake_has_room(&s->in, s->declared_size)) {
 		smtp_transaction_reset(s);
 		smtp_reply(s, STATUS_DISK_FULL, NULL);
 		return;

@@ -13,8 +13,7 @@
 #include "conf.h"
 #include "data_reader.h"
 #include "envelope.h"
-#include "header_fix.h"
-#include "queue.h"
+#include "intake.h"
 #include "server.h"
 #include "status.h"
 
@@ -75,15 +74,9 @@ struct smtp_session {
 
 	/* the transaction */
 	struct envelope env;
-	struct qfile qf;
-	bool qf_open;
+	struct intake in; /* the message on its way to the queue (intake.h) */
 	uint64_t declared_size;
 	struct data_reader dr;
-	struct header_scan hs;
-	enum status data_error; /* sticky: first failure during DATA/BDAT, or STATUS_OK */
-	bool fixing;            /* submission fix-ups (RFC 6409 §8) on this message */
-	struct header_fix hfix;
-	struct strbuf fixbuf; /* fixed-up bytes on their way to the file */
 	uint64_t bdat_remaining;
 	bool bdat_last;
 	bool in_chunk;           /* reading BDAT octets */

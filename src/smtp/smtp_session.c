@@ -15,7 +15,7 @@
  * writable and calls write_cb once it has.  Under TLS everything goes
  * through the bufferevent.
  *
- * Failure handling: any failure during DATA or BDAT is sticky (data_error):
+ * Failure handling: any failure during DATA or BDAT is sticky (intake.h):
  * the rest of the message is read and dropped, then one reply is chosen.
  * A session whose client vanished while a commit or lookup is in flight is
  * marked gone and freed by that callback, never before.
@@ -59,7 +59,6 @@ static const char *const state_names[SMTP_STATE_COUNT] = {
 
 static void session_free(struct smtp_session *s);
 static void start_tls(struct smtp_session *s);
-static void fixups_start(struct smtp_session *s);
 static void tls_established(struct smtp_session *s);
 static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
@@ -229,13 +228,9 @@ void smtp_reply_multi(struct smtp_session *s, enum status st, const char *const 
 /* Drop the transaction: the incoming file goes, the session stays. */
 void smtp_transaction_reset(struct smtp_session *s)
 {
-	if (s->qf_open) {
-		queue_file_abort(&s->qf);
-		s->qf_open = false;
-	}
+	intake_abort(&s->in);
 	envelope_free(&s->env);
 	s->declared_size = 0;
-	s->data_error = STATUS_OK;
 	s->bdat_last = false;
 }
 
@@ -266,74 +261,26 @@ void smtp_close_now(struct smtp_session *s, const char *reason)
 	session_free(s);
 }
 
-/* Our trace header (RFC 5321 §4.4). */
-static void write_received(struct smtp_session *s)
-{
-	struct strbuf b;
-	char date[64], helo[300];
-	time_t now = time(NULL);
-	struct tm tm;
-	bool v6 = strchr(s->peer_addr, ':') != NULL;
-	char proto[16];
-
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	escape_text(s->helo, strlen(s->helo), helo, sizeof(helo));
-	/* RFC 3848 / RFC 6531 protocol names: ESMTP, ESMTPS, ESMTPSA, UTF8SMTPSA ... */
-	snprintf(proto, sizeof(proto), "%s%s%s",
-		 !s->esmtp         ? "SMTP"
-		 : s->env.smtputf8 ? "UTF8SMTP"
-				   : "ESMTP",
-		 s->esmtp && s->tls ? "S" : "", s->esmtp && s->auth_user ? "A" : "");
-	strbuf_init(&b);
-	if (s->auth_user && s->srv->conf->received_hide_client)
-		strbuf_printf(&b, "Received: from %s\r\n", helo);
-	else
-		strbuf_printf(&b, "Received: from %s (%s [%s%s])\r\n", helo, s->peer_name,
-			      v6 ? "IPv6:" : "", s->peer_addr);
-	if (s->tls)
-		strbuf_printf(&b, "\t(using %s with cipher %s)\r\n", s->tls_version, s->tls_cipher);
-	if (s->auth_user) {
-		char user[300];
-		escape_text(s->auth_user, strlen(s->auth_user), user, sizeof(user));
-		strbuf_printf(&b, "\t(Authenticated sender: %s)\r\n", user);
-	}
-	strbuf_printf(&b, "\tby %s (hato) with %s id %s", s->srv->conf->hostname, proto, s->qf.id);
-	if (s->env.nrcpts == 1)
-		strbuf_printf(&b, "\r\n\tfor %s", s->env.rcpts[0].addr);
-	strbuf_printf(&b, ";\r\n\t%s\r\n", date);
-	if (!queue_file_write(&s->qf, b.s, b.len))
-		s->data_error = (errno == ENOSPC || errno == EDQUOT) ? STATUS_DISK_FULL
-								     : STATUS_LOCAL_ERROR;
-	strbuf_free(&b);
-}
-
-/* Create the incoming message file and write our Received: header;
- * STATUS_OK or the error to answer. */
+/* Open the message in intake: free space, the queue file, our Received:
+ * header, the fix-ups for a submission; STATUS_OK or the error to answer. */
 enum status smtp_open_message(struct smtp_session *s)
 {
-	const struct limits *lim = &s->srv->conf->limits;
+	char key[INTAKE_LOG_KEY_MAX];
+	const struct intake_origin o = {
+		.source = INTAKE_SMTP,
+		.esmtp = s->esmtp,
+		.tls_version = s->tls ? s->tls_version : NULL,
+		.tls_cipher = s->tls ? s->tls_cipher : NULL,
+		.fixups = s->auth_user != NULL,
+		.log_key = key,
+	};
+	enum status st;
 
-	if (!queue_has_space(s->srv->queue, s->declared_size, lim->min_free_space)) {
-		log_warnx("event=disk_full session=%s spool=%s", s->id, s->srv->conf->state_dir);
-		return STATUS_DISK_FULL;
-	}
-	if (!queue_file_open(s->srv->queue, &s->qf)) {
-		int e = errno;
-		log_warn("event=queue_open_failed session=%s", s->id);
-		return (e == ENOSPC || e == EDQUOT) ? STATUS_DISK_FULL : STATUS_LOCAL_ERROR;
-	}
-	s->qf_open = true;
-	memcpy(s->env.id, s->qf.id, sizeof(s->env.id));
-	s->env.size = 0;
-	s->data_error = STATUS_OK;
-	header_scan_init(&s->hs);
-	data_reader_init(&s->dr, lim->text_line_max);
-	write_received(s);
-	s->fixing = false;
-	if (s->auth_user)
-		fixups_start(s);
-	return STATUS_OK;
+	snprintf(key, sizeof(key), "session=%s", s->id);
+	st = intake_open(&s->in, &s->env, &o, s->declared_size);
+	if (st == STATUS_OK)
+		data_reader_init(&s->dr, s->srv->conf->limits.text_line_max);
+	return st;
 }
 
 /* DATA accepted: the stream follows. */
@@ -350,64 +297,6 @@ void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum sta
 	s->bdat_last = last;
 	s->chunk_error = error;
 	smtp_set_timeouts(s);
-}
-
-/* Write to the message file; a failure becomes the sticky error. */
-static void store(struct smtp_session *s, const char *p, size_t n)
-{
-	if (n > 0 && !queue_file_write(&s->qf, p, n))
-		s->data_error = (errno == ENOSPC || errno == EDQUOT) ? STATUS_DISK_FULL
-								     : STATUS_LOCAL_ERROR;
-}
-
-/* Message octets (already unstuffed): count, scan, fix up, store. */
-static void message_bytes(struct smtp_session *s, const char *p, size_t n)
-{
-	header_scan_feed(&s->hs, p, n);
-	s->env.size += n;
-	if (s->data_error != STATUS_OK)
-		return;
-	if (s->env.size > s->srv->conf->limits.message_size_max) {
-		s->data_error = STATUS_TOO_BIG;
-		return;
-	}
-	if (!s->fixing) {
-		store(s, p, n);
-		return;
-	}
-	header_fix_feed(&s->hfix, p, n, &s->fixbuf);
-	store(s, s->fixbuf.s, s->fixbuf.len);
-	s->fixbuf.len = 0;
-}
-
-/* Start the submission fix-ups: Date and Message-ID if missing, no Bcc. */
-static void fixups_start(struct smtp_session *s)
-{
-	char date[64], msgid[QUEUE_ID_LEN + 300];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	snprintf(msgid, sizeof(msgid), "<%s@%s>", s->qf.id, s->srv->conf->hostname);
-	header_fix_init(&s->hfix, date, msgid);
-	if (s->fixbuf.s == NULL)
-		strbuf_init(&s->fixbuf);
-	s->fixing = true;
-}
-
-/* The end of a fixed-up message: what the header still needs. */
-static void fixups_finish(struct smtp_session *s)
-{
-	if (!s->fixing)
-		return;
-	header_fix_finish(&s->hfix, &s->fixbuf);
-	store(s, s->fixbuf.s, s->fixbuf.len);
-	s->fixbuf.len = 0;
-	log_info("event=submission_fixups session=%s queue_id=%s added_date=%s "
-		 "added_message_id=%s removed_bcc=%u",
-		 s->id, s->qf.id, header_fix_added_date(&s->hfix) ? "yes" : "no",
-		 header_fix_added_msgid(&s->hfix) ? "yes" : "no", header_fix_removed_bcc(&s->hfix));
 }
 
 /* The commit finished (on the loop): answer and go on. */
@@ -451,27 +340,24 @@ static void commit_done(void *arg, int err)
 		smtp_enter_state(s, SMTP_STATE_CLOSING); /* freed once the reply is out */
 }
 
-/* End of DATA or last BDAT chunk: refuse with the sticky error or commit. */
+/* The octets' form as DATA's line rules judge it (RFC 5321 §2.3.8, §4.5.3.1.6). */
+static enum status message_form(const struct smtp_session *s)
+{
+	if (s->dr.flags & (DATA_BARE_LF | DATA_BARE_CR))
+		return STATUS_BAD_LINE_ENDING;
+	if (s->dr.flags & DATA_NUL)
+		return STATUS_BAD_CONTENT;
+	if (s->dr.flags & DATA_LONG_LINE)
+		return STATUS_DATA_LINE_LONG;
+	return STATUS_OK;
+}
+
+/* End of DATA or last BDAT chunk: intake decides and commits, or the
+ * message is refused with the reply it chose. */
 static void message_end(struct smtp_session *s)
 {
-	enum status err = s->data_error;
+	enum status err = intake_finish(&s->in, message_form(s), commit_done, s);
 
-	if (err == STATUS_OK && s->hs.received > s->srv->conf->limits.received_max)
-		err = STATUS_LOOP;
-	if (err == STATUS_OK) {
-		fixups_finish(s);
-		err = s->data_error;
-	}
-	/* the reserve must survive this message too (SIZE= may have been absent) */
-	if (err == STATUS_OK &&
-	    !queue_has_space(s->srv->queue, s->qf.buflen, s->srv->conf->limits.min_free_space))
-		err = STATUS_DISK_FULL;
-	if (err == STATUS_OK && (s->dr.flags & (DATA_BARE_LF | DATA_BARE_CR)))
-		err = STATUS_BAD_LINE_ENDING;
-	if (err == STATUS_OK && (s->dr.flags & DATA_NUL))
-		err = STATUS_BAD_CONTENT;
-	if (err == STATUS_OK && (s->dr.flags & DATA_LONG_LINE))
-		err = STATUS_DATA_LINE_LONG;
 	if (err != STATUS_OK) {
 		char from[ESCAPED_WORD_MAX];
 
@@ -486,8 +372,6 @@ static void message_end(struct smtp_session *s)
 		return;
 	}
 	smtp_enter_state(s, SMTP_STATE_COMMIT);
-	s->qf_open = false;
-	queue_commit(&s->qf, &s->env, commit_done, s);
 }
 
 /* Feed buffered DATA octets; true when the end of data was reached. */
@@ -504,7 +388,7 @@ static bool data_consume(struct smtp_session *s, struct evbuffer *in)
 			break;
 		take = v.iov_len < SCRATCH_SIZE ? v.iov_len : SCRATCH_SIZE;
 		used = data_reader_feed(&s->dr, v.iov_base, take, scratch, &outlen, &done);
-		message_bytes(s, scratch, outlen);
+		intake_write(&s->in, scratch, outlen);
 		evbuffer_drain(in, used);
 		if (done) {
 			message_end(s);
@@ -527,7 +411,7 @@ static bool chunk_consume(struct smtp_session *s, struct evbuffer *in)
 		take = v.iov_len < s->bdat_remaining ? v.iov_len : (size_t)s->bdat_remaining;
 		if (s->chunk_error == STATUS_OK) {
 			data_reader_scan(&s->dr, v.iov_base, take); /* DATA's line rules */
-			message_bytes(s, v.iov_base, take);
+			intake_write(&s->in, v.iov_base, take);
 		}
 		evbuffer_drain(in, take);
 		s->bdat_remaining -= take;
@@ -545,8 +429,8 @@ static bool chunk_consume(struct smtp_session *s, struct evbuffer *in)
 	if (s->bdat_last) {
 		data_reader_scan_end(&s->dr);
 		message_end(s);
-	} else if (s->data_error != STATUS_OK) {
-		smtp_reply(s, s->data_error, NULL);
+	} else if (intake_status(&s->in) != STATUS_OK) {
+		smtp_reply(s, intake_status(&s->in), NULL);
 		smtp_transaction_reset(s);
 		smtp_enter_state(s, SMTP_STATE_READY);
 	} else {
@@ -1024,8 +908,8 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	s->trusted = policy_client_trusted(srv->conf, sa);
 	strcpy_bounded(s->peer_name, "unknown", sizeof(s->peer_name));
 	envelope_init(&s->env);
+	intake_init(&s->in, srv->conf, srv->queue);
 	s->state = SMTP_STATE_CONNECTED;
-	s->data_error = STATUS_OK;
 	s->delay_ev = evtimer_new(srv->base, delay_cb, s);
 	s->data_timer = evtimer_new(srv->base, data_timer_cb, s);
 	s->tls_timer = evtimer_new(srv->base, tls_timer_cb, s);
@@ -1088,8 +972,7 @@ static void session_free(struct smtp_session *s)
 	smtp_transaction_reset(s);
 	free(s->auth_user);
 	free(s->auth_name);
-	if (s->fixbuf.s)
-		strbuf_free(&s->fixbuf);
+	intake_free(&s->in);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
