@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "envelope.h"
+#include "intake.h"
 #include "log.h"
 #include "maildrop.h"
 #include "queue.h"
@@ -33,6 +34,7 @@
 
 struct pickup {
 	struct server *srv;
+	struct intake in; /* the drop file on its way into the queue */
 	bool stopping;
 	int inotify_fd;
 	struct event *inotify_ev;
@@ -90,6 +92,14 @@ static void set_aside(struct pickup *p, const char *name, const char *why)
 	log_warnx("event=pickup_refused file=%s error=\"%s\" action=renamed to=%s", from, why, to);
 }
 
+/* Release a job. */
+static void job_free(struct pickup_job *j)
+{
+	envelope_free(&j->env);
+	free(j->name);
+	free(j);
+}
+
 /* The commit finished. */
 static void pickup_done(void *arg, int err)
 {
@@ -111,9 +121,7 @@ static void pickup_done(void *arg, int err)
 			  j->name, strerror(err));
 	}
 	inflight_remove(p, j->name);
-	envelope_free(&j->env);
-	free(j->name);
-	free(j);
+	job_free(j);
 }
 
 /* The error a refused recipient of a drop file is failed with. */
@@ -162,18 +170,68 @@ static void add_recipients(struct pickup *p, struct pickup_job *j, const struct 
 	}
 }
 
-/* Take one drop file into the queue; false when it must wait. */
+/* A new job for the drop file name of uid, its envelope from h. */
+static struct pickup_job *job_new(struct pickup *p, const char *name, unsigned uid,
+				  const struct maildrop_header *h)
+{
+	struct pickup_job *j = xcalloc(1, sizeof(*j));
+	char client[64];
+
+	j->p = p;
+	j->name = xstrdup(name);
+	j->uid = uid;
+	envelope_init(&j->env);
+	j->env.arrival = time(NULL);
+	j->env.sender = xstrdup(h->sender);
+	j->env.client = xstrdup("local");
+	snprintf(client, sizeof(client), "uid %u", uid);
+	j->env.client_name = xstrdup(client);
+	j->env.helo = xstrdup("");
+	j->env.ret = h->ret;
+	j->env.envid = h->envid ? xstrdup(h->envid) : NULL;
+	add_recipients(p, j, h);
+	return j;
+}
+
+/*
+ * What intake refused: a message that can never be taken (a mail loop, too
+ * big) is set aside for a person, and true returned; a full spool or a
+ * write error leaves the drop file where it is, for a later scan, and
+ * false says to stop scanning until then.
+ */
+static bool refused(struct pickup *p, const char *name, enum status st)
+{
+	char why[160];
+
+	switch (st) {
+	case STATUS_LOOP:
+		snprintf(why, sizeof(why), "mail loop: more than %u Received: headers",
+			 p->srv->conf->limits.received_max);
+		set_aside(p, name, why);
+		return true;
+	case STATUS_TOO_BIG:
+		snprintf(why, sizeof(why), "larger than message_size_max (%llu octets)",
+			 (unsigned long long)p->srv->conf->limits.message_size_max);
+		set_aside(p, name, why);
+		return true;
+	default:
+		log_warnx("event=pickup_deferred file=%s status=%d esc=%s note=\"retried later\"",
+			  name, status_code(st), status_esc(st));
+		return false;
+	}
+}
+
+/* Take one drop file into the queue through intake; false when it must wait. */
 static bool pickup_one(struct pickup *p, const char *name)
 {
-	char path[4096], buf[PICKUP_READ], err[256], hdr[512], date[64];
+	char path[4096], buf[PICKUP_READ], err[256], key[INTAKE_LOG_KEY_MAX];
 	struct maildrop_header h;
+	struct intake_origin o = {.source = INTAKE_PICKUP, .log_key = key};
 	struct pickup_job *j;
-	struct qfile qf;
 	struct stat st;
-	ssize_t n;
-	size_t len = 0;
-	time_t now = time(NULL);
-	struct tm tm;
+	ssize_t n = 0;
+	size_t len = 0, hlen;
+	enum status res;
 	int fd;
 
 	drop_path(p, name, path, sizeof(path));
@@ -192,49 +250,34 @@ static bool pickup_one(struct pickup *p, const char *name)
 		set_aside(p, name, err);
 		return true;
 	}
-	if (!queue_file_open(p->srv->queue, &qf)) {
-		maildrop_header_free(&h);
-		close(fd);
-		return false;
-	}
-	j = xcalloc(1, sizeof(*j));
-	j->p = p;
-	j->name = xstrdup(name);
-	j->uid = (unsigned)st.st_uid;
-	envelope_init(&j->env);
-	memcpy(j->env.id, qf.id, sizeof(j->env.id));
-	j->env.arrival = now;
-	j->env.sender = xstrdup(h.sender);
-	j->env.client = xstrdup("local");
-	snprintf(hdr, sizeof(hdr), "uid %u", j->uid);
-	j->env.client_name = xstrdup(hdr);
-	j->env.helo = xstrdup("");
-	j->env.ret = h.ret;
-	j->env.envid = h.envid ? xstrdup(h.envid) : NULL;
-	add_recipients(p, j, &h);
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	snprintf(hdr, sizeof(hdr), "Received: by %s (hato, from userid %u)\r\n\tid %s; %s\r\n",
-		 p->srv->conf->hostname, j->uid, qf.id, date);
-	bool ok = queue_file_write(&qf, hdr, strlen(hdr)) &&
-		  queue_file_write(&qf, buf + h.length, len - h.length);
-	j->env.size = len - h.length;
-	while (ok && (n = read(fd, buf, sizeof(buf))) > 0) {
-		ok = queue_file_write(&qf, buf, (size_t)n);
-		j->env.size += (uint64_t)n;
-	}
-	close(fd);
+	j = job_new(p, name, (unsigned)st.st_uid, &h);
+	hlen = h.length;
 	maildrop_header_free(&h);
-	if (!ok || n < 0) {
-		log_warn("event=pickup_write_failed file=%s note=\"retried later\"", path);
-		queue_file_abort(&qf);
-		envelope_free(&j->env);
-		free(j->name);
-		free(j);
+	o.uid = j->uid;
+	snprintf(key, sizeof(key), "file=%s", name);
+	res = intake_open(&p->in, &j->env, &o, (uint64_t)st.st_size);
+	if (res != STATUS_OK) {
+		close(fd);
+		job_free(j);
+		return refused(p, name, res);
+	}
+	intake_write(&p->in, buf + hlen, len - hlen);
+	/* after a refusal (too big, a write error) nothing more is worth reading */
+	while (intake_status(&p->in) == STATUS_OK && (n = read(fd, buf, sizeof(buf))) > 0)
+		intake_write(&p->in, buf, (size_t)n);
+	close(fd);
+	if (n < 0) {
+		log_warn("event=pickup_read_failed file=%s note=\"retried later\"", path);
+		intake_abort(&p->in);
+		job_free(j);
 		return false;
+	}
+	res = intake_finish(&p->in, STATUS_OK, pickup_done, j);
+	if (res != STATUS_OK) {
+		job_free(j);
+		return refused(p, name, res);
 	}
 	p->inflight[p->ninflight++] = xstrdup(name);
-	queue_commit(&qf, &j->env, pickup_done, j);
 	return true;
 }
 
@@ -304,6 +347,7 @@ struct pickup *pickup_open(struct server *srv)
 	struct timeval tv = {PICKUP_RESCAN_SECONDS, 0};
 
 	p->srv = srv;
+	intake_init(&p->in, srv->conf, srv->queue);
 	p->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (p->inotify_fd >= 0 && inotify_add_watch(p->inotify_fd, srv->conf->maildrop_dir,
 						    IN_MOVED_TO | IN_CLOSE_WRITE) >= 0) {
@@ -344,5 +388,6 @@ void pickup_close(struct pickup *p)
 	pickup_stop(p);
 	for (size_t i = 0; i < p->ninflight; i++)
 		free(p->inflight[i]);
+	intake_free(&p->in);
 	free(p);
 }

@@ -114,3 +114,79 @@ def test_bad_drop_file_is_set_aside(dh):
     dh.wait_log("event=pickup_refused")
     assert os.path.exists(os.path.join(d, ".bad-x.drop"))
     assert dh.queue_ids() == []
+
+
+def drops(h):
+    return sorted(os.listdir(os.path.join(h.state_dir, "maildrop")))
+
+
+def looped(n):
+    hops = b"".join(b"Received: from hop%d.example by hop%d.example; "
+                    b"Mon, 1 Jan 2024 00:00:00 +0000\n" % (i, i + 1) for i in range(n))
+    return hops + b"Subject: loop\n\nround and round\n"
+
+
+def test_pickup_mail_loop_is_set_aside(make_hatod):
+    # intake counts the Received: headers of a dropped message as of one
+    # received over SMTP: at received_max it is delivered, above it is set
+    # aside as .bad-NAME and logged, never delivered (docs/queue.md)
+    h = make_hatod(delivery={"hold": "no"}, limits={"received_max": "3"})
+    r = run([HATO, "-c", h.conf_path, "send", "g@localhost"], looped(3), h)
+    assert r.returncode == 0, r.stderr
+    data = read_one(h, "g")
+    assert data.count(b"\r\nReceived: ") == 4  # three hops and our own
+    r = run([HATO, "-c", h.conf_path, "send", "k@localhost"], looped(4), h)
+    assert r.returncode == 0, r.stderr
+    h.wait_log("event=pickup_refused")
+    refused = [l for l in h.logs().splitlines() if "event=pickup_refused" in l][0]
+    assert "mail loop: more than 3 Received: headers" in refused
+    assert "action=renamed" in refused
+    bad = [n for n in drops(h) if n.startswith(".bad-")]
+    assert len(bad) == 1 and bad[0].endswith(".drop")
+    assert [n for n in drops(h) if not n.startswith(".")] == []
+    assert h.queue_ids() == [] and h.maildir("k") == []
+
+
+def test_pickup_too_big_is_set_aside(make_hatod):
+    # hato send refuses what is over the limit itself: here the limit was
+    # lowered while the message waited in the maildrop for hatod
+    h = make_hatod(delivery={"hold": "no"})
+    assert h.stop() == 0
+    r = run([HATO, "-c", h.conf_path, "send", "m@localhost"],
+            b"Subject: big\n\n" + (b"x" * 70 + b"\n") * 50, h)
+    assert r.returncode == 0, r.stderr
+    h2 = Hatod(h.root, delivery={"hold": "no"}, limits={"message_size_max": "2k"})
+    h2.port, h2.listeners = h.port, h.listeners
+    h2.start()
+    try:
+        h2.wait_log("event=pickup_refused")
+        assert "larger than message_size_max (2048 octets)" in h2.logs()
+        assert len([n for n in drops(h2) if n.startswith(".bad-")]) == 1
+        assert h2.queue_ids() == [] and h2.maildir("m") == []
+    finally:
+        assert h2.stop() == 0
+
+
+def test_pickup_waits_for_free_space(make_hatod):
+    # min_free_space larger than the disk: the drop file stays where it is
+    # (logged), and is taken once the reserve can be kept - here at the next
+    # start with a reserve that fits
+    h = make_hatod(delivery={"hold": "no"}, limits={"min_free_space": "1000000g"})
+    r = run([HATO, "-c", h.conf_path, "send", "n@localhost"], b"Subject: wait\n\nlater\n", h)
+    assert r.returncode == 0, r.stderr
+    h.wait_log("event=disk_full file=")
+    time.sleep(0.3)
+    waiting = [n for n in drops(h) if n.endswith(".drop") and not n.startswith(".")]
+    assert len(waiting) == 1
+    assert h.queue_ids() == [] and h.maildir("n") == []
+    assert "event=pickup " not in h.logs()
+    assert h.stop() == 0
+    h2 = Hatod(h.root, delivery={"hold": "no"}, limits={"min_free_space": "1m"})
+    h2.port, h2.listeners = h.port, h.listeners
+    h2.start()
+    try:
+        data = read_one(h2, "n")
+        assert data.endswith(b"\r\n\r\nlater\r\n")
+        wait_for(lambda: drops(h2) == [])
+    finally:
+        assert h2.stop() == 0
