@@ -32,6 +32,7 @@
 
 #include "addr.h"
 #include "base64.h"
+#include "header_fix.h"
 #include "util.h"
 
 /* Format one line of explanation into err. */
@@ -527,60 +528,67 @@ bool message_has_field(const char *msg, size_t len, const char *name)
 	return false;
 }
 
-/* Append "name: value\r\n" when value is set and there is no such field;
- * true when appended. */
-static bool add_field(struct strbuf *out, bool present, const char *name, const char *value)
+/* A fill value for header_fix: NULL for none, or false (err set) when the
+ * header could not hold it. */
+static bool fill_value(const char *name, const char *value, const char **out, char *err,
+		       size_t errsize)
 {
-	if (present || value == NULL)
+	*out = value != NULL && value[0] != '\0' ? value : NULL;
+	if (*out != NULL && strlen(value) >= HEADER_FIX_VALUE_MAX) {
+		set_err(err, errsize, "%s: longer than %d octets", name, HEADER_FIX_VALUE_MAX - 1);
 		return false;
-	strbuf_printf(out, "%s: %s\r\n", name, value);
+	}
 	return true;
 }
 
-/* See message.h. */
-bool message_prepare(const char *in, size_t len, const struct message_fill *fill,
-		     struct strbuf *out, struct message_addrs *rcpts, char *err, size_t errsize)
+/* With -t: the addresses of the To, Cc and Bcc fields of msg into rcpts. */
+static bool extract_rcpts(const char *msg, size_t len, const char *domain,
+			  struct message_addrs *rcpts, char *err, size_t errsize)
 {
 	static const char *const rcpt_fields[] = {"To", "Cc", "Bcc"};
-	bool blank, has_from = false, has_date = false, has_msgid = false, added = false;
-	struct strbuf m;
+	bool blank;
+	size_t hend = message_header_end(msg, len, &blank), pos = 0;
 	struct field f;
-	size_t hend, pos = 0;
 	char why[256];
 
-	strbuf_init(&m);
-	if (!message_normalize(in, len, &m, err, errsize)) {
-		strbuf_free(&m);
-		return false;
-	}
-	hend = message_header_end(m.s, m.len, &blank);
-	while (next_field(m.s, hend, &pos, &f)) {
-		bool bcc = field_is(m.s, &f, "Bcc");
-
-		has_from = has_from || field_is(m.s, &f, "From");
-		has_date = has_date || field_is(m.s, &f, "Date");
-		has_msgid = has_msgid || field_is(m.s, &f, "Message-ID");
-		for (size_t i = 0; fill->extract && i < 3; i++) {
-			if (!field_is(m.s, &f, rcpt_fields[i]))
+	while (next_field(msg, hend, &pos, &f)) {
+		for (size_t i = 0; i < 3; i++) {
+			if (!field_is(msg, &f, rcpt_fields[i]))
 				continue;
-			if (!message_parse_addr_list_in(m.s + f.value, f.end - f.value,
-							fill->domain, rcpts, why, sizeof(why))) {
+			if (!message_parse_addr_list_in(msg + f.value, f.end - f.value, domain,
+							rcpts, why, sizeof(why))) {
 				set_err(err, errsize, "%s: %s", rcpt_fields[i], why);
-				strbuf_free(&m);
 				return false;
 			}
 		}
-		if (!bcc)
-			strbuf_add(out, m.s + f.start, f.end - f.start);
 	}
-	added |= add_field(out, has_from, "From", fill->from);
-	added |= add_field(out, has_date, "Date", fill->date);
-	added |= add_field(out, has_msgid, "Message-ID", fill->msgid);
-	if (added && !blank && hend < m.len)
-		strbuf_add(out, "\r\n", 2); /* the body began without the empty line */
-	strbuf_add(out, m.s + hend, m.len - hend);
-	strbuf_free(&m);
 	return true;
+}
+
+/* See message.h.  The header is rewritten by header_fix, as hatod's
+ * submission service rewrites it. */
+bool message_prepare(const char *in, size_t len, const struct message_fill *fill,
+		     struct strbuf *out, struct message_addrs *rcpts, char *err, size_t errsize)
+{
+	struct header_fix_fill hf = {.separate = true};
+	struct header_fix h;
+	struct strbuf m;
+	bool ok;
+
+	if (!fill_value("From", fill->from, &hf.from, err, errsize) ||
+	    !fill_value("Date", fill->date, &hf.date, err, errsize) ||
+	    !fill_value("Message-ID", fill->msgid, &hf.msgid, err, errsize))
+		return false;
+	strbuf_init(&m);
+	ok = message_normalize(in, len, &m, err, errsize) &&
+	     (!fill->extract || extract_rcpts(m.s, m.len, fill->domain, rcpts, err, errsize));
+	if (ok) {
+		header_fix_start(&h, &hf);
+		header_fix_feed(&h, m.s, m.len, out);
+		header_fix_finish(&h, out);
+	}
+	strbuf_free(&m);
+	return ok;
 }
 
 /* See message.h. */
@@ -590,24 +598,6 @@ bool message_is_8bit(const char *msg, size_t len)
 		if ((unsigned char)msg[i] > 0x7f)
 			return true;
 	return false;
-}
-
-/* See message.h.  Names spelled here: strftime's %a and %b follow the locale. */
-bool message_format_date(time_t t, char *buf, size_t size)
-{
-	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	struct tm tm;
-	long off;
-
-	if (localtime_r(&t, &tm) == NULL)
-		return false;
-	off = tm.tm_gmtoff / 60;
-	return xsnprintf_ok(buf, size, "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld",
-			    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-			    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
-			    (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60);
 }
 
 /* See message.h. */

@@ -18,14 +18,15 @@
  *                         taken to be in a given domain (sendmail mode).
  *   message_prepare()     all of it for one message: recipients from To,
  *                         Cc and Bcc (-t), every Bcc field removed, From,
- *                         Date and Message-ID added when missing.
+ *                         Date and Message-ID added when missing (by
+ *                         header_fix, hatod's own header rewriter).
  *   message_format_mailbox()  "Full Name <addr>" for a From: to add, the
  *                         name quoted or RFC 2047-encoded as it needs.
  *
  * Addresses come out as "local@domain", validated and spelled by addr.c
  * (so exactly what goes between the angle brackets of RCPT TO).  Nothing
- * here does I/O, reads the clock or the environment, except
- * message_format_date(), which uses the local time zone.
+ * here does I/O, reads the clock or the environment.  The Date: value
+ * comes from mail_date() (intake/mail_date.h), hato's one date function.
  *
  * Failure: functions that can refuse their input return false and put one
  * line saying why into err (e.g. "unterminated quoted string"); the caller
@@ -94,7 +95,7 @@ bool message_has_field(const char *msg, size_t len, const char *name);
 /* What message_prepare() adds and extracts. */
 struct message_fill {
 	const char *from;   /* value for a missing From: (e.g. "alice@example.org") */
-	const char *date;   /* value for a missing Date: (message_format_date) */
+	const char *date;   /* value for a missing Date: (mail_date) */
 	const char *msgid;  /* value for a missing Message-ID: (message_format_msgid) */
 	bool extract;       /* -t: append the addresses of To, Cc and Bcc to rcpts */
 	const char *domain; /* -t: of bare local parts in To, Cc, Bcc; NULL: refused */
@@ -113,10 +114,6 @@ bool message_prepare(const char *in, size_t len, const struct message_fill *fill
 
 /* Does msg contain octets above 127 (BODY=8BITMIME)? */
 bool message_is_8bit(const char *msg, size_t len);
-
-/* "Mon, 01 Jan 2024 00:00:00 +0000" (RFC 5322 §3.3) for t in the local
- * time zone; false when size is too small. */
-bool message_format_date(time_t t, char *buf, size_t size);
 
 /* "<20240101000000.0123456789abcdef@host>" from t (UTC), 8 random octets
  * and host; false when size is too small. */

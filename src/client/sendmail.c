@@ -46,6 +46,7 @@
 
 #include "addr.h"
 #include "durable.h"
+#include "mail_date.h"
 #include "maildrop.h"
 #include "util.h"
 
@@ -663,7 +664,7 @@ static const char *login_name(void)
 /* See sendmail.h. */
 int sendmail_run(const struct sendmail_opts *o, const struct conf *c)
 {
-	char date[64], msgid[ADDR_DOMAIN_MAX + 64], err[768], path[SENDMAIL_PATH_MAX];
+	char date[MAIL_DATE_SIZE], msgid[ADDR_DOMAIN_MAX + 64], err[768], path[SENDMAIL_PATH_MAX];
 	unsigned char rnd[8];
 	uint64_t x = random64();
 	time_t now = time(NULL);
@@ -681,8 +682,8 @@ int sendmail_run(const struct sendmail_opts *o, const struct conf *c)
 	}
 	for (size_t i = 0; i < sizeof(rnd); i++, x >>= 8)
 		rnd[i] = (unsigned char)x;
-	if (!message_format_date(now, date, sizeof(date)))
-		strcpy_bounded(date, "Thu, 01 Jan 1970 00:00:00 +0000", sizeof(date));
+	if (!mail_date(now, date, sizeof(date)))
+		strcpy_bounded(date, MAIL_DATE_EPOCH, sizeof(date));
 	if (!addr_valid_domain(host, strlen(host)) ||
 	    !message_format_msgid(now, rnd, host, msgid, sizeof(msgid)))
 		message_format_msgid(now, rnd, "localhost", msgid, sizeof(msgid));

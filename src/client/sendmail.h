@@ -95,7 +95,7 @@ int sendmail_read_message(int fd, bool ignore_dots, uint64_t max, struct strbuf 
 struct sendmail_env {
 	const char *user;  /* the invoking user's login name, NULL when unknown */
 	const char *host;  /* domain of bare names and of the default sender */
-	const char *date;  /* the value of a Date: to add (message_format_date) */
+	const char *date;  /* the value of a Date: to add (mail_date) */
 	const char *msgid; /* the value of a Message-ID: to add */
 };
 

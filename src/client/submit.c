@@ -45,6 +45,7 @@
 
 #include "addr.h"
 #include "durable.h"
+#include "mail_date.h"
 #include "message.h"
 #include "strbuf.h"
 #include "submit_session.h"
@@ -465,8 +466,8 @@ static void fresh_ids(const struct send_args *a, char *date, size_t dsize, char 
 		for (size_t i = 0; i < sizeof(rnd); i++, x >>= 8)
 			rnd[i] = (unsigned char)x;
 	}
-	if (!message_format_date(now, date, dsize))
-		strcpy_bounded(date, "Thu, 01 Jan 1970 00:00:00 +0000", dsize);
+	if (!mail_date(now, date, dsize))
+		strcpy_bounded(date, MAIL_DATE_EPOCH, dsize);
 	if (!message_format_msgid(now, rnd, host, msgid, msize))
 		message_format_msgid(now, rnd, "localhost", msgid, msize);
 }
@@ -476,7 +477,7 @@ static void fresh_ids(const struct send_args *a, char *date, size_t dsize, char 
 static int prepare(const struct send_args *a, const char *label, const char *raw, size_t len,
 		   struct strbuf *out, struct message_addrs *rcpts)
 {
-	char date[64], msgid[ADDR_DOMAIN_MAX + 64], err[512];
+	char date[MAIL_DATE_SIZE], msgid[ADDR_DOMAIN_MAX + 64], err[512];
 	struct message_fill fill = {.extract = a->extract};
 
 	fresh_ids(a, date, sizeof(date), msgid, sizeof(msgid));

@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "dsn.h"
 #include "errbuf.h"
+#include "mail_date.h"
 #include "message.h"
 #include "util.h"
 
@@ -526,15 +527,6 @@ static bool is_smtp_reply(const char *text)
 	       (text[3] == '\0' || text[3] == ' ' || text[3] == '-' || text[3] == '\r');
 }
 
-/* RFC 5322 date-time for t into buf; false (buf empty) when it cannot be made. */
-static bool date_of(time_t t, char *buf, size_t size)
-{
-	if (message_format_date(t, buf, size))
-		return true;
-	buf[0] = '\0';
-	return false;
-}
-
 /* Which report this is. */
 static enum kind kind_of(const struct dsn_report *r)
 {
@@ -556,7 +548,7 @@ static void human_part(const struct dsn_report *r, enum kind k, const struct ori
 		       bool have_orig, bool asked_full, uint64_t max_full, bool utf8,
 		       struct strbuf *b)
 {
-	char date[64];
+	char date[MAIL_DATE_SIZE];
 	char *host = cleaned(r->hostname, DSN_DIAG_MAX, false);
 
 	foldf(b, "", "", TEXT_WIDTH, false, "This is the mail system at %s.", host);
@@ -582,7 +574,7 @@ static void human_part(const struct dsn_report *r, enum kind k, const struct ori
 		     "", TEXT_WIDTH);
 		break;
 	}
-	if (r->arrival != 0 && date_of(r->arrival, date, sizeof(date)))
+	if (r->arrival != 0 && mail_date(r->arrival, date, sizeof(date)))
 		foldf(b, "", "", TEXT_WIDTH, false, "It arrived on %s%s%s%s.", date,
 		      r->queue_id != NULL ? " (queue ID " : "",
 		      r->queue_id != NULL ? r->queue_id : "", r->queue_id != NULL ? ")" : "");
@@ -601,7 +593,7 @@ static void human_part(const struct dsn_report *r, enum kind k, const struct ori
 			      rc->addr, status_of(rc));
 			break;
 		case DSN_ACTION_DELAYED:
-			if (rc->retry_until != 0 && date_of(rc->retry_until, date, sizeof(date)))
+			if (rc->retry_until != 0 && mail_date(rc->retry_until, date, sizeof(date)))
 				foldf(b, "", "    ", TEXT_WIDTH, utf8,
 				      "%s: not delivered yet (%s). The mail system will keep "
 				      "trying until %s.",
@@ -689,7 +681,7 @@ static void field(struct strbuf *b, const char *name, const char *value, bool ut
 /* Part 2's body: the RFC 3464 §2.2 and §2.3 fields (RFC 6533 forms when utf8). */
 static void status_part(const struct dsn_report *r, bool utf8, struct strbuf *b)
 {
-	char date[64];
+	char date[MAIL_DATE_SIZE];
 	char *host = cleaned(r->hostname, DSN_DIAG_MAX, false);
 
 	if (r->envid != NULL) {
@@ -699,7 +691,7 @@ static void status_part(const struct dsn_report *r, bool utf8, struct strbuf *b)
 		free(v);
 	}
 	foldf(b, "Reporting-MTA:", " ", FIELD_WIDTH, false, "dns; %s", host);
-	if (r->arrival != 0 && date_of(r->arrival, date, sizeof(date)))
+	if (r->arrival != 0 && mail_date(r->arrival, date, sizeof(date)))
 		field(b, "Arrival-Date:", date, false);
 	if (r->queue_id != NULL)
 		field(b, "X-Hato-Queue-ID:", r->queue_id, false);
@@ -729,10 +721,10 @@ static void status_part(const struct dsn_report *r, bool utf8, struct strbuf *b)
 			      is_smtp_reply(rc->diagnostic) ? "smtp" : "X-Hato", d);
 			free(d);
 		}
-		if (rc->last_attempt != 0 && date_of(rc->last_attempt, date, sizeof(date)))
+		if (rc->last_attempt != 0 && mail_date(rc->last_attempt, date, sizeof(date)))
 			field(b, "Last-Attempt-Date:", date, false);
 		if (rc->action == DSN_ACTION_DELAYED && rc->retry_until != 0 &&
-		    date_of(rc->retry_until, date, sizeof(date)))
+		    mail_date(rc->retry_until, date, sizeof(date)))
 			field(b, "Will-Retry-Until:", date, false);
 		free(addr);
 	}
@@ -817,7 +809,7 @@ bool dsn_build(const struct dsn_report *r, int msg_fd, uint64_t msg_len, uint64_
 	struct strbuf human, status;
 	const struct strbuf *bufs[3];
 	unsigned char rnd[16];
-	char boundary[128], date[64], msgid[ADDR_DOMAIN_MAX + 64];
+	char boundary[128], date[MAIL_DATE_SIZE], msgid[ADDR_DOMAIN_MAX + 64];
 	enum kind k;
 	bool utf8, asked_full, part3, eight;
 	char *host, *to;
@@ -867,8 +859,8 @@ bool dsn_build(const struct dsn_report *r, int msg_fd, uint64_t msg_len, uint64_
 	strbuf_printf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", host);
 	fold(out, "To:", to, " ", FIELD_WIDTH);
 	strbuf_printf(out, "Subject: %s\r\n", subjects[k]);
-	if (!date_of(r->now, date, sizeof(date)))
-		strcpy_bounded(date, "Thu, 01 Jan 1970 00:00:00 +0000", sizeof(date));
+	if (!mail_date(r->now, date, sizeof(date)))
+		strcpy_bounded(date, MAIL_DATE_EPOCH, sizeof(date));
 	strbuf_printf(out, "Date: %s\r\n", date);
 	if (!addr_valid_domain(host, strlen(host)) ||
 	    !message_format_msgid(r->now, rnd, host, msgid, sizeof(msgid)))

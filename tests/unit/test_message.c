@@ -515,28 +515,6 @@ static void test_is_8bit(void **state)
 
 /* --- Date and Message-ID ----------------------------------------------------------------- */
 
-static void test_format_date(void **state)
-{
-	char buf[64];
-
-	(void)state;
-	setenv("TZ", "UTC", 1);
-	tzset();
-	assert_true(message_format_date(1704067200, buf, sizeof(buf))); /* 2024-01-01 */
-	assert_string_equal(buf, "Mon, 01 Jan 2024 00:00:00 +0000");
-	setenv("TZ", "<-0330>3:30", 1); /* 3 h 30 min west of UTC */
-	tzset();
-	assert_true(message_format_date(1704067200, buf, sizeof(buf)));
-	assert_string_equal(buf, "Sun, 31 Dec 2023 20:30:00 -0330");
-	setenv("TZ", "<+0545>-5:45", 1);
-	tzset();
-	assert_true(message_format_date(1719835200, buf, sizeof(buf))); /* 2024-07-01 12:00 */
-	assert_string_equal(buf, "Mon, 01 Jul 2024 17:45:00 +0545");
-	assert_false(message_format_date(1719835200, buf, 10));
-	setenv("TZ", "UTC", 1);
-	tzset();
-}
-
 static void test_format_msgid(void **state)
 {
 	const unsigned char rnd[8] = {0x00, 0x11, 0x22, 0x33, 0xaa, 0xbb, 0xcc, 0xff};
@@ -575,7 +553,6 @@ int main(void)
 		cmocka_unit_test(test_prepare_refused),
 		cmocka_unit_test(test_prepare_null_fill),
 		cmocka_unit_test(test_is_8bit),
-		cmocka_unit_test(test_format_date),
 		cmocka_unit_test(test_format_msgid),
 	};
 
