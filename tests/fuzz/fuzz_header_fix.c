@@ -11,6 +11,10 @@
  *   - the output's header section has no Bcc: line and has a Date: and a
  *     Message-ID: field;
  *   - an input without Bcc:, Date: or Message-ID: trouble comes out as is.
+ * With `hato send`'s fill (From: too, an empty line before a body that
+ * began without one) the three splits must agree with each other, and the
+ * output is the submission output with at most the From: field and one
+ * empty line more.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -48,13 +52,20 @@ static uint32_t next_rand(uint32_t *x)
 	return *x;
 }
 
-/* Filter s in chunks: seed 0 one chunk, 1 byte by byte, else random. */
-static void feed(const char *s, size_t len, uint32_t seed, struct run *r)
+#define FROM "Me <me@mx.example>"
+
+/* Filter s in chunks: seed 0 one chunk, 1 byte by byte, else random; with
+ * fill NULL the submission service's fix-ups. */
+static void feed_fill(const char *s, size_t len, uint32_t seed, const struct header_fix_fill *fill,
+		      struct run *r)
 {
 	struct header_fix h;
 	size_t pos = 0;
 
-	header_fix_init(&h, DATE, MSGID);
+	if (fill != NULL)
+		header_fix_start(&h, fill);
+	else
+		header_fix_init(&h, DATE, MSGID);
 	strbuf_init(&r->out);
 	while (pos < len) {
 		size_t n = len - pos;
@@ -75,6 +86,12 @@ static void feed(const char *s, size_t len, uint32_t seed, struct run *r)
 	r->date = header_fix_added_date(&h);
 	r->msgid = header_fix_added_msgid(&h);
 	r->bcc = header_fix_removed_bcc(&h);
+}
+
+/* The submission service's fix-ups. */
+static void feed(const char *s, size_t len, uint32_t seed, struct run *r)
+{
+	feed_fill(s, len, seed, NULL, r);
 }
 
 /* Length of the line at s[0..len): through its LF, or to the end. */
@@ -216,6 +233,26 @@ static void check_same(const struct run *a, const struct run *b)
 	CHECK(a->bcc == b->bcc);
 }
 
+/* hato send's fill: the splits agree, and only From: and a separator differ. */
+static void check_send_fill(const char *s, size_t len, uint32_t seed, const struct run *sub)
+{
+	static const struct header_fix_fill fill = {
+		.from = FROM, .date = DATE, .msgid = MSGID, .separate = true};
+	struct run whole, bytes, split;
+
+	feed_fill(s, len, 0, &fill, &whole);
+	feed_fill(s, len, 1, &fill, &bytes);
+	feed_fill(s, len, seed, &fill, &split);
+	check_same(&whole, &bytes);
+	check_same(&whole, &split);
+	CHECK(whole.date == sub->date && whole.msgid == sub->msgid && whole.bcc == sub->bcc);
+	CHECK(whole.out.len >= sub->out.len);
+	CHECK(whole.out.len - sub->out.len <= strlen("From: " FROM "\r\n") + 2);
+	strbuf_free(&whole.out);
+	strbuf_free(&bytes.out);
+	strbuf_free(&split.out);
+}
+
 /* Entry point. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -241,6 +278,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_same(&whole, &bytes);
 	check_same(&whole, &split);
 	check_same(&whole, &ref);
+	check_send_fill(s, len, seed, &whole);
 
 	/* The body after the first empty line is the input's. */
 	o = whole.out.s;
