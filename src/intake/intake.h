@@ -1,7 +1,7 @@
 /*
  * intake.h - the one gate every message passes on its way into the queue,
- * whoever hands it in: an SMTP session (DATA or BDAT) or the maildrop
- * directory (pickup).  Postfix calls this stage cleanup(8).
+ * whoever hands it in: an SMTP session (DATA or BDAT), the maildrop
+ * directory (pickup), or hato itself (delivery reports).  Postfix calls this stage cleanup(8).
  *
  * Intake owns what a message must go through once, whatever its way in:
  *   - our Received: header (RFC 5321 §4.4), written first;
@@ -15,6 +15,14 @@
  *     Message-ID: added when missing, Bcc: removed, when the receiver says
  *     they apply (mail from an authenticated user);
  *   - the date of all of it (mail_date.h).
+ *
+ * A message hato makes itself (a delivery report) is whole in memory and
+ * made on a delivery thread: intake_local_begin starts it with our
+ * Received: header, the maker appends the message, and intake_inject gives
+ * the envelope its local origin and commits it (queue_inject).  The limits
+ * for what others send do not apply to it: it quotes a message already
+ * accepted, and the free-space reserve is kept for such notices (a full
+ * disk still fails the commit, and the maker tries again later).
  *
  * A stage, not a buffer: the receiver opens an intake for a transaction
  * (intake_open: the envelope, how the message came in, whether fix-ups
@@ -135,5 +143,19 @@ enum status intake_finish(struct intake *in, enum status form, queue_commit_cb c
 
 /* Drop the open message, if any (RSET, a lost connection). */
 void intake_abort(struct intake *in);
+
+/* Start a message hato makes itself: our Received: header into msg (which
+ * is appended to); the octets written.  Any thread. */
+size_t intake_local_begin(const struct conf *c, struct strbuf *msg);
+
+/*
+ * Commit a message hato made, msg[0..len) from intake_local_begin on, with
+ * envelope e (sender and recipients set): e gets the local origin (arrival
+ * now, client 127.0.0.1 named hostname), its size (msg without our
+ * Received:, hdr octets) and a new queue ID.  false with errno when it
+ * could not be written (nothing queued).  Blocking; any thread.
+ */
+bool intake_inject(const struct conf *c, struct queue *q, struct envelope *e, const char *msg,
+		   size_t len, size_t hdr);
 
 #endif

@@ -12,8 +12,8 @@
 
 #include "dsn.h"
 #include "dsn_report.h"
+#include "intake.h"
 #include "log.h"
-#include "queue.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -113,12 +113,14 @@ static bool build_report(const struct dsn_report *rep, const char *queue_id, int
 			 uint64_t msg_len, struct strbuf *msg, struct dsn_built *built, char *err,
 			 size_t errsz)
 {
+	size_t start = msg->len;
+
 	if (msg_fd < 0)
 		snprintf(err, errsz, "the queued message cannot be read");
 	else if (dsn_build(rep, msg_fd, msg_len, REPORT_FULL_MAX, msg, built, err, errsz))
 		return true;
 	log_warnx("event=report_without_original queue_id=%s error=\"%s\"", queue_id, err);
-	msg->len = 0;
+	msg->len = start;
 	return dsn_build(rep, -1, 0, REPORT_FULL_MAX, msg, built, err, errsz);
 }
 
@@ -142,6 +144,7 @@ bool report_queue(const struct conf *c, struct queue *q, struct envelope *env, i
 	struct strbuf msg;
 	char err[256];
 	bool ok = true, delayed = false;
+	size_t hdr;
 
 	envelope_init(out);
 	for (size_t i = 0; i < env->nrcpts; i++) {
@@ -164,6 +167,7 @@ bool report_queue(const struct conf *c, struct queue *q, struct envelope *env, i
 		rep.nrcpts++;
 	}
 	strbuf_init(&msg);
+	hdr = intake_local_begin(c, &msg);
 	if (to == NULL) {
 		log_info("event=report_suppressed queue_id=%s sender=<> rcpts=%zu "
 			 "reason=\"no notification for the null sender\"",
@@ -172,17 +176,12 @@ bool report_queue(const struct conf *c, struct queue *q, struct envelope *env, i
 		log_warnx("event=report_failed queue_id=%s error=\"%s\"", env->id, err);
 		ok = false;
 	} else {
-		out->arrival = rep.now;
 		out->sender = xstrdup("<>");
-		out->size = msg.len;
 		out->body = built.eightbit ? BODY_8BITMIME : BODY_7BIT;
 		out->smtputf8 = built.smtputf8;
-		out->client = xstrdup("127.0.0.1");
-		out->client_name = xstrdup(c->hostname);
-		out->helo = xstrdup(c->hostname);
 		out->dsn_report = true;
 		envelope_add_rcpt(out, to);
-		if (!queue_inject(q, out, msg.s, msg.len)) {
+		if (!intake_inject(c, q, out, msg.s, msg.len, hdr)) {
 			log_warn("event=report_failed queue_id=%s report_id=%s", env->id, out->id);
 			envelope_free(out);
 			ok = false;

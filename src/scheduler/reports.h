@@ -14,7 +14,8 @@
  *
  * NOTIFY=NEVER owes nothing.  report_queue() then builds ONE report for
  * every recipient that owes one (dsn_report.c) and hands it to the queue
- * (queue_inject: one queue file, message and envelope, written durably);
+ * through intake (intake_inject: our Received:, the local origin, then
+ * queue_inject: one queue file, message and envelope, written durably);
  * only after that are the marks cleared, and the caller writes the
  * envelope without them.  A crash in between sends the report twice,
  * never zero times.

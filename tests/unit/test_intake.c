@@ -7,8 +7,8 @@
  * and reads what the commit wrote: our Received: header for an SMTP client
  * and for a drop file, the loop count at and over received_max, the size
  * limit, the free-space reserve, the submission fix-ups, the order in which
- * failures pick the answer, and that a refused or aborted message leaves
- * no file behind.
+ * failures pick the answer, that a refused or aborted message leaves no
+ * file behind, and a message hato makes itself (a delivery report).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -376,6 +376,36 @@ static void test_abort(void **state)
 	assert_int_equal(files_in(f, "queue"), 1);
 }
 
+/* A message hato makes itself: our Received: first, the local origin in
+ * the envelope, its size without our header, committed at once. */
+static void test_inject_local(void **state)
+{
+	struct fixture *f = *state;
+	struct strbuf msg;
+	const char *body = "From: Mail Delivery System <MAILER-DAEMON@" HOST ">\r\n\r\nreport\r\n";
+	size_t hdr;
+	char *m;
+
+	strbuf_init(&msg);
+	hdr = intake_local_begin(f->c, &msg);
+	assert_int_equal(hdr, msg.len);
+	assert_memory_equal(msg.s, "Received: by " HOST " (hato);\r\n\t",
+			    strlen("Received: by " HOST " (hato);\r\n\t"));
+	strbuf_adds(&msg, body);
+	assert_true(intake_inject(f->c, f->q, &f->env, msg.s, msg.len, hdr));
+	assert_int_equal(strlen(f->env.id), QUEUE_ID_LEN);
+	assert_string_equal(f->env.client, "127.0.0.1");
+	assert_string_equal(f->env.client_name, HOST);
+	assert_string_equal(f->env.helo, HOST);
+	assert_int_equal(f->env.size, strlen(body));
+	assert_true(f->env.arrival > 0);
+	m = committed_message(f);
+	assert_memory_equal(m, msg.s, msg.len);
+	assert_int_equal(strlen(m), msg.len);
+	free(m);
+	strbuf_free(&msg);
+}
+
 /* mail_date: RFC 5322 §3.3 in the local zone, offsets of any sign and
  * minutes, C-locale names; a short buffer gives false and no date. */
 static void test_mail_date(void **state)
@@ -414,6 +444,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fixups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inject_local, setup, teardown),
 		cmocka_unit_test(test_mail_date),
 	};
 
