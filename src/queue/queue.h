@@ -13,18 +13,19 @@
  *   shutdown.clean    left by an orderly exit, taken at start
  *
  * The API, by who calls it:
- *   commit   (SMTP sessions, pickup; event loop) queue_file_open/_write,
- *            then queue_commit() hands a finished message to the commit
- *            threads.  A small one is written straight into queue/ with a
+ *   commit   (intake, for SMTP sessions and pickup; event loop)
+ *            queue_file_open/_write, then queue_commit() hands a finished
+ *            message to the commit threads.  A small one is written straight into queue/ with a
  *            checksummed trailer, and the file and queue/ are fsynced
  *            together; a streamed one gets its envelope and trailer, is
  *            fsynced, renamed into queue/, and queue/ fsynced once for the
  *            batch (group commit).  Then the callback runs on the event
  *            loop; only then may the server say "250 queued".  A failed
  *            commit removes the file and reports errno.
- *   inject   (delivery reports; any thread, blocking) queue_inject()
- *            writes a whole message held in memory, with its envelope, as
- *            one queue file (durable_writev_file) before it returns.
+ *   inject   (intake, for delivery reports; any thread, blocking)
+ *            queue_inject() writes a whole message held in memory, with
+ *            its envelope, as one queue file (durable_writev_file) before
+ *            it returns.
  *   update   (the scheduler; any thread, blocking) queue_update() writes
  *            ID.env durably: it stands for the envelope in ID.msg.
  *   remove   (the scheduler; any thread, blocking) queue_remove().
