@@ -1,10 +1,12 @@
 /*
- * spool_fixture.h - for unit tests of the queue and the scheduler: remove
- * a scratch directory tree, and make the envelope of a test message.
+ * spool_fixture.h - for unit tests of the queue, the scheduler and intake:
+ * remove a scratch directory tree, count the files of a spool directory,
+ * and make the envelope of a test message.
  */
 #ifndef HATO_TEST_SPOOL_FIXTURE_H
 #define HATO_TEST_SPOOL_FIXTURE_H
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +29,22 @@ static inline int spool_rm_entry(const char *path, const struct stat *st, int fl
 static inline void spool_rm_tree(const char *dir)
 {
 	nftw(dir, spool_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* How many files dir holds (names starting with '.' not counted); -1 when
+ * it cannot be read. */
+static inline int spool_count(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 /* The envelope of a size-octet message from sender to rcpt, received from

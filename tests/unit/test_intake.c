@@ -16,7 +16,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include "conf.h"
 #include "intake.h"
 #include "queue.h"
+#include "spool_fixture.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -70,40 +70,17 @@ static int setup(void **state)
 	return 0;
 }
 
-/* Remove every file of a directory, then the directory. */
-static void remove_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	char p[512];
-
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-		unlink(p);
-	}
-	if (d != NULL)
-		closedir(d);
-	rmdir(path);
-}
-
 /* Close everything and remove the spool. */
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char path[128];
 
 	intake_free(&f->in);
 	envelope_free(&f->env);
 	queue_close(f->q);
 	event_base_free(f->base);
 	conf_free(f->c);
-	snprintf(path, sizeof(path), "%s/incoming", f->dir);
-	remove_dir(path);
-	snprintf(path, sizeof(path), "%s/queue", f->dir);
-	remove_dir(path);
-	remove_dir(f->dir);
+	spool_rm_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -112,17 +89,9 @@ static int teardown(void **state)
 static int files_in(const struct fixture *f, const char *sub)
 {
 	char path[128];
-	DIR *d;
-	struct dirent *de;
-	int n = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", f->dir, sub);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return spool_count(path);
 }
 
 /* The commit's callback. */

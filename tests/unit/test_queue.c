@@ -96,17 +96,9 @@ static bool exists(const struct fixture *f, const char *id, const char *ext)
 static int files_in_queue(const struct fixture *f)
 {
 	char path[128];
-	int n = 0;
-	DIR *d;
-	struct dirent *de;
 
 	snprintf(path, sizeof(path), "%s/queue", f->dir);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return spool_count(path);
 }
 
 /* An envelope from sender to one recipient (its ID left for the queue). */

@@ -20,7 +20,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <event2/event.h>
 #include <poll.h>
 #include <stdio.h>
@@ -35,6 +34,7 @@
 #include "scheduler.h"
 #include "server.h"
 #include "smtp_session.h"
+#include "spool_fixture.h"
 #include "users.h"
 #include "util.h"
 
@@ -123,25 +123,6 @@ static void drain_sessions(struct fixture *f)
 	}
 }
 
-/* Remove a directory tree the test made (two levels are enough here). */
-static void remove_tree(const char *path, int depth)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	char p[512];
-
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-		if (unlink(p) != 0 && depth > 0)
-			remove_tree(p, depth - 1);
-	}
-	if (d != NULL)
-		closedir(d);
-	rmdir(path);
-}
-
 /* Close the client, let the session go, release the server. */
 static int teardown(void **state)
 {
@@ -156,7 +137,7 @@ static int teardown(void **state)
 	userdb_free(f->srv.users);
 	event_base_free(f->srv.base);
 	conf_free(f->srv.conf);
-	remove_tree(f->dir, 3);
+	spool_rm_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -278,17 +259,9 @@ static char *queued_message(const struct fixture *f, const char *id)
 static int queued_count(const struct fixture *f)
 {
 	char path[256];
-	DIR *d;
-	struct dirent *de;
-	int n = 0;
 
 	snprintf(path, sizeof(path), "%s/queue", f->srv.conf->state_dir);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		n += strstr(de->d_name, ".msg") != NULL;
-	closedir(d);
-	return n;
+	return spool_count(path);
 }
 
 /* 220, then EHLO lists our name and the extensions of a plain listener. */
