@@ -591,29 +591,6 @@ bool message_prepare(const char *in, size_t len, const struct message_fill *fill
 	return ok;
 }
 
-/* See message.h. */
-bool message_is_8bit(const char *msg, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)msg[i] > 0x7f)
-			return true;
-	return false;
-}
-
-/* See message.h. */
-bool message_format_msgid(time_t t, const unsigned char rnd[8], const char *host, char *buf,
-			  size_t size)
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL)
-		return false;
-	return xsnprintf_ok(
-		buf, size, "<%04d%02d%02d%02d%02d%02d.%02x%02x%02x%02x%02x%02x%02x%02x@%s>",
-		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], host);
-}
-
 /* RFC 5322 §3.2.3 atext: what a display name may hold without quotes. */
 static bool is_atext(unsigned char c)
 {

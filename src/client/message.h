@@ -96,7 +96,7 @@ bool message_has_field(const char *msg, size_t len, const char *name);
 struct message_fill {
 	const char *from;   /* value for a missing From: (e.g. "alice@example.org") */
 	const char *date;   /* value for a missing Date: (mail_date) */
-	const char *msgid;  /* value for a missing Message-ID: (message_format_msgid) */
+	const char *msgid;  /* value for a missing Message-ID: (mail_msgid) */
 	bool extract;       /* -t: append the addresses of To, Cc and Bcc to rcpts */
 	const char *domain; /* -t: of bare local parts in To, Cc, Bcc; NULL: refused */
 };
@@ -111,14 +111,6 @@ struct message_fill {
  */
 bool message_prepare(const char *in, size_t len, const struct message_fill *fill,
 		     struct strbuf *out, struct message_addrs *rcpts, char *err, size_t errsize);
-
-/* Does msg contain octets above 127 (BODY=8BITMIME)? */
-bool message_is_8bit(const char *msg, size_t len);
-
-/* "<20240101000000.0123456789abcdef@host>" from t (UTC), 8 random octets
- * and host; false when size is too small. */
-bool message_format_msgid(time_t t, const unsigned char rnd[8], const char *host, char *buf,
-			  size_t size);
 
 /*
  * Append the mailbox "name <addr>" (RFC 5322 §3.4) to out: name as it is

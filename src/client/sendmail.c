@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sysexits.h>
@@ -47,6 +46,7 @@
 #include "addr.h"
 #include "durable.h"
 #include "mail_date.h"
+#include "mail_id.h"
 #include "maildrop.h"
 #include "util.h"
 
@@ -445,15 +445,12 @@ static bool setgid_on(void)
 }
 
 /* 64 bits that another sendmail in the same microsecond will not have. */
-static uint64_t random64(void)
+static uint64_t drop_random(void)
 {
 	uint64_t x;
-	struct timespec ts;
 
-	if (getrandom(&x, sizeof(x), GRND_NONBLOCK) == (ssize_t)sizeof(x))
-		return x;
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* no entropy yet: early boot */
-	return ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 16);
+	random_octets(&x, sizeof(x));
+	return x;
 }
 
 /* Microseconds since the epoch. */
@@ -512,7 +509,8 @@ static int create_tmp(const char *dir, char *tmp, char *final, size_t size)
 	for (int i = 0; i < SENDMAIL_NAME_TRIES; i++) {
 		int fd;
 
-		if (!sendmail_drop_name(now_usec(), getpid(), random64(), unique, sizeof(unique)) ||
+		if (!sendmail_drop_name(now_usec(), getpid(), drop_random(), unique,
+					sizeof(unique)) ||
 		    !xsnprintf_ok(tmp, size, "%s/.tmp-%s", dir, unique) ||
 		    !xsnprintf_ok(final, size, "%s/%s%s", dir, unique, MAILDROP_SUFFIX)) {
 			errno = ENAMETOOLONG;
@@ -664,9 +662,7 @@ static const char *login_name(void)
 /* See sendmail.h. */
 int sendmail_run(const struct sendmail_opts *o, const struct conf *c)
 {
-	char date[MAIL_DATE_SIZE], msgid[ADDR_DOMAIN_MAX + 64], err[768], path[SENDMAIL_PATH_MAX];
-	unsigned char rnd[8];
-	uint64_t x = random64();
+	char date[MAIL_DATE_SIZE], msgid[MAIL_MSGID_SIZE], err[768], path[SENDMAIL_PATH_MAX];
 	time_t now = time(NULL);
 	const char *host = c->hostname;
 	struct sendmail_env env;
@@ -680,13 +676,9 @@ int sendmail_run(const struct sendmail_opts *o, const struct conf *c)
 		strbuf_free(&raw);
 		return rc;
 	}
-	for (size_t i = 0; i < sizeof(rnd); i++, x >>= 8)
-		rnd[i] = (unsigned char)x;
 	if (!mail_date(now, date, sizeof(date)))
 		strcpy_bounded(date, MAIL_DATE_EPOCH, sizeof(date));
-	if (!addr_valid_domain(host, strlen(host)) ||
-	    !message_format_msgid(now, rnd, host, msgid, sizeof(msgid)))
-		message_format_msgid(now, rnd, "localhost", msgid, sizeof(msgid));
+	mail_msgid(now, host, msgid, sizeof(msgid));
 	env = (struct sendmail_env){
 		.user = login_name(), .host = host, .date = date, .msgid = msgid};
 	sendmail_msg_init(&m);

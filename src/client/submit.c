@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
@@ -46,6 +45,7 @@
 #include "addr.h"
 #include "durable.h"
 #include "mail_date.h"
+#include "mail_id.h"
 #include "message.h"
 #include "strbuf.h"
 #include "submit_session.h"
@@ -455,21 +455,11 @@ static int read_all(int fd, const char *what, struct strbuf *b)
 static void fresh_ids(const struct send_args *a, char *date, size_t dsize, char *msgid,
 		      size_t msize)
 {
-	unsigned char rnd[8];
 	time_t now = time(NULL);
-	const char *host = addr_valid_domain(a->fqdn, strlen(a->fqdn)) ? a->fqdn : "localhost";
 
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		/* no entropy source: the time and pid are unique enough for one host */
-		unsigned long long x = (unsigned long long)now * 1000003u ^ (unsigned)getpid();
-
-		for (size_t i = 0; i < sizeof(rnd); i++, x >>= 8)
-			rnd[i] = (unsigned char)x;
-	}
 	if (!mail_date(now, date, dsize))
 		strcpy_bounded(date, MAIL_DATE_EPOCH, dsize);
-	if (!message_format_msgid(now, rnd, host, msgid, msize))
-		message_format_msgid(now, rnd, "localhost", msgid, msize);
+	mail_msgid(now, a->fqdn, msgid, msize);
 }
 
 /* Prepare raw[0..len) for sending into out, its recipients into rcpts:
@@ -477,7 +467,7 @@ static void fresh_ids(const struct send_args *a, char *date, size_t dsize, char 
 static int prepare(const struct send_args *a, const char *label, const char *raw, size_t len,
 		   struct strbuf *out, struct message_addrs *rcpts)
 {
-	char date[MAIL_DATE_SIZE], msgid[ADDR_DOMAIN_MAX + 64], err[512];
+	char date[MAIL_DATE_SIZE], msgid[MAIL_MSGID_SIZE], err[512];
 	struct message_fill fill = {.extract = a->extract};
 
 	fresh_ids(a, date, sizeof(date), msgid, sizeof(msgid));

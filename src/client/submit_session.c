@@ -31,7 +31,6 @@
 #include <sysexits.h>
 
 #include "addr.h"
-#include "message.h"
 #include "smtpc.h"
 #include "strbuf.h"
 #include "util.h"
@@ -273,7 +272,7 @@ fail:
 /* Does s contain octets above 127? */
 static bool non_ascii(const char *s)
 {
-	return message_is_8bit(s, strlen(s));
+	return has_8bit(s, strlen(s));
 }
 
 /* The MAIL FROM parameters the server understands and the message needs. */
@@ -286,7 +285,7 @@ static void mail_params(const struct submit_session *s, const struct submit_mess
 		utf8 = utf8 || non_ascii(m->rcpts[i]);
 	if (s->s.caps.size > 0)
 		strbuf_printf(b, " SIZE=%zu", m->len);
-	if (s->s.caps.eightbit && message_is_8bit(m->data, m->len))
+	if (s->s.caps.eightbit && has_8bit(m->data, m->len))
 		strbuf_adds(b, " BODY=8BITMIME");
 	if (s->s.caps.smtputf8 && utf8)
 		strbuf_adds(b, " SMTPUTF8");

@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Report an allocation failure and exit; there is no sane way on. */
 static void oom(size_t n)
@@ -229,4 +232,29 @@ void escape_word(const char *in, char *out, size_t outsz)
 	if (in == NULL)
 		in = ""; /* no sender yet, say */
 	escape(in, strlen(in), out, outsz, true);
+}
+
+/* See util.h. */
+void random_octets(void *buf, size_t n)
+{
+	unsigned char *out = buf;
+	struct timespec ts;
+	unsigned long long x;
+
+	if (getrandom(buf, n, GRND_NONBLOCK) == (ssize_t)n)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	x = (unsigned long long)ts.tv_sec * 1000000007ull ^ (unsigned long long)ts.tv_nsec ^
+	    (unsigned long long)getpid() << 20;
+	for (size_t i = 0; i < n; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
+		out[i] = (unsigned char)(x >> 56);
+}
+
+/* See util.h. */
+bool has_8bit(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] > 0x7f)
+			return true;
+	return false;
 }

@@ -55,4 +55,12 @@ void escape_text(const char *in, size_t len, char *out, size_t outsz);
 #define ESCAPED_WORD_MAX (4 * 320 + 4) /* room for any address escaped */
 void escape_word(const char *in, char *out, size_t outsz);
 
+/* Fill buf with n random octets (getrandom); without an entropy source
+ * yet (early boot), from the clock and the process ID: unique enough on
+ * one host for names and boundaries, never for secrets. */
+void random_octets(void *buf, size_t n);
+
+/* Does p[0..len) hold an octet above 127 (8-bit data, BODY=8BITMIME)? */
+bool has_8bit(const char *p, size_t len);
+
 #endif

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,7 +20,7 @@
 #include "dsn.h"
 #include "errbuf.h"
 #include "mail_date.h"
-#include "message.h"
+#include "mail_id.h"
 #include "util.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -175,7 +174,7 @@ static void head_line(struct original *o, const char *line, size_t len)
 {
 	size_t keep = len > DSN_LINE_MAX ? DSN_LINE_MAX : len;
 
-	if (message_is_8bit(line, len))
+	if (has_8bit(line, len))
 		o->head8 = true;
 	if (keep < len)
 		o->notes |= NOTE_LINE_CUT;
@@ -699,7 +698,7 @@ static void status_part(const struct dsn_report *r, bool utf8, struct strbuf *b)
 	for (size_t i = 0; i < r->nrcpts; i++) {
 		const struct dsn_rcpt *rc = &r->rcpts[i];
 		char *addr = bare(rc->addr);
-		bool intl = message_is_8bit(addr, strlen(addr));
+		bool intl = has_8bit(addr, strlen(addr));
 
 		strbuf_adds(b, "\r\n");
 		if (rc->orcpt != NULL) {
@@ -729,22 +728,6 @@ static void status_part(const struct dsn_report *r, bool utf8, struct strbuf *b)
 		free(addr);
 	}
 	free(host);
-}
-
-/* Fill rnd with n random octets; without an entropy source, from the
- * clock and the process ID (unique enough on one host). */
-static void random_bytes(unsigned char *rnd, size_t n)
-{
-	struct timespec ts;
-	unsigned long long x;
-
-	if (getrandom(rnd, n, GRND_NONBLOCK) == (ssize_t)n)
-		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	x = (unsigned long long)ts.tv_sec * 1000000007ull ^ (unsigned long long)ts.tv_nsec ^
-	    (unsigned long long)getpid() << 20;
-	for (size_t i = 0; i < n; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
-		rnd[i] = (unsigned char)(x >> 56);
 }
 
 /* Does any of the n buffers hold s? */
@@ -787,7 +770,7 @@ static void put_part(struct strbuf *out, const char *boundary, const char *descr
 	strbuf_printf(out, "--%s\r\n", boundary);
 	strbuf_printf(out, "Content-Description: %s\r\n", description);
 	strbuf_printf(out, "Content-Type: %s\r\n", type);
-	if (message_is_8bit(body->s, body->len))
+	if (has_8bit(body->s, body->len))
 		strbuf_adds(out, "Content-Transfer-Encoding: 8bit\r\n");
 	strbuf_adds(out, "\r\n");
 	strbuf_add(out, body->s, body->len);
@@ -808,8 +791,8 @@ bool dsn_build(const struct dsn_report *r, int msg_fd, uint64_t msg_len, uint64_
 	struct original o = {0};
 	struct strbuf human, status;
 	const struct strbuf *bufs[3];
-	unsigned char rnd[16];
-	char boundary[128], date[MAIL_DATE_SIZE], msgid[ADDR_DOMAIN_MAX + 64];
+	unsigned char rnd[8];
+	char boundary[128], date[MAIL_DATE_SIZE], msgid[MAIL_MSGID_SIZE];
 	enum kind k;
 	bool utf8, asked_full, part3, eight;
 	char *host, *to;
@@ -837,9 +820,9 @@ bool dsn_build(const struct dsn_report *r, int msg_fd, uint64_t msg_len, uint64_
 	part3 = msg_fd >= 0 && !o.empty;
 
 	/* RFC 6533 forms when anything returned or addressed is not ASCII */
-	utf8 = (part3 && o.head8) || message_is_8bit(r->to, strlen(r->to));
+	utf8 = (part3 && o.head8) || has_8bit(r->to, strlen(r->to));
 	for (size_t i = 0; i < r->nrcpts; i++)
-		if (message_is_8bit(r->rcpts[i].addr, strlen(r->rcpts[i].addr)))
+		if (has_8bit(r->rcpts[i].addr, strlen(r->rcpts[i].addr)))
 			utf8 = true;
 
 	strbuf_init(&human);
@@ -847,11 +830,11 @@ bool dsn_build(const struct dsn_report *r, int msg_fd, uint64_t msg_len, uint64_
 	human_part(r, k, &o, msg_fd >= 0, asked_full, max_full, utf8, &human);
 	status_part(r, utf8, &status);
 
-	random_bytes(rnd, sizeof(rnd));
+	random_octets(rnd, sizeof(rnd));
 	bufs[0] = &human;
 	bufs[1] = &status;
 	bufs[2] = part3 ? (o.full ? &o.whole : &o.head) : NULL;
-	make_boundary(boundary, sizeof(boundary), r->queue_id, rnd + 8, bufs, 3);
+	make_boundary(boundary, sizeof(boundary), r->queue_id, rnd, bufs, 3);
 
 	/* the message's header section */
 	host = cleaned(r->hostname, ADDR_DOMAIN_MAX, false);
@@ -862,17 +845,15 @@ bool dsn_build(const struct dsn_report *r, int msg_fd, uint64_t msg_len, uint64_
 	if (!mail_date(r->now, date, sizeof(date)))
 		strcpy_bounded(date, MAIL_DATE_EPOCH, sizeof(date));
 	strbuf_printf(out, "Date: %s\r\n", date);
-	if (!addr_valid_domain(host, strlen(host)) ||
-	    !message_format_msgid(r->now, rnd, host, msgid, sizeof(msgid)))
-		message_format_msgid(r->now, rnd, "localhost", msgid, sizeof(msgid));
+	mail_msgid(r->now, host, msgid, sizeof(msgid));
 	strbuf_printf(out, "Message-ID: %s\r\n", msgid);
 	strbuf_adds(out, "MIME-Version: 1.0\r\n");
 	strbuf_adds(out, "Auto-Submitted: auto-replied\r\n");
 	strbuf_printf(out,
 		      "Content-Type: multipart/report; report-type=%s;\r\n\tboundary=\"%s\"\r\n",
 		      utf8 ? "global-delivery-status" : "delivery-status", boundary);
-	eight = message_is_8bit(human.s, human.len) || message_is_8bit(status.s, status.len) ||
-		(bufs[2] != NULL && message_is_8bit(bufs[2]->s, bufs[2]->len));
+	eight = has_8bit(human.s, human.len) || has_8bit(status.s, status.len) ||
+		(bufs[2] != NULL && has_8bit(bufs[2]->s, bufs[2]->len));
 	if (eight)
 		strbuf_adds(out, "Content-Transfer-Encoding: 8bit\r\n");
 	strbuf_adds(out, "\r\nThis is a delivery status notification in MIME format.\r\n\r\n");
@@ -891,7 +872,7 @@ bool dsn_build(const struct dsn_report *r, int msg_fd, uint64_t msg_len, uint64_
 	strbuf_printf(out, "--%s--\r\n", boundary);
 
 	if (built != NULL) {
-		built->eightbit = eight || message_is_8bit(to, strlen(to));
+		built->eightbit = eight || has_8bit(to, strlen(to));
 		built->smtputf8 = utf8;
 		built->returned_full = part3 && o.full;
 		built->returned_any = part3;

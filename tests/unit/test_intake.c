@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "intake.h"
+#include "mail_id.h"
 #include "queue.h"
 #include "spool_fixture.h"
 #include "strbuf.h"
@@ -400,6 +401,25 @@ static void test_mail_date(void **state)
 	tzset();
 }
 
+/* mail_msgid: the date in UTC, 16 random hex digits, the host (localhost
+ * when it is not a domain); never the same twice. */
+static void test_mail_msgid(void **state)
+{
+	char a[MAIL_MSGID_SIZE], b[MAIL_MSGID_SIZE];
+
+	(void)state;
+	mail_msgid(1704067200, "host.example", a, sizeof(a)); /* 2024-01-01 00:00:00 UTC */
+	mail_msgid(1704067200, "host.example", b, sizeof(b));
+	assert_int_equal(strlen(a), strlen("<20240101000000.0123456789abcdef@host.example>"));
+	assert_memory_equal(a, "<20240101000000.", 16);
+	for (size_t i = 16; i < 32; i++)
+		assert_non_null(strchr("0123456789abcdef", a[i]));
+	assert_string_equal(a + 32, "@host.example>");
+	assert_string_not_equal(a, b);
+	mail_msgid(1704067200, "not a domain", a, sizeof(a));
+	assert_string_equal(a + 32, "@localhost>");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +435,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_local, setup, teardown),
 		cmocka_unit_test(test_mail_date),
+		cmocka_unit_test(test_mail_msgid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

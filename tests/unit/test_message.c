@@ -505,27 +505,6 @@ static void test_prepare_null_fill(void **state)
 	message_addrs_free(&r);
 }
 
-static void test_is_8bit(void **state)
-{
-	(void)state;
-	assert_false(message_is_8bit("plain\r\n", 7));
-	assert_true(message_is_8bit("caf\xc3\xa9", 5));
-	assert_false(message_is_8bit("", 0));
-}
-
-/* --- Date and Message-ID ----------------------------------------------------------------- */
-
-static void test_format_msgid(void **state)
-{
-	const unsigned char rnd[8] = {0x00, 0x11, 0x22, 0x33, 0xaa, 0xbb, 0xcc, 0xff};
-	char buf[128];
-
-	(void)state;
-	assert_true(message_format_msgid(1704067200, rnd, "host.example", buf, sizeof(buf)));
-	assert_string_equal(buf, "<20240101000000.00112233aabbccff@host.example>");
-	assert_false(message_format_msgid(1704067200, rnd, "host.example", buf, 20));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -552,8 +531,6 @@ int main(void)
 		cmocka_unit_test(test_prepare_extracts),
 		cmocka_unit_test(test_prepare_refused),
 		cmocka_unit_test(test_prepare_null_fill),
-		cmocka_unit_test(test_is_8bit),
-		cmocka_unit_test(test_format_msgid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -247,9 +247,34 @@ static void test_prefix_and_trim(void **state)
 	assert_string_equal(trim(s3), "x");
 }
 
+/* has_8bit: any octet above 127, none in ASCII or nothing. */
+static void test_has_8bit(void **state)
+{
+	(void)state;
+	assert_false(has_8bit("plain\r\n", 7));
+	assert_true(has_8bit("caf\xc3\xa9", 5));
+	assert_true(has_8bit("\x80", 1));
+	assert_false(has_8bit("\x7f", 1));
+	assert_false(has_8bit("", 0));
+}
+
+/* random_octets: fills all of the buffer, and not twice the same. */
+static void test_random_octets(void **state)
+{
+	unsigned char a[16], b[16], zero[16] = {0};
+
+	(void)state;
+	random_octets(a, sizeof(a));
+	random_octets(b, sizeof(b));
+	assert_memory_not_equal(a, b, sizeof(a));
+	assert_memory_not_equal(a, zero, sizeof(a));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_has_8bit),
+		cmocka_unit_test(test_random_octets),
 		cmocka_unit_test(test_parse_u64_range),
 		cmocka_unit_test(test_parse_u64_out_of_range),
 		cmocka_unit_test(test_parse_u64_junk),
