@@ -11,10 +11,13 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <idn2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include "util.h"
 
 /* RFC 5322 atext, ASCII part. */
 static bool is_atext(unsigned char c)
@@ -269,4 +272,19 @@ bool addr_format(const struct mailaddr *a, char *buf, size_t size)
 		break;
 	}
 	return n < size;
+}
+
+/* See addr.h. */
+char *addr_domain_alabel(const char *domain)
+{
+	char *out = NULL, *copy;
+
+	if (idn2_to_ascii_8z(domain, &out, IDN2_NONTRANSITIONAL) != IDN2_OK)
+		return NULL;
+	copy = xstrdup(out);
+	idn2_free(out);
+	for (char *p = copy; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return copy;
 }

@@ -60,4 +60,8 @@ size_t addr_utf8_len(const unsigned char *p, size_t avail);
 /* Is name a syntactically valid domain (letters, digits, hyphens, U-labels)? */
 bool addr_valid_domain(const char *name, size_t len);
 
+/* The A-label (xn--) form of domain in ASCII lower case, in a new
+ * allocation (free it); NULL when it is not a valid IDNA2008 name. */
+char *addr_domain_alabel(const char *domain);
+
 #endif

@@ -11,7 +11,6 @@
 #include "conf.h"
 
 #include <arpa/inet.h>
-#include <idn2.h>
 #include <ini.h>
 #include <netdb.h>
 #include <stddef.h>
@@ -563,15 +562,6 @@ static struct domain_conf *domain_get(struct conf *c, const char *name)
 	return d;
 }
 
-/* See conf.h. */
-const struct domain_conf *conf_domain(const struct conf *c, const char *domain)
-{
-	for (size_t i = 0; i < c->ndomains; i++)
-		if (strcasecmp(c->domains[i].name, domain) == 0)
-			return &c->domains[i];
-	return NULL;
-}
-
 /* The extra certificate named name, created on first use. */
 static struct cert_conf *cert_get(struct conf *c, const char *name)
 {
@@ -917,24 +907,6 @@ bool nexthop_parse(const char *s, struct nexthop *out)
 }
 
 /* See conf.h. */
-const char *map_lookup(const struct map_entry *m, size_t n, const char *domain)
-{
-	const char *star = NULL;
-
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(m[i].key, domain) == 0)
-			return m[i].value;
-	for (const char *p = strchr(domain, '.'); p != NULL; p = strchr(p + 1, '.'))
-		for (size_t i = 0; i < n; i++)
-			if (strcasecmp(m[i].key, p) == 0)
-				return m[i].value;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(m[i].key, "*") == 0)
-			star = m[i].value;
-	return star;
-}
-
-/* See conf.h. */
 const char *tls_policy_name(enum tls_policy p)
 {
 	static const char *const names[] = {"none", "may", "encrypt", "verify"};
@@ -1026,22 +998,6 @@ bool cidr_parse(const char *s, struct cidr *out)
 	return true;
 }
 
-/* The A-label form of a domain, lower case, in a new allocation; NULL if
- * it is not a valid IDNA2008 name. */
-static char *domain_ascii(const char *domain)
-{
-	char *out = NULL, *copy;
-
-	if (idn2_to_ascii_8z(domain, &out, IDN2_NONTRANSITIONAL) != IDN2_OK)
-		return NULL;
-	copy = xstrdup(out);
-	idn2_free(out);
-	for (char *p = copy; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return copy;
-}
-
 /* Is name one of local_domains as written (before the A-label forms exist)? */
 static bool conf_is_local_domain_text(const struct conf *c, const char *name)
 {
@@ -1049,25 +1005,6 @@ static bool conf_is_local_domain_text(const struct conf *c, const char *name)
 		if (strcasecmp(c->local_domains[i], name) == 0)
 			return true;
 	return false;
-}
-
-/* See conf.h. */
-bool conf_is_local_domain(const struct conf *c, const char *domain)
-{
-	char *ascii;
-	bool found = false;
-
-	for (size_t i = 0; i < c->nlocal_domains; i++)
-		if (strcasecmp(c->local_domains[i], domain) == 0 ||
-		    (c->local_domains_ascii[i] &&
-		     strcasecmp(c->local_domains_ascii[i], domain) == 0))
-			return true;
-	if ((ascii = domain_ascii(domain)) == NULL)
-		return false;
-	for (size_t i = 0; i < c->nlocal_domains && !found; i++)
-		found = c->local_domains_ascii[i] && strcmp(c->local_domains_ascii[i], ascii) == 0;
-	free(ascii);
-	return found;
 }
 
 /* The built-in defaults: the key table's, then those the system gives
@@ -1164,7 +1101,7 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 	for (size_t i = 0; i < c->nlocal_domains; i++) {
 		const char *d = c->local_domains[i];
 		if (addr_valid_domain(d, strlen(d)))
-			c->local_domains_ascii[i] = domain_ascii(d);
+			c->local_domains_ascii[i] = addr_domain_alabel(d);
 		/* the system's host name is taken as it is, whatever it looks like */
 		if (c->local_domains_ascii[i] == NULL && strcmp(d, c->hostname) != 0) {
 			snprintf(err, errsz,

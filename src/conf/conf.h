@@ -200,15 +200,8 @@ const char *tls_mode_name(enum tls_mode m);
 /* "none", "optional", "required" */
 const char *auth_mode_name(enum auth_mode m);
 
-/* The [domain NAME] of a local domain, or NULL (plain Maildir delivery). */
-const struct domain_conf *conf_domain(const struct conf *c, const char *domain);
-
 /* Parse a next hop: "[host]:port", "[host]", "host:port" or "host". */
 bool nexthop_parse(const char *s, struct nexthop *out);
-
-/* The value of the [transport]/[tls_policy] entry for domain: the exact
- * domain, then ".parent" entries from the nearest up, then "*"; NULL. */
-const char *map_lookup(const struct map_entry *m, size_t n, const char *domain);
 
 /* "none", "may", "encrypt", "verify" */
 const char *tls_policy_name(enum tls_policy p);
@@ -222,10 +215,6 @@ bool relay_auth_load(struct conf *c, char *err, size_t errsz);
  * number of seconds.  Anything else ("5x", "-1", "5 m", "") and a value
  * over UINT32_MAX seconds is refused. */
 bool parse_duration(const char *s, unsigned *out);
-
-/* Is domain one of ours?  Case-insensitive, and an internationalized
- * domain matches in its U-label and A-label (xn--) forms alike. */
-bool conf_is_local_domain(const struct conf *c, const char *domain);
 
 /* Parse "a.b.c.d/n" or "v6/n" (prefix optional). */
 bool cidr_parse(const char *s, struct cidr *out);

@@ -10,7 +10,6 @@
  */
 #include "local.h"
 
-#include <idn2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +17,7 @@
 #include <strings.h>
 
 #include "hato_limits.h"
-#include "maildir_path.h"
+#include "route.h"
 #include "unquoted.h"
 #include "util.h"
 
@@ -76,31 +75,6 @@ static char *lower_dup(const char *s)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	return d;
-}
-
-/* The index of domain in c->local_domains (U-label or A-label, any case),
- * or -1 when it is not local. */
-static long domain_index(const struct conf *c, const char *domain)
-{
-	char *ascii = NULL, *lc;
-	long found = -1;
-
-	for (size_t i = 0; i < c->nlocal_domains; i++)
-		if (strcasecmp(c->local_domains[i], domain) == 0 ||
-		    (c->local_domains_ascii != NULL && c->local_domains_ascii[i] != NULL &&
-		     strcasecmp(c->local_domains_ascii[i], domain) == 0))
-			return (long)i;
-	/* a U-label that differs only by IDNA mapping (case of non-ASCII letters) */
-	if (c->local_domains_ascii == NULL ||
-	    idn2_to_ascii_8z(domain, &ascii, IDN2_NONTRANSITIONAL) != IDN2_OK)
-		return -1;
-	lc = lower_dup(ascii);
-	idn2_free(ascii);
-	for (size_t i = 0; i < c->nlocal_domains && found < 0; i++)
-		if (c->local_domains_ascii[i] != NULL && strcmp(c->local_domains_ascii[i], lc) == 0)
-			found = (long)i;
-	free(lc);
-	return found;
 }
 
 /* The local part without its subaddress, into base (same size as name). */
@@ -240,18 +214,18 @@ static bool needs_quotes(const char *name)
 }
 
 /*
- * Add the mailbox "<name@domain>" (name folded already).  A domain whose
- * mail goes to a Maildir (no lmtp) needs a directory for the name: the
- * local part as the address carries it must pass maildir_path(), the very
- * check delivery makes, else LOCAL_BAD_MAILBOX (refused at RCPT, never
- * accepted and bounced).
+ * Add the mailbox "<name@domain>" (name folded already).  A mailbox whose
+ * route is a Maildir (the domain has no lmtp) needs a directory for the
+ * name: the route delivery takes (route_rcpt, which expands mailbox_path)
+ * must have one, else LOCAL_BAD_MAILBOX (refused at RCPT, never accepted
+ * and bounced).
  */
 static enum local_status mailbox_add(struct resolver *r, const char *name, size_t di)
 {
-	char addr[2 * LOCAL_KEY_MAX + 8], dir[MAILDIR_PATH_MAX];
-	char *o = addr + 1, *local = addr + 1;
+	char addr[2 * LOCAL_KEY_MAX + 8];
+	char *o = addr + 1;
 	const char *dom = r->c->local_domains[di];
-	const struct domain_conf *dc = conf_domain(r->c, dom);
+	struct route rt;
 
 	addr[0] = '<';
 	if (needs_quotes(name)) {
@@ -265,13 +239,12 @@ static enum local_status mailbox_add(struct resolver *r, const char *name, size_
 	} else {
 		o = stpcpy(o, name);
 	}
-	*o = '\0';
-	if ((dc == NULL || dc->lmtp == NULL) &&
-	    !maildir_path(r->c->mailbox_path, local, dom, dir, sizeof(dir))) {
+	snprintf(o, sizeof(addr) - (size_t)(o - addr), "@%s>", dom); /* fits: sized above */
+	route_rcpt(r->c, addr, &rt);
+	if (rt.transport == ROUTE_MAILDIR && rt.mailbox[0] == '\0') {
 		why_name(r, "no valid mailbox path for", name, di);
 		return LOCAL_BAD_MAILBOX;
 	}
-	snprintf(o, sizeof(addr) - (size_t)(o - addr), "@%s>", dom); /* fits: sized above */
 	target_add(r, addr, true);
 	return LOCAL_OK;
 }
@@ -328,7 +301,7 @@ static bool user_in_domain(const struct resolver *r, const char *user, size_t di
  */
 static bool mailbox_exists(const struct resolver *r, const char *name, const char *plain, size_t di)
 {
-	const struct domain_conf *dc = conf_domain(r->c, r->c->local_domains[di]);
+	const struct domain_conf *dc = route_domain_conf(r->c, r->c->local_domains[di]);
 
 	if (strcmp(name, "postmaster") == 0 || strcmp(name, "abuse") == 0)
 		return true;
@@ -401,7 +374,7 @@ static enum local_status target_resolve(struct resolver *r, const char *t, size_
 	at = unquoted_rchr(t, '@');
 	if (at == NULL)
 		return resolve(r, t, di);
-	dj = domain_index(r->c, at + 1);
+	dj = route_local_index(r->c, at + 1);
 	if (dj < 0) { /* remote: final */
 		char addr[LOCAL_KEY_MAX + 2];
 
@@ -510,7 +483,7 @@ static enum local_status resolve(struct resolver *r, const char *local, size_t d
 		set_how(r, "mailbox");
 		return mailbox_add(r, base, di);
 	}
-	dc = conf_domain(r->c, r->c->local_domains[di]);
+	dc = route_domain_conf(r->c, r->c->local_domains[di]);
 	if (dc != NULL && dc->catch_all != NULL && !r->in_catch_all) {
 		enum local_status st;
 
@@ -561,7 +534,7 @@ enum local_status local_resolve(const struct conf *c, const struct userdb *users
 	struct resolver r;
 	enum local_status st;
 	char shown[LOCAL_KEY_MAX];
-	long di = domain_index(c, domain);
+	long di = route_local_index(c, domain);
 
 	resolver_init(&r, c, users, al, di < 0 ? 0 : (size_t)di, out, why, whysz);
 	if (di < 0) {
@@ -662,7 +635,7 @@ static void check_entry(const char *name, const char *const *t, size_t n, unsign
 
 	if (at != NULL) {
 		snprintf(local, sizeof(local), "%.*s", (int)(at - name), name);
-		di = domain_index(k->c, at + 1);
+		di = route_local_index(k->c, at + 1);
 		if (di < 0) {
 			check_report(k, line, local, at + 1,
 				     "the domain is not one of local_domains: never used");

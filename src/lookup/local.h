@@ -29,9 +29,9 @@
  * in the order first reached.
  *
  * Every local mailbox reached (by name, "*", catch_all or an alias) in a
- * domain delivered to Maildirs (no lmtp) must have a Maildir: its local
- * part goes through maildir_path() with mailbox_path, the same check
- * delivery makes, and a name it refuses ("a/b", "../x", ".hidden") is
+ * domain delivered to Maildirs (no lmtp) must have a Maildir: its route
+ * (route_rcpt, which delivery takes too) must name one, and a name that
+ * maildir_path() refuses ("a/b", "../x", ".hidden") is
  * LOCAL_BAD_MAILBOX.  So nothing that delivery would refuse is accepted.
  *
  * One bad target fails the whole recipient (nothing is dropped silently):

@@ -48,9 +48,9 @@
 /* One connection, in use or idle for reuse. */
 struct rconn {
 	struct rconn *next;
-	char key[320];    /* the route it serves */
-	char host[256];   /* the name we connected to */
-	char remote[300]; /* "host[addr]:port" for logs and results */
+	char key[ROUTE_KEY_MAX]; /* the route it serves */
+	char host[256];          /* the name we connected to */
+	char remote[300];        /* "host[addr]:port" for logs and results */
 	time_t idle_since;
 	struct smtpc s;
 };
@@ -73,40 +73,6 @@ static void relay_state_changed(void *arg, enum smtpc_state from, enum smtpc_sta
 	if (from == SMTPC_STATE_STARTTLS && k->s.tls_refusal.code != 0)
 		log_info("event=relay_starttls_refused relay=%s reply=\"%s\"", k->remote,
 			 k->s.tls_refusal.text);
-}
-
-/* See relay.h. */
-void relay_route(const struct conf *c, const char *domain, struct relay_route *out)
-{
-	const char *t = map_lookup(c->transport, c->ntransport, domain);
-	const char *p = map_lookup(c->tls_policies, c->ntls_policies, domain);
-
-	memset(out, 0, sizeof(*out));
-	strcpy_bounded(out->domain, domain, sizeof(out->domain));
-	out->tls = c->remote_tls;
-	if (c->relayhost != NULL) {
-		nexthop_parse(c->relayhost, &out->hop); /* checked when the config was read */
-		out->tls = c->relayhost_tls;
-		out->implicit_tls = c->relayhost_implicit_tls;
-		out->auth = c->relay_user != NULL;
-		out->configured = true;
-		snprintf(out->key, sizeof(out->key), "smtp:%s", c->relayhost);
-		return;
-	}
-	if (t != NULL) {
-		nexthop_parse(t, &out->hop);
-		out->configured = true;
-		snprintf(out->key, sizeof(out->key), "smtp:%s", t);
-	} else {
-		strcpy_bounded(out->hop.host, domain, sizeof(out->hop.host));
-		out->hop.mx = true;
-		snprintf(out->key, sizeof(out->key), "smtp:%s", domain);
-	}
-	if (p != NULL)
-		tls_policy_parse(p, &out->tls);
-	/* domains sharing a hop share connections only under the same policy */
-	snprintf(out->key + strlen(out->key), sizeof(out->key) - strlen(out->key), " tls=%s",
-		 tls_policy_name(out->tls));
 }
 
 /* See relay.h. */
@@ -180,7 +146,7 @@ static void set_port(struct mx_list *hosts, unsigned port)
 
 /* The hosts of the route, in the order to try them, without our own
  * listeners.  false with why when there is none to try. */
-static bool route_hosts(const struct relay *r, const struct relay_route *rt, struct mx_list *hosts,
+static bool route_hosts(const struct relay *r, const struct route *rt, struct mx_list *hosts,
 			struct delivery_result *why)
 {
 	const struct conf *c = r->conf;
@@ -192,7 +158,7 @@ static bool route_hosts(const struct relay *r, const struct relay_route *rt, str
 		    ? mx_lookup(&o, rt->hop.host, hosts, why) != OUTCOME_DELIVERED
 		    : host_lookup(&o, rt->hop.host, &hosts->hosts[0], why) != OUTCOME_DELIVERED) {
 		/* a configured hop that does not resolve is our mistake, not the mail's */
-		if (rt->configured && why->outcome == OUTCOME_PERMFAIL) {
+		if (rt->rule != ROUTE_RULE_MX && why->outcome == OUTCOME_PERMFAIL) {
 			char text[sizeof(why->text)];
 
 			strcpy_bounded(text, why->text, sizeof(text));
@@ -265,7 +231,7 @@ static bool host_refused(struct rconn *k, struct delivery_result *why, const cha
 
 /* The session's options for route rt to host k->host; use_tls false: no
  * STARTTLS (policy may, after a failed handshake). */
-static void session_opts(const struct relay *r, const struct relay_route *rt, struct rconn *k,
+static void session_opts(const struct relay *r, const struct route *rt, struct rconn *k,
 			 bool use_tls, struct smtpc_opts *o)
 {
 	const struct conf *c = r->conf;
@@ -281,9 +247,9 @@ static void session_opts(const struct relay *r, const struct relay_route *rt, st
 	o->tls_host = k->host;
 	o->tls_verify = rt->tls == TLS_POLICY_VERIFY;
 	o->tls_ca_file = c->remote_tls_ca_file;
-	if (rt->auth) {
-		o->user = c->relay_user;
-		o->password = c->relay_password;
+	if (rt->auth) { /* the credentials hatod read at start (relay_auth_load) */
+		o->user = rt->auth_user;
+		o->password = rt->auth_password;
 	}
 	o->loop_name = c->hostname;
 	o->timeout_greeting = c->remote_timeout_greeting;
@@ -294,7 +260,7 @@ static void session_opts(const struct relay *r, const struct relay_route *rt, st
 }
 
 /* From a connected socket to READY (smtpc_open); false with why telling what failed. */
-static bool session_open(struct relay *r, const struct relay_route *rt, struct rconn *k,
+static bool session_open(struct relay *r, const struct route *rt, struct rconn *k,
 			 struct delivery_result *why)
 {
 	const struct smtpc *s = &k->s;
@@ -342,7 +308,7 @@ static void conn_end(struct rconn *k)
 }
 
 /* An idle connection for the route, checked with RSET; NULL when none. */
-static struct rconn *conn_take(struct relay *r, const struct relay_route *rt)
+static struct rconn *conn_take(struct relay *r, const struct route *rt)
 {
 	time_t now = time(NULL);
 	struct rconn **pp, *k = NULL;
@@ -389,8 +355,7 @@ static void conn_put(struct relay *r, struct rconn *k)
 
 /* A new READY connection for the route, trying each host and address in
  * turn; NULL with why telling the last failure. */
-static struct rconn *conn_open(struct relay *r, const struct relay_route *rt,
-			       struct delivery_result *why)
+static struct rconn *conn_open(struct relay *r, const struct route *rt, struct delivery_result *why)
 {
 	const struct conf *c = r->conf;
 	struct mx_list *hosts = xmalloc(sizeof(*hosts));
@@ -570,7 +535,7 @@ static void transaction(struct rconn *k, struct relay_msg *m)
 }
 
 /* See relay.h. */
-void relay_deliver(struct relay *r, const struct relay_route *rt, struct relay_msg *m)
+void relay_deliver(struct relay *r, const struct route *rt, struct relay_msg *m)
 {
 	struct delivery_result why;
 	struct rconn *k;

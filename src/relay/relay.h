@@ -3,8 +3,8 @@
  * next hop go there over SMTP (RFC 5321) in one transaction.  Blocking:
  * called on delivery worker threads, never on the event loop.
  *
- * The route (relay_route) is the relayhost when one is set, else the
- * [transport] entry for the domain, else the domain's MX hosts.  Hosts are
+ * The route (route.h) names the hop: the relayhost, a [transport] entry
+ * or the domain's MX hosts, with its TLS policy and credentials.  Hosts are
  * tried in order, each of their addresses in turn, until one takes the
  * transaction; a connection that cannot be made, a refused greeting or
  * EHLO, a TLS failure or a TLS policy the host cannot meet moves on to
@@ -35,17 +35,7 @@
 
 #include "conf.h"
 #include "outcome.h"
-
-/* Where mail for one domain goes, and how. */
-struct relay_route {
-	char key[320];       /* groups recipients and counts connections: "smtp:HOP" */
-	char domain[256];    /* the recipients' domain */
-	struct nexthop hop;  /* host (MX-looked-up when hop.mx) and port */
-	enum tls_policy tls; /* what TLS the hop must offer */
-	bool implicit_tls;   /* TLS from the first octet */
-	bool auth;           /* log in with the relayhost credentials */
-	bool configured;     /* the relayhost or a [transport] hop, not the domain's MX */
-};
+#include "route.h"
 
 /* One recipient for relay_deliver(). */
 struct relay_rcpt {
@@ -73,14 +63,11 @@ struct relay_msg {
 
 struct relay;
 
-/* The route for mail to domain. */
-void relay_route(const struct conf *c, const char *domain, struct relay_route *out);
-
 /* A relay for the configuration c (which must outlive it). */
 struct relay *relay_new(const struct conf *c);
 
-/* Deliver m to every recipient in m->rcpts by route rt (worker thread). */
-void relay_deliver(struct relay *r, const struct relay_route *rt, struct relay_msg *m);
+/* Deliver m to every recipient in m->rcpts by the SMTP route rt (worker thread). */
+void relay_deliver(struct relay *r, const struct route *rt, struct relay_msg *m);
 
 /* Idle connections kept for reuse (for the caller's expiry timer). */
 size_t relay_idle(struct relay *r);

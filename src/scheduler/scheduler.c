@@ -4,15 +4,16 @@
  * Every committed message is held in memory as a qentry (its envelope
  * with per-recipient state).  scheduler_run() starts a delivery job for
  * each message with a recipient due, within the global and per-destination
- * limits, and arms one timer for the next due time.  A job runs on a
- * delivery worker thread: it opens the message once (queue_read) for all
- * its deliveries, delivers each due recipient in turn, and after EACH
+ * limits (a destination is a route key, route.h), and arms one timer for
+ * the next due time.  A job runs on a delivery worker thread: it works out
+ * each due recipient's route once, opens the message once (queue_read)
+ * for all its deliveries, delivers the recipients in turn, and after EACH
  * recipient writes the envelope durably (queue_update), so a crash
- * between a delivery and the envelope update can deliver again
- * only the one recipient in flight (the documented window).  LMTP
- * recipients are the exception: when the first due one for a target is
- * reached, all of that target's due recipients go in one LMTP transaction,
- * so for them the window is that transaction's recipients.  When no
+ * between a delivery and the envelope update can deliver again only the
+ * one recipient in flight (the documented window).  LMTP and SMTP
+ * recipients are the exception: when the first due one for a route is
+ * reached, all of that route's due recipients go in one transaction, so
+ * for them the window is that transaction's recipients.  When no
  * recipient is pending the message leaves the queue (queue_remove).  The
  * job's outcome returns to the loop, which swaps in the new envelope and
  * schedules again.  The spool itself is the queue's: the scheduler knows
@@ -38,11 +39,11 @@
 #include "lmtp.h"
 #include "log.h"
 #include "maildir.h"
-#include "maildir_path.h"
 #include "outcome.h"
 #include "queue.h"
 #include "relay.h"
 #include "reports.h"
+#include "route.h"
 #include "util.h"
 #include "worker.h"
 
@@ -59,11 +60,11 @@ struct qentry {
 	bool unsaved;       /* its envelope could not be written: write it before delivering */
 	bool flush;         /* flushed while busy: due again when the job ends */
 	bool dest_known;    /* dest is worked out (again after each job) */
-	char dest[320];
+	char dest[ROUTE_KEY_MAX]; /* the route key of its first due recipient */
 };
 
 struct dest_count {
-	char name[320];
+	char name[ROUTE_KEY_MAX]; /* a route key */
 	unsigned active;
 };
 
@@ -127,73 +128,23 @@ static time_t entry_due(const struct qentry *e)
 	return any ? due : e->retry_after; /* none pending: the removal is due */
 }
 
-/* Split "<local@domain>" at its last '@'. */
-static bool split_addr(const char *addr, char *local, size_t lsz, char *domain, size_t dsz)
-{
-	size_t len = strlen(addr);
-	const char *at;
-
-	if (len < 3 || addr[0] != '<' || addr[len - 1] != '>')
-		return false;
-	at = addr + len - 1;
-	while (at > addr && *at != '@')
-		at--;
-	if (at == addr || (size_t)(at - addr - 1) >= lsz ||
-	    (size_t)(addr + len - 1 - at - 1) >= dsz)
-		return false;
-	memcpy(local, addr + 1, (size_t)(at - addr - 1));
-	local[at - addr - 1] = '\0';
-	memcpy(domain, at + 1, (size_t)(addr + len - 1 - at - 1));
-	domain[addr + len - 1 - at - 1] = '\0';
-	return true;
-}
-
-/* Where a recipient goes: "maildir", "lmtp:TARGET" or "smtp:ROUTE" (relay_route's key). */
-static void rcpt_dest(const struct conf *c, const char *addr, char *out, size_t size)
-{
-	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1];
-	const struct domain_conf *d;
-
-	if (!split_addr(addr, local, sizeof(local), domain, sizeof(domain))) {
-		snprintf(out, size, "maildir"); /* <postmaster> and such: local */
-		return;
-	}
-	if (!conf_is_local_domain(c, domain)) {
-		struct relay_route rt;
-
-		relay_route(c, domain, &rt);
-		snprintf(out, size, "%s", rt.key);
-		return;
-	}
-	d = conf_domain(c, domain);
-	if (d && d->lmtp)
-		snprintf(out, size, "lmtp:%s", d->lmtp);
-	else
-		snprintf(out, size, "maildir");
-}
-
-/* Deliver one recipient to its Maildir (worker thread); the outcome in r. */
+/* Deliver one recipient to the Maildir of its route rt (worker thread); the outcome in r. */
 static void deliver_maildir(const struct conf *c, const struct delivery_job *j, const char *addr,
-			    struct delivery_result *r)
+			    const struct route *rt, struct delivery_result *r)
 {
-	char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1], dir[MAILDIR_PATH_MAX], to[600];
+	char to[sizeof(rt->local) + sizeof(rt->domain)];
 
-	if (!split_addr(addr, local, sizeof(local), domain, sizeof(domain))) {
-		/* "<postmaster>": the postmaster of our host name */
-		strcpy_bounded(local, "postmaster", sizeof(local));
-		strcpy_bounded(domain, c->hostname, sizeof(domain));
-	}
-	if (!maildir_path(c->mailbox_path, local, domain, dir, sizeof(dir))) {
+	if (rt->mailbox[0] == '\0') {
 		result_set(r, OUTCOME_PERMFAIL, "5.1.3", "no valid mailbox path for %s", addr);
 		return;
 	}
-	snprintf(to, sizeof(to), "%s@%s", local, domain);
-	maildir_deliver(dir, j->msg_fd, j->msg_len, j->env.sender, to, c->hostname, r);
+	snprintf(to, sizeof(to), "%s@%s", rt->local, rt->domain);
+	maildir_deliver(rt->mailbox, j->msg_fd, j->msg_len, j->env.sender, to, c->hostname, r);
 }
 
 /* One destination's share of a job: recipients idx[0..n) of the job's envelope. */
 struct dest_group {
-	char dest[320];
+	const struct route *rt; /* the route they share */
 	size_t *idx;
 	size_t n;
 	struct delivery_result *res; /* res[k] for idx[k] */
@@ -261,20 +212,25 @@ static void deliver_group(struct delivery_job *j, struct dest_group *g)
 
 	/* a remote hop may refuse the recipients before the message is
 	 * needed: the relay finds out at DATA; the others need it first */
-	if (!job_message(j) && strncmp(g->dest, "smtp:", 5) != 0) {
+	if (!job_message(j) && g->rt->transport != ROUTE_SMTP) {
 		for (size_t k = 0; k < g->n; k++)
 			result_set(&g->res[k], OUTCOME_TEMPFAIL, ESC_UNREADABLE,
 				   "cannot read the queued message: %s",
 				   strerror_r(j->msg_err, eb, sizeof(eb))); /* GNU: the text */
-	} else if (strncmp(g->dest, "lmtp:", 5) == 0) {
+		return;
+	}
+	switch (g->rt->transport) {
+	case ROUTE_LMTP: {
 		const char **rcpts = xcalloc(g->n, sizeof(*rcpts));
 
 		for (size_t k = 0; k < g->n; k++)
 			rcpts[k] = env->rcpts[g->idx[k]].addr;
-		lmtp_deliver(g->dest + 5, c->hostname, j->msg_fd, j->msg_len, env->sender, rcpts,
+		lmtp_deliver(g->rt->lmtp, c->hostname, j->msg_fd, j->msg_len, env->sender, rcpts,
 			     g->n, LMTP_TIMEOUT, g->res);
 		free(rcpts);
-	} else if (strncmp(g->dest, "smtp:", 5) == 0) {
+		break;
+	}
+	case ROUTE_SMTP: {
 		struct relay_rcpt *rr = xcalloc(g->n, sizeof(*rr));
 		char mail_params[DSN_ENVID_MAX + 32];
 		struct relay_msg m = {
@@ -288,17 +244,12 @@ static void deliver_group(struct delivery_job *j, struct dest_group *g)
 			.smtputf8 = env->smtputf8,
 			.rcpts = rr,
 			.nrcpts = g->n};
-		char local[ADDR_PATH_MAX + 1], domain[ADDR_PATH_MAX + 1];
-		struct relay_route rt;
 
-		split_addr(env->rcpts[g->idx[0]].addr, local, sizeof(local), domain,
-			   sizeof(domain));
-		relay_route(c, domain, &rt);
 		for (size_t k = 0; k < g->n; k++) {
 			rr[k].addr = env->rcpts[g->idx[k]].addr;
 			rr[k].params = dsn_rcpt_params(&env->rcpts[g->idx[k]]);
 		}
-		relay_deliver(j->sc->relay, &rt, &m);
+		relay_deliver(j->sc->relay, g->rt, &m);
 		for (size_t k = 0; k < g->n; k++) {
 			g->res[k] = rr[k].res;
 			strcpy_bounded(g->remote[k], rr[k].remote, sizeof(g->remote[k]));
@@ -307,9 +258,12 @@ static void deliver_group(struct delivery_job *j, struct dest_group *g)
 		strcpy_bounded(g->tls, m.tls, sizeof(g->tls));
 		g->dsn = m.dsn;
 		free(rr);
-	} else {
+		break;
+	}
+	case ROUTE_MAILDIR:
 		for (size_t k = 0; k < g->n; k++)
-			deliver_maildir(c, j, env->rcpts[g->idx[k]].addr, &g->res[k]);
+			deliver_maildir(c, j, env->rcpts[g->idx[k]].addr, g->rt, &g->res[k]);
+		break;
 	}
 }
 
@@ -370,7 +324,7 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 		 j->env.id, addr, outcome_name(res->outcome), res->esc, r->attempts,
 		 (long long)(time(NULL) - j->env.arrival), remote[0] ? " relay=" : "", remote,
 		 tls[0] ? " tls=" : "", tls, esc);
-	report_mark(c, &j->env, r, strncmp(g->dest, "smtp:", 5) == 0, g->dsn && r->notify != 0);
+	report_mark(c, &j->env, r, g->rt->transport == ROUTE_SMTP, g->dsn && r->notify != 0);
 }
 
 /* Worker thread: deliver every due recipient of one message, a destination at a time. */
@@ -378,11 +332,13 @@ static void job_work(void *arg)
 {
 	struct delivery_job *j = arg;
 	const struct conf *c = j->sc->conf;
-	size_t total = j->env.nrcpts;
+	size_t total = j->env.nrcpts, ndue = 0;
 	struct dest_group g = {.idx = xcalloc(total, sizeof(size_t)),
 			       .res = xcalloc(total, sizeof(struct delivery_result)),
 			       .remote = xcalloc(total, sizeof(*g.remote))};
-	char(*dests)[320] = xcalloc(total, sizeof(*dests)); /* "": not due, or taken */
+	size_t *due = xcalloc(total, sizeof(*due)); /* the recipients due now, in order */
+	struct route *routes;                       /* routes[k]: due[k]'s route */
+	bool *taken;                                /* due[k] is in a group already */
 	time_t now = time(NULL);
 
 	/* what an earlier job could not write goes to disk before anything is
@@ -390,27 +346,31 @@ static void job_work(void *arg)
 	j->persist_failed = j->unsaved && !job_persist(j);
 	for (size_t i = 0; i < total && !j->persist_failed && !j->removed; i++)
 		if (j->env.rcpts[i].state == RCPT_PENDING && j->env.rcpts[i].next_attempt <= now)
-			rcpt_dest(c, j->env.rcpts[i].addr, dests[i], sizeof(dests[i]));
-	for (size_t i = 0; i < total; i++) {
+			due[ndue++] = i;
+	routes = xcalloc(ndue + 1, sizeof(*routes));
+	taken = xcalloc(ndue + 1, sizeof(*taken));
+	for (size_t k = 0; k < ndue; k++) /* each recipient's route, once */
+		route_rcpt(c, j->env.rcpts[due[k]].addr, &routes[k]);
+	for (size_t k = 0; k < ndue; k++) {
 		bool together;
 
-		if (dests[i][0] == '\0')
+		if (taken[k])
 			continue;
-		strcpy_bounded(g.dest, dests[i], sizeof(g.dest));
-		together = strncmp(g.dest, "maildir", 7) != 0;
+		g.rt = &routes[k];
+		together = g.rt->transport != ROUTE_MAILDIR; /* one LMTP/SMTP transaction */
 		g.n = 0;
 		g.tls[0] = '\0';
 		g.dsn = false;
-		for (size_t k = i; k < total && (k == i || together); k++) {
-			if (strcmp(dests[k], g.dest) != 0)
+		for (size_t m = k; m < ndue && (m == k || together); m++) {
+			if (taken[m] || strcmp(routes[m].key, g.rt->key) != 0)
 				continue;
-			dests[k][0] = '\0';
-			g.idx[g.n] = k;
+			taken[m] = true;
+			g.idx[g.n] = due[m];
 			g.remote[g.n++][0] = '\0';
 		}
 		deliver_group(j, &g);
-		for (size_t k = 0; k < g.n; k++)
-			rcpt_settle(j, &j->env.rcpts[g.idx[k]], &g.res[k], g.remote[k], &g);
+		for (size_t m = 0; m < g.n; m++)
+			rcpt_settle(j, &j->env.rcpts[g.idx[m]], &g.res[m], g.remote[m], &g);
 		if (!job_persist(j)) {
 			j->persist_failed = true; /* no more deliveries until it is written */
 			break;
@@ -426,7 +386,9 @@ static void job_work(void *arg)
 		j->persist_failed = !job_persist(j);
 	if (j->msg_fd >= 0)
 		close(j->msg_fd);
-	free(dests);
+	free(routes);
+	free(taken);
+	free(due);
 	free(g.idx);
 	free(g.res);
 	free(g.remote);
@@ -523,13 +485,16 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	scheduler_run(arg);
 }
 
-/* The destination of e's first due recipient (e->dest). */
+/* The destination (route key) of e's first due recipient, into e->dest. */
 static void entry_dest(const struct conf *c, struct qentry *e, time_t now)
 {
+	struct route rt;
+
 	e->dest[0] = '\0';
 	for (size_t i = 0; i < e->env.nrcpts; i++)
 		if (e->env.rcpts[i].state == RCPT_PENDING && e->env.rcpts[i].next_attempt <= now) {
-			rcpt_dest(c, e->env.rcpts[i].addr, e->dest, sizeof(e->dest));
+			route_rcpt(c, e->env.rcpts[i].addr, &rt);
+			strcpy_bounded(e->dest, rt.key, sizeof(e->dest));
 			return;
 		}
 }

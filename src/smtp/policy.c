@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "local.h"
+#include "route.h"
 #include "util.h"
 
 /* Does addr (family's length) fall in the network? */
@@ -74,8 +75,7 @@ bool policy_rcpt_allowed(const struct conf *c, const struct mailaddr *a, const c
 {
 	if (a->kind == ADDR_KIND_POSTMASTER)
 		return true;
-	if (a->literal ? literal_is_local(a->domain, local_addr)
-		       : conf_is_local_domain(c, a->domain))
+	if (a->literal ? literal_is_local(a->domain, local_addr) : route_is_local(c, a->domain))
 		return true;
 	return trusted || auth_user != NULL;
 }
@@ -134,6 +134,5 @@ bool policy_sender_allowed(const struct conf *c, const char *user, const struct 
 	if ((at = strrchr(user, '@')) != NULL)
 		return local_owned(c, user, (size_t)(at - user), a) &&
 		       strcasecmp(at + 1, a->domain) == 0;
-	return local_owned(c, user, strlen(user), a) && !a->literal &&
-	       conf_is_local_domain(c, a->domain);
+	return local_owned(c, user, strlen(user), a) && !a->literal && route_is_local(c, a->domain);
 }

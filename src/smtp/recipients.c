@@ -13,6 +13,7 @@
 #include "local.h"
 #include "log.h"
 #include "policy.h"
+#include "route.h"
 #include "users.h"
 #include "util.h"
 
@@ -41,14 +42,14 @@ static void rcpt_add(struct envelope *env, const char *addr, const char *orig,
 static const char *local_domain_of(const struct conf *c, const struct mailaddr *a,
 				   const char *local_addr)
 {
-	const char *home = conf_is_local_domain(c, c->hostname) ? c->hostname : c->local_domains[0];
+	const char *home = route_is_local(c, c->hostname) ? c->hostname : c->local_domains[0];
 
 	if (a->kind == ADDR_KIND_POSTMASTER)
 		return home;
 	if (a->literal)
 		return *local_addr && policy_rcpt_allowed(c, a, local_addr, false, NULL) ? home
 											 : NULL;
-	return conf_is_local_domain(c, a->domain) ? a->domain : NULL;
+	return route_is_local(c, a->domain) ? a->domain : NULL;
 }
 
 /* See recipients.h. */

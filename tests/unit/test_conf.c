@@ -3,7 +3,7 @@
  * defaults and on files written to a temporary directory (every key,
  * "[listener NAME]" sections with IPv4 and "[::1]:25" addresses, errors
  * naming file, line and key for unknown keys, bad values and unknown
- * sections), cidr_parse() and trusted_networks, conf_is_local_domain(),
+ * sections), cidr_parse() and trusted_networks, route_is_local(),
  * the [dns] section and conf_parse_dns_servers().
  */
 #include <stdarg.h>
@@ -21,6 +21,7 @@
 
 #include "conf.h"
 #include "hato_limits.h"
+#include "route.h"
 
 #define MAX_FILES 128
 
@@ -219,7 +220,7 @@ static void test_defaults(void **state)
 	}
 	assert_default_values(c);
 	assert_true(c->reverse_dns);
-	assert_true(conf_is_local_domain(c, "localhost"));
+	assert_true(route_is_local(c, "localhost"));
 	/* No network is trusted by default, loopback included. */
 	assert_int_equal(c->ntrusted, 0);
 	conf_free(c);
@@ -539,7 +540,7 @@ static void test_long_line(void **state)
 		return;
 	}
 	assert_int_equal(c->nlocal_domains, 20);
-	assert_true(conf_is_local_domain(c, "domain19.example.org"));
+	assert_true(route_is_local(c, "domain19.example.org"));
 	conf_free(c);
 }
 
@@ -560,8 +561,8 @@ static void test_multiline_list(void **state)
 		assert_non_null(strstr(err, "local_domains"));
 		return;
 	}
-	assert_true(conf_is_local_domain(c, "b.example"));
-	if (!conf_is_local_domain(c, "a.example"))
+	assert_true(route_is_local(c, "b.example"));
+	if (!route_is_local(c, "a.example"))
 		fail_msg("local_domains continued on a second line lost \"a.example\"");
 	assert_true(c->ntrusted >= 1);
 	assert_int_equal(c->trusted[c->ntrusted - 1].prefix, 16);
@@ -584,8 +585,8 @@ static void test_indented_first_key(void **state)
 	(void)state;
 	if (c == NULL)
 		return; /* refusing indented keys is fine too */
-	assert_true(conf_is_local_domain(c, "a.example"));
-	if (conf_is_local_domain(c, "localhost")) {
+	assert_true(route_is_local(c, "a.example"));
+	if (route_is_local(c, "localhost")) {
 		conf_free(c);
 		fail_msg("the built-in local_domains were kept next to the file's list");
 	}
@@ -646,23 +647,23 @@ static void test_cidr_parse(void **state)
 			fail_msg("\"%s\" accepted", bad[i]);
 }
 
-/* conf_is_local_domain ignores case and matches whole names only. */
+/* route_is_local ignores case and matches whole names only. */
 static void test_local_domains(void **state)
 {
 	struct conf *c;
 
 	(void)state;
 	c = load_ok("[server]\nlocal_domains = Example.ORG mail.example.net\n" LISTENER);
-	assert_true(conf_is_local_domain(c, "example.org"));
-	assert_true(conf_is_local_domain(c, "EXAMPLE.ORG"));
-	assert_true(conf_is_local_domain(c, "MAIL.Example.Net"));
-	assert_false(conf_is_local_domain(c, "example.com"));
-	assert_false(conf_is_local_domain(c, "sub.example.org"));
-	assert_false(conf_is_local_domain(c, "example.org."));
-	assert_false(conf_is_local_domain(c, "example"));
-	assert_false(conf_is_local_domain(c, ""));
+	assert_true(route_is_local(c, "example.org"));
+	assert_true(route_is_local(c, "EXAMPLE.ORG"));
+	assert_true(route_is_local(c, "MAIL.Example.Net"));
+	assert_false(route_is_local(c, "example.com"));
+	assert_false(route_is_local(c, "sub.example.org"));
+	assert_false(route_is_local(c, "example.org."));
+	assert_false(route_is_local(c, "example"));
+	assert_false(route_is_local(c, ""));
 	/* The file replaces the default list. */
-	assert_false(conf_is_local_domain(c, "localhost"));
+	assert_false(route_is_local(c, "localhost"));
 	conf_free(c);
 }
 

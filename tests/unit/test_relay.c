@@ -33,7 +33,7 @@ struct t {
 	struct fake_smtp f;
 	struct conf *conf;
 	struct relay *relay;
-	struct relay_route rt;
+	struct route rt;
 	char remote[64]; /* "127.0.0.1[127.0.0.1]:PORT" */
 };
 
@@ -96,7 +96,7 @@ static void start(struct t *t, const char *script[], const char *reuse_time)
 	if (t->conf == NULL)
 		fail_msg("conf_load: %s", err);
 	t->relay = relay_new(t->conf);
-	relay_route(t->conf, "example.net", &t->rt);
+	route_domain(t->conf, "example.net", &t->rt);
 }
 
 /* Deliver the queued message to the n recipients in rc. */
