@@ -6,7 +6,9 @@
  * does (-c FILE, $HATO_CONFIG, $HATO_STATE, or the built-in ./var/hato).
  * `hato queue flush` and `hato queue delete ID` ask the running hatod over
  * its control socket (control_client.h) and print its reply.  `hato route
- * DOMAIN` asks the [dns] servers where mail for a domain would go (mx.h).
+ * ADDRESS` (or DOMAIN) shows where its mail would go: the route (route.h),
+ * after aliases for a local address, and the MX hosts the [dns] servers
+ * give.
  *
  * Installed as (or linked to as) `sendmail`, and for `hato send` without
  * --server, hato is the sendmail command (sendmail.h): the message on
@@ -39,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "control.h"
 #include "control_client.h"
@@ -47,8 +50,10 @@
 #include "local.h"
 #include "mx.h"
 #include "queue.h"
+#include "route.h"
 #include "secret.h"
 #include "sendmail.h"
+#include "status.h"
 #include "submit.h"
 #include "users.h"
 #include "util.h"
@@ -71,10 +76,12 @@ static void usage(FILE *f)
 		"                              original address and last error\n"
 		"  queue flush                 ask hatod to retry all pending recipients now\n"
 		"  queue delete ID             ask hatod to drop a message (no bounce)\n"
-		"  route DOMAIN                where mail for DOMAIN goes: one line per host,\n"
-		"                              \"mx PREF NAME ADDR...\" in order or \"implicit\n"
-		"                              NAME ADDR...\" (exit 75 temporary, 69 permanent\n"
-		"                              failure)\n"
+		"  route ADDRESS | DOMAIN      where its mail goes, as delivery decides:\n"
+		"                              \"maildir WHO DIR\", \"lmtp WHO TARGET\",\n"
+		"                              \"relayhost WHO HOP ...\", \"transport WHO HOP\n"
+		"                              ...\", or the MX hosts in order, \"mx PREF NAME\n"
+		"                              ADDR...\" or \"implicit NAME ADDR...\" (exit 75\n"
+		"                              temporary, 69 permanent failure)\n"
 		"  route --host HOST           the addresses of one host (\"host NAME ADDR...\")\n"
 		"  send [-t] [-i] [-f ADDR] [RCPT...]  queue the message on stdin for\n"
 		"                              hatod, as sendmail does (hato send --help)\n"
@@ -703,49 +710,168 @@ static void print_route_host(const char *kind, const struct mx_host *h, bool pre
 	putchar('\n');
 }
 
+/* Exit code of a failed route: EX_TEMPFAIL for a 4.x.x code, else EX_UNAVAILABLE. */
+static int route_fail(const char *esc, const char *text)
+{
+	fprintf(stderr, "hato: %s %s\n", esc, text);
+	return esc[0] == '4' ? EX_TEMPFAIL : EX_UNAVAILABLE;
+}
+
+/* The MX hosts of an MX route, one line each (mx.h), and its TLS policy
+ * when it is not the default; 0 or the failure's exit code. */
+static int print_route_mx(const struct conf *c, const struct route *rt)
+{
+	struct dns_opts o = {c->dns_servers, c->dns_timeout_ms, c->dns_tries};
+	struct mx_list *l = xmalloc(sizeof(*l));
+	struct delivery_result why;
+	enum outcome res = mx_lookup(&o, rt->hop.host, l, &why);
+
+	for (size_t i = 0; res == OUTCOME_DELIVERED && i < l->n; i++)
+		print_route_host(l->implicit ? "implicit" : "mx", &l->hosts[i], !l->implicit);
+	if (res == OUTCOME_DELIVERED && l->nskipped > 0)
+		fprintf(stderr, "hato: note: %s\n", why.text);
+	free(l);
+	if (res != OUTCOME_DELIVERED)
+		return route_fail(why.esc, why.text);
+	if (rt->tls_policy_key != NULL || rt->tls != TLS_POLICY_MAY) {
+		printf("tls %s", tls_policy_name(rt->tls));
+		if (rt->tls_policy_key != NULL)
+			printf(" tls_policy=%s", rt->tls_policy_key);
+		putchar('\n');
+	}
+	return 0;
+}
+
+/* Print one route: "maildir WHO MAILBOX", "lmtp WHO TARGET", "relayhost
+ * WHO HOP ...", "transport WHO HOP ..." or the MX hosts (WHO: the
+ * recipient, or the domain); 0 or an exit code. */
+static int print_route(const struct conf *c, const struct route *rt)
+{
+	char who[sizeof(rt->local) + sizeof(rt->domain)];
+
+	snprintf(who, sizeof(who), "%s%s%s", rt->local, rt->local[0] ? "@" : "", rt->domain);
+	switch (rt->transport) {
+	case ROUTE_MAILDIR:
+		if (rt->local[0] != '\0' && rt->mailbox[0] == '\0')
+			return route_fail("5.1.3", "no valid mailbox path for the recipient");
+		printf("maildir ");
+		print_text(who);
+		putchar(' ');
+		print_text(rt->local[0] ? rt->mailbox : c->mailbox_path);
+		break;
+	case ROUTE_LMTP:
+		printf("lmtp ");
+		print_text(who);
+		printf(" %s", rt->lmtp);
+		break;
+	case ROUTE_SMTP:
+		if (rt->rule == ROUTE_RULE_MX)
+			return print_route_mx(c, rt);
+		printf("%s ", rt->rule == ROUTE_RULE_RELAYHOST ? "relayhost" : "transport");
+		print_text(who);
+		printf(" %s", rt->hop_text);
+		if (rt->rule == ROUTE_RULE_TRANSPORT)
+			printf(" entry=%s", rt->transport_key);
+		printf(" tls=%s", tls_policy_name(rt->tls));
+		if (rt->rule == ROUTE_RULE_RELAYHOST)
+			printf(" implicit_tls=%s auth=%s", rt->implicit_tls ? "yes" : "no",
+			       rt->auth ? "yes" : "no");
+		if (rt->tls_policy_key != NULL)
+			printf(" tls_policy=%s", rt->tls_policy_key);
+		break;
+	}
+	putchar('\n');
+	return 0;
+}
+
+/* hato route ADDRESS of a local domain: the route of each final target,
+ * after aliases and subaddresses as RCPT resolves them. */
+static int route_local(const struct conf *c, const struct mailaddr *a)
+{
+	char err[1024], why[512];
+	struct aliases *al = aliases_open(c->aliases_file, err, sizeof(err));
+	struct userdb *db = al ? userdb_open(c->users_file, err, sizeof(err)) : NULL;
+	struct local_targets t = {0};
+	enum local_status ls;
+	int rc = 0;
+
+	if (db == NULL) {
+		fprintf(stderr, "hato: %s\n", err);
+		aliases_free(al);
+		return EX_CONFIG;
+	}
+	ls = local_resolve(c, db, al, a->local, a->domain, &t, why, sizeof(why));
+	if (ls != LOCAL_OK)
+		rc = route_fail(status_esc(ls == LOCAL_UNKNOWN ? STATUS_USER_UNKNOWN
+							       : STATUS_MISCONFIGURED),
+				why);
+	for (size_t i = 0; i < t.n; i++) {
+		struct route rt;
+		int r;
+
+		route_rcpt(c, t.t[i].addr, &rt);
+		if ((r = print_route(c, &rt)) != 0 && rc == 0)
+			rc = r;
+	}
+	local_targets_free(&t);
+	userdb_free(db);
+	aliases_free(al);
+	return rc;
+}
+
 /*
- * hato route DOMAIN: where mail for DOMAIN would go, as remote delivery
- * finds it with the [dns] settings; hato route --host HOST: the addresses
- * of one host.  0 when found, EX_TEMPFAIL or EX_UNAVAILABLE with the
- * enhanced status code and the reason on stderr otherwise.
+ * hato route ADDRESS | DOMAIN: where its mail would go, as delivery decides
+ * (route.h): a local Maildir or LMTP server (for an address of a local
+ * domain, of each target its aliases give), the relayhost, a [transport]
+ * hop, or the MX hosts the [dns] servers give.  hato route --host HOST:
+ * the addresses of one host.  0 when found, EX_TEMPFAIL or EX_UNAVAILABLE
+ * with the enhanced status code and the reason on stderr otherwise.
  */
 static int cmd_route(const struct conf *c, int argc, char **argv)
 {
 	struct dns_opts o = {c->dns_servers, c->dns_timeout_ms, c->dns_tries};
 	struct delivery_result why;
-	enum outcome res;
 	bool host = argc == 3 && strcmp(argv[1], "--host") == 0;
+	struct route rt;
+	int rc;
 
 	if (!host && (argc != 2 || argv[1][0] == '-' || argv[1][0] == '\0')) {
+		/* ADDRESS is a DOMAIN with a local part; the line is pinned by scripts */
 		fprintf(stderr, "hato: usage: hato [-c FILE] route DOMAIN | route --host HOST\n");
 		return EX_USAGE;
 	}
 	if (host) {
 		struct mx_host h;
 
-		res = host_lookup(&o, argv[2], &h, &why);
-		if (res == OUTCOME_DELIVERED)
-			print_route_host("host", &h, false);
-	} else {
-		struct mx_list *l = xmalloc(sizeof(*l));
+		if (host_lookup(&o, argv[2], &h, &why) != OUTCOME_DELIVERED)
+			return route_fail(why.esc, why.text);
+		print_route_host("host", &h, false);
+		rc = 0;
+	} else if (strchr(argv[1], '@') != NULL) {
+		char path[ADDR_PATH_MAX + 3];
+		struct mailaddr a;
+		const char *end;
 
-		res = mx_lookup(&o, argv[1], l, &why);
-		for (size_t i = 0; res == OUTCOME_DELIVERED && i < l->n; i++)
-			print_route_host(l->implicit ? "implicit" : "mx", &l->hosts[i],
-					 !l->implicit);
-		if (res == OUTCOME_DELIVERED && l->nskipped > 0)
-			fprintf(stderr, "hato: note: %s\n", why.text);
-		free(l);
-	}
-	if (res == OUTCOME_DELIVERED) {
-		if (fflush(stdout) != 0 || ferror(stdout)) {
-			fprintf(stderr, "hato: cannot write the route: %s\n", strerror(errno));
-			return EX_IOERR;
+		snprintf(path, sizeof(path), "<%s>", argv[1]);
+		if (addr_parse_path(path, &end, &a, 0) != ADDR_OK || *end != '\0') {
+			fprintf(stderr, "hato: route: not an address (want LOCAL@DOMAIN)\n");
+			return EX_USAGE;
 		}
-		return 0;
+		if (!a.literal && route_is_local(c, a.domain)) {
+			rc = route_local(c, &a);
+		} else {
+			route_rcpt(c, path, &rt);
+			rc = print_route(c, &rt);
+		}
+	} else {
+		route_domain(c, argv[1], &rt);
+		rc = print_route(c, &rt);
 	}
-	fprintf(stderr, "hato: %s %s\n", why.esc, why.text);
-	return res == OUTCOME_TEMPFAIL ? EX_TEMPFAIL : EX_UNAVAILABLE;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "hato: cannot write the route: %s\n", strerror(errno));
+		return EX_IOERR;
+	}
+	return rc;
 }
 
 /*
