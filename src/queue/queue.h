@@ -5,6 +5,8 @@
  * Layout under the state directory (mode 0700):
  *   incoming/ID.msg   a message larger than QFILE_BUFSIZE, streamed while
  *                     it arrives; envelope and trailer added at commit
+ *   incoming/ID.old   its first version while intake writes it again
+ *                     (queue_file_restart)
  *   queue/ID.msg      committed message: our Received: header + the
  *                     message, then its envelope and a trailer
  *                     (queue_msg.h)
@@ -50,6 +52,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "envelope.h"
 
@@ -68,6 +71,7 @@ struct qfile {
 	char *buf; /* write buffer of QFILE_BUFSIZE, NULL when closed */
 	size_t buflen;
 	uint64_t size; /* octets written so far */
+	bool former;   /* queue_file_restart's old octets: incoming/ID.old */
 };
 
 /* Called on the event loop when a commit finished: err 0 or an errno. */
@@ -80,6 +84,8 @@ void queue_close(struct queue *q);
 size_t queue_count(const struct queue *q);
 /* Commits handed over and not yet called back. */
 size_t queue_inflight(struct queue *q);
+/* The event loop commits call back on (NULL for a queue opened without). */
+struct event_base *queue_base(struct queue *q);
 
 /* Is there room for need more octets beyond the configured reserve?  On the
  * event loop only: with plenty of room the figure is read once a second. */
@@ -88,6 +94,14 @@ bool queue_has_space(struct queue *q, uint64_t need, uint64_t reserve);
 bool queue_file_open(struct queue *q, struct qfile *f);
 bool queue_file_write(struct qfile *f, const void *p, size_t n);
 void queue_file_abort(struct qfile *f);
+/* Read n octets of what f holds so far from offset off (written octets
+ * only): the count read (short at the end), -1 with errno.  Blocking. */
+ssize_t queue_file_read(const struct qfile *f, void *buf, size_t n, uint64_t off);
+/* Start f's message again, empty, under the same ID (intake rewrites a
+ * message its stages edited): the octets written so far move to old, which
+ * stays readable (queue_file_read) until queue_file_abort(old).  false with
+ * errno (f unchanged). */
+bool queue_file_restart(struct qfile *f, struct qfile *old);
 /* Takes over f (closed on return); cb runs later on the loop. */
 void queue_commit(struct qfile *f, const struct envelope *e, queue_commit_cb cb, void *arg);
 

@@ -342,6 +342,12 @@ static void commit_wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Start the threads and the loop-side wake event. */
+/* See queue.h. */
+struct event_base *queue_base(struct queue *q)
+{
+	return q->wake_ev ? event_get_base(q->wake_ev) : NULL;
+}
+
 bool queue_commit_start(struct queue *q, struct event_base *base, unsigned threads)
 {
 	pthread_mutex_init(&q->lock, NULL);

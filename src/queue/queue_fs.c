@@ -458,7 +458,8 @@ static int queue_create_msg(struct queue *q, const char *id)
 
 	snprintf(name, sizeof(name), "%s.msg", id);
 	path = path_join(q->incoming_dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* read too: intake's stages read the message back before its commit */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	free(path);
 	return fd;
 }
@@ -512,7 +513,7 @@ void queue_file_abort(struct qfile *f)
 	if (f->fd >= 0) {
 		char *path;
 		close(f->fd);
-		snprintf(name, sizeof(name), "%s.msg", f->id);
+		snprintf(name, sizeof(name), "%s.%s", f->id, f->former ? "old" : "msg");
 		path = path_join(f->q->incoming_dir, name);
 		unlink(path);
 		free(path);
@@ -520,6 +521,68 @@ void queue_file_abort(struct qfile *f)
 	free(f->buf);
 	f->buf = NULL;
 	f->fd = -1;
+}
+
+/* See queue.h: the part written out is in the file, the rest in buf. */
+ssize_t queue_file_read(const struct qfile *f, void *buf, size_t n, uint64_t off)
+{
+	uint64_t infile = f->size - f->buflen;
+	size_t done = 0;
+
+	if (off >= f->size || n == 0)
+		return 0;
+	if (n > f->size - off)
+		n = (size_t)(f->size - off);
+	while (off < infile && done < n) {
+		size_t want = n - done;
+		ssize_t r;
+		if (want > infile - off)
+			want = (size_t)(infile - off);
+		r = pread(f->fd, (char *)buf + done, want, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			errno = EIO; /* the file is shorter than what was written */
+			return -1;
+		}
+		done += (size_t)r;
+		off += (uint64_t)r;
+	}
+	if (done < n)
+		memcpy((char *)buf + done, f->buf + (off - infile), n - done);
+	return (ssize_t)n;
+}
+
+/* See queue.h: incoming/ID.msg becomes incoming/ID.old (removed at start
+ * like everything in incoming/). */
+bool queue_file_restart(struct qfile *f, struct qfile *old)
+{
+	*old = *f;
+	if (f->fd >= 0) {
+		char from[QUEUE_ID_LEN + 8], to[QUEUE_ID_LEN + 8];
+		int dfd = open(f->q->incoming_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		bool ok;
+
+		snprintf(from, sizeof(from), "%s.msg", f->id);
+		snprintf(to, sizeof(to), "%s.old", f->id);
+		ok = dfd >= 0 && renameat(dfd, from, dfd, to) == 0;
+		if (dfd >= 0) {
+			int e = errno;
+			close(dfd);
+			errno = e;
+		}
+		if (!ok)
+			return false;
+	}
+	old->former = true;
+	f->fd = -1;
+	f->buf = xmalloc(QFILE_BUFSIZE);
+	f->buflen = 0;
+	f->size = 0;
+	f->former = false;
+	return true;
 }
 
 /* See queue.h: hand the file, or the buffered message, to a commit thread. */
