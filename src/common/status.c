@@ -84,6 +84,9 @@ static const struct status_def {
 	[STATUS_MISCONFIGURED] = {451, "4.3.5",
 				  "Recipient address cannot be resolved: local "
 				  "configuration error"},
+	[STATUS_CONTENT_REFUSED] = {550, "5.7.1", "Message content rejected"},
+	[STATUS_CONTENT_TEMPFAIL] = {451, "4.7.1",
+				     "Message content not accepted now, try again later"},
 	[STATUS_SENDER_NOT_OWNED] = {553, "5.7.1",
 				     "Sender address not owned by authenticated "
 				     "user"},

@@ -73,6 +73,8 @@ enum status {
 	STATUS_USER_UNKNOWN,       /* 550 5.1.1 */
 	STATUS_BAD_MAILBOX,        /* 553 5.1.3 a local part that can be no mailbox */
 	STATUS_MISCONFIGURED,      /* 451 4.3.5 */
+	STATUS_CONTENT_REFUSED,    /* 550 5.7.1 a content filter's refusal */
+	STATUS_CONTENT_TEMPFAIL,   /* 451 4.7.1 a content filter's "not now" */
 	STATUS_COUNT
 };
 

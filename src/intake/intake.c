@@ -8,8 +8,10 @@
  * is reused from message to message.
  */
 #include "intake.h"
+#include "intake_internal.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +39,14 @@ void intake_init(struct intake *in, const struct conf *c, struct queue *q)
 /* See intake.h. */
 void intake_free(struct intake *in)
 {
+	intake_cancel(in);
 	intake_abort(in);
 	if (in->fixbuf.s != NULL)
 		strbuf_free(&in->fixbuf);
+	if (in->step_ev != NULL)
+		event_free(in->step_ev);
+	in->step_ev = NULL;
+	intake_msg_free(&in->msg);
 }
 
 /* See intake.h. */
@@ -113,6 +120,7 @@ static void write_received(struct intake *in, const struct intake_origin *o)
 		received_pickup(in, o, &b);
 	else
 		received_smtp(in, o, &b);
+	in->received_len = b.len;
 	store(in, b.s, b.len);
 	strbuf_free(&b);
 }
@@ -144,8 +152,9 @@ enum status intake_open(struct intake *in, struct envelope *env, const struct in
 		log_warn("event=queue_open_failed %s", in->log_key);
 		return write_failure(e);
 	}
-	in->open = true;
+	in->phase = INTAKE_OPEN;
 	in->env = env;
+	intake_msg_reset(&in->msg);
 	memcpy(env->id, in->qf.id, sizeof(env->id));
 	env->size = 0;
 	in->error = STATUS_OK;
@@ -216,36 +225,360 @@ static enum status decide(struct intake *in, enum status form)
 	return form;
 }
 
-/* See intake.h. */
-enum status intake_finish(struct intake *in, enum status form, queue_commit_cb cb, void *arg)
+/* Forget the last message's verdict. */
+static void verdict_reset(struct intake *in)
 {
-	const struct envelope *env = in->env;
+	free(in->reply);
+	free(in->reason);
+	free(in->quarantine);
+	in->reply = in->reason = in->quarantine = NULL;
+	in->quarantine_stage = NULL;
+	memset(&in->res, 0, sizeof(in->res));
+}
+
+/* Answer the receiver: the result is set, the message settled. */
+static void answer(struct intake *in)
+{
+	intake_done_cb cb = in->cb;
+
+	in->phase = INTAKE_IDLE;
+	in->env = NULL;
+	in->cb = NULL;
+	cb(in->cb_arg, &in->res); /* may reuse or free the intake: nothing after */
+}
+
+/* A message with the queue's commit threads: whom to tell.  The intake is
+ * free for the receiver's next message meanwhile (pickup's is). */
+struct intake_ticket {
+	struct intake *in;
+	intake_done_cb cb;
+	void *arg;
+	char *quarantine; /* the hold's reason, or NULL */
+	const char *stage;
+};
+
+/* The commit finished (on the loop). */
+static void committed(void *arg, int err)
+{
+	struct intake_ticket *t = arg;
+	struct intake_result r = {.outcome = INTAKE_QUEUED, .status = STATUS_QUEUED};
+
+	t->in->committing--;
+	if (err != 0) {
+		r.outcome = INTAKE_REFUSED;
+		r.status = write_failure(err);
+		r.err = err;
+	} else if (t->quarantine != NULL) {
+		r.quarantine = t->quarantine;
+		r.stage = t->stage;
+	}
+	t->cb(t->arg, &r); /* may free the intake */
+	free(t->quarantine);
+	free(t);
+}
+
+/* Hand the message to the queue; the intake is idle again. */
+static void hand_over(struct intake *in)
+{
+	struct intake_ticket *t = xcalloc(1, sizeof(*t));
+
+	t->in = in;
+	t->cb = in->cb;
+	t->arg = in->cb_arg;
+	t->quarantine = in->quarantine;
+	t->stage = in->quarantine_stage;
+	in->quarantine = NULL;
+	in->committing++;
+	in->phase = INTAKE_IDLE;
+	in->cb = NULL;
+	queue_commit(&in->qf, in->env, committed, t);
+	in->env = NULL;
+}
+
+/* Settle without a commit: drop the file, answer on the next loop turn. */
+static void settle(struct intake *in, enum intake_outcome outcome, enum status st)
+{
+	if (in->qf.buf != NULL)
+		queue_file_abort(&in->qf);
+	in->res.outcome = outcome;
+	in->res.status = st;
+	in->phase = INTAKE_ANSWERING;
+	event_active(in->step_ev, EV_TIMEOUT, 0);
+}
+
+/* Apply a quarantine: the message is committed held from delivery, with
+ * its reason (the envelope's hold state, which `hato queue release` ends,
+ * is set here once the envelope carries one). */
+static void hold(struct intake *in)
+{
+	log_info("event=quarantined %s queue_id=%s stage=%s reason=\"%s\"", in->log_key, in->qf.id,
+		 in->quarantine_stage, in->quarantine);
+}
+
+/* After the last stage: the rewrite if any, the commit. */
+static void commit(struct intake *in)
+{
+	if (in->nstages > 0 && !intake_msg_apply(in)) {
+		int e = errno;
+		log_warn("event=rewrite_failed %s queue_id=%s", in->log_key, in->qf.id);
+		in->res.err = e;
+		settle(in, INTAKE_REFUSED, write_failure(e));
+		return;
+	}
+	if (in->env->nrcpts == 0) {
+		log_info("event=discarded %s queue_id=%s reason=\"no recipient left\"", in->log_key,
+			 in->qf.id);
+		settle(in, INTAKE_DISCARDED, STATUS_QUEUED);
+		return;
+	}
+	if (in->quarantine != NULL)
+		hold(in);
+	hand_over(in);
+}
+
+/* Run the stages from next_stage on until one waits; then the commit. */
+static void step(struct intake *in)
+{
+	while (in->next_stage < in->nstages) {
+		size_t i = in->next_stage++;
+
+		in->awaiting = true;
+		in->stages[i].st->run(in, in->stages[i].arg);
+		if (in->awaiting || in->phase != INTAKE_STAGES)
+			return; /* answered later, or settled by the answer */
+	}
+	commit(in);
+}
+
+/* The stage step event: go on after an answer, or answer the receiver. */
+static void step_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct intake *in = arg;
+
+	(void)fd;
+	(void)what;
+	if (in->phase == INTAKE_ANSWERING)
+		answer(in);
+	else if (in->phase == INTAKE_STAGES && !in->awaiting)
+		step(in);
+}
+
+/* See intake.h. */
+void intake_finish(struct intake *in, enum status form, intake_done_cb cb, void *arg)
+{
 	enum status st;
 
-	if (!in->open)
-		return STATUS_LOCAL_ERROR;
+	if (in->step_ev == NULL)
+		in->step_ev = event_new(queue_base(in->q), -1, 0, step_cb, in);
+	verdict_reset(in);
+	in->cb = cb;
+	in->cb_arg = arg;
+	if (in->phase != INTAKE_OPEN) {
+		in->phase = INTAKE_ANSWERING;
+		in->res.outcome = INTAKE_REFUSED;
+		in->res.status = STATUS_LOCAL_ERROR;
+		event_active(in->step_ev, EV_TIMEOUT, 0);
+		return;
+	}
 	st = decide(in, form);
 	if (st != STATUS_OK) {
-		intake_abort(in);
-		return st;
+		settle(in, INTAKE_REFUSED, st);
+		return;
 	}
-	/* The message is whole and accepted: a stage that needs all of it
-	 * (a content filter, DKIM signing) runs here, before the commit. */
-	in->open = false;
-	in->env = NULL;
-	queue_commit(&in->qf, env, cb, arg);
-	return STATUS_OK;
+	in->fixing = false;
+	if (in->nstages == 0) { /* the receive path as it always was */
+		hand_over(in);
+		return;
+	}
+	in->phase = INTAKE_STAGES;
+	in->next_stage = 0;
+	in->awaiting = false;
+	step(in);
+}
+
+/* See intake.h. */
+bool intake_pending(const struct intake *in)
+{
+	return in->phase >= INTAKE_STAGES;
 }
 
 /* See intake.h. */
 void intake_abort(struct intake *in)
 {
-	if (in->open)
+	if (in->phase == INTAKE_OPEN && in->qf.buf != NULL)
 		queue_file_abort(&in->qf);
-	in->open = false;
-	in->env = NULL;
+	if (in->phase == INTAKE_OPEN) {
+		in->phase = INTAKE_IDLE;
+		in->env = NULL;
+	}
 	in->fixing = false;
 	in->error = STATUS_OK;
+}
+
+/* See intake.h. */
+bool intake_cancel(struct intake *in)
+{
+	if (in->committing > 0)
+		return false;
+	if (in->phase == INTAKE_STAGES && in->awaiting) {
+		const struct intake_stage *st = in->stages[in->next_stage - 1].st;
+		if (st->cancel != NULL)
+			st->cancel(in, in->stages[in->next_stage - 1].arg);
+		in->awaiting = false;
+	}
+	if (in->phase == INTAKE_STAGES || in->phase == INTAKE_ANSWERING) {
+		if (in->qf.buf != NULL)
+			queue_file_abort(&in->qf);
+		event_del(in->step_ev);
+		in->phase = INTAKE_IDLE;
+		in->env = NULL;
+		in->cb = NULL;
+	}
+	return true;
+}
+
+/* See intake.h. */
+void intake_stage_add(struct intake *in, const struct intake_stage *st, void *arg)
+{
+	size_t i = in->nstages;
+
+	if (in->nstages == INTAKE_STAGES_MAX)
+		fatalx("intake: more than %d end-of-message stages", INTAKE_STAGES_MAX);
+	while (i > 0 && in->stages[i - 1].st->rank > st->rank) {
+		in->stages[i] = in->stages[i - 1];
+		i--;
+	}
+	in->stages[i].st = st;
+	in->stages[i].arg = arg;
+	in->nstages++;
+}
+
+/* Copy a stage's reply into complete CRLF lines with continuation marks,
+ * each line's code the same as the first's and of the class the action
+ * says (4 or 5); NULL when it is not such a reply. */
+static char *reply_lines(const char *text, char class)
+{
+	struct strbuf b;
+	const char *p = text;
+	char code[4] = "";
+
+	strbuf_init(&b);
+	while (*p != '\0') {
+		size_t len = strcspn(p, "\r\n"), k;
+		const char *next = p + len;
+
+		while (*next == '\r' || *next == '\n')
+			next++;
+		if (len < 3 || p[0] != class || p[1] < '0' || p[1] > '9' || p[2] < '0' ||
+		    p[2] > '9' || (len > 3 && p[3] != ' ' && p[3] != '-') ||
+		    (code[0] != '\0' && memcmp(code, p, 3) != 0) ||
+		    b.len + len + 3 > INTAKE_REPLY_MAX)
+			goto bad;
+		memcpy(code, p, 3);
+		strbuf_add(&b, p, 3);
+		strbuf_add(&b, *next != '\0' ? "-" : " ", 1);
+		for (k = 4; k < len; k++) /* the text, controls made spaces */
+			strbuf_add(&b, (unsigned char)p[k] < ' ' || p[k] == 127 ? " " : p + k, 1);
+		strbuf_add(&b, "\r\n", 2);
+		p = next;
+	}
+	if (b.len == 0)
+		goto bad;
+	return b.s;
+bad:
+	strbuf_free(&b);
+	return NULL;
+}
+
+/* Keep the verdict's reason, one line, bounded. */
+static char *reason_copy(const char *reason)
+{
+	char buf[INTAKE_REASON_MAX];
+
+	if (reason == NULL)
+		return NULL;
+	escape_text(reason, strlen(reason), buf, sizeof(buf));
+	return xstrdup(buf);
+}
+
+/* A refusal or tempfail: the status and the stage's own reply, if good. */
+static void refuse(struct intake *in, const char *stage, const struct intake_verdict *v)
+{
+	bool temp = v->action == INTAKE_TEMPFAIL;
+	enum status st = status_code(v->status) >= 400 ? v->status
+			 : temp                        ? STATUS_CONTENT_TEMPFAIL
+						       : STATUS_CONTENT_REFUSED;
+
+	if (v->reply != NULL) {
+		in->reply = reply_lines(v->reply, temp ? '4' : '5');
+		if (in->reply == NULL) {
+			char esc[160];
+			escape_text(v->reply, strlen(v->reply), esc, sizeof(esc));
+			log_warnx("event=stage_reply_invalid %s queue_id=%s stage=%s reply=\"%s\"",
+				  in->log_key, in->qf.id, stage, esc);
+		}
+	}
+	in->res.reply = in->reply;
+	log_info("event=%s %s queue_id=%s stage=%s status=%d esc=%s reason=\"%s\"",
+		 temp ? "tempfailed" : "refused", in->log_key, in->qf.id, stage, status_code(st),
+		 status_esc(st), in->reason ? in->reason : "");
+	settle(in, INTAKE_REFUSED, st);
+}
+
+/* See intake.h. */
+void intake_stage_done(struct intake *in, const struct intake_verdict *v)
+{
+	const char *stage;
+
+	if (in->phase != INTAKE_STAGES || !in->awaiting)
+		fatalx("intake: a stage answered when no answer was awaited");
+	stage = in->stages[in->next_stage - 1].st->name;
+	in->awaiting = false;
+	switch (v->action) {
+	case INTAKE_CONTINUE:
+		break;
+	case INTAKE_QUARANTINE:
+		if (in->quarantine == NULL) { /* the first reason stands */
+			in->quarantine = reason_copy(v->reason ? v->reason : stage);
+			in->quarantine_stage = stage;
+		}
+		break;
+	case INTAKE_REFUSE:
+	case INTAKE_TEMPFAIL:
+	case INTAKE_DISCARD:
+		free(in->reason);
+		in->reason = reason_copy(v->reason);
+		in->res.reason = in->reason;
+		in->res.stage = stage;
+		if (v->action != INTAKE_DISCARD) {
+			refuse(in, stage, v);
+			return;
+		}
+		log_info("event=discarded %s queue_id=%s stage=%s reason=\"%s\"", in->log_key,
+			 in->qf.id, stage, in->reason ? in->reason : "");
+		settle(in, INTAKE_DISCARDED, STATUS_QUEUED);
+		return;
+	}
+	/* go on off the stage's stack (it may be inside its own callback) */
+	event_active(in->step_ev, EV_TIMEOUT, 0);
+}
+
+/* See intake.h. */
+const char *intake_log_key(const struct intake *in)
+{
+	return in->log_key;
+}
+
+/* See intake.h. */
+const char *intake_queue_id(const struct intake *in)
+{
+	return in->qf.id;
+}
+
+/* See intake.h. */
+const struct envelope *intake_envelope(const struct intake *in)
+{
+	return in->env;
 }
 
 /* See intake.h. */

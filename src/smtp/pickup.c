@@ -41,6 +41,7 @@ struct pickup {
 	struct event *timer;
 	char *inflight[PICKUP_INFLIGHT_MAX]; /* names committing right now */
 	size_t ninflight;
+	bool waiting; /* a scan stopped while intake decided a message */
 };
 
 struct pickup_job {
@@ -100,14 +101,21 @@ static void job_free(struct pickup_job *j)
 	free(j);
 }
 
-/* The commit finished. */
-static void pickup_done(void *arg, int err)
+static bool refused(struct pickup *p, const char *name, enum status st, const char *stage);
+
+/* intake settled the drop file: queued, discarded, or refused. */
+static void pickup_done(void *arg, const struct intake_result *r)
 {
 	struct pickup_job *j = arg;
 	struct pickup *p = j->p;
 	char path[4096];
 
-	if (err == 0) {
+	if (r->outcome == INTAKE_DISCARDED) {
+		drop_path(p, j->name, path, sizeof(path));
+		unlink(path); /* a stage said to drop it: done with */
+		log_info("event=pickup_discarded file=%s uid=%u stage=%s", j->name, j->uid,
+			 r->stage ? r->stage : "intake");
+	} else if (r->outcome == INTAKE_QUEUED) {
 		char from[ESCAPED_WORD_MAX];
 
 		drop_path(p, j->name, path, sizeof(path));
@@ -116,12 +124,19 @@ static void pickup_done(void *arg, int err)
 		log_info("event=pickup queue_id=%s uid=%u from=%s rcpts=%zu size=%llu", j->env.id,
 			 j->uid, from, j->env.nrcpts, (unsigned long long)j->env.size);
 		scheduler_add(p->srv->scheduler, &j->env);
-	} else {
+	} else if (r->err != 0) {
 		log_warnx("event=pickup_commit_failed file=%s error=\"%s\" note=\"retried later\"",
-			  j->name, strerror(err));
+			  j->name, strerror(r->err));
+	} else {
+		refused(p, j->name, r->status, r->stage);
 	}
 	inflight_remove(p, j->name);
 	job_free(j);
+	if (p->waiting && !p->stopping) { /* a scan stopped for this one: go on */
+		struct timeval now = {0, 0};
+		p->waiting = false;
+		evtimer_add(p->timer, &now);
+	}
 }
 
 /* The error a refused recipient of a drop file is failed with. */
@@ -195,14 +210,21 @@ static struct pickup_job *job_new(struct pickup *p, const char *name, unsigned u
 
 /*
  * What intake refused: a message that can never be taken (a mail loop, too
- * big) is set aside for a person, and true returned; a full spool or a
- * write error leaves the drop file where it is, for a later scan, and
- * false says to stop scanning until then.
+ * big, a stage's permanent refusal) is set aside for a person, and true
+ * returned; a full spool, a write error or a stage's "not now" leaves the
+ * drop file where it is, for a later scan, and false says to stop scanning
+ * until then.
  */
-static bool refused(struct pickup *p, const char *name, enum status st)
+static bool refused(struct pickup *p, const char *name, enum status st, const char *stage)
 {
 	char why[160];
 
+	if (stage != NULL && status_code(st) >= 500) {
+		snprintf(why, sizeof(why), "refused by %s: %d %s", stage, status_code(st),
+			 status_esc(st));
+		set_aside(p, name, why);
+		return true;
+	}
 	switch (st) {
 	case STATUS_LOOP:
 		snprintf(why, sizeof(why), "mail loop: more than %u Received: headers",
@@ -259,7 +281,7 @@ static bool pickup_one(struct pickup *p, const char *name)
 	if (res != STATUS_OK) {
 		close(fd);
 		job_free(j);
-		return refused(p, name, res);
+		return refused(p, name, res, NULL);
 	}
 	intake_write(&p->in, buf + hlen, len - hlen);
 	/* after a refusal (too big, a write error) nothing more is worth reading */
@@ -272,12 +294,8 @@ static bool pickup_one(struct pickup *p, const char *name)
 		job_free(j);
 		return false;
 	}
-	res = intake_finish(&p->in, STATUS_OK, pickup_done, j);
-	if (res != STATUS_OK) {
-		job_free(j);
-		return refused(p, name, res);
-	}
 	p->inflight[p->ninflight++] = xstrdup(name);
+	intake_finish(&p->in, STATUS_OK, pickup_done, j); /* pickup_done settles it */
 	return true;
 }
 
@@ -305,6 +323,10 @@ void pickup_scan(struct pickup *p)
 		    strcmp(de->d_name + len - slen, MAILDROP_SUFFIX) != 0 ||
 		    inflight(p, de->d_name))
 			continue;
+		if (intake_pending(&p->in)) { /* its stages run: one at a time */
+			p->waiting = true;
+			break;
+		}
 		if (!pickup_one(p, de->d_name))
 			break; /* the queue cannot take it now: the timer tries again */
 		taken++;

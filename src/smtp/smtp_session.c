@@ -64,6 +64,7 @@ static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_drained(struct smtp_session *s);
+static bool intake_waits(struct smtp_session *s);
 
 /* Name of a state for logs. */
 const char *smtp_strstate(enum smtp_state st)
@@ -174,14 +175,9 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	session_drained(s);
 }
 
-/* Append one formatted line to the output. */
-static void reply_line(struct smtp_session *s, enum status st, const char *text, bool last)
+/* Queue reply octets (whole CRLF lines) for the client. */
+static void put_reply(struct smtp_session *s, const char *line, size_t n)
 {
-	char line[1024];
-	size_t n = status_format(line, sizeof(line), st, text, last);
-
-	if (n == 0) /* the text was too long: the default text always fits */
-		n = status_format(line, sizeof(line), st, NULL, last);
 	if (s->ssl) {
 		/* TLS: straight into the bufferevent, before any state change: the
 		 * TLS bufferevent arms a write timeout when output arrives, and
@@ -193,6 +189,17 @@ static void reply_line(struct smtp_session *s, enum status st, const char *text,
 		/* already active (an earlier reply of this callback): a no-op */
 		event_active(s->flush_ev, EV_WRITE, 0);
 	}
+}
+
+/* Queue one reply line for the client. */
+static void reply_line(struct smtp_session *s, enum status st, const char *text, bool last)
+{
+	char line[1024];
+	size_t n = status_format(line, sizeof(line), st, text, last);
+
+	if (n == 0) /* the text was too long: the default text always fits */
+		n = status_format(line, sizeof(line), st, NULL, last);
+	put_reply(s, line, n);
 	if (status_code(st) >= 500)
 		s->errors++;
 	if (log_verbose()) {
@@ -249,7 +256,7 @@ void smtp_close(struct smtp_session *s, enum status st)
 void smtp_close_now(struct smtp_session *s, const char *reason)
 {
 	log_debug("event=close session=%s reason=\"%s\"", s->id, reason);
-	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending) {
+	if (intake_waits(s) || s->dns_pending || s->auth_pending) {
 		/* the callback in flight still points at s: free it there */
 		s->gone = true;
 		if (s->bev) {
@@ -299,35 +306,70 @@ void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum sta
 	smtp_set_timeouts(s);
 }
 
-/* The commit finished (on the loop): answer and go on. */
-static void commit_done(void *arg, int err)
+/* Log how intake settled the message. */
+static void log_result(const struct smtp_session *s, const struct intake_result *r)
 {
-	struct smtp_session *s = arg;
 	char from[ESCAPED_WORD_MAX];
 
 	escape_word(s->env.sender, from, sizeof(from));
-	if (err == 0)
-		log_info("event=queued session=%s queue_id=%s from=%s size=%llu rcpts=%zu%s", s->id,
-			 s->env.id, from, (unsigned long long)s->env.size, s->env.nrcpts,
-			 s->gone ? " client=gone" : "");
-	else
-		log_warnx("event=commit_failed session=%s queue_id=%s error=\"%s\"", s->id,
-			  s->env.id, strerror(err));
-	if (err == 0)
+	switch (r->outcome) {
+	case INTAKE_QUEUED:
+		log_info("event=queued session=%s queue_id=%s from=%s size=%llu rcpts=%zu%s%s",
+			 s->id, s->env.id, from, (unsigned long long)s->env.size, s->env.nrcpts,
+			 r->quarantine ? " held=yes" : "", s->gone ? " client=gone" : "");
+		break;
+	case INTAKE_DISCARDED:
+		log_info("event=discarded session=%s queue_id=%s from=%s size=%llu rcpts=%zu "
+			 "stage=%s",
+			 s->id, s->env.id, from, (unsigned long long)s->env.size, s->env.nrcpts,
+			 r->stage ? r->stage : "intake");
+		break;
+	case INTAKE_REFUSED:
+		if (r->err != 0)
+			log_warnx("event=commit_failed session=%s queue_id=%s error=\"%s\"", s->id,
+				  s->env.id, strerror(r->err));
+		else
+			log_info("event=rejected session=%s from=%s size=%llu rcpts=%zu status=%d "
+				 "esc=%s%s%s",
+				 s->id, from, (unsigned long long)s->env.size, s->env.nrcpts,
+				 status_code(r->status), status_esc(r->status),
+				 r->stage ? " stage=" : "", r->stage ? r->stage : "");
+		break;
+	}
+}
+
+/* Say what intake decided: queued (or discarded: the client is told the
+ * same), or refused with the status or a stage's own reply lines. */
+static void reply_result(struct smtp_session *s, const struct intake_result *r)
+{
+	if (r->outcome != INTAKE_REFUSED) {
+		s->messages++;
+		smtp_reply(s, STATUS_QUEUED, "OK queued as %s", s->env.id);
+	} else if (r->reply != NULL) {
+		/* complete lines, checked by intake: "550-5.7.1 ...\r\n550 5.7.1 ...\r\n" */
+		put_reply(s, r->reply, strlen(r->reply));
+		if (r->reply[0] == '5')
+			s->errors++;
+		log_debug("event=reply session=%s stage=%s", s->id, r->stage ? r->stage : "");
+	} else {
+		smtp_reply(s, r->status, NULL);
+	}
+}
+
+/* intake settled the message (on the loop): answer and go on. */
+static void intake_done(void *arg, const struct intake_result *r)
+{
+	struct smtp_session *s = arg;
+
+	log_result(s, r);
+	if (r->outcome == INTAKE_QUEUED)
 		scheduler_add(s->srv->scheduler, &s->env); /* delivered at once */
 	if (s->gone) {
 		s->state = SMTP_STATE_CLOSING;
 		session_free(s);
 		return;
 	}
-	if (err == 0) {
-		s->messages++;
-		smtp_reply(s, STATUS_QUEUED, "OK queued as %s", s->env.id);
-	} else {
-		smtp_reply(s,
-			   (err == ENOSPC || err == EDQUOT) ? STATUS_DISK_FULL : STATUS_LOCAL_ERROR,
-			   NULL);
-	}
+	reply_result(s, r);
 	smtp_transaction_reset(s);
 	smtp_enter_state(s, SMTP_STATE_READY);
 	if (s->srv->stopping) {
@@ -352,26 +394,19 @@ static enum status message_form(const struct smtp_session *s)
 	return STATUS_OK;
 }
 
-/* End of DATA or last BDAT chunk: intake decides and commits, or the
- * message is refused with the reply it chose. */
+/* End of DATA or last BDAT chunk: intake decides (the limits, the
+ * end-of-message stages) and commits; intake_done answers. */
 static void message_end(struct smtp_session *s)
 {
-	enum status err = intake_finish(&s->in, message_form(s), commit_done, s);
-
-	if (err != STATUS_OK) {
-		char from[ESCAPED_WORD_MAX];
-
-		escape_word(s->env.sender, from, sizeof(from));
-		log_info("event=rejected session=%s from=%s size=%llu rcpts=%zu status=%d "
-			 "esc=%s",
-			 s->id, from, (unsigned long long)s->env.size, s->env.nrcpts,
-			 status_code(err), status_esc(err));
-		smtp_reply(s, err, NULL);
-		smtp_transaction_reset(s);
-		smtp_enter_state(s, SMTP_STATE_READY);
-		return;
-	}
 	smtp_enter_state(s, SMTP_STATE_COMMIT);
+	intake_finish(&s->in, message_form(s), intake_done, s);
+}
+
+/* Does a callback of intake's still point at s?  A message the stages
+ * were still deciding is dropped instead. */
+static bool intake_waits(struct smtp_session *s)
+{
+	return s->state == SMTP_STATE_COMMIT && !intake_cancel(&s->in);
 }
 
 /* Feed buffered DATA octets; true when the end of data was reached. */
@@ -507,7 +542,7 @@ static void close_soon(struct smtp_session *s, const char *reason)
 {
 	static const struct timeval now = {0, 0};
 
-	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending) {
+	if (intake_waits(s) || s->dns_pending || s->auth_pending) {
 		smtp_close_now(s, reason); /* freed by that callback */
 		return;
 	}

@@ -9,6 +9,13 @@
  * limit, the free-space reserve, the submission fix-ups, the order in which
  * failures pick the answer, that a refused or aborted message leaves no
  * file behind, and a message hato makes itself (a delivery report).
+ *
+ * The end-of-message stages run with small stages defined here: a header
+ * prepended, a body replaced (in memory and for a message streamed to
+ * incoming/), a refusal with the stage's own reply, tempfail and discard,
+ * an answer that comes later from an event timer, the order by rank, edits
+ * seen by the next stage, envelope edits, and a stage cancelled when its
+ * receiver goes away; each asserts the bytes that land in the queue.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,7 +46,10 @@ struct fixture {
 	struct conf *c;
 	struct intake in;
 	struct envelope env;
-	int commit_err; /* -1 until the commit's callback ran */
+	int commit_err;           /* -1 until the commit's callback ran */
+	struct intake_result res; /* the last result, its strings copied */
+	char *reply;
+	char *quarantine;
 };
 
 /* A real queue in a fresh directory, default limits, our host name. */
@@ -78,6 +88,8 @@ static int teardown(void **state)
 
 	intake_free(&f->in);
 	envelope_free(&f->env);
+	free(f->reply);
+	free(f->quarantine);
 	queue_close(f->q);
 	event_base_free(f->base);
 	conf_free(f->c);
@@ -95,17 +107,46 @@ static int files_in(const struct fixture *f, const char *sub)
 	return spool_count(path);
 }
 
-/* The commit's callback. */
-static void committed(void *arg, int err)
+/* intake's answer: kept, with copies of its strings. */
+static void settled(void *arg, const struct intake_result *r)
 {
 	struct fixture *f = arg;
 
-	f->commit_err = err;
+	f->res = *r;
+	free(f->reply);
+	free(f->quarantine);
+	f->reply = r->reply ? xstrdup(r->reply) : NULL;
+	f->quarantine = r->quarantine ? xstrdup(r->quarantine) : NULL;
+	f->res.reply = f->reply;
+	f->res.quarantine = f->quarantine;
+	f->commit_err = r->err;
 	event_base_loopbreak(f->base);
 }
 
-/* Open with o, feed msg, finish with form; the status intake_finish gave.
- * On STATUS_OK the commit is waited for. */
+/* Finish the open message and wait for intake's answer: STATUS_OK when it
+ * was queued, STATUS_QUEUED when discarded, else the refusal's status. */
+static enum status finish(struct fixture *f, enum status form)
+{
+	struct timeval tv = {10, 0};
+
+	f->commit_err = -1;
+	intake_finish(&f->in, form, settled, f);
+	assert_int_equal(f->commit_err, -1); /* never from within intake_finish */
+	event_base_loopexit(f->base, &tv);
+	event_base_dispatch(f->base);
+	assert_int_not_equal(f->commit_err, -1);
+	assert_false(intake_pending(&f->in));
+	switch (f->res.outcome) {
+	case INTAKE_QUEUED:
+		return STATUS_OK;
+	case INTAKE_DISCARDED:
+		return STATUS_QUEUED;
+	default:
+		return f->res.status;
+	}
+}
+
+/* Open with o, feed msg, finish with form: as finish. */
 static enum status run(struct fixture *f, const struct intake_origin *o, const char *msg,
 		       enum status form)
 {
@@ -113,14 +154,7 @@ static enum status run(struct fixture *f, const struct intake_origin *o, const c
 
 	assert_int_equal(st, STATUS_OK);
 	intake_write(&f->in, msg, strlen(msg));
-	st = intake_finish(&f->in, form, committed, f);
-	if (st == STATUS_OK) {
-		struct timeval tv = {10, 0};
-		event_base_loopexit(f->base, &tv);
-		event_base_dispatch(f->base);
-		assert_int_equal(f->commit_err, 0);
-	}
-	return st;
+	return finish(f, form);
 }
 
 /* The committed message (queue_read), NUL-terminated. */
@@ -265,8 +299,7 @@ static void test_size_limit(void **state)
 	assert_int_equal(intake_status(&f->in), STATUS_TOO_BIG);
 	intake_write(&f->in, big, 500);
 	assert_int_equal(f->env.size, 2000);
-	assert_int_equal(intake_finish(&f->in, STATUS_OK, committed, f), STATUS_TOO_BIG);
-	assert_int_equal(f->commit_err, -1);
+	assert_int_equal(finish(f, STATUS_OK), STATUS_TOO_BIG);
 	assert_int_equal(files_in(f, "queue"), 0);
 	assert_int_equal(files_in(f, "incoming"), 0);
 }
@@ -280,7 +313,7 @@ static void test_free_space(void **state)
 	f->c->limits.min_free_space = UINT64_MAX / 2;
 	assert_false(intake_has_room(&f->in, 0));
 	assert_int_equal(intake_open(&f->in, &f->env, &smtp_plain, 0), STATUS_DISK_FULL);
-	assert_int_equal(intake_finish(&f->in, STATUS_OK, committed, f), STATUS_LOCAL_ERROR);
+	assert_int_equal(finish(f, STATUS_OK), STATUS_LOCAL_ERROR);
 	assert_int_equal(files_in(f, "queue"), 0);
 }
 
@@ -376,6 +409,395 @@ static void test_inject_local(void **state)
 	strbuf_free(&msg);
 }
 
+/* --- End-of-message stages --- */
+
+/* What the test stages do, set by each test. */
+struct stage_ctx {
+	struct fixture *f;
+	const char *tag; /* appended to order when the stage runs */
+	char order[64];  /* shared: the order the stages ran in */
+	char *order_p;   /* where this stage appends (the shared one's) */
+	struct intake_verdict v;
+	struct event *timer; /* the async stage's */
+	bool cancelled;
+	size_t seen_fields; /* what the reader saw */
+	char seen_body[64];
+};
+
+/* Note that a stage ran. */
+static void ran(struct stage_ctx *c)
+{
+	strcat(c->order_p, c->tag);
+}
+
+/* Prepends "X-Stage: tag" and answers v at once. */
+static void prepend_run(struct intake *in, void *arg)
+{
+	struct stage_ctx *c = arg;
+
+	ran(c);
+	assert_true(intake_header_insert(in, 0, "X-Stage", c->tag));
+	intake_stage_done(in, &c->v);
+}
+
+/* Replaces the body and answers at once. */
+static void replbody_run(struct intake *in, void *arg)
+{
+	struct stage_ctx *c = arg;
+
+	ran(c);
+	assert_true(intake_body_replace(in));
+	assert_true(intake_body_append(in, "new ", 4));
+	assert_true(intake_body_append(in, "body\r\n", 6));
+	intake_stage_done(in, &c->v);
+}
+
+/* Answers v without touching the message. */
+static void verdict_run(struct intake *in, void *arg)
+{
+	struct stage_ctx *c = arg;
+
+	ran(c);
+	intake_stage_done(in, &c->v);
+}
+
+/* Reads the fields and the body as they stand now. */
+static void reader_run(struct intake *in, void *arg)
+{
+	struct stage_ctx *c = arg;
+	ssize_t n;
+
+	ran(c);
+	assert_non_null(intake_headers(in, &c->seen_fields));
+	n = intake_body_read(in, 0, c->seen_body, sizeof(c->seen_body) - 1);
+	assert_true(n >= 0);
+	c->seen_body[n] = '\0';
+	intake_stage_done(in, &c->v);
+}
+
+/* The async stage's timer: edit, then answer. */
+static void later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stage_ctx *c = arg;
+
+	(void)fd;
+	(void)what;
+	assert_true(intake_header_add(&c->f->in, "X-Later", "yes"));
+	intake_stage_done(&c->f->in, &c->v);
+}
+
+/* Answers 20 ms later, from the event loop. */
+static void later_run(struct intake *in, void *arg)
+{
+	struct stage_ctx *c = arg;
+	struct timeval tv = {0, 20000};
+
+	(void)in;
+	ran(c);
+	c->timer = evtimer_new(c->f->base, later_cb, c);
+	evtimer_add(c->timer, &tv);
+}
+
+/* The receiver went away while the async stage waited. */
+static void later_cancel(struct intake *in, void *arg)
+{
+	struct stage_ctx *c = arg;
+
+	(void)in;
+	c->cancelled = true;
+	evtimer_del(c->timer);
+}
+
+/* Adds and deletes recipients and changes the sender. */
+static void envelope_run(struct intake *in, void *arg)
+{
+	struct stage_ctx *c = arg;
+
+	ran(c);
+	assert_true(intake_rcpt_add(in, "added@test.example"));
+	assert_true(intake_rcpt_add(in, "<second@test.example>"));
+	assert_false(intake_rcpt_add(in, "not an address"));
+	assert_true(intake_rcpt_delete(in, "<B@test.example>"));
+	assert_false(intake_rcpt_delete(in, "<nobody@test.example>"));
+	assert_true(intake_sender_change(in, "<new@client.example>"));
+	intake_stage_done(in, &c->v);
+}
+
+/* Changes Subject:, deletes the second X-Dup:, adds when there is none. */
+static void chg_run(struct intake *in, void *arg)
+{
+	struct stage_ctx *c = arg;
+
+	ran(c);
+	assert_true(intake_header_change(in, "subject", 1, "changed\nfolded"));
+	assert_true(intake_header_change(in, "X-Dup", 2, NULL));
+	assert_true(intake_header_change(in, "X-New", 1, "made"));
+	assert_false(intake_header_change(in, "Bad Name", 1, "x"));
+	intake_stage_done(in, &c->v);
+}
+
+static const struct intake_stage st_prepend = {"prepend", INTAKE_RANK_SIGN, prepend_run, NULL};
+static const struct intake_stage st_checks = {"checks", INTAKE_RANK_CHECKS, prepend_run, NULL};
+static const struct intake_stage st_replbody = {"replbody", INTAKE_RANK_MILTER, replbody_run, NULL};
+static const struct intake_stage st_verdict = {"verdict", INTAKE_RANK_MILTER, verdict_run, NULL};
+static const struct intake_stage st_reader = {"reader", INTAKE_RANK_SIGN, reader_run, NULL};
+static const struct intake_stage st_later = {"later", INTAKE_RANK_MILTER, later_run, later_cancel};
+static const struct intake_stage st_envelope = {"envelope", INTAKE_RANK_MILTER, envelope_run, NULL};
+static const struct intake_stage st_chg = {"chg", INTAKE_RANK_MILTER, chg_run, NULL};
+
+/* A context for a stage named tag, answering continue, noting into order. */
+static struct stage_ctx *ctx(struct fixture *f, const char *tag, struct stage_ctx *shared)
+{
+	struct stage_ctx *c = calloc(1, sizeof(*c));
+
+	c->f = f;
+	c->tag = tag;
+	c->order_p = shared ? shared->order : c->order;
+	c->v.action = INTAKE_CONTINUE;
+	return c;
+}
+
+/* Free a context (and its timer). */
+static void ctx_free(struct stage_ctx *c)
+{
+	if (c->timer)
+		event_free(c->timer);
+	free(c);
+}
+
+/* The body of the committed message, after its first empty line. */
+static const char *body_of(const char *m)
+{
+	const char *b = strstr(m, "\r\n\r\n");
+
+	assert_non_null(b);
+	return b + 4;
+}
+
+/* Stages run by rank, whatever the order they were added in: checks, then
+ * milters, then signing, which sees every field added before it; the
+ * prepended fields land first in the queue file, before our Received:. */
+static void test_stage_order_and_prepend(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *sign = ctx(f, "S", NULL), *check = ctx(f, "C", sign),
+			 *mid = ctx(f, "M", sign), *reader = ctx(f, "R", sign);
+	char *m;
+
+	intake_stage_add(&f->in, &st_prepend, sign);
+	intake_stage_add(&f->in, &st_reader, reader);
+	intake_stage_add(&f->in, &st_checks, check);
+	intake_stage_add(&f->in, &st_later, mid);
+	assert_int_equal(run(f, &smtp_plain, "Subject: s\r\n\r\nbody\r\n", STATUS_OK), STATUS_OK);
+	assert_string_equal(sign->order, "CMSR");
+	m = committed_message(f);
+	assert_memory_equal(m, "X-Stage: S\r\nX-Stage: C\r\nReceived: from helo.example",
+			    strlen("X-Stage: S\r\nX-Stage: C\r\nReceived: from helo.example"));
+	assert_non_null(strstr(m, "\r\nSubject: s\r\nX-Later: yes\r\n\r\nbody\r\n"));
+	/* the last stage saw all of it: 2 prepended, Received:, Subject:, X-Later: */
+	assert_int_equal(reader->seen_fields, 5);
+	assert_string_equal(reader->seen_body, "body\r\n");
+	assert_int_equal(files_in(f, "incoming"), 0);
+	free(m);
+	ctx_free(sign);
+	ctx_free(check);
+	ctx_free(mid);
+	ctx_free(reader);
+}
+
+/* A stage that only reads changes nothing: the message is the one that
+ * came in, not written again. */
+static void test_stage_reader_no_rewrite(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *reader = ctx(f, "R", NULL);
+	char *m;
+
+	intake_stage_add(&f->in, &st_reader, reader);
+	assert_int_equal(run(f, &smtp_plain, "Subject: s\r\n\r\nbody\r\n", STATUS_OK), STATUS_OK);
+	assert_false(f->in.msg.hdr_changed);
+	assert_false(f->in.msg.body_replaced);
+	m = committed_message(f);
+	assert_string_equal(body_of(m), "body\r\n");
+	assert_int_equal(reader->seen_fields, 2);
+	assert_int_equal(f->env.size, strlen("Subject: s\r\n\r\nbody\r\n"));
+	free(m);
+	ctx_free(reader);
+}
+
+/* The body replaced, for a small message (in memory) and a large one
+ * (streamed to incoming/, read back from there): the header stays. */
+static void test_stage_replace_body(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *c = ctx(f, "B", NULL);
+	char *big = malloc(QFILE_BUFSIZE * 3), *m;
+
+	intake_stage_add(&f->in, &st_replbody, c);
+	assert_int_equal(run(f, &smtp_plain, "Subject: s\r\n\r\nold\r\n", STATUS_OK), STATUS_OK);
+	m = committed_message(f);
+	assert_string_equal(body_of(m), "new body\r\n");
+	assert_non_null(strstr(m, "\r\nSubject: s\r\n\r\nnew body\r\n"));
+	free(m);
+
+	memset(big, 'z', QFILE_BUFSIZE * 3);
+	memcpy(big, "Subject: big\r\n\r\n", 16);
+	assert_int_equal(intake_open(&f->in, &f->env, &smtp_plain, 0), STATUS_OK);
+	intake_write(&f->in, big, QFILE_BUFSIZE * 3);
+	assert_int_equal(files_in(f, "incoming"), 1);
+	assert_int_equal(finish(f, STATUS_OK), STATUS_OK);
+	m = committed_message(f);
+	assert_string_equal(body_of(m), "new body\r\n");
+	assert_int_equal(f->env.size, strlen("Subject: big\r\n\r\nnew body\r\n"));
+	assert_int_equal(files_in(f, "incoming"), 0);
+	free(m);
+	free(big);
+	ctx_free(c);
+}
+
+/* A large message whose header a stage edits: the body is copied from the
+ * old file whole. */
+static void test_stage_rewrite_large(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *c = ctx(f, "L", NULL);
+	size_t n = QFILE_BUFSIZE * 2 + 77;
+	char *big = malloc(n), *m;
+
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)('a' + i % 26);
+	memcpy(big, "Subject: big\r\n\r\n", 16);
+	intake_stage_add(&f->in, &st_prepend, c);
+	assert_int_equal(intake_open(&f->in, &f->env, &smtp_plain, 0), STATUS_OK);
+	intake_write(&f->in, big, n);
+	assert_int_equal(finish(f, STATUS_OK), STATUS_OK);
+	m = committed_message(f);
+	assert_memory_equal(m, "X-Stage: L\r\nReceived: ", 22);
+	assert_memory_equal(body_of(m), big + 16, n - 16);
+	assert_int_equal(strlen(body_of(m)), n - 16);
+	assert_int_equal(files_in(f, "incoming"), 0);
+	free(m);
+	free(big);
+	ctx_free(c);
+}
+
+/* A refusal with the stage's own reply (two lines): the reply is made
+ * complete lines; nothing is left in the spool; later stages never run. */
+static void test_stage_refuse_own_reply(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *c = ctx(f, "X", NULL), *after = ctx(f, "A", c);
+
+	c->v = (struct intake_verdict){.action = INTAKE_REFUSE,
+				       .reply = "550-5.7.1 Spam detected\n550 5.7.1 go away",
+				       .reason = "spam"};
+	intake_stage_add(&f->in, &st_verdict, c);
+	intake_stage_add(&f->in, &st_reader, after);
+	assert_int_equal(run(f, &smtp_plain, "Subject: s\r\n\r\nbuy\r\n", STATUS_OK),
+			 STATUS_CONTENT_REFUSED);
+	assert_int_equal(f->res.outcome, INTAKE_REFUSED);
+	assert_string_equal(f->reply, "550-5.7.1 Spam detected\r\n550 5.7.1 go away\r\n");
+	assert_string_equal(f->res.stage, "verdict");
+	assert_string_equal(c->order, "X");
+	assert_int_equal(files_in(f, "queue"), 0);
+	assert_int_equal(files_in(f, "incoming"), 0);
+
+	/* a reply of the wrong class is not said: the status is */
+	c->v.reply = "250 2.0.0 fine";
+	assert_int_equal(run(f, &smtp_plain, "x\r\n", STATUS_OK), STATUS_CONTENT_REFUSED);
+	assert_null(f->reply);
+	/* a status of the stage's choosing */
+	c->v.reply = NULL;
+	c->v.status = STATUS_RELAY_DENIED;
+	assert_int_equal(run(f, &smtp_plain, "x\r\n", STATUS_OK), STATUS_RELAY_DENIED);
+	ctx_free(c);
+	ctx_free(after);
+}
+
+/* Tempfail (451 4.7.1 by default, or its own 4xx reply) and discard. */
+static void test_stage_tempfail_discard(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *c = ctx(f, "T", NULL);
+
+	c->v = (struct intake_verdict){.action = INTAKE_TEMPFAIL};
+	intake_stage_add(&f->in, &st_verdict, c);
+	assert_int_equal(run(f, &smtp_plain, "x\r\n", STATUS_OK), STATUS_CONTENT_TEMPFAIL);
+	assert_int_equal(status_code(STATUS_CONTENT_TEMPFAIL), 451);
+	assert_null(f->reply);
+	c->v.reply = "421 4.7.0 later";
+	assert_int_equal(run(f, &smtp_plain, "x\r\n", STATUS_OK), STATUS_CONTENT_TEMPFAIL);
+	assert_string_equal(f->reply, "421 4.7.0 later\r\n");
+	c->v = (struct intake_verdict){.action = INTAKE_DISCARD, .reason = "dropped"};
+	assert_int_equal(run(f, &smtp_plain, "x\r\n", STATUS_OK), STATUS_QUEUED);
+	assert_int_equal(f->res.outcome, INTAKE_DISCARDED);
+	assert_string_equal(f->res.reason, "dropped");
+	assert_int_equal(files_in(f, "queue"), 0);
+	assert_int_equal(files_in(f, "incoming"), 0);
+	ctx_free(c);
+}
+
+/* The sender and recipients a stage changes are the committed envelope's;
+ * no recipient left is a discard. */
+static void test_stage_envelope(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *c = ctx(f, "E", NULL);
+
+	intake_stage_add(&f->in, &st_envelope, c);
+	assert_int_equal(run(f, &smtp_plain, "x\r\n", STATUS_OK), STATUS_OK);
+	assert_string_equal(f->env.sender, "<new@client.example>");
+	assert_int_equal(f->env.nrcpts, 2);
+	assert_string_equal(f->env.rcpts[0].addr, "<added@test.example>");
+	assert_string_equal(f->env.rcpts[1].addr, "<second@test.example>");
+	ctx_free(c);
+}
+
+/* Header fields changed, deleted, added when missing; folding kept. */
+static void test_stage_change_header(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *c = ctx(f, "H", NULL);
+	char *m;
+
+	intake_stage_add(&f->in, &st_chg, c);
+	assert_int_equal(
+		run(f, &smtp_plain,
+		    "Subject: old\r\n continued\r\nX-Dup: 1\r\nX-Dup: 2\r\nX-Dup: 3\r\n\r\nb\r\n",
+		    STATUS_OK),
+		STATUS_OK);
+	m = committed_message(f);
+	assert_non_null(strstr(m, "\r\nSubject: changed\r\n\tfolded\r\nX-Dup: 1\r\nX-Dup: 3\r\n"
+				  "X-New: made\r\n\r\nb\r\n"));
+	free(m);
+	ctx_free(c);
+}
+
+/* The answer that never came: the receiver goes, the stage is cancelled,
+ * no callback, nothing in the spool. */
+static void test_stage_cancel(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *c = ctx(f, "W", NULL);
+	struct timeval tv = {0, 50000};
+
+	intake_stage_add(&f->in, &st_later, c);
+	assert_int_equal(intake_open(&f->in, &f->env, &smtp_plain, 0), STATUS_OK);
+	intake_write(&f->in, "x\r\n", 3);
+	f->commit_err = -1;
+	intake_finish(&f->in, STATUS_OK, settled, f);
+	assert_true(intake_pending(&f->in));
+	assert_true(intake_cancel(&f->in));
+	assert_true(c->cancelled);
+	assert_false(intake_pending(&f->in));
+	event_base_loopexit(f->base, &tv);
+	event_base_dispatch(f->base);
+	assert_int_equal(f->commit_err, -1);
+	assert_int_equal(files_in(f, "queue"), 0);
+	assert_int_equal(files_in(f, "incoming"), 0);
+	ctx_free(c);
+}
+
 /* mail_date: RFC 5322 §3.3 in the local zone, offsets of any sign and
  * minutes, C-locale names; a short buffer gives false and no date. */
 static void test_mail_date(void **state)
@@ -436,6 +858,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inject_local, setup, teardown),
 		cmocka_unit_test(test_mail_date),
 		cmocka_unit_test(test_mail_msgid),
+		cmocka_unit_test_setup_teardown(test_stage_order_and_prepend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_reader_no_rewrite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_replace_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_rewrite_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_refuse_own_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_tempfail_discard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_envelope, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_change_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_cancel, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
