@@ -36,6 +36,8 @@ void intake_init(struct intake *in, const struct conf *c, struct queue *q)
 	in->error = STATUS_OK;
 }
 
+static void verdict_reset(struct intake *in);
+
 /* See intake.h. */
 void intake_free(struct intake *in)
 {
@@ -47,6 +49,7 @@ void intake_free(struct intake *in)
 		event_free(in->step_ev);
 	in->step_ev = NULL;
 	intake_msg_free(&in->msg);
+	verdict_reset(in);
 }
 
 /* See intake.h. */

@@ -42,6 +42,7 @@ declare -A SRCS=(
 	[data_reader]="src/common/data_reader.c"
 	[envelope]="src/common/envelope.c src/common/dsn.c src/common/addr.c src/lib/util.c src/lib/strbuf.c"
 	[header_fix]="src/intake/header_fix.c src/lib/strbuf.c src/lib/util.c"
+	[header_fields]="src/intake/header_fields.c"
 	[smtp_reply]="src/smtpc/smtp_conn.c src/lib/base64.c src/lib/util.c"
 	[smtpc]="src/smtpc/smtpc.c src/smtpc/smtp_conn.c src/lib/base64.c src/lib/strbuf.c src/lib/util.c"
 	[queue_msg]="src/queue/queue_msg.c src/lib/crc32c.c src/lib/durable.c src/lib/strbuf.c src/lib/util.c"
@@ -50,7 +51,7 @@ declare -A PKGS=([smtp_reply]=openssl [smtpc]=openssl)
 
 # Longest input per target: envelopes and DATA streams need room.
 declare -A MAXLEN=([addr]=512 [cmdline]=2048 [data_reader]=8192 [envelope]=4096
-	[header_fix]=8192 [smtp_reply]=8192 [smtpc]=8192 [queue_msg]=4096)
+	[header_fix]=8192 [header_fields]=8192 [smtp_reply]=8192 [smtpc]=8192 [queue_msg]=4096)
 
 die() {
 	echo "fuzz: $*" >&2
