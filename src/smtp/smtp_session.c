@@ -65,6 +65,7 @@ static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_drained(struct smtp_session *s);
 static bool intake_waits(struct smtp_session *s);
+static void check_errors(struct smtp_session *s, unsigned before);
 
 /* Name of a state for logs. */
 const char *smtp_strstate(enum smtp_state st)
@@ -360,6 +361,7 @@ static void reply_result(struct smtp_session *s, const struct intake_result *r)
 static void intake_done(void *arg, const struct intake_result *r)
 {
 	struct smtp_session *s = arg;
+	unsigned before;
 
 	log_result(s, r);
 	if (r->outcome == INTAKE_QUEUED)
@@ -369,6 +371,7 @@ static void intake_done(void *arg, const struct intake_result *r)
 		session_free(s);
 		return;
 	}
+	before = s->errors;
 	reply_result(s, r);
 	smtp_transaction_reset(s);
 	smtp_enter_state(s, SMTP_STATE_READY);
@@ -376,6 +379,9 @@ static void intake_done(void *arg, const struct intake_result *r)
 		smtp_close(s, STATUS_SHUTDOWN);
 		return;
 	}
+	check_errors(s, before); /* a refused message counts as an error */
+	if (s->state == SMTP_STATE_CLOSING || s->paused)
+		return;
 	smtp_resume_input(s);
 	if (s->peer_eof && s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
 	    s->bev != NULL)
