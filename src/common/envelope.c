@@ -16,6 +16,14 @@ static const char *const body_names[] = {"unspecified", "7bit", "8bitmime"};
 static const char *const state_names[] = {"pending", "delivered", "failed"};
 static const char *const report_names[] = {"none", "failed", "delayed", "delivered", "relayed"};
 
+/* Free what an attempt record owns. */
+static void attempt_free(struct env_attempt *a)
+{
+	free(a->host);
+	free(a->tls);
+	free(a->reply);
+}
+
 /* An empty envelope. */
 void envelope_init(struct envelope *e)
 {
@@ -32,11 +40,15 @@ void envelope_free(struct envelope *e)
 	free(e->auth_user);
 	free(e->auth_param);
 	free(e->envid);
+	free(e->hold);
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		free(e->rcpts[i].addr);
 		free(e->rcpts[i].orig);
 		free(e->rcpts[i].error);
 		free(e->rcpts[i].orcpt);
+		for (size_t k = 0; k < e->rcpts[i].ntries; k++)
+			attempt_free(&e->rcpts[i].tries[k]);
+		free(e->rcpts[i].tries);
 	}
 	free(e->rcpts);
 	envelope_init(e);
@@ -76,6 +88,74 @@ void env_rcpt_set_orcpt(struct env_rcpt *r, const char *orcpt)
 {
 	free(r->orcpt);
 	r->orcpt = orcpt ? xstrdup(orcpt) : NULL;
+}
+
+/* A copy of s cut to max octets (never inside a UTF-8 sequence), with
+ * every octet for which bad() holds replaced by repl. */
+static char *clean_copy(const char *s, size_t max, int (*bad)(int), char repl)
+{
+	size_t n = strlen(s);
+	char *c;
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--; /* s[n] continues a sequence: cut before its start */
+	}
+	c = xstrndup(s, n);
+	for (char *p = c; *p; p++)
+		if (bad((unsigned char)*p))
+			*p = repl;
+	return c;
+}
+
+/* A byte that cannot be in a word of an envelope line: space, control. */
+static int bad_in_word(int ch)
+{
+	return ch <= ' ' || ch == 0x7f;
+}
+
+/* A byte that cannot be in a value: a line end. */
+static int bad_in_line(int ch)
+{
+	return ch == '\r' || ch == '\n';
+}
+
+/* An attempt's host or TLS word: NULL for nothing ("" or "-"). */
+static char *attempt_word(const char *w)
+{
+	if (w == NULL || w[0] == '\0' || strcmp(w, "-") == 0)
+		return NULL;
+	return clean_copy(w, ENVELOPE_WORD_MAX, bad_in_word, '_');
+}
+
+/* See envelope.h. */
+void env_rcpt_add_attempt(struct env_rcpt *r, time_t at, enum outcome result, const char *host,
+			  const char *tls, const char *reply)
+{
+	struct env_attempt *a;
+
+	if (r->ntries == ENVELOPE_ATTEMPTS_MAX) { /* the oldest goes */
+		attempt_free(&r->tries[0]);
+		memmove(r->tries, r->tries + 1, (r->ntries - 1) * sizeof(*r->tries));
+		r->ntries--;
+	} else {
+		r->tries = xrealloc(r->tries, (r->ntries + 1) * sizeof(*r->tries));
+	}
+	a = &r->tries[r->ntries++];
+	a->at = at;
+	a->result = result;
+	a->host = attempt_word(host);
+	a->tls = attempt_word(tls);
+	a->reply = clean_copy(reply ? reply : "", ENVELOPE_REPLY_MAX, bad_in_line, ' ');
+}
+
+/* See envelope.h. */
+void envelope_set_hold(struct envelope *e, const char *reason, time_t since)
+{
+	free(e->hold);
+	e->hold = reason ? clean_copy(reason, ENVELOPE_HOLD_REASON_MAX, bad_in_line, ' ') : NULL;
+	e->held_since = reason ? since : 0;
 }
 
 /* See envelope.h. */
@@ -128,6 +208,9 @@ void envelope_format(const struct envelope *e, struct strbuf *b)
 		strbuf_printf(b, "dsn-report: yes\n");
 	if (e->delay_warned)
 		strbuf_printf(b, "delay-warned: yes\n");
+	if (e->hold)
+		strbuf_printf(b, "hold: since=%lld reason=%s\n", (long long)e->held_since,
+			      one_line(e->hold, t, sizeof(t)));
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct env_rcpt *r = &e->rcpts[i];
 		char words[DSN_NOTIFY_TEXT_MAX];
@@ -146,6 +229,14 @@ void envelope_format(const struct envelope *e, struct strbuf *b)
 			strbuf_printf(b, "rcpt-orcpt: %s\n", one_line(r->orcpt, t, sizeof(t)));
 		if (r->error)
 			strbuf_printf(b, "rcpt-error: %s\n", one_line(r->error, t, sizeof(t)));
+		for (size_t k = 0; k < r->ntries; k++) {
+			const struct env_attempt *a = &r->tries[k];
+
+			strbuf_printf(
+				b, "rcpt-attempt: at=%lld result=%s host=%s tls=%s reply=%s\n",
+				(long long)a->at, outcome_name(a->result), a->host ? a->host : "-",
+				a->tls ? a->tls : "-", one_line(a->reply, t, sizeof(t)));
+		}
 	}
 }
 
@@ -203,6 +294,40 @@ static bool parse_rcpt(char *v, struct envelope *e)
 	e->rcpts[e->nrcpts - 1].next_attempt = (time_t)next;
 	e->rcpts[e->nrcpts - 1].notify = notify;
 	e->rcpts[e->nrcpts - 1].report = (enum rcpt_report)report;
+	return true;
+}
+
+/* Parse "at=T result=R host=H tls=V reply=TEXT" into an attempt of r. */
+static bool parse_attempt(char *v, struct env_rcpt *r)
+{
+	char at[24], result[16], host[ENVELOPE_WORD_MAX + 1], tls[ENVELOPE_WORD_MAX + 1];
+	uint64_t when;
+	int o;
+
+	if (take_word(&v, "at", at, sizeof(at)) != 1 || !parse_u64(at, 0, INT64_MAX, &when) ||
+	    take_word(&v, "result", result, sizeof(result)) != 1 ||
+	    take_word(&v, "host", host, sizeof(host)) != 1 ||
+	    take_word(&v, "tls", tls, sizeof(tls)) != 1 || strncmp(v, "reply=", 6) != 0)
+		return false;
+	for (o = OUTCOME_DELIVERED; o <= OUTCOME_PERMFAIL; o++)
+		if (strcmp(result, outcome_name((enum outcome)o)) == 0)
+			break;
+	if (o > OUTCOME_PERMFAIL)
+		return false;
+	env_rcpt_add_attempt(r, (time_t)when, (enum outcome)o, host, tls, v + 6);
+	return true;
+}
+
+/* Parse "since=T reason=TEXT" into e's hold. */
+static bool parse_hold(char *v, struct envelope *e)
+{
+	char since[24];
+	uint64_t when;
+
+	if (take_word(&v, "since", since, sizeof(since)) != 1 ||
+	    !parse_u64(since, 0, INT64_MAX, &when) || strncmp(v, "reason=", 7) != 0)
+		return false;
+	envelope_set_hold(e, v + 7, (time_t)when);
 	return true;
 }
 
@@ -264,8 +389,12 @@ static bool parse_line(char *key, char *v, struct envelope *e, bool *have_versio
 			e->dsn_report = true;
 		else
 			e->delay_warned = true;
+	} else if (strcmp(key, "hold") == 0) {
+		return e->hold == NULL && parse_hold(v, e);
 	} else if (strcmp(key, "rcpt") == 0) {
 		return parse_rcpt(v, e);
+	} else if (strcmp(key, "rcpt-attempt") == 0) {
+		return e->nrcpts > 0 && parse_attempt(v, &e->rcpts[e->nrcpts - 1]);
 	} else if (strcmp(key, "rcpt-orig") == 0 || strcmp(key, "rcpt-error") == 0 ||
 		   strcmp(key, "rcpt-orcpt") == 0) {
 		char orcpt[DSN_ORCPT_MAX + 1];

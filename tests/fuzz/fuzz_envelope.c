@@ -4,8 +4,10 @@
  * envelope_parse() on arbitrary bytes must either fail with a message or
  * give an envelope with one recipient per "rcpt: " line of the input (no
  * line is silently skipped), that envelope_format() writes and
- * envelope_parse() reads back to the same fields; formatting that second
- * envelope must give the same text again (a fixed point after one round).
+ * envelope_parse() reads back to the same fields (the hold and each
+ * recipient's attempt history included, never more than
+ * ENVELOPE_ATTEMPTS_MAX of them); formatting that second envelope must give
+ * the same text again (a fixed point after one round).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -41,14 +43,28 @@ static bool same_envelope(const struct envelope *a, const struct envelope *b)
 	    !same_str(a->client_name, b->client_name) || !same_str(a->helo, b->helo) ||
 	    a->ret != b->ret || !same_str(a->envid, b->envid) || a->nrcpts != b->nrcpts)
 		return false;
-	for (size_t i = 0; i < a->nrcpts; i++)
+	if (!same_str(a->hold, b->hold) || a->held_since != b->held_since)
+		return false;
+	for (size_t i = 0; i < a->nrcpts; i++) {
 		if (strcmp(a->rcpts[i].addr, b->rcpts[i].addr) != 0 ||
 		    a->rcpts[i].state != b->rcpts[i].state ||
 		    a->rcpts[i].attempts != b->rcpts[i].attempts ||
 		    a->rcpts[i].next_attempt != b->rcpts[i].next_attempt ||
 		    a->rcpts[i].notify != b->rcpts[i].notify ||
-		    !same_str(a->rcpts[i].orcpt, b->rcpts[i].orcpt))
+		    !same_str(a->rcpts[i].orcpt, b->rcpts[i].orcpt) ||
+		    a->rcpts[i].ntries != b->rcpts[i].ntries ||
+		    a->rcpts[i].ntries > ENVELOPE_ATTEMPTS_MAX)
 			return false;
+		for (size_t k = 0; k < a->rcpts[i].ntries; k++) {
+			const struct env_attempt *x = &a->rcpts[i].tries[k],
+						 *y = &b->rcpts[i].tries[k];
+
+			if (x->at != y->at || x->result != y->result ||
+			    !same_str(x->host, y->host) || !same_str(x->tls, y->tls) ||
+			    strcmp(x->reply, y->reply) != 0)
+				return false;
+		}
+	}
 	return true;
 }
 

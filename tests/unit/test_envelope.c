@@ -78,7 +78,17 @@ static void assert_envelope_equal(const struct envelope *a, const struct envelop
 		assert_str_eq_or_null(a->rcpts[i].error, b->rcpts[i].error);
 		assert_int_equal(a->rcpts[i].notify, b->rcpts[i].notify);
 		assert_str_eq_or_null(a->rcpts[i].orcpt, b->rcpts[i].orcpt);
+		assert_int_equal(a->rcpts[i].ntries, b->rcpts[i].ntries);
+		for (size_t k = 0; k < a->rcpts[i].ntries; k++) {
+			assert_int_equal(a->rcpts[i].tries[k].at, b->rcpts[i].tries[k].at);
+			assert_int_equal(a->rcpts[i].tries[k].result, b->rcpts[i].tries[k].result);
+			assert_str_eq_or_null(a->rcpts[i].tries[k].host, b->rcpts[i].tries[k].host);
+			assert_str_eq_or_null(a->rcpts[i].tries[k].tls, b->rcpts[i].tries[k].tls);
+			assert_string_equal(a->rcpts[i].tries[k].reply, b->rcpts[i].tries[k].reply);
+		}
 	}
+	assert_str_eq_or_null(a->hold, b->hold);
+	assert_int_equal(a->held_since, b->held_since);
 }
 
 /* Parse text, expecting failure with every fragment in err. */
@@ -603,6 +613,154 @@ static void test_parse_refuses_cr(void **state)
 	assert_non_null(strstr(err, "line 4"));
 }
 
+/* The attempt history and the hold: the exact lines, and back. */
+static void test_attempts_and_hold_round_trip(void **state)
+{
+	struct envelope e, back;
+	struct strbuf b, b2;
+	char err[256];
+
+	(void)state;
+	make_envelope(&e);
+	envelope_set_hold(&e, "held by the\r\nadministrator", 1764370500);
+	env_rcpt_add_attempt(&e.rcpts[0], 1764370100, OUTCOME_TEMPFAIL,
+			     "mx.example.net[192.0.2.7]:25", "TLSv1.3",
+			     "4.2.0 mx.example.net[192.0.2.7]:25 said: 452 4.2.0 mailbox full");
+	env_rcpt_add_attempt(&e.rcpts[0], 1764370700, OUTCOME_DELIVERED, "in a\tb", NULL,
+			     "2.0.0 OK\nqueued");
+	env_rcpt_add_attempt(&e.rcpts[2], 1764370800, OUTCOME_PERMFAIL, "-", "", "");
+	strbuf_init(&b);
+	envelope_format(&e, &b);
+	assert_non_null(strstr(b.s,
+			       "helo: [192.0.2.1]\n"
+			       "hold: since=1764370500 reason=held by the  administrator\n"
+			       "rcpt: state=pending attempts=0 next=0 addr=<bob@example.net>\n"
+			       "rcpt-attempt: at=1764370100 result=deferred "
+			       "host=mx.example.net[192.0.2.7]:25 tls=TLSv1.3 reply=4.2.0 "
+			       "mx.example.net[192.0.2.7]:25 said: 452 4.2.0 mailbox full\n"
+			       "rcpt-attempt: at=1764370700 result=delivered host=in_a_b tls=- "
+			       "reply=2.0.0 OK queued\n"
+			       "rcpt: state=delivered"));
+	assert_non_null(strstr(b.s, "addr=<\"addr= state=failed: x\"@example.net>\n"
+				    "rcpt-attempt: at=1764370800 result=failed host=- tls=- "
+				    "reply=\n"));
+	assert_true(envelope_parse(b.s, b.len, &back, err, sizeof(err)));
+	assert_envelope_equal(&e, &back);
+	assert_string_equal(back.hold, "held by the  administrator");
+	assert_int_equal(back.held_since, 1764370500);
+	assert_int_equal(back.rcpts[0].ntries, 2);
+	assert_int_equal(back.rcpts[0].tries[0].result, OUTCOME_TEMPFAIL);
+	assert_string_equal(back.rcpts[0].tries[0].tls, "TLSv1.3");
+	assert_null(back.rcpts[0].tries[1].tls);
+	assert_null(back.rcpts[2].tries[0].host);
+	assert_string_equal(back.rcpts[2].tries[0].reply, "");
+	strbuf_init(&b2);
+	envelope_format(&back, &b2);
+	assert_string_equal(b.s, b2.s);
+	/* released: the line goes */
+	envelope_set_hold(&back, NULL, 0);
+	strbuf_free(&b2);
+	strbuf_init(&b2);
+	envelope_format(&back, &b2);
+	assert_null(strstr(b2.s, "hold:"));
+	strbuf_free(&b);
+	strbuf_free(&b2);
+	envelope_free(&e);
+	envelope_free(&back);
+}
+
+/* Only the last ENVELOPE_ATTEMPTS_MAX attempts are kept, added or read. */
+static void test_attempts_bounded(void **state)
+{
+	struct envelope e, back;
+	struct strbuf b;
+	char err[256], reply[32];
+
+	(void)state;
+	make_envelope(&e);
+	for (unsigned i = 0; i < ENVELOPE_ATTEMPTS_MAX + 3; i++) {
+		snprintf(reply, sizeof(reply), "4.4.1 attempt %u", i);
+		env_rcpt_add_attempt(&e.rcpts[1], 1000 + i, OUTCOME_TEMPFAIL, "h", NULL, reply);
+	}
+	assert_int_equal(e.rcpts[1].ntries, ENVELOPE_ATTEMPTS_MAX);
+	assert_int_equal(e.rcpts[1].tries[0].at, 1003); /* the three oldest went */
+	assert_string_equal(e.rcpts[1].tries[ENVELOPE_ATTEMPTS_MAX - 1].reply, "4.4.1 attempt 12");
+	/* a file with more (never written, but damaged or edited) reads as its last ones */
+	strbuf_init(&b);
+	strbuf_printf(&b, GOOD_HEAD "rcpt: state=pending attempts=20 next=0 addr=<x@y>\n");
+	for (unsigned i = 0; i < 20; i++)
+		strbuf_printf(&b, "rcpt-attempt: at=%u result=deferred host=- tls=- reply=r%u\n", i,
+			      i);
+	assert_true(envelope_parse(b.s, b.len, &back, err, sizeof(err)));
+	assert_int_equal(back.rcpts[0].ntries, ENVELOPE_ATTEMPTS_MAX);
+	assert_string_equal(back.rcpts[0].tries[0].reply, "r10");
+	assert_string_equal(back.rcpts[0].tries[ENVELOPE_ATTEMPTS_MAX - 1].reply, "r19");
+	/* a reply is cut at ENVELOPE_REPLY_MAX, a reason at ENVELOPE_HOLD_REASON_MAX,
+	 * never inside a UTF-8 sequence */
+	{
+		char big[ENVELOPE_REPLY_MAX * 2];
+
+		memset(big, 'x', sizeof(big));
+		big[sizeof(big) - 1] = '\0';
+		env_rcpt_add_attempt(&back.rcpts[0], 1, OUTCOME_TEMPFAIL, NULL, NULL, big);
+		assert_int_equal(strlen(back.rcpts[0].tries[ENVELOPE_ATTEMPTS_MAX - 1].reply),
+				 ENVELOPE_REPLY_MAX);
+		for (size_t i = 0; i + 1 < sizeof(big); i += 2)
+			memcpy(big + i, "\xc3\xa9", 2);
+		big[ENVELOPE_HOLD_REASON_MAX + 2] = '\0'; /* one over, the cut inside a "é" */
+		envelope_set_hold(&back, big + 1, 5);
+		assert_int_equal(strlen(back.hold), ENVELOPE_HOLD_REASON_MAX - 1);
+		assert_memory_equal(back.hold + ENVELOPE_HOLD_REASON_MAX - 3, "\xc3\xa9", 2);
+	}
+	strbuf_free(&b);
+	envelope_free(&e);
+	envelope_free(&back);
+}
+
+/* Envelopes from before the history and the hold read as "none" and "not held". */
+static void test_parse_old_file_without_attempts(void **state)
+{
+	static const char old[] = GOOD_HEAD "arrival: 1764370000\n"
+					    "rcpt: state=pending attempts=2 next=1764379999 "
+					    "addr=<bob@example.net>\n"
+					    "rcpt-error: 4.2.0 mailbox full\n";
+	struct envelope e;
+	char err[256];
+
+	(void)state;
+	assert_true(envelope_parse(old, strlen(old), &e, err, sizeof(err)));
+	assert_null(e.hold);
+	assert_int_equal(e.rcpts[0].attempts, 2);
+	assert_int_equal(e.rcpts[0].ntries, 0);
+	assert_null(e.rcpts[0].tries);
+	assert_string_equal(e.rcpts[0].error, "4.2.0 mailbox full");
+	envelope_free(&e);
+}
+
+/* Bad attempt and hold lines are refused, naming the line. */
+static void test_parse_bad_attempts_and_hold(void **state)
+{
+	(void)state;
+	expect_parse_error(GOOD_HEAD "rcpt-attempt: at=1 result=failed host=- tls=- reply=x\n",
+			   "line 4", "rcpt-attempt");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 addr=<x@y>\n"
+				     "rcpt-attempt: at=1 result=bounced host=- tls=- reply=x\n",
+			   "line 5", "rcpt-attempt");
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 addr=<x@y>\n"
+				     "rcpt-attempt: at=1 result=failed host=- tls=-\n",
+			   "line 5", NULL);
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 addr=<x@y>\n"
+				     "rcpt-attempt: at=-1 result=failed host=- tls=- reply=x\n",
+			   "line 5", NULL);
+	expect_parse_error(GOOD_HEAD "rcpt: state=pending attempts=0 next=0 addr=<x@y>\n"
+				     "rcpt-attempt: result=failed at=1 host=- tls=- reply=x\n",
+			   "line 5", NULL);
+	expect_parse_error(GOOD_HEAD "hold: reason=x\n", "line 4", "hold");
+	expect_parse_error(GOOD_HEAD "hold: since=x reason=x\n", "line 4", "hold");
+	expect_parse_error(GOOD_HEAD "hold: since=1 reason=x\nhold: since=2 reason=y\n", "line 5",
+			   "hold");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +784,10 @@ int main(void)
 		cmocka_unit_test(test_parse_old_file_without_dsn),
 		cmocka_unit_test(test_parse_bad_dsn_values),
 		cmocka_unit_test(test_parse_orcpt_type_lower_case),
+		cmocka_unit_test(test_attempts_and_hold_round_trip),
+		cmocka_unit_test(test_attempts_bounded),
+		cmocka_unit_test(test_parse_old_file_without_attempts),
+		cmocka_unit_test(test_parse_bad_attempts_and_hold),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
