@@ -61,22 +61,55 @@ struct control {
 	size_t nconns;
 };
 
+/* The verbs that take a queue ID. */
+static const struct control_verb {
+	const char *name;
+	enum control_req req;
+} control_id_verbs[] = {
+	{"DELETE", CONTROL_REQ_DELETE},   {"HOLD", CONTROL_REQ_HOLD},
+	{"RELEASE", CONTROL_REQ_RELEASE}, {"RETRY", CONTROL_REQ_RETRY},
+	{"BOUNCE", CONTROL_REQ_BOUNCE},
+};
+
 /* See control.h. */
-enum control_req control_parse(const char *line, char *id_out)
+enum control_req control_parse(const char *line, char *id_out, const char **text_out)
 {
+	const struct control_verb *v = NULL;
 	const char *arg;
+	size_t n;
 
 	if (strcasecmp(line, "PING") == 0)
 		return CONTROL_REQ_PING;
 	if (strcasecmp(line, "FLUSH") == 0)
 		return CONTROL_REQ_FLUSH;
-	if (strncasecmp(line, "DELETE", 6) != 0 || (line[6] != '\0' && line[6] != ' '))
+	for (size_t i = 0; i < sizeof(control_id_verbs) / sizeof(control_id_verbs[0]); i++) {
+		n = strlen(control_id_verbs[i].name);
+		if (strncasecmp(line, control_id_verbs[i].name, n) == 0 &&
+		    (line[n] == '\0' || line[n] == ' ')) {
+			v = &control_id_verbs[i];
+			break;
+		}
+	}
+	if (v == NULL)
 		return CONTROL_REQ_UNKNOWN;
-	arg = line[6] == ' ' ? line + 7 : line + 6;
+	n = strlen(v->name);
+	arg = line[n] == ' ' ? line + n + 1 : line + n;
+	if (v->req == CONTROL_REQ_HOLD && strlen(arg) > QUEUE_ID_LEN && arg[QUEUE_ID_LEN] == ' ' &&
+	    arg[QUEUE_ID_LEN + 1] != '\0') {
+		memcpy(id_out, arg, QUEUE_ID_LEN);
+		id_out[QUEUE_ID_LEN] = '\0';
+		if (!queue_id_valid(id_out))
+			return CONTROL_REQ_BAD_ID;
+		if (text_out != NULL)
+			*text_out = arg + QUEUE_ID_LEN + 1;
+		return v->req;
+	}
 	if (!queue_id_valid(arg))
 		return CONTROL_REQ_BAD_ID;
 	memcpy(id_out, arg, QUEUE_ID_LEN + 1);
-	return CONTROL_REQ_DELETE;
+	if (text_out != NULL && v->req == CONTROL_REQ_HOLD)
+		*text_out = "";
+	return v->req;
 }
 
 /* Unlink a connection from the registry and free it (closes the socket). */
@@ -142,12 +175,83 @@ static void one_line(char *s)
 			*s = ' ';
 }
 
+/* Carry out a request on one message (id) and reply with its outcome. */
+static void control_message(struct control_conn *conn, enum control_req req, const char *id,
+			    const char *text)
+{
+	struct control *ctl = conn->ctl;
+	char err[512], reason[CONTROL_LINE_MAX + 1], shown[CONTROL_LINE_MAX * 4 + 8];
+	const char *verb = "delete";
+	size_t failed = 0;
+	bool ok = false;
+
+	err[0] = '\0';
+	switch (req) {
+	case CONTROL_REQ_DELETE:
+		ok = scheduler_delete(ctl->sc, id, err, sizeof(err));
+		break;
+	case CONTROL_REQ_HOLD:
+		verb = "hold";
+		strcpy_bounded(reason, text[0] ? text : CONTROL_HOLD_REASON, sizeof(reason));
+		one_line(reason);
+		ok = scheduler_hold(ctl->sc, id, reason, err, sizeof(err));
+		break;
+	case CONTROL_REQ_RELEASE:
+		verb = "release";
+		ok = scheduler_release(ctl->sc, id, err, sizeof(err));
+		break;
+	case CONTROL_REQ_RETRY:
+		verb = "retry";
+		ok = scheduler_retry(ctl->sc, id, err, sizeof(err));
+		break;
+	case CONTROL_REQ_BOUNCE:
+		verb = "bounce";
+		ok = scheduler_bounce(ctl->sc, id, &failed, err, sizeof(err));
+		break;
+	default:
+		break;
+	}
+	if (!ok) {
+		if (err[0] == '\0')
+			snprintf(err, sizeof(err), "cannot %s %s", verb, id);
+		one_line(err);
+		escape_text(err, strlen(err), shown, sizeof(shown));
+		log_warnx("event=control uid=%lu pid=%ld request=%s queue_id=%s result=error "
+			  "error=\"%s\"",
+			  conn->uid, conn->pid, verb, id, shown);
+		control_reply(conn, "ERR %s", err);
+		return;
+	}
+	log_info("event=control uid=%lu pid=%ld request=%s queue_id=%s result=ok", conn->uid,
+		 conn->pid, verb, id);
+	switch (req) {
+	case CONTROL_REQ_HOLD:
+		control_reply(conn, "OK held %s", id);
+		break;
+	case CONTROL_REQ_RELEASE:
+		control_reply(conn, "OK released %s", id);
+		break;
+	case CONTROL_REQ_RETRY:
+		control_reply(conn, "OK retrying %s", id);
+		break;
+	case CONTROL_REQ_BOUNCE:
+		control_reply(conn, "OK bounced %s: %zu recipient%s returned to the sender", id,
+			      failed, failed == 1 ? "" : "s");
+		break;
+	default:
+		control_reply(conn, "OK deleted %s", id);
+		break;
+	}
+}
+
 /* Act on one request line (line end removed, len octets, no NUL inside
  * unless the client sent one) and reply.  conn may be freed on return. */
 static void control_handle(struct control_conn *conn, const char *line, size_t len)
 {
 	struct control *ctl = conn->ctl;
-	char id[QUEUE_ID_LEN + 1], err[512], shown[CONTROL_LINE_MAX * 4 + 8];
+	char id[QUEUE_ID_LEN + 1], shown[CONTROL_LINE_MAX * 4 + 8];
+	const char *text = "";
+	enum control_req req;
 
 	escape_text(line, len, shown, sizeof(shown));
 	if (memchr(line, '\0', len) != NULL) {
@@ -157,7 +261,7 @@ static void control_handle(struct control_conn *conn, const char *line, size_t l
 		control_reply(conn, "ERR unknown request");
 		return;
 	}
-	switch (control_parse(line, id)) {
+	switch (req = control_parse(line, id, &text)) {
 	case CONTROL_REQ_PING:
 		log_debug("event=control uid=%lu pid=%ld request=ping result=ok", conn->uid,
 			  conn->pid);
@@ -170,24 +274,14 @@ static void control_handle(struct control_conn *conn, const char *line, size_t l
 		control_reply(conn, "OK flushed");
 		break;
 	case CONTROL_REQ_DELETE:
-		err[0] = '\0';
-		if (scheduler_delete(ctl->sc, id, err, sizeof(err))) {
-			log_info("event=control uid=%lu pid=%ld request=delete queue_id=%s "
-				 "result=ok",
-				 conn->uid, conn->pid, id);
-			control_reply(conn, "OK deleted %s", id);
-		} else {
-			if (err[0] == '\0')
-				snprintf(err, sizeof(err), "cannot delete %s", id);
-			one_line(err);
-			log_warnx("event=control uid=%lu pid=%ld request=delete queue_id=%s "
-				  "result=error error=\"%s\"",
-				  conn->uid, conn->pid, id, err);
-			control_reply(conn, "ERR %s", err);
-		}
+	case CONTROL_REQ_HOLD:
+	case CONTROL_REQ_RELEASE:
+	case CONTROL_REQ_RETRY:
+	case CONTROL_REQ_BOUNCE:
+		control_message(conn, req, id, text);
 		break;
 	case CONTROL_REQ_BAD_ID:
-		log_warnx("event=control uid=%lu pid=%ld request=delete line=\"%s\" "
+		log_warnx("event=control uid=%lu pid=%ld request=bad_id line=\"%s\" "
 			  "result=error error=\"bad queue ID\"",
 			  conn->uid, conn->pid, shown);
 		control_reply(conn, "ERR bad queue ID (%d upper-case hex digits)", QUEUE_ID_LEN);

@@ -1,6 +1,7 @@
 /*
- * control.h - hatod's control socket: how `hato queue flush` and
- * `hato queue delete ID` reach the running daemon.
+ * control.h - hatod's control socket: how `hato queue flush`, `hato
+ * queue delete ID` and the other per-message commands (hold, release,
+ * retry, bounce) reach the running daemon.
  *
  * A unix stream socket at [server] control_socket (default
  * state_dir/control.sock), mode control_socket_mode (0600 or 0660), owned
@@ -15,10 +16,18 @@
  * CONTROL_LINE_MAX octets before the line end), one reply line, then the
  * server closes the connection.
  *
- *   PING         OK hatod VERSION
- *   FLUSH        OK flushed                 (scheduler_flush)
- *   DELETE ID    OK deleted ID | ERR REASON (scheduler_delete)
- *   other        ERR unknown request
+ *   PING             OK hatod VERSION
+ *   FLUSH            OK flushed                    (scheduler_flush)
+ *   DELETE ID        OK deleted ID | ERR REASON    (scheduler_delete)
+ *   HOLD ID [REASON] OK held ID | ERR REASON       (scheduler_hold)
+ *   RELEASE ID       OK released ID | ERR REASON   (scheduler_release)
+ *   RETRY ID         OK retrying ID | ERR REASON   (scheduler_retry)
+ *   BOUNCE ID        OK bounced ID: N recipient(s) returned to the sender
+ *                    | ERR REASON                  (scheduler_bounce)
+ *   other            ERR unknown request
+ *
+ * HOLD's REASON is the rest of the line (printable text; control
+ * characters become spaces); without one it is CONTROL_HOLD_REASON.
  *
  * A line that is too long gets "ERR request too long"; a client that sends
  * nothing for CONTROL_TIMEOUT_SECONDS is dropped.  Everything runs on the
@@ -36,6 +45,7 @@
 #define CONTROL_REPLY_MAX 1024     /* octets of a reply, its LF included */
 #define CONTROL_TIMEOUT_SECONDS 5  /* to send a request / read a reply (both ends) */
 #define CONTROL_CONNECTIONS_MAX 16 /* at once; more get "ERR busy" */
+#define CONTROL_HOLD_REASON "held by the administrator" /* HOLD without a reason */
 
 struct conf;
 struct control;
@@ -46,8 +56,12 @@ enum control_req {
 	CONTROL_REQ_UNKNOWN, /* anything else: "ERR unknown request" */
 	CONTROL_REQ_PING,
 	CONTROL_REQ_FLUSH,
-	CONTROL_REQ_DELETE, /* id_out holds a valid queue ID */
-	CONTROL_REQ_BAD_ID, /* DELETE without one well-formed queue ID */
+	CONTROL_REQ_DELETE, /* id_out holds a valid queue ID (so for the ones below) */
+	CONTROL_REQ_HOLD,   /* *text_out: the reason, "" when none was given */
+	CONTROL_REQ_RELEASE,
+	CONTROL_REQ_RETRY,
+	CONTROL_REQ_BOUNCE,
+	CONTROL_REQ_BAD_ID, /* a verb taking an ID without one well-formed queue ID */
 };
 
 /* Create the socket (after the privilege drop) and serve it on base; NULL
@@ -59,8 +73,10 @@ struct control *control_open(struct event_base *base, const struct conf *c, stru
 void control_close(struct control *ctl);
 
 /* Parse one request line (its line end removed).  Verbs are
- * case-insensitive, separated from the ID by one space.  id_out must hold
- * QUEUE_ID_LEN + 1 octets; it is set only for CONTROL_REQ_DELETE. */
-enum control_req control_parse(const char *line, char *id_out);
+ * case-insensitive, separated from the ID by one space (and HOLD's ID from
+ * its reason by one more).  id_out must hold QUEUE_ID_LEN + 1 octets; it is
+ * set only for the verbs that take an ID; *text_out (text_out may be NULL)
+ * only for CONTROL_REQ_HOLD, pointing into line. */
+enum control_req control_parse(const char *line, char *id_out, const char **text_out);
 
 #endif

@@ -51,6 +51,7 @@
 #define TIMER_MAX 3600         /* never sleep longer than this */
 #define LMTP_TIMEOUT 300       /* seconds per LMTP connect, read or write (RFC 5321 §4.5.3.2) */
 #define ESC_UNREADABLE "4.3.0" /* the queued message cannot be read: retried */
+#define ESC_RETURNED "5.0.0"   /* hato queue bounce: returned by the administrator */
 
 struct qentry {
 	struct qentry *next;
@@ -126,6 +127,14 @@ static time_t entry_due(const struct qentry *e)
 		any = true;
 	}
 	return any ? due : e->retry_after; /* none pending: the removal is due */
+}
+
+/* Is e held with something left to deliver, and nothing else to do (an
+ * envelope to write, a report to queue: those go on while it is held)? */
+static bool entry_held(const struct qentry *e)
+{
+	return e->env.hold != NULL && !e->unsaved && !report_owed(&e->env) &&
+	       envelope_pending(&e->env) > 0;
 }
 
 /* Deliver one recipient to the Maildir of its route rt (worker thread); the outcome in r. */
@@ -288,7 +297,23 @@ static bool job_persist(struct delivery_job *j)
 	return true;
 }
 
-/* Record recipient r's result res of this attempt: state, next attempt, error, log. */
+/* Who answered an attempt of group g: the remote server ("" when none did:
+ * NULL), the LMTP server, or "maildir". */
+static const char *attempt_host(const struct dest_group *g, const char *remote)
+{
+	switch (g->rt->transport) {
+	case ROUTE_LMTP:
+		return g->rt->lmtp;
+	case ROUTE_SMTP:
+		return remote[0] != '\0' ? remote : NULL;
+	case ROUTE_MAILDIR:
+	default:
+		return route_transport_name(ROUTE_MAILDIR);
+	}
+}
+
+/* Record recipient r's result res of this attempt: its attempt history, state, next attempt,
+ * error, log. */
 static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct delivery_result *res,
 			const char *remote, const struct dest_group *g)
 {
@@ -297,6 +322,8 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 	char line[300], esc[600], addr[ESCAPED_WORD_MAX];
 
 	r->attempts++;
+	snprintf(line, sizeof(line), "%s %s", res->esc, res->text);
+	env_rcpt_add_attempt(r, time(NULL), res->outcome, attempt_host(g, remote), tls, line);
 	if (res->outcome == OUTCOME_DELIVERED) {
 		r->state = RCPT_DELIVERED;
 	} else if (res->outcome == OUTCOME_PERMFAIL) {
@@ -344,7 +371,7 @@ static void job_work(void *arg)
 	/* what an earlier job could not write goes to disk before anything is
 	 * delivered: else a crash would deliver all of that again */
 	j->persist_failed = j->unsaved && !job_persist(j);
-	for (size_t i = 0; i < total && !j->persist_failed && !j->removed; i++)
+	for (size_t i = 0; i < total && !j->persist_failed && !j->removed && !j->env.hold; i++)
 		if (j->env.rcpts[i].state == RCPT_PENDING && j->env.rcpts[i].next_attempt <= now)
 			due[ndue++] = i;
 	routes = xcalloc(ndue + 1, sizeof(*routes));
@@ -377,13 +404,18 @@ static void job_work(void *arg)
 		}
 	}
 	/* after a failed write, not again in this job: job_done schedules it */
-	if (!j->persist_failed && !j->removed && report_owed(&j->env) &&
-	    report_queue(c, j->sc->queue, &j->env, job_message(j) ? j->msg_fd : -1, j->msg_len,
-			 &j->report))
-		j->persist_failed = !job_persist(j); /* marks cleared: the report is queued */
-	else if (!j->persist_failed && !j->removed && envelope_pending(&j->env) == 0 &&
-		 !report_owed(&j->env))
+	if (!j->persist_failed && !j->removed && report_owed(&j->env)) {
+		/* opened first: job_message sets msg_len, which a job that
+		 * delivered nothing (hato queue bounce) has not read yet */
+		int fd = job_message(j) ? j->msg_fd : -1;
+
+		if (report_queue(c, j->sc->queue, &j->env, fd, j->msg_len, &j->report))
+			j->persist_failed =
+				!job_persist(j); /* marks cleared: the report is queued */
+	} else if (!j->persist_failed && !j->removed && envelope_pending(&j->env) == 0 &&
+		   !report_owed(&j->env)) {
 		j->persist_failed = !job_persist(j);
+	}
 	if (j->msg_fd >= 0)
 		close(j->msg_fd);
 	free(routes);
@@ -510,7 +542,7 @@ static void scheduler_run(struct scheduler *sc)
 		return;
 	for (struct qentry *e = sc->entries; e; e = e->next) {
 		time_t due;
-		if (e->busy)
+		if (e->busy || entry_held(e))
 			continue;
 		due = entry_due(e);
 		if (due <= now) {
@@ -676,6 +708,158 @@ bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, siz
 		 e->env.nrcpts, envelope_pending(&e->env));
 	envelope_free(&e->env);
 	free(e);
+	return true;
+}
+
+/* The entry of message queue_id, or NULL with err; idle: one a job holds
+ * right now is refused too (its job's copy would overwrite a change). */
+static struct qentry *entry_find(struct scheduler *sc, const char *queue_id, bool idle, char *err,
+				 size_t errsz)
+{
+	for (struct qentry *e = sc->entries; e; e = e->next) {
+		if (strcmp(e->env.id, queue_id) != 0)
+			continue;
+		if (idle && e->busy) {
+			snprintf(err, errsz, "message %s is being delivered right now; try again",
+				 queue_id);
+			return NULL;
+		}
+		return e;
+	}
+	snprintf(err, errsz, "no message %s in the queue", queue_id);
+	return NULL;
+}
+
+/* Has e a recipient left to deliver?  Else false with err. */
+static bool entry_has_pending(const struct qentry *e, char *err, size_t errsz)
+{
+	if (envelope_pending(&e->env) > 0)
+		return true;
+	snprintf(err, errsz, "message %s has no recipient left to deliver", e->env.id);
+	return false;
+}
+
+/* Write env (a changed copy of e's envelope) durably and make it e's; false
+ * with err when it cannot be written (env freed, e unchanged). */
+static bool entry_save(struct scheduler *sc, struct qentry *e, struct envelope *env, char *err,
+		       size_t errsz)
+{
+	if (!queue_update(sc->queue, env)) {
+		snprintf(err, errsz, "cannot write the envelope of %s: %s", e->env.id,
+			 strerror(errno));
+		log_warn("event=envelope_write_failed queue_id=%s", e->env.id);
+		envelope_free(env);
+		return false;
+	}
+	envelope_free(&e->env);
+	e->env = *env;
+	e->unsaved = false; /* what is on disk now is all of it */
+	e->dest_known = false;
+	return true;
+}
+
+/* See scheduler.h. */
+bool scheduler_hold(struct scheduler *sc, const char *queue_id, const char *reason, char *err,
+		    size_t errsz)
+{
+	struct qentry *e = entry_find(sc, queue_id, true, err, errsz);
+	struct envelope env;
+	char why[ENVELOPE_HOLD_REASON_MAX * 4 + 8];
+
+	if (e == NULL)
+		return false;
+	if (e->env.hold != NULL)
+		return true; /* held already: as asked, and its first reason stays */
+	if (!entry_has_pending(e, err, errsz))
+		return false;
+	envelope_copy(&env, &e->env);
+	envelope_set_hold(&env, reason, time(NULL));
+	if (!entry_save(sc, e, &env, err, errsz))
+		return false;
+	escape_text(e->env.hold, strlen(e->env.hold), why, sizeof(why));
+	log_info("event=hold queue_id=%s pending=%zu reason=\"%s\"", queue_id,
+		 envelope_pending(&e->env), why);
+	return true;
+}
+
+/* See scheduler.h. */
+bool scheduler_release(struct scheduler *sc, const char *queue_id, char *err, size_t errsz)
+{
+	struct qentry *e = entry_find(sc, queue_id, true, err, errsz);
+	struct envelope env;
+
+	if (e == NULL)
+		return false;
+	if (e->env.hold == NULL) {
+		snprintf(err, errsz, "message %s is not on hold", queue_id);
+		return false;
+	}
+	envelope_copy(&env, &e->env);
+	envelope_set_hold(&env, NULL, 0);
+	if (!entry_save(sc, e, &env, err, errsz))
+		return false;
+	log_info("event=release queue_id=%s pending=%zu", queue_id, envelope_pending(&e->env));
+	scheduler_run(sc);
+	return true;
+}
+
+/* See scheduler.h. */
+bool scheduler_retry(struct scheduler *sc, const char *queue_id, char *err, size_t errsz)
+{
+	struct qentry *e = entry_find(sc, queue_id, false, err, errsz);
+
+	if (e == NULL || !entry_has_pending(e, err, errsz))
+		return false;
+	if (e->env.hold != NULL) {
+		snprintf(err, errsz, "message %s is on hold; release it first", queue_id);
+		return false;
+	}
+	e->flush = e->busy; /* the job's copy wins at its end: redo it then */
+	for (size_t i = 0; !e->busy && i < e->env.nrcpts; i++)
+		if (e->env.rcpts[i].state == RCPT_PENDING)
+			e->env.rcpts[i].next_attempt = 0;
+	e->dest_known = e->dest_known && e->busy;
+	log_info("event=retry queue_id=%s pending=%zu busy=%s", queue_id, envelope_pending(&e->env),
+		 e->busy ? "yes" : "no");
+	scheduler_run(sc);
+	return true;
+}
+
+/* See scheduler.h. */
+bool scheduler_bounce(struct scheduler *sc, const char *queue_id, size_t *failed, char *err,
+		      size_t errsz)
+{
+	struct qentry *e = entry_find(sc, queue_id, true, err, errsz);
+	time_t now = time(NULL);
+	struct envelope env;
+	char line[128];
+	size_t n = 0;
+
+	if (e == NULL || !entry_has_pending(e, err, errsz))
+		return false;
+	snprintf(line, sizeof(line), "%s message returned to the sender by the mail administrator",
+		 ESC_RETURNED);
+	envelope_copy(&env, &e->env);
+	for (size_t i = 0; i < env.nrcpts; i++) {
+		struct env_rcpt *r = &env.rcpts[i];
+
+		if (r->state != RCPT_PENDING)
+			continue;
+		r->state = RCPT_FAILED;
+		r->next_attempt = 0;
+		env_rcpt_set_error(r, line);
+		env_rcpt_add_attempt(r, now, OUTCOME_PERMFAIL, NULL, NULL, line);
+		report_mark(sc->conf, &env, r, false, false); /* the report, as for any failure */
+		n++;
+	}
+	envelope_set_hold(&env, NULL, 0);
+	if (!entry_save(sc, e, &env, err, errsz))
+		return false;
+	log_info("event=bounce queue_id=%s failed=%zu esc=%s report=%s", queue_id, n, ESC_RETURNED,
+		 report_owed(&e->env) ? "owed" : "none");
+	*failed = n;
+	e->retry_after = 0; /* the report and the removal are due now */
+	scheduler_run(sc);
 	return true;
 }
 

@@ -36,6 +36,28 @@ void scheduler_add(struct scheduler *sc, const struct envelope *env);
 void scheduler_flush(struct scheduler *sc);
 /* Remove a message from the queue (no bounce); false with err if unknown. */
 bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, size_t errsz);
+/*
+ * Per-message control (hato queue hold/release/retry/bounce), on the loop.
+ * Each is false with a one-line reason in err: no such message, one being
+ * delivered right now (try again), nothing left to deliver, or an envelope
+ * that could not be written (then nothing changed).  Hold, release and
+ * bounce write the envelope durably (queue_update, blocking the loop for
+ * one fsync) before they return.
+ *
+ * hold: nothing of the message is delivered until it is released; reason
+ * (one line) is kept with it, from any source (an administrator, later a
+ * quarantine).  Holding a held message keeps its first reason.  release:
+ * back on its retry schedule.  retry: its pending recipients are due now
+ * (refused while held).  bounce: its pending recipients fail now with
+ * 5.0.0 "returned to the sender by the mail administrator", and the sender
+ * gets a delivery report as for any failure; *failed says how many.
+ */
+bool scheduler_hold(struct scheduler *sc, const char *queue_id, const char *reason, char *err,
+		    size_t errsz);
+bool scheduler_release(struct scheduler *sc, const char *queue_id, char *err, size_t errsz);
+bool scheduler_retry(struct scheduler *sc, const char *queue_id, char *err, size_t errsz);
+bool scheduler_bounce(struct scheduler *sc, const char *queue_id, size_t *failed, char *err,
+		      size_t errsz);
 /* Deliveries in flight. */
 size_t scheduler_active(const struct scheduler *sc);
 /* Stop starting deliveries; those in flight finish. */

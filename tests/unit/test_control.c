@@ -57,6 +57,49 @@ bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, siz
 	return true;
 }
 
+/* The per-message requests the stand-in got: "VERB ID [REASON]". */
+static char last_request[512];
+
+bool scheduler_hold(struct scheduler *sc, const char *queue_id, const char *reason, char *err,
+		    size_t errsz)
+{
+	(void)sc;
+	if (strcmp(queue_id, ID) != 0) {
+		snprintf(err, errsz, "no message %s in the queue", queue_id);
+		return false;
+	}
+	snprintf(last_request, sizeof(last_request), "hold %s %s", queue_id, reason);
+	return true;
+}
+
+bool scheduler_release(struct scheduler *sc, const char *queue_id, char *err, size_t errsz)
+{
+	(void)sc;
+	snprintf(err, errsz, "message %s is not on hold", queue_id);
+	snprintf(last_request, sizeof(last_request), "release %s", queue_id);
+	return false;
+}
+
+bool scheduler_retry(struct scheduler *sc, const char *queue_id, char *err, size_t errsz)
+{
+	(void)sc;
+	(void)err;
+	(void)errsz;
+	snprintf(last_request, sizeof(last_request), "retry %s", queue_id);
+	return true;
+}
+
+bool scheduler_bounce(struct scheduler *sc, const char *queue_id, size_t *failed, char *err,
+		      size_t errsz)
+{
+	(void)sc;
+	(void)err;
+	(void)errsz;
+	*failed = 2;
+	snprintf(last_request, sizeof(last_request), "bounce %s", queue_id);
+	return true;
+}
+
 /* One socket in a fresh directory, served on its own loop. */
 struct fixture {
 	char dir[64];
@@ -173,9 +216,9 @@ static char *ask(struct fixture *f, const char *line)
 static void test_parse(void **state)
 {
 	static const char *unknown[] = {
-		"",        " ",           "PING ",   " PING", "PINGX",          "FLUSH now",
-		"FLUSHES", "DELETEX " ID, "DEL " ID, "HELO",  "GET / HTTP/1.0", "ping\r",
-		"STATUS",
+		"",        " ",           "PING ",        " PING",   "PINGX",          "FLUSH now",
+		"FLUSHES", "DELETEX " ID, "DEL " ID,      "HELO",    "GET / HTTP/1.0", "ping\r",
+		"STATUS",  "HOLDX " ID,   "RELEASED " ID, "BOUNCES",
 	};
 	static const char *bad_id[] = {
 		"DELETE",
@@ -187,25 +230,42 @@ static void test_parse(void **state)
 		"DELETE 0006A1B2C3D4E5F6000",
 		"DELETE ../../etc/passwd",
 		"DELETE " ID " " ID,
+		"HOLD",
+		"HOLD " ID " ",
+		"HOLD 0006a1b2c3d4e5f60001 reason",
+		"HOLD ../../etc/passwd/x reason",
+		"RELEASE " ID " now",
+		"RETRY",
+		"BOUNCE 0006A1B2C3D4E5F6000",
 	};
 	char id[QUEUE_ID_LEN + 1];
+	const char *text = NULL;
 
 	(void)state;
-	assert_int_equal(control_parse("PING", id), CONTROL_REQ_PING);
-	assert_int_equal(control_parse("ping", id), CONTROL_REQ_PING);
-	assert_int_equal(control_parse("FLUSH", id), CONTROL_REQ_FLUSH);
-	assert_int_equal(control_parse("Flush", id), CONTROL_REQ_FLUSH);
+	assert_int_equal(control_parse("PING", id, NULL), CONTROL_REQ_PING);
+	assert_int_equal(control_parse("ping", id, NULL), CONTROL_REQ_PING);
+	assert_int_equal(control_parse("FLUSH", id, NULL), CONTROL_REQ_FLUSH);
+	assert_int_equal(control_parse("Flush", id, NULL), CONTROL_REQ_FLUSH);
 	memset(id, 'x', sizeof(id));
-	assert_int_equal(control_parse("DELETE " ID, id), CONTROL_REQ_DELETE);
+	assert_int_equal(control_parse("DELETE " ID, id, NULL), CONTROL_REQ_DELETE);
 	assert_string_equal(id, ID);
 	memset(id, 'x', sizeof(id));
-	assert_int_equal(control_parse("delete " OTHER_ID, id), CONTROL_REQ_DELETE);
+	assert_int_equal(control_parse("delete " OTHER_ID, id, NULL), CONTROL_REQ_DELETE);
+	assert_string_equal(id, OTHER_ID);
+	assert_int_equal(control_parse("hold " ID, id, &text), CONTROL_REQ_HOLD);
+	assert_string_equal(id, ID);
+	assert_string_equal(text, "");
+	assert_int_equal(control_parse("HOLD " ID " spam  run", id, &text), CONTROL_REQ_HOLD);
+	assert_string_equal(text, "spam  run");
+	assert_int_equal(control_parse("Release " ID, id, NULL), CONTROL_REQ_RELEASE);
+	assert_int_equal(control_parse("RETRY " ID, id, NULL), CONTROL_REQ_RETRY);
+	assert_int_equal(control_parse("bounce " OTHER_ID, id, NULL), CONTROL_REQ_BOUNCE);
 	assert_string_equal(id, OTHER_ID);
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
-		if (control_parse(unknown[i], id) != CONTROL_REQ_UNKNOWN)
+		if (control_parse(unknown[i], id, NULL) != CONTROL_REQ_UNKNOWN)
 			fail_msg("\"%s\" not refused as unknown", unknown[i]);
 	for (size_t i = 0; i < sizeof(bad_id) / sizeof(bad_id[0]); i++)
-		if (control_parse(bad_id[i], id) != CONTROL_REQ_BAD_ID)
+		if (control_parse(bad_id[i], id, NULL) != CONTROL_REQ_BAD_ID)
 			fail_msg("\"%s\" not refused as a bad ID", bad_id[i]);
 }
 
@@ -226,6 +286,18 @@ static void test_requests(void **state)
 			    "ERR no such message " OTHER_ID "  in the queue\n");
 	assert_string_equal(ask(f, "DELETE nope\n"),
 			    "ERR bad queue ID (20 upper-case hex digits)\n");
+	assert_string_equal(ask(f, "HOLD " ID "\n"), "OK held " ID "\n");
+	assert_string_equal(last_request, "hold " ID " " CONTROL_HOLD_REASON);
+	assert_string_equal(ask(f, "HOLD " ID " spam\trun\n"), "OK held " ID "\n");
+	assert_string_equal(last_request, "hold " ID " spam run"); /* a tab is no reason's */
+	assert_string_equal(ask(f, "HOLD " OTHER_ID " x\n"),
+			    "ERR no message " OTHER_ID " in the queue\n");
+	assert_string_equal(ask(f, "RELEASE " ID "\n"), "ERR message " ID " is not on hold\n");
+	assert_string_equal(ask(f, "RETRY " ID "\n"), "OK retrying " ID "\n");
+	assert_string_equal(last_request, "retry " ID);
+	assert_string_equal(ask(f, "BOUNCE " ID "\n"),
+			    "OK bounced " ID ": 2 recipients returned to the sender\n");
+	assert_string_equal(ask(f, "BOUNCE x\n"), "ERR bad queue ID (20 upper-case hex digits)\n");
 	assert_string_equal(ask(f, "EHLO x\n"), "ERR unknown request\n");
 	assert_string_equal(talk(f, "PING\0x\n", 7, false), "ERR unknown request\n");
 	/* one request per connection: what follows is ignored */

@@ -51,6 +51,32 @@ bool scheduler_delete(struct scheduler *sc, const char *queue_id, char *err, siz
 	return false;
 }
 
+bool scheduler_hold(struct scheduler *sc, const char *queue_id, const char *reason, char *err,
+		    size_t errsz)
+{
+	(void)sc;
+	(void)reason;
+	snprintf(err, errsz, "no such message %s", queue_id);
+	return false;
+}
+
+bool scheduler_release(struct scheduler *sc, const char *queue_id, char *err, size_t errsz)
+{
+	return scheduler_delete(sc, queue_id, err, errsz);
+}
+
+bool scheduler_retry(struct scheduler *sc, const char *queue_id, char *err, size_t errsz)
+{
+	return scheduler_delete(sc, queue_id, err, errsz);
+}
+
+bool scheduler_bounce(struct scheduler *sc, const char *queue_id, size_t *failed, char *err,
+		      size_t errsz)
+{
+	*failed = 0;
+	return scheduler_delete(sc, queue_id, err, errsz);
+}
+
 static char dir[64], sock_path[128];
 
 /* A fresh directory for the sockets. */
