@@ -4,11 +4,15 @@
  * Both work on the files directly, whether or not hatod is running (hatod
  * re-reads the users file when it changes); they find them like hatod
  * does (-c FILE, $HATO_CONFIG, $HATO_STATE, or the built-in ./var/hato).
- * `hato queue flush` and `hato queue delete ID` ask the running hatod over
- * its control socket (control_client.h) and print its reply.  `hato route
- * ADDRESS` (or DOMAIN) shows where its mail would go: the route (route.h),
- * after aliases for a local address, and the MX hosts the [dns] servers
- * give.
+ * `hato queue show ID` prints one message's timeline and `hato queue
+ * corrupt` what recovery set aside, from the spool too (queue_view.h).
+ * `hato queue flush`, and `delete`, `hold`, `release`, `retry` and `bounce`
+ * of one ID, ask the running hatod over its control socket
+ * (control_client.h) and print its reply; without hatod they say that it
+ * must run, rather than change files a starting hatod is reading.  `hato
+ * route ADDRESS` (or DOMAIN) shows where its mail would go: the route
+ * (route.h), after aliases for a local address, and the MX hosts the [dns]
+ * servers give.
  *
  * Installed as (or linked to as) `sendmail`, and for `hato send` without
  * --server, hato is the sendmail command (sendmail.h): the message on
@@ -23,7 +27,8 @@
  * created, EX_IOERR other I/O, EX_NOPERM permission denied, EX_CONFIG a bad
  * configuration, EX_NOINPUT no spool, EX_UNAVAILABLE hatod not running,
  * EX_TEMPFAIL hatod did not answer in time, EX_PROTOCOL a garbled reply; 1
- * when hatod refused the request (ERR); for `hato route`, EX_TEMPFAIL a
+ * when hatod refused the request (ERR) or `hato queue show` knows no such
+ * message (EX_DATAERR: its files do not parse); for `hato route`, EX_TEMPFAIL a
  * temporary DNS failure and EX_UNAVAILABLE a permanent one.  Errors are one line on stderr,
  * "hato: ...".  Passwords are read without echo (or from stdin with
  * --stdin), never printed, and wiped from memory once hashed.
@@ -50,6 +55,7 @@
 #include "local.h"
 #include "mx.h"
 #include "queue.h"
+#include "queue_view.h"
 #include "route.h"
 #include "secret.h"
 #include "sendmail.h"
@@ -74,7 +80,16 @@ static void usage(FILE *f)
 		"  queue                       list the queue: ID, age, size, sender and, per\n"
 		"                              recipient, its state, attempts, next attempt,\n"
 		"                              original address and last error\n"
+		"  queue show ID               one message: its envelope and, per recipient,\n"
+		"                              its state, attempts and next attempt\n"
+		"  queue corrupt               the messages recovery set aside as damaged\n"
 		"  queue flush                 ask hatod to retry all pending recipients now\n"
+		"  queue retry ID              ask hatod to retry one message now\n"
+		"  queue hold ID [REASON...]   ask hatod to deliver nothing of a message until\n"
+		"                              it is released (kept across restarts)\n"
+		"  queue release ID            ask hatod to deliver a held message again\n"
+		"  queue bounce ID             ask hatod to return a message to its sender:\n"
+		"                              pending recipients fail now, with a report\n"
 		"  queue delete ID             ask hatod to drop a message (no bounce)\n"
 		"  route ADDRESS | DOMAIN      where its mail goes, as delivery decides:\n"
 		"                              \"maildir WHO DIR\", \"lmtp WHO TARGET\",\n"
@@ -97,21 +112,11 @@ static void usage(FILE *f)
 		"The users file is [server] users_file (default STATE/users).\n");
 }
 
-/* "3d4h", "12m", "40s": an age for people. */
-static void format_age(time_t secs, char *buf, size_t size)
+/* Print text from an envelope for a terminal: control characters (from a
+ * remote server's reply, say) as \xNN, everything else as it is. */
+static void print_text(const char *s)
 {
-	if (secs < 0)
-		secs = 0;
-	if (secs >= 86400)
-		snprintf(buf, size, "%lldd%lldh", (long long)secs / 86400,
-			 (long long)(secs % 86400) / 3600);
-	else if (secs >= 3600)
-		snprintf(buf, size, "%lldh%lldm", (long long)secs / 3600,
-			 (long long)(secs % 3600) / 60);
-	else if (secs >= 60)
-		snprintf(buf, size, "%lldm", (long long)secs / 60);
-	else
-		snprintf(buf, size, "%llds", (long long)secs);
+	queue_view_text(stdout, s);
 }
 
 struct listing {
@@ -119,88 +124,20 @@ struct listing {
 	time_t now;
 };
 
-/* Print text from an envelope for a terminal: control characters (from a
- * remote server's reply, say) as \xNN, everything else as it is. */
-static void print_text(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch < 0x20 || ch == 0x7f)
-			printf("\\x%02x", ch);
-		else
-			putchar(ch);
-	}
-}
-
-/* The NEXT column: "now", "in 5m", or "-" when nothing is left to do. */
-static void format_next(const struct env_rcpt *r, time_t now, char *buf, size_t size)
-{
-	char age[32];
-
-	if (r->state != RCPT_PENDING) {
-		snprintf(buf, size, "-");
-	} else if (r->next_attempt <= now) {
-		snprintf(buf, size, "now");
-	} else {
-		time_t left = r->next_attempt - now;
-
-		if (left > 60)
-			left = (left + 59) / 60 * 60; /* 4m59s is "in 5m", not "in 4m" */
-		format_age(left, age, sizeof(age));
-		snprintf(buf, size, "in %s", age);
-	}
-}
-
-/* A recipient's state as the envelope file spells it. */
-static const char *rcpt_state_name(enum rcpt_state s)
-{
-	switch (s) {
-	case RCPT_PENDING:
-		return "pending";
-	case RCPT_DELIVERED:
-		return "delivered";
-	case RCPT_FAILED:
-		return "failed";
-	}
-	return "?";
-}
-
-/* Columns of a recipient line; its address starts at QUEUE_RCPT_INDENT. */
-#define QUEUE_RCPT_FMT "  %-9s %5s %-9s "
-#define QUEUE_RCPT_INDENT 28
-
-/* Print one queued message: its line, then one line per recipient, with
- * the original address (before aliases) and the last error below it. */
+/* queue_scan_dir callback: one message of the listing. */
 static void print_message(const struct envelope *e, uint64_t msg_size, void *arg)
 {
 	struct listing *l = arg;
-	char age[32], next[40], tries[16];
 
-	format_age(l->now - e->arrival, age, sizeof(age));
-	printf("%-20s %6s %9llu ", e->id, age, (unsigned long long)msg_size);
-	print_text(e->sender);
-	putchar('\n');
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		const struct env_rcpt *r = &e->rcpts[i];
-
-		format_next(r, l->now, next, sizeof(next));
-		snprintf(tries, sizeof(tries), "%u", r->attempts);
-		printf(QUEUE_RCPT_FMT, rcpt_state_name(r->state), tries, next);
-		print_text(r->addr);
-		putchar('\n');
-		if (r->orig != NULL && strcmp(r->orig, r->addr) != 0) {
-			printf("%*sorig: ", QUEUE_RCPT_INDENT, "");
-			print_text(r->orig);
-			putchar('\n');
-		}
-		if (r->error != NULL) {
-			printf("%*serror: ", QUEUE_RCPT_INDENT, "");
-			print_text(r->error);
-			putchar('\n');
-		}
-	}
+	queue_view_list_message(stdout, e, msg_size, l->now);
 	l->count++;
+}
+
+/* queue_aside_dir callback: count what recovery set aside. */
+static void count_aside(const struct queue_aside *a, void *arg)
+{
+	(void)a;
+	(*(size_t *)arg)++;
 }
 
 /* hato queue: list the spool, with or without hatod running. */
@@ -209,8 +146,9 @@ static int queue_list(const struct conf *c)
 	struct listing l = {0, time(NULL)};
 	char err[512];
 
-	printf("%-20s %6s %9s %s\n", "ID", "AGE", "SIZE", "SENDER / RECIPIENTS");
-	printf(QUEUE_RCPT_FMT "%s\n", "STATE", "TRIES", "NEXT", "RECIPIENT");
+	size_t aside = 0;
+
+	queue_view_list_header(stdout);
 	if (!queue_scan_dir(c->state_dir, print_message, &l, err, sizeof(err))) {
 		int e = errno;
 
@@ -218,6 +156,9 @@ static int queue_list(const struct conf *c)
 		return e == ENOENT ? EX_NOINPUT : e == EACCES ? EX_NOPERM : EX_IOERR;
 	}
 	printf("-- %zu message%s in %s/queue\n", l.count, l.count == 1 ? "" : "s", c->state_dir);
+	if (queue_aside_dir(c->state_dir, count_aside, &aside, err, sizeof(err)) && aside > 0)
+		printf("-- %zu message%s set aside by recovery as damaged: hato queue corrupt\n",
+		       aside, aside == 1 ? "" : "s");
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "hato: cannot write the list: %s\n", strerror(errno));
 		return EX_IOERR;
@@ -227,7 +168,7 @@ static int queue_list(const struct conf *c)
 
 /* Send request to hatod and print its reply: 0 for OK, 1 for ERR (the
  * reason on stderr), a sysexits code when hatod cannot be reached. */
-static int queue_control(const struct conf *c, const char *request)
+static int queue_control(const struct conf *c, const char *verb, const char *request)
 {
 	const char *path = c->control_socket, *text;
 	char reply[CONTROL_REPLY_MAX + 1];
@@ -239,7 +180,10 @@ static int queue_control(const struct conf *c, const char *request)
 		break;
 	case ENOENT:
 	case ECONNREFUSED:
-		fprintf(stderr, "hato: hatod is not running (no control socket at %s)\n", path);
+		fprintf(stderr,
+			"hato: hatod is not running (no control socket at %s): queue %s needs it; "
+			"hato queue and hato queue show ID work without it\n",
+			path, verb);
 		return EX_UNAVAILABLE;
 	case ENAMETOOLONG:
 		fprintf(stderr, "hato: control_socket %s: too long for a unix socket\n", path);
@@ -282,40 +226,164 @@ static int queue_control(const struct conf *c, const char *request)
 /* One-line usage of `hato queue`, as an error. */
 static int queue_usage(void)
 {
-	fprintf(stderr, "hato: usage: hato [-c FILE] queue [flush | delete ID]\n");
+	fprintf(stderr, "hato: usage: hato [-c FILE] queue [flush | corrupt | show ID | hold ID "
+			"[REASON...] | release ID | retry ID | bounce ID | delete ID]\n");
 	return EX_USAGE;
 }
 
-/* hato queue delete ID: the ID as `hato queue` shows it (case does not
- * matter). */
-static int queue_delete(const struct conf *c, const char *arg)
+/* The queue ID in arg, as `hato queue` shows it (case does not matter),
+ * into id; false with a message on stderr when it is not one. */
+static bool queue_arg_id(const char *arg, char id[QUEUE_ID_LEN + 1])
 {
-	char id[QUEUE_ID_LEN + 1], shown[QUEUE_ID_LEN * 4 + 8], request[QUEUE_ID_LEN + 8];
+	char shown[QUEUE_ID_LEN * 4 + 8];
 	size_t len = strlen(arg);
 
 	for (size_t i = 0; i < len && i < QUEUE_ID_LEN; i++)
 		id[i] = (char)toupper((unsigned char)arg[i]);
 	id[len < QUEUE_ID_LEN ? len : QUEUE_ID_LEN] = '\0';
-	if (len != QUEUE_ID_LEN || !queue_id_valid(id)) {
-		escape_text(arg, len, shown, sizeof(shown));
-		fprintf(stderr,
-			"hato: bad queue ID \"%s\": %d hex digits, as hato queue lists them\n",
-			shown, QUEUE_ID_LEN);
-		return EX_USAGE;
-	}
-	snprintf(request, sizeof(request), "DELETE %s", id);
-	return queue_control(c, request);
+	if (len == QUEUE_ID_LEN && queue_id_valid(id))
+		return true;
+	escape_text(arg, len < QUEUE_ID_LEN * 2 ? len : QUEUE_ID_LEN * 2, shown, sizeof(shown));
+	fprintf(stderr, "hato: bad queue ID \"%s\": %d hex digits, as hato queue lists them\n",
+		shown, QUEUE_ID_LEN);
+	return false;
 }
 
-/* hato queue [flush | delete ID]: argv[0] is "queue". */
+/* hato queue delete|release|retry|bounce ID, and hold ID [REASON...]
+ * (args: the words of the reason): ask hatod. */
+static int queue_message(const struct conf *c, const char *verb, const char *arg, int nargs,
+			 char **args)
+{
+	char id[QUEUE_ID_LEN + 1], request[CONTROL_LINE_MAX + 1], upper[16];
+	size_t n, reason = 0;
+
+	if (!queue_arg_id(arg, id))
+		return EX_USAGE;
+	for (n = 0; verb[n] != '\0' && n < sizeof(upper) - 1; n++)
+		upper[n] = (char)toupper((unsigned char)verb[n]);
+	upper[n] = '\0';
+	n = (size_t)snprintf(request, sizeof(request), "%s %s", upper, id);
+	for (int i = 0; i < nargs; i++) {
+		size_t len = strlen(args[i]);
+
+		for (size_t k = 0; k < len; k++)
+			if ((unsigned char)args[i][k] < 0x20 || args[i][k] == 0x7f) {
+				fprintf(stderr, "hato: the reason must be printable text\n");
+				return EX_USAGE;
+			}
+		reason += (i > 0) + len;
+		if (reason > ENVELOPE_HOLD_REASON_MAX) {
+			fprintf(stderr, "hato: the reason is too long (at most %d octets)\n",
+				ENVELOPE_HOLD_REASON_MAX);
+			return EX_USAGE;
+		}
+		n += (size_t)snprintf(request + n, sizeof(request) - n, " %s", args[i]);
+	}
+	return queue_control(c, verb, request);
+}
+
+/* The set-aside message hato queue show looks for. */
+struct aside_find {
+	const char *id;
+	bool found;
+};
+
+/* queue_aside_dir callback: print the set-aside message looked for. */
+static void find_aside(const struct queue_aside *a, void *arg)
+{
+	struct aside_find *af = arg;
+
+	if (strcmp(a->id, af->id) != 0)
+		return;
+	af->found = true;
+	queue_view_aside(stdout, a, time(NULL));
+}
+
+/* hato queue show ID: the message's envelope and timeline, read from the
+ * spool (hatod need not run).  A message recovery set aside is named. */
+static int queue_show(const struct conf *c, const char *arg)
+{
+	char id[QUEUE_ID_LEN + 1], err[1024];
+	struct envelope e;
+	uint64_t size;
+	int rc = 0;
+
+	if (!queue_arg_id(arg, id))
+		return EX_USAGE;
+	if (!queue_envelope_dir(c->state_dir, id, &e, &size, err, sizeof(err))) {
+		int saved = errno;
+		struct aside_find af = {id, false};
+
+		if (saved == ENOENT &&
+		    queue_aside_dir(c->state_dir, find_aside, &af, err, sizeof(err)) && af.found) {
+			printf("-- set aside by recovery as damaged: not delivered "
+			       "(docs/queue.md)\n");
+			return fflush(stdout) == 0 ? 0 : EX_IOERR;
+		}
+		fprintf(stderr, "hato: %s\n", err);
+		return saved == ENOENT    ? 1
+		       : saved == ENOTDIR ? EX_NOINPUT
+		       : saved == EACCES  ? EX_NOPERM
+		       : saved == EBADMSG ? EX_DATAERR
+					  : EX_IOERR;
+	}
+	queue_view_show(stdout, &e, size, time(NULL));
+	envelope_free(&e);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "hato: cannot write the message: %s\n", strerror(errno));
+		rc = EX_IOERR;
+	}
+	return rc;
+}
+
+/* queue_aside_dir callback for hato queue corrupt. */
+static void print_aside(const struct queue_aside *a, void *arg)
+{
+	struct listing *l = arg;
+
+	queue_view_aside(stdout, a, l->now);
+	l->count++;
+}
+
+/* hato queue corrupt: what recovery set aside, from the spool. */
+static int queue_corrupt(const struct conf *c)
+{
+	struct listing l = {0, time(NULL)};
+	char err[512];
+
+	if (!queue_aside_dir(c->state_dir, print_aside, &l, err, sizeof(err))) {
+		int e = errno;
+
+		fprintf(stderr, "hato: %s\n", err);
+		return e == ENOENT ? EX_NOINPUT : e == EACCES ? EX_NOPERM : EX_IOERR;
+	}
+	printf("-- %zu message%s set aside by recovery in %s/queue\n", l.count,
+	       l.count == 1 ? "" : "s", c->state_dir);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "hato: cannot write the list: %s\n", strerror(errno));
+		return EX_IOERR;
+	}
+	return 0;
+}
+
+/* hato queue [...]: argv[0] is "queue". */
 static int cmd_queue(const struct conf *c, int argc, char **argv)
 {
+	static const char *const by_id[] = {"delete", "release", "retry", "bounce"};
+
 	if (argc == 1)
 		return queue_list(c);
 	if (argc == 2 && strcmp(argv[1], "flush") == 0)
-		return queue_control(c, "FLUSH");
-	if (argc == 3 && strcmp(argv[1], "delete") == 0)
-		return queue_delete(c, argv[2]);
+		return queue_control(c, "flush", "FLUSH");
+	if (argc == 2 && strcmp(argv[1], "corrupt") == 0)
+		return queue_corrupt(c);
+	if (argc == 3 && strcmp(argv[1], "show") == 0)
+		return queue_show(c, argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "hold") == 0)
+		return queue_message(c, "hold", argv[2], argc - 3, argv + 3);
+	for (size_t i = 0; argc == 3 && i < sizeof(by_id) / sizeof(by_id[0]); i++)
+		if (strcmp(argv[1], by_id[i]) == 0)
+			return queue_message(c, by_id[i], argv[2], 0, NULL);
 	return queue_usage();
 }
 

@@ -35,7 +35,9 @@
  *            reading: an fd and the message's length.
  *   list     queue_scan() reads every envelope (at start), and
  *            queue_scan_dir() the same of a spool nobody opened (hato
- *            queue works without hatod).
+ *            queue works without hatod); queue_envelope_dir() reads one
+ *            message's, queue_aside_dir() lists what recovery set aside
+ *            (hato queue show, hato queue aside).
  *
  * On open, incoming/ is emptied (nothing there was ever acknowledged) and
  * queue/ is recovered: without shutdown.clean every checksum is checked,
@@ -53,6 +55,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "envelope.h"
 
@@ -143,5 +146,29 @@ bool queue_scan(struct queue *q, queue_scan_fn fn, void *arg, char *err, size_t 
 /* queue_scan of the spool in state_dir without opening it: no recovery,
  * no commit threads, nothing written (for hato queue). */
 bool queue_scan_dir(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz);
+
+/* Read message id's envelope (ID.env, else the one in ID.msg) and the
+ * message's size from the spool in state_dir, without opening it (nothing
+ * written); false with err and errno: EINVAL a malformed ID, ENOTDIR no
+ * spool there (no queue/), ENOENT no such message, EBADMSG a file without a valid trailer or an
+ * envelope that does not parse, or a read error.  e is the caller's to free on success. */
+bool queue_envelope_dir(const char *state_dir, const char *id, struct envelope *e,
+			uint64_t *msg_size, char *err, size_t errsz);
+
+/* A message recovery set aside as damaged (ID.msg.corrupt, with its
+ * ID.env.corrupt), as queue_aside_dir reports it. */
+struct queue_aside {
+	char id[QUEUE_ID_LEN + 1];
+	const char *msg_path;     /* ID.msg.corrupt, or NULL when it is not there */
+	const char *env_path;     /* ID.env.corrupt, or NULL */
+	uint64_t msg_size;        /* ID.msg.corrupt's octets */
+	time_t when;              /* when it was set aside (the newest change time) */
+	const struct envelope *e; /* ID.env.corrupt as read, or NULL: none or unreadable */
+};
+typedef void (*queue_aside_fn)(const struct queue_aside *a, void *arg);
+
+/* Every message set aside in the spool in state_dir, sorted by ID; false
+ * with err (and errno) if the directory cannot be read.  Nothing written. */
+bool queue_aside_dir(const char *state_dir, queue_aside_fn fn, void *arg, char *err, size_t errsz);
 
 #endif

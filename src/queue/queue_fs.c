@@ -1,12 +1,14 @@
 /*
  * queue_fs.c - spool directories, incoming message files, recovery and
- * listing (queue_scan).  See queue.h for the layout and the commit point.
+ * listing (queue_scan, queue_envelope_dir, queue_aside_dir).  See queue.h for the layout and the
+ * commit point.
  */
 #include "queue_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 
 #define SPACE_SLACK (256ULL << 20)    /* room beyond the ask that spares a statvfs() */
 #define CLEAN_MARKER "shutdown.clean" /* in the state directory: the last exit was orderly */
+#define ASIDE_SUFFIX ".corrupt"       /* what recovery set aside: ID.msg.corrupt, ID.env.corrupt */
 
 /* "dir/name" in a fresh allocation. */
 static char *path_join(const char *dir, const char *name)
@@ -172,9 +175,9 @@ static void set_aside(int dfd, const char *name, const char *why)
 {
 	char to[QUEUE_ID_LEN + 16], env[QUEUE_ID_LEN + 8], envto[QUEUE_ID_LEN + 16];
 
-	snprintf(to, sizeof(to), "%s.corrupt", name);
+	snprintf(to, sizeof(to), "%s" ASIDE_SUFFIX, name);
 	snprintf(env, sizeof(env), "%.*s.env", QUEUE_ID_LEN, name);
-	snprintf(envto, sizeof(envto), "%s.corrupt", env);
+	snprintf(envto, sizeof(envto), "%s" ASIDE_SUFFIX, env);
 	if (renameat(dfd, env, dfd, envto) != 0 && errno != ENOENT)
 		log_warn("event=recovery queue_id=%.*s action=set_aside_failed file=%s",
 			 QUEUE_ID_LEN, name, env);
@@ -693,35 +696,65 @@ bool queue_scan(struct queue *q, queue_scan_fn fn, void *arg, char *err, size_t 
 	return queue_scan_dir(q->state_dir, fn, arg, err, errsz);
 }
 
-/* See queue.h. */
-bool queue_scan_dir(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz)
+/* Open directory dir and collect, sorted, what pick() takes of its names
+ * (pick writes it into out, of NAME_MAX + 1 octets): the open directory,
+ * or NULL with err and errno when it cannot be read. */
+static DIR *sorted_names(const char *dir, bool (*pick)(const char *name, char *out), char ***names,
+			 size_t *n, char *err, size_t errsz)
 {
-	char *dir = path_join(state_dir, "queue");
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
+	char out[NAME_MAX + 1];
+	size_t cap = 0;
 
+	*names = NULL;
+	*n = 0;
 	if (d == NULL) {
 		int e = errno;
 
 		snprintf(err, errsz, "cannot read %s: %s", dir, strerror(e));
+		errno = e;
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!pick(de->d_name, out))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*names = xrealloc(*names, cap * sizeof(char *));
+		}
+		(*names)[(*n)++] = xstrdup(out);
+	}
+	if (*n > 0)
+		qsort(*names, *n, sizeof(char *), cmp_names);
+	return d;
+}
+
+/* Is name a message file, ID.msg?  Then it is what to take. */
+static bool msg_name(const char *name, char *out)
+{
+	size_t len = strlen(name);
+
+	if (len != QUEUE_ID_LEN + 4 || strcmp(name + QUEUE_ID_LEN, ".msg") != 0)
+		return false;
+	memcpy(out, name, len + 1);
+	return true;
+}
+
+/* See queue.h. */
+bool queue_scan_dir(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz)
+{
+	char *dir = path_join(state_dir, "queue"), **names;
+	size_t n;
+	DIR *d = sorted_names(dir, msg_name, &names, &n, err, errsz);
+
+	if (d == NULL) {
+		int e = errno;
+
 		free(dir);
 		errno = e;
 		return false;
 	}
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-		if (len != QUEUE_ID_LEN + 4 || strcmp(de->d_name + QUEUE_ID_LEN, ".msg") != 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			names = xrealloc(names, cap * sizeof(char *));
-		}
-		names[n++] = xstrdup(de->d_name);
-	}
-	if (n > 0)
-		qsort(names, n, sizeof(char *), cmp_names);
 	for (size_t i = 0; i < n; i++) {
 		struct envelope e;
 		char perr[256];
@@ -747,6 +780,129 @@ bool queue_scan_dir(const char *state_dir, queue_scan_fn fn, void *arg, char *er
 		free(names[i]);
 	}
 	free(names);
+	closedir(d);
+	free(dir);
+	return true;
+}
+
+/* See queue.h. */
+bool queue_envelope_dir(const char *state_dir, const char *id, struct envelope *e,
+			uint64_t *msg_size, char *err, size_t errsz)
+{
+	char *dir = path_join(state_dir, "queue"), name[QUEUE_ID_LEN + 8], perr[256], *text;
+	int dfd, saved;
+	size_t len;
+	bool ok = false;
+
+	if (!queue_id_valid(id)) {
+		snprintf(err, errsz, "bad queue ID");
+		free(dir);
+		errno = EINVAL;
+		return false;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		saved = errno;
+		snprintf(err, errsz, "cannot read %s: %s", dir, strerror(saved));
+		free(dir);
+		errno = saved == ENOENT ? ENOTDIR : saved; /* no spool, not "no message" */
+		return false;
+	}
+	snprintf(name, sizeof(name), "%s.msg", id);
+	text = load_envelope(dfd, name, &len, msg_size);
+	saved = errno;
+	if (text == NULL) {
+		if (saved == ENOENT)
+			snprintf(err, errsz, "no message %s in %s", id, dir);
+		else
+			snprintf(err, errsz, "%s/%s: %s", dir, name,
+				 saved == EBADMSG ? "not a queue file: no valid trailer"
+						  : strerror(saved));
+	} else if (!envelope_parse(text, len, e, perr, sizeof(perr))) {
+		snprintf(err, errsz, "%s/%s: envelope: %s", dir, id, perr);
+		saved = EBADMSG;
+	} else {
+		ok = true;
+	}
+	free(text);
+	close(dfd);
+	free(dir);
+	errno = saved;
+	return ok;
+}
+
+/* Is name "ID.msg.corrupt" or "ID.env.corrupt"?  Then its ID in id. */
+static bool aside_name(const char *name, char *id)
+{
+	size_t len = strlen(name);
+
+	if (len != QUEUE_ID_LEN + 4 + strlen(ASIDE_SUFFIX) ||
+	    strcmp(name + QUEUE_ID_LEN + 4, ASIDE_SUFFIX) != 0 ||
+	    (strncmp(name + QUEUE_ID_LEN, ".msg", 4) != 0 &&
+	     strncmp(name + QUEUE_ID_LEN, ".env", 4) != 0))
+		return false;
+	memcpy(id, name, QUEUE_ID_LEN);
+	id[QUEUE_ID_LEN] = '\0';
+	return queue_id_valid(id);
+}
+
+/* Report the set-aside files of one ID (dfd: queue/, dir its path). */
+static void aside_one(int dfd, const char *dir, const char *id, queue_aside_fn fn, void *arg)
+{
+	char msg[QUEUE_ID_LEN + 16], env[QUEUE_ID_LEN + 16], perr[256], *text;
+	struct queue_aside a;
+	struct envelope e;
+	struct stat st;
+	size_t len;
+	char *msg_path = NULL, *env_path = NULL;
+
+	memset(&a, 0, sizeof(a));
+	memcpy(a.id, id, sizeof(a.id));
+	snprintf(msg, sizeof(msg), "%s.msg" ASIDE_SUFFIX, id);
+	snprintf(env, sizeof(env), "%s.env" ASIDE_SUFFIX, id);
+	if (fstatat(dfd, msg, &st, 0) == 0) {
+		a.msg_path = msg_path = path_join(dir, msg);
+		a.msg_size = (uint64_t)st.st_size;
+		a.when = st.st_ctime;
+	}
+	if (fstatat(dfd, env, &st, 0) == 0) {
+		a.env_path = env_path = path_join(dir, env);
+		if (st.st_ctime > a.when)
+			a.when = st.st_ctime;
+		text = read_file(dfd, env, &len);
+		if (text != NULL && envelope_parse(text, len, &e, perr, sizeof(perr)))
+			a.e = &e;
+		free(text);
+	}
+	if (a.msg_path != NULL || a.env_path != NULL) /* else gone while we looked */
+		fn(&a, arg);
+	if (a.e != NULL)
+		envelope_free(&e);
+	free(msg_path);
+	free(env_path);
+}
+
+/* See queue.h. */
+bool queue_aside_dir(const char *state_dir, queue_aside_fn fn, void *arg, char *err, size_t errsz)
+{
+	char *dir = path_join(state_dir, "queue"), **ids;
+	size_t n;
+	DIR *d = sorted_names(dir, aside_name, &ids, &n, err, errsz);
+
+	if (d == NULL) {
+		int e = errno;
+
+		free(dir);
+		errno = e;
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0) /* .msg and .env: once */
+			aside_one(dirfd(d), dir, ids[i], fn, arg);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
 	closedir(d);
 	free(dir);
 	return true;
