@@ -7,7 +7,10 @@
  * for the envelope, the message untouched), queue_remove (both files go;
  * an unknown ID is ENOENT, a malformed one EINVAL), queue_read (fd and
  * length of the message alone; ENOENT, EBADMSG for a damaged file, EINVAL)
- * and queue_scan / queue_scan_dir (the same listing, sorted by ID).
+ * queue_scan / queue_scan_dir (the same listing, sorted by ID),
+ * queue_envelope_dir (one message's envelope as it stands: ID.env over the
+ * one in ID.msg; EINVAL, ENOENT, ENOTDIR, EBADMSG) and queue_aside_dir (what
+ * recovery set aside, once per ID, with its envelope when it parses).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +33,7 @@
 #include "envelope.h"
 #include "queue.h"
 #include "spool_fixture.h"
+#include "strbuf.h"
 #include "util.h"
 
 #define MSG "Received: by test\r\nSubject: hi\r\n\r\nhello\r\n"
@@ -421,6 +425,131 @@ static void test_scan_dir(void **state)
 	envelope_free(&b);
 }
 
+/* Write text into STATE/queue/NAME. */
+static void put_file(const struct fixture *f, const char *name, const char *text)
+{
+	char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/queue/%s", f->dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* queue_envelope_dir: the envelope as it stands, and each failure. */
+static void test_envelope_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct envelope a, got;
+	uint64_t size = 0;
+	char err[512], name[64];
+
+	make_envelope(&a, "<a@example.org>");
+	assert_true(queue_inject(f->q, &a, MSG, strlen(MSG)));
+	assert_true(queue_envelope_dir(f->dir, a.id, &got, &size, err, sizeof(err)));
+	assert_string_equal(got.sender, "<a@example.org>");
+	assert_int_equal(size, strlen(MSG));
+	assert_int_equal(got.rcpts[0].ntries, 0);
+	envelope_free(&got);
+	/* after an attempt ID.env stands for it, history and hold included */
+	env_rcpt_add_attempt(&a.rcpts[0], 1764370100, OUTCOME_TEMPFAIL, "mx[192.0.2.7]:25",
+			     "TLSv1.3", "4.2.0 full");
+	envelope_set_hold(&a, "spam run", 1764370200);
+	assert_true(queue_update(f->q, &a));
+	assert_true(queue_envelope_dir(f->dir, a.id, &got, &size, err, sizeof(err)));
+	assert_string_equal(got.hold, "spam run");
+	assert_int_equal(got.rcpts[0].ntries, 1);
+	assert_string_equal(got.rcpts[0].tries[0].host, "mx[192.0.2.7]:25");
+	envelope_free(&got);
+
+	errno = 0;
+	assert_false(queue_envelope_dir(f->dir, "../queue/x", &got, &size, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_false(
+		queue_envelope_dir(f->dir, "0006A1B2C3D4E5F60001", &got, &size, err, sizeof(err)));
+	assert_int_equal(errno, ENOENT);
+	assert_non_null(strstr(err, "no message 0006A1B2C3D4E5F60001"));
+	errno = 0;
+	assert_false(queue_envelope_dir("/nonexistent/hato", a.id, &got, &size, err, sizeof(err)));
+	assert_int_equal(errno, ENOTDIR);
+	/* an envelope that does not parse, and a file without a trailer */
+	snprintf(name, sizeof(name), "%s.env", a.id);
+	put_file(f, name, "hato-envelope: 1\nbogus: x\n");
+	errno = 0;
+	assert_false(queue_envelope_dir(f->dir, a.id, &got, &size, err, sizeof(err)));
+	assert_int_equal(errno, EBADMSG);
+	assert_non_null(strstr(err, "line 2"));
+	snprintf(name, sizeof(name), "%s.msg", a.id);
+	put_file(f, name, "no trailer\n");
+	errno = 0;
+	assert_false(queue_envelope_dir(f->dir, a.id, &got, &size, err, sizeof(err)));
+	assert_int_equal(errno, EBADMSG);
+	envelope_free(&a);
+}
+
+/* What queue_aside_dir reported. */
+struct asides {
+	char ids[4][QUEUE_ID_LEN + 1];
+	bool msg[4], env[4], parsed[4];
+	uint64_t size[4];
+	size_t n;
+};
+
+/* queue_aside_dir callback: note what was listed. */
+static void note_aside(const struct queue_aside *a, void *arg)
+{
+	struct asides *l = arg;
+
+	assert_true(l->n < 4);
+	strcpy(l->ids[l->n], a->id);
+	l->msg[l->n] = a->msg_path != NULL;
+	l->env[l->n] = a->env_path != NULL;
+	l->parsed[l->n] = a->e != NULL;
+	l->size[l->n] = a->msg_size;
+	assert_true(a->when > 0);
+	l->n++;
+}
+
+/* queue_aside_dir: each set-aside ID once, sorted, its envelope when it parses. */
+static void test_aside_dir(void **state)
+{
+	struct fixture *f = *state;
+	struct envelope a;
+	struct strbuf b;
+	struct asides l = {.n = 0};
+	char err[256];
+
+	make_envelope(&a, "<a@example.org>");
+	strcpy(a.id, "0006A1B2C3D4E5F60002");
+	strbuf_init(&b);
+	envelope_format(&a, &b);
+	assert_true(queue_aside_dir(f->dir, note_aside, &l, err, sizeof(err)));
+	assert_int_equal(l.n, 0);
+	put_file(f, "0006A1B2C3D4E5F60002.env.corrupt", b.s);
+	put_file(f, "0006A1B2C3D4E5F60002.msg.corrupt", "12345");
+	put_file(f, "0006A1B2C3D4E5F60001.msg.corrupt", "1");
+	put_file(f, "0006A1B2C3D4E5F60003.env.corrupt", "not an envelope");
+	put_file(f, "0006a1b2c3d4e5f60004.msg.corrupt", "not an ID"); /* ignored */
+	put_file(f, "0006A1B2C3D4E5F60005.txt.corrupt", "not ours");  /* ignored */
+	assert_true(queue_aside_dir(f->dir, note_aside, &l, err, sizeof(err)));
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.ids[0], "0006A1B2C3D4E5F60001");
+	assert_true(l.msg[0] && !l.env[0] && !l.parsed[0]);
+	assert_string_equal(l.ids[1], "0006A1B2C3D4E5F60002");
+	assert_true(l.msg[1] && l.env[1] && l.parsed[1]);
+	assert_int_equal(l.size[1], 5);
+	assert_string_equal(l.ids[2], "0006A1B2C3D4E5F60003");
+	assert_true(!l.msg[2] && l.env[2] && !l.parsed[2]);
+	errno = 0;
+	assert_false(queue_aside_dir("/nonexistent/hato", note_aside, &l, err, sizeof(err)));
+	assert_int_equal(errno, ENOENT);
+	strbuf_free(&b);
+	envelope_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +561,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_envelope_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aside_dir, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
