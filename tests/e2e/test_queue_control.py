@@ -150,7 +150,8 @@ def test_hold_survives_restart_then_release_and_retry_deliver(make_hatod, respaw
     [line] = log_lines(h2, "rcpt=<kim@localhost> status=delivered")
     assert "attempts=2" in line, line
     h2.wait_log("event=retry queue_id=%s" % qid)
-    # the message is gone: every command says so
+    # the message is gone (its file goes before the job ends): every command says so
+    h2.wait_log("event=removed queue_id=%s" % qid)
     for cmd in ("hold", "release", "retry", "bounce"):
         r = hato(h2, "queue", cmd, qid)
         assert r.returncode == 1 and "no message %s in the queue" % qid in r.stderr, (cmd, r.stderr)
