@@ -6,6 +6,11 @@
  * (ports below 1024, root-only key files), then the process becomes the
  * unprivileged user for good, and only then is the spool opened, so every
  * spool file belongs to that user.
+ *
+ * Under systemd (Type=notify, etc/systemd/hatod.service) hatod says
+ * READY=1 once its listeners accept and the spool is recovered,
+ * RELOADING=1 and READY=1 around a SIGHUP reload, and STOPPING=1 when a
+ * shutdown begins (notify.h).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -24,6 +29,7 @@
 #include "control.h"
 #include "dns.h"
 #include "log.h"
+#include "notify.h"
 #include "queue.h"
 #include "pickup.h"
 #include "scheduler.h"
@@ -142,6 +148,13 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* Report a failed notification to the service manager (notify.h). */
+static void notify_check(bool sent, const char *state)
+{
+	if (!sent)
+		log_warn("event=notify state=%s error=\"cannot tell the service manager\"", state);
+}
+
 /* Force the loop to end when sessions do not drain in time. */
 static void grace_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -167,6 +180,7 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (srv->stopping)
 		return;
+	notify_check(notify_send("STOPPING=1"), "STOPPING");
 	log_info("event=signal signal=%d action=shutdown", (int)sig);
 	control_close(srv->control); /* no flush or delete while stopping */
 	srv->control = NULL;
@@ -176,14 +190,12 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(event_new(srv->base, -1, 0, grace_cb, srv), &tv);
 }
 
-/* SIGHUP: re-read the users file and the TLS certificates; sessions go on. */
-static void hup_cb(evutil_socket_t sig, short what, void *arg)
+/* Re-read what a reload takes up: the users file and the TLS certificates;
+ * sessions go on. */
+static void reload(struct server *srv)
 {
-	struct server *srv = arg;
 	char err[512];
 
-	(void)sig;
-	(void)what;
 	if (!userdb_refresh(srv->users, err, sizeof(err)))
 		log_warnx("event=signal signal=HUP action=reload_users result=failed error=\"%s\"",
 			  err);
@@ -196,6 +208,21 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
 		log_warnx("event=signal signal=HUP action=reload_tls result=failed error=\"%s\" "
 			  "note=\"the previous certificates stay in use\"",
 			  err);
+}
+
+/* SIGHUP: the reload, with RELOADING=1 before it and READY=1 after it for
+ * the service manager. */
+static void hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)sig;
+	(void)what;
+	if (srv->stopping)
+		return;
+	notify_check(notify_reloading(), "RELOADING");
+	reload(srv);
+	notify_check(notify_send("READY=1"), "READY");
 }
 
 int main(int argc, char **argv)
@@ -297,6 +324,7 @@ int main(int argc, char **argv)
 		 "uid=%d",
 		 HATO_VERSION, path ? path : "built-in", srv.conf->state_dir, srv.conf->hostname,
 		 queue_count(srv.queue), userdb_count(srv.users), (int)getuid());
+	notify_check(notify_send("READY=1"), "READY");
 	if (foreground)
 		for (size_t i = 0; i < srv.conf->nlisteners; i++)
 			fprintf(stderr, "hatod: listening on %s (%s), state in %s\n",
