@@ -1,6 +1,6 @@
 # hato - build, run, test.  See README.md.
 #
-#   make            build build/hatod and build/hato
+#   make            build build/hatod, build/hato and the man pages (build/man)
 #   make run        install what is missing, build, start hatod on defaults
 #   make test       install what is missing, build, run every test
 #   make asan       the whole test suite again under ASan + UBSan
@@ -26,10 +26,18 @@ LIB_SRCS := $(foreach d,$(SRCDIRS),$(wildcard $(d)/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# man pages (mdoc(7)): the sources in man/, the version set at build time
+MANS    := $(patsubst man/%,$(BUILD)/man/%,$(wildcard man/*.[158]))
 
-.PHONY: all run test unit e2e asan fuzz bench bench-relay setup clean format format-check install
+.PHONY: all man run test unit e2e asan fuzz bench bench-relay setup clean format format-check install
 
-all: $(BUILD)/hatod $(BUILD)/hato
+all: $(BUILD)/hatod $(BUILD)/hato $(MANS)
+
+man: $(MANS)
+
+$(BUILD)/man/%: man/%
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(VERSION)/g' $< > $@
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -102,11 +110,25 @@ clean:
 # read the directory, and the sticky bit stops anyone removing another's
 # file.  hato takes the group only to write the drop file and gives it up
 # for every other command.  Without root hato is installed plainly (0755):
-# only the maildrop directory's owner can then use sendmail.
+# only the maildrop directory's owner can then use sendmail.  The man pages
+# go into $(MANDIR) (sendmail.1 and mailq.1 link to hato.1), and the systemd
+# unit into $(UNITDIR) with ExecStart's path in $(PREFIX).
 PREFIX ?= /usr/local
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 DROP_GROUP := hatodrop
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(BUILD)/man/hato.1 $(DESTDIR)$(MANDIR)/man1/hato.1
+	ln -sfn hato.1 $(DESTDIR)$(MANDIR)/man1/sendmail.1
+	ln -sfn hato.1 $(DESTDIR)$(MANDIR)/man1/mailq.1
+	install -m 0644 $(BUILD)/man/hato.conf.5 $(DESTDIR)$(MANDIR)/man5/hato.conf.5
+	install -m 0644 $(BUILD)/man/hatod.8 $(DESTDIR)$(MANDIR)/man8/hatod.8
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/sbin/hatod|$(PREFIX)/sbin/hatod|g' etc/systemd/hatod.service \
+		> $(DESTDIR)$(UNITDIR)/hatod.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hatod.service
 	install -m 0755 $(BUILD)/hatod $(DESTDIR)$(PREFIX)/sbin/hatod
 	install -m 0755 $(BUILD)/hato $(DESTDIR)$(PREFIX)/bin/hato
 	@if [ "$$(id -u)" = 0 ]; then \

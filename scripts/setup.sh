@@ -37,6 +37,12 @@ PACKAGES=(
 	dovecot-core       # e2e LMTP tests: a private Dovecot instance (dovecot, doveadm)
 	dovecot-lmtpd      # (its lmtp service)
 	dnsmasq-base       # e2e MX tests: a private DNS server (the binary, no system service)
+	mandoc             # e2e: lints the man pages (mandoc -Tlint), the reference mdoc parser
+	systemd            # e2e: systemd-analyze verify/security/syscall-filter on hatod.service
+	strace             # e2e: the system calls hatod makes, against the unit's filter
+	iproute2           # e2e: `ip link` in the tests' own network namespaces
+	util-linux         # e2e: unshare, nsenter, setpriv (the unit's capability bounding set)
+	man-db             # e2e: man(1), which systemd-analyze verify uses for Documentation=
 )
 
 HATO_USER=hato

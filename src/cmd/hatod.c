@@ -45,9 +45,10 @@
 /* Usage text. */
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: hatod [-fnvVh] [-c FILE]\n"
+	fprintf(f, "usage: hatod [-fknvVh] [-c FILE]\n"
 		   "  -c FILE  configuration file (default: built-in defaults)\n"
 		   "  -f       stay in the foreground, log to stderr\n"
+		   "  -k       print every configuration key with its default and exit\n"
 		   "  -n       check the configuration and exit\n"
 		   "  -v       verbose: log every command and reply\n"
 		   "  -V       print the version and exit\n"
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
 	gid_t gid;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:fnvVh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fknvVh")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -244,6 +245,9 @@ int main(int argc, char **argv)
 		case 'f':
 			foreground = true;
 			break;
+		case 'k':
+			conf_print_keys(stdout);
+			return fflush(stdout) == 0 ? 0 : 1;
 		case 'n':
 			check = true;
 			break;

@@ -58,7 +58,18 @@ enum key_section {
 	SEC_DOMAIN,
 	SEC_REMOTE,
 	SEC_DNS,
+	SEC_COUNT
 };
+
+/* How a file heads each section, as `hatod -k` and the docs write it. */
+static const char *const section_heads[] = {
+	[SEC_SERVER] = "[server]",          [SEC_LIMITS] = "[limits]",
+	[SEC_LISTENER] = "[listener NAME]", [SEC_CERTIFICATE] = "[certificate NAME]",
+	[SEC_DELIVERY] = "[delivery]",      [SEC_DOMAIN] = "[domain NAME]",
+	[SEC_REMOTE] = "[remote]",          [SEC_DNS] = "[dns]",
+};
+_Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
+	       "every section has its head");
 
 /*
  * One row per key: its section and name, how its value is read, where it
@@ -755,6 +766,20 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 	}
 	snprintf(ctx->err, sizeof(ctx->err), "unknown key \"%s\" in [%s]", name, section);
 	return 0;
+}
+
+/* See conf.h. */
+void conf_print_keys(FILE *f)
+{
+	for (size_t i = 0; i < KEY_TABLE_LEN; i++) {
+		const struct key_def *k = &key_table[i];
+		const char *head = section_heads[k->section];
+
+		fprintf(f, "%s %s", head ? head : "[?]", k->name);
+		if (k->dflt != NULL)
+			fprintf(f, " = %s", k->dflt);
+		fputc('\n', f);
+	}
 }
 
 /* See conf.h. */

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 struct cidr {
@@ -194,6 +195,13 @@ struct conf {
  * err on failure. */
 struct conf *conf_load(const char *path, char *err, size_t errsz);
 void conf_free(struct conf *c);
+
+/* The key schema, one line per key in the key table's order: the section
+ * as a file heads it ("[limits]", "[listener NAME]"), the key, and " = "
+ * with its default when it has one written in the table (a default that
+ * starts "state_dir/" is below the final state_dir; a key without one is
+ * unset, or its default comes from the system).  `hatod -k`. */
+void conf_print_keys(FILE *f);
 
 /* "none", "starttls", ... */
 const char *tls_mode_name(enum tls_mode m);

@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from conftest import HATOD, REPO
 
 
@@ -88,3 +90,90 @@ def test_defaults_are_documented():
         if shown != "`%s`" % value:
             wrong.append((where, value, shown))
     assert wrong == []
+
+
+def schema():
+    """(section head, key) -> default or None, as `hatod -k` reports the
+    key table: what the binary itself knows."""
+    r = subprocess.run([HATOD, "-k"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    out = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"(\[[^]]+\]) (\w+)(?: = (.*))?$", line)
+        assert m, "hatod -k printed %r" % line
+        out[(m.group(1), m.group(2))] = m.group(3)
+    return out
+
+
+MAN_CONF = os.path.join(REPO, "man/hato.conf.5")
+
+
+def man_entries():
+    """(section head, key) -> the default hato.conf(5) gives (None when it
+    gives none or says it in words), for every ".It Cm KEY" under a
+    ".Ss [section]"."""
+    with open(MAN_CONF) as f:
+        text = f.read()
+    out, section = {}, None
+    items = re.split(r"^(?=\.(?:It|Ss|Sh|El)\b)", text, flags=re.M)
+    for item in items:
+        if item.startswith((".Ss ", ".Sh ")):
+            head = item.split("\n", 1)[0][4:].strip()
+            section = head if item.startswith(".Ss ") and head.startswith("[") else None
+            continue
+        m = re.match(r"\.It Cm (\w+)", item)
+        if m and section:
+            dflt = re.search(r"^Default:\n\.Ql (.+?) \.$", item, re.M)
+            out[(section, m.group(1))] = dflt.group(1) if dflt else None
+    return out
+
+
+def test_every_key_in_the_man_page_and_the_docs_and_no_other():
+    """Every key hatod has (hatod -k) is documented in its section of
+    hato.conf(5) and of docs/configuration.md, and neither documents a key
+    hatod does not have."""
+    keys, man, doc = schema(), man_entries(), doc_defaults()
+    assert len(keys) > 60
+    problems = []
+    for sec, key in sorted(keys):
+        if (sec, key) not in man:
+            problems.append("%s %s: hatod has it, man/hato.conf.5 does not document it "
+                            "(want \".It Cm %s\" under \".Ss %s\")" % (sec, key, key, sec))
+        if (sec, key) not in doc:
+            problems.append("%s %s: hatod has it, docs/configuration.md does not document it "
+                            "(want a \"| `%s` |\" row under \"## `%s`\")" % (sec, key, key, sec))
+    for sec, key in sorted(set(man) - set(keys)):
+        problems.append("%s %s: man/hato.conf.5 documents it, hatod has no such key"
+                        % (sec, key))
+    for sec, key in sorted(set(doc) - set(keys)):
+        problems.append("%s %s: docs/configuration.md documents it, hatod has no such key"
+                        % (sec, key))
+    assert problems == [], "\n".join(problems)
+
+
+def test_man_page_defaults_are_hatods():
+    """Each default hato.conf(5) quotes is the one hatod -k reports."""
+    keys, man = schema(), man_entries()
+    wrong = []
+    for where, value in sorted(keys.items()):
+        if value is None or where in DESCRIBED_DEFAULTS:
+            continue
+        if man.get(where) != value:
+            wrong.append("%s %s: hatod's default is %r, man/hato.conf.5 says %r"
+                         % (where[0], where[1], value, man.get(where)))
+    assert wrong == [], "\n".join(wrong)
+
+
+@pytest.mark.parametrize("page", ["hatod.8", "hato.1", "hato.conf.5"])
+def test_man_pages_are_clean_mdoc(page):
+    """mandoc, the reference mdoc parser, finds nothing wrong in the built
+    page (warnings and worse; style notes aside), and it renders."""
+    built = os.path.join(os.path.dirname(HATOD), "man", page)
+    assert os.path.isfile(built), "make all builds %s" % built
+    r = subprocess.run(["mandoc", "-Tlint", "-W", "warning", built],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
+    r = subprocess.run(["mandoc", "-Tutf8", built], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "hato" in r.stdout
+    with open(built) as f:
+        assert "@VERSION@" not in f.read()

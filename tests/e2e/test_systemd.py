@@ -20,14 +20,14 @@ class Manager:
     $NOTIFY_SOCKET, at a path (made writable for the user hatod drops to)
     or in the abstract namespace ("@name")."""
 
-    def __init__(self, testdir, abstract=False):
+    def __init__(self, testdir, abstract=False, name="notify.sock"):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if abstract:
             name = "hato-test-notify-%d-%d" % (os.getpid(), time.monotonic_ns())
             self.sock.bind("\0" + name)
             self.address = "@" + name
         else:
-            self.address = os.path.join(testdir, "notify.sock")
+            self.address = os.path.join(testdir, name)
             self.sock.bind(self.address)
             os.chmod(self.address, 0o777)
 
@@ -157,3 +157,252 @@ def test_unreachable_manager_is_logged_not_fatal(testdir):
         assert greets(h)
     finally:
         stop_clean(h)
+
+
+# --- the unit file ---------------------------------------------------------
+
+def install(testdir):
+    """`make install` into a staging tree; returns its root."""
+    dest = os.path.join(testdir, "dest")
+    build = os.path.dirname(HATOD)
+    r = subprocess.run(["make", "-s", "-C", REPO, "BUILD=" + build, "DESTDIR=" + dest,
+                        "PREFIX=/usr/local", "install"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return dest
+
+
+def unit_settings(path=UNIT):
+    """[Service] settings of the unit: {name: [values]}."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith(("#", "[")):
+                k, _, v = line.partition("=")
+                out.setdefault(k, []).append(v)
+    return out
+
+
+def test_install_puts_unit_and_man_pages_in_place(testdir):
+    dest = install(testdir)
+    usr = os.path.join(dest, "usr/local")
+    for f in ["lib/systemd/system/hatod.service", "share/man/man8/hatod.8",
+              "share/man/man5/hato.conf.5", "share/man/man1/hato.1"]:
+        assert os.path.isfile(os.path.join(usr, f)), f
+    for face in ["sendmail", "mailq"]:
+        assert os.readlink(os.path.join(usr, "share/man/man1/%s.1" % face)) == "hato.1"
+    unit = unit_settings(os.path.join(usr, "lib/systemd/system/hatod.service"))
+    assert unit["ExecStart"] == ["/usr/local/sbin/hatod -f -c /etc/hato/hato.conf"]
+
+
+def test_systemd_analyze_verify(testdir):
+    """systemd's own check of the unit as `make install` installs it: every
+    setting known and valid, the programs it runs there, and the man pages
+    its Documentation= names found (man(1) on the installed tree).  Only the
+    binaries' directory is moved to the staging tree."""
+    dest = install(testdir)
+    usr = os.path.join(dest, "usr/local")
+    with open(os.path.join(usr, "lib/systemd/system/hatod.service")) as f:
+        text = f.read().replace("/usr/local/sbin/", usr + "/sbin/")
+    os.makedirs(os.path.join(testdir, "v"))
+    unit = os.path.join(testdir, "v", "hatod.service")
+    with open(unit, "w") as f:
+        f.write(text)
+    env = dict(os.environ, MANPATH=os.path.join(usr, "share/man"))
+    r = subprocess.run(["systemd-analyze", "verify", unit], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+    # and its judgement of the sandbox: at most 3.0 of 10 ("OK")
+    r = subprocess.run(["systemd-analyze", "security", "--offline=true", "--threshold=30",
+                        unit], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+
+
+def test_unit_hardening_as_the_issue_lists_it():
+    u = unit_settings()
+    assert u["Type"] == ["notify"]
+    assert u["ProtectSystem"] == ["strict"]
+    assert u["ReadWritePaths"] == ["/var/lib/hato"]
+    assert u["Environment"] == ["HATO_STATE=/var/lib/hato"]
+    for k in ["PrivateTmp", "ProtectHome", "NoNewPrivileges"]:
+        assert u[k] == ["yes"], k
+    assert u["SystemCallFilter"] == ["@system-service"]
+    assert u["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]
+
+
+class NetNS:
+    """A network namespace of our own (root only): its loopback is ours, so
+    hatod may take port 25 there without meeting anything else."""
+
+    def __init__(self):
+        self.holder = subprocess.Popen(["unshare", "--net", "sleep", "600"])
+        deadline = time.monotonic() + 10
+        while os.readlink("/proc/%d/ns/net" % self.holder.pid) == os.readlink("/proc/self/ns/net"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        subprocess.run(self.cmd(["ip", "link", "set", "lo", "up"]), check=True, timeout=10)
+
+    def cmd(self, argv):
+        return ["nsenter", "-t", str(self.holder.pid), "-n", "--"] + argv
+
+    def close(self):
+        self.holder.kill()
+        self.holder.wait()
+
+
+def root_netns():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the unit starts hatod as root")
+    try:
+        return NetNS()
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.fail("cannot make a network namespace: %s" % e)
+
+
+def run_capped(testdir, ns, caps, tag):
+    """Start hatod as root, inside ns, confined as the unit confines it
+    (its CapabilityBoundingSet, NoNewPrivileges), on 127.0.0.1:25; a mail
+    is delivered into a Maildir and a reload done.  None when that all
+    worked, else what went wrong."""
+    m = Manager(testdir, name="notify-%s.sock" % tag)
+    try:
+        root = os.path.join(testdir, "capped")
+        os.makedirs(root, exist_ok=True)
+        os.chmod(root, 0o755)
+        conf = os.path.join(root, "hato.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\nstate_dir = %s/state\nreverse_dns = no\n"
+                    "[domain localhost]\nmailboxes = *\n"
+                    "[listener smtp]\naddress = 127.0.0.1:25\n" % root)
+        log = open(os.path.join(root, "hatod-%s.log" % tag), "w+")
+        bounding = ",".join(["-all"] + ["+" + c.lower()[4:] for c in caps])
+        env = dict(os.environ, NOTIFY_SOCKET=m.address)
+        p = subprocess.Popen(ns.cmd(["setpriv", "--bounding-set", bounding, "--inh-caps=-all",
+                                     "--no-new-privs", HATOD, "-f", "-c", conf]),
+                             env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            msg, deadline = None, time.monotonic() + 15
+            while msg is None and p.poll() is None and time.monotonic() < deadline:
+                msg = m.recv(timeout=0.1)
+            if msg != {"READY": "1"}:
+                log.seek(0)
+                return "no READY: " + log.read()[-1000:]
+            r = subprocess.run(ns.cmd(["swaks", "-s", "127.0.0.1:25", "-f", "a@localhost",
+                                       "-t", "cap-%s@localhost" % tag]),
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                return "swaks: " + r.stdout[-1000:]
+            maildir = os.path.join(root, "state/mail/localhost/cap-%s/new" % tag)
+            deadline = time.monotonic() + 15
+            while not (os.path.isdir(maildir) and os.listdir(maildir)):
+                if time.monotonic() > deadline:
+                    return "not delivered"
+                time.sleep(0.05)
+            p.send_signal(signal.SIGHUP)
+            if m.recv().get("RELOADING") != "1" or m.recv() != {"READY": "1"}:
+                return "no reload"
+            p.send_signal(signal.SIGTERM)
+            if p.wait(15) != 0:
+                return "exit %d" % p.returncode
+            return None
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            log.close()
+    finally:
+        m.close()
+
+
+def test_unit_capabilities_are_enough_and_each_is_needed(testdir):
+    """With exactly the unit's capabilities hatod binds port 25, drops to
+    its user, delivers and reloads, on a new state directory and again on
+    the one it left; without any one of them it cannot."""
+    caps = unit_settings()["CapabilityBoundingSet"][0].split()
+    ns = root_netns()
+    try:
+        assert run_capped(testdir, ns, caps, "first") is None
+        assert run_capped(testdir, ns, caps, "again") is None
+        for cap in caps:
+            fewer = [c for c in caps if c != cap]
+            state = os.path.join(testdir, "capped", "state")
+            subprocess.run(["rm", "-rf", state], check=True)
+            first = run_capped(testdir, ns, fewer, "no-" + cap.lower())
+            again = run_capped(testdir, ns, fewer, "no-" + cap.lower() + "-again")
+            assert first is not None or again is not None, "%s is not needed" % cap
+    finally:
+        ns.close()
+
+
+def syscall_groups():
+    """systemd's system call groups, nested groups expanded."""
+    r = subprocess.run(["systemd-analyze", "syscall-filter"], capture_output=True, text=True,
+                       timeout=60, check=True)
+    groups, cur = {}, None
+    for line in r.stdout.splitlines():
+        if line.startswith("@"):
+            cur = groups.setdefault(line.split()[0], [])
+        elif cur is not None and line.strip() and not line.strip().startswith("#"):
+            cur.append(line.split()[0])
+
+    def expand(g):
+        out = set()
+        for m in groups.get(g, []):
+            out |= expand(m) if m.startswith("@") else {m}
+        return out
+    return expand
+
+
+def test_system_calls_are_within_the_units_filter(testdir):
+    """Every system call hatod makes, as root through start, privilege drop,
+    a received and delivered message, a reload and a shutdown (strace -f),
+    is in the unit's SystemCallFilter=@system-service, and every socket it
+    opens is of a family RestrictAddressFamilies= allows."""
+    u = unit_settings()
+    allowed = syscall_groups()(u["SystemCallFilter"][0])
+    assert "read" in allowed and "setresuid" in allowed
+    families = set(u["RestrictAddressFamilies"][0].split())
+    m = Manager(testdir)
+    h = Hatod(os.path.join(testdir, "traced"))
+    os.makedirs(h.root)
+    os.chmod(h.root, 0o755)
+    h.delivery = {}
+    h.write_config()
+    trace = os.path.join(testdir, "trace")
+    env = dict(os.environ, NOTIFY_SOCKET=m.address)
+    with open(h.log_path, "w") as log:
+        p = subprocess.Popen(["strace", "-f", "-qq", "-o", trace, HATOD, "-f", "-c", h.conf_path],
+                             env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            assert m.recv() == {"READY": "1"}, h.logs()
+            # signals go to hatod, strace's child, not to strace
+            with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                pid = int(f.read().split()[0])
+            import smtplib
+            with smtplib.SMTP(h.host, h.port) as s:
+                s.sendmail("a@localhost", ["traced@localhost"], b"Subject: t\r\n\r\nt\r\n")
+            h.wait_log("event=delivery")
+            os.kill(pid, signal.SIGHUP)
+            assert m.recv().get("RELOADING") == "1" and m.recv() == {"READY": "1"}
+            os.kill(pid, signal.SIGTERM)
+            assert p.wait(30) == 0, h.logs()[-2000:]
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            m.close()
+    used, socks = set(), set()
+    with open(trace) as f:
+        for line in f:
+            parts = line.split(None, 1)
+            if len(parts) < 2 or "(" not in parts[1]:
+                continue
+            name = parts[1].split("(", 1)[0]
+            if name.isidentifier():
+                used.add(name)
+            if name == "socket":
+                socks.add(parts[1].split("(", 1)[1].split(",", 1)[0])
+    assert len(used) > 30
+    assert sorted(used - allowed - {"execve"}) == []
+    assert socks and socks <= families, socks
