@@ -37,8 +37,8 @@ CFLAGS=(-std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
 # SRCS[name]: the src files a target needs; PKGS[name]: pkg-config packages it
 # links (a target that includes src/conf/conf.c needs PKGS[name]=inih).
 declare -A SRCS=(
-	[addr]="src/common/addr.c"
-	[cmdline]="src/common/cmdline.c src/common/dsn.c src/common/addr.c"
+	[addr]="src/common/addr.c src/lib/util.c"
+	[cmdline]="src/common/cmdline.c src/common/dsn.c src/common/addr.c src/lib/util.c"
 	[data_reader]="src/common/data_reader.c"
 	[envelope]="src/common/envelope.c src/common/dsn.c src/common/addr.c src/common/outcome.c src/lib/util.c src/lib/strbuf.c"
 	[header_fix]="src/intake/header_fix.c src/lib/strbuf.c src/lib/util.c"
@@ -47,7 +47,7 @@ declare -A SRCS=(
 	[smtpc]="src/smtpc/smtpc.c src/smtpc/smtp_conn.c src/lib/base64.c src/lib/strbuf.c src/lib/util.c"
 	[queue_msg]="src/queue/queue_msg.c src/lib/crc32c.c src/lib/durable.c src/lib/strbuf.c src/lib/util.c"
 )
-declare -A PKGS=([smtp_reply]=openssl [smtpc]=openssl)
+declare -A PKGS=([addr]=libidn2 [cmdline]=libidn2 [envelope]=libidn2 [smtp_reply]=openssl [smtpc]=openssl)
 
 # Longest input per target: envelopes and DATA streams need room.
 declare -A MAXLEN=([addr]=512 [cmdline]=2048 [data_reader]=8192 [envelope]=4096
