@@ -298,7 +298,7 @@ int main(int argc, char **argv)
 	drop_privileges(srv.conf, uid, gid);
 	if (!foreground && daemon(1, 0) != 0)
 		fatal("event=startup error=\"cannot daemonize\"");
-	if (!dns_init(srv.base, err, sizeof(err)))
+	if (!dns_init(srv.base, srv.conf, err, sizeof(err)))
 		fatalx("event=startup error=\"%s\"", err);
 	srv.queue = queue_open(srv.conf->state_dir, srv.conf->commit_threads,
 			       srv.conf->commit_syncfs, srv.base, err, sizeof(err));

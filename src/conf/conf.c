@@ -188,6 +188,8 @@ static const struct key_def key_table[] = {
 	/* c-ares waits this for the first try, twice as long for each further round */
 	{SEC_DNS, "timeout", KEY_DURATION_MS, SRV(dns_timeout_ms), 10, 60000, "5s"},
 	{SEC_DNS, "tries", KEY_UINT, SRV(dns_tries), 1, 5, "2"},
+	{SEC_DNS, "cache_size", KEY_SIZET, SRV(dns_cache_size), 0, 10000000, "10000"},
+	{SEC_DNS, "cache_ttl_max", KEY_DURATION, SRV(dns_cache_ttl_max), 0, 7 * DAY, "1d"},
 	{SEC_LISTENER, "address", KEY_STRING, LSN(address), 0, 0, NULL},
 	{SEC_LISTENER, "tls", KEY_TLSMODE, LSN(tls), 0, 0, "starttls"},
 	{SEC_LISTENER, "auth", KEY_AUTHMODE, LSN(auth), 0, 0, "none"},

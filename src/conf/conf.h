@@ -182,9 +182,11 @@ struct conf {
 	struct map_entry *tls_policies; /* [tls_policy]: domain = none|may|encrypt|verify */
 	size_t ntls_policies;
 	/* [dns] */
-	char *dns_servers;       /* "127.0.0.1:5353, [::1]"; NULL: /etc/resolv.conf */
-	unsigned dns_timeout_ms; /* the first try; c-ares doubles it per round */
-	unsigned dns_tries;      /* rounds over the servers */
+	char *dns_servers;          /* "127.0.0.1:5353, [::1]"; NULL: /etc/resolv.conf */
+	unsigned dns_timeout_ms;    /* the first try; c-ares doubles it per round */
+	unsigned dns_tries;         /* rounds over the servers */
+	size_t dns_cache_size;      /* answers the event loop's resolver keeps; 0: none */
+	unsigned dns_cache_ttl_max; /* seconds an answer is kept at most */
 
 	struct limits limits;
 	struct listener_conf *listeners;

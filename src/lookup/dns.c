@@ -2,6 +2,13 @@
  * dns.c - c-ares bound to libevent: c-ares tells us which sockets it wants
  * watched (sock_state_cb); we watch them with events and drive
  * ares_process_fd(), and one timer drives its timeouts.
+ *
+ * A query (dns_query) is answered from the cache or sent with ares_query.
+ * Either way its answer goes on the ready list and one event, made active,
+ * calls the callbacks from the loop: a callback never runs inside
+ * dns_query() (c-ares may call back at once, e.g. when out of memory) and
+ * may itself start or cancel queries.  A query cancelled while c-ares still
+ * holds it stays allocated, marked, until c-ares calls back.
  */
 #include "dns.h"
 
@@ -11,13 +18,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "conf.h"
+#include "dns_cache.h"
+#include "dns_servers.h"
 #include "log.h"
 #include "util.h"
 
-#define DNS_TIMEOUT_MS 2000
-#define DNS_TRIES 2
 #define DNS_MAX_SOCKETS 16
+#define DNS_NAME_MAX 253 /* octets of a name without its final dot */
+#define DNS_LABEL_MAX 63
+
+/* One dns_query: on c-ares (answer NULL) or on the ready list. */
+struct dns_query {
+	struct dns_query *prev, *next; /* the ready list */
+	dns_answer_cb cb;
+	void *arg;
+	enum dns_type type;
+	bool cancelled; /* by its owner while c-ares holds it */
+	bool in_ares;
+	struct dns_answer *answer;
+	char name[];
+};
 
 struct dns_sock {
 	ares_socket_t fd;
@@ -29,7 +52,10 @@ static struct {
 	ares_channel channel;
 	struct event *timer;
 	struct dns_sock socks[DNS_MAX_SOCKETS];
-	bool ready;
+	struct dns_cache *cache;
+	struct event *deliver;                /* runs the ready list */
+	struct dns_query *ready, *ready_tail; /* answered, callbacks to run */
+	bool ready_flag;
 } dns;
 
 /* Re-arm the timeout timer from c-ares' next deadline. */
@@ -43,6 +69,9 @@ static void dns_arm_timer(void)
 	else
 		evtimer_del(dns.timer);
 }
+
+/* A watched socket is ready. */
+static void dns_deliver_cb(evutil_socket_t fd, short what, void *arg);
 
 /* A watched socket is ready. */
 static void dns_sock_cb(evutil_socket_t fd, short what, void *arg)
@@ -95,8 +124,65 @@ static void dns_sock_state(void *data, ares_socket_t fd, int readable, int writa
 	event_add(slot->ev, NULL);
 }
 
+/* Seconds on the monotonic clock, for the cache. */
+static uint64_t dns_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static void query_free(struct dns_query *q)
+{
+	dns_answer_unref(q->answer);
+	free(q);
+}
+
+static void ready_unlink(struct dns_query *q)
+{
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		dns.ready = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	else
+		dns.ready_tail = q->prev;
+	q->prev = q->next = NULL;
+}
+
+/* q has its answer: queue its callback for the loop. */
+static void ready_push(struct dns_query *q)
+{
+	q->next = NULL;
+	q->prev = dns.ready_tail;
+	if (dns.ready_tail)
+		dns.ready_tail->next = q;
+	else
+		dns.ready = q;
+	dns.ready_tail = q;
+	event_active(dns.deliver, EV_TIMEOUT, 1);
+}
+
+/* Run the callbacks of answered queries, the oldest first.  A callback
+ * may start queries (they wait for the next round) or cancel others. */
+static void dns_deliver_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_query *q;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while ((q = dns.ready) != NULL) {
+		ready_unlink(q);
+		q->cb(q->arg, q->answer);
+		query_free(q);
+	}
+}
+
 /* See dns.h. */
-bool dns_init(struct event_base *base, char *err, size_t errsz)
+bool dns_init(struct event_base *base, const struct conf *c, char *err, size_t errsz)
 {
 	struct ares_options opts;
 	int rc;
@@ -108,26 +194,46 @@ bool dns_init(struct event_base *base, char *err, size_t errsz)
 	}
 	memset(&opts, 0, sizeof(opts));
 	opts.sock_state_cb = dns_sock_state;
-	opts.timeout = DNS_TIMEOUT_MS;
-	opts.tries = DNS_TRIES;
+	opts.timeout = (int)c->dns_timeout_ms;
+	opts.tries = (int)c->dns_tries;
+	opts.ndomains = 0; /* no search list */
 	rc = ares_init_options(&dns.channel, &opts,
-			       ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+			       ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+				       ARES_OPT_DOMAINS);
 	if (rc != ARES_SUCCESS) {
 		snprintf(err, errsz, "c-ares: %s", ares_strerror(rc));
 		return false;
 	}
+	rc = dns_servers_set(dns.channel, c->dns_servers);
+	if (rc != ARES_SUCCESS) {
+		snprintf(err, errsz, "[dns] servers: %s",
+			 rc == ARES_EBADSTR ? "not a list of addresses" : ares_strerror(rc));
+		ares_destroy(dns.channel);
+		return false;
+	}
 	dns.base = base;
 	dns.timer = evtimer_new(base, dns_timer_cb, NULL);
-	dns.ready = true;
+	dns.deliver = event_new(base, -1, 0, dns_deliver_cb, NULL);
+	dns.cache = dns_cache_new(c->dns_cache_size, c->dns_cache_ttl_max);
+	dns.ready_flag = true;
 	return true;
 }
 
 /* See dns.h. */
 void dns_shutdown(void)
 {
-	if (!dns.ready)
+	if (!dns.ready_flag)
 		return;
 	ares_destroy(dns.channel); /* runs pending callbacks with ARES_EDESTRUCTION */
+	while (dns.ready) {
+		struct dns_query *q = dns.ready;
+
+		ready_unlink(q);
+		query_free(q);
+	}
+	dns_cache_free(dns.cache);
+	dns.cache = NULL;
+	event_free(dns.deliver);
 	for (int i = 0; i < DNS_MAX_SOCKETS; i++)
 		if (dns.socks[i].ev) {
 			event_free(dns.socks[i].ev);
@@ -135,7 +241,7 @@ void dns_shutdown(void)
 		}
 	event_free(dns.timer);
 	ares_library_cleanup();
-	dns.ready = false;
+	dns.ready_flag = false;
 }
 
 struct reverse_req {
@@ -170,4 +276,104 @@ void dns_reverse(const struct sockaddr *sa, dns_name_cb cb, void *arg)
 				   dns_reverse_done, r);
 	}
 	dns_arm_timer();
+}
+
+/* Is name one that DNS can carry (RFC 1035 §2.3.4)? */
+static bool name_ok(const char *name)
+{
+	size_t n = strlen(name), label = 0;
+
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	if (n == 0 || n > DNS_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (++label > DNS_LABEL_MAX) {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
+/* c-ares' answer to a dns_query. */
+static void dns_query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+
+	(void)timeouts;
+	q->in_ares = false;
+	if (status == ARES_EDESTRUCTION || q->cancelled) {
+		query_free(q);
+		return;
+	}
+	if ((status == ARES_SUCCESS || status == ARES_ENODATA || status == ARES_ENOTFOUND) &&
+	    abuf != NULL && alen > 0) {
+		q->answer = dns_answer_parse(abuf, (size_t)alen, q->type);
+		if (dns.cache)
+			dns_cache_put(dns.cache, q->name, q->type, q->answer, dns_now());
+	} else if (status == ARES_ETIMEOUT) {
+		q->answer = dns_answer_status(DNS_TEMPFAIL, "timeout");
+	} else if (status == ARES_ECONNREFUSED) { /* c-ares 1.18: also SERVFAIL, REFUSED */
+		q->answer = dns_answer_status(DNS_TEMPFAIL, "no usable answer (SERVFAIL, REFUSED "
+							    "or connection refused)");
+	} else {
+		q->answer = dns_answer_status(DNS_TEMPFAIL, "%s", ares_strerror(status));
+	}
+	if (log_verbose()) {
+		char shown[ESCAPED_WORD_MAX];
+
+		escape_word(q->name, shown, sizeof(shown));
+		log_debug("event=dns_answer name=%s type=%s status=%s records=%zu ttl=%u", shown,
+			  dns_type_name(q->type), dns_status_name(q->answer->status), q->answer->n,
+			  (unsigned)q->answer->ttl);
+	}
+	ready_push(q);
+}
+
+/* See dns.h. */
+struct dns_query *dns_query(const char *name, enum dns_type type, dns_answer_cb cb, void *arg)
+{
+	size_t n = strlen(name);
+	struct dns_query *q = xcalloc(1, sizeof(*q) + n + 1);
+
+	memcpy(q->name, name, n + 1);
+	q->type = type;
+	q->cb = cb;
+	q->arg = arg;
+	if (!name_ok(name)) {
+		q->answer = dns_answer_status(DNS_NXDOMAIN, "invalid name");
+	} else if (dns.cache && (q->answer = dns_cache_get(dns.cache, name, type, dns_now()))) {
+		/* from the cache */
+	} else {
+		q->in_ares = true;
+		ares_query(dns.channel, name, 1 /* C_IN */, (int)type, dns_query_done, q);
+		if (q->in_ares)
+			dns_arm_timer();
+		return q;
+	}
+	ready_push(q);
+	return q;
+}
+
+/* See dns.h. */
+void dns_query_cancel(struct dns_query *q)
+{
+	if (q == NULL)
+		return;
+	if (q->in_ares) {
+		q->cancelled = true; /* freed when c-ares lets go of it */
+		return;
+	}
+	ready_unlink(q);
+	query_free(q);
+}
+
+/* See dns.h. */
+size_t dns_cache_entries(void)
+{
+	return dns.cache ? dns_cache_count(dns.cache) : 0;
 }

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "conf.h"
+#include "dns_servers.h"
 #include "hato_limits.h"
 #include "util.h"
 
@@ -135,10 +136,7 @@ static const char *status_text(int st)
 /* Open the channel for one lookup; false with why set when it cannot be. */
 static bool lookup_open(struct lookup *lk, const struct dns_opts *o, struct delivery_result *why)
 {
-	struct dns_server servers[DNS_SERVERS_MAX];
-	struct ares_addr_port_node nodes[DNS_SERVERS_MAX];
 	struct ares_options opts;
-	size_t n = 0;
 	int rc;
 
 	memset(lk, 0, sizeof(*lk));
@@ -146,14 +144,6 @@ static bool lookup_open(struct lookup *lk, const struct dns_opts *o, struct deli
 	if (mx_init_status != ARES_SUCCESS) {
 		result_set(why, OUTCOME_TEMPFAIL, "4.4.3", "DNS resolver: %s",
 			   ares_strerror(mx_init_status));
-		return false;
-	}
-	if (o->servers != NULL &&
-	    !conf_parse_dns_servers(o->servers, servers, DNS_SERVERS_MAX, &n)) {
-		char shown[MX_NAME_TEXT_MAX];
-
-		shown_name(o->servers, shown, sizeof(shown));
-		result_set(why, OUTCOME_TEMPFAIL, "4.3.5", "bad DNS server list \"%s\"", shown);
 		return false;
 	}
 	lk->timeout_ms = o->timeout_ms;
@@ -168,29 +158,15 @@ static bool lookup_open(struct lookup *lk, const struct dns_opts *o, struct deli
 		result_set(why, OUTCOME_TEMPFAIL, "4.4.3", "DNS resolver: %s", ares_strerror(rc));
 		return false;
 	}
-	if (n == 0)
-		return true;
-	memset(nodes, 0, sizeof(nodes));
-	for (size_t i = 0; i < n; i++) {
-		struct ares_addr_port_node *d = &nodes[i];
+	rc = dns_servers_set(lk->ch, o->servers);
+	if (rc == ARES_EBADSTR) {
+		char shown[MX_NAME_TEXT_MAX];
 
-		d->next = i + 1 < n ? &nodes[i + 1] : NULL;
-		if (servers[i].ss.ss_family == AF_INET) {
-			const struct sockaddr_in *sin = (const struct sockaddr_in *)&servers[i].ss;
-
-			d->family = AF_INET;
-			memcpy(&d->addr.addr4, &sin->sin_addr, sizeof(d->addr.addr4));
-			d->udp_port = d->tcp_port = ntohs(sin->sin_port);
-		} else {
-			const struct sockaddr_in6 *sin6 =
-				(const struct sockaddr_in6 *)&servers[i].ss;
-
-			d->family = AF_INET6;
-			memcpy(&d->addr.addr6, &sin6->sin6_addr, sizeof(d->addr.addr6));
-			d->udp_port = d->tcp_port = ntohs(sin6->sin6_port);
-		}
+		ares_destroy(lk->ch);
+		shown_name(o->servers, shown, sizeof(shown));
+		result_set(why, OUTCOME_TEMPFAIL, "4.3.5", "bad DNS server list \"%s\"", shown);
+		return false;
 	}
-	rc = ares_set_servers_ports(lk->ch, nodes);
 	if (rc != ARES_SUCCESS) {
 		ares_destroy(lk->ch);
 		result_set(why, OUTCOME_TEMPFAIL, "4.3.5", "DNS servers: %s", ares_strerror(rc));
