@@ -27,8 +27,6 @@
 #include "util.h"
 
 #define DNS_MAX_SOCKETS 16
-#define DNS_NAME_MAX 253 /* octets of a name without its final dot */
-#define DNS_LABEL_MAX 63
 
 /* One dns_query: on c-ares (answer NULL) or on the ready list. */
 struct dns_query {
@@ -278,27 +276,6 @@ void dns_reverse(const struct sockaddr *sa, dns_name_cb cb, void *arg)
 	dns_arm_timer();
 }
 
-/* Is name one that DNS can carry (RFC 1035 §2.3.4)? */
-static bool name_ok(const char *name)
-{
-	size_t n = strlen(name), label = 0;
-
-	if (n > 0 && name[n - 1] == '.')
-		n--;
-	if (n == 0 || n > DNS_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (name[i] == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-		} else if (++label > DNS_LABEL_MAX) {
-			return false;
-		}
-	}
-	return label > 0;
-}
-
 /* c-ares' answer to a dns_query. */
 static void dns_query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
@@ -344,7 +321,7 @@ struct dns_query *dns_query(const char *name, enum dns_type type, dns_answer_cb 
 	q->type = type;
 	q->cb = cb;
 	q->arg = arg;
-	if (!name_ok(name)) {
+	if (!dns_name_ok(name)) {
 		q->answer = dns_answer_status(DNS_NXDOMAIN, "invalid name");
 	} else if (dns.cache && (q->answer = dns_cache_get(dns.cache, name, type, dns_now()))) {
 		/* from the cache */

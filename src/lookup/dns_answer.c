@@ -25,6 +25,8 @@
 #define DNS_SOA_MINIMUM_LEN 20 /* serial, refresh, retry, expire, minimum */
 #define DNS_RCODE_NOERROR 0
 #define DNS_RCODE_NXDOMAIN 3
+#define DNS_NAME_MAX 253 /* octets of a name without its final dot */
+#define DNS_LABEL_MAX 63
 
 /* What a walk over a message found; with out set, it also copies. */
 struct walk {
@@ -323,4 +325,25 @@ const char *dns_type_name(enum dns_type t)
 		break;
 	}
 	return "AAAA";
+}
+
+/* See dns_answer.h. */
+bool dns_name_ok(const char *name)
+{
+	size_t n = strlen(name), label = 0;
+
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	if (n == 0 || n > DNS_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (++label > DNS_LABEL_MAX) {
+			return false;
+		}
+	}
+	return label > 0;
 }

@@ -75,6 +75,10 @@ struct dns_answer *dns_answer_status(enum dns_status status, const char *fmt, ..
 struct dns_answer *dns_answer_ref(struct dns_answer *a);
 void dns_answer_unref(struct dns_answer *a);
 
+/* Can name be asked at all (RFC 1035 §2.3.4): 1 to 253 octets (a final
+ * dot aside), no empty label, none over 63 octets? */
+bool dns_name_ok(const char *name);
+
 /* "ok", "nxdomain", "nodata", "tempfail": for logs. */
 const char *dns_status_name(enum dns_status s);
 

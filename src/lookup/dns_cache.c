@@ -15,7 +15,7 @@
 #define DNS_CACHE_NAME_MAX 255
 
 struct entry {
-	struct entry *next;             /* in its bucket */
+	struct entry *next;                /* in its bucket */
 	struct entry *lru_prev, *lru_next; /* lru_next: used less recently */
 	enum dns_type type;
 	uint64_t expires;
@@ -150,8 +150,8 @@ struct dns_answer *dns_cache_get(struct dns_cache *c, const char *name, enum dns
 }
 
 /* See dns_cache.h. */
-void dns_cache_put(struct dns_cache *c, const char *name, enum dns_type type,
-		   struct dns_answer *a, uint64_t now)
+void dns_cache_put(struct dns_cache *c, const char *name, enum dns_type type, struct dns_answer *a,
+		   uint64_t now)
 {
 	char key[DNS_CACHE_NAME_MAX + 1];
 	struct entry **pp, *e;

@@ -28,8 +28,8 @@ struct dns_answer *dns_cache_get(struct dns_cache *c, const char *name, enum dns
 
 /* Keep a (the cache takes its own reference) when its status and TTL
  * allow, replacing what was kept for (name, type). */
-void dns_cache_put(struct dns_cache *c, const char *name, enum dns_type type,
-		   struct dns_answer *a, uint64_t now);
+void dns_cache_put(struct dns_cache *c, const char *name, enum dns_type type, struct dns_answer *a,
+		   uint64_t now);
 
 /* Entries kept now (expired ones included until they are found or
  * dropped). */

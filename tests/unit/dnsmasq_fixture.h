@@ -56,9 +56,9 @@ static inline int dnsmasq_free_port(void)
 /* Does the server answer a query for ready.test within ms? */
 static inline int dnsmasq_answers(int port, int ms)
 {
-	static const unsigned char q[] = {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5,
-					  'r',  'e',  'a', 'd', 'y', 4, 't', 'e', 's', 't', 0,
-					  0,    1,    0,   1};
+	static const unsigned char q[] = {0x12, 0x34, 1,   0,   0,   1,   0,   0,   0, 0,
+					  0,    0,    5,   'r', 'e', 'a', 'd', 'y', 4, 't',
+					  'e',  's',  't', 0,   0,   1,   0,   1};
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	unsigned char buf[512];
 	struct pollfd pfd;
@@ -68,7 +68,8 @@ static inline int dnsmasq_answers(int port, int ms)
 	sin.sin_port = htons((uint16_t)port);
 	if (fd < 0)
 		return 0;
-	if (sendto(fd, q, sizeof(q), 0, (struct sockaddr *)&sin, sizeof(sin)) == (ssize_t)sizeof(q)) {
+	if (sendto(fd, q, sizeof(q), 0, (struct sockaddr *)&sin, sizeof(sin)) ==
+	    (ssize_t)sizeof(q)) {
 		pfd.fd = fd;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, ms) == 1 && recv(fd, buf, sizeof(buf), 0) >= 12)
@@ -100,9 +101,10 @@ static inline int dnsmasq_start(struct dnsmasq *d, const char *records)
 	f = fopen(d->conf, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "no-resolv\nno-hosts\nbind-interfaces\nlisten-address=127.0.0.1\n"
-		   "cache-size=0\nlog-facility=%s/dnsmasq.log\nlocal=/test/\n"
-		   "server=/broken.test/127.0.0.1#%d\n%s\n",
+	fprintf(f,
+		"no-resolv\nno-hosts\nbind-interfaces\nlisten-address=127.0.0.1\n"
+		"cache-size=0\nlog-facility=%s/dnsmasq.log\nlocal=/test/\n"
+		"server=/broken.test/127.0.0.1#%d\n%s\n",
 		d->dir, ntohs(sin.sin_port), records);
 	fclose(f);
 	for (int attempt = 0; attempt < DNSMASQ_START_TRIES; attempt++) {

@@ -22,13 +22,13 @@
 #include "dnsmasq_fixture.h"
 #include "util.h"
 
-#define ZONE                                                                                      \
+#define ZONE                                                                                       \
 	"txt-record=spf.example.test,\"v=spf1 \",\"ip4:192.0.2.1 -all\"\n"                         \
-	"txt-record=two.example.test,\"one\"\n"                                                     \
-	"txt-record=two.example.test,\"two\"\n"                                                     \
-	"host-record=host.example.test,192.0.2.7,2001:db8::7\n"                                     \
-	"mx-host=example.test,mx1.example.test,10\n"                                                \
-	"mx-host=example.test,mx2.example.test,20\n"                                                \
+	"txt-record=two.example.test,\"one\"\n"                                                    \
+	"txt-record=two.example.test,\"two\"\n"                                                    \
+	"host-record=host.example.test,192.0.2.7,2001:db8::7\n"                                    \
+	"mx-host=example.test,mx1.example.test,10\n"                                               \
+	"mx-host=example.test,mx2.example.test,20\n"                                               \
 	"ptr-record=7.2.0.192.in-addr.arpa,host.example.test\n"
 
 struct t {
@@ -170,8 +170,7 @@ static void test_nxdomain_nodata_timeout(void **state)
 	assert_int_equal(g.status, DNS_TEMPFAIL);
 	ask(t, "a..b.test", DNS_T_A, &g);
 	assert_int_equal(g.status, DNS_NXDOMAIN);
-	ask(t,
-	    "a1234567890123456789012345678901234567890123456789012345678901234567890.test",
+	ask(t, "a1234567890123456789012345678901234567890123456789012345678901234567890.test",
 	    DNS_T_TXT, &g);
 	assert_int_equal(g.status, DNS_NXDOMAIN);
 	stop(t);
@@ -255,7 +254,7 @@ static void test_cache_bound_and_expiry(void **state)
 	assert_int_equal(dns_cache_count(c), 2);
 	assert_null(dns_cache_get(c, "x.test", DNS_T_TXT, 100));
 	assert_null(dns_cache_get(c, "a.test", DNS_T_A, 100)); /* the type is in the key */
-	got = dns_cache_get(c, "A.Test.", DNS_T_TXT, 109);      /* a is now the most recent */
+	got = dns_cache_get(c, "A.Test.", DNS_T_TXT, 109);     /* a is now the most recent */
 	assert_ptr_equal(got, a);
 	dns_answer_unref(got);
 	dns_cache_put(c, "c.test", DNS_T_TXT, b, 100); /* drops b, the LRU */
