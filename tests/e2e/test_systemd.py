@@ -374,6 +374,7 @@ def test_system_calls_are_within_the_units_filter(testdir):
     with open(h.log_path, "w") as log:
         p = subprocess.Popen(["strace", "-f", "-qq", "-o", trace, HATOD, "-f", "-c", h.conf_path],
                              env=env, stdout=log, stderr=subprocess.STDOUT)
+        pid = None
         try:
             assert m.recv() == {"READY": "1"}, h.logs()
             # signals go to hatod, strace's child, not to strace
@@ -389,6 +390,8 @@ def test_system_calls_are_within_the_units_filter(testdir):
             assert p.wait(30) == 0, h.logs()[-2000:]
         finally:
             if p.poll() is None:
+                if pid is not None:  # a killed strace would leave hatod running
+                    os.kill(pid, signal.SIGKILL)
                 p.kill()
                 p.wait()
             m.close()
