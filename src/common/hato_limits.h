@@ -14,6 +14,14 @@
 #define ADDR_LABEL_MAX 63   /* one DNS label */
 #define ESMTP_PARAMS_MAX 16 /* parameters on one MAIL/RCPT line */
 
+/* HAProxy's proxy-protocol.txt: fixed by the protocol. */
+#define PROXY_V1_MAX 107  /* a v1 line, CRLF included */
+#define PROXY_V2_FIXED 16 /* a v2 header's fixed part */
+/* the smallest proxy_header_max: every v1 line, and v2 with UNIX
+ * addresses (16 + 216); the largest: v2's 16-bit length */
+#define PROXY_HEADER_MIN 232
+#define PROXY_HEADER_LIMIT (PROXY_V2_FIXED + 65535)
+
 /* Bounds of configuration values that are not themselves configurable. */
 #define DNS_SERVERS_MAX 8 /* servers in [dns] servers */
 

@@ -33,7 +33,7 @@ enum key_type {
 	KEY_SIZET,        /* size_t, within [min, max] */
 	KEY_SIZE,         /* uint64_t with k/m/g suffix */
 	KEY_DOMAINS,      /* local_domains list */
-	KEY_CIDRS,        /* trusted_networks list */
+	KEY_CIDRS,        /* struct cidr * list with a size_t count right after it */
 	KEY_TLSMODE,      /* enum tls_mode */
 	KEY_TLSVER,       /* "TLSv1.2" / "TLSv1.3" into a char * */
 	KEY_AUTHMODE,     /* enum auth_mode */
@@ -47,6 +47,7 @@ enum key_type {
 	KEY_NEXTHOP,      /* char *, a next hop nexthop_parse() takes */
 	KEY_DNS_SERVERS,  /* [dns] servers: checked, kept as written; empty is NULL */
 	KEY_DURATION_MS,  /* unsigned milliseconds: "500ms", "5s", "1m" (plain: seconds) */
+	KEY_AUTHBACKEND,  /* enum auth_backend */
 };
 
 enum key_section {
@@ -58,15 +59,21 @@ enum key_section {
 	SEC_DOMAIN,
 	SEC_REMOTE,
 	SEC_DNS,
+	SEC_AUTH,
 	SEC_COUNT
 };
 
 /* How a file heads each section, as `hatod -k` and the docs write it. */
 static const char *const section_heads[] = {
-	[SEC_SERVER] = "[server]",          [SEC_LIMITS] = "[limits]",
-	[SEC_LISTENER] = "[listener NAME]", [SEC_CERTIFICATE] = "[certificate NAME]",
-	[SEC_DELIVERY] = "[delivery]",      [SEC_DOMAIN] = "[domain NAME]",
-	[SEC_REMOTE] = "[remote]",          [SEC_DNS] = "[dns]",
+	[SEC_SERVER] = "[server]",
+	[SEC_LIMITS] = "[limits]",
+	[SEC_LISTENER] = "[listener NAME]",
+	[SEC_CERTIFICATE] = "[certificate NAME]",
+	[SEC_DELIVERY] = "[delivery]",
+	[SEC_DOMAIN] = "[domain NAME]",
+	[SEC_REMOTE] = "[remote]",
+	[SEC_DNS] = "[dns]",
+	[SEC_AUTH] = "[auth]",
 };
 _Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
 	       "every section has its head");
@@ -105,7 +112,7 @@ static const struct key_def key_table[] = {
 	{SEC_SERVER, "user", KEY_STRING, SRV(user), 0, 0, "hato"},
 	{SEC_SERVER, "group", KEY_STRING, SRV(group), 0, 0, "hato"},
 	{SEC_SERVER, "local_domains", KEY_DOMAINS, 0, 0, 0, NULL},
-	{SEC_SERVER, "trusted_networks", KEY_CIDRS, 0, 0, 0, NULL},
+	{SEC_SERVER, "trusted_networks", KEY_CIDRS, SRV(trusted), 0, 0, NULL},
 	{SEC_SERVER, "reverse_dns", KEY_BOOL, SRV(reverse_dns), 0, 0, "yes"},
 	{SEC_SERVER, "commit_threads", KEY_UINT, SRV(commit_threads), 1, 64, "4"},
 	{SEC_SERVER, "commit_sync", KEY_SYNC, SRV(commit_syncfs), 0, 0, "fsync"},
@@ -178,6 +185,10 @@ static const struct key_def key_table[] = {
 	{SEC_LIMITS, "timeout_data", KEY_DURATION, LIM(timeout_data), 1, DAY, "3m"},
 	{SEC_LIMITS, "timeout_data_total", KEY_DURATION, LIM(timeout_data_total), 1, DAY, "10m"},
 	{SEC_LIMITS, "timeout_tls", KEY_DURATION, LIM(timeout_tls), 1, 3600, "30s"},
+	/* listeners with proxy_protocol = yes: the header's deadline and size */
+	{SEC_LIMITS, "timeout_proxy", KEY_DURATION, LIM(timeout_proxy), 1, 3600, "10s"},
+	{SEC_LIMITS, "proxy_header_max", KEY_SIZET, LIM(proxy_header_max), PROXY_HEADER_MIN,
+	 PROXY_HEADER_LIMIT, "1024"},
 	{SEC_LIMITS, "auth_failures_max", KEY_UINT, LIM(auth_failures_max), 1, 100, "3"},
 	/* the first failure's delay; doubled with each further one */
 	{SEC_LIMITS, "auth_delay_ms", KEY_UINT, LIM(auth_delay_ms), 0, 60000, "1000"},
@@ -195,6 +206,11 @@ static const struct key_def key_table[] = {
 	{SEC_LISTENER, "auth", KEY_AUTHMODE, LSN(auth), 0, 0, "none"},
 	{SEC_LISTENER, "tls_cert", KEY_STRING, LSN(tls_cert), 0, 0, NULL},
 	{SEC_LISTENER, "tls_key", KEY_STRING, LSN(tls_key), 0, 0, NULL},
+	{SEC_LISTENER, "proxy_protocol", KEY_BOOL, LSN(proxy_protocol), 0, 0, "no"},
+	{SEC_LISTENER, "proxy_networks", KEY_CIDRS, LSN(proxy_networks), 0, 0, NULL},
+	{SEC_AUTH, "backend", KEY_AUTHBACKEND, SRV(auth_backend), 0, 0, "file"},
+	{SEC_AUTH, "dovecot_socket", KEY_STRING, SRV(dovecot_socket), 0, 0, NULL},
+	{SEC_AUTH, "dovecot_timeout", KEY_DURATION, SRV(dovecot_timeout), 1, 300, "30s"},
 	{SEC_CERTIFICATE, "cert", KEY_STRING, CRT(cert), 0, 0, NULL},
 	{SEC_CERTIFICATE, "key", KEY_STRING, CRT(key), 0, 0, NULL},
 };
@@ -232,24 +248,24 @@ static bool set_domains(struct conf *c, const char *value, bool append)
 	return true;
 }
 
-/* Replace (or extend) the trusted networks by a comma/space separated list. */
-static bool set_cidrs(struct conf *c, const char *value, bool append)
+/* Replace (or extend) a list of networks by a comma/space separated list. */
+static bool set_cidrs(struct cidr **list, size_t *n, const char *value, bool append)
 {
 	char *copy = xstrdup(value), *tok, *save = NULL;
 	bool ok = true;
 
 	if (!append) {
-		free(c->trusted);
-		c->trusted = NULL;
-		c->ntrusted = 0;
+		free(*list);
+		*list = NULL;
+		*n = 0;
 	}
 	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		c->trusted = xrealloc(c->trusted, (c->ntrusted + 1) * sizeof(struct cidr));
-		if (!cidr_parse(tok, &c->trusted[c->ntrusted])) {
+		*list = xrealloc(*list, (*n + 1) * sizeof(struct cidr));
+		if (!cidr_parse(tok, &(*list)[*n])) {
 			ok = false;
 			break;
 		}
-		c->ntrusted++;
+		(*n)++;
 	}
 	free(copy);
 	return ok;
@@ -390,7 +406,8 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 	case KEY_DOMAINS:
 		return set_domains(c, value, append);
 	case KEY_CIDRS:
-		return set_cidrs(c, value, append);
+		return set_cidrs((struct cidr **)field, (size_t *)(field + sizeof(struct cidr *)),
+				 value, append);
 	case KEY_TLSMODE:
 		for (int m = TLS_MODE_NONE; m <= TLS_MODE_IMPLICIT; m++)
 			if (strcmp(value, tls_mode_name((enum tls_mode)m)) == 0) {
@@ -447,6 +464,13 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 		*(char **)field = xstrdup(value);
 		return true;
 	}
+	case KEY_AUTHBACKEND:
+		for (int b = AUTH_BACKEND_FILE; b <= AUTH_BACKEND_DOVECOT; b++)
+			if (strcmp(value, auth_backend_name((enum auth_backend)b)) == 0) {
+				*(enum auth_backend *)field = (enum auth_backend)b;
+				return true;
+			}
+		return false;
 	case KEY_AUTHMODE:
 		for (int m = AUTH_MODE_NONE; m <= AUTH_MODE_REQUIRED; m++)
 			if (strcmp(value, auth_mode_name((enum auth_mode)m)) == 0) {
@@ -532,6 +556,13 @@ const char *auth_mode_name(enum auth_mode m)
 	return names[m];
 }
 
+/* See conf.h. */
+const char *auth_backend_name(enum auth_backend b)
+{
+	static const char *const names[] = {"file", "dovecot"};
+	return names[b];
+}
+
 /* [senders] user = addr, addr ...: a user's sender addresses (repeatable). */
 static bool set_senders(struct conf *c, const char *user, const char *value)
 {
@@ -596,6 +627,7 @@ static bool section_known(const char *name, size_t len)
 	if ((len == 6 && strncmp(name, "server", 6) == 0) ||
 	    (len == 6 && strncmp(name, "limits", 6) == 0) ||
 	    (len == 3 && strncmp(name, "dns", 3) == 0) ||
+	    (len == 4 && strncmp(name, "auth", 4) == 0) ||
 	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
 	    (len == 8 && strncmp(name, "delivery", 8) == 0) ||
 	    (len == 6 && strncmp(name, "remote", 6) == 0) ||
@@ -732,6 +764,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		sec = SEC_DELIVERY;
 	} else if (strcmp(section, "dns") == 0) {
 		sec = SEC_DNS;
+	} else if (strcmp(section, "auth") == 0) {
+		sec = SEC_AUTH;
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
@@ -1038,8 +1072,8 @@ static bool conf_is_local_domain_text(const struct conf *c, const char *name)
  * (the host name, $HATO_STATE, the local domains that follow from them). */
 static struct conf *conf_defaults(void)
 {
-	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE,
-						 SEC_DNS};
+	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY,
+						 SEC_REMOTE, SEC_DNS,    SEC_AUTH};
 	struct conf *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	const char *state = getenv("HATO_STATE");
@@ -1084,6 +1118,13 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 				 l->name);
 			return false;
 		}
+		if (l->proxy_protocol != (l->nproxy_networks > 0)) {
+			snprintf(err, errsz,
+				 "[listener %s]: proxy_protocol = yes and proxy_networks go "
+				 "together",
+				 l->name);
+			return false;
+		}
 		if (!conf_parse_address(l->address, &l->ss, &l->sslen)) {
 			snprintf(err, errsz,
 				 "[listener %s]: key \"address\": bad value \"%s\" (want "
@@ -1110,6 +1151,10 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 		}
 	if (strstr(c->mailbox_path, "%u") == NULL) {
 		snprintf(err, errsz, "[delivery]: mailbox_path must contain %%u (the user)");
+		return false;
+	}
+	if ((c->auth_backend == AUTH_BACKEND_DOVECOT) != (c->dovecot_socket != NULL)) {
+		snprintf(err, errsz, "[auth]: backend = dovecot and dovecot_socket go together");
 		return false;
 	}
 	if (c->relayhost_auth_file != NULL && c->relayhost == NULL) {
@@ -1215,6 +1260,7 @@ void conf_free(struct conf *c)
 		free(c->listeners[i].address);
 		free(c->listeners[i].tls_cert);
 		free(c->listeners[i].tls_key);
+		free(c->listeners[i].proxy_networks);
 	}
 	free(c->listeners);
 	for (size_t i = 0; i < c->ncerts; i++) {
@@ -1247,6 +1293,7 @@ void conf_free(struct conf *c)
 	free(c->maildrop_dir);
 	free(c->maildrop_group);
 	free(c->users_file);
+	free(c->dovecot_socket);
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->tls_ciphers);

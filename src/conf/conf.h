@@ -40,6 +40,8 @@ struct limits {
 	unsigned timeout_data;         /* seconds waiting for the next DATA block */
 	unsigned timeout_data_total;   /* seconds for the whole DATA phase */
 	unsigned timeout_tls;          /* seconds for a TLS handshake */
+	unsigned timeout_proxy;        /* seconds for a PROXY protocol header */
+	size_t proxy_header_max;       /* octets of a PROXY protocol header */
 	unsigned auth_failures_max;    /* failed AUTH in a session before 421 */
 	unsigned auth_delay_ms;        /* delay of a failure reply, doubled per failure */
 	unsigned auth_client_failures; /* failures per client address in the window */
@@ -70,6 +72,12 @@ enum tls_mode {
 	TLS_MODE_IMPLICIT, /* TLS from the first byte (RFC 8314) */
 };
 
+/* [auth] backend: where SMTP AUTH checks passwords. */
+enum auth_backend {
+	AUTH_BACKEND_FILE,    /* users_file, checked by hatod */
+	AUTH_BACKEND_DOVECOT, /* Dovecot's auth-client socket */
+};
+
 enum auth_mode {
 	AUTH_MODE_NONE,     /* AUTH not offered (port 25) */
 	AUTH_MODE_OPTIONAL, /* offered over TLS */
@@ -85,6 +93,9 @@ struct listener_conf {
 	enum auth_mode auth;
 	char *tls_cert; /* NULL: the server's */
 	char *tls_key;
+	bool proxy_protocol;         /* a PROXY header (v1 or v2) comes first */
+	struct cidr *proxy_networks; /* the only peers that may send it */
+	size_t nproxy_networks;
 };
 
 /* How much TLS a remote delivery insists on (per destination). */
@@ -136,7 +147,10 @@ struct conf {
 	char *tls_min_version;  /* "TLSv1.2" or "TLSv1.3" */
 	struct cert_conf *certs;
 	size_t ncerts;
-	char *users_file;          /* user:hash lines; default state_dir/users */
+	char *users_file; /* user:hash lines; default state_dir/users */
+	enum auth_backend auth_backend;
+	char *dovecot_socket;      /* [auth] backend = dovecot: the auth-client socket */
+	unsigned dovecot_timeout;  /* seconds for one answer from it */
 	bool received_hide_client; /* authenticated mail: leave the client's IP out */
 	struct sender_conf *senders;
 	size_t nsenders;
@@ -209,6 +223,8 @@ void conf_print_keys(FILE *f);
 const char *tls_mode_name(enum tls_mode m);
 /* "none", "optional", "required" */
 const char *auth_mode_name(enum auth_mode m);
+/* "file", "dovecot" */
+const char *auth_backend_name(enum auth_backend b);
 
 /* Parse a next hop: "[host]:port", "[host]", "host:port" or "host". */
 bool nexthop_parse(const char *s, struct nexthop *out);
