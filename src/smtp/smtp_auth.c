@@ -2,9 +2,13 @@
  * smtp_auth.c - SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) and LOGIN.
  *
  * AUTH is offered and accepted only over TLS; before TLS it is refused
- * with 538 5.7.11 without looking at the credentials.  The password check
- * (yescrypt: slow on purpose) runs on a worker thread, and takes the same
- * time for unknown users (userdb_hash_for gives a dummy hash).  Each
+ * with 538 5.7.11 without looking at the credentials.  With [auth]
+ * backend = file the password check (yescrypt: slow on purpose) runs on a
+ * worker thread, and takes the same time for unknown users
+ * (userdb_hash_for gives a dummy hash); with backend = dovecot Dovecot's
+ * auth server checks it, asked on the event loop (dovecot_auth.h), and
+ * answers unknown users as wrong passwords.  When the backend cannot say
+ * (Dovecot down, a timeout) the reply is 454 4.7.0 and nothing is counted.  Each
  * failure - a wrong password, or credentials that could never be right
  * (a NUL inside, empty, too long, another authzid) - is logged and delays
  * its 535 reply, doubling per failure; at auth_failures_max the session
@@ -23,6 +27,7 @@
 
 #include "auth_limit.h"
 #include "base64.h"
+#include "dovecot_auth.h"
 #include "log.h"
 #include "users.h"
 #include "util.h"
@@ -39,6 +44,18 @@ enum auth_step {
 	AUTH_STEP_LOGIN_PASS, /* waiting for the LOGIN password */
 	AUTH_STEP_CHECKING,   /* a worker checks the password */
 	AUTH_STEP_DELAY,      /* a failure reply waits out its delay */
+};
+
+enum auth_result {
+	AUTH_RESULT_OK,
+	AUTH_RESULT_FAILED,   /* wrong password, unknown user */
+	AUTH_RESULT_TEMPFAIL, /* the backend could not say: 454 */
+};
+
+/* A check by Dovecot (dovecot_auth.h). */
+struct dovecot_job {
+	struct smtp_session *s;
+	char *user;
 };
 
 struct auth_job {
@@ -129,37 +146,35 @@ static void auth_fail(struct smtp_session *s, const char *user, size_t ulen, con
 	evtimer_add(s->delay_ev, &tv);
 }
 
-/* Loop: the check is done. */
-static void auth_check_done(void *arg)
+/* The check is done (on the loop), whichever backend made it: answer;
+ * takes user.  A temporary failure (the backend could not say) is 454
+ * and no failed attempt. */
+static void auth_finish(struct smtp_session *s, char *user, enum auth_result r)
 {
-	struct auth_job *j = arg;
-	struct smtp_session *s = j->s;
-	char user[AUTH_USER_MAX * 4 + 1];
+	char shown[AUTH_USER_MAX * 4 + 1];
 
-	explicit_bzero(j->password, strlen(j->password));
-	free(j->password);
-	free(j->hash);
 	s->auth_pending = false;
 	if (s->gone) {
-		free(j->user);
-		free(j);
+		free(user);
 		smtp_close_now(s, "gone during AUTH");
 		return;
 	}
 	smtp_set_timeouts(s); /* the client's turn again */
-	if (j->ok) {
-		escape_text(j->user, strlen(j->user), user, sizeof(user));
+	if (r == AUTH_RESULT_OK) {
+		escape_text(user, strlen(user), shown, sizeof(shown));
 		log_info("event=auth session=%s client=%s result=ok user=\"%s\"", s->id,
-			 s->peer_addr, user);
-		s->auth_user = j->user;
+			 s->peer_addr, shown);
+		s->auth_user = user;
 		s->auth_step = AUTH_STEP_NONE;
 		smtp_enter_state(s, SMTP_STATE_READY);
 		smtp_reply(s, STATUS_AUTH_OK, NULL);
+	} else if (r == AUTH_RESULT_TEMPFAIL) {
+		smtp_auth_abort(s, STATUS_AUTH_TEMPFAIL);
+		free(user);
 	} else {
-		auth_fail(s, j->user, strlen(j->user), NULL);
-		free(j->user);
+		auth_fail(s, user, strlen(user), NULL);
+		free(user);
 	}
-	free(j);
 	if (s->paused)
 		return;
 	if (s->srv->stopping) {
@@ -167,6 +182,72 @@ static void auth_check_done(void *arg)
 		return;
 	}
 	smtp_resume_input(s);
+}
+
+/* Loop: the worker's check is done. */
+static void auth_check_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct smtp_session *s = j->s;
+	char *user = j->user;
+	bool ok = j->ok;
+
+	explicit_bzero(j->password, strlen(j->password));
+	free(j->password);
+	free(j->hash);
+	free(j);
+	auth_finish(s, user, ok ? AUTH_RESULT_OK : AUTH_RESULT_FAILED);
+}
+
+/* Loop: Dovecot answered (or could not). */
+static void auth_dovecot_done(void *arg, enum dovecot_auth_result r, const char *canonical,
+			      const char *reason)
+{
+	struct dovecot_job *j = arg;
+	struct smtp_session *s = j->s;
+	char *user = j->user;
+
+	free(j);
+	if (r == DOVECOT_AUTH_TEMPFAIL) {
+		char shown[AUTH_USER_MAX * 4 + 1], why[256];
+		escape_text(user, strlen(user), shown, sizeof(shown));
+		escape_text(reason, strlen(reason), why, sizeof(why));
+		log_warnx("event=auth session=%s client=%s result=tempfail user=\"%s\" "
+			  "backend=dovecot reason=\"%s\"",
+			  s->id, s->peer_addr, shown, why);
+		auth_finish(s, user, AUTH_RESULT_TEMPFAIL);
+		return;
+	}
+	if (r == DOVECOT_AUTH_OK && canonical != NULL && strcmp(canonical, user) != 0) {
+		/* Dovecot's name for the user is the one that counts (as in Postfix) */
+		free(user);
+		user = xstrdup(canonical);
+	}
+	auth_finish(s, user, r == DOVECOT_AUTH_OK ? AUTH_RESULT_OK : AUTH_RESULT_FAILED);
+}
+
+/* Ask Dovecot's auth server; takes ownership of user and password. */
+static void auth_check_dovecot(struct smtp_session *s, char *user, char *password)
+{
+	const struct conf *c = s->srv->conf;
+	struct dovecot_job *j = xcalloc(1, sizeof(*j));
+	const struct dovecot_query q = {
+		.user = user,
+		.password = password,
+		.client_addr = s->peer_addr,
+		.local_addr = s->local_addr[0] != '\0' ? s->local_addr : NULL,
+		.session = s->id,
+	};
+
+	j->s = s;
+	j->user = user;
+	s->auth_step = AUTH_STEP_CHECKING;
+	s->auth_pending = true;
+	smtp_set_timeouts(s); /* none for reading while the check runs */
+	dovecot_auth_check(s->srv->base, c->dovecot_socket, c->dovecot_timeout, &q,
+			   auth_dovecot_done, j);
+	explicit_bzero(password, strlen(password));
+	free(password);
 }
 
 /* Called by the delay timer: send the delayed 535 (and maybe 421). */
@@ -186,9 +267,14 @@ bool smtp_auth_delay_done(struct smtp_session *s)
 /* Hand user/password to a worker; takes ownership of both. */
 static void auth_check(struct smtp_session *s, char *user, char *password)
 {
-	struct auth_job *j = xcalloc(1, sizeof(*j));
+	struct auth_job *j;
 	char err[512];
 
+	if (s->srv->conf->auth_backend == AUTH_BACKEND_DOVECOT) {
+		auth_check_dovecot(s, user, password);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
 	if (!userdb_refresh(s->srv->users, err, sizeof(err)))
 		log_warnx("event=users_reload_failed error=\"%s\" note=\"the previous users stay\"",
 			  err);

@@ -98,13 +98,15 @@ def hato_user(h, *args, password=None):
 @pytest.fixture
 def make_auth_hatod(testdir):
     """Factory: make_auth_hatod(server=, limits=, senders=, users=,
-    extra_args=, delivery=) -> started AuthHatod with h.ports[listener name].
+    extra_args=, delivery=, extra_conf=) -> started AuthHatod with
+    h.ports[listener name]; extra_conf is appended to the config file.
     limits are merged over BASE_LIMITS; a value None drops the key (the
     built-in default applies).  Cleanup as conftest's make_hatod: a clean
     SIGTERM exit is part of every test."""
     started = []
 
-    def make(server=None, limits=None, senders=None, users=USERS, extra_args=(), delivery=None):
+    def make(server=None, limits=None, senders=None, users=USERS, extra_args=(), delivery=None,
+             extra_conf=""):
         sub = tempfile.mkdtemp(dir=testdir)
         os.chmod(sub, 0o755)
         lim = dict(BASE_LIMITS)
@@ -119,7 +121,7 @@ def make_auth_hatod(testdir):
         extra = ""
         if senders:
             extra = "[senders]\n" + "".join("%s = %s\n" % kv for kv in senders.items())
-        h = AuthHatod(sub, extra_conf=extra, server=server, limits=lim, listeners=listeners,
+        h = AuthHatod(sub, extra_conf=extra + extra_conf, server=server, limits=lim, listeners=listeners,
                       delivery=delivery)
         h.ports = ports
         h.write_config()

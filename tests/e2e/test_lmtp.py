@@ -8,22 +8,17 @@ test directory; the mail is stored as the `hato` user.  No system Dovecot
 is used or touched.  Dovecot missing or not starting is a test failure,
 never a skip: scripts/setup.sh installs dovecot-core and dovecot-lmtpd.
 """
-import grp
 import os
-import pwd
 import re
-import shutil
 import smtplib
-import socket
 import subprocess
 import time
 
 import pytest
 
 from conftest import HATO
+from dovecot import DOVEADM, DovecotProcess, run_as
 
-DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
-DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 USERS = ("bob", "carol")  # what Dovecot knows, all @localhost
 
 CONF = """\
@@ -51,26 +46,15 @@ service lmtp {{
 """
 
 
-class Dovecot:
+class Dovecot(DovecotProcess):
     """One private Dovecot master serving LMTP on root/run/lmtp."""
 
+    greeting = b"220 "
+    packages = "dovecot-core and dovecot-lmtpd"
+
     def __init__(self, root):
-        self.root = root
-        self.conf = os.path.join(root, "dovecot.conf")
-        self.socket = os.path.join(root, "run", "lmtp")
-        self.log_path = os.path.join(root, "dovecot.log")
-        self.out_path = os.path.join(root, "dovecot.out")
-        self.proc = None
-        # Mail is stored as hatod's unprivileged user when we are root
-        # (Dovecot never stores mail as root), else as ourselves.
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("hato")
-            self.uid, self.gid, run_as = pw.pw_uid, pw.pw_gid, ""
-        else:
-            me, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
-            self.uid, self.gid = os.getuid(), os.getgid()
-            run_as = ("default_internal_user = %s\ndefault_internal_group = %s\n"
-                      "default_login_user = %s\n" % (me, group, me))
+        super().__init__(root, "lmtp")
+        self.uid, self.gid, run_as_lines = run_as()
         os.makedirs(os.path.join(root, "mail"))
         os.chown(os.path.join(root, "mail"), self.uid, self.gid)
         with open(os.path.join(root, "users"), "w") as f:
@@ -79,52 +63,7 @@ class Dovecot:
                         % (u, self.uid, self.gid, root, u))
         with open(self.conf, "w") as f:
             f.write(CONF.format(root=root, tag="%d-%d" % (os.getpid(), id(self)),
-                                run_as=run_as))
-
-    def start(self, timeout=15.0):
-        for tool in (DOVECOT, DOVEADM):
-            if not os.access(tool, os.X_OK):
-                pytest.fail("%s not found: install dovecot-core and dovecot-lmtpd "
-                            "(scripts/setup.sh)" % tool)
-        self.out = open(self.out_path, "ab")
-        self.proc = subprocess.Popen([DOVECOT, "-c", self.conf, "-F"],
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail("dovecot exited with %d:\n%s" % (self.proc.returncode, self.logs()))
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.settimeout(5)
-                    s.connect(self.socket)
-                    if s.recv(512).startswith(b"220 "):
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("dovecot's lmtp socket %s did not answer:\n%s"
-                            % (self.socket, self.logs()))
-            time.sleep(0.05)
-
-    def stop(self):
-        """SIGTERM to our master (by its PID): it stops its own children."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.out.close()
-
-    def logs(self):
-        text = ""
-        for p in (self.out_path, self.log_path):
-            if os.path.exists(p):
-                with open(p, "rb") as f:
-                    text += f.read().decode("utf-8", "replace")
-        return text
+                                run_as=run_as_lines))
 
     def saved(self):
         """[(user, LMTP session id)] for each "saved mail" line of Dovecot's log."""
