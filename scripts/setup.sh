@@ -43,6 +43,7 @@ PACKAGES=(
 	iproute2           # e2e: `ip link` in the tests' own network namespaces
 	util-linux         # e2e: unshare, nsenter, setpriv (the unit's capability bounding set)
 	man-db             # e2e: man(1), which systemd-analyze verify uses for Documentation=
+	haproxy            # e2e PROXY protocol tests: a private balancer started by each test
 )
 
 HATO_USER=hato

@@ -31,6 +31,12 @@ static bool cidr_match(const struct cidr *n, int family, const unsigned char *ad
 /* See policy.h. */
 bool policy_client_trusted(const struct conf *c, const struct sockaddr *sa)
 {
+	return policy_addr_in(c->trusted, c->ntrusted, sa);
+}
+
+/* See policy.h. */
+bool policy_addr_in(const struct cidr *nets, size_t n, const struct sockaddr *sa)
+{
 	const unsigned char *addr;
 	int family = sa->sa_family;
 	unsigned char v4[4];
@@ -48,8 +54,8 @@ bool policy_client_trusted(const struct conf *c, const struct sockaddr *sa)
 	} else {
 		return false;
 	}
-	for (size_t i = 0; i < c->ntrusted; i++)
-		if (cidr_match(&c->trusted[i], family, addr))
+	for (size_t i = 0; i < n; i++)
+		if (cidr_match(&nets[i], family, addr))
 			return true;
 	return false;
 }

@@ -16,13 +16,19 @@
 #define HATO_POLICY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
+struct cidr;
 struct conf;
 struct mailaddr;
 struct sockaddr;
 
 /* Is the client at sa in one of trusted_networks? */
 bool policy_client_trusted(const struct conf *c, const struct sockaddr *sa);
+
+/* Is sa in one of the n networks (an IPv4-mapped IPv6 address counts as
+ * the IPv4 address)? */
+bool policy_addr_in(const struct cidr *nets, size_t n, const struct sockaddr *sa);
 
 /* May mail to a be accepted from this client?  local_addr is the address
  * the client connected to (for address literals). */

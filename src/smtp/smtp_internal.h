@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <event2/util.h>
+
 #include "conf.h"
 #include "data_reader.h"
 #include "envelope.h"
@@ -19,6 +21,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct smtp_proxy;
 struct event;
 typedef struct ssl_st SSL;
 
@@ -49,11 +52,16 @@ struct smtp_session {
 	struct event *flush_ev; /* made active by a reply: flushes out after this callback */
 	enum smtp_state state;
 
-	struct sockaddr_storage peer;
+	struct sockaddr_storage peer; /* the client: from the PROXY header, if any */
 	char peer_addr[INET6_ADDRSTRLEN];
+	unsigned peer_port;
 	char peer_name[256]; /* reverse DNS or "unknown" */
 	char local_addr[INET6_ADDRSTRLEN];
 	bool trusted; /* client in trusted_networks */
+	/* PROXY protocol (smtp_proxy.c): the header being read, and the
+	 * balancer's address once it named another client ("" otherwise) */
+	struct smtp_proxy *proxy;
+	char proxy_addr[INET6_ADDRSTRLEN];
 	char helo[256];
 	bool esmtp;
 
@@ -117,6 +125,18 @@ enum status smtp_open_message(struct smtp_session *s);
 void smtp_begin_data(struct smtp_session *s);
 void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum status error);
 enum tls_mode smtp_tls_mode(const struct smtp_session *s);
+/* Set the client's address (and, unless NULL, the one it connected to). */
+void smtp_session_set_peer(struct smtp_session *s, const struct sockaddr *peer, socklen_t len,
+			   const struct sockaddr *local);
+/* The connection is the client's (after any PROXY header): TLS, greeting. */
+void smtp_session_begin(struct smtp_session *s, evutil_socket_t fd);
+
+/* smtp_proxy.c */
+/* Read the PROXY header from fd, then smtp_session_begin; on a refusal
+ * the connection is logged and closed, and s freed. */
+void smtp_proxy_start(struct smtp_session *s, evutil_socket_t fd);
+/* Release what smtp_proxy_start holds (the socket too, when unread). */
+void smtp_proxy_free(struct smtp_session *s);
 
 /* smtp_auth.c */
 void smtp_cmd_auth(struct smtp_session *s, char *arg);

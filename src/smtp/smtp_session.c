@@ -913,6 +913,18 @@ static void addr_text(const struct sockaddr *sa, char *buf, size_t size, unsigne
 		strcpy_bounded(buf, "unknown", size);
 }
 
+/* See smtp_internal.h. */
+void smtp_session_set_peer(struct smtp_session *s, const struct sockaddr *peer, socklen_t len,
+			   const struct sockaddr *local)
+{
+	memcpy(&s->peer, peer, len);
+	addr_text(peer, s->peer_addr, sizeof(s->peer_addr), &s->peer_port);
+	if (local != NULL) {
+		unsigned lport;
+		addr_text(local, s->local_addr, sizeof(s->local_addr), &lport);
+	}
+}
+
 /* See smtp_session.h. */
 void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa,
 		      socklen_t salen)
@@ -922,7 +934,7 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	struct smtp_session *s;
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
-	unsigned port, lport;
+	const struct sockaddr *local_sa = NULL;
 
 	if (srv->nsessions >= srv->conf->limits.sessions_max) {
 		char line[128];
@@ -940,13 +952,11 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	s->l = l;
 	snprintf(s->id, sizeof(s->id), "%08llX%08llX", (unsigned long long)time(NULL) & 0xFFFFFFFF,
 		 (unsigned long long)++counter & 0xFFFFFFFF);
-	memcpy(&s->peer, sa, salen);
-	addr_text(sa, s->peer_addr, sizeof(s->peer_addr), &port);
 	if (l->local_addr[0] != '\0')
 		strcpy_bounded(s->local_addr, l->local_addr, sizeof(s->local_addr));
 	else if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
-		addr_text((struct sockaddr *)&local, s->local_addr, sizeof(s->local_addr), &lport);
-	s->trusted = policy_client_trusted(srv->conf, sa);
+		local_sa = (struct sockaddr *)&local;
+	smtp_session_set_peer(s, sa, salen, local_sa);
 	strcpy_bounded(s->peer_name, "unknown", sizeof(s->peer_name));
 	envelope_init(&s->env);
 	intake_init(&s->in, srv->conf, srv->queue);
@@ -956,6 +966,24 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	s->tls_timer = evtimer_new(srv->base, tls_timer_cb, s);
 	s->out = evbuffer_new();
 	s->flush_ev = event_new(srv->base, -1, 0, flush_cb, s);
+	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	if (l->lc->proxy_protocol)
+		smtp_proxy_start(s, fd); /* smtp_session_begin once the header is read */
+	else
+		smtp_session_begin(s, fd);
+}
+
+/* See smtp_internal.h. */
+void smtp_session_begin(struct smtp_session *s, evutil_socket_t fd)
+{
+	struct server *srv = s->srv;
+	struct listener *l = s->l;
+
+	s->trusted = policy_client_trusted(srv->conf, (struct sockaddr *)&s->peer);
 	if (l->lc->tls == TLS_MODE_IMPLICIT) {
 		s->ssl = tls_new_ssl(l->lc);
 		if (s->ssl == NULL) {
@@ -963,12 +991,7 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 				"event=tls_failed listener=%s client=%s reason=\"no TLS context\"",
 				l->lc->name, s->peer_addr);
 			evutil_closesocket(fd);
-			event_free(s->delay_ev);
-			event_free(s->data_timer);
-			event_free(s->tls_timer);
-			event_free(s->flush_ev);
-			evbuffer_free(s->out);
-			free(s);
+			session_free(s);
 			return;
 		}
 		session_attach(s, bufferevent_openssl_socket_new(srv->base, fd, s->ssl,
@@ -978,16 +1001,12 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	} else {
 		session_attach(s, bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE));
 	}
-	s->next = srv->sessions;
-	if (srv->sessions)
-		srv->sessions->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
-	log_info("event=connect session=%s listener=%s client=%s port=%u trusted=%s", s->id,
-		 l->lc->name, s->peer_addr, port, s->trusted ? "yes" : "no");
+	log_info("event=connect session=%s listener=%s client=%s port=%u trusted=%s%s%s", s->id,
+		 l->lc->name, s->peer_addr, s->peer_port, s->trusted ? "yes" : "no",
+		 s->proxy_addr[0] ? " proxy=" : "", s->proxy_addr);
 	if (srv->conf->reverse_dns) {
 		s->dns_pending = true;
-		dns_reverse(sa, dns_done, s);
+		dns_reverse((struct sockaddr *)&s->peer, dns_done, s);
 	} else {
 		greet(s);
 	}
@@ -996,6 +1015,10 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 /* See smtp_session.h. */
 void smtp_session_shutdown(struct smtp_session *s)
 {
+	if (s->proxy != NULL) { /* still reading the PROXY header: nothing to say */
+		smtp_close_now(s, "shutdown");
+		return;
+	}
 	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending)
 		return; /* their callbacks see srv->stopping */
 	smtp_close(s, STATUS_SHUTDOWN);
@@ -1010,6 +1033,7 @@ static void session_free(struct smtp_session *s)
 	log_info("event=disconnect session=%s client=%s tls=%s messages=%u errors=%u %s", s->id,
 		 s->peer_addr, s->tls ? s->tls_version : "no", s->messages, s->errors,
 		 smtp_command_counts(s, counts, sizeof(counts)));
+	smtp_proxy_free(s);
 	smtp_transaction_reset(s);
 	free(s->auth_user);
 	free(s->auth_name);

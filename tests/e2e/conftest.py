@@ -42,6 +42,19 @@ def wait_port(host, port, timeout=10.0, proc=None):
     raise RuntimeError("nothing listens on %s:%d" % (host, port))
 
 
+def stop_process(proc, timeout=15):
+    """SIGTERM to a process the test started (by its PID), SIGKILL if it
+    lingers past timeout; returns its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Hatod:
     """One hatod process with its own config, spool and ports."""
 

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from conftest import stop_process
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 
@@ -71,12 +73,7 @@ class DovecotProcess:
         """SIGTERM to our master (by its PID): it stops its own children."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.out.close()
 
     def logs(self):

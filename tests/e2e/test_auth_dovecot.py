@@ -297,17 +297,6 @@ def test_bad_auth_server_replies_454(make_auth_hatod, testdir, reply):
         srv.close()
 
 
-def test_config_requires_socket(testdir):
-    """backend = dovecot without dovecot_socket is refused at start."""
-    from conftest import HATOD
-    conf = os.path.join(testdir, "hato.conf")
-    with open(conf, "w") as f:
-        f.write("[server]\nstate_dir = %s/state\n[auth]\nbackend = dovecot\n"
-                "[listener smtp]\naddress = 127.0.0.1:0\n" % testdir)
-    r = subprocess.run([HATOD, "-n", "-c", conf], capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0
-    assert "[auth]: backend = dovecot and dovecot_socket go together" in r.stdout + r.stderr
-
 
 def test_smtplib_wrong_password_exception(make_auth_hatod, dovecot):
     dovecot.start()

@@ -118,6 +118,12 @@ def test_bad_option_is_usage_error():
      'key "trusted_networks" in [server]: bad value "127.0.0.0/33"'),
     ("[server]\ntrusted_networks = 10.0.0.0/8, nonsense\n", 2,
      'key "trusted_networks" in [server]: bad value "10.0.0.0/8, nonsense"'),
+    ("[auth]\nbackend = ldap\n", 2, 'key "backend" in [auth]: bad value "ldap"'),
+    ("[auth]\ndovecot_timeout = 0\n", 2, 'key "dovecot_timeout" in [auth]: bad value "0"'),
+    ("[limits]\nproxy_header_max = 231\n", 2,
+     'key "proxy_header_max" in [limits]: bad value "231"'),
+    ("[listener a]\nproxy_networks = 10.0.0.0/33\n", 2,
+     'key "proxy_networks" in [listener a]: bad value "10.0.0.0/33"'),
 ])
 def test_check_names_file_line_and_key(testdir, text, line, message):
     path = write_conf(testdir, text)
@@ -136,6 +142,12 @@ def test_check_names_file_line_and_key(testdir, text, line, message):
      '[listener smtp]: key "address": bad value "127.0.0.1:65536" (want IP:PORT or [IPv6]:PORT)'),
     ("[limits]\nerrors_soft = 5\nerrors_hard = 4\n[listener a]\naddress = 127.0.0.1:1\n",
      "[limits]: errors_soft is larger than errors_hard"),
+    ("[auth]\nbackend = dovecot\n[listener a]\naddress = 127.0.0.1:1\n",
+     "[auth]: backend = dovecot and dovecot_socket go together"),
+    ("[listener a]\naddress = 127.0.0.1:1\nproxy_protocol = yes\n",
+     "[listener a]: proxy_protocol = yes and proxy_networks go together"),
+    ("[listener a]\naddress = 127.0.0.1:1\nproxy_networks = 10.0.0.1\n",
+     "[listener a]: proxy_protocol = yes and proxy_networks go together"),
 ])
 def test_check_whole_file_errors(testdir, text, message):
     path = write_conf(testdir, text)
