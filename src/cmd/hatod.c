@@ -283,6 +283,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init("hatod", foreground, verbose);
+	log_set_format(srv.conf->log_json ? LOG_FORMAT_JSON : LOG_FORMAT_KEYVALUE);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	srv.base = event_base_new();
@@ -329,7 +330,7 @@ int main(int argc, char **argv)
 		 HATO_VERSION, path ? path : "built-in", srv.conf->state_dir, srv.conf->hostname,
 		 queue_count(srv.queue), userdb_count(srv.users), (int)getuid());
 	notify_check(notify_send("READY=1"), "READY");
-	if (foreground)
+	if (foreground && !srv.conf->log_json) /* JSON: every stderr line is an object */
 		for (size_t i = 0; i < srv.conf->nlisteners; i++)
 			fprintf(stderr, "hatod: listening on %s (%s), state in %s\n",
 				srv.conf->listeners[i].address, srv.conf->listeners[i].name,

@@ -48,6 +48,7 @@ enum key_type {
 	KEY_DNS_SERVERS,  /* [dns] servers: checked, kept as written; empty is NULL */
 	KEY_DURATION_MS,  /* unsigned milliseconds: "500ms", "5s", "1m" (plain: seconds) */
 	KEY_AUTHBACKEND,  /* enum auth_backend */
+	KEY_LOGFORMAT,    /* log_format: "keyvalue" / "json" into a bool */
 };
 
 enum key_section {
@@ -135,6 +136,7 @@ static const struct key_def key_table[] = {
 	{SEC_SERVER, "maildrop_group", KEY_STRING, SRV(maildrop_group), 0, 0, "hatodrop"},
 	{SEC_SERVER, "control_socket_mode", KEY_MODE, SRV(control_socket_mode), 0, 0, "0600"},
 	{SEC_SERVER, "received_hide_client", KEY_BOOL, SRV(received_hide_client), 0, 0, "no"},
+	{SEC_SERVER, "log_format", KEY_LOGFORMAT, SRV(log_json), 0, 0, "keyvalue"},
 	{SEC_DELIVERY, "hold", KEY_BOOL, SRV(delivery_hold), 0, 0, "no"},
 	{SEC_DELIVERY, "mailbox_path", KEY_STRING, SRV(mailbox_path), 0, 0,
 	 STATE_DIR_PREFIX "mail/%d/%u"},
@@ -452,6 +454,11 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 		if (strcmp(value, "fsync") != 0 && strcmp(value, "syncfs") != 0)
 			return false;
 		*(bool *)field = value[1] == 'y';
+		return true;
+	case KEY_LOGFORMAT:
+		if (strcmp(value, "keyvalue") != 0 && strcmp(value, "json") != 0)
+			return false;
+		*(bool *)field = value[0] == 'j';
 		return true;
 	case KEY_TLSPOLICY:
 		return tls_policy_parse(value, (enum tls_policy *)field);

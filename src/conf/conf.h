@@ -152,6 +152,7 @@ struct conf {
 	char *dovecot_socket;      /* [auth] backend = dovecot: the auth-client socket */
 	unsigned dovecot_timeout;  /* seconds for one answer from it */
 	bool received_hide_client; /* authenticated mail: leave the client's IP out */
+	bool log_json;             /* log_format = json */
 	struct sender_conf *senders;
 	size_t nsenders;
 	char *control_socket;         /* default state_dir/control.sock */

@@ -1,9 +1,14 @@
 /*
  * log.c - write diagnostics to stderr or syslog, one line each.
+ *
+ * A line is formatted once, as key=value text; with log_format = json
+ * log_json_line() turns that text into the JSON object that is written
+ * instead, so both formats carry the same fields.
  */
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +18,11 @@
 #include <unistd.h>
 #include <sys/time.h>
 
+#include "log_json.h"
+
 static bool log_fg = true;
 static bool log_verb;
+static atomic_bool log_json; /* may change on reload while workers log */
 
 /* Choose the destination and verbosity for the rest of the process. */
 void log_init(const char *progname, bool foreground, bool verbose)
@@ -23,6 +31,12 @@ void log_init(const char *progname, bool foreground, bool verbose)
 	log_verb = verbose;
 	if (!foreground)
 		openlog(progname, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+/* Choose key=value lines or JSON objects from now on. */
+void log_set_format(enum log_format format)
+{
+	atomic_store_explicit(&log_json, format == LOG_FORMAT_JSON, memory_order_relaxed);
 }
 
 /* Is debug logging on? */
@@ -72,28 +86,56 @@ static void log_append(char *buf, size_t *len, size_t size, const char *s)
 	*len += n;
 }
 
+/* "2024-01-02T03:04:05.678Z" of now into ts (at least 32 bytes). */
+static void log_now(char *ts)
+{
+	struct timeval tv;
+	long ms;
+	size_t len = 0;
+
+	gettimeofday(&tv, NULL);
+	ms = (long)(tv.tv_usec / 1000);
+	log_append(ts, &len, 24, log_stamp(tv.tv_sec));
+	ts[len++] = '.';
+	ts[len++] = (char)('0' + ms / 100);
+	ts[len++] = (char)('0' + ms / 10 % 10);
+	ts[len++] = (char)('0' + ms % 10);
+	ts[len++] = 'Z';
+	ts[len] = '\0';
+}
+
+/* Write the message as one JSON object (see log_json.h). */
+static void log_emit_json(int pri, const char *level, int err, const char *msg, size_t len)
+{
+	static _Thread_local char json[LOG_JSON_MAX]; /* off the stack: worker threads log too */
+	char ts[32];
+	size_t n;
+
+	if (log_fg)
+		log_now(ts);
+	n = log_json_line(log_fg ? ts : NULL, level, msg, len, err ? strerror(err) : NULL, json,
+			  sizeof(json));
+	if (log_fg)
+		log_write(json, n);
+	else
+		syslog(pri, "%.*s", (int)(n - 1), json); /* syslog stamps it; no newline */
+}
+
 /* Emit one line at a level, with an optional errno text. */
 static void log_vemit(int pri, const char *level, int err, const char *fmt, va_list ap)
 {
 	enum { MSG_MAX = 2048 }; /* the message, "..." at its end when cut */
 	char line[64 + MSG_MAX + 320], *msg;
 	size_t len = 0;
+	bool json = atomic_load_explicit(&log_json, memory_order_relaxed);
 	int n;
 
-	if (log_fg) {
+	if (log_fg && !json) {
 		/* "2024-01-02T03:04:05.678Z level=info " + message + error + newline,
 		 * formatted in place and written at once */
-		struct timeval tv;
-		long ms;
-
-		gettimeofday(&tv, NULL);
-		ms = (long)(tv.tv_usec / 1000);
-		log_append(line, &len, 64, log_stamp(tv.tv_sec));
-		line[len++] = '.';
-		line[len++] = (char)('0' + ms / 100);
-		line[len++] = (char)('0' + ms / 10 % 10);
-		line[len++] = (char)('0' + ms % 10);
-		log_append(line, &len, 64, "Z level=");
+		log_now(line);
+		len = strlen(line);
+		log_append(line, &len, 64, " level=");
 		log_append(line, &len, 63, level);
 		line[len++] = ' ';
 	}
@@ -104,6 +146,10 @@ static void log_vemit(int pri, const char *level, int err, const char *fmt, va_l
 	if (n >= MSG_MAX) {
 		memcpy(msg + MSG_MAX - 4, "...", 4);
 		n = MSG_MAX - 1;
+	}
+	if (json) {
+		log_emit_json(pri, level, err, msg, (size_t)n);
+		return;
 	}
 	if (!log_fg) {
 		if (err)

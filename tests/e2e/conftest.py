@@ -59,8 +59,9 @@ class Hatod:
     """One hatod process with its own config, spool and ports."""
 
     def __init__(self, root, server=None, limits=None, listeners=None, extra=None,
-                 delivery=None):
+                 delivery=None, args=()):
         self.root = root
+        self.args = tuple(args)  # more hatod options, after -f -c CONF
         self.state_dir = os.path.join(root, "state")
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -112,13 +113,13 @@ class Hatod:
         self.log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [HATOD, "-f", "-c", self.conf_path, *extra_args],
+            [HATOD, "-f", "-c", self.conf_path, *self.args, *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         # Ports are bound before privileges drop and the spool opens: ready
         # means the "event=started" line.  No probe connections: their
         # sessions would still be in the log, and counted, as a test starts.
         deadline = time.monotonic() + 15
-        while "event=started" not in self.logs()[self.log_start:]:
+        while not re.search(r'event=started|"event":"started"', self.logs()[self.log_start:]):
             if self.proc.poll() is not None:
                 raise RuntimeError("hatod exited with %d:\n%s" % (self.proc.returncode, self.logs()))
             if time.monotonic() > deadline:

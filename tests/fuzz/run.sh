@@ -50,6 +50,7 @@ declare -A SRCS=(
 	[spf]="src/spf/spf.c src/spf/spf_macro.c src/lookup/dns_answer.c src/lib/util.c"
 	[proxy]="src/smtp/proxy.c"
 	[dovecot_proto]="src/lookup/dovecot_proto.c src/lib/base64.c src/lib/util.c"
+	[log_json]="src/lib/log_json.c"
 )
 declare -A PKGS=([addr]=libidn2 [cmdline]=libidn2 [envelope]=libidn2 [smtp_reply]=openssl [smtpc]=openssl
 	[dns_answer]=libcares [spf]=libcares)
@@ -57,7 +58,8 @@ declare -A PKGS=([addr]=libidn2 [cmdline]=libidn2 [envelope]=libidn2 [smtp_reply
 # Longest input per target: envelopes and DATA streams need room.
 declare -A MAXLEN=([addr]=512 [cmdline]=2048 [data_reader]=8192 [envelope]=4096
 	[header_fix]=8192 [header_fields]=8192 [smtp_reply]=8192 [smtpc]=8192 [queue_msg]=4096
-	[dns_answer]=4096 [spf]=2048 [proxy]=1024 [dovecot_proto]=32768)
+	[dns_answer]=4096 [spf]=2048 [proxy]=1024 [dovecot_proto]=32768
+	[log_json]=4096)
 
 die() {
 	echo "fuzz: $*" >&2

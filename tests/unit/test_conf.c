@@ -125,6 +125,7 @@ static void assert_default_values(const struct conf *c)
 	assert_true(c->reverse_dns);
 	assert_int_equal(c->commit_threads, 4);
 	assert_false(c->commit_syncfs);
+	assert_false(c->log_json);
 	assert_null(c->tls_cert);
 	assert_non_null(strstr(c->tls_ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256:"));
 	assert_string_equal(c->tls_ciphersuites, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
@@ -264,6 +265,7 @@ static void test_all_keys(void **state)
 		    "trusted_networks = 10.0.0.0/8\n"
 		    "reverse_dns = no\n"
 		    "commit_threads = 8\n"
+		    "log_format = json\n"
 		    "[limits]\n"
 		    "command_line_max = 1024\n"
 		    "text_line_max = 2000\n"
@@ -288,6 +290,7 @@ static void test_all_keys(void **state)
 	assert_int_equal(c->ntrusted, 1);
 	assert_false(c->reverse_dns);
 	assert_int_equal(c->commit_threads, 8);
+	assert_true(c->log_json);
 	assert_int_equal(c->limits.command_line_max, 1024);
 	assert_int_equal(c->limits.text_line_max, 2000);
 	assert_int_equal(c->limits.message_size_max, 10 * 1024 * 1024);
@@ -375,6 +378,8 @@ static void test_bad_values(void **state)
 		{"[server]\ncommit_threads = 65\n", "commit_threads", "65"},
 		{"[server]\ncommit_threads = four\n", "commit_threads", "four"},
 		{"[server]\nreverse_dns = maybe\n", "reverse_dns", "maybe"},
+		{"[server]\nlog_format = JSON\n", "log_format", "JSON"},
+		{"[server]\nlog_format = syslog\n", "log_format", "syslog"},
 		{"[server]\nhostname =\n", "hostname", NULL},
 		{"[server]\ntrusted_networks = 10.0.0.0/33\n", "trusted_networks", "10.0.0.0/33"},
 		{"[server]\ntrusted_networks = 10.0.0.0/8, bogus\n", "trusted_networks", "bogus"},
