@@ -3,15 +3,21 @@
  *
  * The Maildir dance is hato's durable-write protocol (durable.c) with the
  * Maildir's own names: write dir/tmp/NAME (O_EXCL, 0600), fsync it, link it
- * to dir/new/NAME, fsync dir/new, then drop the tmp name.  A reader only
+ * to dir/new/NAME,S=<size>, fsync dir/new, then drop the tmp name.  A reader only
  * ever scans new/ and cur/, so a crash at any point leaves either nothing
  * visible or the whole message; the queue still holds the message until we
  * report OUTCOME_DELIVERED, so "nothing visible" is simply retried.
  *
- * NAME is "<sec>.M<usec>P<pid>Q<counter>.<host>,S=<size>": time, process
- * and a process-wide atomic counter make it unique across threads and
- * processes on this host; the host part separates hosts sharing a Maildir
- * over NFS; S= lets IMAP servers know the size without a stat().
+ * NAME is "<sec>.M<usec>P<pid>Q<counter>.<host>": time, process and a
+ * process-wide atomic counter make it unique across threads and processes
+ * on this host; the host part separates hosts sharing a Maildir over NFS.
+ * The name in new/ adds ",S=<size>", the file's size, known once it is
+ * written, so IMAP servers know the size without a stat() (Dovecot does
+ * the same: S= only on the final name).
+ *
+ * The file has LF line endings, as Postfix's local(8), Courier and Dovecot
+ * write Maildirs: the queue keeps the message as it came over SMTP (CRLF),
+ * and the copy turns each CRLF into LF (a lone CR or LF stays as it is).
  *
  * Failure mapping (STYLE 12, decided here once): ENOSPC/EDQUOT become
  * TEMPFAIL 4.3.1, any other system error TEMPFAIL 4.2.0 with the errno text
@@ -63,13 +69,14 @@
 
 /* Everything one delivery needs, allocated once so a thread's stack stays small. */
 struct maildir_job {
-	char dir[PATH_MAX];     /* the Maildir, without trailing slashes */
+	char dir[PATH_MAX]; /* the Maildir, without trailing slashes */
+	char name[NAME_MAX + 1];
 	char tmp[PATH_MAX];     /* dir/tmp/NAME */
-	char new[PATH_MAX];     /* dir/new/NAME */
+	char new[PATH_MAX];     /* dir/new/NAME,S=<size> */
 	char newdir[PATH_MAX];  /* dir/new */
 	char scratch[PATH_MAX]; /* mkdir -p; on failure, the path that failed */
 	char host[MAILDIR_HOST_MAX];
-	char buf[MAILDIR_COPY_BUF];
+	char buf[1 + MAILDIR_COPY_BUF]; /* buf[0]: room for a CR held from the chunk before */
 };
 
 /* Process-wide sequence number: the Q part of unique names. */
@@ -221,10 +228,9 @@ static bool maildir_create(struct maildir_job *j)
 	return true;
 }
 
-/* Build the unique NAME and the tmp/new paths for a file of size bytes. */
-static bool maildir_names(struct maildir_job *j, const char *hostname, uint64_t size)
+/* Build the unique NAME and the tmp path. */
+static bool maildir_names(struct maildir_job *j, const char *hostname)
 {
-	char name[NAME_MAX + 1];
 	char sysname[256];
 	struct timespec ts;
 	uint64_t seq = atomic_fetch_add_explicit(&maildir_seq, 1, memory_order_relaxed);
@@ -238,16 +244,59 @@ static bool maildir_names(struct maildir_job *j, const char *hostname, uint64_t 
 	if (!escape_host(hostname, j->host, sizeof(j->host)))
 		return false;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (!xsnprintf_ok(name, sizeof(name), "%lld.M%ldP%ldQ%" PRIu64 ".%s,S=%" PRIu64,
-			  (long long)ts.tv_sec, ts.tv_nsec / 1000, (long)getpid(), seq, j->host,
-			  size) ||
-	    !xsnprintf_ok(j->tmp, sizeof(j->tmp), "%s/tmp/%s", j->dir, name) ||
-	    !xsnprintf_ok(j->new, sizeof(j->new), "%s/new/%s", j->dir, name) ||
+	if (!xsnprintf_ok(j->name, sizeof(j->name), "%lld.M%ldP%ldQ%" PRIu64 ".%s",
+			  (long long)ts.tv_sec, ts.tv_nsec / 1000, (long)getpid(), seq, j->host) ||
+	    !xsnprintf_ok(j->tmp, sizeof(j->tmp), "%s/tmp/%s", j->dir, j->name) ||
 	    !xsnprintf_ok(j->newdir, sizeof(j->newdir), "%s/new", j->dir)) {
 		errno = ENAMETOOLONG;
 		return false;
 	}
 	return true;
+}
+
+/* Build the new/ path of a written file of size bytes: NAME,S=<size>. */
+static bool maildir_new_name(struct maildir_job *j, uint64_t size)
+{
+	char name[NAME_MAX + 1];
+
+	if (!xsnprintf_ok(name, sizeof(name), "%s,S=%" PRIu64, j->name, size) ||
+	    !xsnprintf_ok(j->new, sizeof(j->new), "%s/new/%s", j->dir, name)) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Turn CRLF into LF over the n bytes read into buf + 1, in place; the
+ * result starts at buf and its length is returned.  A CR that ends the
+ * chunk may start a CRLF: it is held in *cr and written (into buf[0]) at
+ * the start of the next chunk unless that starts with LF.
+ */
+static size_t crlf_to_lf(char *buf, size_t n, bool *cr)
+{
+	const char *in = buf + 1, *end = buf + 1 + n;
+	size_t o = 0;
+
+	if (*cr && (n == 0 || *in != '\n'))
+		buf[o++] = '\r';
+	*cr = false;
+	while (in < end) {
+		const char *c = memchr(in, '\r', (size_t)(end - in));
+		size_t run = (c != NULL ? c : end) - in;
+
+		memmove(buf + o, in, run); /* o is always behind in */
+		o += run;
+		in += run;
+		if (c == NULL)
+			break;
+		in++; /* the CR */
+		if (in == end)
+			*cr = true; /* the next chunk tells */
+		else if (*in != '\n')
+			buf[o++] = '\r';
+	}
+	return o;
 }
 
 /* See maildir.h. */
@@ -329,9 +378,9 @@ void maildir_deliver(const char *dir, int msg_fd, uint64_t msg_len, const char *
 {
 	struct maildir_job *j;
 	size_t hlen, dlen;
-	uint64_t left, off = 0;
+	uint64_t left, off = 0, size;
 	int out = -1, rc;
-	bool tmp_made = false, new_made = false, delivered = false, changed = false;
+	bool tmp_made = false, new_made = false, delivered = false, changed = false, cr = false;
 
 	if (dir == NULL || dir[0] == '\0' || msg_fd < 0 || return_path == NULL ||
 	    delivered_to == NULL) {
@@ -358,14 +407,15 @@ void maildir_deliver(const char *dir, int msg_fd, uint64_t msg_len, const char *
 	for (dlen = strlen(j->dir); dlen > 1 && j->dir[dlen - 1] == '/'; dlen--)
 		j->dir[dlen - 1] = '\0';
 
-	if (!xsnprintf_ok(j->buf, sizeof(j->buf), "Return-Path: %s\r\nDelivered-To: %s\r\n",
+	if (!xsnprintf_ok(j->buf, sizeof(j->buf), "Return-Path: %s\nDelivered-To: %s\n",
 			  return_path, delivered_to)) {
 		set_sys_error(r, ENAMETOOLONG, "header", delivered_to);
 		goto out;
 	}
 	hlen = strlen(j->buf);
 	left = msg_len;
-	if (!maildir_names(j, hostname, hlen + left)) {
+	size = hlen;
+	if (!maildir_names(j, hostname)) {
 		set_sys_error(r, errno, "naming", j->dir);
 		goto out;
 	}
@@ -389,11 +439,12 @@ void maildir_deliver(const char *dir, int msg_fd, uint64_t msg_len, const char *
 		set_sys_error(r, errno, "write", j->tmp);
 		goto out;
 	}
-	/* The queued file is immutable; if it ends early anyway, S= would lie: retry later. */
+	/* The queued file is immutable; if it ends early anyway, the copy is cut: retry later. */
 	while (left > 0) {
-		ssize_t n =
-			pread(msg_fd, j->buf, left < sizeof(j->buf) ? (size_t)left : sizeof(j->buf),
-			      (off_t)off);
+		ssize_t n = pread(msg_fd, j->buf + 1,
+				  left < MAILDIR_COPY_BUF ? (size_t)left : MAILDIR_COPY_BUF,
+				  (off_t)off);
+		size_t w;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -407,10 +458,14 @@ void maildir_deliver(const char *dir, int msg_fd, uint64_t msg_len, const char *
 		}
 		left -= (uint64_t)n;
 		off += (uint64_t)n;
-		if (!write_all(out, j->buf, (size_t)n)) {
+		w = crlf_to_lf(j->buf, (size_t)n, &cr);
+		if (left == 0 && cr) /* a CR at the very end: no LF can follow */
+			j->buf[w++] = '\r';
+		if (!write_all(out, j->buf, w)) {
 			set_sys_error(r, errno, "write", j->tmp);
 			goto out;
 		}
+		size += w;
 	}
 	if (changed) {
 		result_set(r, OUTCOME_TEMPFAIL, MAILDIR_ESC_IO,
@@ -428,6 +483,10 @@ void maildir_deliver(const char *dir, int msg_fd, uint64_t msg_len, const char *
 		goto out;
 	}
 	out = -1;
+	if (!maildir_new_name(j, size)) {
+		set_sys_error(r, errno, "naming", j->dir);
+		goto out;
+	}
 
 	/*
 	 * link(), not rename(): it never replaces an existing new/NAME.  new/

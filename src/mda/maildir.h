@@ -5,8 +5,9 @@
  * The directory of a recipient comes from maildir_path() (common/
  * maildir_path.h, shared with the RCPT check).  maildir_deliver()
  * writes "Return-Path:" and "Delivered-To:" followed by the queued message
- * into dir/tmp/NAME, fsyncs it, links it to dir/new/NAME and fsyncs new/;
- * tmp/, new/, cur/ (and missing parents) are created on demand, mode 0700.
+ * into dir/tmp/NAME with LF line endings (as other Maildir writers do),
+ * fsyncs it, links it to dir/new/NAME,S=<size> and fsyncs new/; tmp/,
+ * new/, cur/ (and missing parents) are created on demand, mode 0700.
  *
  * Failure: the outcome comes back in a struct delivery_result.  A full disk
  * or quota is OUTCOME_TEMPFAIL 4.3.1; any other I/O error, permission
@@ -34,8 +35,9 @@
 
 /*
  * Deliver the queued message, the first msg_len octets of msg_fd (CRLF
- * lines, copied byte for byte; read with pread from offset 0, so the fd's
- * position does not matter and the caller keeps it open), into the Maildir
+ * lines, copied with each CRLF turned into LF and every other byte as it
+ * is; read with pread from offset 0, so the fd's position does not matter
+ * and the caller keeps it open), into the Maildir
  * at dir, preceded by "Return-Path: <return_path>" (given with its angle
  * brackets, "<>" for the null sender) and "Delivered-To: delivered_to"
  * (without brackets).  hostname goes into the unique file name; NULL means

@@ -252,12 +252,28 @@ def parse_envelope(text):
 
 
 def strip_received(msg):
-    """The message as the client sent it: our Received: header removed."""
-    assert msg.startswith(b"Received: "), msg[:80]
-    end = msg.index(b"\r\n", 0)
-    while msg[end + 2:end + 3] in (b"\t", b" "):
-        end = msg.index(b"\r\n", end + 2)
-    return msg[end + 2:]
+    """The message as the client sent it: our Received: header (its first
+    line and those that continue it; CRLF or LF lines) removed."""
+    m = re.match(rb"Received: [^\n]*\n(?:[ \t][^\n]*\n)*", msg)
+    assert m, msg[:80]
+    return msg[m.end():]
+
+
+def wait_for(fn, timeout=15.0, what="the condition"):
+    """Poll fn until it returns something true, and return that; fail
+    after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.05)
+
+
+def lf(data):
+    """data with each CRLF as LF: how a Maildir stores what came as CRLF."""
+    return data.replace(b"\r\n", b"\n")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import HATO, Hatod, strip_received
+from conftest import HATO, Hatod, lf, strip_received
 
 BODY = b"Subject: delivery\r\n\r\nto the mailbox\r\n"
 
@@ -66,10 +66,11 @@ def test_local_delivery_bytes(hatod):
         wait_for(lambda: len(hatod.maildir(user, domain)) == 1)
         [path] = hatod.maildir(user, domain)
         data = read(path)
-        head = b"Return-Path: <alice@localhost>\r\nDelivered-To: %s@%s\r\n" % (
+        head = b"Return-Path: <alice@localhost>\nDelivered-To: %s@%s\n" % (
             user.encode(), domain.encode())
         assert data.startswith(head)
-        assert strip_received(data[len(head):]) == BODY
+        assert strip_received(data[len(head):]) == lf(BODY)  # LF lines, as Maildirs have
+        assert b"\r" not in data
         assert path.endswith(",S=%d" % len(data))
         assert os.stat(path).st_mode & 0o777 == 0o600
     # every recipient delivered: the message left the queue
@@ -88,7 +89,7 @@ def test_null_sender_and_one_copy_per_recipient(hatod):
     send(hatod, ["bob@localhost", "bob@localhost", "erin@localhost"], sender="")
     wait_for(lambda: hatod.queue_ids() == [])
     assert len(hatod.maildir("bob")) == 1
-    assert read(hatod.maildir("erin")[0]).startswith(b"Return-Path: <>\r\n")
+    assert read(hatod.maildir("erin")[0]).startswith(b"Return-Path: <>\n")
 
 
 def test_unwritable_mailbox_is_retried_then_delivered(make_hatod):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import HATO, Hatod, Zone, free_port
+from conftest import HATO, Hatod, Zone, free_port, lf
 from smtpserver import ScriptedSMTP
 
 MSG = (b"From: alice@test.example\r\nTo: bob@example.net\r\nSubject: relay\r\n\r\n"
@@ -75,7 +75,8 @@ def wait_for(fn, timeout=15.0, what="the condition"):
 
 
 def headers_of(raw):
-    return raw.split(b"\r\n\r\n", 1)[0].decode()
+    """The header of a message from a Maildir (LF lines)."""
+    return raw.split(b"\n\n", 1)[0].decode()
 
 
 def test_relay_to_second_hatod(make_hatod):
@@ -85,9 +86,10 @@ def test_relay_to_second_hatod(make_hatod):
     send(a, ["bob@example.net"])
     files = wait_for(lambda: b.maildir("bob", "example.net"), what="the message at B")
     raw = open(files[0], "rb").read()
-    # the message arrives intact, under B's and A's trace headers in that order
-    assert raw.endswith(MSG)
-    received = [l for l in headers_of(raw).split("\r\n") if l.startswith("Received:")]
+    # the message arrives intact (LF lines in B's Maildir), under B's and A's
+    # trace headers in that order
+    assert raw.endswith(lf(MSG))
+    received = [l for l in headers_of(raw).split("\n") if l.startswith("Received:")]
     assert len(received) == 2
     assert "by b.test" in headers_of(raw).split("Received:")[1]
     assert "by a.test" in headers_of(raw).split("Received:")[2]
@@ -325,7 +327,7 @@ def test_smarthost_starttls_and_auth(make_hatod, testdir):
     files = wait_for(lambda: b.maildir("bob", "example.net"), what="the message at B")
     raw = open(files[0], "rb").read()
     assert "with ESMTPSA" in headers_of(raw)
-    assert raw.endswith(b"\r\n\r\nfirst line\r\n.leading dot\r\nlast line\r\n")
+    assert raw.endswith(b"\n\nfirst line\n.leading dot\nlast line\n")
     assert "event=auth" in b.logs() and "result=ok user=\"relayuser\"" in b.logs()
     assert "relay-secret-pw" not in a.logs()
 

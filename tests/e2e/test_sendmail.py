@@ -49,11 +49,12 @@ def test_dash_t_to_cc_bcc(dh):
     assert r.returncode == 0, r.stderr
     for user in ("a", "b", "c"):
         data = read_one(dh, user)
-        assert data.startswith(b"Return-Path: <alice@localhost>\r\n")
-        assert b"\r\nBcc:" not in data and not data.startswith(b"Bcc:")
-        assert b"\r\nDate: " in data and b"\r\nMessage-ID: <" in data
-        assert b"\r\n..leading dots stay as written\r\n" in data
-        assert b"\n" not in data.replace(b"\r\n", b"")
+        # LF lines in the Maildir, whatever the input had
+        assert data.startswith(b"Return-Path: <alice@localhost>\n")
+        assert b"\nBcc:" not in data and not data.startswith(b"Bcc:")
+        assert b"\nDate: " in data and b"\nMessage-ID: <" in data
+        assert b"\n..leading dots stay as written\n" in data
+        assert b"\r" not in data
     wait_for(lambda: dh.queue_ids() == [])
     assert os.listdir(os.path.join(dh.state_dir, "maildrop")) == []
 
@@ -66,18 +67,18 @@ def test_sendmail_symlink_i_and_lone_dot(dh, testdir):
             env={"HATO_CONFIG": dh.conf_path})
     assert r.returncode == 0, r.stderr
     data = read_one(dh, "d")
-    assert data.startswith(b"Return-Path: <bounce@localhost>\r\nDelivered-To: d@localhost\r\n")
-    assert b"\r\nbefore\r\n.\r\nafter the lone dot\r\n" in data
+    assert data.startswith(b"Return-Path: <bounce@localhost>\nDelivered-To: d@localhost\n")
+    assert b"\nbefore\n.\nafter the lone dot\n" in data
     # -t through the symlink too
     r = run([link, "-t", "-f", "alice@localhost"], MSG, dh, env={"HATO_CONFIG": dh.conf_path})
     assert r.returncode == 0, r.stderr
     for user in ("a", "b", "c"):
-        assert b"\r\nBcc:" not in read_one(dh, user)
+        assert b"\nBcc:" not in read_one(dh, user)
     # without -i a lone dot ends the message
     r = run([link, "e@localhost"], body, dh, env={"HATO_CONFIG": dh.conf_path})
     assert r.returncode == 0, r.stderr
     data = read_one(dh, "e")
-    assert b"before\r\n" in data and b"after the lone dot" not in data
+    assert b"before\n" in data and b"after the lone dot" not in data
 
 
 def test_hatod_not_running_then_started(make_hatod):
@@ -92,7 +93,7 @@ def test_hatod_not_running_then_started(make_hatod):
     h2.start()
     try:
         data = read_one(h2, "f")
-        assert strip_received(data.split(b"\r\n", 2)[2]).endswith(b"\r\n\r\nqueued\r\n")
+        assert strip_received(data.split(b"\n", 2)[2]).endswith(b"\n\nqueued\n")
         wait_for(lambda: os.listdir(os.path.join(h2.state_dir, "maildrop")) == [])
         assert "event=pickup" in h2.logs()
     finally:
@@ -134,7 +135,7 @@ def test_pickup_mail_loop_is_set_aside(make_hatod):
     r = run([HATO, "-c", h.conf_path, "send", "g@localhost"], looped(3), h)
     assert r.returncode == 0, r.stderr
     data = read_one(h, "g")
-    assert data.count(b"\r\nReceived: ") == 4  # three hops and our own
+    assert data.count(b"\nReceived: ") == 4  # three hops and our own (LF lines in the Maildir)
     r = run([HATO, "-c", h.conf_path, "send", "k@localhost"], looped(4), h)
     assert r.returncode == 0, r.stderr
     h.wait_log("event=pickup_refused")
@@ -186,7 +187,7 @@ def test_pickup_waits_for_free_space(make_hatod):
     h2.start()
     try:
         data = read_one(h2, "n")
-        assert data.endswith(b"\r\n\r\nlater\r\n")
+        assert data.endswith(b"\n\nlater\n")
         wait_for(lambda: drops(h2) == [])
     finally:
         assert h2.stop() == 0

@@ -35,8 +35,8 @@ static void test_pairs(void **state)
 	assert_string_equal(json_of(msg, NULL),
 			    "{\"level\":\"info\",\"event\":\"queued\",\"session\":\"ab12\","
 			    "\"note\":\"two words\",\"size\":\"42\"}\n");
-	log_json_line("2024-01-02T03:04:05.678Z", "warning", "event=x", 7, "No space left on device",
-		      out, sizeof(out));
+	log_json_line("2024-01-02T03:04:05.678Z", "warning", "event=x", 7,
+		      "No space left on device", out, sizeof(out));
 	assert_string_equal(out, "{\"time\":\"2024-01-02T03:04:05.678Z\",\"level\":\"warning\","
 				 "\"event\":\"x\",\"error\":\"No space left on device\"}\n");
 }
@@ -50,8 +50,9 @@ static void test_escapes_decoded(void **state)
 	(void)state;
 	escape_text(peer, sizeof(peer) - 1, esc, sizeof(esc));
 	snprintf(msg, sizeof(msg), "event=ehlo helo=\"%s\"", esc);
-	assert_string_equal(json_of(msg, NULL), "{\"level\":\"info\",\"event\":\"ehlo\","
-						"\"helo\":\"a\\\"b\\\\c\\u0001\\n\\t\\u007f\\r\"}\n");
+	assert_string_equal(json_of(msg, NULL),
+			    "{\"level\":\"info\",\"event\":\"ehlo\","
+			    "\"helo\":\"a\\\"b\\\\c\\u0001\\n\\t\\u007f\\r\"}\n");
 	/* a backslash that starts no \xHH stays one */
 	assert_string_equal(json_of("path=C:\\x1 q=\\xZZ", NULL),
 			    "{\"level\":\"info\",\"path\":\"C:\\\\x1\",\"q\":\"\\\\xZZ\"}\n");
@@ -72,12 +73,13 @@ static void test_utf8(void **state)
 	assert_string_equal(json_of("from=j\xc3\xb6rg", NULL),
 			    "{\"level\":\"info\",\"from\":\"j\xc3\xb6rg\"}\n");
 	/* lone continuation, cut sequence, overlong, surrogate, above U+10FFFF, 0xff */
-	assert_string_equal(json_of("a=\\x80 b=\\xc3x c=\\xc0\\xaf d=\\xed\\xa0\\x80 "
-				    "e=\\xf4\\x90\\x80\\x80 f=\\xff\\xe2\\x82\\xac",
-				    NULL),
-			    "{\"level\":\"info\",\"a\":\"\\ufffd\",\"b\":\"\\ufffdx\","
-			    "\"c\":\"\\ufffd\\ufffd\",\"d\":\"\\ufffd\\ufffd\\ufffd\","
-			    "\"e\":\"\\ufffd\\ufffd\\ufffd\\ufffd\",\"f\":\"\\ufffd\xe2\x82\xac\"}\n");
+	assert_string_equal(
+		json_of("a=\\x80 b=\\xc3x c=\\xc0\\xaf d=\\xed\\xa0\\x80 "
+			"e=\\xf4\\x90\\x80\\x80 f=\\xff\\xe2\\x82\\xac",
+			NULL),
+		"{\"level\":\"info\",\"a\":\"\\ufffd\",\"b\":\"\\ufffdx\","
+		"\"c\":\"\\ufffd\\ufffd\",\"d\":\"\\ufffd\\ufffd\\ufffd\","
+		"\"e\":\"\\ufffd\\ufffd\\ufffd\\ufffd\",\"f\":\"\\ufffd\xe2\x82\xac\"}\n");
 }
 
 /* A key seen before gets _2, _3; time, level and msg count as seen. */
@@ -105,13 +107,15 @@ static void test_free_text(void **state)
 			    "{\"level\":\"info\",\"msg\":\"cannot open\",\"dir\":\"/a b\","
 			    "\"c\":\"d\"}\n");
 	/* a quote inside a quoted value: only a quote that ends a word closes it */
-	assert_string_equal(json_of("error=\"file \"x\" is bad\" n=1", NULL),
-			    "{\"level\":\"info\",\"error\":\"file \\\"x\\\" is bad\",\"n\":\"1\"}\n");
+	assert_string_equal(
+		json_of("error=\"file \"x\" is bad\" n=1", NULL),
+		"{\"level\":\"info\",\"error\":\"file \\\"x\\\" is bad\",\"n\":\"1\"}\n");
 	/* an unclosed quote runs to the end; an empty line is level alone */
 	assert_string_equal(json_of("why=\"cut sho", NULL),
 			    "{\"level\":\"info\",\"why\":\"cut sho\"}\n");
 	assert_string_equal(json_of("", NULL), "{\"level\":\"info\"}\n");
-	assert_string_equal(json_of("e= f=\"\"", NULL), "{\"level\":\"info\",\"e\":\"\",\"f\":\"\"}\n");
+	assert_string_equal(json_of("e= f=\"\"", NULL),
+			    "{\"level\":\"info\",\"e\":\"\",\"f\":\"\"}\n");
 }
 
 /* A line too long for the buffer is cut at a whole escape and still closes. */
@@ -144,9 +148,9 @@ static void test_cut(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pairs),	       cmocka_unit_test(test_escapes_decoded),
-		cmocka_unit_test(test_utf8),	       cmocka_unit_test(test_repeated_keys),
-		cmocka_unit_test(test_free_text),      cmocka_unit_test(test_cut),
+		cmocka_unit_test(test_pairs),     cmocka_unit_test(test_escapes_decoded),
+		cmocka_unit_test(test_utf8),      cmocka_unit_test(test_repeated_keys),
+		cmocka_unit_test(test_free_text), cmocka_unit_test(test_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

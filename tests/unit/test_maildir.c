@@ -1,8 +1,9 @@
 /*
  * test_maildir.c - unit tests for src/mda/maildir.c: mailbox_path template
  * expansion and its refusals, and Maildir delivery on a real file system
- * (directories made on demand, exact bytes, 0600, S= size, unique names,
- * a 5 MB copy, concurrent threads, every failure leaving tmp/ and new/
+ * (directories made on demand, exact bytes with LF line endings, 0600,
+ * S= size, unique names, a 5 MB copy, CRLF split across reads, concurrent
+ * threads, every failure leaving tmp/ and new/
  * clean, and a full disk on a tiny tmpfs when we may mount one), and the
  * sweep of leftovers older than 36 hours from tmp/.
  * Each test works in its own mkdtemp() directory under /tmp.
@@ -30,8 +31,10 @@
 #include "maildir_path.h"
 #include "queued_file.h"
 
-#define HDR "Return-Path: <a@b>\r\nDelivered-To: c@d\r\n"
-#define MSG "Subject: hi\r\n\r\nhello\r\n"
+#define HDR "Return-Path: <a@b>\nDelivered-To: c@d\n"
+#define MSG "Subject: hi\r\n\r\nhello\r\n" /* as queued */
+#define MSG_LF "Subject: hi\n\nhello\n"    /* as the Maildir has it */
+#define COPY_CHUNK (64 * 1024)             /* maildir.c reads the message in these */
 
 /* Per-test scratch: a fresh directory and the message file inside it. */
 struct fixture {
@@ -230,8 +233,8 @@ static void test_deliver_creates_exact_file(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	got = read_whole(path, &len);
-	assert_int_equal(len, strlen(HDR MSG));
-	assert_memory_equal(got, HDR MSG, len);
+	assert_int_equal(len, strlen(HDR MSG_LF));
+	assert_memory_equal(got, HDR MSG_LF, len);
 	free(got);
 }
 
@@ -259,7 +262,7 @@ static void test_deliver_name_and_size(void **state)
 	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(size, (unsigned long long)st.st_size);
-	assert_int_equal(size, strlen(HDR MSG));
+	assert_int_equal(size, strlen(HDR MSG_LF));
 }
 
 /* Two deliveries of the same message give two distinct files. */
@@ -277,14 +280,75 @@ static void test_deliver_twice_distinct(void **state)
 	assert_int_equal(count_in(f->md, "tmp", NULL, 0), 0);
 }
 
-/* A 5 MB message (many buffer-fulls, odd tail) is copied byte for byte. */
+/* msg[0..n) with each CRLF as LF, into out; returns the length.  The plain
+ * definition, byte by byte, that maildir.c's chunked copy must match. */
+static size_t lf_of(const char *msg, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!(msg[i] == '\r' && i + 1 < n && msg[i + 1] == '\n'))
+			out[o++] = msg[i];
+	return o;
+}
+
+/* Deliver msg[0..n) and check the file is HDR and lf_of(msg), its name's S= its size. */
+static void deliver_and_compare(struct fixture *f, const char *msg, size_t n)
+{
+	struct delivery_result r;
+	char *want = malloc(n + 1), *got, name[300], path[512];
+	size_t len, wlen = lf_of(msg, n, want), hl = strlen(HDR);
+	unsigned long long size;
+
+	assert_non_null(want);
+	assert_true(write_queued(f->msg, msg, n));
+	deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
+	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
+	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
+	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
+	got = read_whole(path, &len);
+	assert_int_equal(len, hl + wlen);
+	assert_memory_equal(got, HDR, hl);
+	assert_true(memcmp(got + hl, want, wlen) == 0);
+	assert_int_equal(sscanf(strstr(name, ",S=") + 3, "%llu", &size), 1);
+	assert_int_equal(size, len);
+	assert_int_equal(unlink(path), 0);
+	free(got);
+	free(want);
+}
+
+/* CRLF becomes LF also when a read ends between its CR and LF; a lone CR
+ * or LF stays, at a read's end too, and so does a CR that ends the message. */
+static void test_deliver_crlf_across_reads(void **state)
+{
+	struct fixture *f = *state;
+	const size_t n = 2 * COPY_CHUNK + 3;
+	char *msg = malloc(n);
+
+	assert_non_null(msg);
+	memset(msg, 'x', n);
+	msg[10] = '\n';                          /* a bare LF */
+	memcpy(msg + 20, "\r\r\n", 3);           /* CR CR LF: the first CR stays */
+	memcpy(msg + COPY_CHUNK - 1, "\r\n", 2); /* CRLF split by a read */
+	msg[2 * COPY_CHUNK - 1] = '\r';          /* CR ending a read, no LF after */
+	msg[n - 1] = '\r';                       /* CR ending the message */
+	deliver_and_compare(f, msg, n);
+	/* a CRLF at the very end, split by a read */
+	memcpy(msg + 2 * COPY_CHUNK - 1, "\r\n", 2);
+	deliver_and_compare(f, msg, 2 * COPY_CHUNK + 1);
+	/* nothing but CRLF */
+	for (size_t i = 0; i + 1 < n; i += 2)
+		memcpy(msg + i, "\r\n", 2);
+	deliver_and_compare(f, msg, n - 1);
+	free(msg);
+}
+
+/* A 5 MB message (many buffer-fulls, odd tail) is copied byte for byte but CRLF. */
 static void test_deliver_large(void **state)
 {
 	struct fixture *f = *state;
-	struct delivery_result r;
 	const size_t n = 5 * 1024 * 1024 + 7;
-	char *msg = malloc(n), *got, name[300], path[512];
-	size_t len, hl = strlen(HDR);
+	char *msg = malloc(n);
 	uint32_t x = 12345;
 
 	assert_non_null(msg);
@@ -292,16 +356,7 @@ static void test_deliver_large(void **state)
 		x = x * 1103515245u + 12345u;
 		msg[i] = (i % 78 == 76) ? '\r' : (i % 78 == 77) ? '\n' : (char)(x >> 24);
 	}
-	assert_true(write_queued(f->msg, msg, n));
-	deliver(f->md, f->msg, "<a@b>", "c@d", "h", &r);
-	assert_int_equal(r.outcome, OUTCOME_DELIVERED);
-	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
-	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
-	got = read_whole(path, &len);
-	assert_int_equal(len, hl + n);
-	assert_memory_equal(got, HDR, hl);
-	assert_true(memcmp(got + hl, msg, n) == 0);
-	free(got);
+	deliver_and_compare(f, msg, n);
 	free(msg);
 }
 
@@ -311,7 +366,7 @@ static void test_deliver_null_sender(void **state)
 	struct fixture *f = *state;
 	struct delivery_result r;
 	char name[300], path[512];
-	const char *want = "Return-Path: <>\r\nDelivered-To: c@d\r\n" MSG;
+	const char *want = "Return-Path: <>\nDelivered-To: c@d\n" MSG_LF;
 	size_t len;
 	char *got;
 
@@ -412,7 +467,7 @@ static void test_deliver_bad_message_file(void **state)
 	assert_true(count_in(f->md, "new", NULL, 0) <= 0);
 	assert_true(count_in(f->md, "tmp", NULL, 0) <= 0);
 
-	/* shorter than it was said to be: S= would lie, so it is tried again later */
+	/* shorter than it was said to be: the copy would be cut, so it is tried again later */
 	fd = queue_msg_open(f->msg, &len);
 	assert_true(fd >= 0);
 	maildir_deliver(f->md, fd, 1 << 20, "<a@b>", "c@d", "h", &r);
@@ -443,8 +498,8 @@ static void test_deliver_reads_from_start(void **state)
 	assert_int_equal(count_in(f->md, "new", name, sizeof(name)), 1);
 	snprintf(path, sizeof(path), "%s/new/%s", f->md, name);
 	got = read_whole(path, &got_len);
-	assert_int_equal(got_len, strlen(HDR MSG));
-	assert_memory_equal(got, HDR MSG, got_len);
+	assert_int_equal(got_len, strlen(HDR MSG_LF));
+	assert_memory_equal(got, HDR MSG_LF, got_len);
 	free(got);
 }
 
@@ -644,6 +699,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deliver_name_and_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_twice_distinct, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_crlf_across_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_null_sender, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_component_not_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_new_not_dir_cleans_tmp, setup,
