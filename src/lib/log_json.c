@@ -224,6 +224,25 @@ static void put_ascii(struct json_out *o, unsigned char c)
 	jput(o, (const char *)&c, 1);
 }
 
+/* Is c written as it is (printable ASCII that needs no escape)? */
+static bool plain_char(char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* Append the n plain bytes at s, as many as fit: each is a whole character. */
+static void jput_plain(struct json_out *o, const char *s, size_t n)
+{
+	if (o->full)
+		return;
+	if (n > o->cap - o->len) {
+		n = o->cap - o->len;
+		o->full = true;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
 /* Write vlen bytes of a key=value value as JSON string content (rules in log_json.h). */
 static void put_text(struct json_out *o, const char *v, size_t vlen)
 {
@@ -231,8 +250,15 @@ static void put_text(struct json_out *o, const char *v, size_t vlen)
 
 	while (i < vlen && !o->full) {
 		unsigned char seq[4], lo, hi;
-		size_t next, need, got = 1;
+		size_t next, need, got = 1, run = i;
 
+		while (run < vlen && plain_char(v[run]))
+			run++;
+		if (run > i) { /* the common case: a run copied at once */
+			jput_plain(o, v + i, run - i);
+			i = run;
+			continue;
+		}
 		seq[0] = next_byte(v, vlen, &i);
 		if (seq[0] < 0x80) {
 			put_ascii(o, seq[0]);
