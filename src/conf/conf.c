@@ -49,6 +49,7 @@ enum key_type {
 	KEY_DURATION_MS,  /* unsigned milliseconds: "500ms", "5s", "1m" (plain: seconds) */
 	KEY_AUTHBACKEND,  /* enum auth_backend */
 	KEY_LOGFORMAT,    /* log_format: "keyvalue" / "json" into a bool */
+	KEY_DKIM_ALG,     /* "ed25519-sha256" / "rsa-sha256" into a char * */
 };
 
 enum key_section {
@@ -61,6 +62,7 @@ enum key_section {
 	SEC_REMOTE,
 	SEC_DNS,
 	SEC_AUTH,
+	SEC_DKIM,
 	SEC_COUNT
 };
 
@@ -75,6 +77,7 @@ static const char *const section_heads[] = {
 	[SEC_REMOTE] = "[remote]",
 	[SEC_DNS] = "[dns]",
 	[SEC_AUTH] = "[auth]",
+	[SEC_DKIM] = "[dkim NAME]",
 };
 _Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
 	       "every section has its head");
@@ -102,6 +105,7 @@ struct key_def {
 #define LSN(f) offsetof(struct listener_conf, f)
 #define CRT(f) offsetof(struct cert_conf, f)
 #define DOM(f) offsetof(struct domain_conf, f)
+#define DKM(f) offsetof(struct dkim_conf, f)
 
 /* A default below state_dir, resolved after the file is read. */
 #define STATE_DIR_PREFIX "state_dir/"
@@ -215,6 +219,12 @@ static const struct key_def key_table[] = {
 	{SEC_AUTH, "dovecot_timeout", KEY_DURATION, SRV(dovecot_timeout), 1, 300, "30s"},
 	{SEC_CERTIFICATE, "cert", KEY_STRING, CRT(cert), 0, 0, NULL},
 	{SEC_CERTIFICATE, "key", KEY_STRING, CRT(key), 0, 0, NULL},
+	{SEC_DKIM, "domain", KEY_STRING, DKM(domain), 0, 0, NULL},
+	{SEC_DKIM, "selector", KEY_STRING, DKM(selector), 0, 0, NULL},
+	{SEC_DKIM, "key", KEY_STRING, DKM(key), 0, 0, NULL},
+	{SEC_DKIM, "algorithm", KEY_DKIM_ALG, DKM(algorithm), 0, 0, "ed25519-sha256"},
+	/* x= this long after t=; 0: signatures do not expire */
+	{SEC_DKIM, "expire", KEY_DURATION, DKM(expire), 0, 365 * DAY, "0"},
 };
 
 #define KEY_TABLE_LEN (sizeof(key_table) / sizeof(key_table[0]))
@@ -485,6 +495,12 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 				return true;
 			}
 		return false;
+	case KEY_DKIM_ALG:
+		if (strcmp(value, "ed25519-sha256") != 0 && strcmp(value, "rsa-sha256") != 0)
+			return false;
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return true;
 	case KEY_TLSVER:
 		if (strcmp(value, "TLSv1.2") != 0 && strcmp(value, "TLSv1.3") != 0)
 			return false;
@@ -628,6 +644,22 @@ static struct cert_conf *cert_get(struct conf *c, const char *name)
 	return cc;
 }
 
+/* The [dkim NAME] section's record, created on first use. */
+static struct dkim_conf *dkim_get(struct conf *c, const char *name)
+{
+	struct dkim_conf *d;
+
+	for (size_t i = 0; i < c->ndkim; i++)
+		if (strcmp(c->dkim[i].name, name) == 0)
+			return &c->dkim[i];
+	c->dkim = xrealloc(c->dkim, (c->ndkim + 1) * sizeof(*c->dkim));
+	d = &c->dkim[c->ndkim++];
+	memset(d, 0, sizeof(*d));
+	d->name = xstrdup(name);
+	table_defaults(c, d, SEC_DKIM);
+	return d;
+}
+
 /* Is this a known section name ("server", "listener smtp", ...)? */
 static bool section_known(const char *name, size_t len)
 {
@@ -642,6 +674,8 @@ static bool section_known(const char *name, size_t len)
 	    (len == 10 && strncmp(name, "tls_policy", 10) == 0))
 		return true;
 	if (len > 7 && strncmp(name, "domain ", 7) == 0)
+		return true;
+	if (len > 5 && strncmp(name, "dkim ", 5) == 0)
 		return true;
 	if (len > 9 && strncmp(name, "listener ", 9) == 0)
 		return true;
@@ -776,6 +810,9 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
+	} else if (strncmp(section, "dkim ", 5) == 0 && section[5] != '\0') {
+		sec = SEC_DKIM;
+		lname = section + 5;
 	} else {
 		snprintf(ctx->err, sizeof(ctx->err), "unknown section [%s]", section);
 		return 0;
@@ -788,6 +825,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		base = cert_get(ctx->c, lname);
 	else if (sec == SEC_DOMAIN)
 		base = domain_get(ctx->c, lname);
+	else if (sec == SEC_DKIM)
+		base = dkim_get(ctx->c, lname);
 	for (size_t i = 0; i < sizeof(key_table) / sizeof(key_table[0]); i++) {
 		const struct key_def *k = &key_table[i];
 		if (k->section != sec || strcmp(k->name, name) != 0)
@@ -1099,6 +1138,31 @@ static struct conf *conf_defaults(void)
 	return c;
 }
 
+/* Is s a DKIM selector: dot-separated labels of letters, digits, '-' and
+ * '_' (RFC 6376 §3.1), at most 63 octets? */
+static bool dkim_selector_valid(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+
+	if (len == 0 || len > 63)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char ch = s[i];
+
+		if (ch == '.' || ch == '\0') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) {
+			return false;
+		} else {
+			label++;
+		}
+	}
+	return true;
+}
+
 /* Checks that span keys, and resolving listener addresses. */
 static bool conf_check(struct conf *c, char *err, size_t errsz)
 {
@@ -1156,6 +1220,23 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 				 c->domains[i].name);
 			return false;
 		}
+	for (size_t i = 0; i < c->ndkim; i++) {
+		const struct dkim_conf *d = &c->dkim[i];
+
+		if (d->domain == NULL || d->selector == NULL || d->key == NULL) {
+			snprintf(err, errsz, "[dkim %s]: domain, selector and key are required",
+				 d->name);
+			return false;
+		}
+		if (!addr_valid_domain(d->domain, strlen(d->domain)) ||
+		    !dkim_selector_valid(d->selector)) {
+			snprintf(err, errsz,
+				 "[dkim %s]: \"%s\" is not a domain or \"%s\" not a "
+				 "selector",
+				 d->name, d->domain, d->selector);
+			return false;
+		}
+	}
 	if (strstr(c->mailbox_path, "%u") == NULL) {
 		snprintf(err, errsz, "[delivery]: mailbox_path must contain %%u (the user)");
 		return false;
@@ -1292,6 +1373,14 @@ void conf_free(struct conf *c)
 		free(c->domains[i].lmtp);
 	}
 	free(c->domains);
+	for (size_t i = 0; i < c->ndkim; i++) {
+		free(c->dkim[i].name);
+		free(c->dkim[i].domain);
+		free(c->dkim[i].selector);
+		free(c->dkim[i].key);
+		free(c->dkim[i].algorithm);
+	}
+	free(c->dkim);
 	free(c->retry_schedule);
 	free(c->mailbox_path);
 	free(c->aliases_file);

@@ -58,6 +58,16 @@ struct domain_conf {
 	char *lmtp;      /* "unix:/path" or "host:port": deliver by LMTP */
 };
 
+/* [dkim NAME]: one DKIM signing key (src/dkim/dkim_sign.h). */
+struct dkim_conf {
+	char *name;
+	char *domain;    /* d=: mail From: it or a subdomain is signed */
+	char *selector;  /* s=: the key record is SELECTOR._domainkey.DOMAIN */
+	char *key;       /* the private key, a PEM file */
+	char *algorithm; /* "ed25519-sha256" or "rsa-sha256" */
+	unsigned expire; /* seconds a signature is valid (x=); 0: no x= */
+};
+
 /* [senders]: which MAIL FROM addresses a user may use. */
 struct sender_conf {
 	char *user;
@@ -174,6 +184,8 @@ struct conf {
 	unsigned delivery_concurrency_domain; /* ... per destination */
 	struct domain_conf *domains;
 	size_t ndomains;
+	struct dkim_conf *dkim; /* [dkim NAME] sections, in file order */
+	size_t ndkim;
 
 	/* [remote]: mail for other domains */
 	char *relayhost;             /* all remote mail goes there; NULL: MX lookup */
