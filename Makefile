@@ -49,7 +49,7 @@ $(BUILD)/libhato.a: $(LIB_OBJS)
 $(BUILD)/hatod: $(BUILD)/obj/cmd/hatod.o $(BUILD)/libhato.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/hato: $(BUILD)/obj/cmd/hato.o $(BUILD)/libhato.a
+$(BUILD)/hato: $(BUILD)/obj/cmd/hato.o $(BUILD)/obj/cmd/hato_dkim.o $(BUILD)/libhato.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libhato.a

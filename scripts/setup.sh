@@ -44,6 +44,8 @@ PACKAGES=(
 	util-linux         # e2e: unshare, nsenter, setpriv (the unit's capability bounding set)
 	man-db             # e2e: man(1), which systemd-analyze verify uses for Documentation=
 	haproxy            # e2e PROXY protocol tests: a private balancer started by each test
+	python3-dkim       # e2e DKIM tests: dkimpy, the reference that judges hato's signatures
+	python3-nacl       # (dkimpy's Ed25519)
 )
 
 HATO_USER=hato

@@ -52,6 +52,7 @@
 #include "control_client.h"
 #include "durable.h"
 #include "envelope.h"
+#include "hato_cli.h"
 #include "local.h"
 #include "mx.h"
 #include "queue.h"
@@ -77,6 +78,14 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  aliases check               check the aliases file: loops, refused and\n"
 		"                              unknown targets (exit 65 on a problem)\n"
+		"  dkim keygen DOMAIN SELECTOR [--algorithm ed25519|rsa] [--bits N] [--key FILE]\n"
+		"                              make a DKIM signing key (0600, STATE/dkim/ by\n"
+		"                              default); print its [dkim] section and TXT record\n"
+		"  dkim check DOMAIN SELECTOR [--key FILE]  does the published TXT record match\n"
+		"                              the key? (exit 0 match, 1 mismatch, 69 no record,\n"
+		"                              75 DNS failure)\n"
+		"  dkim verify                 verify every DKIM signature of the message on\n"
+		"                              stdin, a line each (exit 0 when all pass)\n"
 		"  queue                       list the queue: ID, age, size, sender and, per\n"
 		"                              recipient, its state, attempts, next attempt,\n"
 		"                              original address and last error\n"
@@ -388,7 +397,7 @@ static int cmd_queue(const struct conf *c, int argc, char **argv)
 }
 
 /* The exit code for a users-file failure with errno e; other for the rest. */
-static int users_exit_code(int e, int other)
+int users_exit_code(int e, int other)
 {
 	switch (e) {
 	case EACCES:
@@ -522,7 +531,7 @@ static int read_password_tty(const char *user, char *pw, size_t size)
  * to another file.  When it cannot, it says why.  Not as root: hatod
  * started by this user runs as this user.
  */
-static int give_to_daemon(const struct conf *c, const char *path)
+int give_to_daemon(const struct conf *c, const char *path)
 {
 	struct passwd *pw;
 	struct group *gr;
@@ -594,7 +603,7 @@ static int users_files_after(const struct conf *c, const struct users_files *f)
 
 /* Create the state directory (0700) when it is not there yet, as hatod
  * would, before the users file is written. */
-static int prepare_state_dir(const struct conf *c)
+int prepare_state_dir(const struct conf *c)
 {
 	if (mkdir(c->state_dir, 0700) != 0) {
 		int e = errno;
@@ -1056,6 +1065,8 @@ int main(int argc, char **argv)
 		rc = cmd_aliases(c, argc - optind, argv + optind);
 	} else if (strcmp(argv[optind], "route") == 0) {
 		rc = cmd_route(c, argc - optind, argv + optind);
+	} else if (strcmp(argv[optind], "dkim") == 0) {
+		rc = cmd_dkim(c, argc - optind, argv + optind);
 	} else {
 		fprintf(stderr, "hato: unknown command \"%s\"\n", argv[optind]);
 		usage(stderr);

@@ -1138,9 +1138,8 @@ static struct conf *conf_defaults(void)
 	return c;
 }
 
-/* Is s a DKIM selector: dot-separated labels of letters, digits, '-' and
- * '_' (RFC 6376 §3.1), at most 63 octets? */
-static bool dkim_selector_valid(const char *s)
+/* See conf.h. */
+bool conf_dkim_selector_valid(const char *s)
 {
 	size_t len = strlen(s), label = 0;
 
@@ -1229,7 +1228,7 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 			return false;
 		}
 		if (!addr_valid_domain(d->domain, strlen(d->domain)) ||
-		    !dkim_selector_valid(d->selector)) {
+		    !conf_dkim_selector_valid(d->selector)) {
 			snprintf(err, errsz,
 				 "[dkim %s]: \"%s\" is not a domain or \"%s\" not a "
 				 "selector",

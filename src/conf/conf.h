@@ -270,6 +270,10 @@ struct dns_server {
  * servers; an empty list is valid (*n = 0: the system's resolver config). */
 bool conf_parse_dns_servers(const char *s, struct dns_server *out, size_t max, size_t *n);
 
+/* Is s a DKIM selector ([dkim] selector): dot-separated labels of
+ * letters, digits, '-' and '_' (RFC 6376 §3.1), at most 63 octets? */
+bool conf_dkim_selector_valid(const char *s);
+
 /* Parse "host:port" / "[v6]:port" into a socket address. */
 bool conf_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 

@@ -107,7 +107,7 @@ bool dkim_pubkey_parse(const char *rec, size_t len, struct dkim_pubkey *out, cha
 	struct dkim_tags tags;
 	const struct dkim_tag *v, *h, *k, *s, *t, *p;
 	char b64[DKIM_P_MAX * 4 / 3 + 8];
-	unsigned char der[DKIM_P_MAX + 3];
+	unsigned char der[BASE64_DECODED_MAX(sizeof(b64))];
 	size_t derlen;
 
 	memset(out, 0, sizeof(*out));
@@ -160,11 +160,10 @@ void dkim_pubkey_free(struct dkim_pubkey *k)
 }
 
 /* See dkim_key.h. */
-EVP_PKEY *dkim_privkey_load(const char *path, enum dkim_alg alg, char *why, size_t whysz)
+EVP_PKEY *dkim_privkey_read(const char *path, char *why, size_t whysz)
 {
 	FILE *f = fopen(path, "r");
 	EVP_PKEY *k;
-	int want = dkim_alg_keytype(alg) == DKIM_KEY_ED25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA;
 
 	if (f == NULL) {
 		snprintf(why, whysz, "%s: cannot open: %m", path);
@@ -176,6 +175,22 @@ EVP_PKEY *dkim_privkey_load(const char *path, enum dkim_alg alg, char *why, size
 		snprintf(why, whysz, "%s: not a PEM private key (or an encrypted one)", path);
 		return NULL;
 	}
+	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA && EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
+		snprintf(why, whysz, "%s: neither an RSA nor an Ed25519 key", path);
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+/* See dkim_key.h. */
+EVP_PKEY *dkim_privkey_load(const char *path, enum dkim_alg alg, char *why, size_t whysz)
+{
+	EVP_PKEY *k = dkim_privkey_read(path, why, whysz);
+	int want = dkim_alg_keytype(alg) == DKIM_KEY_ED25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA;
+
+	if (k == NULL)
+		return NULL;
 	if (EVP_PKEY_get_base_id(k) != want) {
 		snprintf(why, whysz, "%s: not an %s key, as %s needs", path,
 			 want == EVP_PKEY_RSA ? "RSA" : "Ed25519", dkim_alg_name(alg));

@@ -43,6 +43,9 @@ void dkim_pubkey_free(struct dkim_pubkey *k);
 /* The key type an algorithm uses. */
 enum dkim_keytype dkim_alg_keytype(enum dkim_alg a);
 
+/* Read an RSA or Ed25519 private key from a PEM file; NULL with a reason. */
+EVP_PKEY *dkim_privkey_read(const char *path, char *why, size_t whysz);
+
 /* Read a private key from a PEM file; NULL with a reason.  It must be of
  * the type alg signs with (and RSA at least DKIM_RSA_BITS_MIN bits). */
 EVP_PKEY *dkim_privkey_load(const char *path, enum dkim_alg alg, char *why, size_t whysz);

@@ -41,7 +41,7 @@ struct sig {
 	size_t nnames;
 	struct dkim_name names[DKIM_HNAMES_MAX];
 	unsigned char bh[DKIM_HASH_LEN];
-	unsigned char b[SIG_MAX];
+	unsigned char b[BASE64_DECODED_MAX(BASE64_ENCODED_SIZE(SIG_MAX))];
 	size_t blen;
 	size_t b_eq, b_end; /* b=: after its "=", and the end of its value, in the field */
 	char keyname[KEYNAME_MAX + 1];
@@ -204,8 +204,8 @@ static bool sig_tags(struct sig *s, const struct dkim_tags *tags, const char *va
 	const struct dkim_tag *sel = dkim_tags_get(tags, "s"), *i = dkim_tags_get(tags, "i");
 	const struct dkim_tag *l = dkim_tags_get(tags, "l"), *q = dkim_tags_get(tags, "q");
 	const struct dkim_tag *t = dkim_tags_get(tags, "t"), *x = dkim_tags_get(tags, "x");
-	char b64[BASE64_ENCODED_SIZE(SIG_MAX)];
-	unsigned char bhraw[BASE64_DECODED_MAX(64)];
+	char b64[BASE64_ENCODED_SIZE(SIG_MAX)], bh64[64];
+	unsigned char bhraw[BASE64_DECODED_MAX(sizeof(bh64))];
 	size_t len;
 	uint64_t tv = 0;
 
@@ -230,8 +230,8 @@ static bool sig_tags(struct sig *s, const struct dkim_tags *tags, const char *va
 	if (!dkim_tag_compact(b, b64, sizeof(b64)) ||
 	    !base64_decode(b64, strlen(b64), s->b, &s->blen) || s->blen == 0)
 		return decide(s, DKIM_RESULT_PERMERROR, "b= is not base64");
-	if (!dkim_tag_compact(bh, b64, sizeof(b64)) ||
-	    !base64_decode(b64, strlen(b64), bhraw, &len) || len != DKIM_HASH_LEN)
+	if (!dkim_tag_compact(bh, bh64, sizeof(bh64)) ||
+	    !base64_decode(bh64, strlen(bh64), bhraw, &len) || len != DKIM_HASH_LEN)
 		return decide(s, DKIM_RESULT_PERMERROR, "bh= is not a SHA-256 hash");
 	memcpy(s->bh, bhraw, DKIM_HASH_LEN);
 	if (!parse_canon(dkim_tags_get(tags, "c"), s))

@@ -677,6 +677,84 @@ enum outcome mx_lookup(const struct dns_opts *o, const char *domain, struct mx_l
 	return res;
 }
 
+/* The answer to a TXT query: the first record's strings joined. */
+struct txt_query {
+	struct lookup *lk;
+	int status;
+	char *out;
+	size_t outsz, len;
+};
+
+/* c-ares: the answer to the TXT query. */
+static void txt_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct txt_query *q = arg;
+	struct ares_txt_ext *txt = NULL;
+	bool first = true;
+
+	(void)timeouts;
+	q->lk->pending--;
+	q->status = status;
+	if (status != ARES_SUCCESS)
+		return;
+	q->status = ares_parse_txt_reply_ext(abuf, alen, &txt);
+	if (q->status == ARES_SUCCESS && txt == NULL)
+		q->status = ARES_ENODATA;
+	for (struct ares_txt_ext *t = txt; q->status == ARES_SUCCESS && t != NULL; t = t->next) {
+		if (t->record_start && !first)
+			break; /* only the first record */
+		first = false;
+		for (size_t i = 0; i < t->length; i++, q->len++)
+			if (q->len + 1 < q->outsz)
+				q->out[q->len] = (char)t->txt[i];
+	}
+	if (q->outsz > 0)
+		q->out[q->len < q->outsz ? q->len : q->outsz - 1] = '\0';
+	if (txt != NULL)
+		ares_free_data(txt);
+}
+
+/* See mx.h. */
+enum outcome txt_lookup(const struct dns_opts *o, const char *name, char *out, size_t outsz,
+			size_t *len, struct delivery_result *why)
+{
+	char ascii[DNS_NAME_MAX + 1], shown[MX_NAME_TEXT_MAX];
+	struct lookup lk;
+	struct txt_query q;
+	enum outcome res = OUTCOME_PERMFAIL;
+
+	*len = 0;
+	if (!name_ascii(name, ascii, sizeof(ascii))) {
+		shown_name(name, shown, sizeof(shown));
+		result_set(why, OUTCOME_PERMFAIL, "5.1.2", "%s: invalid name", shown);
+		return why->outcome;
+	}
+	if (!lookup_open(&lk, o, why))
+		return why->outcome;
+	memset(&q, 0, sizeof(q));
+	q.lk = &lk;
+	q.status = ARES_ECANCELLED; /* until it calls back */
+	q.out = out;
+	q.outsz = outsz;
+	lk.pending = 1;
+	ares_query(lk.ch, ascii, ns_c_in, ns_t_txt, txt_done, &q);
+	lookup_run(&lk);
+	*len = q.len;
+	if (q.status == ARES_SUCCESS) {
+		res = OUTCOME_DELIVERED;
+		result_set(why, res, "2.0.0", "%s: TXT record found", ascii);
+	} else if (status_permanent(q.status)) {
+		result_set(why, res, "5.1.2", "%s: %s", ascii,
+			   q.status == ARES_ENODATA ? "no TXT record" : status_text(q.status));
+	} else {
+		res = OUTCOME_TEMPFAIL;
+		result_set(why, res, "4.4.3", "%s: TXT lookup failed: %s", ascii,
+			   status_text(q.status));
+	}
+	ares_destroy(lk.ch);
+	return res;
+}
+
 /* The addresses /etc/hosts gives name, into hq; false when it has none. */
 static bool hosts_file_lookup(struct lookup *lk, const char *name, struct host_query *hq)
 {

@@ -77,6 +77,16 @@ enum outcome mx_lookup(const struct dns_opts *o, const char *domain, struct mx_l
 enum outcome host_lookup(const struct dns_opts *o, const char *host, struct mx_host *out,
 			 struct delivery_result *why);
 
+/*
+ * The first TXT record at name, its strings joined, into out (outsz
+ * octets with the NUL; a longer record is cut and *len says so by being
+ * outsz or more).  OUTCOME_DELIVERED when there is one, PERMFAIL when the
+ * name does not exist or has no TXT record, TEMPFAIL on a DNS failure;
+ * why says which.  Blocking, like mx_lookup (hato dkim check).
+ */
+enum outcome txt_lookup(const struct dns_opts *o, const char *name, char *out, size_t outsz,
+			size_t *len, struct delivery_result *why);
+
 /* The address as text ("192.0.2.1", "2001:db8::1") in buf, which is returned. */
 const char *mx_addr_text(const struct mx_addr *a, char *buf, size_t size);
 

@@ -56,8 +56,11 @@ class Zone:
         return self
 
     def txt(self, name, text):
-        """A TXT record: the name exists, with no MX and no address."""
-        self.lines.append('txt-record=%s,"%s"' % (name, text))
+        """A TXT record: the name exists, with no MX and no address.  Text
+        longer than a DNS string (255 octets) goes in several strings, as
+        an RSA DKIM key needs."""
+        parts = [text[i:i + 255] for i in range(0, len(text), 255)] or [""]
+        self.lines.append("txt-record=%s,%s" % (name, ",".join('"%s"' % p for p in parts)))
         return self
 
     def null_mx(self, domain):

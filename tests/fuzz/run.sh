@@ -45,6 +45,8 @@ declare -A SRCS=(
 	[header_fields]="src/intake/header_fields.c"
 	[smtp_reply]="src/smtpc/smtp_conn.c src/lib/base64.c src/lib/util.c"
 	[smtpc]="src/smtpc/smtpc.c src/smtpc/smtp_conn.c src/lib/base64.c src/lib/strbuf.c src/lib/util.c"
+	[dkim_tags]="src/dkim/dkim_tags.c"
+	[dkim_verify]="src/dkim/dkim_verify.c src/dkim/dkim_tags.c src/dkim/dkim_canon.c src/dkim/dkim_header.c src/dkim/dkim_key.c src/lib/base64.c src/lib/strbuf.c src/lib/util.c"
 	[queue_msg]="src/queue/queue_msg.c src/lib/crc32c.c src/lib/durable.c src/lib/strbuf.c src/lib/util.c"
 	[dns_answer]="src/lookup/dns_answer.c src/lib/util.c"
 	[spf]="src/spf/spf.c src/spf/spf_macro.c src/lookup/dns_answer.c src/lib/util.c"
@@ -53,13 +55,13 @@ declare -A SRCS=(
 	[log_json]="src/lib/log_json.c"
 )
 declare -A PKGS=([addr]=libidn2 [cmdline]=libidn2 [envelope]=libidn2 [smtp_reply]=openssl [smtpc]=openssl
-	[dns_answer]=libcares [spf]=libcares)
+	[dns_answer]=libcares [spf]=libcares [dkim_verify]=openssl)
 
 # Longest input per target: envelopes and DATA streams need room.
 declare -A MAXLEN=([addr]=512 [cmdline]=2048 [data_reader]=8192 [envelope]=4096
 	[header_fix]=8192 [header_fields]=8192 [smtp_reply]=8192 [smtpc]=8192 [queue_msg]=4096
 	[dns_answer]=4096 [spf]=2048 [proxy]=1024 [dovecot_proto]=32768
-	[log_json]=4096)
+	[log_json]=4096 [dkim_tags]=4096 [dkim_verify]=16384)
 
 die() {
 	echo "fuzz: $*" >&2
