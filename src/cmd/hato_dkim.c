@@ -337,7 +337,8 @@ static int dkim_verify_cmd(const struct conf *c, int argc)
 	strbuf_init(&msg);
 	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
 		if (msg.len + n > c->limits.message_size_max) {
-			fprintf(stderr, "hato: dkim: the message is larger than message_size_max\n");
+			fprintf(stderr,
+				"hato: dkim: the message is larger than message_size_max\n");
 			strbuf_free(&msg);
 			return EX_DATAERR;
 		}
@@ -355,8 +356,8 @@ static int dkim_verify_cmd(const struct conf *c, int argc)
 	for (size_t i = 0; i < count; i++) {
 		const struct dkim_sig_result *r = dkim_verify_result(v, i);
 
-		printf("%s d=%s s=%s a=%s header.b=%s%s (%s)\n", dkim_result_name(r->result),
-		       r->d, r->s, r->a, r->b, r->testing ? " testing" : "", r->reason);
+		printf("%s d=%s s=%s a=%s header.b=%s%s (%s)\n", dkim_result_name(r->result), r->d,
+		       r->s, r->a, r->b, r->testing ? " testing" : "", r->reason);
 		all = all && r->result == DKIM_RESULT_PASS;
 	}
 	dkim_verify_free(v);

@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "control.h"
 #include "dns.h"
+#include "intake_dkim.h"
 #include "log.h"
 #include "notify.h"
 #include "queue.h"
@@ -296,6 +297,8 @@ int main(int argc, char **argv)
 		fatalx("event=startup error=\"%s\"", err);
 	if (!relay_auth_load(srv.conf, err, sizeof(err))) /* root-only file: before the drop */
 		fatalx("event=startup error=\"%s\"", err);
+	if (!intake_dkim_init(srv.conf, err, sizeof(err))) /* the keys: before the drop too */
+		fatalx("event=startup error=\"%s\"", err);
 	drop_privileges(srv.conf, uid, gid);
 	if (!foreground && daemon(1, 0) != 0)
 		fatal("event=startup error=\"cannot daemonize\"");
@@ -346,6 +349,7 @@ int main(int argc, char **argv)
 	pickup_close(srv.pickup);
 	dns_shutdown();
 	tls_shutdown();
+	intake_dkim_shutdown();
 	log_info("event=stopped");
 	event_free(sigterm);
 	event_free(sigint);

@@ -71,8 +71,8 @@ static void index_fields(struct dkim_headers *h)
 			f->off = i;
 			f->len = textend - i;
 			f->namelen = colon ? (size_t)(colon - (s + i)) : 0;
-			while (f->namelen > 0 && (s[i + f->namelen - 1] == ' ' ||
-						  s[i + f->namelen - 1] == '\t'))
+			while (f->namelen > 0 &&
+			       (s[i + f->namelen - 1] == ' ' || s[i + f->namelen - 1] == '\t'))
 				f->namelen--;
 		}
 		i = next;

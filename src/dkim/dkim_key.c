@@ -175,7 +175,8 @@ EVP_PKEY *dkim_privkey_read(const char *path, char *why, size_t whysz)
 		snprintf(why, whysz, "%s: not a PEM private key (or an encrypted one)", path);
 		return NULL;
 	}
-	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA && EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
+	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA &&
+	    EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
 		snprintf(why, whysz, "%s: neither an RSA nor an Ed25519 key", path);
 		EVP_PKEY_free(k);
 		return NULL;
@@ -257,8 +258,7 @@ bool dkim_privkey_write(EVP_PKEY *key, int fd)
 
 	if (b == NULL)
 		return false;
-	ok = PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) == 1 &&
-	     BIO_flush(b) == 1;
+	ok = PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) == 1 && BIO_flush(b) == 1;
 	BIO_free(b);
 	return ok;
 }

@@ -28,10 +28,10 @@ enum dkim_keytype {
 struct dkim_pubkey {
 	EVP_PKEY *pkey;
 	enum dkim_keytype type;
-	unsigned bits;  /* RSA: the modulus size */
-	bool testing;   /* t=y: the domain is testing DKIM */
-	bool strict;    /* t=s: i= must be in d= itself, not a subdomain */
-	bool revoked;   /* p= empty */
+	unsigned bits; /* RSA: the modulus size */
+	bool testing;  /* t=y: the domain is testing DKIM */
+	bool strict;   /* t=s: i= must be in d= itself, not a subdomain */
+	bool revoked;  /* p= empty */
 };
 
 /* Parse a key record rec[0..len); false with a reason when it is unusable

@@ -21,9 +21,9 @@
 #include "dkim_key.h"
 #include "util.h"
 
-#define FOLD_COLUMN 76   /* a signature's lines are folded before this column */
-#define B64_LINE 72      /* base64 characters per folded line of b= */
-#define SIG_MAX 1024     /* octets of a signature (RSA of DKIM_RSA_BITS_MAX) */
+#define FOLD_COLUMN 76     /* a signature's lines are folded before this column */
+#define B64_LINE 72        /* base64 characters per folded line of b= */
+#define SIG_MAX 1024       /* octets of a signature (RSA of DKIM_RSA_BITS_MAX) */
 #define FROM_TEXT_MAX 2048 /* octets of a From: value examined */
 
 /* The fields signed (RFC 6376 §5.4.1), and whether each is over-signed. */

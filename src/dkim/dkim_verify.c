@@ -31,11 +31,11 @@
 
 /* One signature being checked. */
 struct sig {
-	size_t field;      /* its field in the header */
-	bool open;         /* not decided yet */
+	size_t field; /* its field in the header */
+	bool open;    /* not decided yet */
 	enum dkim_alg alg;
 	enum dkim_canon hcanon, bcanon;
-	uint64_t l;        /* UINT64_MAX: no l= */
+	uint64_t l; /* UINT64_MAX: no l= */
 	bool has_x;
 	uint64_t x;
 	size_t nnames;
@@ -195,8 +195,7 @@ static bool identity_ok(const char *i, const char *d)
 }
 
 /* The tags that need no key, checked; false when the signature is decided. */
-static bool sig_tags(struct sig *s, const struct dkim_tags *tags, const char *value,
-		     size_t valoff)
+static bool sig_tags(struct sig *s, const struct dkim_tags *tags, const char *value, size_t valoff)
 {
 	const struct dkim_tag *v = dkim_tags_get(tags, "v"), *a = dkim_tags_get(tags, "a");
 	const struct dkim_tag *b = dkim_tags_get(tags, "b"), *bh = dkim_tags_get(tags, "bh");
@@ -369,8 +368,8 @@ const char *dkim_verify_key_name(const struct dkim_verify *v, size_t i)
 }
 
 /* See dkim_verify.h. */
-void dkim_verify_set_key(struct dkim_verify *v, size_t i, enum dkim_key_status st,
-			 const char *text, size_t len)
+void dkim_verify_set_key(struct dkim_verify *v, size_t i, enum dkim_key_status st, const char *text,
+			 size_t len)
 {
 	struct sig *s;
 

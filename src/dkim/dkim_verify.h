@@ -61,12 +61,12 @@ enum dkim_key_status {
 /* One signature's result. */
 struct dkim_sig_result {
 	enum dkim_result result;
-	char d[DKIM_DOMAIN_MAX + 1];         /* "" when unknown */
-	char s[DKIM_SELECTOR_MAX + 1];       /* selector */
-	char a[16];                          /* algorithm as written, "" when unknown */
-	char i[DKIM_I_MAX + 1];              /* the identity (i=, else "@" d=) */
-	char b[DKIM_B_PREFIX_LEN + 1];       /* header.b */
-	bool testing;                        /* the key record says t=y */
+	char d[DKIM_DOMAIN_MAX + 1];   /* "" when unknown */
+	char s[DKIM_SELECTOR_MAX + 1]; /* selector */
+	char a[16];                    /* algorithm as written, "" when unknown */
+	char i[DKIM_I_MAX + 1];        /* the identity (i=, else "@" d=) */
+	char b[DKIM_B_PREFIX_LEN + 1]; /* header.b */
+	bool testing;                  /* the key record says t=y */
 	char reason[DKIM_REASON_MAX];
 };
 
@@ -89,8 +89,8 @@ size_t dkim_verify_count(const struct dkim_verify *v);
 const char *dkim_verify_key_name(const struct dkim_verify *v, size_t i);
 
 /* Give signature i its key record (text ignored unless DKIM_KEY_FOUND). */
-void dkim_verify_set_key(struct dkim_verify *v, size_t i, enum dkim_key_status st,
-			 const char *text, size_t len);
+void dkim_verify_set_key(struct dkim_verify *v, size_t i, enum dkim_key_status st, const char *text,
+			 size_t len);
 
 /* The end of the message: decide every signature (now for x=). */
 void dkim_verify_finish(struct dkim_verify *v, time_t now);

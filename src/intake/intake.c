@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "conf.h"
+#include "intake_dkim.h"
 #include "log.h"
 #include "util.h"
 
@@ -166,6 +167,7 @@ enum status intake_open(struct intake *in, struct envelope *env, const struct in
 		strcpy_bounded(in->date, MAIL_DATE_EPOCH, sizeof(in->date));
 	write_received(in, o);
 	in->fixing = false;
+	in->sign = o->sign;
 	if (o->fixups)
 		fixups_start(in);
 	return STATUS_OK;
@@ -600,6 +602,9 @@ size_t intake_local_begin(const struct conf *c, struct strbuf *msg)
 bool intake_inject(const struct conf *c, struct queue *q, struct envelope *e, const char *msg,
 		   size_t len, size_t hdr)
 {
+	struct strbuf signed_msg;
+	bool ok;
+
 	e->arrival = time(NULL);
 	e->size = len - hdr;
 	free(e->client);
@@ -608,5 +613,13 @@ bool intake_inject(const struct conf *c, struct queue *q, struct envelope *e, co
 	e->client = xstrdup("127.0.0.1");
 	e->client_name = xstrdup(c->hostname);
 	e->helo = xstrdup(c->hostname);
-	return queue_inject(q, e, msg, len);
+	strbuf_init(&signed_msg);
+	if (intake_dkim_sign_local(msg, len, hdr, &signed_msg)) {
+		e->size = signed_msg.len - hdr; /* the signatures are part of it now */
+		ok = queue_inject(q, e, signed_msg.s, signed_msg.len);
+	} else {
+		ok = queue_inject(q, e, msg, len);
+	}
+	strbuf_free(&signed_msg);
+	return ok;
 }

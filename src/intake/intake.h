@@ -112,6 +112,7 @@ struct intake_origin {
 	const char *tls_cipher;  /* with tls_version */
 	unsigned uid;            /* pickup: the owner of the drop file */
 	bool fixups;             /* apply the submission fix-ups */
+	bool sign;               /* our users' mail: DKIM-sign it (intake_dkim.h) */
 	const char *log_key;     /* names the receiver in log lines: "session=ID" */
 };
 
@@ -231,6 +232,7 @@ struct intake {
 	char msgid[INTAKE_MSGID_MAX];
 	char log_key[INTAKE_LOG_KEY_MAX];
 	size_t received_len; /* our Received: header's octets */
+	bool sign;           /* the receiver asked for a DKIM signature */
 
 	/* end of message */
 	enum intake_phase phase;

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "envelope.h"
 #include "intake.h"
+#include "intake_dkim.h"
 #include "log.h"
 #include "maildrop.h"
 #include "queue.h"
@@ -248,7 +249,7 @@ static bool pickup_one(struct pickup *p, const char *name)
 {
 	char path[4096], buf[PICKUP_READ], err[256], key[INTAKE_LOG_KEY_MAX];
 	struct maildrop_header h;
-	struct intake_origin o = {.source = INTAKE_PICKUP, .log_key = key};
+	struct intake_origin o = {.source = INTAKE_PICKUP, .sign = true, .log_key = key};
 	struct pickup_job *j;
 	struct stat st;
 	ssize_t n = 0;
@@ -370,6 +371,8 @@ struct pickup *pickup_open(struct server *srv)
 
 	p->srv = srv;
 	intake_init(&p->in, srv->conf, srv->queue);
+	if (intake_dkim_enabled())
+		intake_stage_add(&p->in, &intake_dkim_stage, NULL);
 	p->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (p->inotify_fd >= 0 && inotify_add_watch(p->inotify_fd, srv->conf->maildrop_dir,
 						    IN_MOVED_TO | IN_CLOSE_WRITE) >= 0) {

@@ -16,6 +16,7 @@
 #include "data_reader.h"
 #include "envelope.h"
 #include "intake.h"
+#include "intake_dkim.h"
 #include "server.h"
 #include "status.h"
 

@@ -280,6 +280,8 @@ enum status smtp_open_message(struct smtp_session *s)
 		.tls_version = s->tls ? s->tls_version : NULL,
 		.tls_cipher = s->tls ? s->tls_cipher : NULL,
 		.fixups = s->auth_user != NULL,
+		/* our users' mail, never mail relayed in from the internet */
+		.sign = s->auth_user != NULL || s->trusted,
 		.log_key = key,
 	};
 	enum status st;
@@ -960,6 +962,8 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	strcpy_bounded(s->peer_name, "unknown", sizeof(s->peer_name));
 	envelope_init(&s->env);
 	intake_init(&s->in, srv->conf, srv->queue);
+	if (intake_dkim_enabled())
+		intake_stage_add(&s->in, &intake_dkim_stage, NULL);
 	s->state = SMTP_STATE_CONNECTED;
 	s->delay_ev = evtimer_new(srv->base, delay_cb, s);
 	s->data_timer = evtimer_new(srv->base, data_timer_cb, s);

@@ -172,3 +172,122 @@ def test_verify_dkimpy_signed(testdir, make_dns_server):
     # no signature
     r = hato(c, "dkim", "verify", data=MSG)
     assert r.returncode == 1 and r.stdout == b"none: no DKIM signature\n"
+
+
+# --- hatod signs at intake; dkimpy, asking the private dnsmasq, verifies ---
+
+def dnsfunc_for(dns_server):
+    """dkimpy's key lookup, asking our dnsmasq (dnspython, as dkimpy does)."""
+    import dns.resolver
+
+    res = dns.resolver.Resolver(configure=False)
+    res.nameservers = ["127.0.0.1"]
+    res.port = dns_server.port
+
+    def lookup(name, timeout=5):
+        ans = res.resolve(name.decode().rstrip("."), "TXT", lifetime=timeout)
+        return b"".join(b"".join(r.strings) for r in ans)
+    return lookup
+
+
+SIGNED_MESSAGES = {
+    "plain": b"From: Ann <ann@example.test>\r\nTo: bob@test.example\r\nSubject: hi\r\n"
+             b"Message-ID: <a@example.test>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+             b"\r\nhello\r\n",
+    "folded": b"From: \"Ann, A.\"\r\n <ann@sub.example.test>\r\nTo: bob@test.example,\r\n"
+              b"\tcarol@test.example\r\nSubject: a subject\r\n  folded over\r\n\tthree lines\r\n"
+              b"\r\nbody  with   spaces \t\r\n",
+    "8bit": b"From: ann@example.test\r\nTo: bob@test.example\r\nSubject: 8bit\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Transfer-Encoding: 8bit\r\n\r\n\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
+            b"\xc3\xa9t\xc3\xa9\r\n",
+    "empty-lines": b"From: ann@example.test\r\nTo: bob@test.example\r\nSubject: e\r\n"
+                   b"\r\n\r\n\r\n\r\n",
+    "no-body": b"From: ann@example.test\r\nTo: bob@test.example\r\nSubject: nothing\r\n",
+}
+
+
+@pytest.fixture
+def signing(testdir, make_dns_server):
+    """Keys for example.test (Ed25519 and RSA: dual signing) published in a
+    private dnsmasq; returns (sections for hato.conf, dkimpy's dnsfunc)."""
+    c0 = conf(testdir)
+    _, _, ed_txt, ed_sec = keygen(c0, "example.test", "ed")
+    _, _, rsa_txt, rsa_sec = keygen(c0, "example.test", "rsa", "--algorithm", "rsa")
+    dns = make_dns_server(Zone().txt("ed._domainkey.example.test", ed_txt)
+                          .txt("rsa._domainkey.example.test", rsa_txt))
+    return ed_sec + "\n" + rsa_sec + "\n", dnsfunc_for(dns)
+
+
+def dkimpy_results(msg, dnsfunc):
+    """dkimpy's verdict on each DKIM-Signature of msg, and the d= and a= of each."""
+    d = dkim.DKIM(msg)
+    n = msg.count(b"\nDKIM-Signature:") + msg.startswith(b"DKIM-Signature:")
+    out = []
+    for i in range(n):
+        ok = d.verify(idx=i, dnsfunc=dnsfunc)
+        out.append((ok, d.domain, d.signature_fields.get(b"a")))
+    return out
+
+
+def send(h, msg, sender="ann@example.test", rcpts=("bob@test.example",)):
+    import smtplib
+    with smtplib.SMTP(h.host, h.port, timeout=10) as s:
+        s.sendmail(sender, list(rcpts), msg)
+
+
+def test_hatod_signs_trusted_mail(make_hatod, signing):
+    sections, dnsfunc = signing
+    h = make_hatod(server={"trusted_networks": "127.0.0.1/32"},
+                   extra="[domain test.example]\nmailboxes = *\n" + sections)
+    for name, msg in SIGNED_MESSAGES.items():
+        send(h, msg)
+    queued = h.queued()
+    assert len(queued) == len(SIGNED_MESSAGES)
+    for env, msg in queued:
+        # our Received: first, then the two signatures, once each
+        assert msg.startswith(b"Received: ")
+        assert msg.count(b"DKIM-Signature:") == 2
+        res = dkimpy_results(msg, dnsfunc)
+        assert [(ok, d) for ok, d, _ in res] == [(True, b"example.test")] * 2, msg
+        assert sorted(a for _, _, a in res) == [b"ed25519-sha256", b"rsa-sha256"]
+        # relaxed/relaxed, no l=, a t=, From over-signed
+        assert b"c=relaxed/relaxed" in msg and b" l=" not in msg and b"; t=" in msg
+        assert b"h=from:from:" in msg
+        # a header field added later breaks both signatures
+        tampered = msg.replace(b"\r\n\r\n", b"\r\nSubject: added\r\n\r\n", 1) \
+            if b"\r\n\r\n" in msg else msg + b"Subject: added\r\n"
+        assert [ok for ok, _, _ in dkimpy_results(tampered, dnsfunc)] == [False, False]
+    assert h.logs().count("event=dkim_signed") == len(SIGNED_MESSAGES)
+
+
+def test_hatod_never_signs_relayed_mail(make_hatod, signing):
+    """Mail from the internet (an untrusted client, no AUTH), even From: a
+    domain with keys, and mail From: a domain without keys, goes unsigned."""
+    sections, _ = signing
+    h = make_hatod(extra="[domain test.example]\nmailboxes = *\n" + sections)
+    send(h, SIGNED_MESSAGES["plain"])
+    h2 = make_hatod(server={"trusted_networks": "127.0.0.1/32"},
+                    extra="[domain test.example]\nmailboxes = *\n" + sections)
+    send(h2, b"From: x@other.test\r\nSubject: s\r\n\r\nbody\r\n")
+    for hh in (h, h2):
+        [(env, msg)] = hh.queued()
+        assert b"DKIM-Signature" not in msg
+    assert "event=dkim_not_signed" in h2.logs() and "no key for the From: domain" in h2.logs()
+
+
+def test_pickup_mail_is_signed(make_hatod, signing):
+    sections, dnsfunc = signing
+    h = make_hatod(extra="[domain test.example]\nmailboxes = *\n" + sections)
+    r = subprocess.run([HATO, "-c", h.conf_path, "send", "-t", "-f", "ann@example.test"],
+                       input=b"From: ann@example.test\nTo: bob@test.example\nSubject: cron\n\n"
+                             b"done\n", capture_output=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    h.wait_log("event=dkim_signed")
+    import time
+    deadline = time.monotonic() + 10
+    while not h.committed_ids():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    [(env, msg)] = h.queued()
+    assert [ok for ok, _, _ in dkimpy_results(msg, dnsfunc)] == [True, True]

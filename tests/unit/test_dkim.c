@@ -28,40 +28,39 @@
 #include "dkim_verify.h"
 
 /* RFC 8463 Appendix A.3: the example message with both its signatures. */
-static const char rfc8463_msg[] =
-	"DKIM-Signature: v=1; a=ed25519-sha256; c=simple/simple; \r\n"
-	" d=football.example.com; i=@football.example.com; \r\n"
-	" q=dns/txt; s=brisbane; t=1518460054; h=from : to : \r\n"
-	" subject : date : message-id : from : subject : date; \r\n"
-	" bh=4bLNXImK9drULnmePzZNEBleUanJCX5PIsDIFoH4KTQ=; \r\n"
-	" b=9/dsDChY0YMTtD5Eyw3wx7x22BlSJP7M5ECbJ7GWrR45nXlTCGb8l0YB\r\n"
-	" o0wBLR++X5LqmsxXaOYLLJe46l10AQ==\r\n"
-	"DKIM-Signature: v=1; a=rsa-sha256; c=simple/simple; \r\n"
-	" d=football.example.com; i=@football.example.com; \r\n"
-	" q=dns/txt; s=test; t=1527915362; h=from : to : subject : \r\n"
-	" date : message-id : from : subject : date; \r\n"
-	" bh=4bLNXImK9drULnmePzZNEBleUanJCX5PIsDIFoH4KTQ=; \r\n"
-	" b=icKcLSEZYXJ95flvWE8FT6hl5iqd8MC/LEKYH0QjsqYy6MO/4pgVNCZH\r\n"
-	" l/RAXAuADxE/40Fg7uTlxwwD1hjN2Ple6J//cJfslBdDOq6zTVbne1dqtl\r\n"
-	" NOat7iamJ1AfRqyG+ja7a2AZsrpUuJ7VA6O+0zRYPqpwMEkEFIzI9i/Xk=\r\n"
-	"From: Joe SixPack <joe@football.example.com>\r\n"
-	"To: Suzie Q <suzie@shopping.example.net>\r\n"
-	"Subject: Is dinner ready?\r\n"
-	"Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
-	"Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n"
-	"\r\n"
-	"Hi.\r\n"
-	"\r\n"
-	"We lost the game.  Are you hungry yet?\r\n"
-	"\r\n"
-	"Joe.\r\n"
-	"\r\n";
+static const char rfc8463_msg[] = "DKIM-Signature: v=1; a=ed25519-sha256; c=simple/simple; \r\n"
+				  " d=football.example.com; i=@football.example.com; \r\n"
+				  " q=dns/txt; s=brisbane; t=1518460054; h=from : to : \r\n"
+				  " subject : date : message-id : from : subject : date; \r\n"
+				  " bh=4bLNXImK9drULnmePzZNEBleUanJCX5PIsDIFoH4KTQ=; \r\n"
+				  " b=9/dsDChY0YMTtD5Eyw3wx7x22BlSJP7M5ECbJ7GWrR45nXlTCGb8l0YB\r\n"
+				  " o0wBLR++X5LqmsxXaOYLLJe46l10AQ==\r\n"
+				  "DKIM-Signature: v=1; a=rsa-sha256; c=simple/simple; \r\n"
+				  " d=football.example.com; i=@football.example.com; \r\n"
+				  " q=dns/txt; s=test; t=1527915362; h=from : to : subject : \r\n"
+				  " date : message-id : from : subject : date; \r\n"
+				  " bh=4bLNXImK9drULnmePzZNEBleUanJCX5PIsDIFoH4KTQ=; \r\n"
+				  " b=icKcLSEZYXJ95flvWE8FT6hl5iqd8MC/LEKYH0QjsqYy6MO/4pgVNCZH\r\n"
+				  " l/RAXAuADxE/40Fg7uTlxwwD1hjN2Ple6J//cJfslBdDOq6zTVbne1dqtl\r\n"
+				  " NOat7iamJ1AfRqyG+ja7a2AZsrpUuJ7VA6O+0zRYPqpwMEkEFIzI9i/Xk=\r\n"
+				  "From: Joe SixPack <joe@football.example.com>\r\n"
+				  "To: Suzie Q <suzie@shopping.example.net>\r\n"
+				  "Subject: Is dinner ready?\r\n"
+				  "Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
+				  "Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n"
+				  "\r\n"
+				  "Hi.\r\n"
+				  "\r\n"
+				  "We lost the game.  Are you hungry yet?\r\n"
+				  "\r\n"
+				  "Joe.\r\n"
+				  "\r\n";
 
 /* RFC 8463 Appendix A.2: the key records. */
 #define RFC8463_ED25519 "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
-#define RFC8463_RSA                                                                          \
+#define RFC8463_RSA                                                                                \
 	"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5" \
-	"qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3r" \
+	"qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3r"  \
 	"G4hstT5QjvHO9PzoxZyVYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB"
 
 /* Key records by name, for the verifier's lookups. */
@@ -482,16 +481,16 @@ static void test_rfc8301(void **state)
 static void test_bad_records(void **state)
 {
 	static const char *const bad[] = {
-		"v=DKIM1; k=ed25519; p=",           /* revoked */
-		"v=DKIM1; k=rsa; p=!!!!",           /* not base64 */
-		"v=DKIM1; k=rsa; p=AAAA",           /* not a key */
-		"k=dsa; p=AAAA",                    /* unknown type */
-		"p=AAAA; v=DKIM1",                  /* v= not first */
-		"v=DKIM1; h=sha1; p=AAAA",          /* no sha256 */
-		"v=DKIM1; s=web; p=AAAA",           /* not for email */
-		"v=DKIM1 k=rsa",                    /* garbage */
-		"\x01\x02\xff",                     /* garbage */
-		"v=DKIM1; k=ed25519; p=AAAA",       /* 3 octets for Ed25519 */
+		"v=DKIM1; k=ed25519; p=",     /* revoked */
+		"v=DKIM1; k=rsa; p=!!!!",     /* not base64 */
+		"v=DKIM1; k=rsa; p=AAAA",     /* not a key */
+		"k=dsa; p=AAAA",              /* unknown type */
+		"p=AAAA; v=DKIM1",            /* v= not first */
+		"v=DKIM1; h=sha1; p=AAAA",    /* no sha256 */
+		"v=DKIM1; s=web; p=AAAA",     /* not for email */
+		"v=DKIM1 k=rsa",              /* garbage */
+		"\x01\x02\xff",               /* garbage */
+		"v=DKIM1; k=ed25519; p=AAAA", /* 3 octets for Ed25519 */
 	};
 	struct dkim_pubkey key;
 	char why[128];
@@ -578,18 +577,12 @@ static void test_expired(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tags),
-		cmocka_unit_test(test_canon_header),
-		cmocka_unit_test(test_canon_body),
-		cmocka_unit_test(test_rfc8463_example),
-		cmocka_unit_test(test_sign_verify),
-		cmocka_unit_test(test_oversigned),
-		cmocka_unit_test(test_which_key),
-		cmocka_unit_test(test_from_domain),
-		cmocka_unit_test(test_rfc8301),
-		cmocka_unit_test(test_bad_records),
-		cmocka_unit_test(test_bad_signatures),
-		cmocka_unit_test(test_expired),
+		cmocka_unit_test(test_tags),           cmocka_unit_test(test_canon_header),
+		cmocka_unit_test(test_canon_body),     cmocka_unit_test(test_rfc8463_example),
+		cmocka_unit_test(test_sign_verify),    cmocka_unit_test(test_oversigned),
+		cmocka_unit_test(test_which_key),      cmocka_unit_test(test_from_domain),
+		cmocka_unit_test(test_rfc8301),        cmocka_unit_test(test_bad_records),
+		cmocka_unit_test(test_bad_signatures), cmocka_unit_test(test_expired),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
