@@ -21,7 +21,10 @@
 #   BENCH_MESSAGES  messages per run (20000)
 #   BENCH_SIZE      payload octets per message (2048)
 #   BENCH_SESSIONS  parallel session counts ("1 20")
-#   BENCH_TARGETS   what to measure ("smtp-sink hatod"; also: postfix)
+#   BENCH_TARGETS   what to measure ("smtp-sink hatod"; also: postfix, and
+#                   hatod-ed25519 / hatod-rsa: hatod DKIM-signing every
+#                   message with an Ed25519 / RSA-2048 key, the client in
+#                   trusted_networks; their ratios to plain hatod are printed)
 #   BENCH_HATOD     the hatod binary ($BUILD/hatod, so build/hatod)
 #   BENCH_TIMEOUT   seconds allowed per run (900)
 #   BENCH_TMPDIR    where the queue and logs go (${TMPDIR:-/tmp}; a real disk, not tmpfs)
@@ -70,8 +73,9 @@ for s in $SESSIONS; do
 	[[ $s =~ ^[1-9][0-9]*$ ]] || die "BENCH_SESSIONS must be positive integers, not '$s'"
 done
 for t in $TARGETS; do
-	[[ $t == smtp-sink || $t == hatod || $t == postfix ]] ||
-		die "unknown target '$t' (smtp-sink, hatod, postfix)"
+	[[ $t == smtp-sink || $t == hatod || $t == postfix || $t == hatod-ed25519 ||
+		$t == hatod-rsa ]] ||
+		die "unknown target '$t' (smtp-sink, hatod, postfix, hatod-ed25519, hatod-rsa)"
 done
 is_root=false
 [[ $(id -u) -eq 0 ]] && is_root=true
@@ -137,13 +141,28 @@ bench_sink() {
 	stop_ours "$pid"
 }
 
+# hatod; with $2 (ed25519 or rsa) it DKIM-signs every message (From: the
+# sender's domain, localhost), smtp-source's address being trusted.
 bench_hatod() {
-	local sessions=$1 port pid dir=$WORK/hatod-$1 conf log queued
+	local sessions=$1 alg=${2:-} target=hatod port pid dir conf log queued dkim=""
+	[[ -z $alg ]] || target=hatod-$alg
+	dir=$WORK/$target-$sessions
 	port=$(free_port)
 	mkdir -p "$dir"
 	chmod 0755 "$WORK" "$dir" # user hato must reach the state dir when we are root
 	conf=$dir/hato.conf
 	log=$dir/hatod.log
+	if [[ -n $alg ]]; then
+		"${HATOD%hatod}hato" dkim keygen localhost bench --algorithm "$alg" \
+			--key "$dir/dkim.key" >"$dir/keygen.out" ||
+			die "hato dkim keygen failed"
+		chmod 0644 "$dir/dkim.key" # a throwaway key: hatod reads it as root or hato
+		dkim="[dkim bench]
+domain = localhost
+selector = bench
+key = $dir/dkim.key
+algorithm = $alg-sha256"
+	fi
 	cat >"$conf" <<-EOF
 		[server]
 		state_dir = $dir/state
@@ -160,6 +179,7 @@ bench_hatod() {
 		[listener smtp]
 		address = 127.0.0.1:$port
 	EOF
+	[[ -z $dkim ]] || printf '%s\n[server]\ntrusted_networks = 127.0.0.1/32\n' "$dkim" >>"$conf"
 	"$HATOD" -f -c "$conf" >"$log" 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
@@ -167,13 +187,17 @@ bench_hatod() {
 		tail -n 20 "$log" | sed 's/^/  | /' >&2
 		die "hatod did not start on 127.0.0.1:$port (log above)"
 	fi
-	say "hatod pid $pid on 127.0.0.1:$port, state $dir/state"
-	if load hatod "$port" "$sessions"; then
+	say "$target pid $pid on 127.0.0.1:$port, state $dir/state"
+	if load "$target" "$port" "$sessions"; then
 		queued=$(find "$dir/state/queue" -maxdepth 1 -name '*.msg' 2>/dev/null | wc -l)
 		if [[ $queued -eq $MESSAGES ]]; then
 			say "hatod: queue holds $queued messages = messages sent"
 		else
 			say "hatod: MISMATCH: queue holds $queued messages, $MESSAGES messages were sent"
+			FAILED=1
+		fi
+		if [[ -n $alg ]] && [[ $(grep -c 'event=dkim_signed' "$log") -ne $MESSAGES ]]; then
+			say "$target: MISMATCH: not every message was signed"
 			FAILED=1
 		fi
 	fi
@@ -246,16 +270,18 @@ for s in $SESSIONS; do
 		case $t in
 		smtp-sink) bench_sink "$s" ;;
 		hatod) bench_hatod "$s" ;;
+		hatod-ed25519) bench_hatod "$s" ed25519 ;;
+		hatod-rsa) bench_hatod "$s" rsa ;;
 		postfix) bench_postfix "$s" ;;
 		esac
 	done
 done
 
 echo
-printf '%-10s %8s %8s %10s %10s\n' target sessions msgs seconds msg/s
+printf '%-14s %8s %8s %10s %10s\n' target sessions msgs seconds msg/s
 for r in "${RESULTS[@]}"; do
 	# shellcheck disable=SC2086
-	printf '%-10s %8s %8s %10s %10s\n' $r
+	printf '%-14s %8s %8s %10s %10s\n' $r
 done
 echo
 for s in $SESSIONS; do
@@ -266,6 +292,13 @@ for s in $SESSIONS; do
 		awk -v s="$s" -v a="$hato" -v b="$sink" \
 			'BEGIN { printf "ratio hatod/smtp-sink, %s session(s): %.2f\n", s, (b > 0 ? a / b : 0) }'
 	fi
+	for alg in ed25519 rsa; do
+		signed=$(printf '%s\n' "${RESULTS[@]}" | awk -v s="$s" -v t="hatod-$alg" '$1 == t && $2 == s { print $5 }')
+		if [[ -n $signed && -n $hato ]]; then
+			awk -v s="$s" -v a="$signed" -v b="$hato" -v t="$alg" \
+				'BEGIN { printf "ratio hatod-%s/hatod (DKIM signing), %s session(s): %.2f\n", t, s, (b > 0 ? a / b : 0) }'
+		fi
+	done
 	if [[ -n $pfx && -n $hato ]]; then
 		awk -v s="$s" -v a="$hato" -v b="$pfx" \
 			'BEGIN { printf "ratio hatod/postfix, %s session(s): %.2f\n", s, (b > 0 ? a / b : 0) }'

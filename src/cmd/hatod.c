@@ -315,6 +315,7 @@ int main(int argc, char **argv)
 	    (srv.aliases = aliases_open(srv.conf->aliases_file, err, sizeof(err))) == NULL)
 		fatalx("event=startup error=\"%s\"", err);
 	srv.workers = workers_new(srv.base, AUTH_THREADS);
+	intake_dkim_start(srv.base);
 	srv.scheduler = scheduler_new(srv.conf, srv.base, srv.queue);
 	scheduler_load(srv.scheduler);
 	srv.control = control_open(srv.base, srv.conf, srv.scheduler, err, sizeof(err));

@@ -233,6 +233,7 @@ struct intake {
 	char log_key[INTAKE_LOG_KEY_MAX];
 	size_t received_len; /* our Received: header's octets */
 	bool sign;           /* the receiver asked for a DKIM signature */
+	void *sign_job;      /* the signing stage's job in flight (intake_dkim.c) */
 
 	/* end of message */
 	enum intake_phase phase;

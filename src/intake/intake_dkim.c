@@ -2,9 +2,13 @@
  * intake_dkim.c - DKIM signing at intake.  See intake_dkim.h.
  *
  * The stage feeds the message as the stages left it (header fields from
- * intake_headers, the body through intake_body_read) to the signer and
- * inserts its fields after our Received:.  It answers before it returns:
- * signing is one private-key operation per key, done on the loop.
+ * intake_headers, the body through intake_body_read) to the signer on the
+ * loop (hashing: cheap), then the private-key operations (an RSA-2048
+ * signature takes a millisecond or two of CPU) run on a small pool of
+ * DKIM threads, and back on the loop the fields are inserted after our
+ * Received: and the stage answers.  A message dropped meanwhile
+ * (intake_cancel) marks its job cancelled: the job finishes and is freed
+ * without touching the intake.
  */
 #include "intake_dkim.h"
 
@@ -16,11 +20,24 @@
 #include "dkim_sign.h"
 #include "log.h"
 #include "util.h"
+#include "worker.h"
 
-#define BODY_CHUNK 65536        /* octets of body read at a time */
+#define BODY_CHUNK 65536          /* octets of body read at a time */
 #define SIG_NAME "DKIM-Signature" /* the field the signer writes first */
+#define DKIM_SIGN_THREADS 2       /* threads making signatures, beside the loop */
 
 static struct dkim_keyring keyring;
+static struct workers *signers; /* NULL: sign on the loop (before intake_dkim_start) */
+
+/* One message being signed on a DKIM thread. */
+struct sign_job {
+	struct intake *in; /* NULL once cancelled */
+	struct dkim_sign s;
+	struct strbuf out;
+	int n;
+	char why[128], domain[DKIM_DOMAIN_MAX + 1];
+	char log_key[INTAKE_LOG_KEY_MAX], qid[QUEUE_ID_LEN + 1];
+};
 
 /* See intake_dkim.h. */
 bool intake_dkim_init(const struct conf *c, char *err, size_t errsz)
@@ -29,8 +46,18 @@ bool intake_dkim_init(const struct conf *c, char *err, size_t errsz)
 }
 
 /* See intake_dkim.h. */
+void intake_dkim_start(struct event_base *base)
+{
+	if (keyring.n > 0 && signers == NULL)
+		signers = workers_new(base, DKIM_SIGN_THREADS);
+}
+
+/* See intake_dkim.h. */
 void intake_dkim_shutdown(void)
 {
+	if (signers != NULL)
+		workers_free(signers); /* the jobs in flight finish first */
+	signers = NULL;
 	dkim_keyring_free(&keyring);
 }
 
@@ -40,13 +67,10 @@ bool intake_dkim_enabled(void)
 	return keyring.n > 0;
 }
 
-/* Sign what s was fed; the fields in out, their count (<= 0: none). */
-static int sign_end(struct dkim_sign *s, struct strbuf *out, const char *log_key,
-		    const char *qid)
+/* Log how signing went: n signatures (<= 0: none). */
+static void sign_log(int n, const char *log_key, const char *qid, const char *domain,
+		     const char *why)
 {
-	char why[128], domain[DKIM_DOMAIN_MAX + 1] = "";
-	int n = dkim_sign_finish(s, &keyring, time(NULL), out, domain, why, sizeof(why));
-
 	if (n > 0)
 		log_info("event=dkim_signed %s queue_id=%s domain=%s signatures=%d", log_key, qid,
 			 domain, n);
@@ -55,6 +79,15 @@ static int sign_end(struct dkim_sign *s, struct strbuf *out, const char *log_key
 	else
 		log_warnx("event=dkim_sign_failed %s queue_id=%s domain=%s reason=\"%s\"", log_key,
 			  qid, domain, why);
+}
+
+/* Sign what s was fed; the fields in out, their count (<= 0: none). */
+static int sign_end(struct dkim_sign *s, struct strbuf *out, const char *log_key, const char *qid)
+{
+	char why[128], domain[DKIM_DOMAIN_MAX + 1] = "";
+	int n = dkim_sign_finish(s, &keyring, time(NULL), out, domain, why, sizeof(why));
+
+	sign_log(n, log_key, qid, domain, why);
 	return n;
 }
 
@@ -77,33 +110,52 @@ static void insert_fields(struct intake *in, size_t pos, const struct strbuf *ou
 	}
 }
 
-/* The stage: sign the message when its receiver asked and a key applies. */
-static void stage_run(struct intake *in, void *arg)
+/* A DKIM thread: the signatures (the private-key operations). */
+static void job_work(void *arg)
+{
+	struct sign_job *j = arg;
+
+	j->n = dkim_sign_finish(&j->s, &keyring, time(NULL), &j->out, j->domain, j->why,
+				sizeof(j->why));
+}
+
+/* Back on the loop: the fields into the message, and the stage's answer. */
+static void job_done(void *arg)
 {
 	const struct intake_verdict go = {.action = INTAKE_CONTINUE};
+	struct sign_job *j = arg;
+
+	if (j->in != NULL) {
+		struct intake *in = j->in;
+
+		in->sign_job = NULL;
+		sign_log(j->n, j->log_key, j->qid, j->domain, j->why);
+		if (j->n > 0)
+			insert_fields(in, 1, &j->out); /* after our Received: */
+		intake_stage_done(in, &go);
+	}
+	strbuf_free(&j->out);
+	dkim_sign_free(&j->s);
+	free(j);
+}
+
+/* Feed the message as it stands to s; false (logged) when it cannot be read. */
+static bool feed_message(struct intake *in, struct dkim_sign *s)
+{
 	const struct intake_field *f;
-	struct dkim_sign s;
-	struct strbuf out;
 	uint64_t size, off = 0;
 	size_t nf;
 	char *buf;
 
-	(void)arg;
-	if (!in->sign || keyring.n == 0) {
-		intake_stage_done(in, &go);
-		return;
-	}
 	f = intake_headers(in, &nf);
-	if (f == NULL) {
+	if (f == NULL || nf == 0) {
 		log_warn("event=dkim_sign_failed %s queue_id=%s reason=\"cannot read the message\"",
 			 intake_log_key(in), intake_queue_id(in));
-		intake_stage_done(in, &go);
-		return;
+		return false;
 	}
-	dkim_sign_init(&s);
 	for (size_t i = 0; i < nf; i++)
-		dkim_sign_feed(&s, f[i].text, f[i].len);
-	dkim_sign_feed(&s, "\r\n", 2);
+		dkim_sign_feed(s, f[i].text, f[i].len);
+	dkim_sign_feed(s, "\r\n", 2);
 	size = intake_body_size(in);
 	buf = xmalloc(BODY_CHUNK);
 	while (off < size) {
@@ -111,19 +163,57 @@ static void stage_run(struct intake *in, void *arg)
 
 		if (n <= 0)
 			break;
-		dkim_sign_feed(&s, buf, (size_t)n);
+		dkim_sign_feed(s, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
 	free(buf);
-	strbuf_init(&out);
-	if (off == size && sign_end(&s, &out, intake_log_key(in), intake_queue_id(in)) > 0)
-		insert_fields(in, nf > 0 ? 1 : 0, &out); /* after our Received: */
-	else if (off != size)
+	if (off != size)
 		log_warn("event=dkim_sign_failed %s queue_id=%s reason=\"cannot read the body\"",
 			 intake_log_key(in), intake_queue_id(in));
-	strbuf_free(&out);
-	dkim_sign_free(&s);
-	intake_stage_done(in, &go);
+	return off == size;
+}
+
+/* The stage: sign the message when its receiver asked and a key applies. */
+static void stage_run(struct intake *in, void *arg)
+{
+	const struct intake_verdict go = {.action = INTAKE_CONTINUE};
+	struct sign_job *j;
+
+	(void)arg;
+	if (!in->sign || keyring.n == 0) {
+		intake_stage_done(in, &go);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	dkim_sign_init(&j->s);
+	strbuf_init(&j->out);
+	if (!feed_message(in, &j->s)) {
+		j->in = NULL;
+		job_done(j);
+		intake_stage_done(in, &go);
+		return;
+	}
+	j->in = in;
+	strcpy_bounded(j->log_key, intake_log_key(in), sizeof(j->log_key));
+	strcpy_bounded(j->qid, intake_queue_id(in), sizeof(j->qid));
+	in->sign_job = j;
+	if (signers == NULL) {
+		job_work(j);
+		job_done(j);
+		return;
+	}
+	workers_submit(signers, job_work, job_done, j);
+}
+
+/* The message is dropped while its signatures are made: forget it. */
+static void stage_cancel(struct intake *in, void *arg)
+{
+	struct sign_job *j = in->sign_job;
+
+	(void)arg;
+	if (j != NULL)
+		j->in = NULL;
+	in->sign_job = NULL;
 }
 
 /* See intake_dkim.h. */
@@ -131,7 +221,7 @@ const struct intake_stage intake_dkim_stage = {
 	.name = "dkim-sign",
 	.rank = INTAKE_RANK_SIGN,
 	.run = stage_run,
-	.cancel = NULL,
+	.cancel = stage_cancel,
 };
 
 /* See intake_dkim.h. */

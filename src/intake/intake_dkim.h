@@ -16,8 +16,9 @@
  * mail.
  *
  * The keys are read once at start (intake_dkim_init, before hatod drops
- * its privileges) and shared read-only by the loop and the delivery
- * threads that make reports.
+ * its privileges) and shared read-only by the loop, the DKIM threads that
+ * make the stage's signatures off the loop (intake_dkim_start), and the
+ * delivery threads that make reports.
  */
 #ifndef HATO_INTAKE_DKIM_H
 #define HATO_INTAKE_DKIM_H
@@ -29,10 +30,14 @@
 #include "strbuf.h"
 
 struct conf;
+struct event_base;
 
 /* Read the [dkim NAME] keys; false with a reason naming the section. */
 bool intake_dkim_init(const struct conf *c, char *err, size_t errsz);
-/* Release the keys (at exit). */
+/* Start the threads that make signatures (after hatod has daemonized);
+ * until then the stage signs on the loop. */
+void intake_dkim_start(struct event_base *base);
+/* Finish the signatures in flight, stop the threads, release the keys. */
 void intake_dkim_shutdown(void);
 /* Are there keys, so that the stage is worth adding? */
 bool intake_dkim_enabled(void);
