@@ -153,8 +153,7 @@ static void count_aside(const struct queue_aside *a, void *arg)
 static int queue_list(const struct conf *c)
 {
 	struct listing l = {0, time(NULL)};
-	char err[512];
-
+	char err[512], *qdir;
 	size_t aside = 0;
 
 	queue_view_list_header(stdout);
@@ -164,7 +163,9 @@ static int queue_list(const struct conf *c)
 		fprintf(stderr, "hato: %s\n", err);
 		return e == ENOENT ? EX_NOINPUT : e == EACCES ? EX_NOPERM : EX_IOERR;
 	}
-	printf("-- %zu message%s in %s/queue\n", l.count, l.count == 1 ? "" : "s", c->state_dir);
+	qdir = queue_dir_name(c->state_dir);
+	printf("-- %zu message%s in %s\n", l.count, l.count == 1 ? "" : "s", qdir);
+	free(qdir);
 	if (queue_aside_dir(c->state_dir, count_aside, &aside, err, sizeof(err)) && aside > 0)
 		printf("-- %zu message%s set aside by recovery as damaged: hato queue corrupt\n",
 		       aside, aside == 1 ? "" : "s");
@@ -358,7 +359,7 @@ static void print_aside(const struct queue_aside *a, void *arg)
 static int queue_corrupt(const struct conf *c)
 {
 	struct listing l = {0, time(NULL)};
-	char err[512];
+	char err[512], *qdir;
 
 	if (!queue_aside_dir(c->state_dir, print_aside, &l, err, sizeof(err))) {
 		int e = errno;
@@ -366,8 +367,10 @@ static int queue_corrupt(const struct conf *c)
 		fprintf(stderr, "hato: %s\n", err);
 		return e == ENOENT ? EX_NOINPUT : e == EACCES ? EX_NOPERM : EX_IOERR;
 	}
-	printf("-- %zu message%s set aside by recovery in %s/queue\n", l.count,
-	       l.count == 1 ? "" : "s", c->state_dir);
+	qdir = queue_dir_name(c->state_dir);
+	printf("-- %zu message%s set aside by recovery in %s\n", l.count, l.count == 1 ? "" : "s",
+	       qdir);
+	free(qdir);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "hato: cannot write the list: %s\n", strerror(errno));
 		return EX_IOERR;

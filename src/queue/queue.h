@@ -143,6 +143,11 @@ typedef void (*queue_scan_fn)(const struct envelope *e, uint64_t msg_size, void 
  * directory cannot be read.  Unreadable files are logged by name. */
 bool queue_scan(struct queue *q, queue_scan_fn fn, void *arg, char *err, size_t errsz);
 
+/* The directory of committed messages in state_dir, for what a person
+ * reads ("STATE/queue"; a new allocation).  Nothing outside src/queue/
+ * opens a file there. */
+char *queue_dir_name(const char *state_dir);
+
 /* queue_scan of the spool in state_dir without opening it: no recovery,
  * no commit threads, nothing written (for hato queue). */
 bool queue_scan_dir(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz);

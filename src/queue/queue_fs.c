@@ -34,6 +34,12 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
+/* See queue.h. */
+char *queue_dir_name(const char *state_dir)
+{
+	return path_join(state_dir, "queue");
+}
+
 /* mkdir that accepts an existing directory; *made (may be NULL) tells which it was. */
 static bool ensure_dir(const char *path, bool *made, char *err, size_t errsz)
 {
@@ -348,7 +354,7 @@ struct queue *queue_open(const char *state_dir, unsigned threads, bool use_syncf
 
 	q->state_dir = xstrdup(state_dir);
 	q->incoming_dir = path_join(state_dir, "incoming");
-	q->queue_dir = path_join(state_dir, "queue");
+	q->queue_dir = queue_dir_name(state_dir);
 	if (!ensure_dir(q->state_dir, NULL, err, errsz) ||
 	    !ensure_dir(q->incoming_dir, NULL, err, errsz) ||
 	    !ensure_dir(q->queue_dir, &fresh, err, errsz))
@@ -744,7 +750,7 @@ static bool msg_name(const char *name, char *out)
 /* See queue.h. */
 bool queue_scan_dir(const char *state_dir, queue_scan_fn fn, void *arg, char *err, size_t errsz)
 {
-	char *dir = path_join(state_dir, "queue"), **names;
+	char *dir = queue_dir_name(state_dir), **names;
 	size_t n;
 	DIR *d = sorted_names(dir, msg_name, &names, &n, err, errsz);
 
@@ -789,7 +795,7 @@ bool queue_scan_dir(const char *state_dir, queue_scan_fn fn, void *arg, char *er
 bool queue_envelope_dir(const char *state_dir, const char *id, struct envelope *e,
 			uint64_t *msg_size, char *err, size_t errsz)
 {
-	char *dir = path_join(state_dir, "queue"), name[QUEUE_ID_LEN + 8], perr[256], *text;
+	char *dir = queue_dir_name(state_dir), name[QUEUE_ID_LEN + 8], perr[256], *text;
 	int dfd, saved;
 	size_t len;
 	bool ok = false;
@@ -885,7 +891,7 @@ static void aside_one(int dfd, const char *dir, const char *id, queue_aside_fn f
 /* See queue.h. */
 bool queue_aside_dir(const char *state_dir, queue_aside_fn fn, void *arg, char *err, size_t errsz)
 {
-	char *dir = path_join(state_dir, "queue"), **ids;
+	char *dir = queue_dir_name(state_dir), **ids;
 	size_t n;
 	DIR *d = sorted_names(dir, aside_name, &ids, &n, err, errsz);
 
