@@ -92,6 +92,73 @@ static const struct status_def {
 				     "user"},
 };
 
+/* The name of each status, for metrics labels: the enumerator without its
+ * prefix, in lower case. */
+static const char *const status_names[STATUS_COUNT] = {
+	[STATUS_GREETING] = "greeting",
+	[STATUS_EHLO] = "ehlo",
+	[STATUS_OK] = "ok",
+	[STATUS_SENDER_OK] = "sender_ok",
+	[STATUS_RCPT_OK] = "rcpt_ok",
+	[STATUS_QUEUED] = "queued",
+	[STATUS_CHUNK_OK] = "chunk_ok",
+	[STATUS_RESET] = "reset",
+	[STATUS_NOOP] = "noop",
+	[STATUS_HELP] = "help",
+	[STATUS_VRFY] = "vrfy",
+	[STATUS_BYE] = "bye",
+	[STATUS_START_DATA] = "start_data",
+	[STATUS_SHUTDOWN] = "shutdown",
+	[STATUS_TIMEOUT] = "timeout",
+	[STATUS_TOO_MANY_ERRORS] = "too_many_errors",
+	[STATUS_TOO_MANY_SESSIONS] = "too_many_sessions",
+	[STATUS_LOCAL_ERROR] = "local_error",
+	[STATUS_DISK_FULL] = "disk_full",
+	[STATUS_TOO_MANY_RCPTS] = "too_many_rcpts",
+	[STATUS_UNKNOWN_CMD] = "unknown_cmd",
+	[STATUS_LINE_TOO_LONG] = "line_too_long",
+	[STATUS_BAD_CHAR] = "bad_char",
+	[STATUS_SYNTAX] = "syntax",
+	[STATUS_BAD_ARGS] = "bad_args",
+	[STATUS_BAD_PARAM_VALUE] = "bad_param_value",
+	[STATUS_BAD_SENDER] = "bad_sender",
+	[STATUS_BAD_RCPT] = "bad_rcpt",
+	[STATUS_NOT_IMPLEMENTED] = "not_implemented",
+	[STATUS_BAD_SEQUENCE] = "bad_sequence",
+	[STATUS_NO_RCPTS] = "no_rcpts",
+	[STATUS_TOO_BIG] = "too_big",
+	[STATUS_SENDER_TOO_LONG] = "sender_too_long",
+	[STATUS_RCPT_TOO_LONG] = "rcpt_too_long",
+	[STATUS_NON_ASCII] = "non_ascii",
+	[STATUS_RELAY_DENIED] = "relay_denied",
+	[STATUS_LOOP] = "loop",
+	[STATUS_BAD_LINE_ENDING] = "bad_line_ending",
+	[STATUS_BAD_CONTENT] = "bad_content",
+	[STATUS_DATA_LINE_LONG] = "data_line_long",
+	[STATUS_UNKNOWN_PARAM] = "unknown_param",
+	[STATUS_TLS_READY] = "tls_ready",
+	[STATUS_TLS_UNAVAILABLE] = "tls_unavailable",
+	[STATUS_TLS_REQUIRED] = "tls_required",
+	[STATUS_AUTH_OK] = "auth_ok",
+	[STATUS_AUTH_CHALLENGE] = "auth_challenge",
+	[STATUS_AUTH_CANCELLED] = "auth_cancelled",
+	[STATUS_AUTH_BAD_BASE64] = "auth_bad_base64",
+	[STATUS_AUTH_LINE_TOO_LONG] = "auth_line_too_long",
+	[STATUS_AUTH_FAILED] = "auth_failed",
+	[STATUS_AUTH_ENCRYPT] = "auth_encrypt",
+	[STATUS_AUTH_REQUIRED] = "auth_required",
+	[STATUS_AUTH_MECH] = "auth_mech",
+	[STATUS_AUTH_LOCKED] = "auth_locked",
+	[STATUS_AUTH_TEMPFAIL] = "auth_tempfail",
+	[STATUS_AUTH_TOO_MANY] = "auth_too_many",
+	[STATUS_SENDER_NOT_OWNED] = "sender_not_owned",
+	[STATUS_USER_UNKNOWN] = "user_unknown",
+	[STATUS_BAD_MAILBOX] = "bad_mailbox",
+	[STATUS_MISCONFIGURED] = "misconfigured",
+	[STATUS_CONTENT_REFUSED] = "content_refused",
+	[STATUS_CONTENT_TEMPFAIL] = "content_tempfail",
+};
+
 /* Reply code of a status. */
 int status_code(enum status st)
 {
@@ -119,4 +186,12 @@ size_t status_format(char *buf, size_t size, enum status st, const char *text, b
 	if (n < 0 || (size_t)n >= size)
 		return 0;
 	return (size_t)n;
+}
+
+/* The status' name: "relay_denied", "user_unknown" ... */
+const char *status_name(enum status st)
+{
+	if ((unsigned)st >= STATUS_COUNT || status_names[st] == NULL)
+		return "unnamed";
+	return status_names[st];
 }

@@ -91,4 +91,8 @@ size_t status_format(char *buf, size_t size, enum status st, const char *text, b
 /* "2.0.0" and friends, for logs. */
 const char *status_esc(enum status st);
 
+/* The enumerator's name in lower case without its prefix: "relay_denied"
+ * (metrics labels); "unnamed" for a status missing from the table. */
+const char *status_name(enum status st);
+
 #endif

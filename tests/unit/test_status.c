@@ -140,6 +140,24 @@ static void test_every_status_well_formed(void **state)
 	}
 }
 
+/* Every status has its own name, a Prometheus label value: [a-z0-9_]+. */
+static void test_every_status_named(void **state)
+{
+	(void)state;
+	assert_string_equal(status_name(STATUS_RELAY_DENIED), "relay_denied");
+	assert_string_equal(status_name(STATUS_USER_UNKNOWN), "user_unknown");
+	assert_string_equal(status_name(STATUS_COUNT), "unnamed");
+	for (int st = 0; st < STATUS_COUNT; st++) {
+		const char *n = status_name((enum status)st);
+
+		if (strcmp(n, "unnamed") == 0)
+			fail_msg("status %d has no name in status.c's status_names", st);
+		assert_int_equal(strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789_"), strlen(n));
+		for (int other = 0; other < st; other++)
+			assert_string_not_equal(n, status_name((enum status)other));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_format_too_small),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_every_status_well_formed),
+		cmocka_unit_test(test_every_status_named),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
