@@ -34,6 +34,7 @@ PACKAGES=(
 	libnet-ssleay-perl    # (the same)
 	msmtp              # e2e SMTP client
 	python3-aiosmtpd   # e2e: a third-party SMTP server for hato send
+	python3-prometheus-client # e2e metrics: the reference parser of the exposition format
 	dovecot-core       # e2e LMTP tests: a private Dovecot instance (dovecot, doveadm)
 	dovecot-lmtpd      # (its lmtp service)
 	dnsmasq-base       # e2e MX tests: a private DNS server (the binary, no system service)

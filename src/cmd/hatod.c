@@ -30,6 +30,8 @@
 #include "dns.h"
 #include "intake_dkim.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "notify.h"
 #include "queue.h"
 #include "pickup.h"
@@ -139,6 +141,35 @@ static void drop_privileges(const struct conf *c, uid_t uid, gid_t gid)
 		fatalx("event=startup error=\"privileges could be regained after the drop\"");
 }
 
+/* [metrics] listen: start counting and bind the endpoint (before the
+ * privilege drop, like the SMTP listeners); NULL when it is off. */
+static struct metrics_http *metrics_start(const struct conf *c, struct event_base *base)
+{
+	const char **names;
+	struct metrics_http *mh;
+	char err[512];
+	const struct metrics_http_conf mc = {
+		.addr = (const struct sockaddr *)&c->metrics.ss,
+		.addrlen = c->metrics.sslen,
+		.address = c->metrics.listen,
+		.timeout = c->metrics.timeout,
+		.request_max = c->metrics.request_max,
+		.clients_max = c->metrics.clients_max,
+	};
+
+	if (c->metrics.listen == NULL)
+		return NULL;
+	names = xcalloc(c->nlisteners + 1, sizeof(*names));
+	for (size_t i = 0; i < c->nlisteners; i++)
+		names[i] = c->listeners[i].name;
+	metrics_init(names, c->nlisteners);
+	free(names);
+	mh = metrics_http_open(base, &mc, err, sizeof(err));
+	if (mh == NULL)
+		fatalx("event=startup error=\"%s\"", err);
+	return mh;
+}
+
 /* Allow as many descriptors as the hard limit: one per session. */
 static void raise_fd_limit(void)
 {
@@ -233,6 +264,7 @@ int main(int argc, char **argv)
 	bool foreground = false, verbose = false, check = false;
 	struct server srv;
 	struct event *sigterm, *sigint, *sighup;
+	struct metrics_http *metrics;
 	char err[1024];
 	uid_t uid;
 	gid_t gid;
@@ -292,6 +324,7 @@ int main(int argc, char **argv)
 		fatalx("event=startup error=\"cannot create event base\"");
 	if (!server_bind(&srv, err, sizeof(err)))
 		fatalx("event=startup error=\"%s\"", err);
+	metrics = metrics_start(srv.conf, srv.base);
 	prepare_state(srv.conf, &uid, &gid);
 	if (!tls_init(srv.conf, uid, gid, err, sizeof(err)))
 		fatalx("event=startup error=\"%s\"", err);
@@ -341,6 +374,7 @@ int main(int argc, char **argv)
 				srv.conf->state_dir);
 	event_base_dispatch(srv.base);
 	control_close(srv.control);
+	metrics_http_close(metrics);
 	server_free(&srv);
 	scheduler_free(srv.scheduler);
 	workers_free(srv.workers);
@@ -355,6 +389,7 @@ int main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
+	metrics_free(); /* every thread that counted has ended */
 	conf_free(srv.conf);
 	return 0;
 }

@@ -63,6 +63,7 @@ enum key_section {
 	SEC_DNS,
 	SEC_AUTH,
 	SEC_DKIM,
+	SEC_METRICS,
 	SEC_COUNT
 };
 
@@ -78,6 +79,7 @@ static const char *const section_heads[] = {
 	[SEC_DNS] = "[dns]",
 	[SEC_AUTH] = "[auth]",
 	[SEC_DKIM] = "[dkim NAME]",
+	[SEC_METRICS] = "[metrics]",
 };
 _Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
 	       "every section has its head");
@@ -207,6 +209,12 @@ static const struct key_def key_table[] = {
 	{SEC_DNS, "tries", KEY_UINT, SRV(dns_tries), 1, 5, "2"},
 	{SEC_DNS, "cache_size", KEY_SIZET, SRV(dns_cache_size), 0, 10000000, "10000"},
 	{SEC_DNS, "cache_ttl_max", KEY_DURATION, SRV(dns_cache_ttl_max), 0, 7 * DAY, "1d"},
+	/* the Prometheus endpoint: off unless listen is set */
+	{SEC_METRICS, "listen", KEY_STRING, SRV(metrics.listen), 0, 0, NULL},
+	{SEC_METRICS, "allow_remote", KEY_BOOL, SRV(metrics.allow_remote), 0, 0, "no"},
+	{SEC_METRICS, "timeout", KEY_DURATION, SRV(metrics.timeout), 1, 3600, "10s"},
+	{SEC_METRICS, "request_max", KEY_SIZET, SRV(metrics.request_max), 256, 65536, "8192"},
+	{SEC_METRICS, "clients_max", KEY_UINT, SRV(metrics.clients_max), 1, 1000, "16"},
 	{SEC_LISTENER, "address", KEY_STRING, LSN(address), 0, 0, NULL},
 	{SEC_LISTENER, "tls", KEY_TLSMODE, LSN(tls), 0, 0, "starttls"},
 	{SEC_LISTENER, "auth", KEY_AUTHMODE, LSN(auth), 0, 0, "none"},
@@ -667,6 +675,7 @@ static bool section_known(const char *name, size_t len)
 	    (len == 6 && strncmp(name, "limits", 6) == 0) ||
 	    (len == 3 && strncmp(name, "dns", 3) == 0) ||
 	    (len == 4 && strncmp(name, "auth", 4) == 0) ||
+	    (len == 7 && strncmp(name, "metrics", 7) == 0) ||
 	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
 	    (len == 8 && strncmp(name, "delivery", 8) == 0) ||
 	    (len == 6 && strncmp(name, "remote", 6) == 0) ||
@@ -807,6 +816,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		sec = SEC_DNS;
 	} else if (strcmp(section, "auth") == 0) {
 		sec = SEC_AUTH;
+	} else if (strcmp(section, "metrics") == 0) {
+		sec = SEC_METRICS;
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
@@ -1118,8 +1129,8 @@ static bool conf_is_local_domain_text(const struct conf *c, const char *name)
  * (the host name, $HATO_STATE, the local domains that follow from them). */
 static struct conf *conf_defaults(void)
 {
-	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY,
-						 SEC_REMOTE, SEC_DNS,    SEC_AUTH};
+	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE,
+						 SEC_DNS,    SEC_AUTH,   SEC_METRICS};
 	struct conf *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	const char *state = getenv("HATO_STATE");
@@ -1158,6 +1169,42 @@ bool conf_dkim_selector_valid(const char *s)
 		} else {
 			label++;
 		}
+	}
+	return true;
+}
+
+/* Is ss a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)? */
+static bool address_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* [metrics]: the listen address resolved, and loopback unless allow_remote. */
+static bool metrics_check(struct metrics_conf *m, char *err, size_t errsz)
+{
+	if (m->listen == NULL)
+		return true;
+	if (!conf_parse_address(m->listen, &m->ss, &m->sslen)) {
+		snprintf(err, errsz,
+			 "[metrics]: key \"listen\": bad value \"%s\" (want IP:PORT or "
+			 "[IPv6]:PORT)",
+			 m->listen);
+		return false;
+	}
+	if (!m->allow_remote && !address_is_loopback(&m->ss)) {
+		snprintf(err, errsz,
+			 "[metrics]: key \"listen\": %s is not a loopback address; the metrics "
+			 "endpoint has no authentication: set allow_remote = yes to serve it to "
+			 "other hosts",
+			 m->listen);
+		return false;
 	}
 	return true;
 }
@@ -1203,6 +1250,8 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 			return false;
 		}
 	}
+	if (!metrics_check(&c->metrics, err, errsz))
+		return false;
 	for (size_t i = 0; i < c->ncerts; i++)
 		if (c->certs[i].cert == NULL || c->certs[i].key == NULL) {
 			snprintf(err, errsz, "[certificate %s]: cert and key are required",
@@ -1385,6 +1434,7 @@ void conf_free(struct conf *c)
 	free(c->aliases_file);
 	free(c->recipient_delimiter);
 	free(c->control_socket);
+	free(c->metrics.listen);
 	free(c->maildrop_dir);
 	free(c->maildrop_group);
 	free(c->users_file);

@@ -136,6 +136,17 @@ struct cert_conf {
 	char *key;
 };
 
+/* [metrics]: the Prometheus endpoint (metrics_http.h). */
+struct metrics_conf {
+	char *listen;      /* "127.0.0.1:9025"; NULL: no endpoint */
+	bool allow_remote; /* a non-loopback listen address is allowed */
+	unsigned timeout;  /* seconds a client may stay silent */
+	size_t request_max;
+	unsigned clients_max;
+	struct sockaddr_storage ss; /* listen, resolved */
+	socklen_t sslen;
+};
+
 struct conf {
 	char *path; /* NULL for built-in defaults */
 	char *hostname;
@@ -214,6 +225,8 @@ struct conf {
 	unsigned dns_tries;         /* rounds over the servers */
 	size_t dns_cache_size;      /* answers the event loop's resolver keeps; 0: none */
 	unsigned dns_cache_ttl_max; /* seconds an answer is kept at most */
+
+	struct metrics_conf metrics;
 
 	struct limits limits;
 	struct listener_conf *listeners;

@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "intake_dkim.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* The status a failed queue write or open stands for. */
@@ -147,6 +148,7 @@ enum status intake_open(struct intake *in, struct envelope *env, const struct in
 {
 	intake_abort(in);
 	strcpy_bounded(in->log_key, o->log_key ? o->log_key : "source=intake", sizeof(in->log_key));
+	in->source = o->source;
 	if (!intake_has_room(in, declared)) {
 		log_warnx("event=disk_full %s spool=%s", in->log_key, in->conf->state_dir);
 		return STATUS_DISK_FULL;
@@ -241,10 +243,23 @@ static void verdict_reset(struct intake *in)
 	memset(&in->res, 0, sizeof(in->res));
 }
 
+/* Count a settled message: accepted (committed) or refused with its status. */
+static void count_result(enum intake_source src, const struct intake_result *r)
+{
+	size_t s = src == INTAKE_PICKUP ? METRICS_SOURCE_PICKUP : METRICS_SOURCE_SMTP;
+
+	if (r->outcome == INTAKE_QUEUED)
+		metrics_add(METRIC_MESSAGES_ACCEPTED, s, 0, 1);
+	else if (r->outcome == INTAKE_REFUSED)
+		metrics_add(METRIC_MESSAGES_REFUSED, s, r->status, 1);
+}
+
 /* Answer the receiver: the result is set, the message settled. */
 static void answer(struct intake *in)
 {
 	intake_done_cb cb = in->cb;
+
+	count_result(in->source, &in->res);
 
 	in->phase = INTAKE_IDLE;
 	in->env = NULL;
@@ -277,6 +292,7 @@ static void committed(void *arg, int err)
 		r.quarantine = t->quarantine;
 		r.stage = t->stage;
 	}
+	count_result(t->in->source, &r);
 	t->cb(t->arg, &r); /* may free the intake */
 	free(t->quarantine);
 	free(t);

@@ -231,9 +231,10 @@ struct intake {
 	char date[MAIL_DATE_SIZE];
 	char msgid[INTAKE_MSGID_MAX];
 	char log_key[INTAKE_LOG_KEY_MAX];
-	size_t received_len; /* our Received: header's octets */
-	bool sign;           /* the receiver asked for a DKIM signature */
-	void *sign_job;      /* the signing stage's job in flight (intake_dkim.c) */
+	enum intake_source source; /* of the message open or last opened */
+	size_t received_len;       /* our Received: header's octets */
+	bool sign;                 /* the receiver asked for a DKIM signature */
+	void *sign_job;            /* the signing stage's job in flight (intake_dkim.c) */
 
 	/* end of message */
 	enum intake_phase phase;

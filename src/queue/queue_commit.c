@@ -38,6 +38,7 @@
 #include "crc32c.h"
 #include "durable.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue_msg.h"
 #include "util.h"
 
@@ -294,7 +295,10 @@ static void *commit_thread(void *arg)
 		last->next = NULL;
 		pthread_mutex_unlock(&q->lock);
 
+		uint64_t start = metrics_clock_usec();
 		commit_batch(q, batch, fc);
+		metrics_observe(METRIC_COMMIT_SECONDS, 0, metrics_clock_usec() - start);
+		metrics_observe(METRIC_COMMIT_BATCH, 0, n);
 
 		pthread_mutex_lock(&q->lock);
 		for (j = batch; j->next; j = j->next)

@@ -39,6 +39,7 @@
 #include "lmtp.h"
 #include "log.h"
 #include "maildir.h"
+#include "metrics.h"
 #include "outcome.h"
 #include "queue.h"
 #include "relay.h"
@@ -312,6 +313,20 @@ static const char *attempt_host(const struct dest_group *g, const char *remote)
 	}
 }
 
+/* The transport label of a route's transport. */
+static size_t metrics_transport(enum route_transport t)
+{
+	switch (t) {
+	case ROUTE_LMTP:
+		return METRICS_TRANSPORT_LMTP;
+	case ROUTE_SMTP:
+		return METRICS_TRANSPORT_SMTP;
+	case ROUTE_MAILDIR:
+	default:
+		return METRICS_TRANSPORT_MAILDIR;
+	}
+}
+
 /* Record recipient r's result res of this attempt: its attempt history, state, next attempt,
  * error, log. */
 static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct delivery_result *res,
@@ -340,6 +355,13 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 		} else {
 			r->next_attempt = next;
 		}
+	}
+	metrics_add(METRIC_DELIVERIES, metrics_transport(g->rt->transport), res->outcome, 1);
+	if (res->outcome == OUTCOME_DELIVERED) {
+		time_t now = time(NULL);
+		uint64_t delay = now > j->env.arrival ? (uint64_t)(now - j->env.arrival) : 0;
+		metrics_observe(METRIC_DELIVERY_DELAY, metrics_transport(g->rt->transport),
+				delay * METRICS_USEC);
 	}
 	snprintf(line, sizeof(line), "%s %s", res->esc, res->text);
 	env_rcpt_set_error(r, line);
@@ -395,7 +417,10 @@ static void job_work(void *arg)
 			g.idx[g.n] = due[m];
 			g.remote[g.n++][0] = '\0';
 		}
+		uint64_t start = metrics_clock_usec();
 		deliver_group(j, &g);
+		metrics_observe(METRIC_DELIVERY_SECONDS, metrics_transport(g.rt->transport),
+				metrics_clock_usec() - start);
 		for (size_t m = 0; m < g.n; m++)
 			rcpt_settle(j, &j->env.rcpts[g.idx[m]], &g.res[m], g.remote[m], &g);
 		if (!job_persist(j)) {
@@ -628,6 +653,30 @@ static void entry_add(struct scheduler *sc, const struct envelope *env)
 	sc->entries = e;
 }
 
+/* The state of a queued message for the queue gauge: held, deferred (a
+ * pending recipient was tried and failed for now) or pending. */
+static enum metrics_queue_state entry_state(const struct qentry *e)
+{
+	if (e->env.hold != NULL)
+		return METRICS_QUEUE_HELD;
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		if (e->env.rcpts[i].state == RCPT_PENDING && e->env.rcpts[i].attempts > 0)
+			return METRICS_QUEUE_DEFERRED;
+	return METRICS_QUEUE_PENDING;
+}
+
+/* Metrics collector (on the loop): the queue's messages by state. */
+static void scheduler_collect(void *arg)
+{
+	struct scheduler *sc = arg;
+	int64_t n[METRICS_QUEUE_COUNT] = {0};
+
+	for (const struct qentry *e = sc->entries; e; e = e->next)
+		n[entry_state(e)]++;
+	for (size_t s = 0; s < METRICS_QUEUE_COUNT; s++)
+		metrics_set(METRIC_QUEUE_MESSAGES, s, 0, n[s]);
+}
+
 /* See scheduler.h. */
 struct scheduler *scheduler_new(const struct conf *c, struct event_base *base, struct queue *q)
 {
@@ -639,6 +688,8 @@ struct scheduler *scheduler_new(const struct conf *c, struct event_base *base, s
 	sc->timer = evtimer_new(base, timer_cb, sc);
 	sc->relay = relay_new(c);
 	sc->reuse_timer = evtimer_new(base, reuse_timer_cb, sc);
+	if (!metrics_collector_add(scheduler_collect, sc))
+		log_warnx("event=metrics error=\"no room for the queue's collector\"");
 	return sc;
 }
 
@@ -883,6 +934,7 @@ void scheduler_free(struct scheduler *sc)
 	struct qentry *e, *next;
 
 	sc->stopping = true;
+	metrics_collector_remove(scheduler_collect, sc);
 	workers_free(sc->workers); /* finishes the jobs in flight */
 	relay_free(sc->relay);     /* QUIT to the idle connections */
 	event_free(sc->timer);

@@ -77,6 +77,7 @@ bool server_bind(struct server *srv, char *err, size_t errsz)
 		struct listener *l = &srv->listeners[i];
 		l->srv = srv;
 		l->lc = &srv->conf->listeners[i];
+		l->index = i;
 		l->ev = evconnlistener_new_bind(
 			srv->base, accept_cb, l,
 			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |

@@ -25,6 +25,7 @@ struct smtp_session;
 struct listener {
 	struct server *srv;
 	const struct listener_conf *lc;
+	size_t index; /* in the configuration: the listener label of metrics */
 	struct evconnlistener *ev;
 	/* bound to one address: its text, the local address of every session;
 	 * "" for a wildcard (each session asks its socket) */

@@ -29,6 +29,7 @@
 #include "base64.h"
 #include "dovecot_auth.h"
 #include "log.h"
+#include "metrics.h"
 #include "users.h"
 #include "util.h"
 #include "worker.h"
@@ -128,6 +129,7 @@ static void auth_fail(struct smtp_session *s, const char *user, size_t ulen, con
 	struct timeval tv;
 
 	s->auth_failures++;
+	metrics_add(METRIC_AUTH_FAILURES, s->l->index, 0, 1);
 	if (delay > AUTH_DELAY_CAP_MS)
 		delay = AUTH_DELAY_CAP_MS;
 	escape_text(user, ulen, shown, sizeof(shown));
@@ -164,6 +166,7 @@ static void auth_finish(struct smtp_session *s, char *user, enum auth_result r)
 		escape_text(user, strlen(user), shown, sizeof(shown));
 		log_info("event=auth session=%s client=%s result=ok user=\"%s\"", s->id,
 			 s->peer_addr, shown);
+		metrics_add(METRIC_AUTH_SUCCESSES, s->l->index, 0, 1);
 		s->auth_user = user;
 		s->auth_step = AUTH_STEP_NONE;
 		smtp_enter_state(s, SMTP_STATE_READY);

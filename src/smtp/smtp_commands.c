@@ -22,6 +22,7 @@
 #include "recipients.h"
 #include "users.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "tls.h"
 #include "util.h"
@@ -38,6 +39,7 @@ struct smtp_cmd {
 	void (*handler)(struct smtp_session *s, char *arg);
 	unsigned states; /* STATE_BITs in which the verb is legal */
 	unsigned flags;
+	int refusals; /* 1 + enum metrics_command: its 4xx/5xx replies are counted; 0: not */
 };
 
 static void cmd_ehlo(struct smtp_session *s, char *arg);
@@ -54,30 +56,40 @@ static void cmd_help(struct smtp_session *s, char *arg);
 static void cmd_starttls(struct smtp_session *s, char *arg);
 
 static const struct smtp_cmd smtp_commands[] = {
-	{"EHLO", cmd_ehlo, ST_ANY & ~STATE_BIT(SMTP_STATE_BDAT), 0},
-	{"HELO", cmd_helo, ST_ANY & ~STATE_BIT(SMTP_STATE_BDAT), 0},
-	{"MAIL", cmd_mail, STATE_BIT(SMTP_STATE_READY), 0},
-	{"RCPT", cmd_rcpt, STATE_BIT(SMTP_STATE_MAIL) | STATE_BIT(SMTP_STATE_RCPT), 0},
-	{"DATA", cmd_data, STATE_BIT(SMTP_STATE_MAIL) | STATE_BIT(SMTP_STATE_RCPT), 0},
-	/* BDAT is checked in its handler: its octets must be read even when refused */
-	{"BDAT", cmd_bdat, ST_ANY, 0},
-	{"RSET", cmd_rset, ST_ANY, 0},
-	{"NOOP", cmd_noop, ST_ANY, 0},
-	{"QUIT", cmd_quit, ST_ANY, 0},
-	{"VRFY", cmd_vrfy, ST_ANY, 0},
-	{"HELP", cmd_help, ST_ANY, 0},
-	{"STARTTLS", cmd_starttls, STATE_BIT(SMTP_STATE_READY), 0},
-	{"AUTH", smtp_cmd_auth, STATE_BIT(SMTP_STATE_READY), 0},
-	{"GET", NULL, ST_ANY, CMD_FORBIDDEN},
-	{"POST", NULL, ST_ANY, CMD_FORBIDDEN},
-	{"HEAD", NULL, ST_ANY, CMD_FORBIDDEN},
-	{"PUT", NULL, ST_ANY, CMD_FORBIDDEN},
-	{"CONNECT", NULL, ST_ANY, CMD_FORBIDDEN},
+	{"EHLO", cmd_ehlo, ST_ANY & ~STATE_BIT(SMTP_STATE_BDAT), 0, 0},
+	{"HELO", cmd_helo, ST_ANY & ~STATE_BIT(SMTP_STATE_BDAT), 0, 0},
+	{"MAIL", cmd_mail, STATE_BIT(SMTP_STATE_READY), 0, 1 + METRICS_COMMAND_MAIL},
+	{"RCPT", cmd_rcpt, STATE_BIT(SMTP_STATE_MAIL) | STATE_BIT(SMTP_STATE_RCPT), 0,
+	 1 + METRICS_COMMAND_RCPT},
+	{"DATA", cmd_data, STATE_BIT(SMTP_STATE_MAIL) | STATE_BIT(SMTP_STATE_RCPT), 0,
+	 1 + METRICS_COMMAND_DATA},
+	/* BDAT is checked in its handler: its octets must be read even when refused
+	 * (a refused chunk is counted when it is refused: smtp_begin_chunk) */
+	{"BDAT", cmd_bdat, ST_ANY, 0, 1 + METRICS_COMMAND_BDAT},
+	{"RSET", cmd_rset, ST_ANY, 0, 0},
+	{"NOOP", cmd_noop, ST_ANY, 0, 0},
+	{"QUIT", cmd_quit, ST_ANY, 0, 0},
+	{"VRFY", cmd_vrfy, ST_ANY, 0, 0},
+	{"HELP", cmd_help, ST_ANY, 0, 0},
+	{"STARTTLS", cmd_starttls, STATE_BIT(SMTP_STATE_READY), 0, 0},
+	{"AUTH", smtp_cmd_auth, STATE_BIT(SMTP_STATE_READY), 0, 0},
+	{"GET", NULL, ST_ANY, CMD_FORBIDDEN, 0},
+	{"POST", NULL, ST_ANY, CMD_FORBIDDEN, 0},
+	{"HEAD", NULL, ST_ANY, CMD_FORBIDDEN, 0},
+	{"PUT", NULL, ST_ANY, CMD_FORBIDDEN, 0},
+	{"CONNECT", NULL, ST_ANY, CMD_FORBIDDEN, 0},
 };
 
 #define NCOMMANDS (sizeof(smtp_commands) / sizeof(smtp_commands[0]))
 
 _Static_assert(NCOMMANDS <= 20, "cmd_counts in struct smtp_session is too small");
+
+/* A MAIL, RCPT, DATA or BDAT answered with 4xx or 5xx counts as refused. */
+static void count_refusal(const struct smtp_session *s, const struct smtp_cmd *c)
+{
+	if (c->refusals > 0 && s->last_status != STATUS_COUNT && status_code(s->last_status) >= 400)
+		metrics_add(METRIC_SMTP_REFUSED, (size_t)(c->refusals - 1), s->last_status, 1);
+}
 
 /* Look up the verb, check the state, run the handler. */
 void smtp_dispatch(struct smtp_session *s, char *line)
@@ -113,11 +125,12 @@ void smtp_dispatch(struct smtp_session *s, char *line)
 		s->drop = true; /* smtp_process_input closes: s must outlive this call */
 		return;
 	}
-	if (!(smtp_commands[i].states & STATE_BIT(s->state))) {
+	s->last_status = STATUS_COUNT;
+	if (!(smtp_commands[i].states & STATE_BIT(s->state)))
 		smtp_reply(s, STATUS_BAD_SEQUENCE, NULL);
-		return;
-	}
-	smtp_commands[i].handler(s, cmd.arg);
+	else
+		smtp_commands[i].handler(s, cmd.arg);
+	count_refusal(s, &smtp_commands[i]);
 }
 
 /* "ehlo=1 mail=1 rcpt=2 data=1 quit=1 commands=6" for the disconnect line. */

@@ -106,6 +106,7 @@ struct smtp_session {
 	/* counters for limits and the disconnect log line */
 	unsigned errors;
 	unsigned messages;
+	enum status last_status; /* of the last reply line queued (metrics) */
 	unsigned cmd_counts[20];
 	unsigned ncommands;
 };

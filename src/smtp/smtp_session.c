@@ -40,6 +40,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "scheduler.h"
 #include "tls.h"
@@ -201,6 +202,7 @@ static void reply_line(struct smtp_session *s, enum status st, const char *text,
 	if (n == 0) /* the text was too long: the default text always fits */
 		n = status_format(line, sizeof(line), st, NULL, last);
 	put_reply(s, line, n);
+	s->last_status = st;
 	if (status_code(st) >= 500)
 		s->errors++;
 	if (log_verbose()) {
@@ -302,6 +304,8 @@ void smtp_begin_data(struct smtp_session *s)
 /* BDAT accepted (or refused: error != STATUS_OK): size octets follow. */
 void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum status error)
 {
+	if (error != STATUS_OK)
+		metrics_add(METRIC_SMTP_REFUSED, METRICS_COMMAND_BDAT, error, 1);
 	s->in_chunk = true;
 	s->bdat_remaining = size;
 	s->bdat_last = last;
@@ -745,6 +749,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 			 : (what & BEV_EVENT_EOF)     ? "client closed the connection"
 			 : (what & BEV_EVENT_TIMEOUT) ? "timeout"
 						      : "handshake failed");
+		metrics_add(METRIC_TLS_FAILURES, s->l->index, 0, 1);
 		smtp_close_now(s, "tls handshake failed");
 		return;
 	}
@@ -786,6 +791,7 @@ static void tls_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_info("event=tls_failed session=%s client=%s reason=\"handshake timeout\"", s->id,
 		 s->peer_addr);
+	metrics_add(METRIC_TLS_FAILURES, s->l->index, 0, 1);
 	smtp_close_now(s, "tls handshake timeout");
 }
 
@@ -818,6 +824,7 @@ static void tls_established(struct smtp_session *s)
 	strcpy_bounded(s->tls_cipher, tls_cipher(s->ssl), sizeof(s->tls_cipher));
 	log_info("event=tls_established session=%s client=%s version=%s cipher=%s", s->id,
 		 s->peer_addr, s->tls_version, s->tls_cipher);
+	metrics_add(METRIC_TLS_HANDSHAKES, s->l->index, 0, 1);
 }
 
 /*
@@ -975,6 +982,8 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 		srv->sessions->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
+	metrics_add(METRIC_SESSIONS, l->index, 0, 1);
+	metrics_add(METRIC_SESSIONS_OPEN, l->index, 0, 1);
 	if (l->lc->proxy_protocol)
 		smtp_proxy_start(s, fd); /* smtp_session_begin once the header is read */
 	else
@@ -1049,6 +1058,7 @@ static void session_free(struct smtp_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	metrics_add(METRIC_SESSIONS_OPEN, s->l->index, 0, -1);
 	event_free(s->delay_ev);
 	event_free(s->data_timer);
 	event_free(s->tls_timer);
