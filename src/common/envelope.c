@@ -206,6 +206,8 @@ void envelope_format(const struct envelope *e, struct strbuf *b)
 		strbuf_printf(b, "envid: %s\n", one_line(e->envid, t, sizeof(t)));
 	if (e->dsn_report)
 		strbuf_printf(b, "dsn-report: yes\n");
+	if (e->junk)
+		strbuf_printf(b, "junk: yes\n");
 	if (e->delay_warned)
 		strbuf_printf(b, "delay-warned: yes\n");
 	if (e->hold)
@@ -382,11 +384,14 @@ static bool parse_line(char *key, char *v, struct envelope *e, bool *have_versio
 			return false;
 		free(e->envid);
 		e->envid = xstrdup(v);
-	} else if (strcmp(key, "dsn-report") == 0 || strcmp(key, "delay-warned") == 0) {
+	} else if (strcmp(key, "dsn-report") == 0 || strcmp(key, "delay-warned") == 0 ||
+		   strcmp(key, "junk") == 0) {
 		if (strcmp(v, "yes") != 0)
 			return false;
 		if (strcmp(key, "dsn-report") == 0)
 			e->dsn_report = true;
+		else if (strcmp(key, "junk") == 0)
+			e->junk = true;
 		else
 			e->delay_warned = true;
 	} else if (strcmp(key, "hold") == 0) {

@@ -18,6 +18,7 @@
  *   ret: hdrs                 (only when MAIL had RET=: full or hdrs)
  *   envid: abc+2Bdef          (only when MAIL had ENVID=, xtext as received)
  *   dsn-report: yes           (only for a delivery status notification hato made)
+ *   junk: yes                 (only when a check of received mail said: the Junk folder)
  *   delay-warned: yes         (only once the sender was told of a delay)
  *   hold: since=1764370500 reason=held by the administrator  (only while held)
  *   rcpt: state=pending attempts=0 next=0 notify=success,failure report=failed
@@ -120,6 +121,7 @@ struct envelope {
 	enum dsn_ret ret;  /* MAIL ... RET=, DSN_RET_UNSPEC when not given */
 	char *envid;       /* MAIL ... ENVID= as received (xtext), or NULL */
 	bool dsn_report;   /* a notification hato made: its failure is not reported back */
+	bool junk;         /* a check (DMARC p=quarantine) sends it to the Junk folder */
 	bool delay_warned; /* the sender was told of a delay */
 	char *hold;        /* why the message is held (no delivery until released), or NULL */
 	time_t held_since; /* when it was held */

@@ -363,6 +363,10 @@ bool intake_rcpt_add(struct intake *in, const char *addr);
 bool intake_rcpt_delete(struct intake *in, const char *addr);
 bool intake_sender_change(struct intake *in, const char *addr);
 
+/* Deliver the message into the Junk folder of Maildir mailboxes (a check's
+ * verdict, e.g. DMARC p=quarantine): the envelope says "junk: yes". */
+void intake_junk(struct intake *in);
+
 /* Start a message hato makes itself: our Received: header into msg (which
  * is appended to); the octets written.  Any thread. */
 size_t intake_local_begin(const struct conf *c, struct strbuf *msg);

@@ -348,6 +348,12 @@ bool intake_sender_change(struct intake *in, const char *addr)
 	return true;
 }
 
+/* See intake.h. */
+void intake_junk(struct intake *in)
+{
+	in->env->junk = true;
+}
+
 /* Copy the old file's body [from, end) into the new file. */
 static bool copy_body(struct intake *in, const struct qfile *old, uint64_t from)
 {

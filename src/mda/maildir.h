@@ -27,6 +27,10 @@
 
 #include "outcome.h"
 
+/* The folder a message judged junk goes to, inside the recipient's Maildir
+ * (a Maildir++ folder: what Dovecot shows as "Junk"). */
+#define MAILDIR_JUNK ".Junk"
+
 /* A file in tmp/ older than this (mtime and ctime) is a leftover of a
  * delivery cut short: removed (the Maildir convention's 36 hours). */
 #define MAILDIR_TMP_MAX_AGE (36 * 3600)

@@ -149,6 +149,13 @@ static void deliver_maildir(const struct conf *c, const struct delivery_job *j, 
 		return;
 	}
 	snprintf(to, sizeof(to), "%s@%s", rt->local, rt->domain);
+	if (j->env.junk) { /* the Maildir++ folder Junk, as Dovecot and others name it */
+		char junk[sizeof(rt->mailbox) + sizeof(MAILDIR_JUNK)];
+
+		snprintf(junk, sizeof(junk), "%s/%s", rt->mailbox, MAILDIR_JUNK);
+		maildir_deliver(junk, j->msg_fd, j->msg_len, j->env.sender, to, c->hostname, r);
+		return;
+	}
 	maildir_deliver(rt->mailbox, j->msg_fd, j->msg_len, j->env.sender, to, c->hostname, r);
 }
 
