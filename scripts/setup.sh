@@ -38,6 +38,7 @@ PACKAGES=(
 	dovecot-core       # e2e LMTP tests: a private Dovecot instance (dovecot, doveadm)
 	dovecot-lmtpd      # (its lmtp service)
 	dnsmasq-base       # e2e MX tests: a private DNS server (the binary, no system service)
+	publicsuffix       # hatod: the Public Suffix List for DMARC ([checks] public_suffix_list)
 	mandoc             # e2e: lints the man pages (mandoc -Tlint), the reference mdoc parser
 	systemd            # e2e: systemd-analyze verify/security/syscall-filter on hatod.service
 	strace             # e2e: the system calls hatod makes, against the unit's filter

@@ -27,6 +27,7 @@
 #include "aliases.h"
 #include "conf.h"
 #include "control.h"
+#include "checks.h"
 #include "dns.h"
 #include "intake_dkim.h"
 #include "log.h"
@@ -337,6 +338,8 @@ int main(int argc, char **argv)
 		fatal("event=startup error=\"cannot daemonize\"");
 	if (!dns_init(srv.base, srv.conf, err, sizeof(err)))
 		fatalx("event=startup error=\"%s\"", err);
+	if (!checks_init(srv.conf, err, sizeof(err)))
+		fatalx("event=startup error=\"[checks] %s\"", err);
 	srv.queue = queue_open(srv.conf->state_dir, srv.conf->commit_threads,
 			       srv.conf->commit_syncfs, srv.base, err, sizeof(err));
 	if (srv.queue == NULL)
@@ -383,6 +386,7 @@ int main(int argc, char **argv)
 	queue_close(srv.queue);
 	pickup_close(srv.pickup);
 	dns_shutdown();
+	checks_shutdown();
 	tls_shutdown();
 	intake_dkim_shutdown();
 	log_info("event=stopped");

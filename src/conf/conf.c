@@ -50,6 +50,7 @@ enum key_type {
 	KEY_AUTHBACKEND,  /* enum auth_backend */
 	KEY_LOGFORMAT,    /* log_format: "keyvalue" / "json" into a bool */
 	KEY_DKIM_ALG,     /* "ed25519-sha256" / "rsa-sha256" into a char * */
+	KEY_CHOICE,       /* unsigned: the index of the value among the row's choices */
 };
 
 enum key_section {
@@ -64,6 +65,7 @@ enum key_section {
 	SEC_AUTH,
 	SEC_DKIM,
 	SEC_METRICS,
+	SEC_CHECKS,
 	SEC_COUNT
 };
 
@@ -80,6 +82,7 @@ static const char *const section_heads[] = {
 	[SEC_AUTH] = "[auth]",
 	[SEC_DKIM] = "[dkim NAME]",
 	[SEC_METRICS] = "[metrics]",
+	[SEC_CHECKS] = "[checks]",
 };
 _Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
 	       "every section has its head");
@@ -215,6 +218,16 @@ static const struct key_def key_table[] = {
 	{SEC_METRICS, "timeout", KEY_DURATION, SRV(metrics.timeout), 1, 3600, "10s"},
 	{SEC_METRICS, "request_max", KEY_SIZET, SRV(metrics.request_max), 256, 65536, "8192"},
 	{SEC_METRICS, "clients_max", KEY_UINT, SRV(metrics.clients_max), 1, 1000, "16"},
+	{SEC_CHECKS, "enable", KEY_BOOL, SRV(checks.enable), 0, 0, "yes"},
+	{SEC_CHECKS, "spf", KEY_BOOL, SRV(checks.spf), 0, 0, "yes"},
+	{SEC_CHECKS, "dmarc", KEY_BOOL, SRV(checks.dmarc), 0, 0, "yes"},
+	{SEC_CHECKS, "dmarc_reject", KEY_CHOICE, SRV(checks.dmarc_reject), 0, 0, "reject"},
+	{SEC_CHECKS, "dmarc_quarantine", KEY_CHOICE, SRV(checks.dmarc_quarantine), 0, 0, "junk"},
+	{SEC_CHECKS, "spf_fail", KEY_CHOICE, SRV(checks.spf_fail), 0, 0, "none"},
+	{SEC_CHECKS, "temperror", KEY_CHOICE, SRV(checks.temperror), 0, 0, "tempfail"},
+	{SEC_CHECKS, "timeout", KEY_DURATION, SRV(checks.timeout), 1, 3600, "20s"},
+	{SEC_CHECKS, "public_suffix_list", KEY_STRING, SRV(checks.public_suffix_list), 0, 0,
+	 "/usr/share/publicsuffix/public_suffix_list.dat"},
 	{SEC_LISTENER, "address", KEY_STRING, LSN(address), 0, 0, NULL},
 	{SEC_LISTENER, "tls", KEY_TLSMODE, LSN(tls), 0, 0, "starttls"},
 	{SEC_LISTENER, "auth", KEY_AUTHMODE, LSN(auth), 0, 0, "none"},
@@ -385,6 +398,14 @@ static bool set_list(char ***list, size_t *n, const char *value)
 	return true;
 }
 
+/* A KEY_CHOICE key's values, "a|b|c", in the order of its enum. */
+static const char *key_choices(const struct key_def *k)
+{
+	if (strcmp(k->name, "temperror") == 0)
+		return "accept|tempfail"; /* enum checks_temperror */
+	return "none|junk|hold|reject";   /* enum checks_action */
+}
+
 /* Store one value according to its key definition; append continues a list. */
 static bool set_value(struct conf *c, void *base, const struct key_def *k, const char *value,
 		      bool append)
@@ -515,6 +536,21 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
 		return true;
+	case KEY_CHOICE: {
+		size_t len = strlen(value);
+		unsigned i = 0;
+
+		for (const char *p = key_choices(k); p && *p; i++) {
+			size_t wl = strcspn(p, "|");
+
+			if (wl == len && strncmp(p, value, wl) == 0) {
+				*(unsigned *)field = i;
+				return true;
+			}
+			p += wl + (p[wl] == '|');
+		}
+		return false;
+	}
 	}
 	return false;
 }
@@ -676,6 +712,7 @@ static bool section_known(const char *name, size_t len)
 	    (len == 3 && strncmp(name, "dns", 3) == 0) ||
 	    (len == 4 && strncmp(name, "auth", 4) == 0) ||
 	    (len == 7 && strncmp(name, "metrics", 7) == 0) ||
+	    (len == 6 && strncmp(name, "checks", 6) == 0) ||
 	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
 	    (len == 8 && strncmp(name, "delivery", 8) == 0) ||
 	    (len == 6 && strncmp(name, "remote", 6) == 0) ||
@@ -818,6 +855,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		sec = SEC_AUTH;
 	} else if (strcmp(section, "metrics") == 0) {
 		sec = SEC_METRICS;
+	} else if (strcmp(section, "checks") == 0) {
+		sec = SEC_CHECKS;
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
@@ -1130,7 +1169,7 @@ static bool conf_is_local_domain_text(const struct conf *c, const char *name)
 static struct conf *conf_defaults(void)
 {
 	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE,
-						 SEC_DNS,    SEC_AUTH,   SEC_METRICS};
+						 SEC_DNS,    SEC_AUTH,   SEC_METRICS,  SEC_CHECKS};
 	struct conf *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	const char *state = getenv("HATO_STATE");
@@ -1463,5 +1502,6 @@ void conf_free(struct conf *c)
 	}
 	free(c->tls_policies);
 	free(c->dns_servers);
+	free(c->checks.public_suffix_list);
 	free(c);
 }

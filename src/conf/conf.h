@@ -225,12 +225,36 @@ struct conf {
 	unsigned dns_tries;         /* rounds over the servers */
 	size_t dns_cache_size;      /* answers the event loop's resolver keeps; 0: none */
 	unsigned dns_cache_ttl_max; /* seconds an answer is kept at most */
+	/* [checks]: SPF, DKIM and DMARC on listeners without AUTH */
+	struct {
+		bool enable, spf, dmarc;
+		unsigned dmarc_reject;     /* enum checks_action: a failure under p=reject */
+		unsigned dmarc_quarantine; /* ... under p=quarantine */
+		unsigned spf_fail;         /* ... an SPF fail with no DKIM pass */
+		unsigned temperror;        /* enum checks_temperror */
+		unsigned timeout;          /* seconds for the checks of one message */
+		char *public_suffix_list;
+	} checks;
 
 	struct metrics_conf metrics;
 
 	struct limits limits;
 	struct listener_conf *listeners;
 	size_t nlisteners;
+};
+
+/* What a check's failure does to a message ([checks] dmarc_reject, ...). */
+enum checks_action {
+	CHECKS_NONE,   /* the header says so; delivered as usual */
+	CHECKS_JUNK,   /* delivered into the Junk folder of Maildir mailboxes */
+	CHECKS_HOLD,   /* queued on hold, for the administrator */
+	CHECKS_REJECT, /* refused at the final dot, 550 5.7.1 */
+};
+
+/* What a DNS failure during the checks does ([checks] temperror). */
+enum checks_temperror {
+	CHECKS_TEMPERROR_ACCEPT,   /* take the message as if that check had no result */
+	CHECKS_TEMPERROR_TEMPFAIL, /* 451 4.7.x: the client tries again later */
 };
 
 /* Load defaults and, when path != NULL, the file.  NULL with a message in

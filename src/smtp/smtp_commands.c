@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "addr.h"
+#include "checks.h"
 #include "cmdline.h"
 #include "conf.h"
 #include "dsn.h"
@@ -406,6 +407,17 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 	addr_format(&a, path, sizeof(path));
 	s->env.sender = xstrdup(path);
 	s->env.arrival = 0;
+	if (s->checks && !s->trusted && s->auth_user == NULL) {
+		/* SPF starts now, so its answer is there by the end of the message */
+		char bare[sizeof(path)];
+		size_t plen = strlen(path);
+
+		if (plen >= 2 && path[0] == '<' && path[plen - 1] == '>')
+			snprintf(bare, sizeof(bare), "%.*s", (int)(plen - 2), path + 1);
+		else
+			strcpy_bounded(bare, path, sizeof(bare));
+		checks_mail(s->checks, s->peer_addr, bare, s->helo);
+	}
 	smtp_enter_state(s, SMTP_STATE_MAIL);
 	smtp_reply(s, STATUS_SENDER_OK, NULL);
 }

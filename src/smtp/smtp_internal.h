@@ -45,6 +45,7 @@ enum smtp_state {
 
 struct smtp_session {
 	struct smtp_session *prev, *next; /* server's session list */
+	struct checks *checks; /* SPF and DMARC on a listener without AUTH required; or NULL */
 	struct server *srv;
 	struct listener *l;
 	char id[17];

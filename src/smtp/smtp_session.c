@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checks.h"
 #include "conf.h"
 #include "dns.h"
 #include "log.h"
@@ -239,6 +240,7 @@ void smtp_reply_multi(struct smtp_session *s, enum status st, const char *const 
 void smtp_transaction_reset(struct smtp_session *s)
 {
 	intake_abort(&s->in);
+	checks_reset(s->checks);
 	envelope_free(&s->env);
 	s->declared_size = 0;
 	s->bdat_last = false;
@@ -969,6 +971,13 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	strcpy_bounded(s->peer_name, "unknown", sizeof(s->peer_name));
 	envelope_init(&s->env);
 	intake_init(&s->in, srv->conf, srv->queue);
+	if (checks_enabled(srv->conf) && l->lc->auth != AUTH_MODE_REQUIRED) {
+		char key[INTAKE_LOG_KEY_MAX];
+
+		snprintf(key, sizeof(key), "session=%s", s->id);
+		s->checks = checks_new(srv->conf, srv->base, key);
+		intake_stage_add(&s->in, &checks_stage, s->checks);
+	}
 	if (intake_dkim_enabled())
 		intake_stage_add(&s->in, &intake_dkim_stage, NULL);
 	s->state = SMTP_STATE_CONNECTED;
@@ -1051,6 +1060,7 @@ static void session_free(struct smtp_session *s)
 	free(s->auth_user);
 	free(s->auth_name);
 	intake_free(&s->in);
+	checks_free(s->checks);
 	if (s->prev)
 		s->prev->next = s->next;
 	else

@@ -59,7 +59,7 @@ class Hatod:
     """One hatod process with its own config, spool and ports."""
 
     def __init__(self, root, server=None, limits=None, listeners=None, extra=None,
-                 delivery=None, args=()):
+                 delivery=None, args=(), checks=None):
         self.root = root
         self.args = tuple(args)  # more hatod options, after -f -c CONF
         self.state_dir = os.path.join(root, "state")
@@ -79,6 +79,10 @@ class Hatod:
         # at what was received, in the queue.
         self.delivery = {"hold": "yes"}
         self.delivery.update(delivery or {})
+        # [checks] keys: off unless a test asks, as the tests' senders have
+        # no DNS to check (test_checks.py serves theirs from dnsmasq)
+        self.checks = {"enable": "no"}
+        self.checks.update(checks or {})
         # None: every local domain gets "mailboxes = *" (any name exists)
         self.extra = extra
         self.conf_path = os.path.join(root, "hato.conf")
@@ -94,6 +98,9 @@ class Hatod:
         if self.delivery:
             lines.append("[delivery]")
             lines += ["%s = %s" % kv for kv in self.delivery.items()]
+        if self.checks:
+            lines.append("[checks]")
+            lines += ["%s = %s" % kv for kv in self.checks.items()]
         if self.extra is None:
             for d in self.server["local_domains"].replace(",", " ").split():
                 lines += ["[domain %s]" % d, "mailboxes = *"]

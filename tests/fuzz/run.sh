@@ -54,15 +54,17 @@ declare -A SRCS=(
 	[proxy]="src/smtp/proxy.c"
 	[dovecot_proto]="src/lookup/dovecot_proto.c src/lib/base64.c src/lib/util.c"
 	[log_json]="src/lib/log_json.c"
+	[dmarc]="src/dmarc/dmarc.c src/dmarc/psl.c src/lookup/dns_answer.c src/lib/util.c"
 )
 declare -A PKGS=([addr]=libidn2 [cmdline]=libidn2 [envelope]=libidn2 [smtp_reply]=openssl [smtpc]=openssl
-	[dns_answer]=libcares [spf]=libcares [dkim_verify]=openssl)
+	[dns_answer]=libcares [spf]=libcares [dkim_verify]=openssl
+	[dmarc]="libcares libidn2")
 
 # Longest input per target: envelopes and DATA streams need room.
 declare -A MAXLEN=([addr]=512 [cmdline]=2048 [data_reader]=8192 [envelope]=4096
 	[header_fix]=8192 [header_fields]=8192 [smtp_reply]=8192 [smtpc]=8192 [queue_msg]=4096
 	[dns_answer]=4096 [spf]=2048 [proxy]=1024 [dovecot_proto]=32768
-	[log_json]=4096 [dkim_tags]=4096 [dkim_verify]=16384)
+	[log_json]=4096 [dkim_tags]=4096 [dkim_verify]=16384 [dmarc]=2048)
 MAXLEN[http_request]=4096
 
 die() {

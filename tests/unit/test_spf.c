@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "answer_fixture.h"
 #include "spf.h"
 #include "util.h"
 
@@ -103,36 +104,6 @@ static void zone_clear(struct zone *z)
 	z->n = 0;
 }
 
-/* An answer with records: the same one-allocation layout as dns_answer.c. */
-static struct dns_answer *make_answer(const char **data, const size_t *len, const unsigned *pref,
-				      size_t n)
-{
-	size_t octets = 0;
-	struct dns_answer *a;
-	struct dns_rr *rr;
-	char *d;
-
-	for (size_t i = 0; i < n; i++)
-		octets += len[i] + 1;
-	a = xcalloc(1, sizeof(*a) + n * sizeof(*rr) + octets);
-	rr = (struct dns_rr *)(a + 1);
-	d = (char *)(rr + n);
-	a->refs = 1;
-	a->status = DNS_OK;
-	a->n = n;
-	a->rr = rr;
-	a->ttl = 300;
-	for (size_t i = 0; i < n; i++) {
-		rr[i].pref = pref ? pref[i] : 0;
-		rr[i].data = d;
-		rr[i].len = len[i];
-		memcpy(d, data[i], len[i]);
-		d[len[i]] = '\0';
-		d += len[i] + 1;
-	}
-	return a;
-}
-
 static const char *type_text(enum dns_type t)
 {
 	return dns_type_name(t);
@@ -192,7 +163,7 @@ static struct dns_answer *zone_answer(const struct zone *z, enum dns_type type, 
 		n++;
 	}
 	if (n > 0)
-		return make_answer(data, len, pref, n);
+		return answer_make(data, len, pref, n);
 	if (cname && level == 0)
 		return zone_answer(z, type, cname, 1);
 	if (!present)

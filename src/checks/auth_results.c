@@ -1,0 +1,80 @@
+/*
+ * auth_results.c - writing and recognising Authentication-Results: (see
+ * auth_results.h).  Every value written is a domain, an address made of
+ * safe characters, or a keyword: nothing from the peer goes in unchecked.
+ */
+#include "auth_results.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+/* May s go into the header as it is (letters, digits, and . - _ @ +)? */
+static bool safe(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(".-_@+", *s))
+			return false;
+	return true;
+}
+
+/* See auth_results.h. */
+void auth_results_format(const struct auth_results *ar, struct strbuf *out)
+{
+	strbuf_printf(out, "%s;", ar->authserv_id);
+	if (ar->spf_on) {
+		const char *id = ar->spf_identity, *at = id ? strrchr(id, '@') : NULL;
+
+		strbuf_printf(out, "\n\tspf=%s", spf_result_name(ar->spf));
+		if (safe(id))
+			strbuf_printf(out, " smtp.%s=%s", ar->spf_helo ? "helo" : "mailfrom", id);
+		else if (at && safe(at + 1))
+			strbuf_printf(out, " smtp.mailfrom=%s", at + 1);
+		strbuf_printf(out, ";");
+	}
+	if (ar->dmarc_on) {
+		const struct dmarc *d = ar->dmarc;
+
+		strbuf_printf(out, "\n\tdmarc=%s", dmarc_result_name(d->result));
+		if (d->result == DMARC_RESULT_PASS || d->result == DMARC_RESULT_FAIL)
+			strbuf_printf(out, " (p=%s dis=%s)", dmarc_policy_name(d->policy),
+				      dmarc_policy_name(d->disposition));
+		if (safe(d->from))
+			strbuf_printf(out, " header.from=%s", d->from);
+		strbuf_printf(out, ";");
+	}
+	if (!ar->spf_on && !ar->dmarc_on)
+		strbuf_printf(out, " none;");
+	/* no final ';' */
+	out->s[--out->len] = '\0';
+}
+
+/* See auth_results.h. */
+bool auth_results_ours(const char *v, size_t len, const char *id)
+{
+	size_t i = 0, start, idlen = strlen(id);
+	int depth = 0;
+
+	/* CFWS before the authserv-id */
+	while (i < len) {
+		if (depth > 0) {
+			if (v[i] == '\\')
+				i++;
+			else if (v[i] == '(')
+				depth++;
+			else if (v[i] == ')')
+				depth--;
+		} else if (v[i] == '(') {
+			depth = 1;
+		} else if (!isspace((unsigned char)v[i])) {
+			break;
+		}
+		i++;
+	}
+	start = i;
+	while (i < len && v[i] != ';' && v[i] != '(' && !isspace((unsigned char)v[i]))
+		i++;
+	return i - start == idlen && strncasecmp(v + start, id, idlen) == 0;
+}
