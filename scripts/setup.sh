@@ -39,6 +39,7 @@ PACKAGES=(
 	dovecot-lmtpd      # (its lmtp service)
 	dnsmasq-base       # e2e MX tests: a private DNS server (the binary, no system service)
 	publicsuffix       # hatod: the Public Suffix List for DMARC ([checks] public_suffix_list)
+	python3-spf        # bench/checks.sh: pyspf, the reference SPF evaluator (and the RFC 7208 suite's YAML)
 	mandoc             # e2e: lints the man pages (mandoc -Tlint), the reference mdoc parser
 	systemd            # e2e: systemd-analyze verify/security/syscall-filter on hatod.service
 	strace             # e2e: the system calls hatod makes, against the unit's filter

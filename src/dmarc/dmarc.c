@@ -233,6 +233,13 @@ void dmarc_init(struct dmarc *d, const struct psl *psl, const char *from, size_t
 	if (spf_domain)
 		lower_into(spf_domain, strlen(spf_domain), d->spf_domain, sizeof(d->spf_domain));
 	rc = dmarc_from_domain(from, len, d->from, sizeof(d->from));
+	if (rc == 1 && strchr(d->from, '.') == NULL) {
+		/* "localhost", a bare host name: no policy can be published for it */
+		d->decided = true;
+		d->result = DMARC_RESULT_NONE;
+		why(d, "%s is not a domain DMARC applies to", d->from);
+		return;
+	}
 	if (rc == 1) {
 		org_of(d, d->from, d->org, sizeof(d->org));
 		return;
@@ -311,8 +318,8 @@ bool dmarc_run(struct dmarc *d)
 	int rc;
 
 	d->need[0] = '\0';
-	if (d->from[0] == '\0')
-		return true; /* permerror from dmarc_init */
+	if (d->from[0] == '\0' || d->decided)
+		return true; /* decided by dmarc_init */
 	if (d->answer[0] == NULL) {
 		snprintf(d->need, sizeof(d->need), "_dmarc.%s", d->from);
 		return false;

@@ -70,6 +70,8 @@ struct dmarc {
 	/* the answers: [0] _dmarc.from, [1] _dmarc.org */
 	struct dns_answer *answer[2];
 
+	bool decided; /* by dmarc_init, with no lookup */
+
 	/* after dmarc_run: the lookup needed, or the result */
 	char need[DMARC_DOMAIN_MAX + 8]; /* a TXT name; empty when done */
 	enum dmarc_result result;
@@ -85,7 +87,8 @@ struct dmarc {
  * Set up a check of a message whose From: header value is from[0..len),
  * with SPF's result (pass or not) for spf_domain (the MAIL FROM domain, or
  * the HELO name for the null sender; may be NULL).  A From: header with no
- * address or more than one gives permerror at the first run.  Add the DKIM
+ * address or more than one gives permerror at the first run; a From:
+ * domain with no dot ("localhost") gives none with no lookup.  Add the DKIM
  * passes with dmarc_add_dkim before the first run.
  */
 void dmarc_init(struct dmarc *d, const struct psl *psl, const char *from, size_t len, bool spf_pass,

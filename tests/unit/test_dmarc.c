@@ -126,6 +126,8 @@ static void test_from_domain(void **state)
 static void run(struct dmarc *d, const char *const *recs)
 {
 	while (!dmarc_run(d)) {
+		assert_true(strchr(d->need, '.') != NULL &&
+			    strcmp(d->need, "_dmarc.localhost") != 0);
 		struct dns_answer *a = dns_answer_status(DNS_NXDOMAIN, NULL);
 
 		for (const char *const *r = recs; *r; r += 2)
@@ -194,6 +196,7 @@ static void test_evaluate(void **state)
 	check("a@sample.example", false, "sample.example", NULL, DMARC_RESULT_FAIL,
 	      DMARC_POLICY_QUARANTINE);
 	check("a@nothing.example", false, NULL, NULL, DMARC_RESULT_NONE, 0);
+	check("a@localhost", false, NULL, NULL, DMARC_RESULT_NONE, 0); /* no lookup: run asserts */
 	check("a@temp.example", true, "temp.example", NULL, DMARC_RESULT_TEMPERROR, 0);
 	check("a@one.example, b@two.example", true, "one.example", NULL, DMARC_RESULT_PERMERROR, 0);
 }
