@@ -3,7 +3,8 @@ the real hatod, with DNS served by a private dnsmasq (dnsserver.py) and
 mail sent by Python's smtplib.
 
 Each test asserts the reply at the final dot, the bytes of the header that
-lands in the Maildir (or the Junk folder), and the log line that says why.
+lands in the Maildir (or the Junk folder; Maildir files have LF line ends),
+and the log line that says why.
 """
 import glob
 import os
@@ -72,10 +73,10 @@ def delivered(h, folder=""):
 def test_spf_pass_and_dmarc_pass_get_one_header(checked):
     assert send(checked, "a@good.test", "Alice <a@good.test>") is None
     msg = delivered(checked)
-    assert (b"Delivered-To: user@test.example\r\n"
-            b"Authentication-Results: mx.test.example;\r\n"
-            b"\tspf=pass smtp.mailfrom=a@good.test;\r\n"
-            b"\tdmarc=pass (p=reject dis=none) header.from=good.test\r\n"
+    assert (b"Delivered-To: user@test.example\n"
+            b"Authentication-Results: mx.test.example;\n"
+            b"\tspf=pass smtp.mailfrom=a@good.test;\n"
+            b"\tdmarc=pass (p=reject dis=none) header.from=good.test\n"
             b"Received: from client.example") in msg
     assert msg.count(b"Authentication-Results:") == 1
     checked.wait_log("event=checks")
@@ -99,9 +100,9 @@ def test_dmarc_reject_refuses_at_the_final_dot(checked):
 def test_dmarc_quarantine_goes_to_junk(checked):
     assert send(checked, "b@quar.test", "a@quar.test") is None
     msg = delivered(checked, ".Junk")
-    assert (b"Authentication-Results: mx.test.example;\r\n"
-            b"\tspf=fail smtp.mailfrom=b@quar.test;\r\n"
-            b"\tdmarc=fail (p=quarantine dis=quarantine) header.from=quar.test\r\n") in msg
+    assert (b"Authentication-Results: mx.test.example;\n"
+            b"\tspf=fail smtp.mailfrom=b@quar.test;\n"
+            b"\tdmarc=fail (p=quarantine dis=quarantine) header.from=quar.test\n") in msg
     assert not glob.glob(os.path.join(checked.state_dir, "mail", "test.example", "user",
                                       "new", "*"))
     checked.wait_log('action=junk reason="dmarc policy quarantine"')
@@ -114,7 +115,7 @@ def test_subdomain_policy_sp(checked):
     # corp.test itself: p=none, delivered with the failure in the header
     assert send(checked, "x@other.test", "a@corp.test") is None
     msg = delivered(checked)
-    assert b"\tdmarc=fail (p=none dis=none) header.from=corp.test\r\n" in msg
+    assert b"\tdmarc=fail (p=none dis=none) header.from=corp.test\n" in msg
 
 
 def test_dns_failure_is_a_temporary_refusal(checked):
@@ -133,15 +134,15 @@ def test_forged_results_removed_others_kept(checked):
     msg = delivered(checked)
     assert msg.count(b"Authentication-Results:") == 2
     assert b"smtp.mailfrom=evil" not in msg and b"(c) mx.test.example" not in msg
-    assert b"Authentication-Results: relay.example; dkim=pass header.d=good.test\r\n" in msg
+    assert b"Authentication-Results: relay.example; dkim=pass header.d=good.test\n" in msg
     checked.wait_log("forged_ar_removed=2")
 
 
 def test_null_sender_checks_the_helo_name(checked):
     assert send(checked, "", "a@good.test", helo="good.test") is None
     msg = delivered(checked)
-    assert (b"\tspf=pass smtp.helo=good.test;\r\n"
-            b"\tdmarc=pass (p=reject dis=none) header.from=good.test\r\n") in msg
+    assert (b"\tspf=pass smtp.helo=good.test;\n"
+            b"\tdmarc=pass (p=reject dis=none) header.from=good.test\n") in msg
 
 
 def test_trusted_clients_are_not_checked(make_hatod, make_dns_server):
@@ -173,5 +174,5 @@ def test_dmarc_reject_may_be_junk_instead(make_hatod, make_dns_server):
     h = make_hatod(extra=extra, checks={"enable": "yes", "dmarc_reject": "junk"},
                    delivery={"hold": "no"})
     assert send(h, "x@other.test", "Bank <alerts@bank.test>") is None
-    assert b"\tdmarc=fail (p=reject dis=reject) header.from=bank.test\r\n" in delivered(h, ".Junk")
+    assert b"\tdmarc=fail (p=reject dis=reject) header.from=bank.test\n" in delivered(h, ".Junk")
     h.wait_log('action=junk reason="dmarc policy reject"')
