@@ -20,6 +20,17 @@ static bool safe(const char *s)
 	return true;
 }
 
+/* May a header.b prefix go in as it is (base64 characters)? */
+static bool safe_b(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '+' && *s != '/' && *s != '=')
+			return false;
+	return true;
+}
+
 /* See auth_results.h. */
 void auth_results_format(const struct auth_results *ar, struct strbuf *out)
 {
@@ -34,6 +45,26 @@ void auth_results_format(const struct auth_results *ar, struct strbuf *out)
 			strbuf_printf(out, " smtp.mailfrom=%s", at + 1);
 		strbuf_printf(out, ";");
 	}
+	if (ar->dkim_on) {
+		size_t n = ar->dkim ? dkim_verify_count(ar->dkim) : 0;
+
+		if (n == 0)
+			strbuf_printf(out, "\n\tdkim=none;");
+		for (size_t i = 0; i < n; i++) {
+			const struct dkim_sig_result *r = dkim_verify_result(ar->dkim, i);
+
+			if (r == NULL)
+				continue;
+			strbuf_printf(out, "\n\tdkim=%s", dkim_result_name(r->result));
+			if (safe(r->d))
+				strbuf_printf(out, " header.d=%s", r->d);
+			if (safe(r->s))
+				strbuf_printf(out, " header.s=%s", r->s);
+			if (safe_b(r->b))
+				strbuf_printf(out, " header.b=%s", r->b);
+			strbuf_printf(out, ";");
+		}
+	}
 	if (ar->dmarc_on) {
 		const struct dmarc *d = ar->dmarc;
 
@@ -45,7 +76,7 @@ void auth_results_format(const struct auth_results *ar, struct strbuf *out)
 			strbuf_printf(out, " header.from=%s", d->from);
 		strbuf_printf(out, ";");
 	}
-	if (!ar->spf_on && !ar->dmarc_on)
+	if (!ar->spf_on && !ar->dmarc_on && !ar->dkim_on)
 		strbuf_printf(out, " none;");
 	/* no final ';' */
 	out->s[--out->len] = '\0';

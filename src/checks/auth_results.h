@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dkim_verify.h"
 #include "dmarc.h"
 #include "spf.h"
 #include "strbuf.h"
@@ -19,6 +20,8 @@ struct auth_results {
 	enum spf_result spf;
 	bool spf_helo;            /* the HELO name was checked (null sender) */
 	const char *spf_identity; /* the sender address, or the HELO name */
+	bool dkim_on;
+	const struct dkim_verify *dkim; /* decided; NULL: none looked at */
 	bool dmarc_on;
 	const struct dmarc *dmarc;
 };

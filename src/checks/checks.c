@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "auth_results.h"
 #include "conf.h"
+#include "dkim_verify.h"
 #include "dmarc.h"
 #include "dns.h"
 #include "envelope.h"
@@ -28,10 +30,11 @@
 
 #define CHECKS_FROM_MAX 2048 /* octets of the From: field looked at */
 #define CHECKS_REPLY_MAX 512
+#define CHECKS_BODY_CHUNK 65536 /* octets of body read at a time for DKIM */
 
 static struct psl *psl; /* loaded once, read by every session */
 
-enum lookup_kind { LK_SPF, LK_DMARC };
+enum lookup_kind { LK_SPF, LK_DKIM, LK_DMARC };
 
 /* One lookup in flight. */
 struct pending {
@@ -39,6 +42,7 @@ struct pending {
 	struct checks *ch;
 	struct dns_query *q;
 	enum lookup_kind kind;
+	size_t idx; /* LK_DKIM: the signature */
 	enum dns_type type;
 	char name[SPF_DOMAIN_MAX + 8];
 };
@@ -51,6 +55,9 @@ struct checks {
 	struct spf spf;
 	bool spf_done;
 	struct intake *in; /* while the stage runs */
+	struct dkim_verify *dkim;
+	bool dkim_started, dkim_done;
+	bool key_done[DKIM_SIGS_MAX]; /* signature i has its key record */
 	struct dmarc dmarc;
 	bool dmarc_started, dmarc_done;
 	struct pending *pending;
@@ -105,7 +112,11 @@ static void drop(struct checks *ch)
 		spf_free(&ch->spf);
 	dmarc_free(&ch->dmarc);
 	memset(&ch->dmarc, 0, sizeof(ch->dmarc));
+	dkim_verify_free(ch->dkim);
+	ch->dkim = NULL;
+	memset(ch->key_done, 0, sizeof(ch->key_done));
 	ch->active = ch->spf_done = ch->dmarc_started = ch->dmarc_done = false;
+	ch->dkim_started = ch->dkim_done = false;
 	ch->timed_out = false;
 	ch->in = NULL;
 	if (ch->timer)
@@ -122,10 +133,21 @@ static void answered(void *arg, const struct dns_answer *a)
 		;
 	*pp = p->next;
 	ch->npending--;
-	if (p->kind == LK_SPF)
+	if (p->kind == LK_SPF) {
 		spf_answer(&ch->spf, p->type, p->name, (struct dns_answer *)a);
-	else
+	} else if (p->kind == LK_DKIM) {
+		enum dkim_key_status st = a->status == DNS_OK         ? DKIM_KEY_FOUND
+					  : a->status == DNS_TEMPFAIL ? DKIM_KEY_TEMPFAIL
+								      : DKIM_KEY_MISSING;
+
+		/* several records at one key name: the first (RFC 6376 §3.6.2.2) */
+		dkim_verify_set_key(ch->dkim, p->idx, st,
+				    st == DKIM_KEY_FOUND ? a->rr[0].data : NULL,
+				    st == DKIM_KEY_FOUND ? a->rr[0].len : 0);
+		ch->key_done[p->idx] = true;
+	} else {
 		dmarc_answer(&ch->dmarc, (struct dns_answer *)a);
+	}
 	free(p);
 	if (ch->npending > 0)
 		return;
@@ -136,12 +158,14 @@ static void answered(void *arg, const struct dns_answer *a)
 }
 
 /* Ask DNS for (type, name) on behalf of kind. */
-static void ask(struct checks *ch, enum lookup_kind kind, enum dns_type type, const char *name)
+static void ask(struct checks *ch, enum lookup_kind kind, size_t idx, enum dns_type type,
+		const char *name)
 {
 	struct pending *p = xcalloc(1, sizeof(*p));
 
 	p->ch = ch;
 	p->kind = kind;
+	p->idx = idx;
 	p->type = type;
 	strcpy_bounded(p->name, name, sizeof(p->name));
 	p->next = ch->pending;
@@ -160,7 +184,7 @@ static void spf_step(struct checks *ch)
 		return;
 	}
 	for (size_t i = 0; i < ch->spf.nneed; i++)
-		ask(ch, LK_SPF, ch->spf.need[i].type, ch->spf.need[i].name);
+		ask(ch, LK_SPF, 0, ch->spf.need[i].type, ch->spf.need[i].name);
 }
 
 /* See checks.h. */
@@ -273,6 +297,8 @@ static void decide(struct checks *ch)
 	ar.spf_on = c->checks.spf;
 	ar.spf_helo = ch->spf.helo_identity;
 	ar.spf_identity = ch->spf.helo_identity ? ch->spf.helo : ch->spf.sender;
+	ar.dkim_on = c->checks.dkim;
+	ar.dkim = ch->dkim;
 	ar.dmarc_on = c->checks.dmarc && ch->dmarc_started;
 	ar.dmarc = &ch->dmarc;
 	strbuf_init(&hdr);
@@ -333,19 +359,83 @@ static void decide(struct checks *ch)
 
 		escape_text(ch->spf.why, strlen(ch->spf.why), spfwhy, sizeof(spfwhy));
 		escape_text(ch->dmarc.why, strlen(ch->dmarc.why), dmwhy, sizeof(dmwhy));
-		log_info("event=checks %s queue_id=%s spf=%s spf_domain=%s dmarc=%s from_domain=%s "
-			 "policy=%s action=%s reason=\"%s\" forged_ar_removed=%zu spf_why=\"%s\" "
-			 "dmarc_why=\"%s\"%s",
+		struct strbuf dk;
+		size_t nsig = ch->dkim ? dkim_verify_count(ch->dkim) : 0;
+
+		/* each signature as result/domain, "none" without any */
+		strbuf_init(&dk);
+		for (size_t i = 0; i < nsig; i++) {
+			const struct dkim_sig_result *r = dkim_verify_result(ch->dkim, i);
+			char d[ESCAPED_WORD_MAX];
+
+			if (r == NULL)
+				continue;
+			escape_word(r->d, d, sizeof(d));
+			strbuf_printf(&dk, "%s%s/%s", dk.len ? "," : "",
+				      dkim_result_name(r->result), d[0] ? d : "-");
+		}
+		log_info("event=checks %s queue_id=%s spf=%s spf_domain=%s dkim=%s dmarc=%s "
+			 "from_domain=%s policy=%s action=%s reason=\"%s\" forged_ar_removed=%zu "
+			 "spf_why=\"%s\" dmarc_why=\"%s\"%s",
 			 ch->log_key, intake_queue_id(in), spf_result_name(ar.spf),
 			 ch->spf.domain[0] ? ch->spf.domain : "-",
+			 !c->checks.dkim ? "off"
+			 : dk.len        ? dk.s
+					 : "none",
 			 ar.dmarc_on ? dmarc_result_name(ch->dmarc.result) : "off",
 			 ch->dmarc.from[0] ? ch->dmarc.from : "-",
 			 ch->dmarc.result == DMARC_RESULT_FAIL ? dmarc_policy_name(ch->dmarc.policy)
 							       : "-",
 			 action, reason[0] ? reason : "checks passed or did not apply", forged,
 			 spfwhy, dmwhy, ch->timed_out ? " timeout=yes" : "");
+		strbuf_free(&dk);
 	}
 	intake_stage_done(in, &v);
+}
+
+/* Feed the message to the DKIM verifier and ask for the key records its
+ * signatures need. */
+static void dkim_start(struct checks *ch)
+{
+	const struct intake_field *f;
+	uint64_t size, off = 0;
+	size_t n;
+	char *buf;
+
+	ch->dkim_started = true;
+	ch->dkim = dkim_verify_new();
+	f = intake_headers(ch->in, &n);
+	for (size_t i = 0; f && i < n; i++)
+		dkim_verify_feed(ch->dkim, f[i].text, f[i].len);
+	dkim_verify_feed(ch->dkim, "\r\n", 2);
+	size = intake_body_size(ch->in);
+	buf = xmalloc(CHECKS_BODY_CHUNK);
+	while (off < size) {
+		ssize_t r = intake_body_read(ch->in, off, buf, CHECKS_BODY_CHUNK);
+
+		if (r <= 0)
+			break;
+		dkim_verify_feed(ch->dkim, buf, (size_t)r);
+		off += (uint64_t)r;
+	}
+	free(buf);
+	for (size_t i = 0; i < dkim_verify_count(ch->dkim) && i < DKIM_SIGS_MAX; i++) {
+		const char *name = dkim_verify_key_name(ch->dkim, i);
+
+		if (name)
+			ask(ch, LK_DKIM, i, DNS_T_TXT, name);
+	}
+}
+
+/* Decide every signature; keys not looked up in time are temporary
+ * failures. */
+static void dkim_end(struct checks *ch)
+{
+	for (size_t i = 0; i < dkim_verify_count(ch->dkim) && i < DKIM_SIGS_MAX; i++)
+		if (dkim_verify_key_name(ch->dkim, i) && !ch->key_done[i])
+			dkim_verify_set_key(ch->dkim, i, DKIM_KEY_TEMPFAIL, NULL, 0);
+	dkim_verify_finish(ch->dkim, time(NULL));
+	ch->dkim_done = true;
 }
 
 /* Go on with the end of the message as far as the answers allow. */
@@ -355,6 +445,13 @@ static void step(struct checks *ch)
 		return;
 	if (!ch->spf_done)
 		return; /* SPF's answers come first */
+	if (ch->conf->checks.dkim && !ch->dkim_started) {
+		dkim_start(ch);
+		if (ch->npending > 0)
+			return;
+	}
+	if (ch->dkim && !ch->dkim_done)
+		dkim_end(ch);
 	if (ch->conf->checks.dmarc && !ch->dmarc_started) {
 		char from[CHECKS_FROM_MAX];
 		long n = from_field(ch->in, from, sizeof(from));
@@ -362,6 +459,12 @@ static void step(struct checks *ch)
 		ch->dmarc_started = true;
 		dmarc_init(&ch->dmarc, psl, from, n > 0 ? (size_t)n : 0,
 			   ch->spf.result == SPF_RESULT_PASS, ch->spf.domain);
+		for (size_t i = 0; ch->dkim && i < dkim_verify_count(ch->dkim); i++) {
+			const struct dkim_sig_result *r = dkim_verify_result(ch->dkim, i);
+
+			if (r && r->result == DKIM_RESULT_PASS && r->d[0])
+				dmarc_add_dkim(&ch->dmarc, r->d);
+		}
 		if (n < 0) {
 			ch->dmarc.result = DMARC_RESULT_PERMERROR;
 			strcpy_bounded(ch->dmarc.why, "more than one From: field",
@@ -370,7 +473,7 @@ static void step(struct checks *ch)
 	}
 	if (ch->dmarc_started && !ch->dmarc_done) {
 		if (!dmarc_run(&ch->dmarc)) {
-			ask(ch, LK_DMARC, DNS_T_TXT, ch->dmarc.need);
+			ask(ch, LK_DMARC, 0, DNS_T_TXT, ch->dmarc.need);
 			return;
 		}
 		ch->dmarc_done = true;
@@ -390,6 +493,8 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	cancel_all(ch);
 	ch->timed_out = true;
+	if (ch->dkim && !ch->dkim_done)
+		dkim_end(ch);
 	if (!ch->spf_done) {
 		ch->spf_done = true;
 		ch->spf.result = SPF_RESULT_TEMPERROR;

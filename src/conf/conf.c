@@ -220,6 +220,7 @@ static const struct key_def key_table[] = {
 	{SEC_METRICS, "clients_max", KEY_UINT, SRV(metrics.clients_max), 1, 1000, "16"},
 	{SEC_CHECKS, "enable", KEY_BOOL, SRV(checks.enable), 0, 0, "yes"},
 	{SEC_CHECKS, "spf", KEY_BOOL, SRV(checks.spf), 0, 0, "yes"},
+	{SEC_CHECKS, "dkim", KEY_BOOL, SRV(checks.dkim), 0, 0, "yes"},
 	{SEC_CHECKS, "dmarc", KEY_BOOL, SRV(checks.dmarc), 0, 0, "yes"},
 	{SEC_CHECKS, "dmarc_reject", KEY_CHOICE, SRV(checks.dmarc_reject), 0, 0, "reject"},
 	{SEC_CHECKS, "dmarc_quarantine", KEY_CHOICE, SRV(checks.dmarc_quarantine), 0, 0, "junk"},

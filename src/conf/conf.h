@@ -227,7 +227,7 @@ struct conf {
 	unsigned dns_cache_ttl_max; /* seconds an answer is kept at most */
 	/* [checks]: SPF, DKIM and DMARC on listeners without AUTH */
 	struct {
-		bool enable, spf, dmarc;
+		bool enable, spf, dkim, dmarc;
 		unsigned dmarc_reject;     /* enum checks_action: a failure under p=reject */
 		unsigned dmarc_quarantine; /* ... under p=quarantine */
 		unsigned spf_fail;         /* ... an SPF fail with no DKIM pass */

@@ -76,12 +76,13 @@ def test_spf_pass_and_dmarc_pass_get_one_header(checked):
     assert (b"Delivered-To: user@test.example\n"
             b"Authentication-Results: mx.test.example;\n"
             b"\tspf=pass smtp.mailfrom=a@good.test;\n"
+            b"\tdkim=none;\n"
             b"\tdmarc=pass (p=reject dis=none) header.from=good.test\n"
             b"Received: from client.example") in msg
     assert msg.count(b"Authentication-Results:") == 1
     checked.wait_log("event=checks")
     log = checked.logs()
-    assert "spf=pass spf_domain=good.test dmarc=pass from_domain=good.test" in log
+    assert "spf=pass spf_domain=good.test dkim=none dmarc=pass from_domain=good.test" in log
     assert "action=accept" in log
 
 
@@ -102,6 +103,7 @@ def test_dmarc_quarantine_goes_to_junk(checked):
     msg = delivered(checked, ".Junk")
     assert (b"Authentication-Results: mx.test.example;\n"
             b"\tspf=fail smtp.mailfrom=b@quar.test;\n"
+            b"\tdkim=none;\n"
             b"\tdmarc=fail (p=quarantine dis=quarantine) header.from=quar.test\n") in msg
     assert not glob.glob(os.path.join(checked.state_dir, "mail", "test.example", "user",
                                       "new", "*"))
@@ -142,6 +144,7 @@ def test_null_sender_checks_the_helo_name(checked):
     assert send(checked, "", "a@good.test", helo="good.test") is None
     msg = delivered(checked)
     assert (b"\tspf=pass smtp.helo=good.test;\n"
+            b"\tdkim=none;\n"
             b"\tdmarc=pass (p=reject dis=none) header.from=good.test\n") in msg
 
 
@@ -176,3 +179,50 @@ def test_dmarc_reject_may_be_junk_instead(make_hatod, make_dns_server):
     assert send(h, "x@other.test", "Bank <alerts@bank.test>") is None
     assert b"\tdmarc=fail (p=reject dis=reject) header.from=bank.test\n" in delivered(h, ".Junk")
     h.wait_log('action=junk reason="dmarc policy reject"')
+
+
+def dkim_zone(testdir):
+    """zone() plus an RSA-2048 key for sel._domainkey.signed.test (made with
+    openssl), DMARC p=reject there; the private key's PEM."""
+    import base64
+    import subprocess
+    key = os.path.join(testdir, "dkim.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:2048", "-out", key], check=True, capture_output=True)
+    der = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    record = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+    z = zone()
+    parts = [record[i:i + 250] for i in range(0, len(record), 250)]
+    z.lines.append("txt-record=sel._domainkey.signed.test,%s"
+                   % ",".join('"%s"' % p for p in parts))
+    z.txt("_dmarc.signed.test", "v=DMARC1; p=reject")
+    with open(key, "rb") as f:
+        return z, f.read()
+
+
+def test_aligned_dkim_pass_passes_dmarc(make_hatod, make_dns_server, testdir):
+    """dkimpy signs for signed.test; SPF passes only for other.test: DMARC
+    passes through the aligned DKIM signature.  Once a signed header is
+    altered, DKIM fails and p=reject refuses the message."""
+    import dkim
+    z, key = dkim_zone(testdir)
+    dns = make_dns_server(z)
+    extra = ("[domain test.example]\nmailboxes = *\n"
+             "[dns]\nservers = %s\ntimeout = 300ms\ntries = 1\n" % dns.address)
+    h = make_hatod(extra=extra, checks={"enable": "yes"}, delivery={"hold": "no"})
+    msg = message("a@signed.test")
+    sig = dkim.sign(msg, b"sel", b"signed.test", key, include_headers=[b"From", b"To", b"Subject"])
+    with smtplib.SMTP(h.host, h.port, local_hostname="client.example", timeout=TIMEOUT) as s:
+        s.sendmail("x@other.test", ["user@test.example"], sig + msg)
+    got = delivered(h)
+    assert b"\n\tdkim=pass header.d=signed.test header.s=sel header.b=" in got
+    assert b"\n\tdmarc=pass (p=reject dis=none) header.from=signed.test\n" in got
+    h.wait_log("spf=pass spf_domain=other.test dkim=pass/signed.test dmarc=pass")
+    altered = sig + msg.replace(b"Subject: checks", b"Subject: altered")
+    with smtplib.SMTP(h.host, h.port, local_hostname="client.example", timeout=TIMEOUT) as s:
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            s.sendmail("x@other.test", ["user@test.example"], altered)
+    assert e.value.smtp_code == 550
+    h.wait_log('action=reject reason="dmarc policy reject"')
+    assert "dkim=fail/signed.test dmarc=fail from_domain=signed.test" in h.logs()

@@ -56,6 +56,23 @@ static void test_format(void **state)
 	strbuf_free(&b);
 }
 
+static void test_dkim_none(void **state)
+{
+	static const char msg[] = "From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n";
+	struct dkim_verify *v = dkim_verify_new();
+	struct auth_results ar = {.authserv_id = "mx.example.org", .dkim_on = true, .dkim = v};
+	struct strbuf b;
+
+	(void)state;
+	dkim_verify_feed(v, msg, sizeof(msg) - 1);
+	dkim_verify_finish(v, 0);
+	strbuf_init(&b);
+	auth_results_format(&ar, &b);
+	assert_string_equal(b.s, "mx.example.org;\n\tdkim=none");
+	strbuf_free(&b);
+	dkim_verify_free(v);
+}
+
 static void ours(const char *v, bool want)
 {
 	assert_int_equal(auth_results_ours(v, strlen(v), "mx.example.org"), want);
@@ -79,6 +96,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_dkim_none),
 		cmocka_unit_test(test_ours),
 	};
 
