@@ -30,6 +30,18 @@ void envelope_init(struct envelope *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/* Release what one recipient holds. */
+static void rcpt_free(struct env_rcpt *r)
+{
+	free(r->addr);
+	free(r->orig);
+	free(r->error);
+	free(r->orcpt);
+	for (size_t k = 0; k < r->ntries; k++)
+		attempt_free(&r->tries[k]);
+	free(r->tries);
+}
+
 /* Free everything the envelope owns. */
 void envelope_free(struct envelope *e)
 {
@@ -41,17 +53,20 @@ void envelope_free(struct envelope *e)
 	free(e->auth_param);
 	free(e->envid);
 	free(e->hold);
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		free(e->rcpts[i].addr);
-		free(e->rcpts[i].orig);
-		free(e->rcpts[i].error);
-		free(e->rcpts[i].orcpt);
-		for (size_t k = 0; k < e->rcpts[i].ntries; k++)
-			attempt_free(&e->rcpts[i].tries[k]);
-		free(e->rcpts[i].tries);
-	}
+	for (size_t i = 0; i < e->nrcpts; i++)
+		rcpt_free(&e->rcpts[i]);
 	free(e->rcpts);
 	envelope_init(e);
+}
+
+/* See envelope.h. */
+void envelope_remove_rcpt(struct envelope *e, size_t i)
+{
+	if (i >= e->nrcpts)
+		return;
+	rcpt_free(&e->rcpts[i]);
+	memmove(&e->rcpts[i], &e->rcpts[i + 1], (e->nrcpts - i - 1) * sizeof(*e->rcpts));
+	e->nrcpts--;
 }
 
 /* Append a pending recipient. */

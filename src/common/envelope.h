@@ -132,6 +132,8 @@ struct envelope {
 void envelope_init(struct envelope *e);
 void envelope_free(struct envelope *e);
 void envelope_add_rcpt(struct envelope *e, const char *addr);
+/* Remove recipient i (the later ones move up). */
+void envelope_remove_rcpt(struct envelope *e, size_t i);
 /* Set (or clear with NULL) a recipient's last error / original address /
  * ORCPT value. */
 void env_rcpt_set_error(struct env_rcpt *r, const char *text);
