@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +67,7 @@ enum key_section {
 	SEC_DKIM,
 	SEC_METRICS,
 	SEC_CHECKS,
+	SEC_MILTER,
 	SEC_COUNT
 };
 
@@ -83,6 +85,7 @@ static const char *const section_heads[] = {
 	[SEC_DKIM] = "[dkim NAME]",
 	[SEC_METRICS] = "[metrics]",
 	[SEC_CHECKS] = "[checks]",
+	[SEC_MILTER] = "[milter NAME]",
 };
 _Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
 	       "every section has its head");
@@ -110,6 +113,7 @@ struct key_def {
 #define LSN(f) offsetof(struct listener_conf, f)
 #define CRT(f) offsetof(struct cert_conf, f)
 #define DOM(f) offsetof(struct domain_conf, f)
+#define MLT(f) offsetof(struct milter_conf, f)
 #define DKM(f) offsetof(struct dkim_conf, f)
 
 /* A default below state_dir, resolved after the file is read. */
@@ -239,6 +243,13 @@ static const struct key_def key_table[] = {
 	{SEC_AUTH, "backend", KEY_AUTHBACKEND, SRV(auth_backend), 0, 0, "file"},
 	{SEC_AUTH, "dovecot_socket", KEY_STRING, SRV(dovecot_socket), 0, 0, NULL},
 	{SEC_AUTH, "dovecot_timeout", KEY_DURATION, SRV(dovecot_timeout), 1, 300, "30s"},
+	{SEC_MILTER, "address", KEY_STRING, MLT(address), 0, 0, NULL},
+	{SEC_MILTER, "listeners", KEY_LIST, MLT(listeners), 0, 0, NULL},
+	{SEC_MILTER, "timeout_connect", KEY_DURATION, MLT(timeout_connect), 1, 3600, "30s"},
+	{SEC_MILTER, "timeout_reply", KEY_DURATION, MLT(timeout_reply), 1, 3600, "1m"},
+	{SEC_MILTER, "on_failure", KEY_CHOICE, MLT(on_failure), 0, 0, "tempfail"},
+	/* a body chunk or replacement is at most 64 KiB; room for headers and replies */
+	{SEC_MILTER, "packet_max", KEY_SIZE, MLT(packet_max), 65536, 64u << 20, "1m"},
 	{SEC_CERTIFICATE, "cert", KEY_STRING, CRT(cert), 0, 0, NULL},
 	{SEC_CERTIFICATE, "key", KEY_STRING, CRT(key), 0, 0, NULL},
 	{SEC_DKIM, "domain", KEY_STRING, DKM(domain), 0, 0, NULL},
@@ -404,6 +415,8 @@ static const char *key_choices(const struct key_def *k)
 {
 	if (strcmp(k->name, "temperror") == 0)
 		return "accept|tempfail"; /* enum checks_temperror */
+	if (k->section == SEC_MILTER)
+		return "tempfail|accept"; /* enum milter_failure (on_failure) */
 	return "none|junk|hold|reject";   /* enum checks_action */
 }
 
@@ -674,6 +687,23 @@ static struct domain_conf *domain_get(struct conf *c, const char *name)
 	return d;
 }
 
+/* The [milter NAME] section's record, created on first use (so the
+ * filters keep the order they are written in). */
+static struct milter_conf *milter_get(struct conf *c, const char *name)
+{
+	struct milter_conf *m;
+
+	for (size_t i = 0; i < c->nmilters; i++)
+		if (strcmp(c->milters[i].name, name) == 0)
+			return &c->milters[i];
+	c->milters = xrealloc(c->milters, (c->nmilters + 1) * sizeof(*c->milters));
+	m = &c->milters[c->nmilters++];
+	memset(m, 0, sizeof(*m));
+	m->name = xstrdup(name);
+	table_defaults(c, m, SEC_MILTER);
+	return m;
+}
+
 /* The extra certificate named name, created on first use. */
 static struct cert_conf *cert_get(struct conf *c, const char *name)
 {
@@ -725,6 +755,8 @@ static bool section_known(const char *name, size_t len)
 	if (len > 5 && strncmp(name, "dkim ", 5) == 0)
 		return true;
 	if (len > 9 && strncmp(name, "listener ", 9) == 0)
+		return true;
+	if (len > 7 && strncmp(name, "milter ", 7) == 0)
 		return true;
 	return len > 12 && strncmp(name, "certificate ", 12) == 0;
 }
@@ -861,6 +893,9 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
+	} else if (strncmp(section, "milter ", 7) == 0 && section[7] != '\0') {
+		sec = SEC_MILTER;
+		lname = section + 7;
 	} else if (strncmp(section, "dkim ", 5) == 0 && section[5] != '\0') {
 		sec = SEC_DKIM;
 		lname = section + 5;
@@ -876,6 +911,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		base = cert_get(ctx->c, lname);
 	else if (sec == SEC_DOMAIN)
 		base = domain_get(ctx->c, lname);
+	else if (sec == SEC_MILTER)
+		base = milter_get(ctx->c, lname);
 	else if (sec == SEC_DKIM)
 		base = dkim_get(ctx->c, lname);
 	for (size_t i = 0; i < sizeof(key_table) / sizeof(key_table[0]); i++) {
@@ -1249,6 +1286,54 @@ static bool metrics_check(struct metrics_conf *m, char *err, size_t errsz)
 	return true;
 }
 
+/* Resolve a milter address: "unix:/path", or "IP:port" / "[IPv6]:port". */
+static bool milter_address(struct milter_conf *m)
+{
+	const char *s = m->address;
+
+	if (strncmp(s, "unix:", 5) == 0) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&m->ss;
+		if (s[5] != '/' || strlen(s + 5) >= sizeof(un->sun_path))
+			return false;
+		memset(un, 0, sizeof(*un));
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, s + 5);
+		m->sslen = sizeof(*un);
+		return true;
+	}
+	return strncmp(s, "*:", 2) != 0 && conf_parse_address(s, &m->ss, &m->sslen);
+}
+
+/* Each [milter NAME] has an address, and names listeners that exist. */
+static bool milters_check(struct conf *c, char *err, size_t errsz)
+{
+	for (size_t i = 0; i < c->nmilters; i++) {
+		struct milter_conf *m = &c->milters[i];
+
+		if (m->address == NULL || !milter_address(m)) {
+			snprintf(err, errsz,
+				 "[milter %s]: key \"address\": %s \"%s\" (want unix:/path, "
+				 "IP:PORT or [IPv6]:PORT)",
+				 m->name, m->address ? "bad value" : "required",
+				 m->address ? m->address : "");
+			return false;
+		}
+		for (size_t j = 0; j < m->nlisteners; j++) {
+			size_t k = 0;
+			while (k < c->nlisteners &&
+			       strcmp(c->listeners[k].name, m->listeners[j]) != 0)
+				k++;
+			if (k == c->nlisteners) {
+				snprintf(err, errsz,
+					 "[milter %s]: key \"listeners\": no [listener %s]",
+					 m->name, m->listeners[j]);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
 /* Checks that span keys, and resolving listener addresses. */
 static bool conf_check(struct conf *c, char *err, size_t errsz)
 {
@@ -1291,6 +1376,8 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 		}
 	}
 	if (!metrics_check(&c->metrics, err, errsz))
+		return false;
+	if (!milters_check(c, err, errsz))
 		return false;
 	for (size_t i = 0; i < c->ncerts; i++)
 		if (c->certs[i].cert == NULL || c->certs[i].key == NULL) {
@@ -1461,6 +1548,14 @@ void conf_free(struct conf *c)
 		free(c->domains[i].lmtp);
 	}
 	free(c->domains);
+	for (size_t i = 0; i < c->nmilters; i++) {
+		for (size_t j = 0; j < c->milters[i].nlisteners; j++)
+			free(c->milters[i].listeners[j]);
+		free(c->milters[i].listeners);
+		free(c->milters[i].name);
+		free(c->milters[i].address);
+	}
+	free(c->milters);
 	for (size_t i = 0; i < c->ndkim; i++) {
 		free(c->dkim[i].name);
 		free(c->dkim[i].domain);

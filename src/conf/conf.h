@@ -68,6 +68,26 @@ struct dkim_conf {
 	unsigned expire; /* seconds a signature is valid (x=); 0: no x= */
 };
 
+/* [milter NAME] on_failure: what a command or message gets when the filter fails. */
+enum milter_failure {
+	MILTER_FAIL_TEMPFAIL, /* 451 4.7.1 */
+	MILTER_FAIL_ACCEPT,   /* as if the filter were not there */
+};
+
+/* [milter NAME]: a content filter speaking the milter protocol. */
+struct milter_conf {
+	char *name;
+	char *address;              /* "unix:/path" or "IP:port", "[IPv6]:port" */
+	struct sockaddr_storage ss; /* address, resolved by conf_load */
+	socklen_t sslen;
+	char **listeners;  /* the listeners whose mail it filters; none: all */
+	size_t nlisteners; /* (right after listeners: KEY_LIST) */
+	unsigned timeout_connect;
+	unsigned timeout_reply;
+	unsigned on_failure; /* enum milter_failure */
+	size_t packet_max;   /* octets of the largest packet taken from it */
+};
+
 /* [senders]: which MAIL FROM addresses a user may use. */
 struct sender_conf {
 	char *user;
@@ -241,6 +261,8 @@ struct conf {
 	struct limits limits;
 	struct listener_conf *listeners;
 	size_t nlisteners;
+	struct milter_conf *milters; /* in the order written */
+	size_t nmilters;
 };
 
 /* What a check's failure does to a message ([checks] dmarc_reject, ...). */
