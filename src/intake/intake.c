@@ -474,10 +474,8 @@ void intake_stage_add(struct intake *in, const struct intake_stage *st, void *ar
 	in->nstages++;
 }
 
-/* Copy a stage's reply into complete CRLF lines with continuation marks,
- * each line's code the same as the first's and of the class the action
- * says (4 or 5); NULL when it is not such a reply. */
-static char *reply_lines(const char *text, char class)
+/* See intake.h. */
+char *intake_reply_lines(const char *text, char class)
 {
 	struct strbuf b;
 	const char *p = text;
@@ -526,12 +524,13 @@ static char *reason_copy(const char *reason)
 static void refuse(struct intake *in, const char *stage, const struct intake_verdict *v)
 {
 	bool temp = v->action == INTAKE_TEMPFAIL;
+	char code[8];
 	enum status st = status_code(v->status) >= 400 ? v->status
 			 : temp                        ? STATUS_CONTENT_TEMPFAIL
 						       : STATUS_CONTENT_REFUSED;
 
 	if (v->reply != NULL) {
-		in->reply = reply_lines(v->reply, temp ? '4' : '5');
+		in->reply = intake_reply_lines(v->reply, temp ? '4' : '5');
 		if (in->reply == NULL) {
 			char esc[160];
 			escape_text(v->reply, strlen(v->reply), esc, sizeof(esc));
@@ -540,9 +539,11 @@ static void refuse(struct intake *in, const char *stage, const struct intake_ver
 		}
 	}
 	in->res.reply = in->reply;
-	log_info("event=%s %s queue_id=%s stage=%s status=%d esc=%s reason=\"%s\"",
-		 temp ? "tempfailed" : "refused", in->log_key, in->qf.id, stage, status_code(st),
-		 status_esc(st), in->reason ? in->reason : "");
+	snprintf(code, sizeof(code), "%d", status_code(st));
+	log_info("event=%s %s queue_id=%s stage=%s status=%.3s reply=%s reason=\"%s\"",
+		 temp ? "tempfailed" : "refused", in->log_key, in->qf.id, stage,
+		 in->reply ? in->reply : code, in->reply ? "own" : status_esc(st),
+		 in->reason ? in->reason : "");
 	settle(in, INTAKE_REFUSED, st);
 }
 

@@ -314,6 +314,13 @@ void intake_stage_add(struct intake *in, const struct intake_stage *st, void *ar
 /* A stage's answer (exactly once per run, unless cancelled). */
 void intake_stage_done(struct intake *in, const struct intake_verdict *v);
 
+/* A reply's text made complete CRLF lines with their continuation marks
+ * ("550-5.7.1 a\r\n550 5.7.1 b\r\n"; controls become spaces): every line
+ * "CODE[ -]text" with the same CODE, of class '4' or '5', at most
+ * INTAKE_REPLY_MAX octets.  NULL when it is not such a reply; else the
+ * caller frees it.  (For a stage's reply, and a filter's at MAIL or RCPT.) */
+char *intake_reply_lines(const char *text, char class);
+
 /* The log key of the receiver ("session=ID") and the message's queue ID,
  * for a stage's log lines. */
 const char *intake_log_key(const struct intake *in);

@@ -323,12 +323,7 @@ bool intake_rcpt_delete(struct intake *in, const char *addr)
 			i++;
 			continue;
 		}
-		free(r->addr);
-		free(r->orig);
-		free(r->error);
-		free(r->orcpt);
-		memmove(r, r + 1, (e->nrcpts - i - 1) * sizeof(*r));
-		e->nrcpts--;
+		envelope_remove_rcpt(e, i);
 		found = true;
 	}
 	return found;
