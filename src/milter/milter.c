@@ -240,13 +240,13 @@ static void fail(struct milter_session *ms, struct mconn *c, const char *why)
 
 	log_warnx("event=milter_failed %s filter=%s address=%s reason=\"%s\" on_failure=%s",
 		  ms->log_key, c->mc->name, c->mc->address, why,
-		  c->mc->on_failure_accept ? "accept" : "tempfail");
+		  c->mc->on_failure == MILTER_FAIL_ACCEPT ? "accept" : "tempfail");
 	conn_close(c, false);
 	if (!ours)
 		return;
 	ms->awaiting = false;
 	evtimer_del(ms->timer);
-	if (!c->mc->on_failure_accept) {
+	if (c->mc->on_failure != MILTER_FAIL_ACCEPT) {
 		ms->verdict = MILTER_TEMPFAIL;
 		free(ms->reply);
 		ms->reply = NULL;

@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "tls.h"
+#include "strbuf.h"
 #include "util.h"
 
 #define CMD_FORBIDDEN 0x1 /* close without a reply */
@@ -333,6 +334,58 @@ static enum status addr_status(enum addr_error e, bool sender)
 	return sender ? STATUS_BAD_SENDER : STATUS_BAD_RCPT;
 }
 
+/* The filters answered MAIL. */
+static void mail_filtered(void *arg, const struct milter_answer *a)
+{
+	struct smtp_session *s = arg;
+
+	s->milter_pending = false;
+	smtp_set_timeouts(s);
+	if (a->verdict == MILTER_CONTINUE) {
+		smtp_enter_state(s, SMTP_STATE_MAIL);
+		smtp_reply(s, STATUS_SENDER_OK, NULL);
+	} else {
+		log_info("event=sender_refused session=%s filter=%s verdict=%s", s->id, a->filter,
+			 a->verdict == MILTER_REFUSE ? "reject" : "tempfail");
+		smtp_transaction_reset(s);
+		smtp_reply_filter(s, a->reply,
+				  a->verdict == MILTER_REFUSE ? STATUS_CONTENT_REFUSED
+							      : STATUS_CONTENT_TEMPFAIL);
+	}
+	smtp_continue(s);
+}
+
+/* Ask the filters about MAIL (sender in s->env); mail_filtered answers. */
+static void mail_ask_filters(struct smtp_session *s, const struct esmtp_param *p, size_t n)
+{
+	const char *argv[ESMTP_PARAMS_MAX + 1];
+	size_t off[ESMTP_PARAMS_MAX], k = 0;
+	struct strbuf b;
+	const struct milter_client cl = {
+		.addr = s->peer_addr,
+		.port = s->peer_port,
+		.name = s->peer_name,
+		.helo = s->helo,
+		.auth_user = s->auth_user,
+		.tls_version = s->tls ? s->tls_version : NULL,
+	};
+
+	strbuf_init(&b);
+	for (k = 0; k < n && k < ESMTP_PARAMS_MAX; k++) { /* "KEY=VALUE", as sent */
+		off[k] = b.len;
+		strbuf_printf(&b, "%s%s%s", p[k].key, p[k].value ? "=" : "",
+			      p[k].value ? p[k].value : "");
+		strbuf_add(&b, "", 1);
+	}
+	for (size_t i = 0; i < k; i++)
+		argv[i] = b.s + off[i];
+	argv[k] = NULL;
+	s->milter_pending = true;
+	smtp_set_timeouts(s);
+	milter_mail(s->milter, &cl, s->env.sender, argv, mail_filtered, s); /* copies them */
+	strbuf_free(&b);
+}
+
 /* MAIL FROM:<reverse-path> [parameters] */
 static void cmd_mail(struct smtp_session *s, char *arg)
 {
@@ -418,6 +471,10 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 			strcpy_bounded(bare, path, sizeof(bare));
 		checks_mail(s->checks, s->peer_addr, bare, s->helo);
 	}
+	if (s->milter != NULL) {
+		mail_ask_filters(s, params, n);
+		return;
+	}
 	smtp_enter_state(s, SMTP_STATE_MAIL);
 	smtp_reply(s, STATUS_SENDER_OK, NULL);
 }
@@ -471,6 +528,28 @@ static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a
 		log_debug("event=rcpt_resolved session=%s rcpt=%s status=%s why=\"%s\"", s->id,
 			  rcpt, kind, esc);
 	return st;
+}
+
+/* The filters answered RCPT: a refusal takes back what it added. */
+static void rcpt_filtered(void *arg, const struct milter_answer *a)
+{
+	struct smtp_session *s = arg;
+
+	s->milter_pending = false;
+	smtp_set_timeouts(s);
+	if (a->verdict == MILTER_CONTINUE) {
+		smtp_enter_state(s, SMTP_STATE_RCPT);
+		smtp_reply(s, STATUS_RCPT_OK, NULL);
+	} else {
+		while (s->env.nrcpts > s->milter_rcpt_from)
+			envelope_remove_rcpt(&s->env, s->env.nrcpts - 1);
+		log_info("event=rcpt_refused session=%s filter=%s verdict=%s", s->id, a->filter,
+			 a->verdict == MILTER_REFUSE ? "reject" : "tempfail");
+		smtp_reply_filter(s, a->reply,
+				  a->verdict == MILTER_REFUSE ? STATUS_CONTENT_REFUSED
+							      : STATUS_CONTENT_TEMPFAIL);
+	}
+	smtp_continue(s);
 }
 
 /* RCPT TO:<forward-path> */
@@ -528,8 +607,15 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_RELAY_DENIED, NULL);
 		return;
 	}
+	s->milter_rcpt_from = s->env.nrcpts;
 	if ((st = rcpt_resolve(s, &a, path, &dsn)) != STATUS_OK) {
 		smtp_reply(s, st, NULL);
+		return;
+	}
+	if (s->milter != NULL) {
+		s->milter_pending = true;
+		smtp_set_timeouts(s);
+		milter_rcpt(s->milter, path, rcpt_filtered, s);
 		return;
 	}
 	smtp_enter_state(s, SMTP_STATE_RCPT);

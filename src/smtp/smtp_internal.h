@@ -17,6 +17,7 @@
 #include "envelope.h"
 #include "intake.h"
 #include "intake_dkim.h"
+#include "milter.h"
 #include "server.h"
 #include "status.h"
 
@@ -82,6 +83,11 @@ struct smtp_session {
 	unsigned auth_failures;
 	bool auth_pending; /* a password check runs on a worker */
 
+	/* content filters ([milter NAME]): NULL when none applies */
+	struct milter_session *milter;
+	bool milter_pending;     /* a filter's answer to MAIL or RCPT is awaited */
+	size_t milter_rcpt_from; /* the recipients the RCPT in question added start here */
+
 	/* the transaction */
 	struct envelope env;
 	struct intake in; /* the message on its way to the queue (intake.h) */
@@ -116,6 +122,9 @@ struct smtp_session {
 void smtp_reply(struct smtp_session *s, enum status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void smtp_reply_multi(struct smtp_session *s, enum status st, const char *const *lines, size_t n);
+/* A filter's refusal: its own reply lines (complete, CRLF-terminated, as
+ * intake_reply_lines makes them), or st when it gave none. */
+void smtp_reply_filter(struct smtp_session *s, const char *reply, enum status st);
 void smtp_enter_state(struct smtp_session *s, enum smtp_state st);
 void smtp_resume_input(struct smtp_session *s);
 /* Set the read and write timeouts that belong to the current phase. */
@@ -128,6 +137,9 @@ enum status smtp_open_message(struct smtp_session *s);
 void smtp_begin_data(struct smtp_session *s);
 void smtp_begin_chunk(struct smtp_session *s, uint64_t size, bool last, enum status error);
 enum tls_mode smtp_tls_mode(const struct smtp_session *s);
+/* Go on after an answer that came from a callback (milter, AUTH): the
+ * input waiting is read, unless the session pauses, stops or closes. */
+void smtp_continue(struct smtp_session *s);
 /* Set the client's address (and, unless NULL, the one it connected to). */
 void smtp_session_set_peer(struct smtp_session *s, const struct sockaddr *peer, socklen_t len,
 			   const struct sockaddr *local);

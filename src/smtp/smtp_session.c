@@ -84,7 +84,7 @@ void smtp_set_timeouts(struct smtp_session *s)
 	struct timeval wt = {lim->timeout_command, 0};
 	/* while a commit or a password check runs, the client waits for us:
 	 * no read timeout (it would free the session under their callback) */
-	bool ours = s->state == SMTP_STATE_COMMIT || s->auth_pending;
+	bool ours = s->state == SMTP_STATE_COMMIT || s->auth_pending || s->milter_pending;
 
 	bufferevent_set_timeouts(s->bev, ours ? NULL : &rt, &wt);
 }
@@ -241,6 +241,8 @@ void smtp_transaction_reset(struct smtp_session *s)
 {
 	intake_abort(&s->in);
 	checks_reset(s->checks);
+	if (s->milter != NULL && !s->milter_pending)
+		milter_abort(s->milter);
 	envelope_free(&s->env);
 	s->declared_size = 0;
 	s->bdat_last = false;
@@ -261,6 +263,10 @@ void smtp_close(struct smtp_session *s, enum status st)
 void smtp_close_now(struct smtp_session *s, const char *reason)
 {
 	log_debug("event=close session=%s reason=\"%s\"", s->id, reason);
+	if (s->milter_pending) { /* a filter's answer is no use any more */
+		milter_cancel(s->milter);
+		s->milter_pending = false;
+	}
 	if (intake_waits(s) || s->dns_pending || s->auth_pending) {
 		/* the callback in flight still points at s: free it there */
 		s->gone = true;
@@ -354,14 +360,9 @@ static void reply_result(struct smtp_session *s, const struct intake_result *r)
 	if (r->outcome != INTAKE_REFUSED) {
 		s->messages++;
 		smtp_reply(s, STATUS_QUEUED, "OK queued as %s", s->env.id);
-	} else if (r->reply != NULL) {
-		/* complete lines, checked by intake: "550-5.7.1 ...\r\n550 5.7.1 ...\r\n" */
-		put_reply(s, r->reply, strlen(r->reply));
-		if (r->reply[0] == '5')
-			s->errors++;
-		log_debug("event=reply session=%s stage=%s", s->id, r->stage ? r->stage : "");
 	} else {
-		smtp_reply(s, r->status, NULL);
+		/* a stage's lines are complete, checked by intake: "550-5.7.1 ...\r\n..." */
+		smtp_reply_filter(s, r->reply, r->status);
 	}
 }
 
@@ -388,12 +389,34 @@ static void intake_done(void *arg, const struct intake_result *r)
 		return;
 	}
 	check_errors(s, before); /* a refused message counts as an error */
+	smtp_continue(s);
+}
+
+/* See smtp_internal.h. */
+void smtp_continue(struct smtp_session *s)
+{
 	if (s->state == SMTP_STATE_CLOSING || s->paused)
 		return;
+	if (s->srv->stopping) {
+		smtp_close(s, STATUS_SHUTDOWN);
+		return;
+	}
 	smtp_resume_input(s);
 	if (s->peer_eof && s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
-	    s->bev != NULL)
+	    !s->milter_pending && !s->auth_pending && s->bev != NULL)
 		smtp_enter_state(s, SMTP_STATE_CLOSING); /* freed once the reply is out */
+}
+
+/* Say a filter's refusal: its own reply lines, or the status. */
+void smtp_reply_filter(struct smtp_session *s, const char *reply, enum status st)
+{
+	if (reply == NULL) {
+		smtp_reply(s, st, NULL);
+		return;
+	}
+	put_reply(s, reply, strlen(reply));
+	if (reply[0] == '5')
+		s->errors++;
 }
 
 /* The octets' form as DATA's line rules judge it (RFC 5321 §2.3.8, §4.5.3.1.6). */
@@ -620,7 +643,7 @@ void smtp_resume_input(struct smtp_session *s)
 		else if (s->state == SMTP_STATE_DATA)
 			progressed = data_consume(s, in);
 		else if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
-			 s->state == SMTP_STATE_CONNECTED || s->auth_pending)
+			 s->state == SMTP_STATE_CONNECTED || s->auth_pending || s->milter_pending)
 			return;
 		else
 			progressed = read_command(s, in);
@@ -769,8 +792,9 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		s->peer_eof = true;
 		smtp_resume_input(s);
 		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
-		    s->bev == NULL)
-			return; /* commit_done / session_drained finish the job */
+		    s->milter_pending || s->bev == NULL)
+			return; /* intake_done / a filter's answer / session_drained finish the job
+				 */
 		if (s->state < SMTP_STATE_MAIL && output_pending(s) > 0) {
 			smtp_enter_state(s, SMTP_STATE_CLOSING); /* flush the replies first */
 			return;
@@ -980,6 +1004,13 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	}
 	if (intake_dkim_enabled())
 		intake_stage_add(&s->in, &intake_dkim_stage, NULL);
+	{
+		char key[INTAKE_LOG_KEY_MAX];
+		snprintf(key, sizeof(key), "session=%s", s->id);
+		s->milter = milter_session_new(srv->conf, srv->base, l->lc->name, key);
+		if (s->milter != NULL)
+			intake_stage_add(&s->in, &milter_stage, s->milter);
+	}
 	s->state = SMTP_STATE_CONNECTED;
 	s->delay_ev = evtimer_new(srv->base, delay_cb, s);
 	s->data_timer = evtimer_new(srv->base, data_timer_cb, s);
@@ -1041,7 +1072,7 @@ void smtp_session_shutdown(struct smtp_session *s)
 		smtp_close_now(s, "shutdown");
 		return;
 	}
-	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending)
+	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending || s->milter_pending)
 		return; /* their callbacks see srv->stopping */
 	smtp_close(s, STATUS_SHUTDOWN);
 }
@@ -1061,6 +1092,8 @@ static void session_free(struct smtp_session *s)
 	free(s->auth_name);
 	intake_free(&s->in);
 	checks_free(s->checks);
+	intake_free(&s->in); /* stops the milter stage, if it runs */
+	milter_session_free(s->milter);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
