@@ -49,6 +49,8 @@ PACKAGES=(
 	haproxy            # e2e PROXY protocol tests: a private balancer started by each test
 	python3-dkim       # e2e DKIM tests: dkimpy, the reference that judges hato's signatures
 	python3-nacl       # (dkimpy's Ed25519)
+	rspamd             # e2e milter tests: a private rspamd, its proxy worker in milter mode
+	python3-milter     # e2e milter tests: test filters written with libmilter's Python binding
 )
 
 HATO_USER=hato
