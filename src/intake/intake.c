@@ -327,13 +327,16 @@ static void settle(struct intake *in, enum intake_outcome outcome, enum status s
 	event_active(in->step_ev, EV_TIMEOUT, 0);
 }
 
-/* Apply a quarantine: the message is committed held from delivery, with
- * its reason (the envelope's hold state, which `hato queue release` ends,
- * is set here once the envelope carries one). */
+/* Apply a quarantine: the message is committed on hold (the envelope's
+ * hold, which `hato queue release` ends), with the stage's reason. */
 static void hold(struct intake *in)
 {
+	char why[INTAKE_REASON_MAX + 64];
+
 	log_info("event=quarantined %s queue_id=%s stage=%s reason=\"%s\"", in->log_key, in->qf.id,
 		 in->quarantine_stage, in->quarantine);
+	snprintf(why, sizeof(why), "quarantined by %s: %s", in->quarantine_stage, in->quarantine);
+	envelope_set_hold(in->env, why, time(NULL));
 }
 
 /* After the last stage: the rewrite if any, the commit. */

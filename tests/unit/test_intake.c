@@ -737,6 +737,30 @@ static void test_stage_tempfail_discard(void **state)
 	ctx_free(c);
 }
 
+/* A quarantine: committed on hold with the stage's reason; the stages
+ * after it still run; the first reason stands. */
+static void test_stage_quarantine(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_ctx *q1 = ctx(f, "Q", NULL), *q2 = ctx(f, "R", q1), *sign = ctx(f, "S", q1);
+
+	q1->v = (struct intake_verdict){.action = INTAKE_QUARANTINE, .reason = "looks odd"};
+	q2->v = (struct intake_verdict){.action = INTAKE_QUARANTINE, .reason = "second"};
+	intake_stage_add(&f->in, &st_verdict, q1);
+	intake_stage_add(&f->in, &st_verdict, q2);
+	intake_stage_add(&f->in, &st_prepend, sign);
+	assert_int_equal(run(f, &smtp_plain, "x\r\n", STATUS_OK), STATUS_OK);
+	assert_string_equal(q1->order, "QRS");
+	assert_string_equal(f->quarantine, "looks odd");
+	assert_string_equal(f->res.stage, "verdict");
+	assert_non_null(f->env.hold);
+	assert_string_equal(f->env.hold, "quarantined by verdict: looks odd");
+	assert_true(f->env.held_since > 0);
+	ctx_free(q1);
+	ctx_free(q2);
+	ctx_free(sign);
+}
+
 /* The sender and recipients a stage changes are the committed envelope's;
  * no recipient left is a discard. */
 static void test_stage_envelope(void **state)
@@ -864,6 +888,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stage_rewrite_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stage_refuse_own_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stage_tempfail_discard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stage_envelope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stage_change_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stage_cancel, setup, teardown),
