@@ -44,6 +44,7 @@ declare -A SRCS=(
 	[header_fix]="src/intake/header_fix.c src/lib/strbuf.c src/lib/util.c"
 	[header_fields]="src/intake/header_fields.c"
 	[http_request]="src/metrics/http_request.c"
+	[milter_reply]="src/milter/milter_proto.c src/lib/strbuf.c src/lib/util.c"
 	[smtp_reply]="src/smtpc/smtp_conn.c src/lib/base64.c src/lib/util.c"
 	[smtpc]="src/smtpc/smtpc.c src/smtpc/smtp_conn.c src/lib/base64.c src/lib/strbuf.c src/lib/util.c"
 	[dkim_tags]="src/dkim/dkim_tags.c"
@@ -62,7 +63,7 @@ declare -A PKGS=([addr]=libidn2 [cmdline]=libidn2 [envelope]=libidn2 [smtp_reply
 
 # Longest input per target: envelopes and DATA streams need room.
 declare -A MAXLEN=([addr]=512 [cmdline]=2048 [data_reader]=8192 [envelope]=4096
-	[header_fix]=8192 [header_fields]=8192 [smtp_reply]=8192 [smtpc]=8192 [queue_msg]=4096
+	[header_fix]=8192 [header_fields]=8192 [milter_reply]=8192 [smtp_reply]=8192 [smtpc]=8192 [queue_msg]=4096
 	[dns_answer]=4096 [spf]=2048 [proxy]=1024 [dovecot_proto]=32768
 	[log_json]=4096 [dkim_tags]=4096 [dkim_verify]=16384 [dmarc]=2048)
 MAXLEN[http_request]=4096
