@@ -18,6 +18,7 @@ scripts/setup.sh installs them.
 """
 import json
 import os
+import re
 import shutil
 import smtplib
 import socket
@@ -30,6 +31,7 @@ import time
 import pytest
 
 from conftest import free_port, wait_port
+from test_local_delivery import hato, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ACTION_MILTER = os.path.join(HERE, "milters", "action_milter.py")
@@ -208,15 +210,26 @@ def test_recipient_and_sender_actions(make_hatod, action_milter):
         assert "filter=test action=%s" % action in h.logs()
 
 
-def test_quarantine(make_hatod, action_milter):
-    """quarantine: the message is committed, logged as quarantined with the
-    filter's reason."""
-    h = start(make_hatod, milter_section("test", action_milter.port))
+def test_quarantine_then_release(make_hatod, action_milter):
+    """quarantine: the message is committed on hold with the filter's reason,
+    shown held by `hato queue`, not delivered; `hato queue release` lets it
+    go to the mailbox."""
+    h = start(make_hatod, milter_section("test", action_milter.port), delivery={"hold": "no"})
     assert send(h, "quarantine")[0] == (250, "")
-    env, _ = only_queued(h)
-    h.wait_log('event=quarantined session=')
+    [qid] = h.committed_ids()
+    h.wait_log("event=quarantined session=")
     assert 'stage=milter reason="held by the test filter"' in h.logs()
-    assert "held=yes" in h.logs()
+    text = h.envelope_text(qid)
+    assert re.search(r"^hold: since=\d+ reason=quarantined by milter: held by the test filter$",
+                     text, re.M), text
+    assert re.search(r"^  HELD ", hato(h, "queue").stdout, re.M)
+    time.sleep(1.0)
+    assert h.maildir("bob") == []
+    r = hato(h, "queue", "release", qid)
+    assert r.returncode == 0 and r.stdout == "OK released %s\n" % qid, (r.stdout, r.stderr)
+    wait_for(lambda: h.maildir("bob"), what="bob's delivery after the release")
+    with open(h.maildir("bob")[0], "rb") as f:
+        assert b"Subject: quarantine\r\n" in f.read()
 
 
 def test_progress_keeps_the_wait(make_hatod, action_milter):
