@@ -16,6 +16,7 @@
 #   bench/run.sh                      (or: make bench)
 #   BENCH_MESSAGES=2000 bench/run.sh  a quick run
 #   BENCH_TARGETS='smtp-sink postfix hatod' bench/run.sh   Postfix too (root)
+#   BENCH_TARGETS='hatod hatod-milter' bench/run.sh   the cost of one no-op milter
 #
 # Environment:
 #   BENCH_MESSAGES  messages per run (20000)
@@ -24,7 +25,8 @@
 #   BENCH_TARGETS   what to measure ("smtp-sink hatod"; also: postfix, and
 #                   hatod-ed25519 / hatod-rsa: hatod DKIM-signing every
 #                   message with an Ed25519 / RSA-2048 key, the client in
-#                   trusted_networks; their ratios to plain hatod are printed)
+#                   trusted_networks; their ratios to plain hatod are printed;
+#                   hatod-milter: hatod with one no-op milter, bench/noop_milter.py)
 #   BENCH_HATOD     the hatod binary ($BUILD/hatod, so build/hatod)
 #   BENCH_TIMEOUT   seconds allowed per run (900)
 #   BENCH_TMPDIR    where the queue and logs go (${TMPDIR:-/tmp}; a real disk, not tmpfs)
@@ -74,8 +76,8 @@ for s in $SESSIONS; do
 done
 for t in $TARGETS; do
 	[[ $t == smtp-sink || $t == hatod || $t == postfix || $t == hatod-ed25519 ||
-		$t == hatod-rsa ]] ||
-		die "unknown target '$t' (smtp-sink, hatod, postfix, hatod-ed25519, hatod-rsa)"
+		$t == hatod-rsa || $t == hatod-milter ]] ||
+		die "unknown target '$t' (smtp-sink, hatod, postfix, hatod-ed25519, hatod-rsa, hatod-milter)"
 done
 is_root=false
 [[ $(id -u) -eq 0 ]] && is_root=true
@@ -142,13 +144,26 @@ bench_sink() {
 }
 
 # hatod; with $2 (ed25519 or rsa) it DKIM-signs every message (From: the
-# sender's domain, localhost), smtp-source's address being trusted.
+# sender's domain, localhost), smtp-source's address being trusted; with
+# $2 = milter one no-op milter (bench/noop_milter.py) is in front.
 bench_hatod() {
-	local sessions=$1 alg=${2:-} target=hatod port pid dir conf log queued dkim=""
+	local sessions=$1 alg=${2:-} target=hatod port pid dir conf log queued dkim="" mpid=""
+	local milter_conf=""
 	[[ -z $alg ]] || target=hatod-$alg
 	dir=$WORK/$target-$sessions
 	port=$(free_port)
 	mkdir -p "$dir"
+	if [[ $alg == milter ]]; then
+		local mport
+		alg=""
+		mport=$(free_port)
+		"$PY" bench/noop_milter.py "$mport" >"$dir/milter.log" 2>&1 &
+		mpid=$!
+		PIDS+=("$mpid")
+		wait_port "$mpid" "$mport" || die "the no-op milter did not start on 127.0.0.1:$mport"
+		say "no-op milter pid $mpid on 127.0.0.1:$mport"
+		milter_conf=$(printf '[milter noop]\naddress = 127.0.0.1:%s' "$mport")
+	fi
 	chmod 0755 "$WORK" "$dir" # user hato must reach the state dir when we are root
 	conf=$dir/hato.conf
 	log=$dir/hatod.log
@@ -178,6 +193,7 @@ algorithm = $alg-sha256"
 		sessions_max = 1000
 		[listener smtp]
 		address = 127.0.0.1:$port
+		$milter_conf
 	EOF
 	[[ -z $dkim ]] || printf '%s\n[server]\ntrusted_networks = 127.0.0.1/32\n' "$dkim" >>"$conf"
 	"$HATOD" -f -c "$conf" >"$log" 2>&1 &
@@ -206,6 +222,7 @@ algorithm = $alg-sha256"
 		FAILED=1
 	fi
 	stop_ours "$pid"
+	[[ -z $mpid ]] || stop_ours "$mpid"
 	local warns
 	warns=$(grep -cE 'level=(warning|error|fatal|panic)' "$log" || true)
 	if [[ $warns -gt 0 || $FAILED -ne 0 ]]; then
@@ -272,6 +289,7 @@ for s in $SESSIONS; do
 		hatod) bench_hatod "$s" ;;
 		hatod-ed25519) bench_hatod "$s" ed25519 ;;
 		hatod-rsa) bench_hatod "$s" rsa ;;
+		hatod-milter) bench_hatod "$s" milter ;;
 		postfix) bench_postfix "$s" ;;
 		esac
 	done
@@ -299,6 +317,11 @@ for s in $SESSIONS; do
 				'BEGIN { printf "ratio hatod-%s/hatod (DKIM signing), %s session(s): %.2f\n", t, s, (b > 0 ? a / b : 0) }'
 		fi
 	done
+	mil=$(printf '%s\n' "${RESULTS[@]}" | awk -v s="$s" '$1 == "hatod-milter" && $2 == s { print $5 }')
+	if [[ -n $mil && -n $hato ]]; then
+		awk -v s="$s" -v a="$mil" -v b="$hato" \
+			'BEGIN { printf "ratio hatod-milter/hatod (one no-op milter), %s session(s): %.2f\n", s, (b > 0 ? a / b : 0) }'
+	fi
 	if [[ -n $pfx && -n $hato ]]; then
 		awk -v s="$s" -v a="$hato" -v b="$pfx" \
 			'BEGIN { printf "ratio hatod/postfix, %s session(s): %.2f\n", s, (b > 0 ? a / b : 0) }'
