@@ -229,7 +229,7 @@ def test_quarantine_then_release(make_hatod, action_milter):
     assert r.returncode == 0 and r.stdout == "OK released %s\n" % qid, (r.stdout, r.stderr)
     wait_for(lambda: h.maildir("bob"), what="bob's delivery after the release")
     with open(h.maildir("bob")[0], "rb") as f:
-        assert b"Subject: quarantine\r\n" in f.read()
+        assert b"\nSubject: quarantine\n\nA line of body.\n" in f.read()  # Maildir: LF
 
 
 def test_progress_keeps_the_wait(make_hatod, action_milter):
