@@ -462,10 +462,13 @@ static bool send_step(struct milter_session *ms, struct mconn *c)
 		return answered(ms, !(p & SMFIP_NR_DATA));
 	case ST_HEADER: {
 		size_t nf;
-		const struct intake_field *f = intake_headers(ms->in, &nf);
+		const struct intake_field *f;
+		if (p & SMFIP_NOHDRS)
+			break; /* the header is not even read */
+		f = intake_headers(ms->in, &nf);
 		while (f != NULL && ms->hdr < nf && f[ms->hdr].namelen == 0)
 			ms->hdr++; /* a continuation with no field: nothing to name */
-		if ((p & SMFIP_NOHDRS) || f == NULL || ms->hdr >= nf)
+		if (f == NULL || ms->hdr >= nf)
 			break;
 		put_header(ms, c, &f[ms->hdr++]);
 		return !(p & SMFIP_NR_HDR) ? true : (ms->step = ST_HEADER, false);
