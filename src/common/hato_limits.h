@@ -23,6 +23,7 @@
 #define PROXY_HEADER_LIMIT (PROXY_V2_FIXED + 65535)
 
 /* Bounds of configuration values that are not themselves configurable. */
-#define DNS_SERVERS_MAX 8 /* servers in [dns] servers */
+#define DNS_SERVERS_MAX 8  /* servers in [dns] servers */
+#define DNSBL_ZONES_MAX 16 /* lists in [dnsbl] zones */
 
 #endif

@@ -90,6 +90,19 @@ static const struct status_def {
 	[STATUS_SENDER_NOT_OWNED] = {553, "5.7.1",
 				     "Sender address not owned by authenticated "
 				     "user"},
+	[STATUS_CLIENT_SESSIONS] = {421, "4.7.0",
+				    "Too many sessions from your address, try again later"},
+	[STATUS_CLIENT_CONN_RATE] = {421, "4.7.0",
+				     "Too many connections from your address per minute, try "
+				     "again later"},
+	[STATUS_CLIENT_MSG_RATE] = {451, "4.7.1",
+				    "Too many messages from your address per minute, try again "
+				    "later"},
+	[STATUS_CLIENT_RCPT_RATE] = {452, "4.5.3",
+				     "Too many recipients from your address per minute, try "
+				     "again later"},
+	[STATUS_PREGREET] = {554, "5.5.1", "Protocol error: you spoke before the greeting"},
+	[STATUS_DNSBL] = {554, "5.7.1", "Service unavailable; client listed by a DNS blocklist"},
 };
 
 /* The name of each status, for metrics labels: the enumerator without its

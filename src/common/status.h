@@ -75,6 +75,12 @@ enum status {
 	STATUS_MISCONFIGURED,      /* 451 4.3.5 */
 	STATUS_CONTENT_REFUSED,    /* 550 5.7.1 a content filter's refusal */
 	STATUS_CONTENT_TEMPFAIL,   /* 451 4.7.1 a content filter's "not now" */
+	STATUS_CLIENT_SESSIONS,    /* 421 4.7.0 sessions at once from one address */
+	STATUS_CLIENT_CONN_RATE,   /* 421 4.7.0 connections per minute from one address */
+	STATUS_CLIENT_MSG_RATE,    /* 451 4.7.1 messages per minute from one address */
+	STATUS_CLIENT_RCPT_RATE,   /* 452 4.5.3 recipients per minute from one address */
+	STATUS_PREGREET,           /* 554 5.5.1 spoke before the greeting */
+	STATUS_DNSBL,              /* 554 5.7.1 listed by DNS blocklists */
 	STATUS_COUNT
 };
 

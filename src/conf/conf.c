@@ -52,6 +52,7 @@ enum key_type {
 	KEY_LOGFORMAT,    /* log_format: "keyvalue" / "json" into a bool */
 	KEY_DKIM_ALG,     /* "ed25519-sha256" / "rsa-sha256" into a char * */
 	KEY_CHOICE,       /* unsigned: the index of the value among the row's choices */
+	KEY_DNSBL_ZONES,  /* [dnsbl] zones: "zone[=filter][*weight]" list */
 };
 
 enum key_section {
@@ -68,6 +69,7 @@ enum key_section {
 	SEC_METRICS,
 	SEC_CHECKS,
 	SEC_MILTER,
+	SEC_DNSBL,
 	SEC_COUNT
 };
 
@@ -86,6 +88,7 @@ static const char *const section_heads[] = {
 	[SEC_METRICS] = "[metrics]",
 	[SEC_CHECKS] = "[checks]",
 	[SEC_MILTER] = "[milter NAME]",
+	[SEC_DNSBL] = "[dnsbl]",
 };
 _Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
 	       "every section has its head");
@@ -118,6 +121,9 @@ struct key_def {
 
 /* A default below state_dir, resolved after the file is read. */
 #define STATE_DIR_PREFIX "state_dir/"
+/* greeting_delay not written: chosen by the listener's role */
+#define GREETING_DELAY_AUTO UINT32_MAX
+#define GREETING_DELAY_MX_MS 3000 /* listeners without AUTH: where mail comes in */
 #define DAY 86400u
 
 static const struct key_def key_table[] = {
@@ -210,6 +216,22 @@ static const struct key_def key_table[] = {
 	{SEC_LIMITS, "auth_client_failures", KEY_UINT, LIM(auth_client_failures), 1, 100000, "10"},
 	{SEC_LIMITS, "auth_client_window", KEY_DURATION, LIM(auth_client_window), 1, DAY, "10m"},
 	{SEC_LIMITS, "auth_client_lockout", KEY_DURATION, LIM(auth_client_lockout), 0, DAY, "15m"},
+	/* Postfix's smtpd_client_connection_count_limit; rates off, as there */
+	{SEC_LIMITS, "client_sessions_max", KEY_UINT, LIM(client_sessions_max), 0, 1000000, "50"},
+	{SEC_LIMITS, "client_connections_per_minute", KEY_UINT, LIM(client_connections_per_minute),
+	 0, 1000000, "0"},
+	{SEC_LIMITS, "client_messages_per_minute", KEY_UINT, LIM(client_messages_per_minute), 0,
+	 1000000, "0"},
+	{SEC_LIMITS, "client_recipients_per_minute", KEY_UINT, LIM(client_recipients_per_minute), 0,
+	 10000000, "0"},
+	{SEC_LIMITS, "client_table_size", KEY_SIZET, LIM(client_table_size), 16, 10000000, "20000"},
+	/* postscreen_greet_ttl */
+	{SEC_LIMITS, "greeting_pass_time", KEY_DURATION, LIM(greeting_pass_time), 0, 30 * DAY,
+	 "1d"},
+	{SEC_DNSBL, "zones", KEY_DNSBL_ZONES, 0, 0, 0, NULL},
+	{SEC_DNSBL, "threshold", KEY_UINT, SRV(dnsbl_threshold), 1, 1000000, "1"},
+	{SEC_DNSBL, "timeout", KEY_DURATION_MS, SRV(dnsbl_timeout_ms), 10, 60000, "3s"},
+	{SEC_DNSBL, "cache_time", KEY_DURATION, SRV(dnsbl_cache_time), 0, DAY, "1h"},
 	{SEC_DNS, "servers", KEY_DNS_SERVERS, SRV(dns_servers), 0, 0, NULL},
 	/* c-ares waits this for the first try, twice as long for each further round */
 	{SEC_DNS, "timeout", KEY_DURATION_MS, SRV(dns_timeout_ms), 10, 60000, "5s"},
@@ -250,6 +272,8 @@ static const struct key_def key_table[] = {
 	{SEC_MILTER, "on_failure", KEY_CHOICE, MLT(on_failure), 0, 0, "tempfail"},
 	/* a body chunk or replacement is at most 64 KiB; room for headers and replies */
 	{SEC_MILTER, "packet_max", KEY_SIZE, MLT(packet_max), 65536, 64u << 20, "1m"},
+	/* NULL: listener_defaults() picks by the listener's role */
+	{SEC_LISTENER, "greeting_delay", KEY_DURATION_MS, LSN(greeting_delay_ms), 0, 300000, NULL},
 	{SEC_CERTIFICATE, "cert", KEY_STRING, CRT(cert), 0, 0, NULL},
 	{SEC_CERTIFICATE, "key", KEY_STRING, CRT(key), 0, 0, NULL},
 	{SEC_DKIM, "domain", KEY_STRING, DKM(domain), 0, 0, NULL},
@@ -314,6 +338,118 @@ static bool set_cidrs(struct cidr **list, size_t *n, const char *value, bool app
 	}
 	free(copy);
 	return ok;
+}
+
+/* Release the [dnsbl] zones. */
+static void dnsbl_zones_free(struct conf *c)
+{
+	for (size_t i = 0; i < c->ndnsbl_zones; i++)
+		free(c->dnsbl_zones[i].zone);
+	free(c->dnsbl_zones);
+	c->dnsbl_zones = NULL;
+	c->ndnsbl_zones = 0;
+}
+
+/* Replace (or extend) the [dnsbl] zones by a comma/space separated list. */
+static bool set_dnsbl_zones(struct conf *c, const char *value, bool append)
+{
+	char *copy = xstrdup(value), *tok, *save = NULL;
+	bool ok = true;
+
+	if (!append)
+		dnsbl_zones_free(c);
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (c->ndnsbl_zones == DNSBL_ZONES_MAX) {
+			ok = false;
+			break;
+		}
+		c->dnsbl_zones =
+			xrealloc(c->dnsbl_zones, (c->ndnsbl_zones + 1) * sizeof(*c->dnsbl_zones));
+		if (!conf_parse_dnsbl_zone(tok, &c->dnsbl_zones[c->ndnsbl_zones])) {
+			ok = false;
+			break;
+		}
+		c->ndnsbl_zones++;
+	}
+	free(copy);
+	return ok;
+}
+
+/* One octet pattern of a DNSBL filter, "N" or "[N..M]"; the rest in *end. */
+static bool dnsbl_octet(const char *s, const char **end, unsigned char *lo, unsigned char *hi)
+{
+	char *e;
+	unsigned long a, b;
+
+	if (*s == '[') {
+		if (s[1] < '0' || s[1] > '9')
+			return false;
+		a = strtoul(s + 1, &e, 10);
+		if (strncmp(e, "..", 2) != 0 || e[2] < '0' || e[2] > '9')
+			return false;
+		b = strtoul(e + 2, &e, 10);
+		if (*e != ']' || a > b || b > 255)
+			return false;
+		*end = e + 1;
+	} else {
+		if (*s < '0' || *s > '9')
+			return false;
+		a = b = strtoul(s, &e, 10);
+		if (a > 255)
+			return false;
+		*end = e;
+	}
+	*lo = (unsigned char)a;
+	*hi = (unsigned char)b;
+	return true;
+}
+
+/* See conf.h. */
+bool conf_parse_dnsbl_zone(const char *s, struct dnsbl_zone *out)
+{
+	const char *star = strrchr(s, '*'), *eq = strchr(s, '=');
+	const char *zend = eq ? eq : star ? star : s + strlen(s);
+	size_t zlen = (size_t)(zend - s);
+	char zone[256];
+	int64_t w = 1;
+
+	memset(out, 0, sizeof(*out));
+	if (zlen == 0 || zlen >= sizeof(zone) || (eq && star && star < eq))
+		return false;
+	memcpy(zone, s, zlen);
+	zone[zlen] = '\0';
+	if (zone[zlen - 1] == '.')
+		zone[--zlen] = '\0';
+	if (!addr_valid_domain(zone, zlen))
+		return false;
+	if (star) {
+		char *e;
+		w = strtoll(star + 1, &e, 10);
+		if (e == star + 1 || *e != '\0' || w < -1000000 || w > 1000000)
+			return false;
+	}
+	if (eq) {
+		const char *p = eq + 1, *fend = star ? star : s + strlen(s);
+		while (p < fend) {
+			if (out->nfilters == DNSBL_FILTERS_MAX)
+				return false;
+			for (int i = 0; i < 4; i++) {
+				if (!dnsbl_octet(p, &p, &out->filters[out->nfilters].lo[i],
+						 &out->filters[out->nfilters].hi[i]))
+					return false;
+				if (i < 3 && *p++ != '.')
+					return false;
+			}
+			out->nfilters++;
+			if (p < fend && (*p++ != ';' || p == fend))
+				return false; /* patterns are separated, not ended, by ';' */
+		}
+		if (out->nfilters == 0 || p != fend)
+			return false;
+	}
+	out->zone = xstrdup(zone);
+	out->weight = (int)w;
+	return true;
 }
 
 /* See conf.h. */
@@ -498,6 +634,8 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 		*(char **)field = nservers > 0 ? xstrdup(value) : NULL;
 		return true;
 	}
+	case KEY_DNSBL_ZONES:
+		return set_dnsbl_zones(c, value, append);
 	case KEY_DURATION_MS:
 		if (!parse_duration_ms(value, &n) || n < k->min || n > k->max)
 			return false;
@@ -620,7 +758,21 @@ static struct listener_conf *listener_get(struct conf *c, const char *name)
 	memset(l, 0, sizeof(*l));
 	l->name = xstrdup(name);
 	table_defaults(c, l, SEC_LISTENER);
+	l->greeting_delay_ms = GREETING_DELAY_AUTO;
 	return l;
+}
+
+/* The defaults that depend on a listener's role: a greeting delay where
+ * mail comes in from the world, none where people submit theirs. */
+static void listener_defaults(struct conf *c)
+{
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		struct listener_conf *l = &c->listeners[i];
+		bool submission = l->auth != AUTH_MODE_NONE || l->tls == TLS_MODE_IMPLICIT;
+
+		if (l->greeting_delay_ms == GREETING_DELAY_AUTO)
+			l->greeting_delay_ms = submission ? 0 : GREETING_DELAY_MX_MS;
+	}
 }
 
 /* See conf.h. */
@@ -744,6 +896,7 @@ static bool section_known(const char *name, size_t len)
 	    (len == 4 && strncmp(name, "auth", 4) == 0) ||
 	    (len == 7 && strncmp(name, "metrics", 7) == 0) ||
 	    (len == 6 && strncmp(name, "checks", 6) == 0) ||
+	    (len == 5 && strncmp(name, "dnsbl", 5) == 0) ||
 	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
 	    (len == 8 && strncmp(name, "delivery", 8) == 0) ||
 	    (len == 6 && strncmp(name, "remote", 6) == 0) ||
@@ -890,6 +1043,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		sec = SEC_METRICS;
 	} else if (strcmp(section, "checks") == 0) {
 		sec = SEC_CHECKS;
+	} else if (strcmp(section, "dnsbl") == 0) {
+		sec = SEC_DNSBL;
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
@@ -919,7 +1074,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		const struct key_def *k = &key_table[i];
 		if (k->section != sec || strcmp(k->name, name) != 0)
 			continue;
-		bool list = k->type == KEY_DOMAINS || k->type == KEY_CIDRS;
+		bool list = k->type == KEY_DOMAINS || k->type == KEY_CIDRS ||
+			    k->type == KEY_DNSBL_ZONES;
 		if (ctx->continuation && !list) {
 			snprintf(ctx->err, sizeof(ctx->err),
 				 "key \"%s\" in [%s]: continuation line, but only lists may span "
@@ -1206,8 +1362,7 @@ static bool conf_is_local_domain_text(const struct conf *c, const char *name)
  * (the host name, $HATO_STATE, the local domains that follow from them). */
 static struct conf *conf_defaults(void)
 {
-	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE,
-						 SEC_DNS,    SEC_AUTH,   SEC_METRICS,  SEC_CHECKS};
+	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE, SEC_DNS, SEC_AUTH, SEC_METRICS, SEC_CHECKS, SEC_DNSBL};
 	struct conf *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	const char *state = getenv("HATO_STATE");
@@ -1490,6 +1645,7 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 		c->path = xstrdup(path);
 	}
 	table_defaults_state_dir(c);
+	listener_defaults(c);
 	if (!conf_check(c, err, errsz)) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "%s: %s", path ? path : "built-in defaults", err);
@@ -1599,5 +1755,6 @@ void conf_free(struct conf *c)
 	free(c->tls_policies);
 	free(c->dns_servers);
 	free(c->checks.public_suffix_list);
+	dnsbl_zones_free(c);
 	free(c);
 }

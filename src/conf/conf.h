@@ -47,6 +47,27 @@ struct limits {
 	unsigned auth_client_failures; /* failures per client address in the window */
 	unsigned auth_client_window;   /* seconds over which client failures count */
 	unsigned auth_client_lockout;  /* seconds AUTH is refused after that */
+	/* per client address (IPv6: per /64); 0: no limit.  Trusted networks
+	 * are exempt. */
+	unsigned client_sessions_max; /* sessions open at once */
+	unsigned client_connections_per_minute;
+	unsigned client_messages_per_minute; /* MAIL commands accepted */
+	unsigned client_recipients_per_minute;
+	size_t client_table_size;    /* client addresses remembered at most */
+	unsigned greeting_pass_time; /* seconds a client that waited quietly is not delayed */
+};
+
+/* One list of [dnsbl] zones: "zone[=filter]*weight" (Postfix's
+ * postscreen_dnsbl_sites syntax).  filter: up to DNSBL_FILTERS_MAX
+ * patterns separated by ';', each four octets written N or [N..M]. */
+#define DNSBL_FILTERS_MAX 8
+struct dnsbl_zone {
+	char *zone;      /* queried as <reversed address>.zone */
+	int weight;      /* negative: an allowlist */
+	size_t nfilters; /* 0: any 127.0.0.0/8 answer counts */
+	struct {
+		unsigned char lo[4], hi[4];
+	} filters[DNSBL_FILTERS_MAX];
 };
 
 /* [domain NAME]: how a local domain's mail is delivered. */
@@ -126,6 +147,9 @@ struct listener_conf {
 	bool proxy_protocol;         /* a PROXY header (v1 or v2) comes first */
 	struct cidr *proxy_networks; /* the only peers that may send it */
 	size_t nproxy_networks;
+	/* the 220 waits this long; a client that talks first is refused.
+	 * Default: 3s without AUTH, 0 with AUTH or implicit TLS. */
+	unsigned greeting_delay_ms;
 };
 
 /* How much TLS a remote delivery insists on (per destination). */
@@ -255,6 +279,12 @@ struct conf {
 		unsigned timeout;          /* seconds for the checks of one message */
 		char *public_suffix_list;
 	} checks;
+	/* [dnsbl] */
+	struct dnsbl_zone *dnsbl_zones;
+	size_t ndnsbl_zones;
+	unsigned dnsbl_threshold;  /* a score this high refuses the client */
+	unsigned dnsbl_timeout_ms; /* the greeting waits this long for the lists */
+	unsigned dnsbl_cache_time; /* seconds a client's verdict is kept */
 
 	struct metrics_conf metrics;
 
@@ -332,6 +362,9 @@ bool conf_parse_dns_servers(const char *s, struct dns_server *out, size_t max, s
 /* Is s a DKIM selector ([dkim] selector): dot-separated labels of
  * letters, digits, '-' and '_' (RFC 6376 §3.1), at most 63 octets? */
 bool conf_dkim_selector_valid(const char *s);
+/* Parse one [dnsbl] zones entry, "zone[=filter][*weight]"; false when it
+ * is not one.  out->zone is allocated. */
+bool conf_parse_dnsbl_zone(const char *s, struct dnsbl_zone *out);
 
 /* Parse "host:port" / "[v6]:port" into a socket address. */
 bool conf_parse_address(const char *s, struct sockaddr_storage *ss, socklen_t *len);

@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "client_table.h"
 #include "conf.h"
 #include "log.h"
 #include "queue.h"
@@ -142,4 +143,14 @@ void server_free(struct server *srv)
 	free(srv->listeners);
 	srv->listeners = NULL;
 	srv->nlisteners = 0;
+	client_table_free(srv->clients);
+	srv->clients = NULL;
+}
+
+/* See server.h. */
+struct client_table *server_clients(struct server *srv)
+{
+	if (srv->clients == NULL)
+		srv->clients = client_table_new(srv->conf->limits.client_table_size);
+	return srv->clients;
 }

@@ -21,6 +21,7 @@ struct event_base;
 struct evconnlistener;
 struct listener_conf;
 struct smtp_session;
+struct client_table;
 
 struct listener {
 	struct server *srv;
@@ -46,6 +47,7 @@ struct server {
 	size_t nlisteners;
 	struct smtp_session *sessions; /* doubly linked list */
 	size_t nsessions;
+	struct client_table *clients; /* per client address: limits, greeting, DNSBL */
 	bool stopping;
 };
 
@@ -57,6 +59,8 @@ void server_start(struct server *srv);
 void server_stop(struct server *srv);
 /* Release the listeners (after the loop has ended). */
 void server_free(struct server *srv);
+/* The per-client table (client_table.h), made on first use. */
+struct client_table *server_clients(struct server *srv);
 /* True once stopping and no session or commit remains. */
 bool server_drained(struct server *srv);
 

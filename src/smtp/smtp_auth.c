@@ -136,7 +136,7 @@ static void auth_fail(struct smtp_session *s, const char *user, size_t ulen, con
 	log_info("event=auth session=%s client=%s result=failed user=\"%s\" failures=%u%s%s", s->id,
 		 s->peer_addr, shown, s->auth_failures, detail != NULL ? " " : "",
 		 detail != NULL ? detail : "");
-	if (auth_limit_fail(lim, (struct sockaddr *)&s->peer, time(NULL)))
+	if (auth_limit_fail(server_clients(s->srv), lim, (struct sockaddr *)&s->peer, time(NULL)))
 		log_warnx("event=auth_lockout client=%s seconds=%u", s->peer_addr,
 			  lim->auth_client_lockout);
 	free(s->auth_name);
@@ -402,7 +402,7 @@ void smtp_cmd_auth(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_BAD_SEQUENCE, "Already authenticated");
 		return;
 	}
-	if (auth_limit_locked(&s->srv->conf->limits, (struct sockaddr *)&s->peer, time(NULL))) {
+	if (auth_limit_locked(server_clients(s->srv), (struct sockaddr *)&s->peer, time(NULL))) {
 		log_info("event=auth session=%s client=%s result=refused reason=lockout", s->id,
 			 s->peer_addr);
 		smtp_reply(s, STATUS_AUTH_LOCKED, NULL);

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "postscreen.h"
 #include "tls.h"
 #include "strbuf.h"
 #include "util.h"
@@ -406,6 +407,10 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_AUTH_REQUIRED, NULL);
 		return;
 	}
+	if ((st = postscreen_mail(s)) != STATUS_OK) {
+		smtp_reply(s, st, NULL);
+		return;
+	}
 	if ((p = after_keyword(arg, "FROM:")) == NULL) {
 		smtp_reply(s, STATUS_SYNTAX, "Syntax: MAIL FROM:<address>");
 		return;
@@ -596,6 +601,10 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 	}
 	if (s->env.nrcpts >= s->srv->conf->limits.recipients_max) {
 		smtp_reply(s, STATUS_TOO_MANY_RCPTS, NULL);
+		return;
+	}
+	if ((st = postscreen_rcpt(s)) != STATUS_OK) {
+		smtp_reply(s, st, NULL);
 		return;
 	}
 	addr_format(&a, path, sizeof(path));

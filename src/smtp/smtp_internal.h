@@ -25,6 +25,7 @@ struct bufferevent;
 struct evbuffer;
 struct smtp_proxy;
 struct event;
+struct dnsbl_check;
 typedef struct ssl_st SSL;
 
 /* The states of RFC 5321 §4.1.4 as hato tracks them (DESIGN.md). */
@@ -110,6 +111,15 @@ struct smtp_session {
 	struct event *delay_ev;
 	struct event *data_timer;
 
+	/* before the greeting (postscreen.c) */
+	struct event *greet_timer; /* the greeting delay */
+	struct event *dnsbl_timer; /* how long the greeting waits for the lists */
+	struct dnsbl_check *dnsbl; /* lookups in flight */
+	bool greet_delaying;       /* the delay runs */
+	bool client_counted;       /* one of its client's sessions (client_limits.c) */
+	int dnsbl_score;
+	int dnsbl_zone; /* the list a refusal names; -1: none */
+
 	/* counters for limits and the disconnect log line */
 	unsigned errors;
 	unsigned messages;
@@ -140,6 +150,8 @@ enum tls_mode smtp_tls_mode(const struct smtp_session *s);
 /* Go on after an answer that came from a callback (milter, AUTH): the
  * input waiting is read, unless the session pauses, stops or closes. */
 void smtp_continue(struct smtp_session *s);
+/* Greet the client once nothing holds the greeting back any more. */
+void smtp_greet_ready(struct smtp_session *s);
 /* Set the client's address (and, unless NULL, the one it connected to). */
 void smtp_session_set_peer(struct smtp_session *s, const struct sockaddr *peer, socklen_t len,
 			   const struct sockaddr *local);

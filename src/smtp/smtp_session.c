@@ -43,6 +43,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "postscreen.h"
 #include "scheduler.h"
 #include "tls.h"
 #include "util.h"
@@ -259,6 +260,17 @@ void smtp_close(struct smtp_session *s, enum status st)
 	smtp_enter_state(s, SMTP_STATE_CLOSING);
 }
 
+/* The connection goes now; the callback in flight, which still points at
+ * s (commit, password check, PTR lookup), frees s. */
+static void session_mark_gone(struct smtp_session *s)
+{
+	s->gone = true;
+	if (s->bev) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+}
+
 /* Close without a reply: the peer is gone or must not be answered. */
 void smtp_close_now(struct smtp_session *s, const char *reason)
 {
@@ -267,16 +279,11 @@ void smtp_close_now(struct smtp_session *s, const char *reason)
 		milter_cancel(s->milter);
 		s->milter_pending = false;
 	}
-	if (intake_waits(s) || s->dns_pending || s->auth_pending) {
-		/* the callback in flight still points at s: free it there */
-		s->gone = true;
-		if (s->bev) {
-			bufferevent_free(s->bev);
-			s->bev = NULL;
-		}
+	if (intake_waits(s) || s->auth_pending) {
+		session_mark_gone(s);
 		return;
 	}
-	session_free(s);
+	session_free(s); /* or marks it gone while a PTR lookup runs */
 }
 
 /* Open the message in intake: free space, the queue file, our Received:
@@ -642,8 +649,11 @@ void smtp_resume_input(struct smtp_session *s)
 			progressed = chunk_consume(s, in);
 		else if (s->state == SMTP_STATE_DATA)
 			progressed = data_consume(s, in);
-		else if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
-			 s->state == SMTP_STATE_CONNECTED || s->auth_pending || s->milter_pending)
+		else if (s->state == SMTP_STATE_CONNECTED) {
+			postscreen_input(s, in); /* talk before the greeting */
+			return;
+		} else if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
+			   s->auth_pending || s->milter_pending)
 			return;
 		else
 			progressed = read_command(s, in);
@@ -919,11 +929,34 @@ static void dns_done(void *arg, const char *name)
 		return;
 	}
 	strcpy_bounded(s->peer_name, name ? name : "unknown", sizeof(s->peer_name));
+	smtp_greet_ready(s);
+}
+
+/* See smtp_internal.h. */
+void smtp_greet_ready(struct smtp_session *s)
+{
+	if (s->state != SMTP_STATE_CONNECTED || s->dns_pending || postscreen_waiting(s))
+		return;
 	if (s->srv->stopping) {
 		smtp_close(s, STATUS_SHUTDOWN);
 		return;
 	}
-	greet(s);
+	if (postscreen_verdict(s))
+		greet(s);
+}
+
+/* Refuse a connection before it has a bufferevent: the reply goes
+ * straight to the socket, in plaintext, as for sessions_max. */
+static void refuse_early(struct smtp_session *s, evutil_socket_t fd, enum status st)
+{
+	char line[128];
+	size_t n = status_format(line, sizeof(line), st, NULL, true);
+
+	if (write(fd, line, n) < 0) {
+		/* the client is told if it can be told; closing is what matters */
+	}
+	evutil_closesocket(fd);
+	session_free(s);
 }
 
 /* Numeric text of a socket address. */
@@ -1035,8 +1068,13 @@ void smtp_session_begin(struct smtp_session *s, evutil_socket_t fd)
 {
 	struct server *srv = s->srv;
 	struct listener *l = s->l;
+	enum status st;
 
 	s->trusted = policy_client_trusted(srv->conf, (struct sockaddr *)&s->peer);
+	if ((st = postscreen_connect(s)) != STATUS_OK) {
+		refuse_early(s, fd, st);
+		return;
+	}
 	if (l->lc->tls == TLS_MODE_IMPLICIT) {
 		s->ssl = tls_new_ssl(l->lc);
 		if (s->ssl == NULL) {
@@ -1060,9 +1098,9 @@ void smtp_session_begin(struct smtp_session *s, evutil_socket_t fd)
 	if (srv->conf->reverse_dns) {
 		s->dns_pending = true;
 		dns_reverse((struct sockaddr *)&s->peer, dns_done, s);
-	} else {
-		greet(s);
 	}
+	postscreen_start(s);
+	smtp_greet_ready(s);
 }
 
 /* See smtp_session.h. */
@@ -1083,6 +1121,11 @@ static void session_free(struct smtp_session *s)
 	struct server *srv = s->srv;
 	char counts[256];
 
+	if (s->dns_pending) { /* a PTR lookup still points at s: dns_done frees it */
+		session_mark_gone(s);
+		return;
+	}
+	postscreen_end(s);
 	log_info("event=disconnect session=%s client=%s tls=%s messages=%u errors=%u %s", s->id,
 		 s->peer_addr, s->tls ? s->tls_version : "no", s->messages, s->errors,
 		 smtp_command_counts(s, counts, sizeof(counts)));

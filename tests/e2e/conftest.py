@@ -110,6 +110,8 @@ class Hatod:
             lines.append("[listener %s]" % name)
             if isinstance(spec, str):
                 spec = {"address": spec}
+            # no greeting delay unless a test asks for one: the suite stays fast
+            spec = {"greeting_delay": "0", **spec}
             lines += ["%s = %s" % kv for kv in spec.items()]
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -355,10 +357,12 @@ class RawSMTP:
     reads whole replies, so tests can check codes and pipelining precisely.
     Every read is bounded by the socket timeout."""
 
-    def __init__(self, host, port, timeout=10.0, greet=True):
+    def __init__(self, host, port, timeout=10.0, greet=True, source=None):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
+        if source is not None:  # another loopback address: another client
+            self.sock.bind((source, 0))
         self.sock.connect((host, port))
         self.buf = b""
         self.greeting = self.reply() if greet else None

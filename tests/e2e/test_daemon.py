@@ -78,7 +78,8 @@ def test_two_thousand_concurrent_sessions(make_hatod):
     if hard < n + 100:
         pytest.skip("descriptor limit too low for this test")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 100), hard))
-    h = make_hatod(limits={"sessions_max": n + 10})
+    # all from 127.0.0.1: no per-client session limit
+    h = make_hatod(limits={"sessions_max": n + 10, "client_sessions_max": 0})
     sel = selectors.DefaultSelector()
     socks = []
     try:

@@ -823,9 +823,44 @@ static void test_alias_commands_and_files_must_be_off(void **state)
 	load_fail(LISTENER "[delivery]\nalias_files = yes\n", 0, "alias_files", "no file delivery");
 }
 
+/* greeting_delay: 3 s where mail comes in, 0 where people submit, unless
+ * written; and [dnsbl] zones, a list that may span lines. */
+static void test_postscreen_keys(void **state)
+{
+	char err[256] = "";
+	struct conf *c;
+
+	(void)state;
+	c = conf_load(NULL, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(find_listener(c, "smtp")->greeting_delay_ms, 3000);
+	assert_int_equal(find_listener(c, "submission")->greeting_delay_ms, 0);
+	assert_int_equal(find_listener(c, "submissions")->greeting_delay_ms, 0);
+	assert_int_equal(c->limits.client_sessions_max, 50);
+	assert_int_equal(c->ndnsbl_zones, 0);
+	conf_free(c);
+	c = load_ok(
+		"[listener mx]\naddress = 127.0.0.1:25\ngreeting_delay = 1500ms\n"
+		"[listener sub]\naddress = 127.0.0.1:587\nauth = required\ngreeting_delay = 2s\n"
+		"[dnsbl]\nzones = bl.example*2,\n  wl.example=127.0.[0..255].[1..3]*-5\n"
+		"threshold = 2\n");
+	assert_int_equal(find_listener(c, "mx")->greeting_delay_ms, 1500);
+	assert_int_equal(find_listener(c, "sub")->greeting_delay_ms, 2000);
+	assert_int_equal(c->ndnsbl_zones, 2);
+	assert_string_equal(c->dnsbl_zones[1].zone, "wl.example");
+	assert_int_equal(c->dnsbl_zones[1].weight, -5);
+	assert_int_equal(c->dnsbl_threshold, 2);
+	conf_free(c);
+	load_fail(LISTENER "[dnsbl]\nzones = bl.example*x\n", 0, "zones", "bl.example*x");
+	load_fail(LISTENER "[dnsbl]\nthreshold = 0\n", 0, "threshold", NULL);
+	load_fail("[listener smtp]\naddress = 127.0.0.1:2525\ngreeting_delay = 6m\n", 0,
+		  "greeting_delay", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_postscreen_keys),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_file_defaults),
 		cmocka_unit_test(test_all_keys),

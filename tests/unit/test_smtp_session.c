@@ -66,7 +66,7 @@ static bool write_conf(const char *dir, char *path, size_t size)
 		"[limits]\nreceived_max = 3\nmin_free_space = 0\n"
 		"[delivery]\nhold = yes\n"
 		"[domain localhost]\nmailboxes = *\n"
-		"[listener smtp]\naddress = 127.0.0.1:2525\ntls = none\n",
+		"[listener smtp]\naddress = 127.0.0.1:2525\ntls = none\ngreeting_delay = 0\n",
 		dir);
 	return fclose(fp) == 0;
 }
@@ -135,6 +135,7 @@ static int teardown(void **state)
 	queue_close(f->srv.queue);
 	scheduler_free(f->srv.scheduler);
 	userdb_free(f->srv.users);
+	server_free(&f->srv);
 	event_base_free(f->srv.base);
 	conf_free(f->srv.conf);
 	spool_rm_tree(f->dir);
