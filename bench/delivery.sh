@@ -187,8 +187,12 @@ bench_hatod() {
 		commit_sync = $COMMIT_SYNC
 		[limits]
 		sessions_max = 1000
+		# every session comes from 127.0.0.1: no per-client limit
+		client_sessions_max = 0
 		[listener smtp]
 		address = 127.0.0.1:$port
+		# no postscreen-style greeting delay: Postfix runs without postscreen
+		greeting_delay = 0
 		[domain localhost]
 		mailboxes = *
 	EOF

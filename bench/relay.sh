@@ -377,6 +377,8 @@ bench_hatod() {
 		sessions_max = 1000
 		[listener smtp]
 		address = 127.0.0.1:$port
+		# no postscreen-style greeting delay: Postfix runs without postscreen
+		greeting_delay = 0
 		[delivery]
 		hold = no
 		concurrency = $CONCURRENCY

@@ -191,8 +191,12 @@ algorithm = $alg-sha256"
 		mailboxes = *
 		[limits]
 		sessions_max = 1000
+		# every session comes from 127.0.0.1: no per-client limit
+		client_sessions_max = 0
 		[listener smtp]
 		address = 127.0.0.1:$port
+		# no postscreen-style greeting delay: Postfix runs without postscreen
+		greeting_delay = 0
 		$milter_conf
 	EOF
 	[[ -z $dkim ]] || printf '%s\n[server]\ntrusted_networks = 127.0.0.1/32\n' "$dkim" >>"$conf"

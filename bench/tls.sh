@@ -224,12 +224,16 @@ local_domains = localhost
 commit_sync = $COMMIT_SYNC
 [limits]
 sessions_max = 1000
+# every session comes from 127.0.0.1: no per-client limit
+client_sessions_max = 0
 [listener plain]
 address = 127.0.0.1:${PORT[plain]}
 tls = none
+greeting_delay = 0
 [listener starttls]
 address = 127.0.0.1:${PORT[starttls]}
 tls = starttls
+greeting_delay = 0
 [listener implicit]
 address = 127.0.0.1:${PORT[implicit]}
 tls = implicit
