@@ -30,6 +30,7 @@
 #include "checks.h"
 #include "dns.h"
 #include "intake_dkim.h"
+#include "greylist.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -352,6 +353,10 @@ int main(int argc, char **argv)
 		fatalx("event=startup error=\"%s\"", err);
 	srv.workers = workers_new(srv.base, AUTH_THREADS);
 	intake_dkim_start(srv.base);
+	if (srv.conf->greylist_enabled &&
+	    (srv.greylist = greylist_open(srv.conf, srv.base, srv.workers, err, sizeof(err))) ==
+		    NULL)
+		fatalx("event=startup error=\"%s\"", err);
 	srv.scheduler = scheduler_new(srv.conf, srv.base, srv.queue);
 	scheduler_load(srv.scheduler);
 	srv.control = control_open(srv.base, srv.conf, srv.scheduler, err, sizeof(err));
@@ -381,6 +386,7 @@ int main(int argc, char **argv)
 	server_free(&srv);
 	scheduler_free(srv.scheduler);
 	workers_free(srv.workers);
+	greylist_close(srv.greylist); /* after the workers: its last write is its own */
 	userdb_free(srv.users);
 	aliases_free(srv.aliases);
 	queue_close(srv.queue);

@@ -103,6 +103,7 @@ static const struct status_def {
 				     "again later"},
 	[STATUS_PREGREET] = {554, "5.5.1", "Protocol error: you spoke before the greeting"},
 	[STATUS_DNSBL] = {554, "5.7.1", "Service unavailable; client listed by a DNS blocklist"},
+	[STATUS_GREYLISTED] = {450, "4.7.1", "Greylisted, try again later"},
 };
 
 /* The name of each status, for metrics labels: the enumerator without its

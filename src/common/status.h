@@ -81,6 +81,7 @@ enum status {
 	STATUS_CLIENT_RCPT_RATE,   /* 452 4.5.3 recipients per minute from one address */
 	STATUS_PREGREET,           /* 554 5.5.1 spoke before the greeting */
 	STATUS_DNSBL,              /* 554 5.7.1 listed by DNS blocklists */
+	STATUS_GREYLISTED,         /* 450 4.7.1 a first attempt: try again later */
 	STATUS_COUNT
 };
 

@@ -70,6 +70,7 @@ enum key_section {
 	SEC_CHECKS,
 	SEC_MILTER,
 	SEC_DNSBL,
+	SEC_GREYLIST,
 	SEC_COUNT
 };
 
@@ -89,6 +90,7 @@ static const char *const section_heads[] = {
 	[SEC_CHECKS] = "[checks]",
 	[SEC_MILTER] = "[milter NAME]",
 	[SEC_DNSBL] = "[dnsbl]",
+	[SEC_GREYLIST] = "[greylist]",
 };
 _Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
 	       "every section has its head");
@@ -228,6 +230,13 @@ static const struct key_def key_table[] = {
 	/* postscreen_greet_ttl */
 	{SEC_LIMITS, "greeting_pass_time", KEY_DURATION, LIM(greeting_pass_time), 0, 30 * DAY,
 	 "1d"},
+	/* postgrey's defaults */
+	{SEC_GREYLIST, "enabled", KEY_BOOL, SRV(greylist_enabled), 0, 0, "no"},
+	{SEC_GREYLIST, "delay", KEY_DURATION, SRV(greylist_delay), 1, DAY, "5m"},
+	{SEC_GREYLIST, "retry_window", KEY_DURATION, SRV(greylist_retry_window), 1, 30 * DAY, "2d"},
+	{SEC_GREYLIST, "pass_time", KEY_DURATION, SRV(greylist_pass_time), 1, 365 * DAY, "35d"},
+	{SEC_GREYLIST, "max_entries", KEY_SIZET, SRV(greylist_max_entries), 16, 10000000, "100000"},
+	{SEC_GREYLIST, "file", KEY_STRING, SRV(greylist_file), 0, 0, STATE_DIR_PREFIX "greylist"},
 	{SEC_DNSBL, "zones", KEY_DNSBL_ZONES, 0, 0, 0, NULL},
 	{SEC_DNSBL, "threshold", KEY_UINT, SRV(dnsbl_threshold), 1, 1000000, "1"},
 	{SEC_DNSBL, "timeout", KEY_DURATION_MS, SRV(dnsbl_timeout_ms), 10, 60000, "3s"},
@@ -897,6 +906,7 @@ static bool section_known(const char *name, size_t len)
 	    (len == 7 && strncmp(name, "metrics", 7) == 0) ||
 	    (len == 6 && strncmp(name, "checks", 6) == 0) ||
 	    (len == 5 && strncmp(name, "dnsbl", 5) == 0) ||
+	    (len == 8 && strncmp(name, "greylist", 8) == 0) ||
 	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
 	    (len == 8 && strncmp(name, "delivery", 8) == 0) ||
 	    (len == 6 && strncmp(name, "remote", 6) == 0) ||
@@ -1045,6 +1055,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		sec = SEC_CHECKS;
 	} else if (strcmp(section, "dnsbl") == 0) {
 		sec = SEC_DNSBL;
+	} else if (strcmp(section, "greylist") == 0) {
+		sec = SEC_GREYLIST;
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
@@ -1362,7 +1374,7 @@ static bool conf_is_local_domain_text(const struct conf *c, const char *name)
  * (the host name, $HATO_STATE, the local domains that follow from them). */
 static struct conf *conf_defaults(void)
 {
-	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE, SEC_DNS, SEC_AUTH, SEC_METRICS, SEC_CHECKS, SEC_DNSBL};
+	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE, SEC_DNS, SEC_AUTH, SEC_METRICS, SEC_CHECKS, SEC_DNSBL, SEC_GREYLIST};
 	struct conf *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	const char *state = getenv("HATO_STATE");
@@ -1755,6 +1767,7 @@ void conf_free(struct conf *c)
 	free(c->tls_policies);
 	free(c->dns_servers);
 	free(c->checks.public_suffix_list);
+	free(c->greylist_file);
 	dnsbl_zones_free(c);
 	free(c);
 }

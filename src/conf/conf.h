@@ -279,6 +279,13 @@ struct conf {
 		unsigned timeout;          /* seconds for the checks of one message */
 		char *public_suffix_list;
 	} checks;
+	/* [greylist] */
+	bool greylist_enabled;
+	unsigned greylist_delay;        /* seconds before a retry passes */
+	unsigned greylist_retry_window; /* seconds a first attempt waits for its retry */
+	unsigned greylist_pass_time;    /* seconds a passed triplet passes at once */
+	size_t greylist_max_entries;
+	char *greylist_file; /* default state_dir/greylist */
 	/* [dnsbl] */
 	struct dnsbl_zone *dnsbl_zones;
 	size_t ndnsbl_zones;

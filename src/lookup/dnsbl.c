@@ -105,8 +105,7 @@ static void count_listing(struct dnsbl_check *ch, size_t i)
 
 	ch->r.score += z->weight;
 	ch->r.listed++;
-	if (z->weight > 0 &&
-	    (ch->r.zone < 0 || z->weight > ch->c->dnsbl_zones[ch->r.zone].weight))
+	if (z->weight > 0 && (ch->r.zone < 0 || z->weight > ch->c->dnsbl_zones[ch->r.zone].weight))
 		ch->r.zone = (int)i;
 }
 

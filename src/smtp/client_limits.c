@@ -37,16 +37,16 @@ void client_limits_disconnect(struct client_table *t, const struct sockaddr *sa)
 }
 
 /* Count one event in rate r of sa's entry against limit (0: none). */
-static bool rate_over(struct client_table *t, const struct sockaddr *sa, time_t now,
-		      unsigned limit, size_t rate_offset)
+static bool rate_over(struct client_table *t, const struct sockaddr *sa, time_t now, unsigned limit,
+		      size_t rate_offset)
 {
 	struct client_entry *e;
 
 	if (limit == 0)
 		return false;
 	e = client_table_get(t, sa);
-	return client_rate_add((struct client_rate *)((char *)e + rate_offset), now,
-			       RATE_WINDOW) > limit;
+	return client_rate_add((struct client_rate *)((char *)e + rate_offset), now, RATE_WINDOW) >
+	       limit;
 }
 
 /* See client_limits.h. */

@@ -20,6 +20,7 @@
 #include "client_limits.h"
 #include "client_table.h"
 #include "dnsbl.h"
+#include "greylist.h"
 #include "log.h"
 #include "smtp_internal.h"
 #include "util.h"
@@ -143,8 +144,8 @@ static bool dnsbl_cached(struct smtp_session *s, const struct client_entry *e, t
 		return false;
 	s->dnsbl_score = e->dnsbl_score;
 	s->dnsbl_zone = e->dnsbl_zone;
-	log_debug("event=dnsbl_score session=%s client=%s score=%d cached=yes", s->id,
-		  s->peer_addr, s->dnsbl_score);
+	log_debug("event=dnsbl_score session=%s client=%s score=%d cached=yes", s->id, s->peer_addr,
+		  s->dnsbl_score);
 	return true;
 }
 
@@ -230,7 +231,8 @@ bool postscreen_verdict(struct smtp_session *s)
 
 /* One MAIL or RCPT against its per-client rate (check). */
 static enum status transaction_rate(struct smtp_session *s,
-				    enum status (*check)(struct client_table *, const struct limits *,
+				    enum status (*check)(struct client_table *,
+							 const struct limits *,
 							 const struct sockaddr *, time_t))
 {
 	enum status st;
@@ -254,6 +256,24 @@ enum status postscreen_mail(struct smtp_session *s)
 enum status postscreen_rcpt(struct smtp_session *s)
 {
 	return transaction_rate(s, client_limits_recipient);
+}
+
+/* See postscreen.h. */
+enum status postscreen_greylist(struct smtp_session *s, const char *rcpt)
+{
+	unsigned wait;
+	char from[ESCAPED_WORD_MAX], to[ESCAPED_WORD_MAX];
+
+	if (s->srv->greylist == NULL || s->trusted || s->auth_user != NULL || s->dnsbl_score < 0)
+		return STATUS_OK;
+	if (greylist_pass(s->srv->greylist, (struct sockaddr *)&s->peer, s->env.sender, rcpt,
+			  time(NULL), &wait))
+		return STATUS_OK;
+	escape_word(s->env.sender, from, sizeof(from));
+	escape_word(rcpt, to, sizeof(to));
+	log_info("event=greylisted session=%s client=%s from=%s rcpt=%s retry_in=%u", s->id,
+		 s->peer_addr, from, to, wait);
+	return STATUS_GREYLISTED;
 }
 
 /* See postscreen.h. */

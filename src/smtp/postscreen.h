@@ -43,6 +43,12 @@ bool postscreen_verdict(struct smtp_session *s);
 enum status postscreen_mail(struct smtp_session *s);
 enum status postscreen_rcpt(struct smtp_session *s);
 
+/* RCPT of rcpt (the path as written) in a transaction from sender: the
+ * greylist's STATUS_OK, or STATUS_GREYLISTED (logged).  Trusted and
+ * authenticated clients, and those an allowlist vouches for (a negative
+ * DNSBL score), are not greylisted. */
+enum status postscreen_greylist(struct smtp_session *s, const char *rcpt);
+
 /* The session ends: its timers and lookups go, its session is uncounted. */
 void postscreen_end(struct smtp_session *s);
 

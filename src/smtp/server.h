@@ -22,6 +22,7 @@ struct evconnlistener;
 struct listener_conf;
 struct smtp_session;
 struct client_table;
+struct greylist;
 
 struct listener {
 	struct server *srv;
@@ -48,6 +49,7 @@ struct server {
 	struct smtp_session *sessions; /* doubly linked list */
 	size_t nsessions;
 	struct client_table *clients; /* per client address: limits, greeting, DNSBL */
+	struct greylist *greylist;    /* [greylist], or NULL when off */
 	bool stopping;
 };
 

@@ -616,6 +616,10 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_RELAY_DENIED, NULL);
 		return;
 	}
+	if ((st = postscreen_greylist(s, path)) != STATUS_OK) {
+		smtp_reply(s, st, NULL);
+		return;
+	}
 	s->milter_rcpt_from = s->env.nrcpts;
 	if ((st = rcpt_resolve(s, &a, path, &dsn)) != STATUS_OK) {
 		smtp_reply(s, st, NULL);

@@ -9,6 +9,7 @@ than one on 127.0.0.1, with its own counters and its own DNSBL entries.
 """
 import smtplib
 import socket
+import time
 
 from conftest import RawSMTP, Zone, free_port
 
@@ -211,3 +212,43 @@ def test_client_message_and_recipient_rates(make_hatod):
     h.wait_log("event=client_message_rate_limit")
     # another client has its own budget
     assert send_one(h, CLEAN) == 250
+
+
+GREYLIST = ("[domain localhost]\nmailboxes = *\n[domain test.example]\nmailboxes = *\n"
+            "[greylist]\nenabled = yes\ndelay = 1s\n")
+
+
+def rcpt_reply(h, source, rcpt="u@localhost", sender="a@example.org"):
+    with RawSMTP(h.host, h.port, source=source) as c:
+        assert c.cmd("EHLO client.example").startswith("250")
+        assert c.cmd("MAIL FROM:<%s>" % sender).startswith("250 ")
+        return c.cmd("RCPT TO:<%s>" % rcpt)
+
+
+def test_greylisting_survives_a_restart(make_hatod):
+    from conftest import restart_hatod
+    h = make_hatod(extra=GREYLIST)
+    r = rcpt_reply(h, CLEAN)
+    assert r.startswith("450 4.7.1 "), r
+    h.wait_log("event=greylisted")
+    # too soon is still too soon; a retry after the delay passes
+    assert rcpt_reply(h, CLEAN).startswith("450 4.7.1 ")
+    time.sleep(1.5)
+    assert send_one(h, CLEAN) == 250
+    # another triplet waits, and is still waiting after a restart
+    assert rcpt_reply(h, CLEAN, rcpt="v@localhost").startswith("450 4.7.1 ")
+    assert h.stop() == 0
+    h2 = restart_hatod(h, extra=GREYLIST)
+    h2.start()
+    try:
+        assert send_one(h2, CLEAN) == 250  # passed before the restart: passes at once
+        time.sleep(1.5)
+        assert rcpt_reply(h2, CLEAN, rcpt="v@localhost").startswith("250 ")
+    finally:
+        h2.stop()
+
+
+def test_greylisting_spares_trusted_clients(make_hatod):
+    h = make_hatod(server={"trusted_networks": "127.0.0.1/32"}, extra=GREYLIST)
+    assert rcpt_reply(h, LISTED).startswith("250 ")
+    assert rcpt_reply(h, CLEAN).startswith("450 4.7.1 ")

@@ -23,7 +23,6 @@
 #include "conf.h"
 #include "sockaddr_fixture.h"
 
-
 #define SA(ss) ((const struct sockaddr *)&(ss))
 
 /* IPv4 addresses are their own entry; IPv6 ones share their /64. */
@@ -31,8 +30,10 @@ static void test_keys(void **state)
 {
 	struct client_table *t = client_table_new(16);
 	struct sockaddr_storage a = sockaddr_of("192.0.2.1"), b = sockaddr_of("192.0.2.2");
-	struct sockaddr_storage v6a = sockaddr_of("2001:db8:1:2::1"), v6b = sockaddr_of("2001:db8:1:2:ffff::9");
-	struct sockaddr_storage v6c = sockaddr_of("2001:db8:1:3::1"), mapped = sockaddr_of("::ffff:192.0.2.1");
+	struct sockaddr_storage v6a = sockaddr_of("2001:db8:1:2::1"),
+				v6b = sockaddr_of("2001:db8:1:2:ffff::9");
+	struct sockaddr_storage v6c = sockaddr_of("2001:db8:1:3::1"),
+				mapped = sockaddr_of("::ffff:192.0.2.1");
 
 	(void)state;
 	client_table_get(t, SA(a))->sessions = 1;
@@ -68,7 +69,8 @@ static void test_bounded(void **state)
 	assert_int_equal(client_table_count(t), 16);
 	/* .0 had a session open: it stayed while idle ones went */
 	{
-		struct sockaddr_storage busy = sockaddr_of("198.51.100.0"), idle = sockaddr_of("198.51.100.1");
+		struct sockaddr_storage busy = sockaddr_of("198.51.100.0"),
+					idle = sockaddr_of("198.51.100.1");
 		assert_non_null(client_table_find(t, SA(busy)));
 		assert_null(client_table_find(t, SA(idle)));
 	}
@@ -157,9 +159,8 @@ static void test_message_rates(void **state)
 static void test_auth_lockout(void **state)
 {
 	struct client_table *t = client_table_new(64);
-	struct limits lim = {.auth_client_failures = 3,
-			     .auth_client_window = 600,
-			     .auth_client_lockout = 900};
+	struct limits lim = {
+		.auth_client_failures = 3, .auth_client_window = 600, .auth_client_lockout = 900};
 	struct sockaddr_storage a = sockaddr_of("192.0.2.1");
 
 	(void)state;
@@ -175,9 +176,12 @@ static void test_auth_lockout(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keys),           cmocka_unit_test(test_bounded),
-		cmocka_unit_test(test_rate_window),    cmocka_unit_test(test_sessions),
-		cmocka_unit_test(test_connection_rate), cmocka_unit_test(test_message_rates),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_rate_window),
+		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_connection_rate),
+		cmocka_unit_test(test_message_rates),
 		cmocka_unit_test(test_auth_lockout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

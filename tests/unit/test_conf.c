@@ -838,6 +838,9 @@ static void test_postscreen_keys(void **state)
 	assert_int_equal(find_listener(c, "submissions")->greeting_delay_ms, 0);
 	assert_int_equal(c->limits.client_sessions_max, 50);
 	assert_int_equal(c->ndnsbl_zones, 0);
+	assert_false(c->greylist_enabled);
+	assert_int_equal(c->greylist_delay, 300);
+	assert_int_equal(c->greylist_max_entries, 100000);
 	conf_free(c);
 	c = load_ok(
 		"[listener mx]\naddress = 127.0.0.1:25\ngreeting_delay = 1500ms\n"

@@ -27,13 +27,13 @@
 #include "util.h"
 
 #define V6_1 "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2"
-#define ZONE                                                                                      \
-	"host-record=1.2.0.192.bl.test,127.0.0.2\n"                                                 \
-	"host-record=2.2.0.192.bl.test,127.0.0.2\n"                                                 \
-	"host-record=2.2.0.192.wl.test,127.0.0.9\n"                                                 \
-	"host-record=3.2.0.192.filtered.test,127.0.0.3\n"                                           \
-	"host-record=4.2.0.192.filtered.test,127.0.0.4\n"                                           \
-	"host-record=5.2.0.192.errors.test,127.255.255.254\n"                                       \
+#define ZONE                                                                                       \
+	"host-record=1.2.0.192.bl.test,127.0.0.2\n"                                                \
+	"host-record=2.2.0.192.bl.test,127.0.0.2\n"                                                \
+	"host-record=2.2.0.192.wl.test,127.0.0.9\n"                                                \
+	"host-record=3.2.0.192.filtered.test,127.0.0.3\n"                                          \
+	"host-record=4.2.0.192.filtered.test,127.0.0.4\n"                                          \
+	"host-record=5.2.0.192.errors.test,127.255.255.254\n"                                      \
 	"host-record=" V6_1 ".bl.test,127.0.0.2\n"
 
 struct t {
@@ -54,7 +54,6 @@ static void got_cb(void *arg, const struct dnsbl_result *r)
 	g->calls++;
 	g->r = *r;
 }
-
 
 /* dnsmasq and a configuration whose [dnsbl] zones are zones. */
 static struct t *start(const char *zones)
@@ -154,9 +153,17 @@ static void test_classify(void **state)
 static void test_zone_syntax(void **state)
 {
 	static const char *const bad[] = {
-		"",          "*3",          "bl.example*",       "bl.example*x",
-		"bl..x",     "bl.example=", "bl.example=127.0.0", "bl.example=127.0.0.256",
-		"bl.example=127.0.0.[5..4]", "bl.example=127.0.0.2;", "bl.example*3=127.0.0.2",
+		"",
+		"*3",
+		"bl.example*",
+		"bl.example*x",
+		"bl..x",
+		"bl.example=",
+		"bl.example=127.0.0",
+		"bl.example=127.0.0.256",
+		"bl.example=127.0.0.[5..4]",
+		"bl.example=127.0.0.2;",
+		"bl.example*3=127.0.0.2",
 		"bl.example=127.0.0.2;127.0.0.2;127.0.0.2;127.0.0.2;127.0.0.2;127.0.0.2;127.0.0.2;"
 		"127.0.0.2;127.0.0.2",
 	};
