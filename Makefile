@@ -7,6 +7,7 @@
 #   make fuzz       build the libFuzzer targets and run each briefly
 #   make bench      side-by-side benchmark against Postfix's smtp-sink
 #   make bench-relay  relay throughput, hatod against Postfix, into smtp-sink
+#   make bench-postscreen  a client's rate while 2,000 connections from one address idle or drip
 
 BUILD   ?= build
 CC      ?= cc
@@ -29,7 +30,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 # man pages (mdoc(7)): the sources in man/, the version set at build time
 MANS    := $(patsubst man/%,$(BUILD)/man/%,$(wildcard man/*.[158]))
 
-.PHONY: all man run test unit e2e asan fuzz bench bench-relay setup clean format format-check install
+.PHONY: all man run test unit e2e asan fuzz bench bench-relay bench-postscreen setup clean format format-check install
 
 all: $(BUILD)/hatod $(BUILD)/hato $(MANS)
 
@@ -88,6 +89,9 @@ bench: setup all
 
 bench-relay: setup all
 	@bench/relay.sh
+
+bench-postscreen: all
+	@BUILD=$(BUILD) /usr/bin/python3 bench/postscreen.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
