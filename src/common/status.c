@@ -104,6 +104,9 @@ static const struct status_def {
 	[STATUS_PREGREET] = {554, "5.5.1", "Protocol error: you spoke before the greeting"},
 	[STATUS_DNSBL] = {554, "5.7.1", "Service unavailable; client listed by a DNS blocklist"},
 	[STATUS_GREYLISTED] = {450, "4.7.1", "Greylisted, try again later"},
+	[STATUS_FCRDNS] = {554, "5.7.25",
+			   "Client host rejected: reverse DNS does not confirm your address"},
+	[STATUS_HELO_REFUSED] = {550, "5.7.1", "HELO name refused"},
 };
 
 /* The name of each status, for metrics labels: the enumerator without its

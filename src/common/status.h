@@ -82,6 +82,8 @@ enum status {
 	STATUS_PREGREET,           /* 554 5.5.1 spoke before the greeting */
 	STATUS_DNSBL,              /* 554 5.7.1 listed by DNS blocklists */
 	STATUS_GREYLISTED,         /* 450 4.7.1 a first attempt: try again later */
+	STATUS_FCRDNS,             /* 554 5.7.25 reverse DNS does not confirm forward */
+	STATUS_HELO_REFUSED,       /* 550 5.7.1 a bare IP or our own name as HELO */
 	STATUS_COUNT
 };
 

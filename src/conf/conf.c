@@ -53,6 +53,7 @@ enum key_type {
 	KEY_DKIM_ALG,     /* "ed25519-sha256" / "rsa-sha256" into a char * */
 	KEY_CHOICE,       /* unsigned: the index of the value among the row's choices */
 	KEY_DNSBL_ZONES,  /* [dnsbl] zones: "zone[=filter][*weight]" list */
+	KEY_CHECK,        /* enum client_check: off, mark, refuse */
 };
 
 enum key_section {
@@ -71,6 +72,7 @@ enum key_section {
 	SEC_MILTER,
 	SEC_DNSBL,
 	SEC_GREYLIST,
+	SEC_CLIENT_CHECKS,
 	SEC_COUNT
 };
 
@@ -91,6 +93,7 @@ static const char *const section_heads[] = {
 	[SEC_MILTER] = "[milter NAME]",
 	[SEC_DNSBL] = "[dnsbl]",
 	[SEC_GREYLIST] = "[greylist]",
+	[SEC_CLIENT_CHECKS] = "[client_checks]",
 };
 _Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
 	       "every section has its head");
@@ -230,6 +233,8 @@ static const struct key_def key_table[] = {
 	/* postscreen_greet_ttl */
 	{SEC_LIMITS, "greeting_pass_time", KEY_DURATION, LIM(greeting_pass_time), 0, 30 * DAY,
 	 "1d"},
+	{SEC_CLIENT_CHECKS, "fcrdns", KEY_CHECK, SRV(check_fcrdns), 0, 0, "off"},
+	{SEC_CLIENT_CHECKS, "helo", KEY_CHECK, SRV(check_helo), 0, 0, "off"},
 	/* postgrey's defaults */
 	{SEC_GREYLIST, "enabled", KEY_BOOL, SRV(greylist_enabled), 0, 0, "no"},
 	{SEC_GREYLIST, "delay", KEY_DURATION, SRV(greylist_delay), 1, DAY, "5m"},
@@ -645,6 +650,13 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 	}
 	case KEY_DNSBL_ZONES:
 		return set_dnsbl_zones(c, value, append);
+	case KEY_CHECK:
+		for (int m = CLIENT_CHECK_OFF; m <= CLIENT_CHECK_REFUSE; m++)
+			if (strcmp(value, client_check_name((enum client_check)m)) == 0) {
+				*(enum client_check *)field = (enum client_check)m;
+				return true;
+			}
+		return false;
 	case KEY_DURATION_MS:
 		if (!parse_duration_ms(value, &n) || n < k->min || n > k->max)
 			return false;
@@ -792,6 +804,13 @@ const char *tls_mode_name(enum tls_mode m)
 }
 
 /* See conf.h. */
+const char *client_check_name(enum client_check k)
+{
+	static const char *const names[] = {"off", "mark", "refuse"};
+	return names[k];
+}
+
+/* See conf.h. */
 const char *auth_mode_name(enum auth_mode m)
 {
 	static const char *const names[] = {"none", "optional", "required"};
@@ -907,6 +926,7 @@ static bool section_known(const char *name, size_t len)
 	    (len == 6 && strncmp(name, "checks", 6) == 0) ||
 	    (len == 5 && strncmp(name, "dnsbl", 5) == 0) ||
 	    (len == 8 && strncmp(name, "greylist", 8) == 0) ||
+	    (len == 13 && strncmp(name, "client_checks", 13) == 0) ||
 	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
 	    (len == 8 && strncmp(name, "delivery", 8) == 0) ||
 	    (len == 6 && strncmp(name, "remote", 6) == 0) ||
@@ -1057,6 +1077,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		sec = SEC_DNSBL;
 	} else if (strcmp(section, "greylist") == 0) {
 		sec = SEC_GREYLIST;
+	} else if (strcmp(section, "client_checks") == 0) {
+		sec = SEC_CLIENT_CHECKS;
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
@@ -1374,7 +1396,7 @@ static bool conf_is_local_domain_text(const struct conf *c, const char *name)
  * (the host name, $HATO_STATE, the local domains that follow from them). */
 static struct conf *conf_defaults(void)
 {
-	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE, SEC_DNS, SEC_AUTH, SEC_METRICS, SEC_CHECKS, SEC_DNSBL, SEC_GREYLIST};
+	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE, SEC_DNS, SEC_AUTH, SEC_METRICS, SEC_CHECKS, SEC_DNSBL, SEC_GREYLIST, SEC_CLIENT_CHECKS};
 	struct conf *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	const char *state = getenv("HATO_STATE");
@@ -1589,6 +1611,10 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 	}
 	if (c->relayhost_auth_file != NULL && c->relayhost == NULL) {
 		snprintf(err, errsz, "[remote]: relayhost_auth_file needs a relayhost");
+		return false;
+	}
+	if (c->check_fcrdns != CLIENT_CHECK_OFF && !c->reverse_dns) {
+		snprintf(err, errsz, "[client_checks]: fcrdns needs [server] reverse_dns = yes");
 		return false;
 	}
 	if (c->limits.errors_soft > c->limits.errors_hard) {

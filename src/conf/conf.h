@@ -57,6 +57,13 @@ struct limits {
 	unsigned greeting_pass_time; /* seconds a client that waited quietly is not delayed */
 };
 
+/* What a client check does with a client that fails it. */
+enum client_check {
+	CLIENT_CHECK_OFF,
+	CLIENT_CHECK_MARK,   /* an X-Hato-Client-Check: header on its mail */
+	CLIENT_CHECK_REFUSE, /* refuse it */
+};
+
 /* One list of [dnsbl] zones: "zone[=filter]*weight" (Postfix's
  * postscreen_dnsbl_sites syntax).  filter: up to DNSBL_FILTERS_MAX
  * patterns separated by ';', each four octets written N or [N..M]. */
@@ -279,6 +286,9 @@ struct conf {
 		unsigned timeout;          /* seconds for the checks of one message */
 		char *public_suffix_list;
 	} checks;
+	/* [client_checks]: on listeners without AUTH */
+	enum client_check check_fcrdns; /* reverse DNS that does not confirm forward */
+	enum client_check check_helo;   /* HELO a bare IP address or our own name */
 	/* [greylist] */
 	bool greylist_enabled;
 	unsigned greylist_delay;        /* seconds before a retry passes */
@@ -337,6 +347,9 @@ const char *auth_backend_name(enum auth_backend b);
 
 /* Parse a next hop: "[host]:port", "[host]", "host:port" or "host". */
 bool nexthop_parse(const char *s, struct nexthop *out);
+
+/* "off", "mark", "refuse" */
+const char *client_check_name(enum client_check k);
 
 /* "none", "may", "encrypt", "verify" */
 const char *tls_policy_name(enum tls_policy p);

@@ -99,6 +99,8 @@ static void received_smtp(const struct intake *in, const struct intake_origin *o
 	if (e->nrcpts == 1)
 		strbuf_printf(b, "\r\n\tfor %s", e->rcpts[0].addr);
 	strbuf_printf(b, ";\r\n\t%s\r\n", in->date);
+	if (o->client_mark)
+		strbuf_printf(b, "X-Hato-Client-Check: %s\r\n", o->client_mark);
 }
 
 /* Our trace header for a message from the maildrop directory. */

@@ -114,6 +114,7 @@ struct intake_origin {
 	bool fixups;             /* apply the submission fix-ups */
 	bool sign;               /* our users' mail: DKIM-sign it (intake_dkim.h) */
 	const char *log_key;     /* names the receiver in log lines: "session=ID" */
+	const char *client_mark; /* SMTP: failed client checks, for X-Hato-Client-Check: */
 };
 
 /* At most this many end-of-message stages per receiver. */

@@ -12,13 +12,16 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <arpa/inet.h>
 #include <event2/event.h>
 #include <stdio.h>
+#include <strings.h>
 #include <string.h>
 #include <time.h>
 
 #include "client_limits.h"
 #include "client_table.h"
+#include "dns.h"
 #include "dnsbl.h"
 #include "greylist.h"
 #include "log.h"
@@ -26,6 +29,13 @@
 #include "util.h"
 
 #define PREGREET_SHOWN 64 /* octets of early talk shown in the log */
+
+/* What the forward-confirmed reverse DNS check found. */
+enum fcrdns_result {
+	FCRDNS_UNCHECKED, /* not asked, or no answer: nothing is done */
+	FCRDNS_PASS,      /* the PTR name has the client's address */
+	FCRDNS_FAIL,      /* no PTR name, or one without the client's address */
+};
 
 /* The log event and the limit of a refusing status. */
 static const char *limit_event(const struct limits *lim, enum status st, unsigned *limit)
@@ -190,7 +200,107 @@ void postscreen_start(struct smtp_session *s)
 /* See postscreen.h. */
 bool postscreen_waiting(const struct smtp_session *s)
 {
-	return s->greet_delaying || s->dnsbl != NULL;
+	return s->greet_delaying || s->dnsbl != NULL || s->fcrdns_q != NULL;
+}
+
+/* Do the client checks apply to this session: MX listeners, untrusted? */
+static bool checks_apply(const struct smtp_session *s)
+{
+	return s->l->lc->auth == AUTH_MODE_NONE && !s->trusted;
+}
+
+/* The forward lookup of the PTR name answered. */
+static void fcrdns_done(void *arg, const struct dns_answer *a)
+{
+	struct smtp_session *s = arg;
+	bool v6 = s->peer.ss_family == AF_INET6;
+	const void *want = v6 ? (const void *)&((struct sockaddr_in6 *)&s->peer)->sin6_addr
+			      : (const void *)&((struct sockaddr_in *)&s->peer)->sin_addr;
+	size_t len = v6 ? 16 : 4;
+	char name[ESCAPED_WORD_MAX];
+
+	s->fcrdns_q = NULL;
+	escape_word(s->peer_name, name, sizeof(name)); /* DNS data: the peer's to choose */
+	if (a->status == DNS_TEMPFAIL) {
+		log_info("event=fcrdns session=%s client=%s name=%s result=unknown reason=\"%s\"",
+			 s->id, s->peer_addr, name, a->why);
+	} else {
+		s->fcrdns = FCRDNS_FAIL;
+		for (size_t i = 0; i < a->n; i++)
+			if (a->rr[i].len == len && memcmp(a->rr[i].data, want, len) == 0)
+				s->fcrdns = FCRDNS_PASS;
+		log_info("event=fcrdns session=%s client=%s name=%s result=%s", s->id, s->peer_addr,
+			 name, s->fcrdns == FCRDNS_PASS ? "pass" : "fail");
+	}
+	smtp_greet_ready(s);
+}
+
+/* See postscreen.h. */
+void postscreen_reverse_done(struct smtp_session *s, const char *name)
+{
+	bool v4mapped = s->peer.ss_family == AF_INET6 &&
+			IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s->peer)->sin6_addr);
+
+	if (s->srv->conf->check_fcrdns == CLIENT_CHECK_OFF || !checks_apply(s) || v4mapped)
+		return;
+	if (name == NULL) {
+		s->fcrdns = FCRDNS_FAIL;
+		log_info("event=fcrdns session=%s client=%s name=unknown result=fail", s->id,
+			 s->peer_addr);
+		return;
+	}
+	s->fcrdns_q = dns_query(name, s->peer.ss_family == AF_INET6 ? DNS_T_AAAA : DNS_T_A,
+				fcrdns_done, s);
+}
+
+/* See postscreen.h. */
+enum helo_fault postscreen_helo_fault(const char *helo, const char *hostname)
+{
+	unsigned char a[16];
+	size_t n = strlen(helo);
+
+	if (inet_pton(AF_INET, helo, a) == 1 || inet_pton(AF_INET6, helo, a) == 1)
+		return HELO_FAULT_BARE_IP;
+	if (n > 0 && helo[n - 1] == '.')
+		n--;
+	if (n == strlen(hostname) && strncasecmp(helo, hostname, n) == 0)
+		return HELO_FAULT_OUR_NAME;
+	return HELO_FAULT_NONE;
+}
+
+/* See postscreen.h. */
+enum status postscreen_helo(struct smtp_session *s)
+{
+	enum client_check k = s->srv->conf->check_helo;
+	char shown[ESCAPED_WORD_MAX];
+
+	s->helo_fault = HELO_FAULT_NONE;
+	if (k == CLIENT_CHECK_OFF || !checks_apply(s))
+		return STATUS_OK;
+	s->helo_fault = postscreen_helo_fault(s->helo, s->srv->conf->hostname);
+	if (s->helo_fault == HELO_FAULT_NONE)
+		return STATUS_OK;
+	escape_word(s->helo, shown, sizeof(shown));
+	log_info("event=helo_check session=%s client=%s helo=%s fault=%s action=%s", s->id,
+		 s->peer_addr, shown, s->helo_fault == HELO_FAULT_BARE_IP ? "bare-ip" : "our-name",
+		 client_check_name(k));
+	return k == CLIENT_CHECK_REFUSE ? STATUS_HELO_REFUSED : STATUS_OK;
+}
+
+/* See postscreen.h. */
+const char *postscreen_mark(const struct smtp_session *s, char *buf, size_t size)
+{
+	const struct conf *c = s->srv->conf;
+	bool fcrdns = c->check_fcrdns == CLIENT_CHECK_MARK && s->fcrdns == FCRDNS_FAIL;
+	bool helo = c->check_helo == CLIENT_CHECK_MARK && s->helo_fault != HELO_FAULT_NONE;
+
+	if (!fcrdns && !helo)
+		return NULL;
+	snprintf(buf, size, "%s%s%s", fcrdns ? "fcrdns=fail" : "", fcrdns && helo ? "; " : "",
+		 !helo                                 ? ""
+		 : s->helo_fault == HELO_FAULT_BARE_IP ? "helo=bare-ip"
+						       : "helo=our-name");
+	return buf;
 }
 
 /* See postscreen.h. */
@@ -216,6 +326,14 @@ bool postscreen_verdict(struct smtp_session *s)
 	const struct conf *c = s->srv->conf;
 	const char *zone;
 
+	if (c->check_fcrdns == CLIENT_CHECK_REFUSE && s->fcrdns == FCRDNS_FAIL) {
+		log_info("event=fcrdns_refused session=%s client=%s status=%d esc=%s", s->id,
+			 s->peer_addr, status_code(STATUS_FCRDNS), status_esc(STATUS_FCRDNS));
+		smtp_reply(s, STATUS_FCRDNS,
+			   "Client host rejected: reverse DNS does not confirm [%s]", s->peer_addr);
+		smtp_enter_state(s, SMTP_STATE_CLOSING);
+		return false;
+	}
 	if (c->ndnsbl_zones == 0 || s->dnsbl_score < (int)c->dnsbl_threshold)
 		return true;
 	zone = s->dnsbl_zone >= 0 ? c->dnsbl_zones[s->dnsbl_zone].zone : "DNS blocklists";
@@ -282,6 +400,10 @@ void postscreen_end(struct smtp_session *s)
 	if (s->dnsbl != NULL) {
 		dnsbl_check_stop(s->dnsbl, NULL);
 		s->dnsbl = NULL;
+	}
+	if (s->fcrdns_q != NULL) {
+		dns_query_cancel(s->fcrdns_q);
+		s->fcrdns_q = NULL;
 	}
 	if (s->greet_timer != NULL) {
 		event_free(s->greet_timer);

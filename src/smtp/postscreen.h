@@ -43,6 +43,26 @@ bool postscreen_verdict(struct smtp_session *s);
 enum status postscreen_mail(struct smtp_session *s);
 enum status postscreen_rcpt(struct smtp_session *s);
 
+/* The PTR lookup of the client ended (name NULL: none); the forward
+ * check ([client_checks] fcrdns) starts, holding the greeting. */
+void postscreen_reverse_done(struct smtp_session *s, const char *name);
+
+/* What is wrong with a HELO name, if anything. */
+enum helo_fault {
+	HELO_FAULT_NONE,
+	HELO_FAULT_BARE_IP,  /* an address not written as a literal, [192.0.2.1] */
+	HELO_FAULT_OUR_NAME, /* our own host name */
+};
+enum helo_fault postscreen_helo_fault(const char *helo, const char *hostname);
+
+/* EHLO/HELO with s->helo set: STATUS_OK, or STATUS_HELO_REFUSED (logged)
+ * under [client_checks] helo = refuse. */
+enum status postscreen_helo(struct smtp_session *s);
+
+/* The X-Hato-Client-Check: value for the session's mail ("fcrdns=fail;
+ * helo=bare-ip") in buf, or NULL when no check marks it. */
+const char *postscreen_mark(const struct smtp_session *s, char *buf, size_t size);
+
 /* RCPT of rcpt (the path as written) in a transaction from sender: the
  * greylist's STATUS_OK, or STATUS_GREYLISTED (logged).  Trusted and
  * authenticated clients, and those an allowlist vouches for (a negative

@@ -171,6 +171,15 @@ static bool greet_common(struct smtp_session *s, char *arg, bool esmtp)
 	s->esmtp = esmtp;
 	smtp_transaction_reset(s);
 	strcpy_bounded(s->helo, arg, sizeof(s->helo));
+	if (postscreen_helo(s) != STATUS_OK) {
+		s->helo[0] = '\0';
+		smtp_enter_state(s, SMTP_STATE_GREETED); /* another EHLO, a better name */
+		smtp_reply(s, STATUS_HELO_REFUSED, "HELO name refused: %s",
+			   s->helo_fault == HELO_FAULT_BARE_IP
+				   ? "an address must be written [ADDRESS]"
+				   : "that is my own name");
+		return false;
+	}
 	smtp_enter_state(s, SMTP_STATE_READY);
 	return true;
 }

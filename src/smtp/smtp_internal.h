@@ -26,6 +26,7 @@ struct evbuffer;
 struct smtp_proxy;
 struct event;
 struct dnsbl_check;
+struct dns_query;
 typedef struct ssl_st SSL;
 
 /* The states of RFC 5321 §4.1.4 as hato tracks them (DESIGN.md). */
@@ -118,7 +119,10 @@ struct smtp_session {
 	bool greet_delaying;       /* the delay runs */
 	bool client_counted;       /* one of its client's sessions (client_limits.c) */
 	int dnsbl_score;
-	int dnsbl_zone; /* the list a refusal names; -1: none */
+	int dnsbl_zone;             /* the list a refusal names; -1: none */
+	struct dns_query *fcrdns_q; /* the forward lookup of the PTR name */
+	int fcrdns;                 /* enum fcrdns_result of postscreen.c */
+	int helo_fault;             /* enum helo_fault of postscreen.h */
 
 	/* counters for limits and the disconnect log line */
 	unsigned errors;

@@ -290,7 +290,7 @@ void smtp_close_now(struct smtp_session *s, const char *reason)
  * header, the fix-ups for a submission; STATUS_OK or the error to answer. */
 enum status smtp_open_message(struct smtp_session *s)
 {
-	char key[INTAKE_LOG_KEY_MAX];
+	char key[INTAKE_LOG_KEY_MAX], mark[64];
 	const struct intake_origin o = {
 		.source = INTAKE_SMTP,
 		.esmtp = s->esmtp,
@@ -300,6 +300,7 @@ enum status smtp_open_message(struct smtp_session *s)
 		/* our users' mail, never mail relayed in from the internet */
 		.sign = s->auth_user != NULL || s->trusted,
 		.log_key = key,
+		.client_mark = postscreen_mark(s, mark, sizeof(mark)),
 	};
 	enum status st;
 
@@ -929,6 +930,7 @@ static void dns_done(void *arg, const char *name)
 		return;
 	}
 	strcpy_bounded(s->peer_name, name ? name : "unknown", sizeof(s->peer_name));
+	postscreen_reverse_done(s, name);
 	smtp_greet_ready(s);
 }
 

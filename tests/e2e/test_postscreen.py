@@ -252,3 +252,59 @@ def test_greylisting_spares_trusted_clients(make_hatod):
     h = make_hatod(server={"trusted_networks": "127.0.0.1/32"}, extra=GREYLIST)
     assert rcpt_reply(h, LISTED).startswith("250 ")
     assert rcpt_reply(h, CLEAN).startswith("450 4.7.1 ")
+
+
+def checks_zone():
+    z = Zone()
+    z.lines.append("ptr-record=2.0.0.127.in-addr.arpa,good.test")
+    z.host("good.test", "127.0.0.2")
+    z.lines.append("ptr-record=3.0.0.127.in-addr.arpa,liar.test")
+    z.host("liar.test", "10.1.1.1")
+    return z  # 127.0.0.4 has no PTR name at all
+
+
+def checks_hatod(make_hatod, dns, fcrdns="off", helo="off"):
+    return make_hatod(server={"reverse_dns": "yes"},
+                      extra="[domain localhost]\nmailboxes = *\n"
+                            "[dns]\nservers = %s\ntimeout = 500ms\ntries = 1\n"
+                            "[client_checks]\nfcrdns = %s\nhelo = %s\n"
+                            % (dns.address, fcrdns, helo))
+
+
+def test_fcrdns_refuse(make_hatod, make_dns_server):
+    h = checks_hatod(make_hatod, make_dns_server(checks_zone()), fcrdns="refuse")
+    assert send_one(h, "127.0.0.2") == 250
+    for liar in ("127.0.0.3", "127.0.0.4"):
+        with RawSMTP(h.host, h.port, source=liar) as c:
+            assert c.greeting.startswith("554 5.7.25 "), c.greeting
+            assert c.eof()
+    h.wait_log("event=fcrdns_refused", count=2)
+    assert "name=liar.test result=fail" in h.logs()
+    assert "name=good.test result=pass" in h.logs()
+
+
+def test_fcrdns_and_helo_mark(make_hatod, make_dns_server):
+    h = checks_hatod(make_hatod, make_dns_server(checks_zone()), fcrdns="mark", helo="mark")
+    with RawSMTP(h.host, h.port, source="127.0.0.3") as c:
+        assert c.greeting.startswith("220 ")
+        assert c.cmd("EHLO 192.0.2.9").startswith("250")
+        assert c.cmd("MAIL FROM:<a@example.org>").startswith("250 ")
+        assert c.cmd("RCPT TO:<u@localhost>").startswith("250 ")
+        assert c.cmd("DATA").startswith("354")
+        assert c.cmd("Subject: marked\r\n\r\nhi\r\n.").startswith("250 ")
+    assert send_one(h, "127.0.0.2") == 250
+    msgs = sorted(h.queued(), key=lambda em: b"marked" not in em[1])
+    assert b"\r\nX-Hato-Client-Check: fcrdns=fail; helo=bare-ip\r\n" in msgs[0][1]
+    assert b"X-Hato-Client-Check" not in msgs[1][1]
+
+
+def test_helo_refuse(make_hatod, make_dns_server):
+    h = checks_hatod(make_hatod, make_dns_server(checks_zone()), helo="refuse")
+    with RawSMTP(h.host, h.port, source="127.0.0.2") as c:
+        for name in ("192.0.2.9", "2001:db8::9", "mx.test.example", "MX.Test.Example."):
+            r = c.cmd("EHLO %s" % name)
+            assert r.startswith("550 5.7.1 "), (name, r)
+        assert c.cmd("MAIL FROM:<a@example.org>").startswith("503 ")
+        assert c.cmd("EHLO [192.0.2.9]").startswith("250")
+        assert c.cmd("MAIL FROM:<a@example.org>").startswith("250 ")
+    h.wait_log("event=helo_check", count=4)

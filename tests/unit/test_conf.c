@@ -841,6 +841,8 @@ static void test_postscreen_keys(void **state)
 	assert_false(c->greylist_enabled);
 	assert_int_equal(c->greylist_delay, 300);
 	assert_int_equal(c->greylist_max_entries, 100000);
+	assert_int_equal(c->check_fcrdns, CLIENT_CHECK_OFF);
+	assert_int_equal(c->check_helo, CLIENT_CHECK_OFF);
 	conf_free(c);
 	c = load_ok(
 		"[listener mx]\naddress = 127.0.0.1:25\ngreeting_delay = 1500ms\n"
@@ -856,6 +858,13 @@ static void test_postscreen_keys(void **state)
 	conf_free(c);
 	load_fail(LISTENER "[dnsbl]\nzones = bl.example*x\n", 0, "zones", "bl.example*x");
 	load_fail(LISTENER "[dnsbl]\nthreshold = 0\n", 0, "threshold", NULL);
+	load_fail(LISTENER "[client_checks]\nhelo = maybe\n", 0, "helo", NULL);
+	load_fail(LISTENER "[server]\nreverse_dns = no\n[client_checks]\nfcrdns = mark\n", 0,
+		  "fcrdns", "reverse_dns");
+	c = load_ok(LISTENER "[client_checks]\nfcrdns = refuse\nhelo = mark\n");
+	assert_int_equal(c->check_fcrdns, CLIENT_CHECK_REFUSE);
+	assert_int_equal(c->check_helo, CLIENT_CHECK_MARK);
+	conf_free(c);
 	load_fail("[listener smtp]\naddress = 127.0.0.1:2525\ngreeting_delay = 6m\n", 0,
 		  "greeting_delay", NULL);
 }
