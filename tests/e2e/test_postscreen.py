@@ -308,3 +308,29 @@ def test_helo_refuse(make_hatod, make_dns_server):
         assert c.cmd("EHLO [192.0.2.9]").startswith("250")
         assert c.cmd("MAIL FROM:<a@example.org>").startswith("250 ")
     h.wait_log("event=helo_check", count=4)
+
+
+def test_limits_count_the_client_a_proxy_header_names(make_hatod):
+    """Behind a balancer every connection comes from it: the per-client
+    limits count the client its PROXY header names."""
+    port = free_port()
+    h = make_hatod(limits={"client_sessions_max": "1"},
+                   listeners={"smtp": {"address": "127.0.0.1:%d" % port,
+                                       "proxy_protocol": "yes",
+                                       "proxy_networks": "127.0.0.1/32"}})
+    h.port = port
+
+    def via_proxy(client):
+        c = RawSMTP(h.host, port, greet=False)
+        c.send("PROXY TCP4 %s 127.0.0.1 4000 25\r\n" % client)
+        c.greeting = c.reply()
+        return c
+
+    with via_proxy("192.0.2.9") as a:
+        assert a.greeting.startswith("220 "), a.greeting
+        with via_proxy("192.0.2.9") as b:
+            assert b.greeting.startswith("421 4.7.0 "), b.greeting
+        with via_proxy("192.0.2.10") as c:
+            assert c.greeting.startswith("220 "), c.greeting
+    h.wait_log("event=client_session_limit")
+    assert "client=192.0.2.9 limit=1" in h.logs()
