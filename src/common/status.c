@@ -174,6 +174,15 @@ static const char *const status_names[STATUS_COUNT] = {
 	[STATUS_MISCONFIGURED] = "misconfigured",
 	[STATUS_CONTENT_REFUSED] = "content_refused",
 	[STATUS_CONTENT_TEMPFAIL] = "content_tempfail",
+	[STATUS_CLIENT_SESSIONS] = "client_sessions",
+	[STATUS_CLIENT_CONN_RATE] = "client_conn_rate",
+	[STATUS_CLIENT_MSG_RATE] = "client_msg_rate",
+	[STATUS_CLIENT_RCPT_RATE] = "client_rcpt_rate",
+	[STATUS_PREGREET] = "pregreet",
+	[STATUS_DNSBL] = "dnsbl",
+	[STATUS_GREYLISTED] = "greylisted",
+	[STATUS_FCRDNS] = "fcrdns",
+	[STATUS_HELO_REFUSED] = "helo_refused",
 };
 
 /* Reply code of a status. */

@@ -1396,7 +1396,9 @@ static bool conf_is_local_domain_text(const struct conf *c, const char *name)
  * (the host name, $HATO_STATE, the local domains that follow from them). */
 static struct conf *conf_defaults(void)
 {
-	static const enum key_section plain[] = {SEC_SERVER, SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE, SEC_DNS, SEC_AUTH, SEC_METRICS, SEC_CHECKS, SEC_DNSBL, SEC_GREYLIST, SEC_CLIENT_CHECKS};
+	static const enum key_section plain[] = {
+		SEC_SERVER,  SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE,   SEC_DNS,          SEC_AUTH,
+		SEC_METRICS, SEC_CHECKS, SEC_DNSBL,    SEC_GREYLIST, SEC_CLIENT_CHECKS};
 	struct conf *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	const char *state = getenv("HATO_STATE");
