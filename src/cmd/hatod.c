@@ -225,26 +225,6 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(event_new(srv->base, -1, 0, grace_cb, srv), &tv);
 }
 
-/* Re-read what a reload takes up: the users file and the TLS certificates;
- * sessions go on. */
-static void reload(struct server *srv)
-{
-	char err[512];
-
-	if (!userdb_refresh(srv->users, err, sizeof(err)))
-		log_warnx("event=signal signal=HUP action=reload_users result=failed error=\"%s\"",
-			  err);
-	else
-		log_info("event=signal signal=HUP action=reload_users result=ok users=%zu",
-			 userdb_count(srv->users));
-	if (tls_reload(err, sizeof(err)))
-		log_info("event=signal signal=HUP action=reload_tls result=ok");
-	else
-		log_warnx("event=signal signal=HUP action=reload_tls result=failed error=\"%s\" "
-			  "note=\"the previous certificates stay in use\"",
-			  err);
-}
-
 /* SIGHUP: the reload, with RELOADING=1 before it and READY=1 after it for
  * the service manager. */
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
@@ -255,8 +235,9 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (srv->stopping)
 		return;
+	log_info("event=signal signal=HUP action=reload");
 	notify_check(notify_reloading(), "RELOADING");
-	reload(srv);
+	server_reload(srv);
 	notify_check(notify_send("READY=1"), "READY");
 }
 

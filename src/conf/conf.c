@@ -1403,6 +1403,7 @@ static struct conf *conf_defaults(void)
 	char host[256];
 	const char *state = getenv("HATO_STATE");
 
+	atomic_init(&c->holders, 1);
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
 		table_defaults(c, c, plain[i]);
 	if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
@@ -1643,8 +1644,230 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 	return true;
 }
 
+/*
+ * The keys that a running hatod cannot change: what is bound, opened or
+ * set up once at start (the listeners' sockets, the spool, the identity
+ * it drops to, the control socket, the maildrop, the resolver).  A reload
+ * keeps their running values and names the ones the file changed.
+ */
+static const struct {
+	enum key_section section;
+	const char *name;
+} restart_keys[] = {
+	{SEC_SERVER, "state_dir"},
+	{SEC_SERVER, "user"},
+	{SEC_SERVER, "group"},
+	{SEC_SERVER, "commit_threads"},
+	{SEC_SERVER, "commit_sync"},
+	{SEC_SERVER, "control_socket"},
+	{SEC_SERVER, "control_socket_mode"},
+	{SEC_SERVER, "maildrop_dir"},
+	{SEC_SERVER, "maildrop_group"},
+	{SEC_DNS, "servers"},
+	{SEC_DNS, "timeout"},
+	{SEC_DNS, "tries"},
+	{SEC_DNS, "cache_size"},
+	{SEC_DNS, "cache_ttl_max"},
+	{SEC_LISTENER, "address"}, /* and which listeners there are */
+};
+
 /* See conf.h. */
-struct conf *conf_load(const char *path, char *err, size_t errsz)
+bool conf_restart_key(const char *section, const char *key)
+{
+	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++) {
+		const char *head = section_heads[restart_keys[i].section];
+		size_t n = strlen(section);
+
+		/* "[listener NAME]" is "listener" here */
+		if (strncmp(head + 1, section, n) == 0 &&
+		    (head[n + 1] == ']' || head[n + 1] == ' ') &&
+		    strcmp(restart_keys[i].name, key) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The key table's row of section sec's key name. */
+static const struct key_def *key_find(enum key_section sec, const char *name)
+{
+	for (size_t i = 0; i < KEY_TABLE_LEN; i++)
+		if (key_table[i].section == sec && strcmp(key_table[i].name, name) == 0)
+			return &key_table[i];
+	fatalx("key table: no key \"%s\" in %s", name, section_heads[sec]);
+}
+
+/* Do a and b (struct conf) hold the same value of key k? */
+static bool field_same(const struct key_def *k, const struct conf *a, const struct conf *b)
+{
+	const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+
+	switch (k->type) {
+	case KEY_STRING:
+	case KEY_STRING_EMPTY:
+	case KEY_DNS_SERVERS: {
+		const char *x = *(char *const *)fa, *y = *(char *const *)fb;
+		return x == y || (x != NULL && y != NULL && strcmp(x, y) == 0);
+	}
+	case KEY_UINT:
+	case KEY_MODE:
+	case KEY_DURATION:
+	case KEY_DURATION_MS:
+		return *(const unsigned *)fa == *(const unsigned *)fb;
+	case KEY_SIZET:
+		return *(const size_t *)fa == *(const size_t *)fb;
+	case KEY_BOOL:
+	case KEY_SYNC:
+		return *(const bool *)fa == *(const bool *)fb;
+	default:
+		fatalx("restart key \"%s\": its type cannot be kept over a reload", k->name);
+	}
+}
+
+/* Give c the value of key k that old has (field_same's types). */
+static void field_keep(const struct key_def *k, struct conf *c, const struct conf *old)
+{
+	char *fc = (char *)c + k->offset;
+	const char *fo = (const char *)old + k->offset;
+
+	switch (k->type) {
+	case KEY_STRING:
+	case KEY_STRING_EMPTY:
+	case KEY_DNS_SERVERS: {
+		const char *v = *(char *const *)fo;
+		free(*(char **)fc);
+		*(char **)fc = v ? xstrdup(v) : NULL;
+		return;
+	}
+	case KEY_UINT:
+	case KEY_MODE:
+	case KEY_DURATION:
+	case KEY_DURATION_MS:
+		*(unsigned *)fc = *(const unsigned *)fo;
+		return;
+	case KEY_SIZET:
+		*(size_t *)fc = *(const size_t *)fo;
+		return;
+	case KEY_BOOL:
+	case KEY_SYNC:
+		*(bool *)fc = *(const bool *)fo;
+		return;
+	default:
+		fatalx("restart key \"%s\": its type cannot be kept over a reload", k->name);
+	}
+}
+
+/* Add "[section] key" to the list of keys that need a restart. */
+static void restart_note(char *buf, size_t size, const char *section, const char *name)
+{
+	size_t len = strlen(buf);
+
+	if (len < size)
+		snprintf(buf + len, size - len, "%s%s %s", len ? ", " : "", section, name);
+}
+
+/* Keep old's value of restart key k (a [server] or [dns] key) in c. */
+static void keep_key(struct conf *c, const struct conf *old, const struct key_def *k, char *restart,
+		     size_t restartsz)
+{
+	if (field_same(k, c, old))
+		return;
+	restart_note(restart, restartsz, section_heads[k->section], k->name);
+	field_keep(k, c, old);
+}
+
+/* Are old's and c's listeners the same names on the same addresses? */
+static bool listeners_same(const struct conf *c, const struct conf *old, char *restart,
+			   size_t restartsz)
+{
+	bool same = c->nlisteners == old->nlisteners;
+	char head[128];
+
+	for (size_t i = 0; i < old->nlisteners; i++) {
+		const struct listener_conf *o = &old->listeners[i], *n = NULL;
+
+		for (size_t j = 0; j < c->nlisteners; j++)
+			if (strcmp(c->listeners[j].name, o->name) == 0)
+				n = &c->listeners[j];
+		if (n != NULL && n->address != NULL && strcmp(n->address, o->address) == 0)
+			continue;
+		same = false;
+		snprintf(head, sizeof(head), "[listener %s]", o->name);
+		restart_note(restart, restartsz, head, "address");
+	}
+	for (size_t j = 0; j < c->nlisteners; j++) {
+		bool known = false;
+
+		for (size_t i = 0; i < old->nlisteners; i++)
+			known = known || strcmp(c->listeners[j].name, old->listeners[i].name) == 0;
+		if (!known) {
+			same = false;
+			snprintf(head, sizeof(head), "[listener %s]", c->listeners[j].name);
+			restart_note(restart, restartsz, head, "address");
+		}
+	}
+	return same;
+}
+
+/* Free c's listeners. */
+static void listeners_free(struct conf *c)
+{
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		free(c->listeners[i].name);
+		free(c->listeners[i].address);
+		free(c->listeners[i].tls_cert);
+		free(c->listeners[i].tls_key);
+		free(c->listeners[i].proxy_networks);
+	}
+	free(c->listeners);
+	c->listeners = NULL;
+	c->nlisteners = 0;
+}
+
+/* Keep old's listeners, all of them as they run, when the file changed
+ * which there are or where they listen. */
+static void keep_listeners(struct conf *c, const struct conf *old, char *restart, size_t restartsz)
+{
+	if (listeners_same(c, old, restart, restartsz))
+		return;
+	listeners_free(c);
+	c->listeners = xcalloc(old->nlisteners, sizeof(*c->listeners));
+	for (size_t i = 0; i < old->nlisteners; i++) {
+		const struct listener_conf *o = &old->listeners[i];
+		struct listener_conf *l = &c->listeners[c->nlisteners++];
+
+		*l = *o;
+		l->name = xstrdup(o->name);
+		l->address = xstrdup(o->address);
+		l->tls_cert = o->tls_cert ? xstrdup(o->tls_cert) : NULL;
+		l->tls_key = o->tls_key ? xstrdup(o->tls_key) : NULL;
+		l->proxy_networks = NULL;
+		if (o->nproxy_networks > 0) {
+			l->proxy_networks = xcalloc(o->nproxy_networks, sizeof(struct cidr));
+			memcpy(l->proxy_networks, o->proxy_networks,
+			       o->nproxy_networks * sizeof(struct cidr));
+		}
+	}
+}
+
+/* Keep old's values of every restart key but state_dir (kept earlier, as
+ * the defaults below it follow from it). */
+static void keep_restart_keys(struct conf *c, const struct conf *old, char *restart,
+			      size_t restartsz)
+{
+	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++) {
+		if (restart_keys[i].section == SEC_LISTENER ||
+		    (restart_keys[i].section == SEC_SERVER &&
+		     strcmp(restart_keys[i].name, "state_dir") == 0))
+			continue;
+		keep_key(c, old, key_find(restart_keys[i].section, restart_keys[i].name), restart,
+			 restartsz);
+	}
+	keep_listeners(c, old, restart, restartsz);
+}
+
+/* conf_load, and for a reload of old, its restart keys kept (see conf_reload). */
+static struct conf *load(const char *path, const struct conf *old, char *restart, size_t restartsz,
+			 char *err, size_t errsz)
 {
 	struct conf *c = conf_defaults();
 	struct parse_ctx ctx;
@@ -1684,8 +1907,12 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 		}
 		c->path = xstrdup(path);
 	}
+	if (old != NULL)
+		keep_key(c, old, key_find(SEC_SERVER, "state_dir"), restart, restartsz);
 	table_defaults_state_dir(c);
 	listener_defaults(c);
+	if (old != NULL)
+		keep_restart_keys(c, old, restart, restartsz);
 	if (!conf_check(c, err, errsz)) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "%s: %s", path ? path : "built-in defaults", err);
@@ -1697,9 +1924,34 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 }
 
 /* See conf.h. */
-void conf_free(struct conf *c)
+struct conf *conf_load(const char *path, char *err, size_t errsz)
 {
-	if (c == NULL)
+	return load(path, NULL, NULL, 0, err, errsz);
+}
+
+/* See conf.h. */
+struct conf *conf_reload(const struct conf *old, char *restart, size_t restartsz, char *err,
+			 size_t errsz)
+{
+	if (restartsz > 0)
+		restart[0] = '\0';
+	return load(old->path, old, restart, restartsz, err, errsz);
+}
+
+/* See conf.h. */
+const struct conf *conf_hold(const struct conf *c)
+{
+	/* the count is the one thing of a configuration that ever changes */
+	atomic_fetch_add(&((struct conf *)c)->holders, 1);
+	return c;
+}
+
+/* See conf.h. */
+void conf_free(const struct conf *cc)
+{
+	struct conf *c = (struct conf *)cc; /* the last holder: nobody else sees it */
+
+	if (c == NULL || atomic_fetch_sub(&c->holders, 1) != 1)
 		return;
 	free(c->path);
 	free(c->hostname);
@@ -1714,14 +1966,7 @@ void conf_free(struct conf *c)
 	free(c->local_domains);
 	free(c->local_domains_ascii);
 	free(c->trusted);
-	for (size_t i = 0; i < c->nlisteners; i++) {
-		free(c->listeners[i].name);
-		free(c->listeners[i].address);
-		free(c->listeners[i].tls_cert);
-		free(c->listeners[i].tls_key);
-		free(c->listeners[i].proxy_networks);
-	}
-	free(c->listeners);
+	listeners_free(c);
 	for (size_t i = 0; i < c->ncerts; i++) {
 		free(c->certs[i].name);
 		free(c->certs[i].cert);

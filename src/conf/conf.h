@@ -9,10 +9,16 @@
  * file, line and key.  Every key is documented in docs/configuration.md
  * and etc/hato.conf.example.  Time spans are written as durations
  * (parse_duration), in every section alike.
+ *
+ * A loaded configuration is never changed: a reload (conf_reload) makes a
+ * new one.  Whoever must finish under the configuration it started with
+ * (an SMTP session, a delivery job) holds it (conf_hold) and lets go
+ * (conf_free); it is freed when its last holder lets go.
  */
 #ifndef HATO_CONF_H
 #define HATO_CONF_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -310,6 +316,8 @@ struct conf {
 	size_t nlisteners;
 	struct milter_conf *milters; /* in the order written */
 	size_t nmilters;
+
+	atomic_uint holders; /* conf_hold; freed when the last one lets go */
 };
 
 /* What a check's failure does to a message ([checks] dmarc_reject, ...). */
@@ -327,9 +335,29 @@ enum checks_temperror {
 };
 
 /* Load defaults and, when path != NULL, the file.  NULL with a message in
- * err on failure. */
+ * err on failure.  The caller is its one holder. */
 struct conf *conf_load(const char *path, char *err, size_t errsz);
-void conf_free(struct conf *c);
+
+/*
+ * Read the running configuration's file (old->path; the built-in defaults
+ * when it has none) again, for a reload.  The keys that a running hatod
+ * cannot change (conf_restart_key: state_dir, user, listener addresses,
+ * ...) keep old's values in the new configuration; those that the file
+ * changes are named in restart, "[server] state_dir, [listener smtp]
+ * address", "" when none.  NULL with err ("FILE:LINE: key ...") when the
+ * file does not load: old stays as it is.
+ */
+struct conf *conf_reload(const struct conf *old, char *restart, size_t restartsz, char *err,
+			 size_t errsz);
+
+/* Is "[section] key" one that only a restart changes?  section as a file
+ * heads it, without the name: "server", "listener", "dns". */
+bool conf_restart_key(const char *section, const char *key);
+
+/* One more holder of c: it stays until each holder has let go. */
+const struct conf *conf_hold(const struct conf *c);
+/* Let go of c: freed when no holder is left (NULL: nothing). */
+void conf_free(const struct conf *c);
 
 /* The key schema, one line per key in the key table's order: the section
  * as a file heads it ("[limits]", "[listener NAME]"), the key, and " = "

@@ -38,6 +38,12 @@ void intake_init(struct intake *in, const struct conf *c, struct queue *q)
 	in->error = STATUS_OK;
 }
 
+/* See intake.h. */
+void intake_set_conf(struct intake *in, const struct conf *c)
+{
+	in->conf = c;
+}
+
 static void verdict_reset(struct intake *in);
 
 /* See intake.h. */

@@ -261,6 +261,11 @@ struct intake {
 /* Set up an intake for messages into q under c's limits (nothing open). */
 void intake_init(struct intake *in, const struct conf *c, struct queue *q);
 
+/* The configuration of the messages opened from now on (a reload): only
+ * between messages, not while one is open or pending.  c must outlive
+ * them (the receiver holds it). */
+void intake_set_conf(struct intake *in, const struct conf *c);
+
 /* Abort an open message and release what the intake holds. */
 void intake_free(struct intake *in);
 

@@ -119,6 +119,28 @@ struct workers *workers_new(struct event_base *base, unsigned threads)
 }
 
 /* See worker.h. */
+void workers_grow(struct workers *w, unsigned threads)
+{
+	pthread_t *more;
+
+	if (threads <= w->nthreads)
+		return;
+	/* only the loop thread starts, grows and frees the pool: no lock for the array */
+	more = xcalloc(threads, sizeof(pthread_t));
+	for (unsigned i = 0; i < w->nthreads; i++)
+		more[i] = w->threads[i];
+	free(w->threads);
+	w->threads = more;
+	while (w->nthreads < threads) {
+		if (pthread_create(&w->threads[w->nthreads], NULL, worker_main, w) != 0) {
+			log_warn("event=workers_grow_failed threads=%u", w->nthreads);
+			return;
+		}
+		w->nthreads++;
+	}
+}
+
+/* See worker.h. */
 void workers_submit(struct workers *w, void (*work)(void *), void (*done)(void *), void *arg)
 {
 	struct job *j = xcalloc(1, sizeof(*j));

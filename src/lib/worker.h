@@ -16,6 +16,9 @@ struct workers;
 
 struct workers *workers_new(struct event_base *base, unsigned threads);
 void workers_submit(struct workers *w, void (*work)(void *), void (*done)(void *), void *arg);
+/* At least threads pool threads from now on (a pool never shrinks: a
+ * caller that wants fewer jobs at once submits fewer). */
+void workers_grow(struct workers *w, unsigned threads);
 /* Jobs submitted and not yet done. */
 size_t workers_pending(struct workers *w);
 /* Finish every job (running their done callbacks), join, free. */

@@ -56,7 +56,7 @@ struct rconn {
 };
 
 struct relay {
-	const struct conf *conf;
+	unsigned reuse_time; /* [remote] reuse_time, under lock (relay_configure) */
 	pthread_mutex_t lock;
 	struct rconn *idle; /* connections waiting for the next message */
 	size_t nidle;
@@ -80,9 +80,17 @@ struct relay *relay_new(const struct conf *c)
 {
 	struct relay *r = xcalloc(1, sizeof(*r));
 
-	r->conf = c;
 	pthread_mutex_init(&r->lock, NULL);
+	relay_configure(r, c);
 	return r;
+}
+
+/* See relay.h. */
+void relay_configure(struct relay *r, const struct conf *c)
+{
+	pthread_mutex_lock(&r->lock);
+	r->reuse_time = c->remote_reuse_time;
+	pthread_mutex_unlock(&r->lock);
 }
 
 /* Set every recipient still without an answer (res.esc empty) to the same outcome. */
@@ -146,10 +154,9 @@ static void set_port(struct mx_list *hosts, unsigned port)
 
 /* The hosts of the route, in the order to try them, without our own
  * listeners.  false with why when there is none to try. */
-static bool route_hosts(const struct relay *r, const struct route *rt, struct mx_list *hosts,
+static bool route_hosts(const struct conf *c, const struct route *rt, struct mx_list *hosts,
 			struct delivery_result *why)
 {
-	const struct conf *c = r->conf;
 	struct dns_opts o = {c->dns_servers, c->dns_timeout_ms, c->dns_tries};
 	size_t before = 0, after = 0;
 
@@ -231,10 +238,9 @@ static bool host_refused(struct rconn *k, struct delivery_result *why, const cha
 
 /* The session's options for route rt to host k->host; use_tls false: no
  * STARTTLS (policy may, after a failed handshake). */
-static void session_opts(const struct relay *r, const struct route *rt, struct rconn *k,
+static void session_opts(const struct conf *c, const struct route *rt, struct rconn *k,
 			 bool use_tls, struct smtpc_opts *o)
 {
-	const struct conf *c = r->conf;
 
 	memset(o, 0, sizeof(*o));
 	o->helo = c->remote_helo ? c->remote_helo : c->hostname;
@@ -260,7 +266,7 @@ static void session_opts(const struct relay *r, const struct route *rt, struct r
 }
 
 /* From a connected socket to READY (smtpc_open); false with why telling what failed. */
-static bool session_open(struct relay *r, const struct route *rt, struct rconn *k,
+static bool session_open(const struct conf *c, const struct route *rt, struct rconn *k,
 			 struct delivery_result *why)
 {
 	const struct smtpc *s = &k->s;
@@ -276,7 +282,7 @@ static bool session_open(struct relay *r, const struct route *rt, struct rconn *
 	case SMTPC_FAIL_LOOP:
 		return host_fail(k, why, OUTCOME_PERMFAIL, ESC_LOOP,
 				 "mail for %s loops back to myself (the server greets as %s)",
-				 rt->domain, r->conf->hostname);
+				 rt->domain, c->hostname);
 	case SMTPC_FAIL_NO_STARTTLS:
 		return host_fail(k, why, OUTCOME_TEMPFAIL, ESC_TLS,
 				 "TLS is required (tls policy %s) but the server does not offer "
@@ -308,7 +314,7 @@ static void conn_end(struct rconn *k)
 }
 
 /* An idle connection for the route, checked with RSET; NULL when none. */
-static struct rconn *conn_take(struct relay *r, const struct route *rt)
+static struct rconn *conn_take(struct relay *r, const struct conf *c, const struct route *rt)
 {
 	time_t now = time(NULL);
 	struct rconn **pp, *k = NULL;
@@ -316,7 +322,7 @@ static struct rconn *conn_take(struct relay *r, const struct route *rt)
 	pthread_mutex_lock(&r->lock);
 	for (pp = &r->idle; *pp != NULL; pp = &(*pp)->next)
 		if (strcmp((*pp)->key, rt->key) == 0 &&
-		    now - (*pp)->idle_since <= (time_t)r->conf->remote_reuse_time) {
+		    now - (*pp)->idle_since <= (time_t)c->remote_reuse_time) {
 			k = *pp;
 			*pp = k->next;
 			r->nidle--;
@@ -330,11 +336,11 @@ static struct rconn *conn_take(struct relay *r, const struct route *rt)
 }
 
 /* Keep k for the next message to its route, or end it. */
-static void conn_put(struct relay *r, struct rconn *k)
+static void conn_put(struct relay *r, const struct conf *c, struct rconn *k)
 {
 	size_t same = 0;
 
-	if (k->s.conn.broken || r->conf->remote_reuse_time == 0) {
+	if (k->s.conn.broken || c->remote_reuse_time == 0) {
 		conn_end(k);
 		return;
 	}
@@ -342,7 +348,7 @@ static void conn_put(struct relay *r, struct rconn *k)
 	pthread_mutex_lock(&r->lock);
 	for (struct rconn *x = r->idle; x != NULL; x = x->next)
 		same += strcmp(x->key, k->key) == 0;
-	if (same < r->conf->delivery_concurrency_domain) {
+	if (same < c->delivery_concurrency_domain) {
 		k->next = r->idle;
 		r->idle = k;
 		r->nidle++;
@@ -355,13 +361,13 @@ static void conn_put(struct relay *r, struct rconn *k)
 
 /* A new READY connection for the route, trying each host and address in
  * turn; NULL with why telling the last failure. */
-static struct rconn *conn_open(struct relay *r, const struct route *rt, struct delivery_result *why)
+static struct rconn *conn_open(const struct conf *c, const struct route *rt,
+			       struct delivery_result *why)
 {
-	const struct conf *c = r->conf;
 	struct mx_list *hosts = xmalloc(sizeof(*hosts));
 	struct rconn *k = xmalloc(sizeof(*k));
 
-	if (!route_hosts(r, rt, hosts, why)) {
+	if (!route_hosts(c, rt, hosts, why)) {
 		free(hosts);
 		free(k);
 		return NULL;
@@ -381,7 +387,7 @@ static struct rconn *conn_open(struct relay *r, const struct route *rt, struct d
 				strcpy_bounded(k->host, x->name, sizeof(k->host));
 				remote_name(x->name, sa, x->addrs[a].len, k->remote,
 					    sizeof(k->remote));
-				session_opts(r, rt, k, use_tls, &o);
+				session_opts(c, rt, k, use_tls, &o);
 				smtpc_init(&k->s, &o);
 				if (!smtpc_connect(&k->s, sa, x->addrs[a].len,
 						   c->remote_timeout_connect)) {
@@ -392,7 +398,7 @@ static struct rconn *conn_open(struct relay *r, const struct route *rt, struct d
 						 rt->domain, k->remote, k->s.conn.err);
 					break;
 				}
-				if (session_open(r, rt, k, why)) {
+				if (session_open(c, rt, k, why)) {
 					free(hosts);
 					return k;
 				}
@@ -535,7 +541,8 @@ static void transaction(struct rconn *k, struct relay_msg *m)
 }
 
 /* See relay.h. */
-void relay_deliver(struct relay *r, const struct route *rt, struct relay_msg *m)
+void relay_deliver(struct relay *r, const struct conf *c, const struct route *rt,
+		   struct relay_msg *m)
 {
 	struct delivery_result why;
 	struct rconn *k;
@@ -547,9 +554,9 @@ void relay_deliver(struct relay *r, const struct route *rt, struct relay_msg *m)
 	strcpy_bounded(m->tls, "none", sizeof(m->tls));
 	m->dsn = false;
 	memset(&why, 0, sizeof(why));
-	k = conn_take(r, rt);
+	k = conn_take(r, c, rt);
 	if (k == NULL)
-		k = conn_open(r, rt, &why);
+		k = conn_open(c, rt, &why);
 	if (k == NULL) {
 		settle_open(m, "", why.outcome, why.esc, why.text);
 		return;
@@ -559,7 +566,7 @@ void relay_deliver(struct relay *r, const struct route *rt, struct relay_msg *m)
 	m->dsn = k->s.caps.dsn;
 	transaction(k, m);
 	settle_open(m, k->remote, OUTCOME_TEMPFAIL, ESC_SESSION, "no reply for this recipient");
-	conn_put(r, k);
+	conn_put(r, c, k);
 }
 
 /* See relay.h. */
@@ -581,7 +588,7 @@ void relay_expire(struct relay *r, bool all)
 
 	pthread_mutex_lock(&r->lock);
 	for (pp = &r->idle; (k = *pp) != NULL;) {
-		if (all || now - k->idle_since > (time_t)r->conf->remote_reuse_time) {
+		if (all || now - k->idle_since > (time_t)r->reuse_time) {
 			*pp = k->next;
 			r->nidle--;
 			k->next = done;

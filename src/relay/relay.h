@@ -63,11 +63,16 @@ struct relay_msg {
 
 struct relay;
 
-/* A relay for the configuration c (which must outlive it). */
+/* A relay whose idle connections wait c's reuse_time. */
 struct relay *relay_new(const struct conf *c);
 
-/* Deliver m to every recipient in m->rcpts by the SMTP route rt (worker thread). */
-void relay_deliver(struct relay *r, const struct route *rt, struct relay_msg *m);
+/* A reload: idle connections wait c's reuse_time from now on (loop thread). */
+void relay_configure(struct relay *r, const struct conf *c);
+
+/* Deliver m to every recipient in m->rcpts by the SMTP route rt under the
+ * configuration c, the delivery job's (worker thread). */
+void relay_deliver(struct relay *r, const struct conf *c, const struct route *rt,
+		   struct relay_msg *m);
 
 /* Idle connections kept for reuse (for the caller's expiry timer). */
 size_t relay_idle(struct relay *r);

@@ -86,6 +86,7 @@ struct scheduler {
 
 struct delivery_job {
 	struct scheduler *sc;
+	const struct conf *conf; /* held: the configuration the job started under */
 	struct qentry *e;
 	struct envelope env;    /* the job's copy */
 	bool removed;           /* the message left the queue */
@@ -223,7 +224,7 @@ static bool job_message(struct delivery_job *j)
 /* Deliver a group (worker thread): LMTP and SMTP in one transaction, Maildirs one by one. */
 static void deliver_group(struct delivery_job *j, struct dest_group *g)
 {
-	const struct conf *c = j->sc->conf;
+	const struct conf *c = j->conf;
 	const struct envelope *env = &j->env;
 	char eb[128];
 
@@ -266,7 +267,7 @@ static void deliver_group(struct delivery_job *j, struct dest_group *g)
 			rr[k].addr = env->rcpts[g->idx[k]].addr;
 			rr[k].params = dsn_rcpt_params(&env->rcpts[g->idx[k]]);
 		}
-		relay_deliver(j->sc->relay, g->rt, &m);
+		relay_deliver(j->sc->relay, c, g->rt, &m);
 		for (size_t k = 0; k < g->n; k++) {
 			g->res[k] = rr[k].res;
 			strcpy_bounded(g->remote[k], rr[k].remote, sizeof(g->remote[k]));
@@ -340,7 +341,7 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 			const char *remote, const struct dest_group *g)
 {
 	const char *tls = g->tls;
-	const struct conf *c = j->sc->conf;
+	const struct conf *c = j->conf;
 	char line[300], esc[600], addr[ESCAPED_WORD_MAX];
 
 	r->attempts++;
@@ -387,7 +388,7 @@ static void rcpt_settle(struct delivery_job *j, struct env_rcpt *r, struct deliv
 static void job_work(void *arg)
 {
 	struct delivery_job *j = arg;
-	const struct conf *c = j->sc->conf;
+	const struct conf *c = j->conf;
 	size_t total = j->env.nrcpts, ndue = 0;
 	struct dest_group g = {.idx = xcalloc(total, sizeof(size_t)),
 			       .res = xcalloc(total, sizeof(struct delivery_result)),
@@ -503,6 +504,7 @@ static void job_done(void *arg)
 		entry_add(sc, &j->report);
 		envelope_free(&j->report);
 	}
+	conf_free(j->conf);
 	if (e->flush) { /* a flush came while the job ran: it still counts */
 		e->flush = false;
 		for (size_t i = 0; i < e->env.nrcpts; i++)
@@ -530,6 +532,7 @@ static void job_start(struct scheduler *sc, struct qentry *e, struct dest_count 
 	struct delivery_job *j = xcalloc(1, sizeof(*j));
 
 	j->sc = sc;
+	j->conf = conf_hold(sc->conf);
 	j->e = e;
 	j->msg_fd = -1;
 	j->unsaved = e->unsaved;
@@ -689,7 +692,7 @@ struct scheduler *scheduler_new(const struct conf *c, struct event_base *base, s
 {
 	struct scheduler *sc = xcalloc(1, sizeof(*sc));
 
-	sc->conf = c;
+	sc->conf = conf_hold(c);
 	sc->queue = q;
 	sc->workers = workers_new(base, c->delivery_concurrency);
 	sc->timer = evtimer_new(base, timer_cb, sc);
@@ -698,6 +701,20 @@ struct scheduler *scheduler_new(const struct conf *c, struct event_base *base, s
 	if (!metrics_collector_add(scheduler_collect, sc))
 		log_warnx("event=metrics error=\"no room for the queue's collector\"");
 	return sc;
+}
+
+/* See scheduler.h. */
+void scheduler_reload(struct scheduler *sc, const struct conf *c)
+{
+	const struct conf *old = sc->conf;
+
+	sc->conf = conf_hold(c);
+	conf_free(old); /* jobs in flight hold it still */
+	workers_grow(sc->workers, c->delivery_concurrency);
+	relay_configure(sc->relay, c);
+	for (struct qentry *e = sc->entries; e; e = e->next)
+		e->dest_known = e->dest_known && e->busy; /* routes may have changed */
+	scheduler_run(sc);
 }
 
 /* queue_scan callback for scheduler_load. */
@@ -951,5 +968,6 @@ void scheduler_free(struct scheduler *sc)
 		envelope_free(&e->env);
 		free(e);
 	}
+	conf_free(sc->conf);
 	free(sc);
 }

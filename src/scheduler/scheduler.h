@@ -9,8 +9,10 @@
  * per-destination concurrency limits; their results come back on the
  * event loop, where every scheduler_* function is called.
  *
- * It is given what it uses: the configuration (which must outlive it), the
- * event loop, and the queue, which it reaches only through queue.h.
+ * It is given what it uses: the configuration (which it holds, conf_hold),
+ * the event loop, and the queue, which it reaches only through queue.h.
+ * Each delivery job holds the configuration it started under and finishes
+ * under it, whatever scheduler_reload swaps in meanwhile.
  */
 #ifndef HATO_SCHEDULER_H
 #define HATO_SCHEDULER_H
@@ -27,6 +29,9 @@ struct scheduler;
 /* A scheduler delivering what q holds, by c, on base (nothing is loaded or
  * started yet: scheduler_load). */
 struct scheduler *scheduler_new(const struct conf *c, struct event_base *base, struct queue *q);
+/* A reload: jobs from now on run under c (routes, limits, retries, hold);
+ * those in flight finish under theirs.  Held, like the first one. */
+void scheduler_reload(struct scheduler *sc, const struct conf *c);
 /* Load every queued message (at start) and start what is due. */
 void scheduler_load(struct scheduler *sc);
 /* A message was just committed (env is what was written): deliver it now.

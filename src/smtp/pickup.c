@@ -35,7 +35,8 @@
 
 struct pickup {
 	struct server *srv;
-	struct intake in; /* the drop file on its way into the queue */
+	const struct conf *conf; /* held: srv->conf as the current message began */
+	struct intake in;        /* the drop file on its way into the queue */
 	bool stopping;
 	int inotify_fd;
 	struct event *inotify_ev;
@@ -158,7 +159,7 @@ static const char *rcpt_error(enum status st)
 static void add_recipients(struct pickup *p, struct pickup_job *j, const struct maildrop_header *h)
 {
 	const struct rcpt_dsn dsn = {h->notify, NULL};
-	const struct recipients_ctx rc = {p->srv->conf, p->srv->users, p->srv->aliases};
+	const struct recipients_ctx rc = {p->conf, p->srv->users, p->srv->aliases};
 
 	for (size_t i = 0; i < h->nrcpts; i++) {
 		struct mailaddr a;
@@ -229,12 +230,12 @@ static bool refused(struct pickup *p, const char *name, enum status st, const ch
 	switch (st) {
 	case STATUS_LOOP:
 		snprintf(why, sizeof(why), "mail loop: more than %u Received: headers",
-			 p->srv->conf->limits.received_max);
+			 p->conf->limits.received_max);
 		set_aside(p, name, why);
 		return true;
 	case STATUS_TOO_BIG:
 		snprintf(why, sizeof(why), "larger than message_size_max (%llu octets)",
-			 (unsigned long long)p->srv->conf->limits.message_size_max);
+			 (unsigned long long)p->conf->limits.message_size_max);
 		set_aside(p, name, why);
 		return true;
 	default:
@@ -242,6 +243,17 @@ static bool refused(struct pickup *p, const char *name, enum status st, const ch
 			  name, status_code(st), status_esc(st));
 		return false;
 	}
+}
+
+/* A reload swapped srv->conf: the next message goes in under the new one
+ * (the intake is idle: nothing open, nothing being decided). */
+static void pickup_conf_update(struct pickup *p)
+{
+	if (p->conf == p->srv->conf)
+		return;
+	conf_free(p->conf);
+	p->conf = conf_hold(p->srv->conf);
+	intake_set_conf(&p->in, p->conf);
 }
 
 /* Take one drop file into the queue through intake; false when it must wait. */
@@ -273,6 +285,7 @@ static bool pickup_one(struct pickup *p, const char *name)
 		set_aside(p, name, err);
 		return true;
 	}
+	pickup_conf_update(p);
 	j = job_new(p, name, (unsigned)st.st_uid, &h);
 	hlen = h.length;
 	maildrop_header_free(&h);
@@ -370,7 +383,8 @@ struct pickup *pickup_open(struct server *srv)
 	struct timeval tv = {PICKUP_RESCAN_SECONDS, 0};
 
 	p->srv = srv;
-	intake_init(&p->in, srv->conf, srv->queue);
+	p->conf = conf_hold(srv->conf);
+	intake_init(&p->in, p->conf, srv->queue);
 	if (intake_dkim_enabled())
 		intake_stage_add(&p->in, &intake_dkim_stage, NULL);
 	p->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -414,5 +428,6 @@ void pickup_close(struct pickup *p)
 	for (size_t i = 0; i < p->ninflight; i++)
 		free(p->inflight[i]);
 	intake_free(&p->in);
+	conf_free(p->conf);
 	free(p);
 }

@@ -60,10 +60,10 @@ static const char *limit_event(const struct limits *lim, enum status st, unsigne
 static void log_limit(const struct smtp_session *s, enum status st)
 {
 	unsigned limit;
-	const char *event = limit_event(&s->srv->conf->limits, st, &limit);
+	const char *event = limit_event(&s->conf->limits, st, &limit);
 
 	log_info("event=%s session=%s listener=%s client=%s limit=%u status=%d esc=%s", event,
-		 s->id, s->l->lc->name, s->peer_addr, limit, status_code(st), status_esc(st));
+		 s->id, s->lc->name, s->peer_addr, limit, status_code(st), status_esc(st));
 }
 
 /* See postscreen.h. */
@@ -74,7 +74,7 @@ enum status postscreen_connect(struct smtp_session *s)
 	s->dnsbl_zone = -1;
 	if (s->trusted)
 		return STATUS_OK;
-	st = client_limits_connect(server_clients(s->srv), &s->srv->conf->limits,
+	st = client_limits_connect(server_clients(s->srv), &s->conf->limits,
 				   (struct sockaddr *)&s->peer, time(NULL));
 	if (st == STATUS_OK)
 		s->client_counted = true;
@@ -87,7 +87,7 @@ enum status postscreen_connect(struct smtp_session *s)
 static void greet_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
-	unsigned pass = s->srv->conf->limits.greeting_pass_time;
+	unsigned pass = s->conf->limits.greeting_pass_time;
 
 	(void)fd;
 	(void)what;
@@ -101,7 +101,7 @@ static void greet_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* Keep the DNSBL result for the session, and for the client when whole. */
 static void dnsbl_record(struct smtp_session *s, const struct dnsbl_result *r)
 {
-	unsigned keep = s->srv->conf->dnsbl_cache_time;
+	unsigned keep = s->conf->dnsbl_cache_time;
 
 	s->dnsbl_score = r->score;
 	s->dnsbl_zone = r->zone;
@@ -162,7 +162,7 @@ static bool dnsbl_cached(struct smtp_session *s, const struct client_entry *e, t
 /* Ask the lists, unless the verdict is known. */
 static void dnsbl_start(struct smtp_session *s, const struct client_entry *e, time_t now)
 {
-	const struct conf *c = s->srv->conf;
+	const struct conf *c = s->conf;
 	char key[32];
 	struct timeval tv = {c->dnsbl_timeout_ms / 1000, (c->dnsbl_timeout_ms % 1000) * 1000};
 
@@ -179,7 +179,7 @@ static void dnsbl_start(struct smtp_session *s, const struct client_entry *e, ti
 /* See postscreen.h. */
 void postscreen_start(struct smtp_session *s)
 {
-	unsigned delay = s->l->lc->greeting_delay_ms;
+	unsigned delay = s->lc->greeting_delay_ms;
 	time_t now = time(NULL);
 	const struct client_entry *e;
 
@@ -206,7 +206,7 @@ bool postscreen_waiting(const struct smtp_session *s)
 /* Do the client checks apply to this session: MX listeners, untrusted? */
 static bool checks_apply(const struct smtp_session *s)
 {
-	return s->l->lc->auth == AUTH_MODE_NONE && !s->trusted;
+	return s->lc->auth == AUTH_MODE_NONE && !s->trusted;
 }
 
 /* The forward lookup of the PTR name answered. */
@@ -241,7 +241,7 @@ void postscreen_reverse_done(struct smtp_session *s, const char *name)
 	bool v4mapped = s->peer.ss_family == AF_INET6 &&
 			IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s->peer)->sin6_addr);
 
-	if (s->srv->conf->check_fcrdns == CLIENT_CHECK_OFF || !checks_apply(s) || v4mapped)
+	if (s->conf->check_fcrdns == CLIENT_CHECK_OFF || !checks_apply(s) || v4mapped)
 		return;
 	if (name == NULL) {
 		s->fcrdns = FCRDNS_FAIL;
@@ -271,13 +271,13 @@ enum helo_fault postscreen_helo_fault(const char *helo, const char *hostname)
 /* See postscreen.h. */
 enum status postscreen_helo(struct smtp_session *s)
 {
-	enum client_check k = s->srv->conf->check_helo;
+	enum client_check k = s->conf->check_helo;
 	char shown[ESCAPED_WORD_MAX];
 
 	s->helo_fault = HELO_FAULT_NONE;
 	if (k == CLIENT_CHECK_OFF || !checks_apply(s))
 		return STATUS_OK;
-	s->helo_fault = postscreen_helo_fault(s->helo, s->srv->conf->hostname);
+	s->helo_fault = postscreen_helo_fault(s->helo, s->conf->hostname);
 	if (s->helo_fault == HELO_FAULT_NONE)
 		return STATUS_OK;
 	escape_word(s->helo, shown, sizeof(shown));
@@ -290,7 +290,7 @@ enum status postscreen_helo(struct smtp_session *s)
 /* See postscreen.h. */
 const char *postscreen_mark(const struct smtp_session *s, char *buf, size_t size)
 {
-	const struct conf *c = s->srv->conf;
+	const struct conf *c = s->conf;
 	bool fcrdns = c->check_fcrdns == CLIENT_CHECK_MARK && s->fcrdns == FCRDNS_FAIL;
 	bool helo = c->check_helo == CLIENT_CHECK_MARK && s->helo_fault != HELO_FAULT_NONE;
 
@@ -323,7 +323,7 @@ void postscreen_input(struct smtp_session *s, struct evbuffer *in)
 /* See postscreen.h. */
 bool postscreen_verdict(struct smtp_session *s)
 {
-	const struct conf *c = s->srv->conf;
+	const struct conf *c = s->conf;
 	const char *zone;
 
 	if (c->check_fcrdns == CLIENT_CHECK_REFUSE && s->fcrdns == FCRDNS_FAIL) {
@@ -357,7 +357,7 @@ static enum status transaction_rate(struct smtp_session *s,
 
 	if (s->trusted)
 		return STATUS_OK;
-	st = check(server_clients(s->srv), &s->srv->conf->limits, (struct sockaddr *)&s->peer,
+	st = check(server_clients(s->srv), &s->conf->limits, (struct sockaddr *)&s->peer,
 		   time(NULL));
 	if (st != STATUS_OK)
 		log_limit(s, st);

@@ -35,7 +35,7 @@ struct listener {
 };
 
 struct server {
-	struct conf *conf;
+	struct conf *conf; /* the running configuration (server_reload swaps it) */
 	struct queue *queue;
 	struct userdb *users;    /* AUTH users (users_file) */
 	struct workers *workers; /* password checks */
@@ -63,6 +63,15 @@ void server_stop(struct server *srv);
 void server_free(struct server *srv);
 /* The per-client table (client_table.h), made on first use. */
 struct client_table *server_clients(struct server *srv);
+/*
+ * SIGHUP (server_reload.c): read the configuration file again and swap the
+ * new configuration in whole - limits, domains, mailboxes, aliases, users,
+ * TLS, routes - or, when any of it does not load, log why and keep the
+ * running one.  Sessions and delivery jobs finish under the configuration
+ * they started with.  Keys that need a restart keep their running values
+ * and are named in the log.  True when the new configuration runs.
+ */
+bool server_reload(struct server *srv);
 /* True once stopping and no session or commit remains. */
 bool server_drained(struct server *srv);
 

@@ -70,7 +70,7 @@ struct auth_job {
 /* Is AUTH listed in EHLO (and accepted) in this session? */
 bool smtp_auth_offered(const struct smtp_session *s)
 {
-	return s->l->lc->auth != AUTH_MODE_NONE && s->tls && s->auth_user == NULL;
+	return s->lc->auth != AUTH_MODE_NONE && s->tls && s->auth_user == NULL;
 }
 
 /* Leave the exchange with a reply; the session goes back to READY. */
@@ -122,7 +122,7 @@ static void auth_check_work(void *arg)
  */
 static void auth_fail(struct smtp_session *s, const char *user, size_t ulen, const char *detail)
 {
-	const struct limits *lim = &s->srv->conf->limits;
+	const struct limits *lim = &s->conf->limits;
 	unsigned shift = s->auth_failures < 15 ? s->auth_failures : 15;
 	unsigned delay = lim->auth_delay_ms << shift;
 	char shown[AUTH_USER_MAX * 4 + 1];
@@ -232,7 +232,7 @@ static void auth_dovecot_done(void *arg, enum dovecot_auth_result r, const char 
 /* Ask Dovecot's auth server; takes ownership of user and password. */
 static void auth_check_dovecot(struct smtp_session *s, char *user, char *password)
 {
-	const struct conf *c = s->srv->conf;
+	const struct conf *c = s->conf;
 	struct dovecot_job *j = xcalloc(1, sizeof(*j));
 	const struct dovecot_query q = {
 		.user = user,
@@ -259,7 +259,7 @@ bool smtp_auth_delay_done(struct smtp_session *s)
 	if (s->auth_step != AUTH_STEP_DELAY)
 		return false;
 	smtp_auth_abort(s, STATUS_AUTH_FAILED);
-	if (s->auth_failures >= s->srv->conf->limits.auth_failures_max) {
+	if (s->auth_failures >= s->conf->limits.auth_failures_max) {
 		log_info("event=auth_too_many session=%s client=%s failures=%u", s->id,
 			 s->peer_addr, s->auth_failures);
 		smtp_close(s, STATUS_AUTH_TOO_MANY);
@@ -273,7 +273,7 @@ static void auth_check(struct smtp_session *s, char *user, char *password)
 	struct auth_job *j;
 	char err[512];
 
-	if (s->srv->conf->auth_backend == AUTH_BACKEND_DOVECOT) {
+	if (s->conf->auth_backend == AUTH_BACKEND_DOVECOT) {
 		auth_check_dovecot(s, user, password);
 		return;
 	}
@@ -390,7 +390,7 @@ void smtp_cmd_auth(struct smtp_session *s, char *arg)
 
 	if (initial)
 		*initial++ = '\0';
-	if (s->l->lc->auth == AUTH_MODE_NONE) {
+	if (s->lc->auth == AUTH_MODE_NONE) {
 		smtp_reply(s, STATUS_NOT_IMPLEMENTED, "AUTH not offered here");
 		return;
 	}

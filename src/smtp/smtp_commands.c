@@ -201,10 +201,10 @@ static void cmd_ehlo(struct smtp_session *s, char *arg)
 
 	if (!greet_common(s, arg, true))
 		return;
-	snprintf(first, sizeof(first), "%s Hello %s [%s]", s->srv->conf->hostname, s->helo,
+	snprintf(first, sizeof(first), "%s Hello %s [%s]", s->conf->hostname, s->helo,
 		 s->peer_addr);
 	snprintf(size, sizeof(size), "SIZE %llu",
-		 (unsigned long long)s->srv->conf->limits.message_size_max);
+		 (unsigned long long)s->conf->limits.message_size_max);
 	lines[n++] = first;
 	lines[n++] = "PIPELINING";
 	lines[n++] = size;
@@ -225,8 +225,7 @@ static void cmd_helo(struct smtp_session *s, char *arg)
 {
 	if (!greet_common(s, arg, false))
 		return;
-	smtp_reply(s, STATUS_EHLO, "%s Hello %s [%s]", s->srv->conf->hostname, s->helo,
-		   s->peer_addr);
+	smtp_reply(s, STATUS_EHLO, "%s Hello %s [%s]", s->conf->hostname, s->helo, s->peer_addr);
 }
 
 /* Skip "FROM:"/"TO:" and the optional spaces some clients put after it. */
@@ -293,7 +292,7 @@ static enum status mail_params(struct smtp_session *s, struct esmtp_param *p, si
 				return STATUS_TOO_BIG;
 			}
 			seen_size = true;
-			if (size > s->srv->conf->limits.message_size_max)
+			if (size > s->conf->limits.message_size_max)
 				return STATUS_TOO_BIG;
 			s->declared_size = size;
 		} else if (strcasecmp(p[i].key, "BODY") == 0) {
@@ -412,7 +411,7 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_TLS_REQUIRED, NULL);
 		return;
 	}
-	if (s->l->lc->auth == AUTH_MODE_REQUIRED && s->auth_user == NULL) {
+	if (s->lc->auth == AUTH_MODE_REQUIRED && s->auth_user == NULL) {
 		smtp_reply(s, STATUS_AUTH_REQUIRED, NULL);
 		return;
 	}
@@ -455,7 +454,7 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_NON_ASCII, NULL);
 		return;
 	}
-	if (s->auth_user && !policy_sender_allowed(s->srv->conf, s->auth_user, &a)) {
+	if (s->auth_user && !policy_sender_allowed(s->conf, s->auth_user, &a)) {
 		char esc[ADDR_PATH_MAX * 4], user[256];
 		addr_format(&a, path, sizeof(path));
 		escape_text(path, strlen(path), esc, sizeof(esc));
@@ -529,7 +528,7 @@ static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a
 {
 	char why[512], esc[600], rcpt[ESCAPED_WORD_MAX];
 	const char *kind = "";
-	const struct recipients_ctx rc = {s->srv->conf, s->srv->users, s->srv->aliases};
+	const struct recipients_ctx rc = {s->conf, s->srv->users, s->srv->aliases};
 	enum status st =
 		recipients_add(&rc, &s->env, a, path, dsn, s->local_addr, &kind, why, sizeof(why));
 
@@ -608,7 +607,7 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_NON_ASCII, NULL);
 		return;
 	}
-	if (s->env.nrcpts >= s->srv->conf->limits.recipients_max) {
+	if (s->env.nrcpts >= s->conf->limits.recipients_max) {
 		smtp_reply(s, STATUS_TOO_MANY_RCPTS, NULL);
 		return;
 	}
@@ -617,7 +616,7 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 		return;
 	}
 	addr_format(&a, path, sizeof(path));
-	if (!policy_rcpt_allowed(s->srv->conf, &a, s->local_addr, s->trusted, s->auth_user)) {
+	if (!policy_rcpt_allowed(s->conf, &a, s->local_addr, s->trusted, s->auth_user)) {
 		char esc[300];
 		escape_text(path, strlen(path), esc, sizeof(esc));
 		log_info("event=relay_denied session=%s client=%s rcpt=\"%s\"", s->id, s->peer_addr,
@@ -775,7 +774,7 @@ static void cmd_starttls(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_NOT_IMPLEMENTED, "STARTTLS not offered here");
 		return;
 	}
-	if ((s->ssl = tls_new_ssl(s->l->lc)) == NULL) {
+	if ((s->ssl = tls_new_ssl(s->lc)) == NULL) {
 		smtp_reply(s, STATUS_TLS_UNAVAILABLE, NULL);
 		return;
 	}

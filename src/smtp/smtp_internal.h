@@ -51,6 +51,8 @@ struct smtp_session {
 	struct checks *checks; /* SPF and DMARC on a listener without AUTH required; or NULL */
 	struct server *srv;
 	struct listener *l;
+	const struct conf *conf;        /* the configuration it started under, held */
+	const struct listener_conf *lc; /* its listener's part of conf */
 	char id[17];
 	struct bufferevent *bev;
 	struct evbuffer *out;   /* replies not yet handed to the socket */

@@ -45,7 +45,7 @@ static void proxy_refuse(struct smtp_session *s, const char *reason)
 
 	escape_text(reason, strlen(reason), esc, sizeof(esc));
 	log_warnx("event=proxy_refused session=%s listener=%s peer=%s reason=\"%s\"", s->id,
-		  s->l->lc->name, s->peer_addr, esc);
+		  s->lc->name, s->peer_addr, esc);
 	smtp_close_now(s, "proxy header refused");
 }
 
@@ -74,7 +74,7 @@ static void proxy_apply(struct smtp_session *s, const struct proxy_header *h)
 
 	if (h->local) {
 		log_info("event=proxy session=%s listener=%s peer=%s version=%d client=none", s->id,
-			 s->l->lc->name, s->peer_addr, h->version);
+			 s->lc->name, s->peer_addr, h->version);
 		return;
 	}
 	strcpy_bounded(s->proxy_addr, s->peer_addr, sizeof(s->proxy_addr));
@@ -83,7 +83,7 @@ static void proxy_apply(struct smtp_session *s, const struct proxy_header *h)
 	strcpy_bounded(client, s->peer_addr, sizeof(client));
 	log_info("event=proxy session=%s listener=%s peer=%s version=%d client=%s port=%u "
 		 "local=%s",
-		 s->id, s->l->lc->name, s->proxy_addr, h->version, client, s->peer_port,
+		 s->id, s->lc->name, s->proxy_addr, h->version, client, s->peer_port,
 		 s->local_addr);
 }
 
@@ -106,7 +106,7 @@ static void proxy_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 	struct smtp_proxy *p = s->proxy;
-	size_t max = s->srv->conf->limits.proxy_header_max;
+	size_t max = s->conf->limits.proxy_header_max;
 	struct proxy_header h;
 	const char *reason;
 	ssize_t n;
@@ -154,8 +154,8 @@ static void proxy_read_cb(evutil_socket_t fd, short what, void *arg)
 /* See smtp_internal.h. */
 void smtp_proxy_start(struct smtp_session *s, evutil_socket_t fd)
 {
-	const struct listener_conf *lc = s->l->lc;
-	const struct limits *lim = &s->srv->conf->limits;
+	const struct listener_conf *lc = s->lc;
+	const struct limits *lim = &s->conf->limits;
 	struct smtp_proxy *p;
 
 	p = xcalloc(1, sizeof(*p) + lim->proxy_header_max);

@@ -79,7 +79,7 @@ const char *smtp_strstate(enum smtp_state st)
 /* Set the read timeout that belongs to the current phase. */
 void smtp_set_timeouts(struct smtp_session *s)
 {
-	const struct limits *lim = &s->srv->conf->limits;
+	const struct limits *lim = &s->conf->limits;
 	bool data = s->state == SMTP_STATE_DATA || s->in_chunk;
 	struct timeval rt = {data ? lim->timeout_data : lim->timeout_command, 0};
 	struct timeval wt = {lim->timeout_command, 0};
@@ -114,7 +114,7 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 	case SMTP_STATE_DATA:
 	case SMTP_STATE_BDAT:
 		if (!evtimer_pending(s->data_timer, NULL)) {
-			struct timeval tv = {s->srv->conf->limits.timeout_data_total, 0};
+			struct timeval tv = {s->conf->limits.timeout_data_total, 0};
 			evtimer_add(s->data_timer, &tv);
 		}
 		break;
@@ -307,7 +307,7 @@ enum status smtp_open_message(struct smtp_session *s)
 	snprintf(key, sizeof(key), "session=%s", s->id);
 	st = intake_open(&s->in, &s->env, &o, s->declared_size);
 	if (st == STATUS_OK)
-		data_reader_init(&s->dr, s->srv->conf->limits.text_line_max);
+		data_reader_init(&s->dr, s->conf->limits.text_line_max);
 	return st;
 }
 
@@ -524,7 +524,7 @@ static bool chunk_consume(struct smtp_session *s, struct evbuffer *in)
 static bool read_command(struct smtp_session *s, struct evbuffer *in)
 {
 	static char line[65536 + 2];
-	size_t max = s->srv->conf->limits.command_line_max, len = evbuffer_get_length(in);
+	size_t max = s->conf->limits.command_line_max, len = evbuffer_get_length(in);
 	bool auth_line = s->state == SMTP_STATE_AUTH;
 	struct evbuffer_ptr eol;
 
@@ -607,7 +607,7 @@ static void close_soon(struct smtp_session *s, const char *reason)
 /* Error limits after each unit of input: soft delays, hard closes. */
 static void check_errors(struct smtp_session *s, unsigned before)
 {
-	const struct limits *lim = &s->srv->conf->limits;
+	const struct limits *lim = &s->conf->limits;
 
 	if (s->errors == before || s->state == SMTP_STATE_CLOSING)
 		return;
@@ -845,7 +845,7 @@ static void session_attach(struct smtp_session *s, struct bufferevent *bev)
 /* Arm the handshake deadline. */
 static void tls_arm_timer(struct smtp_session *s)
 {
-	struct timeval tv = {s->srv->conf->limits.timeout_tls, 0};
+	struct timeval tv = {s->conf->limits.timeout_tls, 0};
 
 	evtimer_add(s->tls_timer, &tv);
 }
@@ -905,13 +905,13 @@ static void start_tls(struct smtp_session *s)
 /* The listener's TLS mode. */
 enum tls_mode smtp_tls_mode(const struct smtp_session *s)
 {
-	return s->l->lc->tls;
+	return s->lc->tls;
 }
 
 /* Send the greeting and start reading. */
 static void greet(struct smtp_session *s)
 {
-	smtp_reply(s, STATUS_GREETING, "%s ESMTP hato", s->srv->conf->hostname);
+	smtp_reply(s, STATUS_GREETING, "%s ESMTP hato", s->conf->hostname);
 	smtp_enter_state(s, SMTP_STATE_GREETED);
 	/* writing is on from the start; enabling it again on a plain socket
 	 * would arm a write event for an empty buffer */
@@ -1020,6 +1020,9 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	s = xcalloc(1, sizeof(*s));
 	s->srv = srv;
 	s->l = l;
+	/* a reload swaps srv->conf: the session goes on with this one */
+	s->conf = conf_hold(srv->conf);
+	s->lc = l->lc;
 	snprintf(s->id, sizeof(s->id), "%08llX%08llX", (unsigned long long)time(NULL) & 0xFFFFFFFF,
 		 (unsigned long long)++counter & 0xFFFFFFFF);
 	if (l->local_addr[0] != '\0')
@@ -1029,12 +1032,12 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	smtp_session_set_peer(s, sa, salen, local_sa);
 	strcpy_bounded(s->peer_name, "unknown", sizeof(s->peer_name));
 	envelope_init(&s->env);
-	intake_init(&s->in, srv->conf, srv->queue);
-	if (checks_enabled(srv->conf) && l->lc->auth != AUTH_MODE_REQUIRED) {
+	intake_init(&s->in, s->conf, srv->queue);
+	if (checks_enabled(s->conf) && s->lc->auth != AUTH_MODE_REQUIRED) {
 		char key[INTAKE_LOG_KEY_MAX];
 
 		snprintf(key, sizeof(key), "session=%s", s->id);
-		s->checks = checks_new(srv->conf, srv->base, key);
+		s->checks = checks_new(s->conf, srv->base, key);
 		intake_stage_add(&s->in, &checks_stage, s->checks);
 	}
 	if (intake_dkim_enabled())
@@ -1059,7 +1062,7 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	srv->nsessions++;
 	metrics_add(METRIC_SESSIONS, l->index, 0, 1);
 	metrics_add(METRIC_SESSIONS_OPEN, l->index, 0, 1);
-	if (l->lc->proxy_protocol)
+	if (s->lc->proxy_protocol)
 		smtp_proxy_start(s, fd); /* smtp_session_begin once the header is read */
 	else
 		smtp_session_begin(s, fd);
@@ -1072,13 +1075,13 @@ void smtp_session_begin(struct smtp_session *s, evutil_socket_t fd)
 	struct listener *l = s->l;
 	enum status st;
 
-	s->trusted = policy_client_trusted(srv->conf, (struct sockaddr *)&s->peer);
+	s->trusted = policy_client_trusted(s->conf, (struct sockaddr *)&s->peer);
 	if ((st = postscreen_connect(s)) != STATUS_OK) {
 		refuse_early(s, fd, st);
 		return;
 	}
-	if (l->lc->tls == TLS_MODE_IMPLICIT) {
-		s->ssl = tls_new_ssl(l->lc);
+	if (s->lc->tls == TLS_MODE_IMPLICIT) {
+		s->ssl = tls_new_ssl(s->lc);
 		if (s->ssl == NULL) {
 			log_warnx(
 				"event=tls_failed listener=%s client=%s reason=\"no TLS context\"",
@@ -1097,7 +1100,7 @@ void smtp_session_begin(struct smtp_session *s, evutil_socket_t fd)
 	log_info("event=connect session=%s listener=%s client=%s port=%u trusted=%s%s%s", s->id,
 		 l->lc->name, s->peer_addr, s->peer_port, s->trusted ? "yes" : "no",
 		 s->proxy_addr[0] ? " proxy=" : "", s->proxy_addr);
-	if (srv->conf->reverse_dns) {
+	if (s->conf->reverse_dns) {
 		s->dns_pending = true;
 		dns_reverse((struct sockaddr *)&s->peer, dns_done, s);
 	}
@@ -1154,6 +1157,7 @@ static void session_free(struct smtp_session *s)
 	evbuffer_free(s->out);
 	if (s->bev)
 		bufferevent_free(s->bev);
+	conf_free(s->conf);
 	free(s);
 	if (srv->stopping && server_drained(srv))
 		event_base_loopexit(srv->base, NULL);

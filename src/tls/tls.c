@@ -98,9 +98,9 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
 }
 
 /* A server context with hato's policy and one certificate chain. */
-static SSL_CTX *ctx_new(const char *cert, const char *key, char *err, size_t errsz)
+static SSL_CTX *ctx_new(const struct conf *c, const char *cert, const char *key, char *err,
+			size_t errsz)
 {
-	const struct conf *c = tls.conf;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	char e[256];
 
@@ -244,10 +244,9 @@ static void set_free(struct tls_set *set)
 	free(set);
 }
 
-/* Build every context of the configuration; NULL with err on failure. */
-static struct tls_set *set_load(char *err, size_t errsz)
+/* Build every context of the configuration c; NULL with err on failure. */
+static struct tls_set *set_load(const struct conf *c, char *err, size_t errsz)
 {
-	const struct conf *c = tls.conf;
 	struct tls_set *set = xcalloc(1, sizeof(*set));
 	const char *dcert = c->tls_cert ? c->tls_cert : tls.selfsigned_cert;
 	const char *dkey = c->tls_key ? c->tls_key : tls.selfsigned_key;
@@ -260,9 +259,9 @@ static struct tls_set *set_load(char *err, size_t errsz)
 		if (l->tls == TLS_MODE_NONE)
 			continue;
 		if (l->tls_cert) {
-			set->listener[i] = ctx_new(l->tls_cert, l->tls_key, err, errsz);
+			set->listener[i] = ctx_new(c, l->tls_cert, l->tls_key, err, errsz);
 		} else {
-			if (def == NULL && (def = ctx_new(dcert, dkey, err, errsz)) == NULL)
+			if (def == NULL && (def = ctx_new(c, dcert, dkey, err, errsz)) == NULL)
 				goto fail;
 			SSL_CTX_up_ref(def);
 			set->listener[i] = def;
@@ -272,7 +271,8 @@ static struct tls_set *set_load(char *err, size_t errsz)
 	}
 	set->sni = xcalloc(c->ncerts ? c->ncerts : 1, sizeof(SSL_CTX *));
 	for (size_t i = 0; i < c->ncerts; i++) {
-		if ((set->sni[i] = ctx_new(c->certs[i].cert, c->certs[i].key, err, errsz)) == NULL)
+		if ((set->sni[i] = ctx_new(c, c->certs[i].cert, c->certs[i].key, err, errsz)) ==
+		    NULL)
 			goto fail;
 		set->nsni++;
 	}
@@ -295,39 +295,57 @@ static bool needs_selfsigned(const struct conf *c)
 	return false;
 }
 
-/* See tls.h. */
-bool tls_init(const struct conf *c, uid_t uid, gid_t gid, char *err, size_t errsz)
+/* The self-signed pair in STATE/tls, made when missing, for a configuration
+ * whose listeners need the server's certificate and name none. */
+static bool selfsigned_prepare(const struct conf *c, uid_t uid, gid_t gid, char *err, size_t errsz)
 {
-	tls.conf = c;
-	if (needs_selfsigned(c)) {
-		size_t n = strlen(c->state_dir) + 32;
-		char *dir = xmalloc(n);
-		snprintf(dir, n, "%s/tls", c->state_dir);
+	size_t n;
+	char *dir;
+	bool ok = true;
+
+	if (!needs_selfsigned(c))
+		return true;
+	n = strlen(c->state_dir) + 32;
+	dir = xmalloc(n);
+	snprintf(dir, n, "%s/tls", c->state_dir);
+	if (tls.selfsigned_cert == NULL) { /* state_dir does not change (conf_reload) */
 		tls.selfsigned_cert = xmalloc(n + 16);
 		tls.selfsigned_key = xmalloc(n + 16);
 		snprintf(tls.selfsigned_cert, n + 16, "%s/selfsigned.crt", dir);
 		snprintf(tls.selfsigned_key, n + 16, "%s/selfsigned.key", dir);
-		if ((access(tls.selfsigned_cert, R_OK) != 0 ||
-		     access(tls.selfsigned_key, R_OK) != 0) &&
-		    !generate_selfsigned(dir, c->hostname, uid, gid, err, errsz)) {
-			free(dir);
-			return false;
-		}
-		free(dir);
 	}
-	tls.cur = set_load(err, errsz);
-	return tls.cur != NULL;
+	if (access(tls.selfsigned_cert, R_OK) != 0 || access(tls.selfsigned_key, R_OK) != 0)
+		ok = generate_selfsigned(dir, c->hostname, uid, gid, err, errsz);
+	free(dir);
+	return ok;
 }
 
 /* See tls.h. */
-bool tls_reload(char *err, size_t errsz)
+bool tls_init(const struct conf *c, uid_t uid, gid_t gid, char *err, size_t errsz)
 {
-	struct tls_set *set = set_load(err, errsz);
+	if (!selfsigned_prepare(c, uid, gid, err, errsz))
+		return false;
+	tls.cur = set_load(c, err, errsz);
+	if (tls.cur == NULL)
+		return false;
+	tls.conf = conf_hold(c);
+	return true;
+}
 
+/* See tls.h. */
+bool tls_reload(const struct conf *c, char *err, size_t errsz)
+{
+	struct tls_set *set;
+
+	if (!selfsigned_prepare(c, (uid_t)-1, (gid_t)-1, err, errsz))
+		return false;
+	set = set_load(c, err, errsz);
 	if (set == NULL)
 		return false;
 	set_free(tls.cur);
 	tls.cur = set;
+	conf_free(tls.conf);
+	tls.conf = conf_hold(c);
 	return true;
 }
 
@@ -336,8 +354,10 @@ SSL *tls_new_ssl(const struct listener_conf *lc)
 {
 	const struct conf *c = tls.conf;
 
+	/* by name: a session that began before a reload has its own copy of
+	 * the listener's configuration, and gets the certificate in use now */
 	for (size_t i = 0; tls.cur && i < c->nlisteners; i++)
-		if (&c->listeners[i] == lc && tls.cur->listener[i])
+		if (strcmp(c->listeners[i].name, lc->name) == 0 && tls.cur->listener[i])
 			return SSL_new(tls.cur->listener[i]);
 	return NULL;
 }
@@ -365,6 +385,8 @@ void tls_shutdown(void)
 {
 	set_free(tls.cur);
 	tls.cur = NULL;
+	conf_free(tls.conf);
+	tls.conf = NULL;
 	free(tls.selfsigned_cert);
 	free(tls.selfsigned_key);
 	tls.selfsigned_cert = tls.selfsigned_key = NULL;

@@ -7,10 +7,11 @@
  * self-signed ECDSA P-256 certificate for the host name into
  * STATE/tls/ on first start (and reuses it afterwards), and logs the
  * SHA-256 fingerprint of each certificate.  tls_reload() builds a new set
- * of contexts from the same files and swaps it in only if all of it
- * loaded: sessions already running keep the context they started with,
- * new sessions get the new one.  The session code never calls OpenSSL for
- * anything but the version and cipher names.
+ * of contexts from a new configuration (its files, ciphers, listeners) and
+ * swaps it in only if all of it loaded: connections already in TLS keep
+ * the context they started with, new handshakes get the new one.  The
+ * session code never calls OpenSSL for anything but the version and
+ * cipher names.
  */
 #ifndef HATO_TLS_H
 #define HATO_TLS_H
@@ -27,8 +28,10 @@ typedef struct ssl_st SSL;
  * belong to (the daemon user when started as root, else -1). */
 bool tls_init(const struct conf *c, uid_t owner_uid, gid_t owner_gid, char *err, size_t errsz);
 
-/* Re-read the certificates (SIGHUP); on failure the old ones stay. */
-bool tls_reload(char *err, size_t errsz);
+/* Load every context of c (a reload: certificates, keys, ciphers; the
+ * self-signed pair made if c needs it now); on failure the old ones stay
+ * and err says what failed. */
+bool tls_reload(const struct conf *c, char *err, size_t errsz);
 
 /* A new server-side SSL for a connection on this listener. */
 SSL *tls_new_ssl(const struct listener_conf *lc);

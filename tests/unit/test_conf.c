@@ -4,7 +4,9 @@
  * "[listener NAME]" sections with IPv4 and "[::1]:25" addresses, errors
  * naming file, line and key for unknown keys, bad values and unknown
  * sections), cidr_parse() and trusted_networks, route_is_local(),
- * the [dns] section and conf_parse_dns_servers().
+ * the [dns] section and conf_parse_dns_servers(); conf_reload() (the keys
+ * that need a restart kept and named, a broken file refused with its
+ * line) and the holders of a configuration.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,20 +48,26 @@ static int teardown_dir(void **state)
 	return rmdir(tmpdir);
 }
 
+/* Rewrite the file at path with text. */
+static void rewrite(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
 /* Write text to a new file in the temporary directory; returns its path. */
 static const char *write_conf(const char *text)
 {
 	char *path;
-	FILE *f;
 
 	assert_true(nfiles < MAX_FILES);
 	path = files[nfiles];
 	snprintf(path, sizeof(files[0]), "%s/hato-%zu.conf", tmpdir, nfiles);
 	nfiles++;
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
+	rewrite(path, text);
 	return path;
 }
 
@@ -869,6 +877,106 @@ static void test_postscreen_keys(void **state)
 		  "greeting_delay", NULL);
 }
 
+/* A reload takes every change but the restart keys, which keep their
+ * running values and are named. */
+static void test_reload_keeps_restart_keys(void **state)
+{
+	char restart[512], err[512];
+	struct conf *old, *c;
+	const char *path;
+
+	(void)state;
+	old = load_ok("[server]\nstate_dir = /tmp/a\nlocal_domains = a.example\n"
+		      "[limits]\nmessage_size_max = 10m\n"
+		      "[listener smtp]\naddress = 127.0.0.1:2525\ntls = none\n"
+		      "[dns]\ntries = 2\n");
+	path = old->path;
+	rewrite(path, "[server]\nstate_dir = /tmp/b\nlocal_domains = a.example, b.example\n"
+		      "user = someone\n"
+		      "[limits]\nmessage_size_max = 1m\n"
+		      "[listener smtp]\naddress = 127.0.0.1:2526\ntls = none\n"
+		      "[dns]\ntries = 3\n"
+		      "[transport]\nb.example = [192.0.2.1]:25\n");
+	c = conf_reload(old, restart, sizeof(restart), err, sizeof(err));
+	if (c == NULL)
+		fail_msg("conf_reload failed: %s", err);
+	/* what can change did */
+	assert_int_equal(c->limits.message_size_max, 1024 * 1024);
+	assert_int_equal(c->nlocal_domains, 2);
+	assert_int_equal(c->ntransport, 1);
+	/* what cannot kept the running value, named */
+	assert_string_equal(c->state_dir, "/tmp/a");
+	assert_string_equal(c->users_file, "/tmp/a/users"); /* below the kept state_dir */
+	assert_string_equal(c->user, "hato");
+	assert_int_equal(c->dns_tries, 2);
+	assert_string_equal(c->listeners[0].address, "127.0.0.1:2525");
+	assert_non_null(strstr(restart, "[server] state_dir"));
+	assert_non_null(strstr(restart, "[server] user"));
+	assert_non_null(strstr(restart, "[dns] tries"));
+	assert_non_null(strstr(restart, "[listener smtp] address"));
+	assert_null(strstr(restart, "message_size_max"));
+	conf_free(c);
+
+	/* nothing that needs a restart changed: nothing named */
+	rewrite(path, "[server]\nstate_dir = /tmp/a\nlocal_domains = a.example\n"
+		      "[listener smtp]\naddress = 127.0.0.1:2525\ntls = none\n");
+	c = conf_reload(old, restart, sizeof(restart), err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(restart, "");
+	conf_free(c);
+
+	/* a new listener needs a restart too */
+	rewrite(path, "[server]\nstate_dir = /tmp/a\nlocal_domains = a.example\n"
+		      "[listener smtp]\naddress = 127.0.0.1:2525\ntls = none\n"
+		      "[listener more]\naddress = 127.0.0.1:2527\n");
+	c = conf_reload(old, restart, sizeof(restart), err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->nlisteners, 1);
+	assert_string_equal(restart, "[listener more] address");
+	conf_free(c);
+	conf_free(old);
+}
+
+/* A file that does not load is refused with its line and key; the
+ * running configuration is untouched. */
+static void test_reload_broken_file(void **state)
+{
+	char restart[512], err[512], want[256];
+	struct conf *old;
+
+	(void)state;
+	old = load_ok("[limits]\nmessage_size_max = 10m\n[listener smtp]\naddress = "
+		      "127.0.0.1:2525\n");
+	rewrite(old->path, "[limits]\nmessage_size_max = 10m\nrecipients_max = lots\n"
+			   "[listener smtp]\naddress = 127.0.0.1:2525\n");
+	assert_null(conf_reload(old, restart, sizeof(restart), err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s:3:", old->path);
+	assert_non_null(strstr(err, want));
+	assert_non_null(strstr(err, "recipients_max"));
+	assert_int_equal(old->limits.message_size_max, 10 * 1024 * 1024);
+	conf_free(old);
+}
+
+/* A configuration stays until its last holder lets go. */
+static void test_conf_holders(void **state)
+{
+	char err[512];
+	struct conf *c = conf_load(NULL, err, sizeof(err));
+	const struct conf *held;
+
+	(void)state;
+	assert_non_null(c);
+	held = conf_hold(c);
+	assert_ptr_equal(held, c);
+	conf_free(c);                             /* one holder left */
+	assert_non_null(held->listeners[0].name); /* still there (ASan would say) */
+	conf_free(held);
+	assert_true(conf_restart_key("server", "state_dir"));
+	assert_true(conf_restart_key("listener", "address"));
+	assert_false(conf_restart_key("limits", "message_size_max"));
+	assert_false(conf_restart_key("listener", "tls"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -895,6 +1003,9 @@ int main(void)
 		cmocka_unit_test(test_dns_servers_bad),
 		cmocka_unit_test(test_dns_section),
 		cmocka_unit_test(test_alias_commands_and_files_must_be_off),
+		cmocka_unit_test(test_reload_keeps_restart_keys),
+		cmocka_unit_test(test_reload_broken_file),
+		cmocka_unit_test(test_conf_holders),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

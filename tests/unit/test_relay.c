@@ -114,7 +114,7 @@ static void deliver(struct t *t, struct relay_rcpt *rc, size_t n, struct relay_m
 				.mail_params = " RET=HDRS",
 				.rcpts = rc,
 				.nrcpts = n};
-	relay_deliver(t->relay, &t->rt, m);
+	relay_deliver(t->relay, t->conf, &t->rt, m);
 	close(fd);
 }
 
