@@ -58,8 +58,7 @@ static bool reload_relay_auth(struct conf *c, const struct conf *old, char *err,
 {
 	if (c->relayhost_auth_file == NULL || relay_auth_load(c, err, errsz))
 		return true;
-	if (!same_path(c->relayhost_auth_file, old->relayhost_auth_file) ||
-	    old->relay_user == NULL)
+	if (!same_path(c->relayhost_auth_file, old->relayhost_auth_file) || old->relay_user == NULL)
 		return false;
 	log_warnx("event=reload_relay_auth file=%s result=kept error=\"%s\" note=\"the "
 		  "credentials read at start stay\"",
