@@ -1933,9 +1933,14 @@ struct conf *conf_load(const char *path, char *err, size_t errsz)
 struct conf *conf_reload(const struct conf *old, char *restart, size_t restartsz, char *err,
 			 size_t errsz)
 {
+	struct conf *c;
+
 	if (restartsz > 0)
 		restart[0] = '\0';
-	return load(old->path, old, restart, restartsz, err, errsz);
+	c = load(old->path, old, restart, restartsz, err, errsz);
+	if (c != NULL)
+		c->generation = old->generation + 1;
+	return c;
 }
 
 /* See conf.h. */

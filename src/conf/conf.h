@@ -317,6 +317,7 @@ struct conf {
 	struct milter_conf *milters; /* in the order written */
 	size_t nmilters;
 
+	unsigned generation; /* 0 at start, one more for each reload */
 	atomic_uint holders; /* conf_hold; freed when the last one lets go */
 };
 

@@ -51,12 +51,14 @@ struct rconn {
 	char key[ROUTE_KEY_MAX]; /* the route it serves */
 	char host[256];          /* the name we connected to */
 	char remote[300];        /* "host[addr]:port" for logs and results */
+	unsigned generation;     /* of the configuration it was opened under */
 	time_t idle_since;
 	struct smtpc s;
 };
 
 struct relay {
 	unsigned reuse_time; /* [remote] reuse_time, under lock (relay_configure) */
+	unsigned generation; /* the newest configuration's: older connections end */
 	pthread_mutex_t lock;
 	struct rconn *idle; /* connections waiting for the next message */
 	size_t nidle;
@@ -90,6 +92,7 @@ void relay_configure(struct relay *r, const struct conf *c)
 {
 	pthread_mutex_lock(&r->lock);
 	r->reuse_time = c->remote_reuse_time;
+	r->generation = c->generation;
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -321,7 +324,9 @@ static struct rconn *conn_take(struct relay *r, const struct conf *c, const stru
 
 	pthread_mutex_lock(&r->lock);
 	for (pp = &r->idle; *pp != NULL; pp = &(*pp)->next)
-		if (strcmp((*pp)->key, rt->key) == 0 &&
+		/* one opened under another configuration may have other
+		 * credentials or TLS under the same route key */
+		if (strcmp((*pp)->key, rt->key) == 0 && (*pp)->generation == c->generation &&
 		    now - (*pp)->idle_since <= (time_t)c->remote_reuse_time) {
 			k = *pp;
 			*pp = k->next;
@@ -384,6 +389,7 @@ static struct rconn *conn_open(const struct conf *c, const struct route *rt,
 
 				memset(k, 0, offsetof(struct rconn, s));
 				strcpy_bounded(k->key, rt->key, sizeof(k->key));
+				k->generation = c->generation;
 				strcpy_bounded(k->host, x->name, sizeof(k->host));
 				remote_name(x->name, sa, x->addrs[a].len, k->remote,
 					    sizeof(k->remote));
@@ -588,7 +594,8 @@ void relay_expire(struct relay *r, bool all)
 
 	pthread_mutex_lock(&r->lock);
 	for (pp = &r->idle; (k = *pp) != NULL;) {
-		if (all || now - k->idle_since > (time_t)r->reuse_time) {
+		if (all || k->generation != r->generation ||
+		    now - k->idle_since > (time_t)r->reuse_time) {
 			*pp = k->next;
 			r->nidle--;
 			k->next = done;

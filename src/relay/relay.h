@@ -66,7 +66,10 @@ struct relay;
 /* A relay whose idle connections wait c's reuse_time. */
 struct relay *relay_new(const struct conf *c);
 
-/* A reload: idle connections wait c's reuse_time from now on (loop thread). */
+/* A reload: idle connections wait c's reuse_time from now on, and those
+ * opened under an older configuration are never used again (their
+ * credentials or TLS may differ under the same route key): relay_expire
+ * ends them.  Loop thread. */
 void relay_configure(struct relay *r, const struct conf *c);
 
 /* Deliver m to every recipient in m->rcpts by the SMTP route rt under the

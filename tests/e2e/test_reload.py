@@ -353,3 +353,20 @@ def test_restart_keys_are_the_documented_ones():
         for line in words:
             in_man |= {(sec, k) for k in re.findall(r"(\w+)", line)}
     assert in_man == code
+
+
+def test_idle_connection_is_not_reused_under_a_new_policy(make_hatod):
+    """A connection left idle for reuse was opened under the old
+    configuration: after a reload that asks the same relayhost for TLS, the
+    next message does not go over it in plaintext."""
+    b = next_hop(make_hatod, "b.test")
+    remote = "[remote]\nrelayhost = [127.0.0.1]:%d\nreuse_time = 1m\nrelayhost_tls = %s\n"
+    a = relaying_hatod(make_hatod, remote % (b.port, "none"))
+    relay_one(a, "plaintext")
+    wait_arrived(b, "plaintext")
+    a.extra = "[domain localhost]\nmailboxes = *\n" + remote % (b.port, "encrypt")
+    reload_ok(a)
+    relay_one(a, "must be encrypted")
+    a.wait_log("status=deferred")
+    assert "does not offer STARTTLS" in a.logs()
+    assert not arrived(b, "must be encrypted")

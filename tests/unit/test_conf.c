@@ -900,6 +900,7 @@ static void test_reload_keeps_restart_keys(void **state)
 	c = conf_reload(old, restart, sizeof(restart), err, sizeof(err));
 	if (c == NULL)
 		fail_msg("conf_reload failed: %s", err);
+	assert_int_equal(c->generation, old->generation + 1);
 	/* what can change did */
 	assert_int_equal(c->limits.message_size_max, 1024 * 1024);
 	assert_int_equal(c->nlocal_domains, 2);
