@@ -38,12 +38,19 @@ static bool same_path(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* err as a log value, in buf. */
+static const char *esc_err(const char *err, char *buf, size_t size)
+{
+	escape_text(err, strlen(err), buf, size);
+	return buf;
+}
+
 /* Log a failed reload step; the running configuration stays. */
 static void reload_failed(const char *what, const char *err)
 {
 	char esc[RELOAD_ERR_MAX * 2];
 
-	escape_text(err, strlen(err), esc, sizeof(esc));
+	esc_err(err, esc, sizeof(esc));
 	log_warnx("event=reload result=failed step=%s error=\"%s\" note=\"the running "
 		  "configuration stays\"",
 		  what, esc);
@@ -56,13 +63,15 @@ static void reload_failed(const char *what, const char *err)
  */
 static bool reload_relay_auth(struct conf *c, const struct conf *old, char *err, size_t errsz)
 {
+	char esc[RELOAD_ERR_MAX * 2];
+
 	if (c->relayhost_auth_file == NULL || relay_auth_load(c, err, errsz))
 		return true;
 	if (!same_path(c->relayhost_auth_file, old->relayhost_auth_file) || old->relay_user == NULL)
 		return false;
 	log_warnx("event=reload_relay_auth file=%s result=kept error=\"%s\" note=\"the "
 		  "credentials read at start stay\"",
-		  c->relayhost_auth_file, err);
+		  c->relayhost_auth_file, esc_err(err, esc, sizeof(esc)));
 	c->relay_user = xstrdup(old->relay_user);
 	c->relay_password = xstrdup(old->relay_password);
 	return true;
@@ -81,9 +90,11 @@ static bool reload_users(struct server *srv, const struct conf *c, struct userdb
 		return *users != NULL;
 	}
 	if (!userdb_refresh(srv->users, err, errsz)) {
+		char esc[RELOAD_ERR_MAX * 2];
+
 		log_warnx("event=signal signal=HUP action=reload_users result=failed error=\"%s\" "
 			  "note=\"the users read before stay\"",
-			  err);
+			  esc_err(err, esc, sizeof(esc)));
 		*reread = false;
 	}
 	return true;
@@ -99,10 +110,13 @@ static bool reload_aliases(struct server *srv, const struct conf *c, struct alia
 	if (*changed)
 		return c->aliases_file == NULL ||
 		       (*aliases = aliases_open(c->aliases_file, err, errsz)) != NULL;
-	if (srv->aliases != NULL && !aliases_refresh(srv->aliases, err, errsz))
+	if (srv->aliases != NULL && !aliases_refresh(srv->aliases, err, errsz)) {
+		char esc[RELOAD_ERR_MAX * 2];
+
 		log_warnx("event=signal signal=HUP action=reload_aliases result=failed "
-			  "error=\"%s\"",
-			  err);
+			  "error=\"%s\" note=\"the aliases read before stay\"",
+			  esc_err(err, esc, sizeof(esc)));
+	}
 	return true;
 }
 
@@ -124,6 +138,7 @@ static void swap_in(struct server *srv, struct conf *c)
 			}
 	}
 	scheduler_reload(srv->scheduler, c);
+	log_set_format(c->log_json ? LOG_FORMAT_JSON : LOG_FORMAT_KEYVALUE);
 	conf_free(old);
 }
 
@@ -157,9 +172,11 @@ bool server_reload(struct server *srv)
 		goto fail;
 	}
 	if (!tls_reload(c, err, sizeof(err))) { /* the last step: it swaps in at once */
+		char esc[RELOAD_ERR_MAX * 2];
+
 		log_warnx("event=signal signal=HUP action=reload_tls result=failed error=\"%s\" "
 			  "note=\"the previous certificates stay in use\"",
-			  err);
+			  esc_err(err, esc, sizeof(esc)));
 		reload_failed("tls", err);
 		goto fail;
 	}

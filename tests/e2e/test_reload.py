@@ -9,8 +9,9 @@ third real hatod).  What needs a restart (a listener's address) is named
 in the log and keeps running as it was; a file that does not parse is
 named with its line and key, and the running configuration stays.  A
 session opened before the reload finishes under the configuration it
-started with, while a new one gets the new one.
+started with, while a new one gets the new one.  log_format switches too.
 """
+import json
 import os
 import re
 import signal
@@ -370,3 +371,21 @@ def test_idle_connection_is_not_reused_under_a_new_policy(make_hatod):
     a.wait_log("status=deferred")
     assert "does not offer STARTTLS" in a.logs()
     assert not arrived(b, "must be encrypted")
+
+
+def test_log_format_switches_to_json(make_hatod):
+    """log_format is read again too: the lines after the reload are JSON."""
+    h = make_hatod()
+    h.server["log_format"] = "json"
+    h.write_config()
+    start = len(h.logs())
+    h.proc.send_signal(signal.SIGHUP)
+    h.wait_log('"event":"reload","result":"ok"')
+    with RawSMTP(h.host, h.port) as c:
+        assert c.cmd("QUIT").startswith("221 ")
+    h.wait_log('"event":"disconnect"')
+    after = h.logs()[start:].splitlines()
+    # from the reload's own result on, every line is one JSON object
+    first = next(i for i, line in enumerate(after) if '"event":"reload"' in line)
+    objs = [json.loads(line) for line in after[first:]]
+    assert any(o.get("event") == "connect" for o in objs)
