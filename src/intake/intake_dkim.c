@@ -12,6 +12,8 @@
  */
 #include "intake_dkim.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +28,23 @@
 #define SIG_NAME "DKIM-Signature" /* the field the signer writes first */
 #define DKIM_SIGN_THREADS 2       /* threads making signatures, beside the loop */
 
-static struct dkim_keyring keyring;
-static struct workers *signers; /* NULL: sign on the loop (before intake_dkim_start) */
+/* A keyring and its holders: the one in force, and every signature being
+ * made with it (a reload swaps in another; this one goes with its last
+ * holder). */
+struct intake_dkim_keys {
+	struct dkim_keyring kr;
+	atomic_uint holders;
+};
+
+static struct intake_dkim_keys *current; /* swapped on the loop, taken by any thread */
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct workers *signers;         /* NULL: sign on the loop (before intake_dkim_start) */
+static struct event_base *signers_base; /* set by intake_dkim_start */
 
 /* One message being signed on a DKIM thread. */
 struct sign_job {
-	struct intake *in; /* NULL once cancelled */
+	struct intake *in;             /* NULL once cancelled */
+	struct intake_dkim_keys *keys; /* held while the job runs */
 	struct dkim_sign s;
 	struct strbuf out;
 	int n;
@@ -39,16 +52,71 @@ struct sign_job {
 	char log_key[INTAKE_LOG_KEY_MAX], qid[QUEUE_ID_LEN + 1];
 };
 
+/* The keyring in force, held (NULL when none was loaded); any thread. */
+static struct intake_dkim_keys *keys_take(void)
+{
+	struct intake_dkim_keys *k;
+
+	pthread_mutex_lock(&current_lock);
+	k = current;
+	if (k != NULL)
+		atomic_fetch_add(&k->holders, 1);
+	pthread_mutex_unlock(&current_lock);
+	return k;
+}
+
+/* See intake_dkim.h. */
+void intake_dkim_keys_free(struct intake_dkim_keys *k)
+{
+	if (k == NULL || atomic_fetch_sub(&k->holders, 1) != 1)
+		return;
+	dkim_keyring_free(&k->kr);
+	free(k);
+}
+
+/* See intake_dkim.h. */
+struct intake_dkim_keys *intake_dkim_load(const struct conf *c, char *err, size_t errsz)
+{
+	struct intake_dkim_keys *k = xcalloc(1, sizeof(*k));
+
+	atomic_init(&k->holders, 1);
+	if (!dkim_keyring_load(&k->kr, c, err, errsz)) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+/* See intake_dkim.h. */
+void intake_dkim_swap(struct intake_dkim_keys *k)
+{
+	struct intake_dkim_keys *old;
+
+	pthread_mutex_lock(&current_lock);
+	old = current;
+	current = k;
+	pthread_mutex_unlock(&current_lock);
+	intake_dkim_keys_free(old); /* signatures in flight hold it still */
+	if (signers_base != NULL)
+		intake_dkim_start(signers_base);
+}
+
 /* See intake_dkim.h. */
 bool intake_dkim_init(const struct conf *c, char *err, size_t errsz)
 {
-	return dkim_keyring_load(&keyring, c, err, errsz);
+	struct intake_dkim_keys *k = intake_dkim_load(c, err, errsz);
+
+	if (k == NULL)
+		return false;
+	intake_dkim_swap(k);
+	return true;
 }
 
 /* See intake_dkim.h. */
 void intake_dkim_start(struct event_base *base)
 {
-	if (keyring.n > 0 && signers == NULL)
+	signers_base = base;
+	if (intake_dkim_enabled() && signers == NULL)
 		signers = workers_new(base, DKIM_SIGN_THREADS);
 }
 
@@ -58,13 +126,14 @@ void intake_dkim_shutdown(void)
 	if (signers != NULL)
 		workers_free(signers); /* the jobs in flight finish first */
 	signers = NULL;
-	dkim_keyring_free(&keyring);
+	signers_base = NULL;
+	intake_dkim_swap(NULL);
 }
 
 /* See intake_dkim.h. */
 bool intake_dkim_enabled(void)
 {
-	return keyring.n > 0;
+	return current != NULL && current->kr.n > 0; /* the loop swaps it: no lock there */
 }
 
 /* Log how signing went: n signatures (<= 0: none). */
@@ -81,11 +150,12 @@ static void sign_log(int n, const char *log_key, const char *qid, const char *do
 			  qid, domain, why);
 }
 
-/* Sign what s was fed; the fields in out, their count (<= 0: none). */
-static int sign_end(struct dkim_sign *s, struct strbuf *out, const char *log_key, const char *qid)
+/* Sign what s was fed with kr; the fields in out, their count (<= 0: none). */
+static int sign_end(struct dkim_sign *s, const struct dkim_keyring *kr, struct strbuf *out,
+		    const char *log_key, const char *qid)
 {
 	char why[128], domain[DKIM_DOMAIN_MAX + 1] = "";
-	int n = dkim_sign_finish(s, &keyring, time(NULL), out, domain, why, sizeof(why));
+	int n = dkim_sign_finish(s, kr, time(NULL), out, domain, why, sizeof(why));
 
 	sign_log(n, log_key, qid, domain, why);
 	return n;
@@ -115,7 +185,7 @@ static void job_work(void *arg)
 {
 	struct sign_job *j = arg;
 
-	j->n = dkim_sign_finish(&j->s, &keyring, time(NULL), &j->out, j->domain, j->why,
+	j->n = dkim_sign_finish(&j->s, &j->keys->kr, time(NULL), &j->out, j->domain, j->why,
 				sizeof(j->why));
 }
 
@@ -136,6 +206,7 @@ static void job_done(void *arg)
 	}
 	strbuf_free(&j->out);
 	dkim_sign_free(&j->s);
+	intake_dkim_keys_free(j->keys);
 	free(j);
 }
 
@@ -180,11 +251,12 @@ static void stage_run(struct intake *in, void *arg)
 	struct sign_job *j;
 
 	(void)arg;
-	if (!in->sign || keyring.n == 0) {
+	if (!in->sign || !intake_dkim_enabled()) {
 		intake_stage_done(in, &go);
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
+	j->keys = keys_take();
 	dkim_sign_init(&j->s);
 	strbuf_init(&j->out);
 	if (!feed_message(in, &j->s)) {
@@ -227,16 +299,20 @@ const struct intake_stage intake_dkim_stage = {
 /* See intake_dkim.h. */
 bool intake_dkim_sign_local(const char *msg, size_t len, size_t hdr, struct strbuf *out)
 {
+	struct intake_dkim_keys *k = keys_take();
 	struct dkim_sign s;
 	struct strbuf sigs;
 	bool ok;
 
-	if (keyring.n == 0)
+	if (k == NULL || k->kr.n == 0) {
+		intake_dkim_keys_free(k);
 		return false;
+	}
 	dkim_sign_init(&s);
 	dkim_sign_feed(&s, msg, len);
 	strbuf_init(&sigs);
-	ok = sign_end(&s, &sigs, "source=report", "-") > 0;
+	ok = sign_end(&s, &k->kr, &sigs, "source=report", "-") > 0;
+	intake_dkim_keys_free(k);
 	if (ok) {
 		strbuf_add(out, msg, hdr);
 		strbuf_add(out, sigs.s, sigs.len);

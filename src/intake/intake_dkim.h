@@ -15,10 +15,13 @@
  * goes on unsigned, with a log line that says why: signing never refuses
  * mail.
  *
- * The keys are read once at start (intake_dkim_init, before hatod drops
- * its privileges) and shared read-only by the loop, the DKIM threads that
- * make the stage's signatures off the loop (intake_dkim_start), and the
- * delivery threads that make reports.
+ * The keys are read at start (intake_dkim_init, before hatod drops its
+ * privileges) and shared read-only by the loop, the DKIM threads that make
+ * the stage's signatures off the loop (intake_dkim_start), and the
+ * delivery threads that make reports.  A reload reads them again
+ * (intake_dkim_load, as the daemon user) and swaps them in
+ * (intake_dkim_swap); each signature is made with the keys in force when
+ * it began, which go when the last such signature is done.
  */
 #ifndef HATO_INTAKE_DKIM_H
 #define HATO_INTAKE_DKIM_H
@@ -32,8 +35,19 @@
 struct conf;
 struct event_base;
 
-/* Read the [dkim NAME] keys; false with a reason naming the section. */
+struct intake_dkim_keys;
+
+/* Read the [dkim NAME] keys and put them in force; false with a reason
+ * naming the section. */
 bool intake_dkim_init(const struct conf *c, char *err, size_t errsz);
+/* Read the [dkim NAME] keys of c, not yet in force (a reload); NULL with a
+ * reason naming the section. */
+struct intake_dkim_keys *intake_dkim_load(const struct conf *c, char *err, size_t errsz);
+/* Put k in force from the next signature on (loop thread); the keys it
+ * replaces go when the signatures made with them are done. */
+void intake_dkim_swap(struct intake_dkim_keys *k);
+/* Drop keys loaded and not put in force. */
+void intake_dkim_keys_free(struct intake_dkim_keys *k);
 /* Start the threads that make signatures (after hatod has daemonized);
  * until then the stage signs on the loop. */
 void intake_dkim_start(struct event_base *base);

@@ -37,6 +37,7 @@ struct pickup {
 	struct server *srv;
 	const struct conf *conf; /* held: srv->conf as the current message began */
 	struct intake in;        /* the drop file on its way into the queue */
+	bool dkim;               /* the signing stage is in it */
 	bool stopping;
 	int inotify_fd;
 	struct event *inotify_ev;
@@ -254,6 +255,10 @@ static void pickup_conf_update(struct pickup *p)
 	conf_free(p->conf);
 	p->conf = conf_hold(p->srv->conf);
 	intake_set_conf(&p->in, p->conf);
+	if (!p->dkim && intake_dkim_enabled()) { /* keys since the reload */
+		intake_stage_add(&p->in, &intake_dkim_stage, NULL);
+		p->dkim = true;
+	}
 }
 
 /* Take one drop file into the queue through intake; false when it must wait. */
@@ -385,7 +390,7 @@ struct pickup *pickup_open(struct server *srv)
 	p->srv = srv;
 	p->conf = conf_hold(srv->conf);
 	intake_init(&p->in, p->conf, srv->queue);
-	if (intake_dkim_enabled())
+	if ((p->dkim = intake_dkim_enabled()))
 		intake_stage_add(&p->in, &intake_dkim_stage, NULL);
 	p->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (p->inotify_fd >= 0 && inotify_add_watch(p->inotify_fd, srv->conf->maildrop_dir,

@@ -5,17 +5,19 @@
  * Everything a new configuration needs is made first, beside the running
  * one: the file parsed (conf_reload keeps the keys that need a restart and
  * names them), the relayhost's credentials, the users and aliases files,
- * the TLS contexts.  Only when all of it loaded is it swapped in; the first
- * failure is logged (file, line and key for the configuration file) and
- * the running configuration stays, whole.  Sessions and delivery jobs hold
+ * the DKIM keys, the TLS contexts.  Only when all of it loaded is it
+ * swapped in; the first failure is logged (file, line and key for the
+ * configuration file) and the running configuration stays, whole.
+ * Sessions and delivery jobs hold
  * the configuration they started under (conf_hold) and finish under it;
  * the old one is freed when the last of them lets go.  Pickup takes the
  * new one at its next message.
  *
  * A section added to struct conf reloads with it: code that reads it from
  * the session's, the job's or srv->conf needs nothing more.  What is built
- * from the configuration once at start (the listeners' sockets, the spool,
- * the resolver) is on conf.c's list of keys that need a restart.
+ * from it once (the DKIM keys) gets a load step and a swap here; what
+ * cannot be built again while hatod runs (the listeners' sockets, the
+ * spool, the resolver) is on conf.c's list of keys that need a restart.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 
 #include "aliases.h"
 #include "conf.h"
+#include "intake_dkim.h"
 #include "log.h"
 #include "scheduler.h"
 #include "server.h"
@@ -149,6 +152,7 @@ bool server_reload(struct server *srv)
 	struct conf *c = conf_reload(srv->conf, restart, sizeof(restart), err, sizeof(err));
 	struct userdb *users = NULL;
 	struct aliases *aliases = NULL;
+	struct intake_dkim_keys *dkim = NULL;
 	bool aliases_changed = false, users_reread = false;
 
 	if (c == NULL) {
@@ -169,6 +173,10 @@ bool server_reload(struct server *srv)
 	}
 	if (!reload_aliases(srv, c, &aliases, &aliases_changed, err, sizeof(err))) {
 		reload_failed("aliases_file", err);
+		goto fail;
+	}
+	if ((dkim = intake_dkim_load(c, err, sizeof(err))) == NULL) {
+		reload_failed("dkim", err);
 		goto fail;
 	}
 	if (!tls_reload(c, err, sizeof(err))) { /* the last step: it swaps in at once */
@@ -192,12 +200,14 @@ bool server_reload(struct server *srv)
 	if (users_reread)
 		log_info("event=signal signal=HUP action=reload_users result=ok users=%zu",
 			 userdb_count(srv->users));
+	intake_dkim_swap(dkim);
 	swap_in(srv, c);
 	log_info("event=reload result=ok config=%s users=%zu aliases=%zu local_domains=%zu",
 		 c->path ? c->path : "built-in", userdb_count(srv->users),
 		 srv->aliases ? aliases_count(srv->aliases) : 0, c->nlocal_domains);
 	return true;
 fail:
+	intake_dkim_keys_free(dkim);
 	userdb_free(users);
 	aliases_free(aliases);
 	conf_free(c);

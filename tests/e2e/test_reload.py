@@ -5,7 +5,7 @@ SIGHUP and shows the change with real clients: a limit (message_size_max),
 a new local domain, a mailbox added to [domain] mailboxes, an aliases file,
 a users file, a TLS certificate (openssl s_client sees the new one),
 [transport], [tls_policy] and relayhost (mail relayed to a second and a
-third real hatod).  What needs a restart (a listener's address) is named
+third real hatod), DKIM keys (dkimpy verifies the new signature).  What needs a restart (a listener's address) is named
 in the log and keeps running as it was; a file that does not parse is
 named with its line and key, and the running configuration stays.  A
 session opened before the reload finishes under the configuration it
@@ -21,7 +21,7 @@ import subprocess
 
 import pytest
 
-from conftest import HATO, REPO, RawSMTP, free_port
+from conftest import HATO, REPO, RawSMTP, Zone, free_port
 
 PASSWORD = "Reload-Pw-4821"
 QUEUED = "250 2.0.0 OK queued as "
@@ -389,3 +389,24 @@ def test_log_format_switches_to_json(make_hatod):
     first = next(i for i, line in enumerate(after) if '"event":"reload"' in line)
     objs = [json.loads(line) for line in after[first:]]
     assert any(o.get("event") == "connect" for o in objs)
+
+
+def test_dkim_keys_added(make_hatod, testdir, make_dns_server):
+    """A [dkim NAME] section added by a reload signs the next message, and
+    dkimpy (the reference) verifies the signature against the published key."""
+    from test_dkim import conf, dkimpy_results, dnsfunc_for, keygen
+
+    _, _, txt, section = keygen(conf(testdir), "example.test", "ed")
+    dns = make_dns_server(Zone().txt("ed._domainkey.example.test", txt))
+    h = make_hatod(server={"trusted_networks": "127.0.0.1/32"})
+    msg = b"From: ann@example.test\r\nTo: bob@test.example\r\nSubject: signed?\r\n\r\nhi\r\n"
+    with smtplib.SMTP(h.host, h.port, timeout=10) as s:
+        s.sendmail("ann@example.test", ["bob@test.example"], msg)
+    h.extra = "[domain test.example]\nmailboxes = *\n[domain localhost]\nmailboxes = *\n" + section
+    reload_ok(h)
+    with smtplib.SMTP(h.host, h.port, timeout=10) as s:
+        s.sendmail("ann@example.test", ["bob@test.example"], msg)
+    signed = [m for _, m in h.queued() if b"DKIM-Signature:" in m]
+    assert len(h.queued()) == 2 and len(signed) == 1
+    assert dkimpy_results(signed[0], dnsfunc_for(dns)) == [(True, b"example.test",
+                                                           b"ed25519-sha256")]
