@@ -1647,7 +1647,8 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 /*
  * The keys that a running hatod cannot change: what is bound, opened or
  * set up once at start (the listeners' sockets, the spool, the identity
- * it drops to, the control socket, the maildrop, the resolver).  A reload
+ * it drops to, the control socket, the maildrop, the resolver, the metrics
+ * endpoint).  A reload
  * keeps their running values and names the ones the file changed.
  */
 static const struct {
@@ -1668,6 +1669,11 @@ static const struct {
 	{SEC_DNS, "tries"},
 	{SEC_DNS, "cache_size"},
 	{SEC_DNS, "cache_ttl_max"},
+	{SEC_METRICS, "listen"}, /* the endpoint is bound once, with its limits */
+	{SEC_METRICS, "allow_remote"},
+	{SEC_METRICS, "timeout"},
+	{SEC_METRICS, "request_max"},
+	{SEC_METRICS, "clients_max"},
 	{SEC_LISTENER, "address"}, /* and which listeners there are */
 };
 

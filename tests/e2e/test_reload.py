@@ -326,7 +326,8 @@ def restart_keys_in_code():
         text = f.read()
     table = text[text.index("} restart_keys[] = {"):]
     table = table[:table.index("};")]
-    heads = {"SEC_SERVER": "[server]", "SEC_LISTENER": "[listener NAME]", "SEC_DNS": "[dns]"}
+    heads = {"SEC_SERVER": "[server]", "SEC_LISTENER": "[listener NAME]", "SEC_DNS": "[dns]",
+             "SEC_METRICS": "[metrics]"}
     return {(heads[s], k) for s, k in re.findall(r'\{(SEC_\w+), "(\w+)"\}', table)}
 
 
@@ -410,3 +411,18 @@ def test_dkim_keys_added(make_hatod, testdir, make_dns_server):
     assert len(h.queued()) == 2 and len(signed) == 1
     assert dkimpy_results(signed[0], dnsfunc_for(dns)) == [(True, b"example.test",
                                                            b"ed25519-sha256")]
+
+
+def test_metrics_endpoint_needs_restart(make_hatod):
+    """[metrics] listen is bound once: a reload names it and the endpoint
+    goes on where it was (curl scrapes it)."""
+    old_port, new_port = free_port(), free_port()
+    h = make_hatod(extra="[domain localhost]\nmailboxes = *\n[metrics]\nlisten = 127.0.0.1:%d\n"
+                   % old_port)
+    h.extra = h.extra.replace(str(old_port), str(new_port))
+    reload_ok(h)
+    assert 'keys="[metrics] listen"' in h.logs(), h.logs()[-2000:]
+    r = subprocess.run(["curl", "-sS", "--max-time", "10",
+                        "http://127.0.0.1:%d/metrics" % old_port],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "# TYPE" in r.stdout, r.stderr
