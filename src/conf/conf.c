@@ -1669,7 +1669,8 @@ static const struct {
 	{SEC_DNS, "tries"},
 	{SEC_DNS, "cache_size"},
 	{SEC_DNS, "cache_ttl_max"},
-	{SEC_METRICS, "listen"}, /* the endpoint is bound once, with its limits */
+	{SEC_CHECKS, "public_suffix_list"}, /* read once; sessions' DMARC checks point into it */
+	{SEC_METRICS, "listen"},            /* the endpoint is bound once, with its limits */
 	{SEC_METRICS, "allow_remote"},
 	{SEC_METRICS, "timeout"},
 	{SEC_METRICS, "request_max"},

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "aliases.h"
+#include "checks.h"
 #include "conf.h"
 #include "intake_dkim.h"
 #include "log.h"
@@ -173,6 +174,11 @@ bool server_reload(struct server *srv)
 	}
 	if (!reload_aliases(srv, c, &aliases, &aliases_changed, err, sizeof(err))) {
 		reload_failed("aliases_file", err);
+		goto fail;
+	}
+	/* checks switched on: the Public Suffix List, read once (a new path needs a restart) */
+	if (!checks_init(c, err, sizeof(err))) {
+		reload_failed("checks", err);
 		goto fail;
 	}
 	if ((dkim = intake_dkim_load(c, err, sizeof(err))) == NULL) {

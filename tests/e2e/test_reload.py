@@ -327,7 +327,7 @@ def restart_keys_in_code():
     table = text[text.index("} restart_keys[] = {"):]
     table = table[:table.index("};")]
     heads = {"SEC_SERVER": "[server]", "SEC_LISTENER": "[listener NAME]", "SEC_DNS": "[dns]",
-             "SEC_METRICS": "[metrics]"}
+             "SEC_METRICS": "[metrics]", "SEC_CHECKS": "[checks]"}
     return {(heads[s], k) for s, k in re.findall(r'\{(SEC_\w+), "(\w+)"\}', table)}
 
 
@@ -342,7 +342,7 @@ def test_restart_keys_are_the_documented_ones():
     part = part[:part.index("\n\n")]
     documented = set()
     for sec, keys in re.findall(r"^\| `(\[[^]]+\])` \| ([^|]*) \|", part, re.M):
-        keys = keys.split(", and ")[0]  # the listener row goes on in words
+        keys = re.split(r", and | \(", keys)[0]  # rows that go on in words
         documented |= {(sec, k) for k in re.findall(r"`(\w+)`", keys)}
     assert documented == code
     with open(os.path.join(REPO, "man/hato.conf.5")) as f:
@@ -426,3 +426,20 @@ def test_metrics_endpoint_needs_restart(make_hatod):
                         "http://127.0.0.1:%d/metrics" % old_port],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "# TYPE" in r.stdout, r.stderr
+
+
+def test_checks_switched_on(make_hatod, make_dns_server):
+    """[checks] enable = yes by a reload: the next message received gets
+    its Authentication-Results: header (SPF and DMARC asked of dnsmasq)."""
+    dns = make_dns_server(Zone().txt("sender.test", "v=spf1 ip4:127.0.0.1 -all"))
+    h = make_hatod(extra="[domain localhost]\nmailboxes = *\n[dns]\nservers = %s\n"
+                   "timeout = 300ms\ntries = 1\n" % dns.address)
+    msg = b"From: ann@sender.test\r\nSubject: checked?\r\n\r\nhi\r\n"
+    with smtplib.SMTP(h.host, h.port, timeout=10) as s:
+        s.sendmail("ann@sender.test", ["bob@localhost"], msg)
+    h.checks["enable"] = "yes"
+    reload_ok(h)
+    with smtplib.SMTP(h.host, h.port, timeout=10) as s:
+        s.sendmail("ann@sender.test", ["bob@localhost"], msg)
+    results = sorted(m.count(b"Authentication-Results: mx.test.example") for _, m in h.queued())
+    assert results == [0, 1]
