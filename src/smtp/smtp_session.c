@@ -1045,7 +1045,7 @@ void smtp_session_new(struct listener *l, evutil_socket_t fd, const struct socka
 	{
 		char key[INTAKE_LOG_KEY_MAX];
 		snprintf(key, sizeof(key), "session=%s", s->id);
-		s->milter = milter_session_new(srv->conf, srv->base, l->lc->name, key);
+		s->milter = milter_session_new(s->conf, srv->base, s->lc->name, key);
 		if (s->milter != NULL)
 			intake_stage_add(&s->in, &milter_stage, s->milter);
 	}

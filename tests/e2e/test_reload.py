@@ -5,7 +5,8 @@ SIGHUP and shows the change with real clients: a limit (message_size_max),
 a new local domain, a mailbox added to [domain] mailboxes, an aliases file,
 a users file, a TLS certificate (openssl s_client sees the new one),
 [transport], [tls_policy] and relayhost (mail relayed to a second and a
-third real hatod), DKIM keys (dkimpy verifies the new signature).  What needs a restart (a listener's address) is named
+third real hatod), DKIM keys (dkimpy verifies the new signature), a
+milter (a python3-milter filter), the checks switched on.  What needs a restart (a listener's address) is named
 in the log and keeps running as it was; a file that does not parse is
 named with its line and key, and the running configuration stays.  A
 session opened before the reload finishes under the configuration it
@@ -443,3 +444,20 @@ def test_checks_switched_on(make_hatod, make_dns_server):
         s.sendmail("ann@sender.test", ["bob@localhost"], msg)
     results = sorted(m.count(b"Authentication-Results: mx.test.example") for _, m in h.queued())
     assert results == [0, 1]
+
+
+def test_milter_added(make_hatod, testdir):
+    """A [milter NAME] section added by a reload filters the next session
+    (the python3-milter test filter refuses what it is asked to)."""
+    from test_milter import DOMAINS, ActionMilter, milter_section, send
+
+    m = ActionMilter(testdir)
+    try:
+        h = make_hatod(extra=DOMAINS)
+        assert send(h, "reject")[0] == (250, "")  # no filter yet
+        h.extra = DOMAINS + milter_section("test", m.port)
+        reload_ok(h)
+        assert send(h, "reject")[0] == (550, "5.7.1 Message content rejected")
+        assert len(h.queued()) == 1
+    finally:
+        m.stop()
