@@ -1670,7 +1670,10 @@ static const struct {
 	{SEC_DNS, "cache_size"},
 	{SEC_DNS, "cache_ttl_max"},
 	{SEC_CHECKS, "public_suffix_list"}, /* read once; sessions' DMARC checks point into it */
-	{SEC_METRICS, "listen"},            /* the endpoint is bound once, with its limits */
+	{SEC_LIMITS, "client_table_size"},  /* the per-client table is made once */
+	{SEC_GREYLIST, "file"},             /* the store is named and sized at open */
+	{SEC_GREYLIST, "max_entries"},
+	{SEC_METRICS, "listen"}, /* the endpoint is bound once, with its limits */
 	{SEC_METRICS, "allow_remote"},
 	{SEC_METRICS, "timeout"},
 	{SEC_METRICS, "request_max"},

@@ -328,7 +328,7 @@ struct greylist *greylist_open(const struct conf *c, struct event_base *base, st
 	if (!c->greylist_enabled)
 		return NULL;
 	g = xcalloc(1, sizeof(*g));
-	g->c = c;
+	g->c = conf_hold(c);
 	g->workers = w;
 	g->cap = 16;
 	while (g->cap < 2 * c->greylist_max_entries)
@@ -394,6 +394,15 @@ size_t greylist_count(const struct greylist *g)
 }
 
 /* See greylist.h. */
+void greylist_configure(struct greylist *g, const struct conf *c)
+{
+	const struct conf *old = g->c;
+
+	g->c = conf_hold(c);
+	conf_free(old);
+}
+
+/* See greylist.h. */
 bool greylist_save(struct greylist *g)
 {
 	size_t len;
@@ -418,5 +427,6 @@ void greylist_close(struct greylist *g)
 	free(g->slots);
 	free(g->dir);
 	free(g->name);
+	conf_free(g->c);
 	free(g);
 }

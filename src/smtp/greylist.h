@@ -36,6 +36,10 @@ struct greylist;
 struct greylist *greylist_open(const struct conf *c, struct event_base *base, struct workers *w,
 			       char *err, size_t errsz);
 
+/* A reload: delay, retry_window and pass_time of c from now on (its file
+ * and max_entries need a restart: the store is sized and named at open).
+ * The store holds c (conf_hold). */
+void greylist_configure(struct greylist *g, const struct conf *c);
 /* May this triplet pass now?  When not, *wait is the seconds until a
  * retry may. */
 bool greylist_pass(struct greylist *g, const struct sockaddr *client, const char *sender,

@@ -382,7 +382,8 @@ enum status postscreen_greylist(struct smtp_session *s, const char *rcpt)
 	unsigned wait;
 	char from[ESCAPED_WORD_MAX], to[ESCAPED_WORD_MAX];
 
-	if (s->srv->greylist == NULL || s->trusted || s->auth_user != NULL || s->dnsbl_score < 0)
+	if (s->srv->greylist == NULL || !s->conf->greylist_enabled || s->trusted ||
+	    s->auth_user != NULL || s->dnsbl_score < 0)
 		return STATUS_OK;
 	if (greylist_pass(s->srv->greylist, (struct sockaddr *)&s->peer, s->env.sender, rcpt,
 			  time(NULL), &wait))

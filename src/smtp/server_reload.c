@@ -26,6 +26,7 @@
 #include "aliases.h"
 #include "checks.h"
 #include "conf.h"
+#include "greylist.h"
 #include "intake_dkim.h"
 #include "log.h"
 #include "scheduler.h"
@@ -154,6 +155,7 @@ bool server_reload(struct server *srv)
 	struct userdb *users = NULL;
 	struct aliases *aliases = NULL;
 	struct intake_dkim_keys *dkim = NULL;
+	struct greylist *grey = NULL;
 	bool aliases_changed = false, users_reread = false;
 
 	if (c == NULL) {
@@ -179,6 +181,12 @@ bool server_reload(struct server *srv)
 	/* checks switched on: the Public Suffix List, read once (a new path needs a restart) */
 	if (!checks_init(c, err, sizeof(err))) {
 		reload_failed("checks", err);
+		goto fail;
+	}
+	/* greylisting switched on: its store, opened now (switched off, it stays unused) */
+	if (c->greylist_enabled && srv->greylist == NULL &&
+	    (grey = greylist_open(c, srv->base, srv->workers, err, sizeof(err))) == NULL) {
+		reload_failed("greylist", err);
 		goto fail;
 	}
 	if ((dkim = intake_dkim_load(c, err, sizeof(err))) == NULL) {
@@ -207,12 +215,17 @@ bool server_reload(struct server *srv)
 		log_info("event=signal signal=HUP action=reload_users result=ok users=%zu",
 			 userdb_count(srv->users));
 	intake_dkim_swap(dkim);
+	if (grey != NULL)
+		srv->greylist = grey;
+	else if (srv->greylist != NULL)
+		greylist_configure(srv->greylist, c);
 	swap_in(srv, c);
 	log_info("event=reload result=ok config=%s users=%zu aliases=%zu local_domains=%zu",
 		 c->path ? c->path : "built-in", userdb_count(srv->users),
 		 srv->aliases ? aliases_count(srv->aliases) : 0, c->nlocal_domains);
 	return true;
 fail:
+	greylist_close(grey);
 	intake_dkim_keys_free(dkim);
 	userdb_free(users);
 	aliases_free(aliases);

@@ -328,7 +328,8 @@ def restart_keys_in_code():
     table = text[text.index("} restart_keys[] = {"):]
     table = table[:table.index("};")]
     heads = {"SEC_SERVER": "[server]", "SEC_LISTENER": "[listener NAME]", "SEC_DNS": "[dns]",
-             "SEC_METRICS": "[metrics]", "SEC_CHECKS": "[checks]"}
+             "SEC_METRICS": "[metrics]", "SEC_CHECKS": "[checks]", "SEC_LIMITS": "[limits]",
+             "SEC_GREYLIST": "[greylist]"}
     return {(heads[s], k) for s, k in re.findall(r'\{(SEC_\w+), "(\w+)"\}', table)}
 
 
@@ -461,3 +462,18 @@ def test_milter_added(make_hatod, testdir):
         assert len(h.queued()) == 1
     finally:
         m.stop()
+
+
+def test_greylisting_switched_on_and_off(make_hatod):
+    """[greylist] enabled = yes by a reload opens the store and greylists
+    the next new triplet; enabled = no by the next reload lets it pass."""
+    domains = "[domain localhost]\nmailboxes = *\n"
+    h = make_hatod(extra=domains)
+    assert rcpt_reply(h, "u@localhost") == "250 2.1.5 Recipient OK"
+    h.extra = domains + "[greylist]\nenabled = yes\ndelay = 1h\n"
+    reload_ok(h)
+    assert rcpt_reply(h, "v@localhost").startswith("450 4.7.1 ")
+    h.wait_log("event=greylist_open")
+    h.extra = domains + "[greylist]\nenabled = no\n"
+    reload_ok(h)
+    assert rcpt_reply(h, "v@localhost") == "250 2.1.5 Recipient OK"
