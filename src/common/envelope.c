@@ -242,6 +242,8 @@ void envelope_format(const struct envelope *e, struct strbuf *b)
 			      one_line(r->addr, t, sizeof(t)));
 		if (r->orig)
 			strbuf_printf(b, "rcpt-orig: %s\n", one_line(r->orig, t, sizeof(t)));
+		if (r->local)
+			strbuf_printf(b, "rcpt-local: yes\n");
 		if (r->orcpt)
 			strbuf_printf(b, "rcpt-orcpt: %s\n", one_line(r->orcpt, t, sizeof(t)));
 		if (r->error)
@@ -413,6 +415,10 @@ static bool parse_line(char *key, char *v, struct envelope *e, bool *have_versio
 		return e->hold == NULL && parse_hold(v, e);
 	} else if (strcmp(key, "rcpt") == 0) {
 		return parse_rcpt(v, e);
+	} else if (strcmp(key, "rcpt-local") == 0) {
+		if (e->nrcpts == 0 || strcmp(v, "yes") != 0)
+			return false;
+		e->rcpts[e->nrcpts - 1].local = true;
 	} else if (strcmp(key, "rcpt-attempt") == 0) {
 		return e->nrcpts > 0 && parse_attempt(v, &e->rcpts[e->nrcpts - 1]);
 	} else if (strcmp(key, "rcpt-orig") == 0 || strcmp(key, "rcpt-error") == 0 ||

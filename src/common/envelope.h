@@ -23,6 +23,7 @@
  *   hold: since=1764370500 reason=held by the administrator  (only while held)
  *   rcpt: state=pending attempts=0 next=0 notify=success,failure report=failed
  * addr=<bob@example.net> rcpt-orig: <info@example.net>   (optional: the RCPT TO before aliases)
+ *   rcpt-local: yes             (optional: accepted as local by a lookup table)
  *   rcpt-orcpt: rfc822;bob@example.net  (optional: the RCPT's ORCPT=)
  *   rcpt-error: 4.2.0 mailbox full  (optional: the last attempt's result)
  *   rcpt-attempt: at=1764370100 result=deferred host=mx.example.net[192.0.2.7]:25
@@ -32,7 +33,9 @@
  * so quoted local parts with spaces survive.  "notify=" (the RCPT's
  * NOTIFY=, lower case: never, or some of success,failure,delay) is there
  * only when the RCPT had one; "report=" (failed, delayed, delivered or
- * relayed) only while a notification to the sender is owed for it.  rcpt-orig, rcpt-orcpt,
+ * relayed) only while a notification to the sender is owed for it.  "rcpt-local: yes" says
+ * the recipient's domain was local by a lookup table ([sql] domain_query) when it was
+ * accepted: delivery routes it as local (route_rcpt_local).  rcpt-orig, rcpt-local, rcpt-orcpt,
  * rcpt-error and rcpt-attempt belong to the rcpt line before them.  rcpt-attempt lines are the
  * recipient's last attempts (time, outcome, who answered or "-", TLS version or "-", and the
  * reply last, so it may hold spaces); only the last ENVELOPE_ATTEMPTS_MAX are kept, and a file
@@ -101,6 +104,7 @@ struct env_rcpt {
 	char *error;               /* the last attempt's result, one line, or NULL */
 	unsigned notify;           /* NOTIFY= as enum dsn_notify bits; 0: not given */
 	char *orcpt;               /* ORCPT= "addr-type;xtext" (type lower case), or NULL */
+	bool local;                /* local by a lookup table at RCPT time: route as local */
 	enum rcpt_report report;   /* a notification owed, not yet queued */
 	struct env_attempt *tries; /* the last ntries attempts, oldest first */
 	size_t ntries;             /* at most ENVELOPE_ATTEMPTS_MAX */

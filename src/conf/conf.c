@@ -54,6 +54,7 @@ enum key_type {
 	KEY_CHOICE,       /* unsigned: the index of the value among the row's choices */
 	KEY_DNSBL_ZONES,  /* [dnsbl] zones: "zone[=filter][*weight]" list */
 	KEY_CHECK,        /* enum client_check: off, mark, refuse */
+	KEY_SQLBACKEND,   /* enum sql_backend */
 };
 
 enum key_section {
@@ -73,6 +74,7 @@ enum key_section {
 	SEC_DNSBL,
 	SEC_GREYLIST,
 	SEC_CLIENT_CHECKS,
+	SEC_SQL,
 	SEC_COUNT
 };
 
@@ -94,6 +96,7 @@ static const char *const section_heads[] = {
 	[SEC_DNSBL] = "[dnsbl]",
 	[SEC_GREYLIST] = "[greylist]",
 	[SEC_CLIENT_CHECKS] = "[client_checks]",
+	[SEC_SQL] = "[sql]",
 };
 _Static_assert(sizeof(section_heads) / sizeof(section_heads[0]) == SEC_COUNT,
 	       "every section has its head");
@@ -165,6 +168,7 @@ static const struct key_def key_table[] = {
 	{SEC_DELIVERY, "mailbox_path", KEY_STRING, SRV(mailbox_path), 0, 0,
 	 STATE_DIR_PREFIX "mail/%d/%u"},
 	{SEC_DELIVERY, "aliases_file", KEY_STRING, SRV(aliases_file), 0, 0, NULL},
+	{SEC_DELIVERY, "lmtp", KEY_STRING, SRV(delivery_lmtp), 0, 0, NULL},
 	{SEC_DELIVERY, "recipient_delimiter", KEY_STRING_EMPTY, SRV(recipient_delimiter), 0, 0,
 	 "+"},
 	{SEC_DELIVERY, "alias_commands", KEY_BOOL, SRV(alias_commands), 0, 0, "no"},
@@ -288,6 +292,16 @@ static const struct key_def key_table[] = {
 	{SEC_MILTER, "packet_max", KEY_SIZE, MLT(packet_max), 65536, 64u << 20, "1m"},
 	/* NULL: listener_defaults() picks by the listener's role */
 	{SEC_LISTENER, "greeting_delay", KEY_DURATION_MS, LSN(greeting_delay_ms), 0, 300000, NULL},
+	{SEC_SQL, "backend", KEY_SQLBACKEND, SRV(sql_backend), 0, 0, "none"},
+	{SEC_SQL, "database", KEY_STRING, SRV(sql_database), 0, 0, NULL},
+	{SEC_SQL, "domain_query", KEY_STRING, SRV(sql_domain_query), 0, 0, NULL},
+	{SEC_SQL, "mailbox_query", KEY_STRING, SRV(sql_mailbox_query), 0, 0, NULL},
+	{SEC_SQL, "alias_query", KEY_STRING, SRV(sql_alias_query), 0, 0, NULL},
+	{SEC_SQL, "sender_query", KEY_STRING, SRV(sql_sender_query), 0, 0, NULL},
+	{SEC_SQL, "cache_ttl", KEY_DURATION, SRV(sql_cache_ttl), 0, 3600, "30s"},
+	{SEC_SQL, "cache_size", KEY_SIZET, SRV(sql_cache_size), 1, 10000000, "10000"},
+	{SEC_SQL, "timeout", KEY_DURATION, SRV(sql_timeout), 1, 300, "5s"},
+	{SEC_SQL, "connections", KEY_UINT, SRV(sql_connections), 1, 64, "4"},
 	{SEC_CERTIFICATE, "cert", KEY_STRING, CRT(cert), 0, 0, NULL},
 	{SEC_CERTIFICATE, "key", KEY_STRING, CRT(key), 0, 0, NULL},
 	{SEC_DKIM, "domain", KEY_STRING, DKM(domain), 0, 0, NULL},
@@ -690,6 +704,13 @@ static bool set_value(struct conf *c, void *base, const struct key_def *k, const
 				return true;
 			}
 		return false;
+	case KEY_SQLBACKEND:
+		for (int b = SQL_BACKEND_NONE; b <= SQL_BACKEND_PGSQL; b++)
+			if (strcmp(value, sql_backend_name((enum sql_backend)b)) == 0) {
+				*(enum sql_backend *)field = (enum sql_backend)b;
+				return true;
+			}
+		return false;
 	case KEY_AUTHMODE:
 		for (int m = AUTH_MODE_NONE; m <= AUTH_MODE_REQUIRED; m++)
 			if (strcmp(value, auth_mode_name((enum auth_mode)m)) == 0) {
@@ -824,6 +845,13 @@ const char *auth_backend_name(enum auth_backend b)
 	return names[b];
 }
 
+/* See conf.h. */
+const char *sql_backend_name(enum sql_backend b)
+{
+	static const char *const names[] = {"none", "sqlite", "pgsql"};
+	return names[b];
+}
+
 /* [senders] user = addr, addr ...: a user's sender addresses (repeatable). */
 static bool set_senders(struct conf *c, const char *user, const char *value)
 {
@@ -927,6 +955,7 @@ static bool section_known(const char *name, size_t len)
 	    (len == 5 && strncmp(name, "dnsbl", 5) == 0) ||
 	    (len == 8 && strncmp(name, "greylist", 8) == 0) ||
 	    (len == 13 && strncmp(name, "client_checks", 13) == 0) ||
+	    (len == 3 && strncmp(name, "sql", 3) == 0) ||
 	    (len == 7 && strncmp(name, "senders", 7) == 0) ||
 	    (len == 8 && strncmp(name, "delivery", 8) == 0) ||
 	    (len == 6 && strncmp(name, "remote", 6) == 0) ||
@@ -1079,6 +1108,8 @@ static int conf_ini_line(void *user, const char *section, const char *name, cons
 		sec = SEC_GREYLIST;
 	} else if (strcmp(section, "client_checks") == 0) {
 		sec = SEC_CLIENT_CHECKS;
+	} else if (strcmp(section, "sql") == 0) {
+		sec = SEC_SQL;
 	} else if (strncmp(section, "domain ", 7) == 0 && section[7] != '\0') {
 		sec = SEC_DOMAIN;
 		lname = section + 7;
@@ -1397,8 +1428,8 @@ static bool conf_is_local_domain_text(const struct conf *c, const char *name)
 static struct conf *conf_defaults(void)
 {
 	static const enum key_section plain[] = {
-		SEC_SERVER,  SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE,   SEC_DNS,          SEC_AUTH,
-		SEC_METRICS, SEC_CHECKS, SEC_DNSBL,    SEC_GREYLIST, SEC_CLIENT_CHECKS};
+		SEC_SERVER,  SEC_LIMITS, SEC_DELIVERY, SEC_REMOTE,   SEC_DNS,           SEC_AUTH,
+		SEC_METRICS, SEC_CHECKS, SEC_DNSBL,    SEC_GREYLIST, SEC_CLIENT_CHECKS, SEC_SQL};
 	struct conf *c = xcalloc(1, sizeof(*c));
 	char host[256];
 	const char *state = getenv("HATO_STATE");
@@ -1526,6 +1557,30 @@ static bool milters_check(struct conf *c, char *err, size_t errsz)
 	return true;
 }
 
+/* [sql]: a backend needs its database and at least one query; queries
+ * without a backend would be silently unused. */
+static bool conf_check_sql(const struct conf *c, char *err, size_t errsz)
+{
+	bool any = c->sql_domain_query != NULL || c->sql_mailbox_query != NULL ||
+		   c->sql_alias_query != NULL || c->sql_sender_query != NULL;
+
+	if (c->sql_backend == SQL_BACKEND_NONE) {
+		if (any || c->sql_database != NULL) {
+			snprintf(err, errsz,
+				 "[sql]: queries and database need backend = sqlite "
+				 "or pgsql");
+			return false;
+		}
+		return true;
+	}
+	if (c->sql_database == NULL || !any) {
+		snprintf(err, errsz, "[sql]: backend = %s needs database and at least one query",
+			 sql_backend_name(c->sql_backend));
+		return false;
+	}
+	return true;
+}
+
 /* Checks that span keys, and resolving listener addresses. */
 static bool conf_check(struct conf *c, char *err, size_t errsz)
 {
@@ -1612,6 +1667,8 @@ static bool conf_check(struct conf *c, char *err, size_t errsz)
 		snprintf(err, errsz, "[auth]: backend = dovecot and dovecot_socket go together");
 		return false;
 	}
+	if (!conf_check_sql(c, err, errsz))
+		return false;
 	if (c->relayhost_auth_file != NULL && c->relayhost == NULL) {
 		snprintf(err, errsz, "[remote]: relayhost_auth_file needs a relayhost");
 		return false;
@@ -2023,6 +2080,12 @@ void conf_free(const struct conf *cc)
 	free(c->retry_schedule);
 	free(c->mailbox_path);
 	free(c->aliases_file);
+	free(c->delivery_lmtp);
+	free(c->sql_database);
+	free(c->sql_domain_query);
+	free(c->sql_mailbox_query);
+	free(c->sql_alias_query);
+	free(c->sql_sender_query);
 	free(c->recipient_delimiter);
 	free(c->control_socket);
 	free(c->metrics.listen);

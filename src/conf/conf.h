@@ -142,6 +142,13 @@ enum auth_backend {
 	AUTH_BACKEND_DOVECOT, /* Dovecot's auth-client socket */
 };
 
+/* [sql] backend: which database answers the lookup tables. */
+enum sql_backend {
+	SQL_BACKEND_NONE,   /* no lookup tables: the files alone */
+	SQL_BACKEND_SQLITE, /* an SQLite file */
+	SQL_BACKEND_PGSQL,  /* a PostgreSQL server (libpq) */
+};
+
 enum auth_mode {
 	AUTH_MODE_NONE,     /* AUTH not offered (port 25) */
 	AUTH_MODE_OPTIONAL, /* offered over TLS */
@@ -242,6 +249,7 @@ struct conf {
 	bool delivery_hold;        /* hold = yes: nothing leaves the queue */
 	char *mailbox_path;        /* template: %d domain, %u user (lower case) */
 	char *aliases_file;        /* /etc/aliases syntax; NULL: none */
+	char *delivery_lmtp;       /* LMTP for local domains without their own; NULL: Maildir */
 	char *recipient_delimiter; /* "+": user+tag@ is user@; "" disables */
 	bool alias_commands;       /* "|command" alias targets: must be off (no agent) */
 	bool alias_files;          /* "/file" alias targets: must be off (no agent) */
@@ -311,6 +319,18 @@ struct conf {
 
 	struct metrics_conf metrics;
 
+	/* [sql]: lookup tables in a database (lookup/sqlmap.h) */
+	enum sql_backend sql_backend;
+	char *sql_database;     /* SQLite file, or libpq conninfo / URI */
+	char *sql_domain_query; /* each NULL: that question is not asked */
+	char *sql_mailbox_query;
+	char *sql_alias_query;
+	char *sql_sender_query;
+	unsigned sql_cache_ttl;   /* seconds an answer is kept; 0: none */
+	size_t sql_cache_size;    /* answers kept at most */
+	unsigned sql_timeout;     /* seconds for connecting, and for one answer */
+	unsigned sql_connections; /* lookup threads, each with one connection */
+
 	struct limits limits;
 	struct listener_conf *listeners;
 	size_t nlisteners;
@@ -373,6 +393,8 @@ const char *tls_mode_name(enum tls_mode m);
 const char *auth_mode_name(enum auth_mode m);
 /* "file", "dovecot" */
 const char *auth_backend_name(enum auth_backend b);
+/* "none", "sqlite", "pgsql" */
+const char *sql_backend_name(enum sql_backend b);
 
 /* Parse a next hop: "[host]:port", "[host]", "host:port" or "host". */
 bool nexthop_parse(const char *s, struct nexthop *out);

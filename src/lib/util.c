@@ -66,6 +66,17 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+/* See util.h. */
+char *xstrdup_lower(const char *s)
+{
+	char *d = xstrdup(s);
+
+	for (char *p = d; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return d;
+}
+
 /* Decimal unsigned integer within [min, max], nothing else on the line. */
 bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {

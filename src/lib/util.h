@@ -18,6 +18,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* A copy of s with ASCII letters in lower case. */
+char *xstrdup_lower(const char *s);
 
 /* Parse a decimal unsigned number in [min, max]; false on any junk. */
 bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

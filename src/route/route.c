@@ -72,27 +72,33 @@ static void route_smtp(const struct conf *c, const char *domain, struct route *o
 		 out->hop_text != NULL ? out->hop_text : domain, tls_policy_name(out->tls));
 }
 
-/* See route.h. */
-void route_domain(const struct conf *c, const char *domain, struct route *out)
+/* The local part of route_domain: the domain's [domain NAME] lmtp, else
+ * [delivery] lmtp, else its Maildirs. */
+static void route_local(const struct conf *c, const char *domain, struct route *out)
 {
-	const struct domain_conf *d;
+	const struct domain_conf *d = route_domain_conf(c, domain);
+	const char *lmtp = d != NULL && d->lmtp != NULL ? d->lmtp : c->delivery_lmtp;
 
-	memset(out, 0, sizeof(*out));
-	strcpy_bounded(out->domain, domain, sizeof(out->domain));
-	if (!route_is_local(c, domain)) {
-		route_smtp(c, domain, out);
-		return;
-	}
 	out->rule = ROUTE_RULE_LOCAL;
-	d = route_domain_conf(c, domain);
-	if (d != NULL && d->lmtp != NULL) {
+	if (lmtp != NULL) {
 		out->transport = ROUTE_LMTP;
-		out->lmtp = d->lmtp;
-		snprintf(out->key, sizeof(out->key), "lmtp:%s", d->lmtp);
+		out->lmtp = lmtp;
+		snprintf(out->key, sizeof(out->key), "lmtp:%s", lmtp);
 	} else {
 		out->transport = ROUTE_MAILDIR;
 		strcpy_bounded(out->key, "maildir", sizeof(out->key));
 	}
+}
+
+/* See route.h. */
+void route_domain(const struct conf *c, const char *domain, struct route *out)
+{
+	memset(out, 0, sizeof(*out));
+	strcpy_bounded(out->domain, domain, sizeof(out->domain));
+	if (route_is_local(c, domain))
+		route_local(c, domain, out);
+	else
+		route_smtp(c, domain, out);
 }
 
 /* Split "<local@domain>" at its last '@'. */
@@ -116,25 +122,42 @@ static bool split_addr(const char *addr, char *local, size_t lsz, char *domain, 
 	return true;
 }
 
-/* See route.h. */
-void route_rcpt(const struct conf *c, const char *addr, struct route *out)
+/* route_rcpt, with the domain taken as local when local is set. */
+static void route_addr(const struct conf *c, const char *addr, bool local, struct route *out)
 {
-	char local[sizeof(out->local)], domain[sizeof(out->domain)];
+	char lpart[sizeof(out->local)], domain[sizeof(out->domain)];
 
-	if (split_addr(addr, local, sizeof(local), domain, sizeof(domain))) {
+	if (split_addr(addr, lpart, sizeof(lpart), domain, sizeof(domain))) {
 		route_domain(c, domain, out);
+		if (local && out->rule != ROUTE_RULE_LOCAL) {
+			memset(out, 0, sizeof(*out));
+			strcpy_bounded(out->domain, domain, sizeof(out->domain));
+			route_local(c, domain, out);
+		}
 	} else {
 		/* "<postmaster>" (our own notices): our host name's, in its Maildir */
 		memset(out, 0, sizeof(*out));
-		strcpy_bounded(local, "postmaster", sizeof(local));
+		strcpy_bounded(lpart, "postmaster", sizeof(lpart));
 		strcpy_bounded(out->domain, c->hostname, sizeof(out->domain));
 		out->rule = ROUTE_RULE_LOCAL;
 		out->transport = ROUTE_MAILDIR;
 		strcpy_bounded(out->key, "maildir", sizeof(out->key));
 	}
-	strcpy_bounded(out->local, local, sizeof(out->local));
+	strcpy_bounded(out->local, lpart, sizeof(out->local));
 	if (out->transport == ROUTE_MAILDIR &&
 	    !maildir_path(c->mailbox_path, out->local, out->domain, out->mailbox,
 			  sizeof(out->mailbox)))
 		out->mailbox[0] = '\0'; /* delivery fails it: no valid mailbox path */
+}
+
+/* See route.h. */
+void route_rcpt(const struct conf *c, const char *addr, struct route *out)
+{
+	route_addr(c, addr, false, out);
+}
+
+/* See route.h. */
+void route_rcpt_local(const struct conf *c, const char *addr, struct route *out)
+{
+	route_addr(c, addr, true, out);
 }

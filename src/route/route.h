@@ -6,7 +6,8 @@
  * for our host name's postmaster) and decides, in this order:
  *
  *   1. a local domain (local_domains, any case, U-label or A-label) whose
- *      [domain NAME] has lmtp = TARGET: LMTP to TARGET;
+ *      [domain NAME] has lmtp = TARGET, or else when [delivery] lmtp =
+ *      TARGET is set: LMTP to TARGET;
  *   2. any other local domain: the Maildir that mailbox_path names;
  *   3. relayhost, when set: SMTP to it, with relayhost_tls,
  *      relayhost_implicit_tls and the relayhost_auth_file credentials;
@@ -28,6 +29,13 @@
  * delivery fails with 5.1.3.  Everything is thread-safe:
  * the configuration is only read.  Pointers in a route point into the
  * configuration, which must outlive it.
+ *
+ * A recipient whose domain is local only because a lookup table said so
+ * when it was accepted ([sql] domain_query: lookup/sqlmap.h) carries that
+ * decision in its envelope ("rcpt-local: yes"), and delivery routes it
+ * with route_rcpt_local(): rules 1 and 2 whatever local_domains says.  So
+ * delivery never asks the database, and mail taken in for a domain stays
+ * local even if the domain leaves the table before it is delivered.
  *
  * This module sits on conf/ and common/ only, so that lookup/ (local
  * recipients), the SMTP server's policy, the scheduler, the relay and the
@@ -86,6 +94,10 @@ struct route {
 
 /* The route of a queued recipient: "<local@domain>", or "<postmaster>". */
 void route_rcpt(const struct conf *c, const char *addr, struct route *out);
+
+/* The route of a recipient accepted as local (rules 1 and 2 for its
+ * domain, in local_domains or not); "<postmaster>" as route_rcpt. */
+void route_rcpt_local(const struct conf *c, const char *addr, struct route *out);
 
 /* The route of mail for domain, without a mailbox (local is ""). */
 void route_domain(const struct conf *c, const char *domain, struct route *out);

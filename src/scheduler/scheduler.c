@@ -111,6 +111,16 @@ static void envelope_copy(struct envelope *dst, const struct envelope *src)
 	strbuf_free(&b);
 }
 
+/* A queued recipient's route: as local when a lookup table made it so at
+ * RCPT time (route.h). */
+static void rcpt_route(const struct conf *c, const struct env_rcpt *r, struct route *out)
+{
+	if (r->local)
+		route_rcpt_local(c, r->addr, out);
+	else
+		route_rcpt(c, r->addr, out);
+}
+
 /* The earliest next attempt among pending recipients; 0 when none pend
  * (a finished message that only needs removing is due at once). */
 static time_t entry_due(const struct qentry *e)
@@ -407,7 +417,7 @@ static void job_work(void *arg)
 	routes = xcalloc(ndue + 1, sizeof(*routes));
 	taken = xcalloc(ndue + 1, sizeof(*taken));
 	for (size_t k = 0; k < ndue; k++) /* each recipient's route, once */
-		route_rcpt(c, j->env.rcpts[due[k]].addr, &routes[k]);
+		rcpt_route(c, &j->env.rcpts[due[k]], &routes[k]);
 	for (size_t k = 0; k < ndue; k++) {
 		bool together;
 
@@ -560,7 +570,7 @@ static void entry_dest(const struct conf *c, struct qentry *e, time_t now)
 	e->dest[0] = '\0';
 	for (size_t i = 0; i < e->env.nrcpts; i++)
 		if (e->env.rcpts[i].state == RCPT_PENDING && e->env.rcpts[i].next_attempt <= now) {
-			route_rcpt(c, e->env.rcpts[i].addr, &rt);
+			rcpt_route(c, &e->env.rcpts[i], &rt);
 			strcpy_bounded(e->dest, rt.key, sizeof(e->dest));
 			return;
 		}

@@ -122,6 +122,39 @@ static void test_local_lmtp(void **state)
 	conf_free(c);
 }
 
+/* [delivery] lmtp is the LMTP of local domains without their own; a
+ * recipient accepted as local by a lookup table routes as local whatever
+ * local_domains says (route_rcpt_local), and stays remote otherwise. */
+static void test_default_lmtp_and_table_local(void **state)
+{
+	struct conf *c = load(BASE "[domain example.org]\nlmtp = unix:/own\n"
+				   "[delivery]\nlmtp = 127.0.0.1:24\n");
+	struct route a;
+
+	(void)state;
+	route_rcpt(c, "<alice@example.org>", &a);
+	assert_string_equal(a.key, "lmtp:unix:/own");
+	route_rcpt(c, "<alice@example.net>", &a);
+	assert_int_equal(a.transport, ROUTE_LMTP);
+	assert_string_equal(a.lmtp, "127.0.0.1:24");
+	route_rcpt(c, "<bob@sql.example>", &a);
+	assert_int_equal(a.transport, ROUTE_SMTP);
+	route_rcpt_local(c, "<bob@sql.example>", &a);
+	assert_int_equal(a.transport, ROUTE_LMTP);
+	assert_int_equal(a.rule, ROUTE_RULE_LOCAL);
+	assert_string_equal(a.lmtp, "127.0.0.1:24");
+	assert_string_equal(a.domain, "sql.example");
+	assert_string_equal(a.local, "bob");
+	conf_free(c);
+	c = load(BASE);
+	route_rcpt_local(c, "<bob@sql.example>", &a);
+	assert_int_equal(a.transport, ROUTE_MAILDIR);
+	assert_string_equal(a.mailbox, "/m/sql.example/bob");
+	route_rcpt_local(c, "<../x@sql.example>", &a);
+	assert_string_equal(a.mailbox, ""); /* refused as route_rcpt refuses it */
+	conf_free(c);
+}
+
 /* The relayhost takes all remote mail with its own TLS settings and
  * credentials; [tls_policy] and [transport] do not apply to it, and local
  * domains stay local. */
@@ -339,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_local_maildir),
 		cmocka_unit_test(test_postmaster_and_bad_mailbox),
 		cmocka_unit_test(test_local_lmtp),
+		cmocka_unit_test(test_default_lmtp_and_table_local),
 		cmocka_unit_test(test_relayhost),
 		cmocka_unit_test(test_transport),
 		cmocka_unit_test(test_mx_default),
