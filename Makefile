@@ -11,7 +11,7 @@
 
 BUILD   ?= build
 CC      ?= cc
-PKGS    := libevent_core libevent_pthreads libevent_openssl openssl libcares inih libcrypt libidn2
+PKGS    := libevent_core libevent_pthreads libevent_openssl openssl libcares inih libcrypt libidn2 libpq sqlite3
 SRCDIRS := src/lib src/common src/metrics src/conf src/route src/queue src/lookup src/spf src/dmarc src/tls src/dkim src/intake src/checks src/milter src/smtpc src/scheduler src/mda src/control src/smtp src/client src/relay
 INCS    := $(addprefix -I,$(SRCDIRS))
 WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes

@@ -51,6 +51,9 @@ PACKAGES=(
 	python3-nacl       # (dkimpy's Ed25519)
 	rspamd             # e2e milter tests: a private rspamd, its proxy worker in milter mode
 	python3-milter     # e2e milter tests: test filters written with libmilter's Python binding
+	libpq-dev          # [sql] backend = pgsql: libpq
+	libsqlite3-dev     # [sql] backend = sqlite: libsqlite3
+	postgresql         # e2e [sql] tests: a private cluster (initdb, pg_ctl) per test
 )
 
 HATO_USER=hato
