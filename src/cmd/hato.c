@@ -880,7 +880,7 @@ static int route_local(const struct conf *c, const struct mailaddr *a)
 		aliases_free(al);
 		return EX_CONFIG;
 	}
-	ls = local_resolve(c, db, al, a->local, a->domain, &t, why, sizeof(why));
+	ls = local_resolve(c, db, al, NULL, a->local, a->domain, &t, why, sizeof(why));
 	if (ls != LOCAL_OK)
 		rc = route_fail(status_esc(ls == LOCAL_UNKNOWN ? STATUS_USER_UNKNOWN
 							       : STATUS_MISCONFIGURED),

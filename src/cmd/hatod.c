@@ -41,6 +41,7 @@
 #include "server.h"
 #include "tls.h"
 #include "util.h"
+#include "sqlmap.h"
 #include "users.h"
 #include "worker.h"
 
@@ -338,6 +339,9 @@ int main(int argc, char **argv)
 	    (srv.greylist = greylist_open(srv.conf, srv.base, srv.workers, err, sizeof(err))) ==
 		    NULL)
 		fatalx("event=startup error=\"%s\"", err);
+	if (srv.conf->sql_backend != SQL_BACKEND_NONE &&
+	    (srv.sqlmap = sqlmap_new(srv.conf, srv.base, err, sizeof(err))) == NULL)
+		fatalx("event=startup error=\"%s\"", err);
 	srv.scheduler = scheduler_new(srv.conf, srv.base, srv.queue);
 	scheduler_load(srv.scheduler);
 	srv.control = control_open(srv.base, srv.conf, srv.scheduler, err, sizeof(err));
@@ -368,6 +372,7 @@ int main(int argc, char **argv)
 	scheduler_free(srv.scheduler);
 	workers_free(srv.workers);
 	greylist_close(srv.greylist); /* after the workers: its last write is its own */
+	sqlmap_free(srv.sqlmap);
 	userdb_free(srv.users);
 	aliases_free(srv.aliases);
 	queue_close(srv.queue);

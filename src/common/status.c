@@ -87,6 +87,7 @@ static const struct status_def {
 	[STATUS_CONTENT_REFUSED] = {550, "5.7.1", "Message content rejected"},
 	[STATUS_CONTENT_TEMPFAIL] = {451, "4.7.1",
 				     "Message content not accepted now, try again later"},
+	[STATUS_LOOKUP_FAILED] = {451, "4.3.0", "Temporary lookup failure, try again later"},
 	[STATUS_SENDER_NOT_OWNED] = {553, "5.7.1",
 				     "Sender address not owned by authenticated "
 				     "user"},
@@ -183,6 +184,7 @@ static const char *const status_names[STATUS_COUNT] = {
 	[STATUS_GREYLISTED] = "greylisted",
 	[STATUS_FCRDNS] = "fcrdns",
 	[STATUS_HELO_REFUSED] = "helo_refused",
+	[STATUS_LOOKUP_FAILED] = "lookup_failed",
 };
 
 /* Reply code of a status. */

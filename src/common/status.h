@@ -84,6 +84,7 @@ enum status {
 	STATUS_GREYLISTED,         /* 450 4.7.1 a first attempt: try again later */
 	STATUS_FCRDNS,             /* 554 5.7.25 reverse DNS does not confirm forward */
 	STATUS_HELO_REFUSED,       /* 550 5.7.1 a bare IP or our own name as HELO */
+	STATUS_LOOKUP_FAILED,      /* 451 4.3.0 a lookup table could not answer */
 	STATUS_COUNT
 };
 

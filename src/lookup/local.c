@@ -18,6 +18,7 @@
 
 #include "hato_limits.h"
 #include "route.h"
+#include "sqlmap.h"
 #include "unquoted.h"
 #include "util.h"
 
@@ -28,7 +29,12 @@ struct resolver {
 	const struct conf *c;
 	const struct userdb *users;
 	const struct aliases *al;
-	size_t top; /* index in local_domains of the recipient's domain */
+	struct sqlmap_ask *ask; /* the [sql] tables, or NULL */
+	size_t top;             /* the recipient's domain: see dom_name */
+	char **extra;           /* domains local by the table: index nlocal_domains + i */
+	size_t nextra;
+	char **owned; /* alias targets from the table, kept for this resolution */
+	size_t nowned;
 	struct local_targets *out;
 	char *why;
 	size_t whysz;
@@ -66,15 +72,70 @@ static void set_how(struct resolver *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ASCII lower case of s into a new allocation. */
-static char *lower_dup(const char *s)
+/* Domain di's name: one of local_domains, or one the domain table made
+ * local during this resolution. */
+static const char *dom_name(const struct resolver *r, size_t di)
 {
-	char *d = xstrdup(s);
+	size_t n = r->c->nlocal_domains;
 
-	for (char *p = d; *p != '\0'; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return d;
+	return di < n ? r->c->local_domains[di] : r->extra[di - n];
+}
+
+/* Domain di's A-label form, or NULL (a domain of the table: as written). */
+static const char *dom_ascii(const struct resolver *r, size_t di)
+{
+	return di < r->c->nlocal_domains && r->c->local_domains_ascii != NULL
+		       ? r->c->local_domains_ascii[di]
+		       : NULL;
+}
+
+/* Domain di's [domain NAME] section, or NULL. */
+static const struct domain_conf *dom_conf(const struct resolver *r, size_t di)
+{
+	return di < r->c->nlocal_domains ? route_domain_conf(r->c, r->c->local_domains[di]) : NULL;
+}
+
+/* The table's answer as a local status: LOCAL_OK for yes. */
+static enum local_status table_status(enum sqlmap_answer a)
+{
+	switch (a) {
+	case SQLMAP_YES:
+		return LOCAL_OK;
+	case SQLMAP_WAIT:
+		return LOCAL_PENDING;
+	case SQLMAP_FAIL:
+		return LOCAL_TEMPFAIL;
+	default:
+		return LOCAL_UNKNOWN;
+	}
+}
+
+/*
+ * The index of domain (see dom_name) into *di: LOCAL_OK when it is local
+ * (local_domains first, then the domain table), LOCAL_UNKNOWN when it is
+ * not, LOCAL_PENDING or LOCAL_TEMPFAIL when the table cannot say yet.
+ */
+static enum local_status dom_index(struct resolver *r, const char *domain, size_t *di)
+{
+	long i = route_local_index(r->c, domain);
+	enum local_status st;
+
+	if (i >= 0) {
+		*di = (size_t)i;
+		return LOCAL_OK;
+	}
+	for (size_t k = 0; k < r->nextra; k++)
+		if (strcasecmp(r->extra[k], domain) == 0) {
+			*di = r->c->nlocal_domains + k;
+			return LOCAL_OK;
+		}
+	st = table_status(sqlmap_get(r->ask, SQLMAP_DOMAIN, NULL, domain, NULL, NULL));
+	if (st != LOCAL_OK)
+		return st;
+	r->extra = xrealloc(r->extra, (r->nextra + 1) * sizeof(*r->extra));
+	r->extra[r->nextra] = xstrdup_lower(domain);
+	*di = r->c->nlocal_domains + r->nextra++;
+	return LOCAL_OK;
 }
 
 /* The local part without its subaddress, into base (same size as name). */
@@ -108,7 +169,7 @@ static void show_name(const struct resolver *r, const char *name, size_t di, cha
 	if (di == r->top)
 		snprintf(tmp, sizeof(tmp), "%s", name);
 	else
-		snprintf(tmp, sizeof(tmp), "%s@%s", name, r->c->local_domains[di]);
+		snprintf(tmp, sizeof(tmp), "%s@%s", name, dom_name(r, di));
 	escape_text(tmp, strlen(tmp), buf, size);
 }
 
@@ -146,7 +207,7 @@ static void why_name(struct resolver *r, const char *what, const char *name, siz
 	show_name(r, name, di, shown, sizeof(shown));
 	via_text(r, via, sizeof(via));
 	if (strchr(shown, '@') == NULL)
-		set_why(r, "%s %s@%s%s", what, shown, r->c->local_domains[di], via);
+		set_why(r, "%s %s@%s%s", what, shown, dom_name(r, di), via);
 	else
 		set_why(r, "%s %s%s", what, shown, via);
 }
@@ -177,8 +238,9 @@ static bool target_seen(const struct local_targets *out, const char *addr, bool 
 	return false;
 }
 
-/* Add a final target unless it is there already. */
-static void target_add(struct resolver *r, const char *addr, bool local)
+/* Add a final target unless it is there already (by_table: a mailbox of
+ * a domain that is local by the domain table). */
+static void target_add(struct resolver *r, const char *addr, bool local, bool by_table)
 {
 	struct local_targets *out = r->out;
 
@@ -187,6 +249,7 @@ static void target_add(struct resolver *r, const char *addr, bool local)
 	out->t = xrealloc(out->t, (out->n + 1) * sizeof(*out->t));
 	out->t[out->n].addr = xstrdup(addr);
 	out->t[out->n].local = local;
+	out->t[out->n].by_table = by_table;
 	out->n++;
 }
 
@@ -224,7 +287,7 @@ static enum local_status mailbox_add(struct resolver *r, const char *name, size_
 {
 	char addr[2 * LOCAL_KEY_MAX + 8];
 	char *o = addr + 1;
-	const char *dom = r->c->local_domains[di];
+	const char *dom = dom_name(r, di);
 	struct route rt;
 
 	addr[0] = '<';
@@ -240,12 +303,12 @@ static enum local_status mailbox_add(struct resolver *r, const char *name, size_
 		o = stpcpy(o, name);
 	}
 	snprintf(o, sizeof(addr) - (size_t)(o - addr), "@%s>", dom); /* fits: sized above */
-	route_rcpt(r->c, addr, &rt);
+	route_rcpt_local(r->c, addr, &rt);
 	if (rt.transport == ROUTE_MAILDIR && rt.mailbox[0] == '\0') {
 		why_name(r, "no valid mailbox path for", name, di);
 		return LOCAL_BAD_MAILBOX;
 	}
-	target_add(r, addr, true);
+	target_add(r, addr, true, di >= r->c->nlocal_domains);
 	return LOCAL_OK;
 }
 
@@ -278,12 +341,12 @@ static bool user_exists(const struct userdb *db, const char *name)
 static bool user_in_domain(const struct resolver *r, const char *user, size_t di)
 {
 	const char *forms[3];
-	char buf[LOCAL_KEY_MAX], *lc = lower_dup(r->c->local_domains[di]);
+	char buf[LOCAL_KEY_MAX], *lc = xstrdup_lower(dom_name(r, di));
 	bool found = false;
 
-	forms[0] = r->c->local_domains[di];
+	forms[0] = dom_name(r, di);
 	forms[1] = lc;
-	forms[2] = r->c->local_domains_ascii != NULL ? r->c->local_domains_ascii[di] : NULL;
+	forms[2] = dom_ascii(r, di);
 	for (size_t i = 0; i < 3 && !found; i++) {
 		if (forms[i] == NULL || (i > 0 && strcmp(forms[i], forms[i - 1]) == 0))
 			continue;
@@ -297,58 +360,124 @@ static bool user_in_domain(const struct resolver *r, const char *user, size_t di
 /*
  * Is there a mailbox called name (folded) in domain di?  plain is the same
  * name as written, when it differs only by case: the users file is exact,
- * so "Alice" there is found as "Alice" too.
+ * so "Alice" there is found as "Alice" too.  The files first, then the
+ * mailbox table: LOCAL_OK, LOCAL_UNKNOWN, or the table's LOCAL_PENDING /
+ * LOCAL_TEMPFAIL.
  */
-static bool mailbox_exists(const struct resolver *r, const char *name, const char *plain, size_t di)
+static enum local_status mailbox_exists(struct resolver *r, const char *name, const char *plain,
+					size_t di)
 {
-	const struct domain_conf *dc = route_domain_conf(r->c, r->c->local_domains[di]);
+	const struct domain_conf *dc = dom_conf(r, di);
 
 	if (strcmp(name, "postmaster") == 0 || strcmp(name, "abuse") == 0)
-		return true;
+		return LOCAL_OK;
 	if (r->users != NULL) {
 		if (user_exists(r->users, name) || user_in_domain(r, name, di))
-			return true;
+			return LOCAL_OK;
 		if (plain != NULL && strcmp(plain, name) != 0 &&
 		    (user_exists(r->users, plain) || user_in_domain(r, plain, di)))
-			return true;
+			return LOCAL_OK;
 	}
-	if (dc == NULL)
-		return false;
-	for (size_t i = 0; i < dc->nmailboxes; i++)
+	for (size_t i = 0; dc != NULL && i < dc->nmailboxes; i++)
 		if (strcmp(dc->mailboxes[i], "*") == 0 || strcasecmp(dc->mailboxes[i], name) == 0)
-			return true; /* "*": every name is a mailbox of its own */
-	return dc->catch_all != NULL && strcasecmp(dc->catch_all, name) == 0;
+			return LOCAL_OK; /* "*": every name is a mailbox of its own */
+	if (dc != NULL && dc->catch_all != NULL && strcasecmp(dc->catch_all, name) == 0)
+		return LOCAL_OK;
+	return table_status(sqlmap_get(r->ask, SQLMAP_MAILBOX, name, dom_name(r, di), NULL, NULL));
+}
+
+/*
+ * The alias table's targets for name@domain di, into a list the resolver
+ * keeps: each row may hold several, separated by commas or spaces (as
+ * postfixadmin's goto column does).  A target that is the alias's own
+ * address means its mailbox ("\\name"): "alice@x -> alice@x, bob@y" keeps
+ * a copy for alice, as in Postfix.  NULL with *st LOCAL_UNKNOWN when the
+ * table has no such alias, or its LOCAL_PENDING / LOCAL_TEMPFAIL.
+ */
+static const char *const *alias_table(struct resolver *r, const char *name, size_t di, size_t *n,
+				      enum local_status *st)
+{
+	const char *const *rows;
+	const char *dom = dom_name(r, di);
+	size_t nrows, first = r->nowned;
+
+	*st = table_status(sqlmap_get(r->ask, SQLMAP_ALIAS, name, dom, &rows, &nrows));
+	if (*st != LOCAL_OK)
+		return NULL;
+	for (size_t i = 0; i < nrows; i++) {
+		char *copy = xstrdup(rows[i]), *tok, *save = NULL;
+
+		for (tok = strtok_r(copy, ", \t\r\n", &save); tok != NULL;
+		     tok = strtok_r(NULL, ", \t\r\n", &save)) {
+			const char *at = unquoted_rchr(tok, '@');
+			char *t;
+
+			if (at != NULL && (size_t)(at - tok) == strlen(name) &&
+			    strncasecmp(tok, name, (size_t)(at - tok)) == 0 &&
+			    strcasecmp(at + 1, dom) == 0) {
+				t = xmalloc(strlen(name) + 2);
+				t[0] = '\\';
+				strcpy(t + 1, name);
+			} else {
+				t = xstrdup(tok);
+			}
+			r->owned = xrealloc(r->owned, (r->nowned + 1) * sizeof(*r->owned));
+			r->owned[r->nowned++] = t;
+		}
+		free(copy);
+	}
+	*n = r->nowned - first;
+	if (*n == 0) { /* rows of nothing but separators: no alias */
+		*st = LOCAL_UNKNOWN;
+		return NULL;
+	}
+	return (const char *const *)r->owned + first;
 }
 
 /* The targets of the alias name (folded) in domain di: "name@domain" in
- * either form of the domain, then "name". */
-static const char *const *alias_find(const struct resolver *r, const char *name, size_t di,
-				     size_t *n)
+ * either form of the domain, then "name", in the aliases file; then the
+ * alias table.  NULL when there is none, with *st LOCAL_UNKNOWN, or
+ * LOCAL_PENDING / LOCAL_TEMPFAIL when the table cannot say yet. */
+static const char *const *alias_find(struct resolver *r, const char *name, size_t di, size_t *n,
+				     enum local_status *st)
 {
-	const char *forms[2] = {r->c->local_domains[di], NULL};
+	const char *forms[2] = {dom_name(r, di), dom_ascii(r, di)};
 	const char *const *t;
 	char key[LOCAL_KEY_MAX];
 
 	*n = 0;
-	if (r->al == NULL)
-		return NULL;
-	if (r->c->local_domains_ascii != NULL)
-		forms[1] = r->c->local_domains_ascii[di];
-	for (size_t i = 0; i < 2; i++)
+	*st = LOCAL_UNKNOWN;
+	for (size_t i = 0; r->al != NULL && i < 2; i++)
 		if (forms[i] != NULL && xsnprintf_ok(key, sizeof(key), "%s@%s", name, forms[i]) &&
 		    (t = aliases_get(r->al, key, n)) != NULL)
 			return t;
-	return aliases_get(r->al, name, n);
+	if (r->al != NULL && (t = aliases_get(r->al, name, n)) != NULL)
+		return t;
+	return alias_table(r, name, di, n, st);
 }
 
 static enum local_status resolve(struct resolver *r, const char *local, size_t di);
+
+/* A table could not answer (st: LOCAL_PENDING or LOCAL_TEMPFAIL): why
+ * says so, and st goes up unchanged. */
+static enum local_status table_failed(struct resolver *r, enum local_status st)
+{
+	if (st == LOCAL_PENDING)
+		set_why(r, "lookups pending");
+	else
+		set_why(r, "%s",
+			sqlmap_ask_error(r->ask)[0] ? sqlmap_ask_error(r->ask)
+						    : "a lookup table failed");
+	return st;
+}
 
 /* Resolve one target of an alias being expanded in domain di. */
 static enum local_status target_resolve(struct resolver *r, const char *t, size_t di)
 {
 	char via[512], shown[160], local[LOCAL_KEY_MAX];
 	const char *at;
-	long dj;
+	size_t dj;
+	enum local_status st;
 
 	if (t[0] == '|' || t[0] == '/') { /* no command or file delivery: refused */
 		bool cmd = t[0] == '|';
@@ -363,19 +492,24 @@ static enum local_status target_resolve(struct resolver *r, const char *t, size_
 	if (t[0] == '\\') { /* the mailbox itself, no aliases */
 		char name[LOCAL_NAME_MAX];
 
+		st = LOCAL_UNKNOWN;
 		if (aliases_fold_local(t + 1, name, sizeof(name)) &&
-		    mailbox_exists(r, name, t + 1, di))
+		    (st = mailbox_exists(r, name, t + 1, di)) == LOCAL_OK)
 			return mailbox_add(r, name, di);
+		if (st != LOCAL_UNKNOWN)
+			return table_failed(r, st);
 		escape_text(t, strlen(t), shown, sizeof(shown));
 		via_text(r, via, sizeof(via));
-		set_why(r, "no such mailbox %s@%s%s", shown, r->c->local_domains[di], via);
+		set_why(r, "no such mailbox %s@%s%s", shown, dom_name(r, di), via);
 		return LOCAL_UNKNOWN;
 	}
 	at = unquoted_rchr(t, '@');
 	if (at == NULL)
 		return resolve(r, t, di);
-	dj = route_local_index(r->c, at + 1);
-	if (dj < 0) { /* remote: final */
+	st = dom_index(r, at + 1, &dj);
+	if (st == LOCAL_PENDING || st == LOCAL_TEMPFAIL)
+		return table_failed(r, st);
+	if (st != LOCAL_OK) { /* remote: final */
 		char addr[LOCAL_KEY_MAX + 2];
 
 		if (!xsnprintf_ok(addr, sizeof(addr), "<%s>", t)) {
@@ -383,14 +517,14 @@ static enum local_status target_resolve(struct resolver *r, const char *t, size_
 			set_why(r, "address too long: %s", shown);
 			return LOCAL_UNKNOWN;
 		}
-		target_add(r, addr, false);
+		target_add(r, addr, false, false);
 		return LOCAL_OK;
 	}
 	if ((size_t)(at - t) >= sizeof(local))
 		return LOCAL_UNKNOWN; /* the parser allows no such target */
 	memcpy(local, t, (size_t)(at - t));
 	local[at - t] = '\0';
-	return resolve(r, local, (size_t)dj);
+	return resolve(r, local, dj);
 }
 
 /* Have the aliases of key been expanded in full already? */
@@ -409,7 +543,7 @@ static enum local_status alias_push(struct resolver *r, const char *name, const 
 {
 	char key[LOCAL_KEY_MAX], shown[LOCAL_KEY_MAX], via[512];
 
-	snprintf(key, sizeof(key), "%s@%s", name, r->c->local_domains[di]); /* fits: sized */
+	snprintf(key, sizeof(key), "%s@%s", name, dom_name(r, di)); /* fits: sized */
 	show_name(r, from, di, shown, sizeof(shown));
 	for (size_t i = 0; i < r->depth; i++)
 		if (strcmp(r->keys[i], key) == 0) {
@@ -437,7 +571,7 @@ static enum local_status alias_expand(struct resolver *r, const char *name, cons
 	char key[LOCAL_KEY_MAX], shown[LOCAL_KEY_MAX];
 	enum local_status st;
 
-	snprintf(key, sizeof(key), "%s@%s", name, r->c->local_domains[di]); /* fits: sized */
+	snprintf(key, sizeof(key), "%s@%s", name, dom_name(r, di)); /* fits: sized */
 	if (done_has(r, key))
 		return LOCAL_OK;
 	if ((st = alias_push(r, name, from, di)) != LOCAL_OK)
@@ -463,6 +597,7 @@ static enum local_status resolve(struct resolver *r, const char *local, size_t d
 	const struct domain_conf *dc;
 	const char *const *t;
 	size_t n;
+	enum local_status st;
 
 	if (!local_part_fold(r->c, local, full, base, sizeof(full))) {
 		escape_text(local, strlen(local), shown, sizeof(shown));
@@ -471,22 +606,33 @@ static enum local_status resolve(struct resolver *r, const char *local, size_t d
 	}
 	if (plain != NULL)
 		strip_subaddress(r->c, plain, plain_base, sizeof(plain_base));
-	if ((t = alias_find(r, full, di, &n)) != NULL)
+	if ((t = alias_find(r, full, di, &n, &st)) != NULL)
 		return alias_expand(r, full, full, di, t, n);
-	if (strcmp(base, full) != 0 && (t = alias_find(r, base, di, &n)) != NULL)
-		return alias_expand(r, base, full, di, t, n);
-	if (mailbox_exists(r, full, plain, di)) {
+	if (st != LOCAL_UNKNOWN)
+		return table_failed(r, st);
+	if (strcmp(base, full) != 0) {
+		if ((t = alias_find(r, base, di, &n, &st)) != NULL)
+			return alias_expand(r, base, full, di, t, n);
+		if (st != LOCAL_UNKNOWN)
+			return table_failed(r, st);
+	}
+	if ((st = mailbox_exists(r, full, plain, di)) == LOCAL_OK) {
 		set_how(r, "mailbox");
 		return mailbox_add(r, full, di);
 	}
-	if (strcmp(base, full) != 0 && mailbox_exists(r, base, plain ? plain_base : NULL, di)) {
-		set_how(r, "mailbox");
-		return mailbox_add(r, base, di);
+	if (st != LOCAL_UNKNOWN)
+		return table_failed(r, st);
+	if (strcmp(base, full) != 0) {
+		st = mailbox_exists(r, base, plain ? plain_base : NULL, di);
+		if (st == LOCAL_OK) {
+			set_how(r, "mailbox");
+			return mailbox_add(r, base, di);
+		}
+		if (st != LOCAL_UNKNOWN)
+			return table_failed(r, st);
 	}
-	dc = route_domain_conf(r->c, r->c->local_domains[di]);
+	dc = dom_conf(r, di);
 	if (dc != NULL && dc->catch_all != NULL && !r->in_catch_all) {
-		enum local_status st;
-
 		escape_text(dc->catch_all, strlen(dc->catch_all), shown, sizeof(shown));
 		set_how(r, "catch_all %s", shown);
 		r->in_catch_all = true;
@@ -500,13 +646,14 @@ static enum local_status resolve(struct resolver *r, const char *local, size_t d
 
 /* Start a resolution into out. */
 static void resolver_init(struct resolver *r, const struct conf *c, const struct userdb *users,
-			  const struct aliases *al, size_t top, struct local_targets *out,
-			  char *why, size_t whysz)
+			  const struct aliases *al, struct sqlmap_ask *ask, size_t top,
+			  struct local_targets *out, char *why, size_t whysz)
 {
 	memset(r, 0, sizeof(*r));
 	r->c = c;
 	r->users = users;
 	r->al = al;
+	r->ask = ask;
 	r->top = top;
 	r->out = out;
 	r->why = why;
@@ -523,30 +670,54 @@ static void resolver_done(struct resolver *r)
 	for (size_t i = 0; i < r->ndone; i++)
 		free(r->done[i]);
 	free(r->done);
+	for (size_t i = 0; i < r->nextra; i++)
+		free(r->extra[i]);
+	free(r->extra);
+	for (size_t i = 0; i < r->nowned; i++)
+		free(r->owned[i]);
+	free(r->owned);
 }
 
 /* See local.h. */
 enum local_status local_resolve(const struct conf *c, const struct userdb *users,
-				const struct aliases *al, const char *local_part,
-				const char *domain, struct local_targets *out, char *why,
-				size_t whysz)
+				const struct aliases *al, struct sqlmap_ask *ask,
+				const char *local_part, const char *domain,
+				struct local_targets *out, char *why, size_t whysz)
 {
 	struct resolver r;
 	enum local_status st;
 	char shown[LOCAL_KEY_MAX];
-	long di = route_local_index(c, domain);
+	size_t di;
 
-	resolver_init(&r, c, users, al, di < 0 ? 0 : (size_t)di, out, why, whysz);
-	if (di < 0) {
+	resolver_init(&r, c, users, al, ask, 0, out, why, whysz);
+	st = dom_index(&r, domain, &di);
+	if (st == LOCAL_OK) {
+		r.top = di;
+		st = resolve(&r, local_part, di);
+	} else if (st == LOCAL_UNKNOWN) {
 		escape_text(domain, strlen(domain), shown, sizeof(shown));
 		set_why(&r, "domain %s is not local", shown);
-		return LOCAL_UNKNOWN;
+	} else {
+		table_failed(&r, st);
 	}
-	st = resolve(&r, local_part, (size_t)di);
 	resolver_done(&r);
 	if (st != LOCAL_OK)
 		local_targets_free(out);
 	return st;
+}
+
+/* See local.h. */
+enum local_status local_domain(const struct conf *c, struct sqlmap_ask *ask, const char *domain,
+			       bool *by_table)
+{
+	enum sqlmap_answer a;
+
+	*by_table = false;
+	if (route_is_local(c, domain))
+		return LOCAL_OK;
+	a = sqlmap_get(ask, SQLMAP_DOMAIN, NULL, domain, NULL, NULL);
+	*by_table = a == SQLMAP_YES;
+	return table_status(a);
 }
 
 /* See local.h. */
@@ -573,6 +744,10 @@ const char *local_status_name(enum local_status s)
 		return "refused";
 	case LOCAL_BAD_MAILBOX:
 		return "bad_mailbox";
+	case LOCAL_PENDING:
+		return "pending";
+	case LOCAL_TEMPFAIL:
+		return "tempfail";
 	}
 	return "?";
 }
@@ -609,7 +784,7 @@ static enum local_status check_target(const struct check *k, const char *name, c
 	struct resolver r;
 	enum local_status st;
 
-	resolver_init(&r, k->c, k->users, k->al, di, &out, why, whysz);
+	resolver_init(&r, k->c, k->users, k->al, NULL, di, &out, why, whysz);
 	st = alias_push(&r, name, name, di);
 	if (st == LOCAL_OK)
 		st = target_resolve(&r, t, di);
@@ -657,10 +832,11 @@ static void check_entry(const char *name, const char *const *t, size_t n, unsign
 		struct local_targets none;
 		char why[8];
 		size_t m;
+		enum local_status st;
 
 		/* where "name@domain" exists, it is checked as its own entry */
-		resolver_init(&r, k->c, k->users, k->al, d, &none, why, sizeof(why));
-		apply[d] = alias_find(&r, name, d, &m) == t;
+		resolver_init(&r, k->c, k->users, k->al, NULL, d, &none, why, sizeof(why));
+		apply[d] = alias_find(&r, name, d, &m, &st) == t;
 		napply += apply[d];
 	}
 	for (size_t i = 0; i < n; i++) {

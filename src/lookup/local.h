@@ -34,6 +34,19 @@
  * maildir_path() refuses ("a/b", "../x", ".hidden") is
  * LOCAL_BAD_MAILBOX.  So nothing that delivery would refuse is accepted.
  *
+ * With [sql] lookup tables (sqlmap.h; ask NULL: none), a domain that is
+ * not in local_domains is local when the domain table says so; a mailbox
+ * exists when the files or the mailbox table say so; an alias is looked
+ * for in the aliases file first, then in the alias table, whose rows may
+ * each hold several targets separated by commas (postfixadmin's goto),
+ * and where the alias's own address as a target means its mailbox
+ * ("\\name").  Resolution never waits: a question the ask cannot answer
+ * yet makes it LOCAL_PENDING (sqlmap_fetch, then resolve again from the
+ * start); one the database could not answer makes it LOCAL_TEMPFAIL.
+ * Neither is ever taken for "no such user".  A mailbox of a domain that
+ * is local only by the table is marked by_table: its envelope says so,
+ * and delivery routes it as local (route_rcpt_local).
+ *
  * One bad target fails the whole recipient (nothing is dropped silently):
  * the first failure's status is returned, out is empty, and why says what
  * and through which aliases ("alias loop: a -> b -> a").  On LOCAL_OK why
@@ -49,6 +62,7 @@
 #include "aliases.h"
 #include "conf.h"
 #include "hato_limits.h"
+#include "sqlmap.h"
 #include "users.h"
 
 /* Deepest alias expansion: more levels than this is taken as a loop. */
@@ -62,6 +76,8 @@ enum local_status {
 	LOCAL_LOOP,        /* an alias cycle, or expansion deeper than LOCAL_DEPTH_MAX */
 	LOCAL_REFUSED,     /* a |command or /file target that the config does not allow */
 	LOCAL_BAD_MAILBOX, /* a mailbox whose name can never be a Maildir (maildir_path) */
+	LOCAL_PENDING,     /* a lookup table must be asked first (sqlmap_fetch) */
+	LOCAL_TEMPFAIL,    /* a lookup table could not answer */
 };
 
 struct local_target {
@@ -69,7 +85,8 @@ struct local_target {
 	 * must be; the domain as in local_domains) or a remote address (as
 	 * written in the aliases file); or "|command" / "/file" when allowed */
 	char *addr;
-	bool local; /* delivered here (mailbox, command, file), not relayed */
+	bool local;    /* delivered here (mailbox, command, file), not relayed */
+	bool by_table; /* a mailbox of a domain local by the domain table */
 };
 
 struct local_targets {
@@ -77,12 +94,18 @@ struct local_targets {
 	size_t n;
 };
 
-/* Resolve local_part@domain (see above).  users and al may be NULL (none).
- * out is set empty first and filled only on LOCAL_OK. */
+/* Resolve local_part@domain (see above).  users, al and ask may be NULL
+ * (none).  out is set empty first and filled only on LOCAL_OK. */
 enum local_status local_resolve(const struct conf *c, const struct userdb *users,
-				const struct aliases *al, const char *local_part,
-				const char *domain, struct local_targets *out, char *why,
-				size_t whysz);
+				const struct aliases *al, struct sqlmap_ask *ask,
+				const char *local_part, const char *domain,
+				struct local_targets *out, char *why, size_t whysz);
+
+/* Is domain local: one of local_domains (LOCAL_OK), or in the domain
+ * table (LOCAL_OK with *by_table)?  LOCAL_UNKNOWN when not, or the
+ * table's LOCAL_PENDING / LOCAL_TEMPFAIL. */
+enum local_status local_domain(const struct conf *c, struct sqlmap_ask *ask, const char *domain,
+			       bool *by_table);
 
 /*
  * A local part as written (maybe quoted) as steps 1 and 2 above see it:
@@ -96,7 +119,8 @@ bool local_part_fold(const struct conf *c, const char *local, char *full, char *
 /* Free the targets and make t empty. */
 void local_targets_free(struct local_targets *t);
 
-/* "ok", "unknown", "loop", "refused", "bad_mailbox": for logs. */
+/* "ok", "unknown", "loop", "refused", "bad_mailbox", "pending",
+ * "tempfail": for logs. */
 const char *local_status_name(enum local_status s);
 
 /*

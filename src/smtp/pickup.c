@@ -160,7 +160,9 @@ static const char *rcpt_error(enum status st)
 static void add_recipients(struct pickup *p, struct pickup_job *j, const struct maildrop_header *h)
 {
 	const struct rcpt_dsn dsn = {h->notify, NULL};
-	const struct recipients_ctx rc = {p->conf, p->srv->users, p->srv->aliases};
+	/* no lookup tables here: a drop file is decided at once, and a domain
+	 * local only by [sql] is relayed to its MX hosts (docs/sql.md) */
+	const struct recipients_ctx rc = {p->conf, p->srv->users, p->srv->aliases, NULL};
 
 	for (size_t i = 0; i < h->nrcpts; i++) {
 		struct mailaddr a;
@@ -171,7 +173,7 @@ static void add_recipients(struct pickup *p, struct pickup_job *j, const struct 
 
 		if (addr_parse_path(h->rcpts[i], &end, &a, ADDR_ALLOW_POSTMASTER) != ADDR_OK)
 			continue; /* maildrop_parse_header checked it */
-		st = recipients_add(&rc, &j->env, &a, h->rcpts[i], &dsn, "", &kind, why,
+		st = recipients_add(&rc, &j->env, &a, h->rcpts[i], &dsn, "", true, &kind, why,
 				    sizeof(why));
 		if (st == STATUS_OK)
 			continue;

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "local.h"
 #include "route.h"
+#include "sqlmap.h"
 #include "util.h"
 
 /* Does addr (family's length) fall in the network? */
@@ -141,4 +142,63 @@ bool policy_sender_allowed(const struct conf *c, const char *user, const struct 
 		return local_owned(c, user, (size_t)(at - user), a) &&
 		       strcasecmp(at + 1, a->domain) == 0;
 	return local_owned(c, user, strlen(user), a) && !a->literal && route_is_local(c, a->domain);
+}
+
+/* Does the sender table list user among the logins of name@domain (each
+ * row one login, or several separated by commas)? */
+static enum policy_answer sender_table(struct sqlmap_ask *ask, const char *user, const char *name,
+				       const char *domain)
+{
+	const char *const *logins;
+	size_t n;
+
+	switch (sqlmap_get(ask, SQLMAP_SENDER, name, domain, &logins, &n)) {
+	case SQLMAP_WAIT:
+		return POLICY_WAIT;
+	case SQLMAP_FAIL:
+		return POLICY_TEMPFAIL;
+	case SQLMAP_NO:
+		return POLICY_NO;
+	case SQLMAP_YES:
+		break;
+	}
+	for (size_t i = 0; i < n; i++) { /* a row may list several, as alias targets do */
+		size_t ulen = strlen(user);
+
+		for (const char *p = logins[i]; *p != '\0';) {
+			size_t len;
+
+			p += strspn(p, ", \t");
+			len = strcspn(p, ", \t");
+			if (len == ulen && len > 0 && strncasecmp(p, user, len) == 0)
+				return POLICY_YES;
+			p += len;
+		}
+	}
+	return POLICY_NO;
+}
+
+/* See policy.h. */
+enum policy_answer policy_sender_check(const struct conf *c, struct sqlmap_ask *ask,
+				       const char *user, const struct mailaddr *a)
+{
+	char full[LOCAL_NAME_MAX], base[LOCAL_NAME_MAX];
+	enum policy_answer first, second = POLICY_NO;
+
+	if (policy_sender_allowed(c, user, a))
+		return POLICY_YES;
+	if (a->kind != ADDR_KIND_MAILBOX || a->literal ||
+	    !local_part_fold(c, a->local, full, base, sizeof(full)))
+		return POLICY_NO;
+	/* both questions in the same round: one wait, not two */
+	first = sender_table(ask, user, full, a->domain);
+	if (first != POLICY_YES && strcmp(base, full) != 0)
+		second = sender_table(ask, user, base, a->domain);
+	if (first == POLICY_YES || second == POLICY_YES)
+		return POLICY_YES;
+	if (first == POLICY_TEMPFAIL || second == POLICY_TEMPFAIL)
+		return POLICY_TEMPFAIL;
+	if (first == POLICY_WAIT || second == POLICY_WAIT)
+		return POLICY_WAIT;
+	return POLICY_NO;
 }

@@ -10,7 +10,10 @@
  * [senders] gives them; without an entry, user@ each local domain (or the
  * login itself when it is an address).  An address owned this way is owned
  * with a subaddress (recipient_delimiter: alice+tag@) and quoted
- * ("alice"@) too.  The null sender <> is always allowed.
+ * ("alice"@) too.  The null sender <> is always allowed.  With [sql]
+ * sender_query, an address is also the user's when the sender table
+ * lists the user among its logins (for the address as written, then
+ * without its subaddress); the table adds to [senders], never takes away.
  */
 #ifndef HATO_POLICY_H
 #define HATO_POLICY_H
@@ -22,6 +25,15 @@ struct cidr;
 struct conf;
 struct mailaddr;
 struct sockaddr;
+struct sqlmap_ask;
+
+/* An answer that may wait for a lookup table. */
+enum policy_answer {
+	POLICY_NO,
+	POLICY_YES,
+	POLICY_WAIT,     /* the ask has questions: sqlmap_fetch, then ask again */
+	POLICY_TEMPFAIL, /* the table could not answer */
+};
 
 /* Is the client at sa in one of trusted_networks? */
 bool policy_client_trusted(const struct conf *c, const struct sockaddr *sa);
@@ -35,7 +47,11 @@ bool policy_addr_in(const struct cidr *nets, size_t n, const struct sockaddr *sa
 bool policy_rcpt_allowed(const struct conf *c, const struct mailaddr *a, const char *local_addr,
 			 bool trusted, const char *auth_user);
 
-/* May the authenticated user send as a? */
+/* May the authenticated user send as a ([senders] and the defaults)? */
 bool policy_sender_allowed(const struct conf *c, const char *user, const struct mailaddr *a);
+
+/* policy_sender_allowed, else the sender table through ask (NULL: none). */
+enum policy_answer policy_sender_check(const struct conf *c, struct sqlmap_ask *ask,
+				       const char *user, const struct mailaddr *a);
 
 #endif

@@ -15,6 +15,7 @@ struct userdb;
 struct workers;
 struct scheduler;
 struct aliases;
+struct sqlmap;
 struct control;
 struct pickup;
 struct event_base;
@@ -43,6 +44,7 @@ struct server {
 	struct control *control; /* the admin socket (NULL once stopping) */
 	struct pickup *pickup;   /* the maildrop directory */
 	struct aliases *aliases; /* aliases_file, or NULL */
+	struct sqlmap *sqlmap;   /* the [sql] lookup tables, or NULL */
 	struct event_base *base;
 	struct listener *listeners;
 	size_t nlisteners;

@@ -21,7 +21,9 @@
 #include "conf.h"
 #include "dsn.h"
 #include "recipients.h"
+#include "sqlmap.h"
 #include "users.h"
+#include "local.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -57,6 +59,9 @@ static void cmd_quit(struct smtp_session *s, char *arg);
 static void cmd_vrfy(struct smtp_session *s, char *arg);
 static void cmd_help(struct smtp_session *s, char *arg);
 static void cmd_starttls(struct smtp_session *s, char *arg);
+static void mail_decide(struct smtp_session *s, char *arg);
+static void rcpt_decide(struct smtp_session *s, char *arg);
+static void lookup_done(void *arg);
 
 static const struct smtp_cmd smtp_commands[] = {
 	{"EHLO", cmd_ehlo, ST_ANY & ~STATE_BIT(SMTP_STATE_BDAT), 0, 0},
@@ -395,8 +400,84 @@ static void mail_ask_filters(struct smtp_session *s, const struct esmtp_param *p
 	strbuf_free(&b);
 }
 
-/* MAIL FROM:<reverse-path> [parameters] */
+/*
+ * Run a command whose decision may need the [sql] tables (MAIL, RCPT).
+ * decide runs with an ask (sqlmap.h) that never waits; when it noted
+ * questions, decide has replied nothing and changed nothing: the
+ * questions go to the lookup threads, input stops (lookup_pending), and
+ * lookup_done runs decide again from the start on a fresh copy of the
+ * argument, the answers now in the ask (s->lookup_again tells it so: the
+ * per-client counters it passed are not counted twice).  Without tables
+ * decide runs once.
+ * Once decided, the command may still wait for the filters (milter).
+ */
+static void lookup_run(struct smtp_session *s, void (*decide)(struct smtp_session *, char *),
+		       char *arg, bool again)
+{
+	char *copy;
+
+	s->lookup_again = false;
+	if (s->srv->sqlmap == NULL) {
+		decide(s, arg);
+		return;
+	}
+	if (s->ask == NULL)
+		s->ask = sqlmap_ask_new(s->srv->sqlmap);
+	for (;;) {
+		copy = xstrdup(arg);     /* decide may cut its argument up */
+		s->lookup_again = again; /* what decide counted once stays counted */
+		decide(s, copy);
+		s->lookup_again = false;
+		again = true;
+		free(copy);
+		if (!sqlmap_ask_waiting(s->ask))
+			break;
+		if (sqlmap_fetch(s->ask, lookup_done, s)) {
+			s->lookup_pending = true;
+			s->lookup_cmd = decide;
+			if (s->lookup_arg != arg) {
+				free(s->lookup_arg);
+				s->lookup_arg = xstrdup(arg);
+			}
+			smtp_set_timeouts(s); /* we are the one who waits now */
+			return;
+		}
+		/* too many rounds: every question is a failure now; decide so */
+	}
+	sqlmap_ask_free(s->ask);
+	s->ask = NULL;
+}
+
+/* Loop: the lookups of a waiting MAIL or RCPT are answered: decide it
+ * again, then read on (unless it waits again, or the session ends). */
+static void lookup_done(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	s->lookup_pending = false;
+	if (s->gone) {
+		smtp_close_now(s, "gone during a lookup");
+		return;
+	}
+	smtp_set_timeouts(s); /* the client's turn again, unless we wait again */
+	lookup_run(s, s->lookup_cmd, s->lookup_arg, true);
+	if (s->lookup_pending)
+		return;
+	free(s->lookup_arg);
+	s->lookup_arg = NULL;
+	if (!s->milter_pending) /* else the filters' answer goes on */
+		smtp_continue(s);
+}
+
+/* MAIL FROM:<reverse-path> [parameters], decided (mail_decide) through
+ * the [sql] tables when they are configured. */
 static void cmd_mail(struct smtp_session *s, char *arg)
+{
+	lookup_run(s, mail_decide, arg, false);
+}
+
+/* MAIL, once the tables it asks can answer (see lookup_run). */
+static void mail_decide(struct smtp_session *s, char *arg)
 {
 	struct esmtp_param params[ESMTP_PARAMS_MAX];
 	struct mailaddr a;
@@ -405,6 +486,7 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 	size_t n = 0;
 	enum addr_error ae;
 	enum status st;
+	enum policy_answer sender;
 	char why[128] = "";
 
 	if (smtp_tls_mode(s) == TLS_MODE_REQUIRED && !s->tls) {
@@ -415,7 +497,7 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_AUTH_REQUIRED, NULL);
 		return;
 	}
-	if ((st = postscreen_mail(s)) != STATUS_OK) {
+	if (!s->lookup_again && (st = postscreen_mail(s)) != STATUS_OK) {
 		smtp_reply(s, st, NULL);
 		return;
 	}
@@ -454,14 +536,29 @@ static void cmd_mail(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_NON_ASCII, NULL);
 		return;
 	}
-	if (s->auth_user && !policy_sender_allowed(s->conf, s->auth_user, &a)) {
+	if (s->auth_user != NULL &&
+	    (sender = policy_sender_check(s->conf, s->ask, s->auth_user, &a)) != POLICY_YES) {
 		char esc[ADDR_PATH_MAX * 4], user[256];
+
+		smtp_transaction_reset(s);
+		if (sender == POLICY_WAIT)
+			return; /* cmd_mail asks the tables and comes back */
 		addr_format(&a, path, sizeof(path));
 		escape_text(path, strlen(path), esc, sizeof(esc));
 		escape_text(s->auth_user, strlen(s->auth_user), user, sizeof(user));
+		if (sender == POLICY_TEMPFAIL) {
+			char error[400];
+
+			escape_text(sqlmap_ask_error(s->ask), strlen(sqlmap_ask_error(s->ask)),
+				    error, sizeof(error));
+			log_warnx("event=sender_tempfail session=%s user=\"%s\" from=\"%s\" "
+				  "why=\"%s\"",
+				  s->id, user, esc, error);
+			smtp_reply(s, STATUS_LOOKUP_FAILED, NULL);
+			return;
+		}
 		log_info("event=sender_refused session=%s user=\"%s\" from=\"%s\"", s->id, user,
 			 esc);
-		smtp_transaction_reset(s);
 		smtp_reply(s, STATUS_SENDER_NOT_OWNED, NULL);
 		return;
 	}
@@ -528,19 +625,60 @@ static enum status rcpt_resolve(struct smtp_session *s, const struct mailaddr *a
 {
 	char why[512], esc[600], rcpt[ESCAPED_WORD_MAX];
 	const char *kind = "";
-	const struct recipients_ctx rc = {s->conf, s->srv->users, s->srv->aliases};
-	enum status st =
-		recipients_add(&rc, &s->env, a, path, dsn, s->local_addr, &kind, why, sizeof(why));
+	const struct recipients_ctx rc = {s->conf, s->srv->users, s->srv->aliases, s->ask};
+	bool allowed = policy_rcpt_allowed(s->conf, a, s->local_addr, s->trusted, s->auth_user);
+	enum status st = recipients_add(&rc, &s->env, a, path, dsn, s->local_addr, allowed, &kind,
+					why, sizeof(why));
 
+	if (sqlmap_ask_waiting(s->ask))
+		return st; /* not decided yet: cmd_rcpt asks the tables and comes back */
 	escape_text(why, strlen(why), esc, sizeof(esc));
 	escape_word(path, rcpt, sizeof(rcpt));
-	if (st != STATUS_OK)
+	if (st == STATUS_LOOKUP_FAILED)
+		log_warnx("event=rcpt_tempfail session=%s rcpt=%s status=%s why=\"%s\"", s->id,
+			  rcpt, kind, esc);
+	else if (st != STATUS_OK)
 		log_info("event=rcpt_refused session=%s rcpt=%s status=%s why=\"%s\"", s->id, rcpt,
 			 kind, esc);
 	else
 		log_debug("event=rcpt_resolved session=%s rcpt=%s status=%s why=\"%s\"", s->id,
 			  rcpt, kind, esc);
 	return st;
+}
+
+/*
+ * May mail to a (written as path) be taken from this client: its relay
+ * rights (policy_rcpt_allowed), or a domain the domain table makes local?
+ * STATUS_OK, STATUS_RELAY_DENIED, or STATUS_LOOKUP_FAILED - which, while
+ * the ask waits for the table, is no answer yet (cmd_rcpt comes back).
+ */
+static enum status rcpt_relay_check(struct smtp_session *s, const struct mailaddr *a,
+				    const char *path)
+{
+	char esc[300];
+	enum local_status ls = LOCAL_UNKNOWN;
+	bool by_table;
+
+	if (policy_rcpt_allowed(s->conf, a, s->local_addr, s->trusted, s->auth_user))
+		return STATUS_OK;
+	if (!a->literal)
+		ls = local_domain(s->conf, s->ask, a->domain, &by_table);
+	if (ls == LOCAL_OK)
+		return STATUS_OK;
+	escape_text(path, strlen(path), esc, sizeof(esc));
+	if (ls == LOCAL_PENDING)
+		return STATUS_LOOKUP_FAILED;
+	if (ls == LOCAL_TEMPFAIL) {
+		char why[400];
+
+		escape_text(sqlmap_ask_error(s->ask), strlen(sqlmap_ask_error(s->ask)), why,
+			    sizeof(why));
+		log_warnx("event=rcpt_tempfail session=%s rcpt=\"%s\" status=tempfail why=\"%s\"",
+			  s->id, esc, why);
+		return STATUS_LOOKUP_FAILED;
+	}
+	log_info("event=relay_denied session=%s client=%s rcpt=\"%s\"", s->id, s->peer_addr, esc);
+	return STATUS_RELAY_DENIED;
 }
 
 /* The filters answered RCPT: a refusal takes back what it added. */
@@ -565,8 +703,15 @@ static void rcpt_filtered(void *arg, const struct milter_answer *a)
 	smtp_continue(s);
 }
 
-/* RCPT TO:<forward-path> */
+/* RCPT TO:<forward-path>, decided (rcpt_decide) through the [sql] tables
+ * when they are configured: its reply waits for them. */
 static void cmd_rcpt(struct smtp_session *s, char *arg)
+{
+	lookup_run(s, rcpt_decide, arg, false);
+}
+
+/* RCPT, once the tables it asks can answer (see lookup_run). */
+static void rcpt_decide(struct smtp_session *s, char *arg)
 {
 	struct esmtp_param params[ESMTP_PARAMS_MAX];
 	struct mailaddr a;
@@ -611,17 +756,14 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, STATUS_TOO_MANY_RCPTS, NULL);
 		return;
 	}
-	if ((st = postscreen_rcpt(s)) != STATUS_OK) {
+	if (!s->lookup_again && (st = postscreen_rcpt(s)) != STATUS_OK) {
 		smtp_reply(s, st, NULL);
 		return;
 	}
 	addr_format(&a, path, sizeof(path));
-	if (!policy_rcpt_allowed(s->conf, &a, s->local_addr, s->trusted, s->auth_user)) {
-		char esc[300];
-		escape_text(path, strlen(path), esc, sizeof(esc));
-		log_info("event=relay_denied session=%s client=%s rcpt=\"%s\"", s->id, s->peer_addr,
-			 esc);
-		smtp_reply(s, STATUS_RELAY_DENIED, NULL);
+	if ((st = rcpt_relay_check(s, &a, path)) != STATUS_OK) {
+		if (!sqlmap_ask_waiting(s->ask))
+			smtp_reply(s, st, NULL);
 		return;
 	}
 	if ((st = postscreen_greylist(s, path)) != STATUS_OK) {
@@ -630,7 +772,8 @@ static void cmd_rcpt(struct smtp_session *s, char *arg)
 	}
 	s->milter_rcpt_from = s->env.nrcpts;
 	if ((st = rcpt_resolve(s, &a, path, &dsn)) != STATUS_OK) {
-		smtp_reply(s, st, NULL);
+		if (!sqlmap_ask_waiting(s->ask))
+			smtp_reply(s, st, NULL);
 		return;
 	}
 	if (s->milter != NULL) {

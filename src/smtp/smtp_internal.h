@@ -24,6 +24,7 @@
 struct bufferevent;
 struct evbuffer;
 struct smtp_proxy;
+struct sqlmap_ask;
 struct event;
 struct dnsbl_check;
 struct dns_query;
@@ -111,6 +112,14 @@ struct smtp_session {
 	bool drop;            /* close without a reply once the current input step ends */
 	bool peer_eof;        /* the client half-closed: answer what it sent, then close */
 	bool dns_pending;
+	/* [sql] lookups: MAIL or RCPT decided through ask; while its fetch
+	 * runs (lookup_pending) nothing is read, and the command (its
+	 * handler and a copy of its argument) runs again once it ends */
+	struct sqlmap_ask *ask;
+	bool lookup_pending;
+	bool lookup_again; /* the command is decided again, after its lookups */
+	void (*lookup_cmd)(struct smtp_session *s, char *arg);
+	char *lookup_arg;
 	struct event *delay_ev;
 	struct event *data_timer;
 

@@ -45,6 +45,7 @@
 #include "policy.h"
 #include "postscreen.h"
 #include "scheduler.h"
+#include "sqlmap.h"
 #include "tls.h"
 #include "util.h"
 
@@ -85,7 +86,8 @@ void smtp_set_timeouts(struct smtp_session *s)
 	struct timeval wt = {lim->timeout_command, 0};
 	/* while a commit or a password check runs, the client waits for us:
 	 * no read timeout (it would free the session under their callback) */
-	bool ours = s->state == SMTP_STATE_COMMIT || s->auth_pending || s->milter_pending;
+	bool ours = s->state == SMTP_STATE_COMMIT || s->auth_pending || s->milter_pending ||
+		    s->lookup_pending;
 
 	bufferevent_set_timeouts(s->bev, ours ? NULL : &rt, &wt);
 }
@@ -279,7 +281,7 @@ void smtp_close_now(struct smtp_session *s, const char *reason)
 		milter_cancel(s->milter);
 		s->milter_pending = false;
 	}
-	if (intake_waits(s) || s->auth_pending) {
+	if (intake_waits(s) || s->auth_pending || s->lookup_pending) {
 		session_mark_gone(s);
 		return;
 	}
@@ -411,7 +413,7 @@ void smtp_continue(struct smtp_session *s)
 	}
 	smtp_resume_input(s);
 	if (s->peer_eof && s->state != SMTP_STATE_CLOSING && s->state != SMTP_STATE_COMMIT &&
-	    !s->milter_pending && !s->auth_pending && s->bev != NULL)
+	    !s->milter_pending && !s->auth_pending && !s->lookup_pending && s->bev != NULL)
 		smtp_enter_state(s, SMTP_STATE_CLOSING); /* freed once the reply is out */
 }
 
@@ -587,7 +589,7 @@ static void close_soon(struct smtp_session *s, const char *reason)
 {
 	static const struct timeval now = {0, 0};
 
-	if (intake_waits(s) || s->dns_pending || s->auth_pending) {
+	if (intake_waits(s) || s->dns_pending || s->auth_pending || s->lookup_pending) {
 		smtp_close_now(s, reason); /* freed by that callback */
 		return;
 	}
@@ -654,7 +656,7 @@ void smtp_resume_input(struct smtp_session *s)
 			postscreen_input(s, in); /* talk before the greeting */
 			return;
 		} else if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
-			   s->auth_pending || s->milter_pending)
+			   s->auth_pending || s->milter_pending || s->lookup_pending)
 			return;
 		else
 			progressed = read_command(s, in);
@@ -803,8 +805,9 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		s->peer_eof = true;
 		smtp_resume_input(s);
 		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
-		    s->milter_pending || s->bev == NULL)
-			return; /* intake_done / a filter's answer / session_drained finish the job
+		    s->milter_pending || s->lookup_pending || s->bev == NULL)
+			return; /* intake_done / a filter's or lookup's answer / session_drained
+				 * finish the job
 				 */
 		if (s->state < SMTP_STATE_MAIL && output_pending(s) > 0) {
 			smtp_enter_state(s, SMTP_STATE_CLOSING); /* flush the replies first */
@@ -1115,7 +1118,8 @@ void smtp_session_shutdown(struct smtp_session *s)
 		smtp_close_now(s, "shutdown");
 		return;
 	}
-	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending || s->milter_pending)
+	if (s->state == SMTP_STATE_COMMIT || s->dns_pending || s->auth_pending ||
+	    s->milter_pending || s->lookup_pending)
 		return; /* their callbacks see srv->stopping */
 	smtp_close(s, STATUS_SHUTDOWN);
 }
@@ -1138,6 +1142,8 @@ static void session_free(struct smtp_session *s)
 	smtp_transaction_reset(s);
 	free(s->auth_user);
 	free(s->auth_name);
+	sqlmap_ask_free(s->ask);
+	free(s->lookup_arg);
 	intake_free(&s->in);
 	checks_free(s->checks);
 	intake_free(&s->in); /* stops the milter stage, if it runs */

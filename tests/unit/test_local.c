@@ -134,7 +134,8 @@ static void load(const char *delivery, const char *aliases)
 static enum local_status resolve(const char *local, const char *domain)
 {
 	local_targets_free(&fx.out);
-	return local_resolve(fx.c, fx.users, fx.al, local, domain, &fx.out, fx.why, sizeof(fx.why));
+	return local_resolve(fx.c, fx.users, fx.al, NULL, local, domain, &fx.out, fx.why,
+			     sizeof(fx.why));
 }
 
 /* Expect local@domain to resolve to exactly the targets listed
@@ -235,13 +236,13 @@ static void test_no_users_no_aliases(void **state)
 	(void)state;
 	load("", NULL);
 	local_targets_free(&fx.out);
-	assert_int_equal(local_resolve(fx.c, NULL, NULL, "postmaster", "example.org", &fx.out,
+	assert_int_equal(local_resolve(fx.c, NULL, NULL, NULL, "postmaster", "example.org", &fx.out,
 				       fx.why, sizeof(fx.why)),
 			 LOCAL_OK);
 	assert_int_equal(fx.out.n, 1);
 	local_targets_free(&fx.out);
-	assert_int_equal(local_resolve(fx.c, NULL, NULL, "alice", "example.org", &fx.out, fx.why,
-				       sizeof(fx.why)),
+	assert_int_equal(local_resolve(fx.c, NULL, NULL, NULL, "alice", "example.org", &fx.out,
+				       fx.why, sizeof(fx.why)),
 			 LOCAL_UNKNOWN);
 }
 

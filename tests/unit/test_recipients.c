@@ -120,7 +120,7 @@ static enum status add(const char *path, const struct rcpt_dsn *dsn, const char 
 	enum status st;
 
 	assert_int_equal(addr_parse_path(path, &end, &a, ADDR_ALLOW_POSTMASTER), ADDR_OK);
-	st = recipients_add(&rc, &env, &a, path, dsn, "127.0.0.1", &kind, why, sizeof(why));
+	st = recipients_add(&rc, &env, &a, path, dsn, "127.0.0.1", true, &kind, why, sizeof(why));
 	if (kind_out != NULL)
 		*kind_out = kind;
 	return st;
