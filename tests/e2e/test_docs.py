@@ -42,7 +42,8 @@ DOC_SECTIONS = {"SEC_SERVER": "[server]", "SEC_LIMITS": "[limits]",
                 "SEC_REMOTE": "[remote]", "SEC_DNS": "[dns]", "SEC_AUTH": "[auth]",
                 "SEC_DKIM": "[dkim NAME]", "SEC_MILTER": "[milter NAME]",
                 "SEC_METRICS": "[metrics]", "SEC_DNSBL": "[dnsbl]",
-                "SEC_GREYLIST": "[greylist]", "SEC_CLIENT_CHECKS": "[client_checks]"}
+                "SEC_GREYLIST": "[greylist]", "SEC_CLIENT_CHECKS": "[client_checks]",
+                "SEC_SQL": "[sql]"}
 # defaults the docs describe in words rather than quote
 DESCRIBED_DEFAULTS = {("[server]", "tls_ciphers")}
 
