@@ -54,6 +54,7 @@ PACKAGES=(
 	libpq-dev          # [sql] backend = pgsql: libpq
 	libsqlite3-dev     # [sql] backend = sqlite: libsqlite3
 	postgresql         # e2e [sql] tests: a private cluster (initdb, pg_ctl) per test
+	dovecot-pgsql      # e2e two-node test: Dovecot's users from the same PostgreSQL
 )
 
 HATO_USER=hato
