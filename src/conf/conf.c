@@ -1736,6 +1736,17 @@ static const struct {
 	{SEC_METRICS, "request_max"},
 	{SEC_METRICS, "clients_max"},
 	{SEC_LISTENER, "address"}, /* and which listeners there are */
+	/* the lookup tables: their queries, threads and connections are made once */
+	{SEC_SQL, "backend"},
+	{SEC_SQL, "database"},
+	{SEC_SQL, "domain_query"},
+	{SEC_SQL, "mailbox_query"},
+	{SEC_SQL, "alias_query"},
+	{SEC_SQL, "sender_query"},
+	{SEC_SQL, "cache_ttl"},
+	{SEC_SQL, "cache_size"},
+	{SEC_SQL, "timeout"},
+	{SEC_SQL, "connections"},
 };
 
 /* See conf.h. */
@@ -1785,6 +1796,8 @@ static bool field_same(const struct key_def *k, const struct conf *a, const stru
 	case KEY_BOOL:
 	case KEY_SYNC:
 		return *(const bool *)fa == *(const bool *)fb;
+	case KEY_SQLBACKEND:
+		return *(const enum sql_backend *)fa == *(const enum sql_backend *)fb;
 	default:
 		fatalx("restart key \"%s\": its type cannot be kept over a reload", k->name);
 	}
@@ -1817,6 +1830,9 @@ static void field_keep(const struct key_def *k, struct conf *c, const struct con
 	case KEY_BOOL:
 	case KEY_SYNC:
 		*(bool *)fc = *(const bool *)fo;
+		return;
+	case KEY_SQLBACKEND:
+		*(enum sql_backend *)fc = *(const enum sql_backend *)fo;
 		return;
 	default:
 		fatalx("restart key \"%s\": its type cannot be kept over a reload", k->name);

@@ -329,7 +329,7 @@ def restart_keys_in_code():
     table = table[:table.index("};")]
     heads = {"SEC_SERVER": "[server]", "SEC_LISTENER": "[listener NAME]", "SEC_DNS": "[dns]",
              "SEC_METRICS": "[metrics]", "SEC_CHECKS": "[checks]", "SEC_LIMITS": "[limits]",
-             "SEC_GREYLIST": "[greylist]"}
+             "SEC_GREYLIST": "[greylist]", "SEC_SQL": "[sql]"}
     return {(heads[s], k) for s, k in re.findall(r'\{(SEC_\w+), "(\w+)"\}', table)}
 
 

@@ -7,6 +7,8 @@ Every test runs against both backends.  hatod has no local domain of its
 own but "localhost" here: everything else comes from the database.
 """
 import os
+import re
+import signal
 import smtplib
 import socket
 import subprocess
@@ -218,3 +220,17 @@ def test_sender_owned_through_the_table(make_auth_hatod, db):
     finally:
         s.close()
     assert "event=sender_tempfail" in h.logs()
+
+
+def test_reload_keeps_the_tables_and_names_their_keys(make_hatod, db):
+    """[sql] is set up once: a reload that changes it keeps the running
+    tables, says they need a restart, and lookups go on."""
+    h = start(make_hatod, db)
+    h.extra = sql_section(db, cache_ttl="5s")
+    h.write_config()
+    h.proc.send_signal(signal.SIGHUP)
+    h.wait_log("event=reload result=ok")
+    assert re.search(r'event=reload_restart_needed keys="[^"]*\[sql\] cache_ttl', h.logs())
+    with session(h) as c:
+        assert c.cmd("RCPT TO:<alice@sql.example>").startswith("250 2.1.5")
+        assert c.cmd("RCPT TO:<nobody@sql.example>").startswith("550 5.1.1")
